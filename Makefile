@@ -1,0 +1,95 @@
+# spool: the two commands are `make demo` and `make test`; see README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT      := $(CURDIR)
+BIN       := $(ROOT)/.spool/bin
+# Tools built from the Go module proxy are cached per version outside the
+# work tree, so a fresh clone on a warm machine does not rebuild them.
+TOOLCACHE ?= $(HOME)/.cache/spool/tools
+export PATH := $(BIN):/usr/local/go/bin:$(PATH)
+export GOFLAGS ?= -buildvcs=false
+
+GO                    ?= go
+BUF_VERSION           := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
+APT_PACKAGES          := ffmpeg postgresql postgresql-client
+TEST_TIMEOUT          ?= 20m
+TEST_FLAGS            ?=
+
+# Every module of the workspace, as ./dir/... patterns.
+MODULE_DIRS = $(shell $(GO) list -m -f '{{.Dir}}')
+PKGS        = $(addsuffix /...,$(MODULE_DIRS))
+
+.PHONY: help deps tools build test lint proto proto-check devstack demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps: tools ## install what the tests and the stack need (Debian packages, MinIO, buf)
+	@missing=(); \
+	command -v ffmpeg >/dev/null || missing+=(ffmpeg); \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql); \
+	command -v psql >/dev/null || missing+=(postgresql-client); \
+	if [ $${#missing[@]} -eq 0 ]; then echo "deps: Debian packages present"; exit 0; fi; \
+	echo "deps: installing $${missing[*]}"; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: not root; run: sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)" >&2; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
+	@$(MAKE) --no-print-directory $(BIN)/minio
+
+tools: $(BIN)/buf $(BIN)/protoc-gen-go ## install the pinned code generators
+
+# install-tool NAME, MODULE@VERSION: go install into the cache once, copy into .spool/bin.
+define install-tool
+	@mkdir -p $(BIN) $(TOOLCACHE)/$(1)-$(3)
+	@if [ ! -x $(TOOLCACHE)/$(1)-$(3)/$(1) ]; then \
+	  echo "building $(2)@$(3) (once per machine)"; \
+	  GOFLAGS= GOBIN=$(TOOLCACHE)/$(1)-$(3) $(GO) install $(2)@$(3); fi
+	@cp -f $(TOOLCACHE)/$(1)-$(3)/$(1) $@
+endef
+
+$(BIN)/buf: Makefile
+	$(call install-tool,buf,github.com/bufbuild/buf/cmd/buf,$(BUF_VERSION))
+$(BIN)/protoc-gen-go: Makefile
+	$(call install-tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION))
+$(BIN)/minio: Makefile
+	$(call install-tool,minio,github.com/minio/minio,$(MINIO_VERSION))
+
+build: ## compile every module
+	$(GO) build $(PKGS)
+
+test: deps ## lint, check generated code, run every unit and integration test against the real stack
+	@$(MAKE) --no-print-directory lint proto-check
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
+
+lint: tools ## gofmt, go vet and buf lint over every module
+	@out=$$(gofmt -l $(MODULE_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	cd proto && buf lint
+
+proto: tools ## regenerate the Go code of proto/spool/v1
+	cd proto && buf lint && buf generate
+
+proto-check: tools ## fail if the committed generated code differs from a fresh generation
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	cd proto && buf generate --output $$tmp; \
+	diff -r --exclude='*.proto' $$tmp/spool spool >/dev/null || { \
+	  echo "proto-check: generated code is stale; run 'make proto' and commit:"; \
+	  diff -r --exclude='*.proto' $$tmp/spool spool | head -40; exit 1; }; \
+	echo "proto-check: generated code is current"
+
+devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their SPOOL_* variables
+	$(GO) run ./libs/devstack/cmd/spool-devstack
+
+demo: ## the main job end to end (arrives with the end-to-end work)
+	@echo "make demo: the end-to-end demo is not built yet; 'make devstack' runs the real stack today." >&2; exit 2
+
+bench: ## the benchmarks of DESIGN §14 (arrive with the services)
+	@echo "make bench: no benchmark exists yet; they arrive with the services they measure." >&2; exit 2
+
+clean: ## remove build outputs and local state
+	rm -rf .spool bench/results.json

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix is the prefix of every spool environment variable.
+const Prefix = "SPOOL"
+
+// NATS locates the NATS server.
+type NATS struct {
+	URL   string `envconfig:"URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
+	Creds string `envconfig:"CREDS" desc:"path to a NATS credentials (.creds) file; empty for none"`
+	Name  string `envconfig:"CLIENT_NAME" desc:"client name shown by the server; defaults to the service name"`
+}
+
+// Postgres locates the database, the system's source of truth.
+type Postgres struct {
+	DSN      Secret `envconfig:"DSN" default:"postgres://spool@127.0.0.1:5432/spool?sslmode=disable" desc:"Postgres connection string (libpq URL or key=value)"`
+	MaxConns int32  `envconfig:"MAX_CONNS" default:"8" desc:"maximum connections in the pool"`
+}
+
+// S3 locates the object store (MinIO or any S3).
+type S3 struct {
+	Endpoint  string `envconfig:"ENDPOINT" default:"127.0.0.1:9000" desc:"S3 endpoint host:port, without scheme"`
+	AccessKey string `envconfig:"ACCESS_KEY" default:"spool" desc:"S3 access key id"`
+	SecretKey Secret `envconfig:"SECRET_KEY" default:"spoolspool" desc:"S3 secret access key"`
+	Bucket    string `envconfig:"BUCKET" default:"spool" desc:"bucket holding every object of the system"`
+	Region    string `envconfig:"REGION" default:"us-east-1" desc:"S3 region"`
+	TLS       bool   `envconfig:"TLS" default:"false" desc:"use https to reach the endpoint"`
+}
+
+// Service names the running process. Embed it (anonymously) in a
+// service Config so that its variables are SPOOL_SERVICE_NAME and
+// SPOOL_LOG_LEVEL.
+type Service struct {
+	Name     string `envconfig:"SERVICE_NAME" desc:"service name in traces and logs; defaults to the binary's"`
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+}
+
+// Load fills spec, a pointer to a struct composed of the sub-configs above
+// (and any service fields), from SPOOL_* environment variables.
+func Load(spec any) error {
+	if err := envconfig.Process(Prefix, spec); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// Usage writes every variable of spec with its type, default and meaning.
+func Usage(w io.Writer, spec any) error {
+	tw := tabwriter.NewWriter(w, 1, 4, 2, ' ', 0)
+	const format = `Environment variables:
+VARIABLE	TYPE	DEFAULT	DESCRIPTION
+{{range .}}{{usage_key .}}	{{usage_type .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`
+	if err := envconfig.Usagef(Prefix, spec, tw, format); err != nil {
+		return fmt.Errorf("config usage: %w", err)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("config usage: %w", err)
+	}
+	return nil
+}
