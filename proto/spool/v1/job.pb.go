@@ -237,11 +237,13 @@ type JobSpec struct {
 	InputVideoKey string `protobuf:"bytes,18,opt,name=input_video_key,json=inputVideoKey,proto3" json:"input_video_key,omitempty"`
 	// Optional object key of an input audio track, inside this job's prefix.
 	InputAudioKey string `protobuf:"bytes,19,opt,name=input_audio_key,json=inputAudioKey,proto3" json:"input_audio_key,omitempty"`
-	// GPU pool the segments run on; empty means "default".
+	// GPU pool the segments run on: lowercase letters, digits, '-' and '_';
+	// empty means "default".
 	Pool string `protobuf:"bytes,20,opt,name=pool,proto3" json:"pool,omitempty"`
-	// Scheduling priority, 0 (lowest) to 9 (highest); default 5 when unset.
+	// Scheduling priority, 1 (lowest) to 9 (highest); 0 means the default, 5.
 	Priority int32 `protobuf:"varint,21,opt,name=priority,proto3" json:"priority,omitempty"`
-	// Tenant the job is billed and isolated under; empty means "default".
+	// Tenant the job is billed and isolated under: lowercase letters, digits,
+	// '-' and '_', 1..64 characters; empty means "default".
 	Tenant        string `protobuf:"bytes,22,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

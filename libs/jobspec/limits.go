@@ -1,0 +1,58 @@
+package jobspec
+
+import "fmt"
+
+// The limits on a JobSpec. The README documents them; a test keeps the two
+// in step.
+const (
+	MaxDurationS     = 86400 // a bounded video lasts at most 24 hours
+	MinFPS, MaxFPS   = 1, 60
+	DefaultFPS       = 24
+	MinSide          = 64   // pixels, either side, even
+	MaxLongSide      = 1920 // pixels
+	MaxShortSide     = 1080 // pixels
+	MinWindow        = 2    // frames
+	MaxWindow        = 257  // frames
+	MinSteps         = 1
+	MaxSteps         = 200
+	MaxGuidance      = 50
+	MaxPromptBytes   = 4096 // UTF-8 bytes per prompt
+	MaxTimelineCues  = 256
+	MinPriority      = 1
+	MaxPriority      = 9
+	DefaultPriority  = 5
+	MaxNameLen       = 64 // tenant and pool names
+	DefaultPool      = "default"
+	DefaultTenant    = "default"
+	nameAllowed      = "1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+	resolutionPreset = "540p (960x540), 720p (1280x720) or 1080p (1920x1080)"
+)
+
+// Limit is one documented limit.
+type Limit struct {
+	Field   string // the JobSpec field (proto name)
+	Allowed string // what is allowed, in words
+}
+
+// Limits lists every limit, in the order the README shows them.
+func Limits() []Limit {
+	return []Limit{
+		{"duration_s", fmt.Sprintf("> 0 and ≤ %d s; exactly one of duration_s and duration_frames, or neither with live", MaxDurationS)},
+		{"duration_frames", fmt.Sprintf("≥ 1 and ≤ %d s × fps", MaxDurationS)},
+		{"live", "true only with no duration: an unbounded video, ended by cancel"},
+		{"fps", fmt.Sprintf("%d..%d; 0 means %d", MinFPS, MaxFPS, DefaultFPS)},
+		{"resolution", resolutionPreset + "; or width and height"},
+		{"width, height", fmt.Sprintf("even, %d..%d on the long side and %d..%d on the short side; both or neither", MinSide, MaxLongSide, MinSide, MaxShortSide)},
+		{"window_frames", fmt.Sprintf("%d..%d and at most the model's window; 0 means the model default (97 at 540p, 121 above)", MinWindow, MaxWindow)},
+		{"overlap_frames", "below window_frames, ≥ 1 in chain mode; 0 means the model default (17 at 540p, 37 above)"},
+		{"steps", fmt.Sprintf("%d..%d; 0 means the model default", MinSteps, MaxSteps)},
+		{"guidance", fmt.Sprintf("0..%d, finite; 0 means the model default", MaxGuidance)},
+		{"prompt", fmt.Sprintf("1..%d bytes of UTF-8, not blank; or a timeline", MaxPromptBytes)},
+		{"timeline", fmt.Sprintf("1..%d cues, the first at from_s 0, strictly increasing, each before the end of a bounded video", MaxTimelineCues)},
+		{"model", "a model of the catalogue (ref, sim, skyreels-v2-df-1.3b-540p, skyreels-v2-df-14b-720p by default)"},
+		{"pool", nameAllowed + "; a pool the dispatcher serves; empty means " + DefaultPool},
+		{"priority", fmt.Sprintf("%d..%d; 0 means %d", MinPriority, MaxPriority, DefaultPriority)},
+		{"tenant", nameAllowed + "; empty means " + DefaultTenant},
+		{"id", "empty, or " + "1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit"},
+	}
+}

@@ -1,0 +1,308 @@
+package jobspec
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+
+	"github.com/spoolvideo/spool/libs/plan"
+)
+
+// Job is a validated, normalised JobSpec: every default applied.
+type Job struct {
+	ID       string // the spec's id; "" when the submitter gave none
+	Tenant   string
+	Pool     string
+	Model    string
+	Priority int
+	Mode     plan.Mode
+	Live     bool
+	// TotalFrames is the video's length in frames; 0 when Live.
+	TotalFrames   int64
+	FPS           int
+	Width, Height int
+	Window        int // frames per segment, aligned for the model
+	Overlap       int // frames shared by neighbours, aligned for the model
+	Align         int
+	Steps         int
+	Guidance      float32
+	Seed          uint64
+	Timeline      plan.Timeline
+	InputVideoKey string
+	InputAudioKey string
+	// Plan enumerates the job's segments.
+	Plan *plan.Plan
+}
+
+var presets = map[spoolv1.Resolution][2]int{
+	spoolv1.Resolution_RESOLUTION_540P:  {960, 540},
+	spoolv1.Resolution_RESOLUTION_720P:  {1280, 720},
+	spoolv1.Resolution_RESOLUTION_1080P: {1920, 1080},
+}
+
+// Validate checks spec against the limits and the catalogue and returns the
+// normalised job, or the first *FieldError found (in field order).
+func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
+	if spec == nil {
+		return Job{}, fieldErr("spec", "null", "a JobSpec object")
+	}
+	j := Job{ID: spec.GetId(), Seed: spec.GetSeed(), InputVideoKey: spec.GetInputVideoKey(), InputAudioKey: spec.GetInputAudioKey()}
+	if j.ID != "" && !ValidName(j.ID) {
+		return Job{}, fieldErr("id", j.ID, nameAllowed)
+	}
+	steps := []func(*spoolv1.JobSpec, Catalog, *Job) error{
+		checkNames, checkModel, checkFPS, checkSize, checkDuration, checkWindow, checkQuality, checkPrompts,
+	}
+	for _, step := range steps {
+		if err := step(spec, cat, &j); err != nil {
+			return Job{}, err
+		}
+	}
+	p, err := plan.New(j.PlanSpec())
+	if err != nil { // unreachable when the checks above hold; kept as a guard
+		return Job{}, fieldErr("window_frames", j.Window, err.Error())
+	}
+	j.Plan = p
+	return j, nil
+}
+
+// PlanSpec is the planner's view of the job.
+func (j Job) PlanSpec() plan.Spec {
+	return plan.Spec{TotalFrames: j.TotalFrames, Live: j.Live, Window: j.Window, Overlap: j.Overlap,
+		Align: j.Align, Mode: j.Mode, Seed: j.Seed, Timeline: j.Timeline}
+}
+
+// ValidName reports whether s is a valid id, tenant or pool name: 1..64 of
+// a-z, 0-9, '-' and '_', starting with a letter or digit.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > MaxNameLen || s[0] == '-' || s[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkNames(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	j.Tenant, j.Pool = orDefault(spec.GetTenant(), DefaultTenant), orDefault(spec.GetPool(), DefaultPool)
+	if !ValidName(j.Tenant) {
+		return fieldErr("tenant", j.Tenant, nameAllowed)
+	}
+	if !ValidName(j.Pool) {
+		return fieldErr("pool", j.Pool, nameAllowed)
+	}
+	if len(cat.Pools) > 0 && !slices.Contains(cat.Pools, j.Pool) {
+		return fieldErr("pool", j.Pool, "one of: "+strings.Join(cat.Pools, ", "))
+	}
+	switch p := spec.GetPriority(); {
+	case p == 0:
+		j.Priority = DefaultPriority
+	case p < MinPriority || p > MaxPriority:
+		return fieldErr("priority", p, "1..9; 0 means 5")
+	default:
+		j.Priority = int(p)
+	}
+	switch spec.GetMode() {
+	case spoolv1.Mode_MODE_UNSPECIFIED, spoolv1.Mode_MODE_CHAIN:
+		j.Mode = plan.Chain
+	case spoolv1.Mode_MODE_INDEPENDENT:
+		j.Mode = plan.Independent
+	default:
+		return fieldErr("mode", spec.GetMode(), "MODE_CHAIN or MODE_INDEPENDENT")
+	}
+	return nil
+}
+
+func checkModel(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	j.Model = orDefault(spec.GetModel(), DefaultModel)
+	if _, ok := cat.Models[j.Model]; !ok {
+		return fieldErr("model", j.Model, "one of: "+cat.modelNames())
+	}
+	return nil
+}
+
+func checkFPS(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+	j.FPS = DefaultFPS
+	if f := spec.GetFps(); f != 0 {
+		if f < MinFPS || f > MaxFPS {
+			return fieldErr("fps", f, "1..60; 0 means 24")
+		}
+		j.FPS = int(f)
+	}
+	return nil
+}
+
+func checkSize(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+	w, h := int(spec.GetWidth()), int(spec.GetHeight())
+	res := spec.GetResolution()
+	if (w == 0) != (h == 0) {
+		field, v := "width", w
+		if h == 0 {
+			field, v = "height", h
+		}
+		return fieldErr(field, v, "set together with the other side, or both 0 to use resolution")
+	}
+	if w == 0 {
+		if res == spoolv1.Resolution_RESOLUTION_UNSPECIFIED {
+			res = spoolv1.Resolution_RESOLUTION_720P
+		}
+		wh, ok := presets[res]
+		if !ok {
+			return fieldErr("resolution", res, resolutionPreset)
+		}
+		w, h = wh[0], wh[1]
+	}
+	long, short, lf, sf := w, h, "width", "height"
+	if h > w {
+		long, short, lf, sf = h, w, "height", "width"
+	}
+	sides := "even, 64..1920 on the long side and 64..1080 on the short side"
+	switch {
+	case long%2 != 0 || long < MinSide || long > MaxLongSide:
+		return fieldErr(lf, long, sides)
+	case short%2 != 0 || short < MinSide || short > MaxShortSide:
+		return fieldErr(sf, short, sides)
+	}
+	j.Width, j.Height = w, h
+	return nil
+}
+
+func checkDuration(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+	ds, df, live := spec.GetDurationS(), spec.GetDurationFrames(), spec.GetLive()
+	switch {
+	case live && (ds != 0 || df != 0):
+		return fieldErr("live", true, "only with duration_s and duration_frames both 0")
+	case live:
+		j.Live = true
+	case ds != 0 && df != 0:
+		return fieldErr("duration_frames", df, "0 when duration_s is set (give one of them)")
+	case df != 0:
+		if int64(df) > int64(MaxDurationS)*int64(j.FPS) {
+			return fieldErr("duration_frames", df, "1..24 h × fps")
+		}
+		j.TotalFrames = int64(df)
+	case math.IsNaN(ds) || math.IsInf(ds, 0) || ds < 0 || ds > MaxDurationS:
+		return fieldErr("duration_s", ds, "> 0 and ≤ 86400")
+	case ds == 0:
+		return fieldErr("duration_s", ds, "> 0 and ≤ 86400, or duration_frames, or live")
+	default:
+		j.TotalFrames = int64(math.Round(ds * float64(j.FPS)))
+		if j.TotalFrames < 1 {
+			return fieldErr("duration_s", ds, "at least one frame at the job's fps")
+		}
+	}
+	return nil
+}
+
+func checkWindow(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	m := cat.Models[j.Model]
+	j.Align = m.Align
+	j.Window, j.Overlap = m.LargeWindow, m.LargeOverlap
+	if min(j.Width, j.Height) <= 540 {
+		j.Window, j.Overlap = m.SmallWindow, m.SmallOverlap
+	}
+	if w := int(spec.GetWindowFrames()); w != 0 {
+		if w < MinWindow || w > min(MaxWindow, m.MaxWindow) {
+			return fieldErr("window_frames", w, "2..257 and at most the model's window; 0 means the model default")
+		}
+		j.Window = w
+	}
+	if o := spec.GetOverlapFrames(); o != 0 {
+		j.Overlap = int(o)
+	}
+	aligned, alignedOverlap := j.Window, j.Overlap
+	if j.Align > 1 {
+		aligned = j.Window - (j.Window-1)%j.Align
+		alignedOverlap = j.Overlap + (j.Align-(j.Overlap-1)%j.Align)%j.Align
+	}
+	if j.Overlap >= j.Window || alignedOverlap >= aligned {
+		return fieldErr("overlap_frames", j.Overlap, "below window_frames (after aligning both to 4k+1 for this model)")
+	}
+	if j.Mode == plan.Chain && j.Overlap < 1 {
+		return fieldErr("overlap_frames", j.Overlap, "≥ 1 in chain mode")
+	}
+	return nil
+}
+
+func checkQuality(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	m := cat.Models[j.Model]
+	j.Steps, j.Guidance = m.Steps, m.Guidance
+	if s := spec.GetSteps(); s != 0 {
+		if s < MinSteps || s > MaxSteps {
+			return fieldErr("steps", s, "1..200; 0 means the model default")
+		}
+		j.Steps = int(s)
+	}
+	if g := spec.GetGuidance(); g != 0 {
+		if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) || g < 0 || g > MaxGuidance {
+			return fieldErr("guidance", g, "0..50, finite; 0 means the model default")
+		}
+		j.Guidance = g
+	}
+	return nil
+}
+
+func checkPrompts(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+	cues := spec.GetTimeline()
+	if len(cues) == 0 {
+		if err := checkPrompt("prompt", spec.GetPrompt()); err != nil {
+			return err
+		}
+		j.Timeline = plan.Single(spec.GetPrompt())
+		return nil
+	}
+	if len(cues) > MaxTimelineCues {
+		return fieldErr("timeline", len(cues), "1..256 cues")
+	}
+	j.Timeline = make(plan.Timeline, len(cues))
+	prev := int64(-1)
+	for i, c := range cues {
+		field := func(name string) string { return "timeline[" + strconv.Itoa(i) + "]." + name }
+		if err := checkPrompt(field("prompt"), c.GetPrompt()); err != nil {
+			return err
+		}
+		s := c.GetFromS()
+		if math.IsNaN(s) || math.IsInf(s, 0) || s < 0 || s > MaxDurationS {
+			return fieldErr(field("from_s"), s, "a time in seconds, 0..86400")
+		}
+		f := int64(math.Round(s * float64(j.FPS)))
+		switch {
+		case i == 0 && f != 0:
+			return fieldErr(field("from_s"), s, "0 for the first cue")
+		case i > 0 && f <= prev:
+			return fieldErr(field("from_s"), s, "after the previous cue's time (strictly increasing, at least one frame apart)")
+		case !j.Live && f >= j.TotalFrames:
+			return fieldErr(field("from_s"), s, "before the end of the video")
+		}
+		prev = f
+		j.Timeline[i] = plan.Cue{FromFrame: f, Prompt: c.GetPrompt()}
+	}
+	return nil
+}
+
+func checkPrompt(field, p string) error {
+	switch {
+	case strings.TrimSpace(p) == "":
+		return fieldErr(field, p, "1..4096 bytes of UTF-8, not blank")
+	case len(p) > MaxPromptBytes:
+		return fieldErr(field, strconv.Itoa(len(p))+" bytes", "1..4096 bytes of UTF-8")
+	case !utf8.ValidString(p) || strings.ContainsRune(p, 0):
+		return fieldErr(field, p, "valid UTF-8 without NUL")
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,171 @@
+package jobspec_test
+
+import (
+	"errors"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/plan"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+func parse(t testing.TB, js string) *spoolv1.JobSpec {
+	t.Helper()
+	var s spoolv1.JobSpec
+	if err := protojson.Unmarshal([]byte(js), &s); err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return &s
+}
+
+func TestDefaults(t *testing.T) {
+	j, err := jobspec.Validate(parse(t, `{"prompt":"a red fox","durationS":60}`), jobspec.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := jobspec.Job{Tenant: "default", Pool: "default", Model: "ref", Priority: 5, Mode: plan.Chain,
+		TotalFrames: 1440, FPS: 24, Width: 1280, Height: 720, Window: 121, Overlap: 37, Align: 1, Steps: 30, Guidance: 6}
+	got := j
+	got.Timeline, got.Plan = nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	if j.Plan.Count() != 17 || j.Timeline.At(0) != "a red fox" {
+		t.Fatalf("plan of %d segments, prompt %q", j.Plan.Count(), j.Timeline.At(0))
+	}
+}
+
+func TestPresetsAndTimeline(t *testing.T) {
+	j, err := jobspec.Validate(parse(t, `{"timeline":[{"fromS":0,"prompt":"dawn"},{"fromS":20,"prompt":"noon"},{"fromS":40,"prompt":"dusk"}],
+		"durationS":60,"resolution":"RESOLUTION_540P","model":"skyreels-v2-df-1.3b-540p","mode":"MODE_INDEPENDENT","fps":30,"priority":9,"tenant":"acme"}`), jobspec.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Width != 960 || j.Height != 540 || j.Window != 97 || j.Overlap != 17 || j.Align != 4 || j.TotalFrames != 1800 || j.Mode != plan.Independent {
+		t.Fatalf("%+v", j)
+	}
+	if j.Timeline.At(599) != "dawn" || j.Timeline.At(600) != "noon" || j.Timeline.At(1200) != "dusk" {
+		t.Fatalf("timeline %+v", j.Timeline)
+	}
+	live, err := jobspec.Validate(parse(t, `{"prompt":"waves","live":true}`), jobspec.DefaultCatalog())
+	if err != nil || !live.Live || live.Plan.Count() != 0 {
+		t.Fatalf("live: %+v %v", live, err)
+	}
+}
+
+// TestRejections: every bad spec names its field and what is allowed.
+func TestRejections(t *testing.T) {
+	long := strings.Repeat("x", jobspec.MaxPromptBytes+1)
+	cases := []struct {
+		spec, field, allowed string
+	}{
+		{`{"durationS":10}`, "prompt", "not blank"},
+		{`{"prompt":"   ","durationS":10}`, "prompt", "not blank"},
+		{`{"prompt":"` + long + `","durationS":10}`, "prompt", "4096 bytes"},
+		{`{"prompt":"a"}`, "duration_s", "live"},
+		{`{"prompt":"a","durationS":-1}`, "duration_s", "86400"},
+		{`{"prompt":"a","durationS":90000}`, "duration_s", "86400"},
+		{`{"prompt":"a","durationS":1,"durationFrames":24}`, "duration_frames", "one of them"},
+		{`{"prompt":"a","durationS":1,"live":true}`, "live", "both 0"},
+		{`{"prompt":"a","durationS":0.001}`, "duration_s", "one frame"},
+		{`{"prompt":"a","durationS":1,"fps":61}`, "fps", "1..60"},
+		{`{"prompt":"a","durationS":1,"width":1281,"height":720}`, "width", "even"},
+		{`{"prompt":"a","durationS":1,"width":2560,"height":1440}`, "width", "1920"},
+		{`{"prompt":"a","durationS":1,"width":720,"height":2000}`, "height", "1920"},
+		{`{"prompt":"a","durationS":1,"width":32,"height":32}`, "width", "64"},
+		{`{"prompt":"a","durationS":1,"width":640}`, "height", "together"},
+		{`{"prompt":"a","durationS":1,"resolution":7}`, "resolution", "720p"},
+		{`{"prompt":"a","durationS":1,"windowFrames":1}`, "window_frames", "2..257"},
+		{`{"prompt":"a","durationS":1,"windowFrames":300}`, "window_frames", "2..257"},
+		{`{"prompt":"a","durationS":1,"windowFrames":33,"overlapFrames":33}`, "overlap_frames", "below window_frames"},
+		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","windowFrames":9,"overlapFrames":6}`, "overlap_frames", "4k+1"},
+		{`{"prompt":"a","durationS":1,"mode":"MODE_CHAIN","windowFrames":9,"overlapFrames":0,"model":"nope"}`, "model", "ref, sim"},
+		{`{"prompt":"a","durationS":1,"steps":500}`, "steps", "1..200"},
+		{`{"prompt":"a","durationS":1,"guidance":-1}`, "guidance", "0..50"},
+		{`{"prompt":"a","durationS":1,"pool":"H100"}`, "pool", "a-z"},
+		{`{"prompt":"a","durationS":1,"pool":"a100"}`, "pool", "one of: default"},
+		{`{"prompt":"a","durationS":1,"tenant":"-x"}`, "tenant", "starting with"},
+		{`{"prompt":"a","durationS":1,"priority":10}`, "priority", "1..9"},
+		{`{"prompt":"a","durationS":1,"priority":-1}`, "priority", "1..9"},
+		{`{"prompt":"a","durationS":1,"id":"../etc"}`, "id", "a-z"},
+		{`{"timeline":[{"fromS":1,"prompt":"a"}],"durationS":10}`, "timeline[0].from_s", "first cue"},
+		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":0,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "strictly increasing"},
+		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":11,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "before the end"},
+		{`{"timeline":[{"fromS":0,"prompt":""}],"durationS":10}`, "timeline[0].prompt", "not blank"},
+		{`{"mode":5,"prompt":"a","durationS":1}`, "mode", "MODE_CHAIN"},
+	}
+	for _, c := range cases {
+		t.Run(c.field, func(t *testing.T) {
+			_, err := jobspec.Validate(parse(t, c.spec), jobspec.DefaultCatalog())
+			var fe *jobspec.FieldError
+			if !errors.As(err, &fe) || !errors.Is(err, jobspec.ErrInvalid) {
+				t.Fatalf("%s: got %v, want a FieldError", c.spec[:min(len(c.spec), 80)], err)
+			}
+			if fe.Field != c.field || !strings.Contains(fe.Allowed, c.allowed) || fe.Code != jobspec.CodeInvalidArgument || fe.Value == "" {
+				t.Fatalf("%s: got %+v (%v), want field %s allowing %q", c.spec[:min(len(c.spec), 80)], fe, err, c.field, c.allowed)
+			}
+		})
+	}
+	if _, err := jobspec.Validate(nil, jobspec.DefaultCatalog()); !errors.Is(err, jobspec.ErrInvalid) {
+		t.Fatal("nil spec accepted")
+	}
+	nan := &spoolv1.JobSpec{Prompt: "a", DurationS: math.NaN()}
+	if _, err := jobspec.Validate(nan, jobspec.DefaultCatalog()); !errors.Is(err, jobspec.ErrInvalid) {
+		t.Fatal("NaN duration accepted")
+	}
+}
+
+// TestREADMEDocumentsLimits keeps the README's table of limits in step with
+// the code.
+func TestREADMEDocumentsLimits(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range jobspec.Limits() {
+		row := "| `" + l.Field + "` | " + l.Allowed + " |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md lacks the row\n%s", row)
+		}
+	}
+}
+
+// FuzzValidate: any JSON spec is either rejected with a FieldError or yields
+// a job whose plan tiles its frames.
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{`{"prompt":"a","durationS":60}`, `{"prompt":"a","live":true}`,
+		`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":2,"prompt":"b"}],"durationS":3,"windowFrames":9,"overlapFrames":4}`,
+		`{"prompt":"a","durationFrames":5,"model":"skyreels-v2-df-14b-720p","windowFrames":6,"overlapFrames":1,"mode":"MODE_INDEPENDENT"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s spoolv1.JobSpec
+		if protojson.Unmarshal(data, &s) != nil {
+			return
+		}
+		j, err := jobspec.Validate(&s, jobspec.DefaultCatalog())
+		if err != nil {
+			var fe *jobspec.FieldError
+			if !errors.As(err, &fe) || fe.Field == "" || fe.Allowed == "" {
+				t.Fatalf("unhelpful error %v", err)
+			}
+			return
+		}
+		if j.Live || j.Plan.Count() > 2000 {
+			return
+		}
+		segs, err := j.Plan.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := segs[len(segs)-1]; last.NewEnd() != j.TotalFrames {
+			t.Fatalf("plan ends at %d, want %d", last.NewEnd(), j.TotalFrames)
+		}
+	})
+}
