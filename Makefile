@@ -10,6 +10,8 @@ BIN       := $(ROOT)/.spool/bin
 TOOLCACHE ?= $(HOME)/.cache/spool/tools
 export PATH := $(BIN):/usr/local/go/bin:$(PATH)
 export GOFLAGS ?= -buildvcs=false
+# go-nvml declares deprecated NVML calls; their warnings would drown real ones.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 GO                    ?= go
 BUF_VERSION           := v1.75.0
