@@ -51,13 +51,14 @@ define install-tool
 	@if [ ! -x $(TOOLCACHE)/$(1)-$(3)/$(1) ]; then \
 	  echo "building $(2)@$(3) (once per machine)"; \
 	  GOFLAGS= GOBIN=$(TOOLCACHE)/$(1)-$(3) $(GO) install $(2)@$(3); fi
-	@cp -f $(TOOLCACHE)/$(1)-$(3)/$(1) $@
+	@flock $(BIN)/.$(1).lock sh -c 'cp -f $(TOOLCACHE)/$(1)-$(3)/$(1) $@.tmp && mv -f $@.tmp $@'
 endef
 
 $(BIN)/buf: Makefile
 	$(call install-tool,buf,github.com/bufbuild/buf/cmd/buf,$(BUF_VERSION))
 $(BIN)/protoc-gen-go: Makefile
 	$(call install-tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(PROTOC_GEN_GO_VERSION))
+# Must equal devstack.MinIOVersion, which builds it itself when missing.
 $(BIN)/minio: Makefile
 	$(call install-tool,minio,github.com/minio/minio,$(MINIO_VERSION))
 
@@ -85,7 +86,7 @@ proto-check: tools ## fail if the committed generated code differs from a fresh 
 	echo "proto-check: generated code is current"
 
 devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their SPOOL_* variables
-	$(GO) run ./libs/devstack/cmd/spool-devstack
+	$(GO) run ./libs/devstack/cmd/spool-devstack -dir $(ROOT)/.spool/devstack
 
 demo: ## the main job end to end (arrives with the end-to-end work)
 	@echo "make demo: the end-to-end demo is not built yet; 'make devstack' runs the real stack today." >&2; exit 2

@@ -1,0 +1,22 @@
+// Package devstack starts the real parts of spool's infrastructure locally,
+// for tests and development: an embedded NATS server with JetStream, a
+// Postgres cluster made with Debian's server binaries, and a MinIO server
+// built from the Go module proxy. There are no mocks.
+//
+// Start composes three independent components and starts the ones Options
+// asks for in parallel; Stack.Add starts more later on the same Stack, and
+// Stack.Stop stops them all and removes their temporary data. Env gives the
+// SPOOL_* variables that point libs/config at the running parts.
+//
+// Binaries are looked up as follows. Postgres: the highest version under
+// /usr/lib/postgresql/<ver>/bin, then PATH; when SPOOL_PG_DSN is set no
+// Postgres is started and that DSN is used. MinIO: $SPOOL_MINIO_BIN, then
+// <repo root>/.spool/bin/minio (the repo root is the nearest directory
+// holding go.work), then PATH; when it is missing and Options.BuildMinIO is
+// set, it is built once with "go install" at MinIOVersion (about 4 minutes
+// the first time; concurrent builders wait on a lock file). A missing binary
+// is an error that matches ErrMissingBinary and says how to install it.
+//
+// Postgres refuses to run as root: when the effective user is root, initdb
+// and postgres run as the "postgres" system user of Debian's package.
+package devstack

@@ -1,0 +1,72 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// natsReadyTimeout bounds the wait for the embedded server to accept clients.
+const natsReadyTimeout = 30 * time.Second
+
+// natsServer is an embedded NATS server with JetStream.
+type natsServer struct {
+	srv *server.Server
+	dir string // JetStream store
+	url string
+}
+
+// startNATS starts an embedded NATS server with JetStream storing under
+// dir/nats, on 127.0.0.1:port (0 for a free port).
+func startNATS(ctx context.Context, dir string, port int, log *slog.Logger) (*natsServer, error) {
+	store := filepath.Join(dir, "nats")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	srv, err := server.NewServer(&server.Options{
+		ServerName: "spool-devstack",
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   store,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats: new server: %w", err)
+	}
+	go srv.Start()
+	n := &natsServer{srv: srv, dir: store}
+	err = waitFor(ctx, "nats", natsReadyTimeout, nil, func(context.Context) error {
+		if !srv.ReadyForConnections(50 * time.Millisecond) {
+			return fmt.Errorf("not accepting connections")
+		}
+		if !srv.JetStreamEnabled() {
+			return fmt.Errorf("jetstream not enabled")
+		}
+		return nil
+	})
+	if err != nil {
+		n.stop()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	n.url = srv.ClientURL()
+	log.Info("nats ready", "url", n.url, "store", store)
+	return n, nil
+}
+
+// stop shuts the server down and waits for it. The store stays; the Stack
+// removes its directory when it is temporary.
+func (n *natsServer) stop() error {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+	return nil
+}

@@ -1,0 +1,25 @@
+package devstack
+
+import (
+	"fmt"
+	"net"
+)
+
+// freePort asks the kernel for a free TCP port on 127.0.0.1. Another process
+// may take it before the server binds it; the window is short.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// portOrFree returns port, or a free port when it is 0.
+func portOrFree(port int) (int, error) {
+	if port != 0 {
+		return port, nil
+	}
+	return freePort()
+}

@@ -1,0 +1,227 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Part names, as keys of StartupTimes and in log messages.
+const (
+	PartNATS     = "nats"
+	PartPostgres = "postgres"
+	PartMinIO    = "minio"
+)
+
+// Stack is a set of running parts. Its exported fields locate them; a field
+// is empty until its part runs. Its methods are safe for concurrent use.
+type Stack struct {
+	NATSURL     string // nats://127.0.0.1:port
+	PGDSN       string // postgres://spool@127.0.0.1:port/spool?sslmode=disable
+	S3Endpoint  string // 127.0.0.1:port, no scheme
+	S3AccessKey string
+	S3SecretKey string
+	S3Bucket    string
+
+	mu      sync.Mutex
+	dir     string
+	temp    bool // dir is ours, removed on Stop
+	log     *slog.Logger
+	find    finder
+	nats    *natsServer
+	pg      *postgresServer
+	minio   *minioServer
+	times   map[string]time.Duration
+	stopped bool
+}
+
+// Start starts the parts opts asks for, in parallel, and waits until each is
+// healthy. On error it stops what it started and removes its temporary
+// directory.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	s, err := newStack(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Add(ctx, opts); err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	return s, nil
+}
+
+func newStack(opts Options) (*Stack, error) {
+	s := &Stack{dir: opts.Dir, log: opts.logger(), find: newFinder(), times: map[string]time.Duration{}}
+	if s.dir == "" {
+		dir, err := os.MkdirTemp("", "spool-devstack-")
+		if err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		// Postgres may run as another user, which must reach its data below.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		s.dir, s.temp = dir, true
+	} else {
+		dir, err := filepath.Abs(s.dir)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: dir: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		s.dir = dir
+	}
+	return s, nil
+}
+
+// Dir returns the directory holding the parts' data and logs
+// (postgres.log, minio.log).
+func (s *Stack) Dir() string { return s.dir }
+
+// Add starts, in parallel, the parts opts asks for that s does not run yet,
+// on opts' ports; opts.Dir and opts.Logger are ignored. On error it stops the
+// parts this call started and leaves the others running.
+func (s *Stack) Add(ctx context.Context, opts Options) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, 3)
+		nats *natsServer
+		pg   *postgresServer
+		mn   *minioServer
+		took = make([]time.Duration, 3)
+	)
+	run := func(i int, start func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			if err := start(); err != nil {
+				errs[i] = fmt.Errorf("devstack: %w", err)
+			}
+			took[i] = time.Since(t)
+		}()
+	}
+	if opts.NATS && s.nats == nil {
+		run(0, func() (err error) { nats, err = startNATS(ctx, s.dir, opts.NATSPort, s.log); return err })
+	}
+	if opts.Postgres && s.pg == nil {
+		run(1, func() (err error) { pg, err = startPostgres(ctx, s.find, s.dir, opts.PGPort, s.log); return err })
+	}
+	if opts.MinIO && s.minio == nil {
+		run(2, func() (err error) {
+			mn, err = startMinIO(ctx, s.find, s.dir, opts.MinIOPort, opts.BuildMinIO, s.log)
+			return err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		stops := []error{err}
+		if nats != nil {
+			stops = append(stops, nats.stop())
+		}
+		if pg != nil {
+			stops = append(stops, pg.stop())
+		}
+		if mn != nil {
+			stops = append(stops, mn.stop())
+		}
+		return errors.Join(stops...)
+	}
+	if nats != nil {
+		s.nats, s.NATSURL, s.times[PartNATS] = nats, nats.url, took[0]
+	}
+	if pg != nil {
+		s.pg, s.PGDSN, s.times[PartPostgres] = pg, pg.dsn, took[1]
+	}
+	if mn != nil {
+		s.minio, s.S3Endpoint, s.times[PartMinIO] = mn, mn.endpoint, took[2]
+		s.S3AccessKey, s.S3SecretKey, s.S3Bucket = S3AccessKey, S3SecretKey, S3Bucket
+	}
+	return nil
+}
+
+// StartupTimes returns how long each running part took to start and become
+// healthy (for MinIO, including a build), keyed by PartNATS, PartPostgres
+// and PartMinIO.
+func (s *Stack) StartupTimes() map[string]time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]time.Duration, len(s.times))
+	for k, v := range s.times {
+		m[k] = v
+	}
+	return m
+}
+
+// Env returns the SPOOL_* variables, as "NAME=value", that point libs/config
+// at the running parts.
+func (s *Stack) Env() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var env []string
+	if s.nats != nil {
+		env = append(env, "SPOOL_NATS_URL="+s.NATSURL)
+	}
+	if s.pg != nil {
+		env = append(env, "SPOOL_PG_DSN="+s.PGDSN)
+	}
+	if s.minio != nil {
+		env = append(env,
+			"SPOOL_S3_ENDPOINT="+s.S3Endpoint,
+			"SPOOL_S3_ACCESS_KEY="+s.S3AccessKey,
+			"SPOOL_S3_SECRET_KEY="+s.S3SecretKey,
+			"SPOOL_S3_BUCKET="+s.S3Bucket,
+		)
+	}
+	return env
+}
+
+// Stop stops every part, waiting for each to exit, and removes the stack's
+// directory when it is temporary. Stopping twice is harmless.
+func (s *Stack) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, 4)
+	)
+	stop := func(i int, f func() error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = f() }()
+	}
+	if s.nats != nil {
+		stop(0, s.nats.stop)
+	}
+	if s.pg != nil {
+		stop(1, s.pg.stop)
+	}
+	if s.minio != nil {
+		stop(2, s.minio.stop)
+	}
+	wg.Wait()
+	if s.temp {
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs[3] = fmt.Errorf("remove %s: %w", s.dir, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("devstack: stop: %w", err)
+	}
+	s.log.Info("devstack stopped", "dir", s.dir, "removed", s.temp)
+	return nil
+}
