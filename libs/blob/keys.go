@@ -1,0 +1,140 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ErrInvalidKey is wrapped by every error about an id or a key.
+var ErrInvalidKey = errors.New("invalid object key")
+
+// Key is an object key built by this package from validated parts.
+type Key string
+
+// String returns the key.
+func (k Key) String() string { return string(k) }
+
+// ValidateJobID checks a job id: 1..64 of a-z, 0-9, '-' and '_', starting
+// with a letter or digit.
+func ValidateJobID(id string) error {
+	if len(id) == 0 || len(id) > 64 || id[0] == '-' || id[0] == '_' {
+		return fmt.Errorf("%w: job id %q: want 1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit", ErrInvalidKey, clip(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: job id %q: byte %d (%q) is not a-z, 0-9, '-' or '_'", ErrInvalidKey, clip(id), i, c)
+		}
+	}
+	return nil
+}
+
+// validateName checks an input file name: 1..128 of A-Z, a-z, 0-9, '.',
+// '-' and '_', not starting with '.'.
+func validateName(name string) error {
+	if len(name) == 0 || len(name) > 128 || name[0] == '.' {
+		return fmt.Errorf("%w: name %q: want 1..128 of A-Z, a-z, 0-9, '.', '-' and '_', not starting with '.'", ErrInvalidKey, clip(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: name %q: byte %d (%q) is not allowed", ErrInvalidKey, clip(name), i, c)
+		}
+	}
+	return nil
+}
+
+// JobPrefix is "jobs/<job>/", under which every object of the job lies.
+func JobPrefix(job string) (Key, error) {
+	if err := ValidateJobID(job); err != nil {
+		return "", err
+	}
+	return Key("jobs/" + job + "/"), nil
+}
+
+// AttemptPrefix is "jobs/<job>/seg/<idx>/a<attempt>/".
+func AttemptPrefix(job string, idx, attempt uint32) (Key, error) {
+	p, err := JobPrefix(job)
+	if err != nil {
+		return "", err
+	}
+	if attempt < 1 {
+		return "", fmt.Errorf("%w: attempt %d: attempts count from 1", ErrInvalidKey, attempt)
+	}
+	return p + Key("seg/"+u(idx)+"/a"+u(attempt)+"/"), nil
+}
+
+// SegmentVideo is the video fragment of one attempt; ext is "mp4" or "m4s".
+func SegmentVideo(job string, idx, attempt uint32, ext string) (Key, error) {
+	if ext != "mp4" && ext != "m4s" {
+		return "", fmt.Errorf("%w: segment video extension %q: want mp4 or m4s", ErrInvalidKey, ext)
+	}
+	p, err := AttemptPrefix(job, idx, attempt)
+	return p + Key("video."+ext), err
+}
+
+// SegmentTail is the tail state of one attempt.
+func SegmentTail(job string, idx, attempt uint32) (Key, error) {
+	p, err := AttemptPrefix(job, idx, attempt)
+	return p + "tail.bin", err
+}
+
+// HLSPlaylist is the job's live playlist.
+func HLSPlaylist(job string) (Key, error) {
+	p, err := JobPrefix(job)
+	return p + "hls/index.m3u8", err
+}
+
+// HLSInit is the init segment (ftyp+moov) the playlist maps.
+func HLSInit(job string) (Key, error) {
+	p, err := JobPrefix(job)
+	return p + "hls/init.mp4", err
+}
+
+// HLSSegment is segment idx of the playlist.
+func HLSSegment(job string, idx uint32) (Key, error) {
+	p, err := JobPrefix(job)
+	return p + Key("hls/"+u(idx)+".m4s"), err
+}
+
+// Final is the job's final MP4.
+func Final(job string) (Key, error) {
+	p, err := JobPrefix(job)
+	return p + "final.mp4", err
+}
+
+// JobInput is a client-supplied input object of the job.
+func JobInput(job, name string) (Key, error) {
+	p, err := JobPrefix(job)
+	if err != nil {
+		return "", err
+	}
+	if err := validateName(name); err != nil {
+		return "", err
+	}
+	return p + Key("in/"+name), nil
+}
+
+// KeyInJob accepts a key given by a client only when it names an input of
+// the job: "jobs/<job>/in/<name>" exactly.
+func KeyInJob(job, key string) (Key, error) {
+	p, err := JobPrefix(job)
+	if err != nil {
+		return "", err
+	}
+	name, ok := strings.CutPrefix(key, string(p)+"in/")
+	if !ok {
+		return "", fmt.Errorf("%w: key %q is not under %sin/", ErrInvalidKey, clip(key), p)
+	}
+	return JobInput(job, name)
+}
+
+func u(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

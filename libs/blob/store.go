@@ -1,0 +1,156 @@
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/spoolvideo/spool/libs/config"
+)
+
+// ErrNotFound is returned for a key or upload that does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// Store is the bucket of the system.
+type Store struct {
+	client *minio.Client
+	core   *minio.Core
+	bucket string
+	region string
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key    Key
+	Size   int64
+	SHA256 string // lowercase hex; set by Put, empty from Stat
+	ETag   string
+}
+
+// PutOptions tune Put.
+type PutOptions struct {
+	ContentType string
+}
+
+// New connects to the S3 endpoint of cfg. It does not touch the network;
+// EnsureBucket does.
+func New(cfg config.S3) (*Store, error) {
+	if cfg.Endpoint == "" || cfg.Bucket == "" {
+		return nil, fmt.Errorf("blob: endpoint %q and bucket %q must both be set", cfg.Endpoint, cfg.Bucket)
+	}
+	opts := &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey.Reveal(), ""),
+		Secure: cfg.TLS,
+		Region: cfg.Region,
+	}
+	core, err := minio.NewCore(cfg.Endpoint, opts)
+	if err != nil {
+		return nil, fmt.Errorf("blob: client for %s: %w", cfg.Endpoint, err)
+	}
+	return &Store{client: core.Client, core: core, bucket: cfg.Bucket, region: cfg.Region}, nil
+}
+
+// Bucket names the bucket.
+func (s *Store) Bucket() string { return s.bucket }
+
+// EnsureBucket creates the bucket unless it exists; racing creators both
+// succeed.
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("blob: bucket %s: %w", s.bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+	if err != nil {
+		code := minio.ToErrorResponse(err).Code
+		if code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" {
+			return nil
+		}
+		return fmt.Errorf("blob: make bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Put streams r (size bytes, or -1 when unknown) into key and returns its
+// SHA-256, computed on the way.
+func (s *Store) Put(ctx context.Context, key Key, r io.Reader, size int64, o PutOptions) (ObjectInfo, error) {
+	h := sha256.New()
+	info, err := s.client.PutObject(ctx, s.bucket, string(key), io.TeeReader(r, h), size,
+		minio.PutObjectOptions{ContentType: o.ContentType, PartSize: partSize})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("blob: put %s: %w", key, err)
+	}
+	return ObjectInfo{Key: key, Size: info.Size, SHA256: hex.EncodeToString(h.Sum(nil)), ETag: info.ETag}, nil
+}
+
+// Get opens key for reading. A missing key is ErrNotFound.
+func (s *Store) Get(ctx context.Context, key Key) (io.ReadCloser, ObjectInfo, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, string(key), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, ObjectInfo{}, s.wrap("get", key, err)
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		_ = obj.Close()
+		return nil, ObjectInfo{}, s.wrap("get", key, err)
+	}
+	return obj, ObjectInfo{Key: key, Size: st.Size, ETag: st.ETag}, nil
+}
+
+// Stat describes key. A missing key is ErrNotFound.
+func (s *Store) Stat(ctx context.Context, key Key) (ObjectInfo, error) {
+	st, err := s.client.StatObject(ctx, s.bucket, string(key), minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, s.wrap("stat", key, err)
+	}
+	return ObjectInfo{Key: key, Size: st.Size, ETag: st.ETag}, nil
+}
+
+// Delete removes key; deleting a missing key succeeds.
+func (s *Store) Delete(ctx context.Context, key Key) error {
+	if err := s.client.RemoveObject(ctx, s.bucket, string(key), minio.RemoveObjectOptions{}); err != nil {
+		return s.wrap("delete", key, err)
+	}
+	return nil
+}
+
+// List returns the keys under prefix, in lexical order.
+func (s *Store) List(ctx context.Context, prefix Key) ([]ObjectInfo, error) {
+	var out []ObjectInfo
+	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: string(prefix), Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("blob: list %s: %w", prefix, o.Err)
+		}
+		out = append(out, ObjectInfo{Key: Key(o.Key), Size: o.Size, ETag: o.ETag})
+	}
+	return out, nil
+}
+
+// PresignGet returns a URL that downloads key without credentials until
+// expiry passes.
+func (s *Store) PresignGet(ctx context.Context, key Key, expiry time.Duration) (*url.URL, error) {
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, string(key), expiry, nil)
+	if err != nil {
+		return nil, fmt.Errorf("blob: presign %s: %w", key, err)
+	}
+	return u, nil
+}
+
+func (s *Store) wrap(op string, key Key, err error) error {
+	switch minio.ToErrorResponse(err).Code {
+	case "NoSuchKey", "NoSuchUpload", "NoSuchBucket":
+		return fmt.Errorf("blob: %s %s: %w", op, key, ErrNotFound)
+	}
+	return fmt.Errorf("blob: %s %s: %w", op, key, err)
+}
