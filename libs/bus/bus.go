@@ -1,0 +1,97 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoolvideo/spool/libs/config"
+)
+
+// Bus is a NATS connection with its JetStream context.
+type Bus struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	log    *slog.Logger
+	topo   Topology
+	closed chan struct{}
+}
+
+// Connect dials cfg.URL and keeps reconnecting for ever when the link
+// drops; publishes made while disconnected are buffered by the client.
+func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
+	o := options{log: slog.New(slog.DiscardHandler), reconnectWait: time.Second, topo: DefaultTopology()}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Name != "" {
+		o.name = cfg.Name
+	}
+	closed := make(chan struct{})
+	nopts := []nats.Option{
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+		nats.Name(o.name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(o.reconnectWait),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			o.log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			o.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			o.log.Error("nats async error", "subject", subject, "err", err)
+		}),
+	}
+	if cfg.Creds != "" {
+		nopts = append(nopts, nats.UserCredentials(cfg.Creds))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nopts = append(nopts, nats.Timeout(time.Until(dl)))
+	}
+	nc, err := nats.Connect(cfg.URL, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect %s: %w", cfg.URL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	return &Bus{nc: nc, js: js, log: o.log, topo: o.topo, closed: closed}, nil
+}
+
+// Conn is the core NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the JetStream context.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Close drains subscriptions and pending publishes, then closes the
+// connection, waiting at most the client's drain timeout.
+func (b *Bus) Close() error {
+	if b.nc.IsClosed() {
+		return nil
+	}
+	if err := b.nc.Drain(); err != nil {
+		b.nc.Close()
+		return fmt.Errorf("bus: drain: %w", err)
+	}
+	select {
+	case <-b.closed:
+	case <-time.After(b.nc.Opts.DrainTimeout + time.Second):
+		b.nc.Close()
+	}
+	return nil
+}

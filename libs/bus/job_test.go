@@ -1,0 +1,139 @@
+package bus_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/spoolvideo/spool/libs/bus"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+func demoSpec() *spoolv1.JobSpec {
+	return &spoolv1.JobSpec{
+		Timeline:   []*spoolv1.PromptCue{{FromS: 0, Prompt: "dawn"}, {FromS: 20, Prompt: "noon"}},
+		DurationS:  60,
+		Fps:        24,
+		Resolution: spoolv1.Resolution_RESOLUTION_720P,
+		Mode:       spoolv1.Mode_MODE_CHAIN,
+		Seed:       1 << 60,
+		Guidance:   6.5,
+	}
+}
+
+func TestJSONAndProtobufDecodeEqual(t *testing.T) {
+	want := demoSpec()
+	pb, _ := proto.Marshal(want)
+	fromPB, err := bus.DecodeJobSpec(pb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := `{"timeline":[{"fromS":0,"prompt":"dawn"},{"from_s":20,"prompt":"noon"}],"durationS":60,"fps":24,
+		"resolution":"RESOLUTION_720P","mode":"MODE_CHAIN","seed":"1152921504606846976","guidance":6.5}`
+	fromJSON, err := bus.DecodeJobSpec([]byte(js), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withHeader, err := bus.DecodeJobSpec([]byte("  "+js), nats.Header{"Content-Type": []string{"application/json"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(fromPB, want) || !proto.Equal(fromJSON, want) || !proto.Equal(withHeader, want) {
+		t.Fatalf("decoded specs differ:\npb   %v\njson %v", fromPB, fromJSON)
+	}
+}
+
+func TestMalformedJobsNameTheProblem(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{``, "empty job spec"},
+		{`   `, "empty job spec"},
+		{`{"fps":"abc"}`, "fps"},
+		{`{"durationS":"long"}`, "durationS"},
+		{`{"promt":"typo"}`, "promt"},
+		{`{"prompt":"a",}`, "JSON"},
+		{`{"mode":"SIDEWAYS"}`, "mode"},
+		{"\x0a\xff\xff\xff\xff\xff", "protobuf"},
+	}
+	for _, c := range cases {
+		_, err := bus.DecodeJobSpec([]byte(c.body), nil)
+		if !errors.Is(err, bus.ErrMalformedJob) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want ErrMalformedJob naming %q", c.body, err, c.want)
+		}
+	}
+	big := make([]byte, bus.MaxJobSpecBytes+1)
+	big[0] = '{'
+	if _, err := bus.DecodeJobSpec(big, nil); !errors.Is(err, bus.ErrMalformedJob) || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("oversized spec: %v", err)
+	}
+}
+
+func TestJobIDFromSubmission(t *testing.T) {
+	if got := bus.JobIDFromSubmission(&spoolv1.JobSpec{Id: "mine"}, "hdr", 7); got != "mine" {
+		t.Fatal(got)
+	}
+	if got := bus.JobIDFromSubmission(&spoolv1.JobSpec{}, "hdr", 7); got != "hdr" {
+		t.Fatal(got)
+	}
+	if got := bus.JobIDFromSubmission(&spoolv1.JobSpec{}, "", 7); got != "j7" {
+		t.Fatal(got)
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	good := map[string]func() (string, error){
+		"spool.segments.h100":       func() (string, error) { return bus.SegmentsSubject("h100") },
+		"spool.results.j-1":         func() (string, error) { return bus.ResultsSubject("j-1") },
+		"spool.events.j_2":          func() (string, error) { return bus.EventsSubject("j_2") },
+		"spool.control.cancel.abc9": func() (string, error) { return bus.CancelSubject("abc9") },
+		"pool-default":              func() (string, error) { return bus.PoolConsumer("default") },
+	}
+	for want, f := range good {
+		if got, err := f(); err != nil || got != want {
+			t.Errorf("got %q %v, want %q", got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a.b", "*", ">", "A100", "a b", "-x", "$sys", strings.Repeat("a", 65)} {
+		if _, err := bus.SegmentsSubject(bad); !errors.Is(err, bus.ErrInvalidToken) {
+			t.Errorf("pool %q accepted: %v", bad, err)
+		}
+		if _, err := bus.ResultsSubject(bad); !errors.Is(err, bus.ErrInvalidToken) {
+			t.Errorf("job %q accepted: %v", bad, err)
+		}
+	}
+	if got := bus.TaskMsgID("j", 3, 2); got != "j.3.2.task" {
+		t.Error(got)
+	}
+	if got := bus.ResultMsgID("j", 3, 2, "PHASE_DONE"); got != "j.3.2.PHASE_DONE" {
+		t.Error(got)
+	}
+}
+
+// FuzzDecodeJobSpec: no body panics, and any accepted JSON body round-trips.
+func FuzzDecodeJobSpec(f *testing.F) {
+	pb, _ := proto.Marshal(demoSpec())
+	for _, s := range [][]byte{pb, pb[:len(pb)/2], []byte(`{"prompt":"a","durationS":60}`), []byte(`{"fps":"x"}`),
+		[]byte(`{"timeline":[{"fromS":[1]}]}`), []byte("garbage"), []byte(`{"a":{"b":{"c":[[[{}]]]}}}`), {}} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spec, err := bus.DecodeJobSpec(data, nil)
+		if err != nil {
+			if !errors.Is(err, bus.ErrMalformedJob) {
+				t.Fatalf("error without ErrMalformedJob: %v", err)
+			}
+			return
+		}
+		js, err := protojson.Marshal(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := bus.DecodeJobSpec(js, nil)
+		if err != nil || !proto.Equal(spec, again) {
+			t.Fatalf("round trip: %v\n%v\n%v", err, spec, again)
+		}
+	})
+}

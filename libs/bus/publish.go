@@ -1,0 +1,112 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"google.golang.org/protobuf/proto"
+
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+// Header names and content types.
+const (
+	HeaderContentType = "Content-Type"
+	ContentProtobuf   = "application/protobuf"
+	ContentJSON       = "application/json"
+)
+
+// headerCarrier adapts nats.Header to OTel's TextMapCarrier.
+type headerCarrier nats.Header
+
+func (c headerCarrier) Get(k string) string { return nats.Header(c).Get(k) }
+func (c headerCarrier) Set(k, v string)     { nats.Header(c).Set(k, v) }
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// InjectTrace writes the trace context of ctx into h.
+func InjectTrace(ctx context.Context, h nats.Header) {
+	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(h))
+}
+
+// NewMsg encodes m as a protobuf message to subject, with the trace context
+// of ctx in its headers.
+func NewMsg(ctx context.Context, subject string, m proto.Message) (*nats.Msg, error) {
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("bus: encode %T: %w", m, err)
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(HeaderContentType, ContentProtobuf)
+	InjectTrace(ctx, msg.Header)
+	return msg, nil
+}
+
+// Publish stores m on subject in JetStream with Nats-Msg-Id msgID (required:
+// it makes a retried publish a no-op). A duplicate within the dedup window
+// returns the original's PubAck with Duplicate set, and no error.
+func (b *Bus) Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error) {
+	if msgID == "" {
+		return nil, errors.New("bus: publish without a message id")
+	}
+	msg, err := NewMsg(ctx, subject, m)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return nil, fmt.Errorf("bus: publish %s (%s): %w", subject, msgID, err)
+	}
+	return ack, nil
+}
+
+// PublishTask publishes a segment task to its pool.
+func (b *Bus) PublishTask(ctx context.Context, t *spoolv1.SegmentTask) (*jetstream.PubAck, error) {
+	subject, err := SegmentsSubject(t.GetPool())
+	if err != nil {
+		return nil, err
+	}
+	return b.Publish(ctx, subject, TaskMsgID(t.GetJobId(), t.GetIndex(), t.GetAttempt()), t)
+}
+
+// PublishResult publishes a segment result on its job's subject.
+func (b *Bus) PublishResult(ctx context.Context, r *spoolv1.SegmentResult) (*jetstream.PubAck, error) {
+	subject, err := ResultsSubject(r.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	return b.Publish(ctx, subject, ResultMsgID(r.GetJobId(), r.GetIndex(), r.GetAttempt(), r.GetPhase().String()), r)
+}
+
+// PublishEvent publishes a job event with the given Nats-Msg-Id.
+func (b *Bus) PublishEvent(ctx context.Context, msgID string, e *spoolv1.JobEvent) (*jetstream.PubAck, error) {
+	subject, err := EventsSubject(e.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	return b.Publish(ctx, subject, msgID, e)
+}
+
+// PublishCancel tells every worker and service on core NATS that job is
+// cancelled.
+func (b *Bus) PublishCancel(ctx context.Context, job string) error {
+	subject, err := CancelSubject(job)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: subject, Header: nats.Header{}}
+	InjectTrace(ctx, msg.Header)
+	if err := b.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("bus: publish cancel of %s: %w", job, err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrInvalidToken is returned for a subject token (pool, job) that is not
+// 1..64 of a-z, 0-9, '-' and '_'.
+var ErrInvalidToken = errors.New("invalid subject token")
+
+// Subjects, streams, consumers and buckets. Subjects are lowercase,
+// dot-separated, general to specific; this file is the only place that
+// spells them.
+const (
+	SubjectJobSubmit = "spool.jobs.submit"
+	subjectSegments  = "spool.segments."
+	subjectResults   = "spool.results."
+	subjectEvents    = "spool.events."
+	subjectCancel    = "spool.control.cancel."
+
+	// SubjectAllSegments, SubjectAllResults, SubjectAllEvents and
+	// SubjectAllCancels match every pool or job.
+	SubjectAllSegments = subjectSegments + "*"
+	SubjectAllResults  = subjectResults + "*"
+	SubjectAllEvents   = subjectEvents + "*"
+	SubjectAllCancels  = subjectCancel + "*"
+
+	StreamJobs     = "SPOOL_JOBS"
+	StreamSegments = "SPOOL_SEGMENTS"
+	StreamResults  = "SPOOL_RESULTS"
+	StreamEvents   = "SPOOL_EVENTS"
+
+	ConsumerDispatcher = "dispatcher"
+	ConsumerStitcher   = "stitcher"
+
+	BucketWorkers = "spool_workers"
+)
+
+// ValidToken reports whether s can be a subject token: 1..64 of a-z, 0-9,
+// '-' and '_', starting with a letter or digit.
+func ValidToken(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '-' || s[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func token(kind, s string) error {
+	if !ValidToken(s) {
+		return fmt.Errorf("%w: %s %q: want 1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit", ErrInvalidToken, kind, s)
+	}
+	return nil
+}
+
+// SegmentsSubject is spool.segments.<pool>.
+func SegmentsSubject(pool string) (string, error) {
+	return subjectSegments + pool, token("pool", pool)
+}
+
+// ResultsSubject is spool.results.<job>.
+func ResultsSubject(job string) (string, error) {
+	return subjectResults + job, token("job", job)
+}
+
+// EventsSubject is spool.events.<job>.
+func EventsSubject(job string) (string, error) {
+	return subjectEvents + job, token("job", job)
+}
+
+// CancelSubject is spool.control.cancel.<job>, on core NATS.
+func CancelSubject(job string) (string, error) {
+	return subjectCancel + job, token("job", job)
+}
+
+// PoolConsumer is the durable consumer of a pool's segments, pool-<pool>.
+func PoolConsumer(pool string) (string, error) {
+	return "pool-" + pool, token("pool", pool)
+}
+
+// TaskMsgID is the Nats-Msg-Id of a segment task: <job>.<seg>.<attempt>.task.
+func TaskMsgID(job string, seg, attempt uint32) string {
+	return job + "." + u(seg) + "." + u(attempt) + ".task"
+}
+
+// ResultMsgID is the Nats-Msg-Id of a result: <job>.<seg>.<attempt>.<phase>.
+func ResultMsgID(job string, seg, attempt uint32, phase string) string {
+	return job + "." + u(seg) + "." + u(attempt) + "." + phase
+}
+
+func u(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
