@@ -14,8 +14,8 @@ import (
 
 // Bus is a NATS connection with its JetStream context.
 type Bus struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
+	nc     *nats.Conn
+	js     jetstream.JetStream
 	log    *slog.Logger
 	topo   Topology
 	closed chan struct{}
