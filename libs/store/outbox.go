@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func insertOutbox(ctx context.Context, tx pgx.Tx, msgs []OutboxMsg) error {
+	for _, m := range msgs {
+		headers := m.Headers
+		if headers == nil {
+			headers = map[string]string{}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (msg_id, subject, payload, headers) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (msg_id) DO NOTHING`, m.MsgID, m.Subject, m.Payload, headers); err != nil {
+			return fmt.Errorf("insert outbox %s: %w", m.MsgID, err)
+		}
+	}
+	return nil
+}
+
+// AddOutbox queues messages to publish (outside a state change).
+func (s *Store) AddOutbox(ctx context.Context, msgs ...OutboxMsg) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return insertOutbox(ctx, tx, msgs) })
+}
+
+// PublishOutbox hands up to limit unsent rows, oldest first, to publish,
+// and marks those it accepts as sent, all in one transaction that holds the
+// rows locked (SKIP LOCKED), so concurrent publishers never take the same
+// row. publish returns how many of the rows, from the first, it sent; rows
+// after those stay unsent for a later call. It returns that count.
+func (s *Store) PublishOutbox(ctx context.Context, limit int, publish func([]OutboxMsg) (int, error)) (int, error) {
+	var sent int
+	var perr error
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, msg_id, subject, payload, headers FROM outbox
+			WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		if err != nil {
+			return fmt.Errorf("claim outbox: %w", err)
+		}
+		msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxMsg, error) {
+			var m OutboxMsg
+			err := r.Scan(&m.ID, &m.MsgID, &m.Subject, &m.Payload, &m.Headers)
+			return m, err
+		})
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		var n int
+		n, perr = publish(msgs)
+		n = max(0, min(n, len(msgs)))
+		ids := make([]int64, n)
+		for i := range n {
+			ids[i] = msgs[i].ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("mark outbox sent: %w", err)
+		}
+		sent = n
+		return nil // commit what was sent even when publishing stopped early
+	})
+	if err != nil {
+		return 0, err
+	}
+	if perr != nil {
+		return sent, fmt.Errorf("store: publish outbox: %w", perr)
+	}
+	return sent, nil
+}
+
+// UnsentOutbox counts rows not yet published.
+func (s *Store) UnsentOutbox(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count outbox: %w", err)
+	}
+	return n, nil
+}

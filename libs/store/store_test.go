@@ -1,0 +1,386 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/store"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
+
+var dbSeq atomic.Int64
+
+// freshDB returns the DSN of a new, empty database on the test Postgres.
+func freshDB(t *testing.T) string {
+	t.Helper()
+	st := devstacktest.Require(t, devstacktest.Postgres)
+	name := fmt.Sprintf("t_%d_%d", time.Now().UnixNano()%1e9, dbSeq.Add(1))
+	dsn, err := store.CreateTestDatabase(context.Background(), st.PGDSN, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+func open(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), config.Postgres{DSN: config.Secret(dsn), MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+var (
+	shared     *store.Store
+	sharedOnce sync.Once
+)
+
+// db is one migrated database shared by the tests that use unique ids.
+func db(t *testing.T) *store.Store {
+	t.Helper()
+	sharedOnce.Do(func() {
+		dsn := freshDB(t)
+		s, err := store.Open(context.Background(), config.Postgres{DSN: config.Secret(dsn), MaxConns: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = s
+	})
+	if shared == nil {
+		t.Fatal("no shared database")
+	}
+	return shared
+}
+
+var jobSeq atomic.Int64
+
+func newJob(t *testing.T, segments int) store.NewJob {
+	id := fmt.Sprintf("%s-%d", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), jobSeq.Add(1))
+	if len(id) > 64 {
+		id = id[len(id)-64:]
+		id = "j" + id[1:]
+	}
+	nj := store.NewJob{Job: store.Job{ID: id, Tenant: "acme", Priority: 5, Pool: "default", Model: "ref", Mode: "chain",
+		State: store.JobQueued, Spec: []byte(`{"prompt":"x"}`), TotalFrames: int64(segments * 84), FPS: 24, Width: 1280, Height: 720,
+		SegmentsTotal: segments}}
+	for i := range segments {
+		nj.Segments = append(nj.Segments, store.Segment{Index: i, FirstFrame: int64(i * 84), Frames: 121, Overlap: 37,
+			Prompt: "x", Seed: ^uint64(i), Pool: "default", State: store.SegPending})
+		nj.Outbox = append(nj.Outbox, store.OutboxMsg{MsgID: fmt.Sprintf("%s.%d.1.task", id, i), Subject: "spool.segments.default", Payload: []byte{byte(i)}})
+	}
+	return nj
+}
+
+func TestMigrationsApplyTwiceAndConcurrently(t *testing.T) {
+	dsn := freshDB(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.Open(context.Background(), config.Postgres{DSN: config.Secret(dsn)})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
+	a, b := open(t, dsn), open(t, dsn)
+	va, err := a.SchemaVersion(context.Background())
+	vb, _ := b.SchemaVersion(context.Background())
+	if err != nil || va != vb || va < 1 {
+		t.Fatalf("versions %d %d %v", va, vb, err)
+	}
+}
+
+func TestOpenHidesTheDSN(t *testing.T) {
+	_, err := store.Open(context.Background(), config.Postgres{DSN: "postgres://u:hunter2@%zz"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestCreateJobIsAtomicAndIdempotent(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 3)
+	created, err := s.CreateJob(ctx, nj)
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	again, err := s.CreateJob(ctx, nj)
+	if err != nil || again {
+		t.Fatalf("second create: %v %v", again, err)
+	}
+	segs, _ := s.ListSegments(ctx, nj.Job.ID)
+	if len(segs) != 3 || segs[2].Seed != ^uint64(2) || segs[1].State != store.SegPending {
+		t.Fatalf("segments %+v", segs)
+	}
+	if n, _ := s.UnsentOutbox(ctx); n < 3 {
+		t.Fatalf("%d unsent outbox rows", n)
+	}
+	// A failure in the middle (a duplicate segment index) leaves nothing.
+	bad := newJob(t, 2)
+	bad.Segments[1].Index = 0
+	if _, err := s.CreateJob(ctx, bad); err == nil {
+		t.Fatal("duplicate segment index accepted")
+	}
+	if _, err := s.GetJob(ctx, bad.Job.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("half-created job: %v", err)
+	}
+}
+
+func TestRejectJob(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	j := newJob(t, 0).Job
+	j.TotalFrames, j.SegmentsTotal = 1, 0
+	j.ErrorCode, j.ErrorField, j.ErrorMessage = "invalid_argument", "fps", "fps: 500 is not allowed; allowed: 1..60"
+	if created, err := s.RejectJob(ctx, j); err != nil || !created {
+		t.Fatalf("reject: %v %v", created, err)
+	}
+	if created, err := s.RejectJob(ctx, j); err != nil || created {
+		t.Fatalf("second reject: %v %v", created, err)
+	}
+	got, err := s.GetJob(ctx, j.ID)
+	if err != nil || got.State != store.JobRejected || got.ErrorField != "fps" || got.FinishedAt == nil {
+		t.Fatalf("rejected job %+v %v", got, err)
+	}
+	j2 := newJob(t, 0).Job
+	if _, err := s.RejectJob(ctx, j2); err == nil {
+		t.Fatal("rejection without an error code accepted")
+	}
+}
+
+func TestChecksRejectBogusValues(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	cases := map[string]func(*store.NewJob){
+		"state":    func(nj *store.NewJob) { nj.Job.State = "exploded" },
+		"job id":   func(nj *store.NewJob) { nj.Job.ID = "../x" },
+		"priority": func(nj *store.NewJob) { nj.Job.Priority = 11 },
+		"overlap":  func(nj *store.NewJob) { nj.Segments[0].Overlap = 200 },
+		"seg state": func(nj *store.NewJob) {
+			nj.Segments[0].State = "napping"
+		},
+	}
+	for name, mut := range cases {
+		nj := newJob(t, 1)
+		mut(&nj)
+		if _, err := s.CreateJob(ctx, nj); err == nil {
+			t.Errorf("%s: bogus value accepted", name)
+		}
+	}
+}
+
+// TestCommitFirstDoneWins: eight attempts race to commit; exactly one does,
+// and a DONE delivered again changes nothing.
+func TestCommitFirstDoneWins(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 2)
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatal(err)
+	}
+	id := nj.Job.ID
+	var wg sync.WaitGroup
+	var wins atomic.Int32
+	for a := 1; a <= 8; a++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := store.SegmentDone{JobID: id, Index: 0, Attempt: a, VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, a),
+				SHA256: strings.Repeat("a", 64), Bytes: 100, Frames: 84, Worker: store.Worker{WorkerID: fmt.Sprintf("w%d", a)},
+				Timings: store.Timings{DenoiseMS: 10 * a}}
+			ok, err := s.CommitSegmentDone(ctx, done)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d commits, want 1", wins.Load())
+	}
+	segs, _ := s.ListSegments(ctx, id)
+	winner := segs[0].CommittedAttempt
+	if segs[0].State != store.SegDone || winner < 1 {
+		t.Fatalf("segment %+v", segs[0])
+	}
+	attempts, _ := s.ListAttempts(ctx, id, 0)
+	outcomes := map[store.Outcome]int{}
+	for _, a := range attempts {
+		outcomes[a.Outcome]++
+	}
+	if outcomes[store.OutcomeDone] != 1 || outcomes[store.OutcomeDuplicate] != 7 {
+		t.Fatalf("outcomes %v", outcomes)
+	}
+	// The winner's DONE again: nothing changes.
+	before, _ := s.GetJob(ctx, id)
+	again, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 0, Attempt: winner,
+		VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, winner), SHA256: strings.Repeat("a", 64)})
+	after, _ := s.GetJob(ctx, id)
+	if err != nil || again || after.SegmentsDone != before.SegmentsDone || after.SegmentsDone != 1 || after.Progress != 0.5 {
+		t.Fatalf("redelivered DONE: %v %v, done %d→%d progress %v", again, err, before.SegmentsDone, after.SegmentsDone, after.Progress)
+	}
+	if _, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 9, Attempt: 1}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown segment: %v", err)
+	}
+}
+
+func TestAttemptLifecycle(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 2)
+	nj.Segments[0].State = store.SegQueued
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatal(err)
+	}
+	id := nj.Job.ID
+	w := store.Worker{WorkerID: "w1", Node: "n1", GPUUUID: "GPU-1", GPUName: "H100", Backend: "ref", Model: "ref", ModelVersion: "1"}
+	for range 2 { // a redelivered start creates no second row
+		if err := s.StartAttempt(ctx, store.AttemptStart{JobID: id, Index: 0, Attempt: 1, Worker: w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tail := fmt.Sprintf("jobs/%s/seg/0/a1/tail.bin", id)
+	first, err := s.RecordTailReady(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail, Worker: w})
+	if err != nil || !first {
+		t.Fatalf("tail: %v %v", first, err)
+	}
+	if again, _ := s.RecordTailReady(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail}); again {
+		t.Fatal("a second TAIL_READY released again")
+	}
+	segs, _ := s.ListSegments(ctx, id)
+	if segs[0].State != store.SegTailReady || segs[0].TailKey != tail || segs[0].Attempts != 1 {
+		t.Fatalf("segment %+v", segs[0])
+	}
+	attempts, _ := s.ListAttempts(ctx, id, 0)
+	if len(attempts) != 1 || attempts[0].Outcome != store.OutcomeTailReady || attempts[0].Worker != w || attempts[0].StartedAt == nil {
+		t.Fatalf("attempts %+v", attempts)
+	}
+}
+
+func TestOutboxClaimsNeverOverlap(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 200)
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, err := s.PublishOutbox(ctx, 7, func(msgs []store.OutboxMsg) (int, error) {
+					mu.Lock()
+					for _, m := range msgs {
+						seen[m.MsgID]++
+					}
+					mu.Unlock()
+					time.Sleep(time.Millisecond)
+					return len(msgs), nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, m := range nj.Outbox {
+		if seen[m.MsgID] != 1 {
+			t.Fatalf("%s published %d times", m.MsgID, seen[m.MsgID])
+		}
+	}
+	// A publisher that stops early leaves the rest for later.
+	more := newJob(t, 3)
+	_, _ = s.CreateJob(ctx, more)
+	n, err := s.PublishOutbox(ctx, 10, func(msgs []store.OutboxMsg) (int, error) { return 1, errors.New("nats down") })
+	if err == nil || n != 1 {
+		t.Fatalf("partial publish: %d %v", n, err)
+	}
+	if left, _ := s.UnsentOutbox(ctx); left != 2 {
+		t.Fatalf("%d rows left, want 2", left)
+	}
+}
+
+func TestListJobsPaging(t *testing.T) {
+	dsn := freshDB(t)
+	s := open(t, dsn)
+	ctx := context.Background()
+	var ids []string
+	for range 7 {
+		nj := newJob(t, 1)
+		if _, err := s.CreateJob(ctx, nj); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, nj.Job.ID)
+	}
+	var got []string
+	var cur *store.Cursor
+	for pages := 0; ; pages++ {
+		page, next, err := s.ListJobs(ctx, store.ListJobsParams{Tenant: "acme", Limit: 3, After: cur})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range page {
+			got = append(got, j.ID)
+		}
+		if next == nil {
+			if pages != 2 {
+				t.Fatalf("%d pages", pages+1)
+			}
+			break
+		}
+		cur = next
+	}
+	if len(got) != 7 || got[0] != ids[6] || got[6] != ids[0] {
+		t.Fatalf("paged %v, created %v", got, ids)
+	}
+	if none, _, _ := s.ListJobs(ctx, store.ListJobsParams{Tenant: "other"}); len(none) != 0 {
+		t.Fatal("tenant filter leaks")
+	}
+	moved, err := s.SetJobState(ctx, ids[0], []store.JobState{store.JobQueued}, store.JobRunning)
+	if err != nil || !moved {
+		t.Fatal(moved, err)
+	}
+	if moved, _ := s.SetJobState(ctx, ids[0], []store.JobState{store.JobQueued}, store.JobRunning); moved {
+		t.Fatal("guarded transition moved twice")
+	}
+	running, _, _ := s.ListJobs(ctx, store.ListJobsParams{State: store.JobRunning})
+	if len(running) != 1 || running[0].StartedAt == nil {
+		t.Fatalf("running %+v", running)
+	}
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// JobState is the life cycle of a job.
+type JobState string
+
+// Job states.
+const (
+	JobQueued    JobState = "queued"
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	JobFailed    JobState = "failed"
+	JobCancelled JobState = "cancelled"
+	JobRejected  JobState = "rejected"
+)
+
+// Terminal reports whether no further change can happen.
+func (s JobState) Terminal() bool {
+	return s == JobSucceeded || s == JobFailed || s == JobCancelled || s == JobRejected
+}
+
+// SegmentState is the life cycle of a segment.
+type SegmentState string
+
+// Segment states. A chain segment is pending until its predecessor's tail
+// is ready; queued once its task is published.
+const (
+	SegPending   SegmentState = "pending"
+	SegQueued    SegmentState = "queued"
+	SegRunning   SegmentState = "running"
+	SegTailReady SegmentState = "tail_ready"
+	SegDone      SegmentState = "done"
+	SegFailed    SegmentState = "failed"
+	SegCancelled SegmentState = "cancelled"
+)
+
+// Outcome is what became of one attempt.
+type Outcome string
+
+// Attempt outcomes.
+const (
+	OutcomeQueued    Outcome = "queued"
+	OutcomeRunning   Outcome = "running"
+	OutcomeTailReady Outcome = "tail_ready"
+	OutcomeDone      Outcome = "done"
+	OutcomeFailed    Outcome = "failed"
+	OutcomeDuplicate Outcome = "duplicate"
+	OutcomeAbandoned Outcome = "abandoned"
+)
+
+// ArtifactKind classifies a stored object.
+type ArtifactKind string
+
+// Artifact kinds.
+const (
+	KindSegment ArtifactKind = "segment"
+	KindTail    ArtifactKind = "tail"
+	KindFinal   ArtifactKind = "final"
+	KindHLS     ArtifactKind = "hls"
+)
+
+// Job is a row of jobs.
+type Job struct {
+	ID            string
+	Tenant        string
+	Priority      int
+	Pool          string
+	Model         string
+	Mode          string // "chain" or "independent"
+	State         JobState
+	Spec          json.RawMessage // the JobSpec as submitted, protojson
+	Live          bool
+	TotalFrames   int64 // 0 when live
+	FPS           int
+	Width, Height int
+	SegmentsTotal int // 0 when live
+	SegmentsDone  int
+	Progress      float64
+	FinalKey      string
+	FinalSHA256   string
+	FinalBytes    int64
+	FinalFrames   int64
+	ErrorCode     string
+	ErrorField    string
+	ErrorMessage  string
+	TraceID       string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
+}
+
+// Segment is a row of segments.
+type Segment struct {
+	JobID            string
+	Index            int
+	FirstFrame       int64
+	Frames           int
+	Overlap          int
+	Trim             int
+	Prompt           string
+	Seed             uint64
+	Pool             string
+	State            SegmentState
+	Attempts         int
+	ConditioningKey  string
+	CommittedAttempt int // 0 until done
+	TailKey          string
+	VideoKey         string
+	VideoSHA256      string
+	VideoBytes       int64
+	VideoFrames      int
+	UpdatedAt        time.Time
+}
+
+// Timings are per-phase durations of an attempt, in milliseconds.
+type Timings struct {
+	QueueMS, DenoiseMS, DecodeMS, EncodeMS, UploadMS int
+}
+
+// Worker identifies where an attempt ran.
+type Worker struct {
+	WorkerID     string
+	Node         string
+	GPUUUID      string
+	GPUName      string
+	Backend      string
+	Model        string
+	ModelVersion string
+}
+
+// Attempt is a row of attempts.
+type Attempt struct {
+	JobID      string
+	Index      int
+	Attempt    int
+	Outcome    Outcome
+	Worker     Worker
+	Timings    Timings
+	ErrorClass string
+	ErrorMsg   string
+	QueuedAt   time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// OutboxMsg is a message to publish.
+type OutboxMsg struct {
+	ID      int64
+	MsgID   string // Nats-Msg-Id; unique
+	Subject string
+	Payload []byte
+	Headers map[string]string
+}
