@@ -1,0 +1,2 @@
+/* Compiles backends/sim/sim.c into the cgo package. */
+#include "backends/sim/sim.c"

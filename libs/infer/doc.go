@@ -1,0 +1,21 @@
+// Package infer is spool's inference library: a C ABI (include/spool_infer.h)
+// with built-in ref and sim backends, python and cuda plugins loaded with
+// dlopen, and this Go binding. It is the only package of the tree that
+// imports "C".
+//
+// An Engine is opened once per worker slot and stays warm. Run generates one
+// segment: progress per denoise step, the tail state as soon as denoising
+// ends, then the decoded frames one at a time, all through a Sink. An Engine
+// is used by one goroutine at a time (Run serialises calls); open one engine
+// per slot for parallelism.
+//
+// Backends:
+//   - ref: deterministic CPU latent "diffusion" with the structure of a real
+//     model; behind the oracle, the tests and the demo.
+//   - sim: sleeps per step and emits flat frames; for control-plane and
+//     scaling benchmarks only.
+//   - python: libspool_infer_python.so (make -C libs/infer python) embeds
+//     CPython and calls a module's generate_segment; see python/PROTOCOL.md.
+//   - cuda: libspool_infer_cuda.so (make -C libs/infer cuda, needs nvcc), the
+//     ref algorithm on a GPU.
+package infer

@@ -1,0 +1,184 @@
+/*
+ * spool_infer.h - the C ABI of spool's inference library.
+ *
+ * One engine runs one model on one device. It is opened once, stays warm, and
+ * generates one video segment per spool_engine_run call: a denoise loop over a
+ * latent grid, then a decode to RGB frames. Frames, progress and the tail state
+ * (the latents of the segment's last `overlap` frames, which condition the next
+ * segment of a chain) are streamed out through callbacks.
+ *
+ * Conventions:
+ *  - Every exported symbol is prefixed spool_ and marked SPOOL_API.
+ *  - Handles are opaque; the library allocates and frees them.
+ *  - Functions return spool_status; SPOOL_OK (0) is success. Error text is
+ *    owned by the engine (spool_engine_last_error) or written into a buffer
+ *    the caller owns (spool_engine_open).
+ *  - Structs passed in carry struct_size = sizeof(struct) so the ABI can grow.
+ *  - Ownership and thread-safety are written on every function.
+ */
+#ifndef SPOOL_INFER_H
+#define SPOOL_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define SPOOL_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define SPOOL_API __attribute__((visibility("default")))
+#else
+#define SPOOL_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version of this header. A plugin built against another ABI version is
+ * refused with SPOOL_ERR_ABI_MISMATCH. */
+#define SPOOL_INFER_ABI_VERSION 1u
+
+/* Largest frame accepted, in pixels (either orientation). */
+#define SPOOL_MAX_WIDTH 1920u
+#define SPOOL_MAX_HEIGHT 1080u
+/* Largest prompt accepted, in bytes (UTF-8, without the NUL). */
+#define SPOOL_MAX_PROMPT_BYTES 8192u
+/* Largest segment accepted, in frames. */
+#define SPOOL_MAX_FRAMES 1024u
+/* Most denoise steps accepted. */
+#define SPOOL_MAX_STEPS 1000u
+
+typedef enum spool_status {
+  SPOOL_OK = 0,
+  SPOOL_ERR_INVALID_ARGUMENT = 1, /* a request or option is out of range */
+  SPOOL_ERR_BACKEND_NOT_FOUND = 2, /* unknown backend, or its plugin is missing */
+  SPOOL_ERR_ABI_MISMATCH = 3,      /* a plugin was built for another ABI */
+  SPOOL_ERR_CANCELLED = 4,         /* the cancel flag was set */
+  SPOOL_ERR_ABORTED = 5,           /* a callback returned non-zero */
+  SPOOL_ERR_OUT_OF_MEMORY = 6,
+  SPOOL_ERR_DEVICE = 7,            /* the device (GPU) failed or is absent */
+  SPOOL_ERR_BACKEND = 8,           /* the backend failed (e.g. a Python exception) */
+  SPOOL_ERR_INTERNAL = 9
+} spool_status;
+
+/* Opaque engine handle. */
+typedef struct spool_engine spool_engine_t;
+
+/* Options of spool_engine_open. Strings are borrowed for the call only. */
+typedef struct spool_engine_options {
+  uint32_t struct_size;    /* sizeof(spool_engine_options) */
+  const char *backend;     /* "ref", "sim", "python" or "cuda"; required */
+  const char *model;       /* model name; NULL or "" = the backend's default */
+  const char *weights_dir; /* directory of the model weights; may be NULL */
+  int32_t device;          /* device ordinal; -1 = CPU */
+  const char *plugin_dir;  /* where plugin .so files live; NULL = $SPOOL_INFER_PLUGIN_DIR */
+  const char *params;      /* backend parameters, "key=value;key=value"; may be NULL
+                              (sim: step_ms, frame_us; python: module, path).
+                              CPU backends run on the calling thread: use one
+                              engine per worker slot for parallelism. */
+} spool_engine_options;
+
+/* Facts about an open engine. Strings are owned by the engine and live as
+ * long as it does. */
+typedef struct spool_engine_info {
+  uint32_t struct_size;      /* sizeof(spool_engine_info) */
+  const char *backend;       /* backend name */
+  const char *model;         /* model name */
+  const char *model_version; /* model version string */
+  uint32_t latent_channels;  /* channels of the latent grid */
+  uint32_t latent_scale;     /* pixels per latent cell along each axis (8) */
+  uint32_t frame_align;      /* frames must be ≡ 1 mod frame_align; 1 = any */
+} spool_engine_info;
+
+/* One segment request. Pointers are borrowed for the duration of
+ * spool_engine_run. */
+typedef struct spool_request {
+  uint32_t struct_size;   /* sizeof(spool_request) */
+  const char *prompt;     /* UTF-8, NUL-terminated, 1..SPOOL_MAX_PROMPT_BYTES bytes */
+  uint64_t seed;          /* segment seed */
+  uint32_t width;         /* even, 16..SPOOL_MAX_WIDTH (either orientation) */
+  uint32_t height;        /* even, 16..SPOOL_MAX_HEIGHT (either orientation) */
+  uint32_t frames;        /* frames generated, overlap included; overlap < frames ≤ SPOOL_MAX_FRAMES */
+  uint32_t overlap;       /* leading frames conditioned on cond; 0 = none */
+  uint32_t steps;         /* denoise steps, 1..SPOOL_MAX_STEPS */
+  float guidance;         /* classifier-free guidance scale, 0..50 */
+  uint64_t first_frame;   /* index of the segment's first frame in the video */
+  const uint8_t *cond;    /* tail state of the previous segment, or NULL; when
+                             given it holds exactly `overlap` frames starting
+                             at first_frame, and those frames are reproduced */
+  size_t cond_len;        /* bytes at cond; 0 when cond is NULL */
+  uint32_t tail_frames;   /* trailing frames whose latents on_tail hands out,
+                             ≤ frames; 0 = no tail (last segment, independent mode) */
+} spool_request;
+
+/* One decoded frame. rgb is owned by the engine and valid only during the
+ * callback; copy what must outlive it. */
+typedef struct spool_frame {
+  uint32_t index;      /* frame index within the segment, from 0 */
+  uint32_t width;      /* pixels */
+  uint32_t height;     /* pixels */
+  uint32_t stride;     /* bytes per row (≥ 3 × width) */
+  const uint8_t *rgb;  /* packed RGB24, height rows of stride bytes */
+} spool_frame;
+
+/* Callbacks of spool_engine_run, called on the thread that called run, in
+ * this order: on_step once per denoise step, on_tail once when denoising is
+ * done (before any decode), on_frame once per frame in index order. Each may
+ * be NULL. A non-zero return aborts the run with SPOOL_ERR_ABORTED. */
+typedef struct spool_callbacks {
+  void *user; /* passed back unchanged */
+  int (*on_step)(void *user, uint32_t step, uint32_t steps);
+  /* state: the tail state (the latents of the last tail_frames frames),
+   * owned by the engine, valid during the call only. Feed it back as cond
+   * of the next segment. Not called when tail_frames is 0. */
+  int (*on_tail)(void *user, const uint8_t *state, size_t len);
+  int (*on_frame)(void *user, const spool_frame *frame);
+} spool_callbacks;
+
+/* The ABI version the library was built with (SPOOL_INFER_ABI_VERSION).
+ * Thread-safe. */
+SPOOL_API uint32_t spool_abi_version(void);
+
+/* A static string naming a status. Thread-safe; never NULL. */
+SPOOL_API const char *spool_status_string(spool_status status);
+
+/* Opens an engine and loads its model. On success *out owns a new engine
+ * that the caller must release with spool_engine_close. On failure *out is
+ * NULL and, when errbuf is not NULL, a NUL-terminated message of at most
+ * errlen bytes is written into the caller's errbuf.
+ * Thread-safe: engines are independent of one another. */
+SPOOL_API spool_status spool_engine_open(const spool_engine_options *opts,
+                                         spool_engine_t **out, char *errbuf,
+                                         size_t errlen);
+
+/* Closes the engine and frees everything it owns, strings it returned
+ * included. NULL is a no-op. Must not run concurrently with any other call on
+ * the same engine. */
+SPOOL_API void spool_engine_close(spool_engine_t *engine);
+
+/* Fills *info. Thread-safe with respect to other engines; on one engine, not
+ * concurrently with spool_engine_run. */
+SPOOL_API spool_status spool_engine_info_get(spool_engine_t *engine,
+                                             spool_engine_info *info);
+
+/* Generates one segment. Blocks until it is done, failed or cancelled.
+ * cancel, when not NULL, is read atomically at least once per denoise step
+ * and once per decoded frame; a non-zero value stops the run with
+ * SPOOL_ERR_CANCELLED. An engine runs one request at a time: calls on one
+ * engine must be serialised by the caller; different engines may run at
+ * once. On failure spool_engine_last_error describes it. */
+SPOOL_API spool_status spool_engine_run(spool_engine_t *engine,
+                                        const spool_request *req,
+                                        const spool_callbacks *cb,
+                                        const int32_t *cancel);
+
+/* The message of the last failed call on this engine, "" if none. Owned by
+ * the engine; valid until the next call on it. Never NULL for a non-NULL
+ * engine. */
+SPOOL_API const char *spool_engine_last_error(const spool_engine_t *engine);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPOOL_INFER_H */

@@ -1,0 +1,165 @@
+package infer
+
+/*
+#include <stdlib.h>
+#include <stdint.h>
+#include "spool_infer.h"
+
+extern int spoolGoStep(void *, uint32_t, uint32_t);
+extern int spoolGoTail(void *, uint8_t *, size_t);
+extern int spoolGoFrame(void *, spool_frame *);
+
+static spool_status run_with_go(spool_engine_t *e, const spool_request *req, uintptr_t handle, const int32_t *cancel) {
+	spool_callbacks cb = {
+		(void *)handle,
+		(int (*)(void *, uint32_t, uint32_t))spoolGoStep,
+		(int (*)(void *, const uint8_t *, size_t))spoolGoTail,
+		(int (*)(void *, const spool_frame *))spoolGoFrame,
+	};
+	return spool_engine_run(e, req, &cb, cancel);
+}
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/cgo"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Request is one segment to generate.
+type Request struct {
+	Prompt     string
+	Seed       uint64
+	Width      int // pixels, even
+	Height     int // pixels, even
+	Frames     int // frames generated, overlap included
+	Overlap    int // leading frames conditioned on Cond
+	Steps      int
+	Guidance   float32
+	FirstFrame uint64 // video index of the segment's first frame
+	// Cond is the previous segment's tail state; nil for none. When given,
+	// the first Overlap frames reproduce the frames it was taken from.
+	Cond []byte
+	// TailFrames is how many trailing frames' latents Tail receives; 0 for
+	// none.
+	TailFrames int
+}
+
+// Frame is a decoded frame. RGB points into the engine's buffer, packed
+// RGB24 rows of Stride bytes, and is valid only during the Sink call.
+type Frame struct {
+	Index, Width, Height, Stride int
+	RGB                          []byte
+}
+
+// Sink receives a run's output, on the goroutine that called Run, in this
+// order: Step per denoise step, Tail once (when TailFrames > 0), then Frame
+// per frame. An error stops the run; Run returns it wrapped in ErrAborted.
+type Sink interface {
+	Step(step, steps int) error
+	Tail(state []byte) error
+	Frame(f Frame) error
+}
+
+type runner struct {
+	sink Sink
+	err  error
+}
+
+func (r *runner) fail(err error) C.int {
+	if err == nil {
+		return 0
+	}
+	r.err = err
+	return 1
+}
+
+func uint32Field(name string, v int) (C.uint32_t, error) {
+	if v < 0 || v > 1<<31 {
+		return 0, fmt.Errorf("infer: %w: %s %d out of range", ErrInvalidRequest, name, v)
+	}
+	return C.uint32_t(v), nil
+}
+
+// Run generates one segment. Cancelling ctx sets the engine's cancel flag;
+// the run then stops within a step or a frame with an error wrapping both
+// ErrCancelled and ctx.Err().
+func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
+	if sink == nil {
+		return fmt.Errorf("infer: %w: nil sink", ErrInvalidRequest)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.e == nil {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("infer: %w: %w", ErrCancelled, err)
+	}
+	if strings.ContainsRune(req.Prompt, 0) {
+		return fmt.Errorf("infer: %w: prompt contains a NUL byte", ErrInvalidRequest)
+	}
+	var fields [6]C.uint32_t
+	for i, f := range []struct {
+		name string
+		v    int
+	}{{"width", req.Width}, {"height", req.Height}, {"frames", req.Frames}, {"overlap", req.Overlap},
+		{"steps", req.Steps}, {"tail_frames", req.TailFrames}} {
+		v, err := uint32Field(f.name, f.v)
+		if err != nil {
+			return err
+		}
+		fields[i] = v
+	}
+	prompt := C.CString(req.Prompt)
+	defer C.free(unsafe.Pointer(prompt))
+	creq := C.spool_request{
+		struct_size: C.uint32_t(unsafe.Sizeof(C.spool_request{})),
+		prompt:      prompt, seed: C.uint64_t(req.Seed), width: fields[0], height: fields[1], frames: fields[2],
+		overlap: fields[3], steps: fields[4], tail_frames: fields[5], guidance: C.float(req.Guidance),
+		first_frame: C.uint64_t(req.FirstFrame),
+	}
+	if len(req.Cond) > 0 {
+		// The blob is copied into C memory: the engine may keep pointers into
+		// the request for the whole run, which cgo forbids for Go memory only
+		// across calls, but a copy keeps the rule obvious.
+		cond := C.CBytes(req.Cond)
+		defer C.free(cond)
+		creq.cond, creq.cond_len = (*C.uint8_t)(cond), C.size_t(len(req.Cond))
+	}
+	cancel := (*C.int32_t)(C.calloc(1, 4))
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+			atomic.StoreInt32((*int32)(unsafe.Pointer(cancel)), 1)
+		case <-done:
+		}
+	}()
+	defer func() {
+		close(done)
+		<-watched // the watcher no longer touches the flag
+		C.free(unsafe.Pointer(cancel))
+	}()
+	r := &runner{sink: sink}
+	h := cgo.NewHandle(r)
+	defer h.Delete()
+	st := C.run_with_go(e.e, &creq, C.uintptr_t(h), cancel)
+	if st == C.SPOOL_OK {
+		return nil
+	}
+	err := statusErr(st, C.GoString(C.spool_engine_last_error(e.e)))
+	switch {
+	case errors.Is(err, ErrCancelled) && ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", err, ctx.Err())
+	case errors.Is(err, ErrAborted) && r.err != nil:
+		return fmt.Errorf("%w: %w", err, r.err)
+	}
+	return err
+}

@@ -1,0 +1,33 @@
+/* internal.h - helpers shared by the engine core and the built-in backends. */
+#ifndef SPOOL_INTERNAL_H
+#define SPOOL_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "spool_infer_backend.h"
+#include "tailstate.h"
+
+/* The built-in backends. */
+extern const spool_backend spool_backend_ref;
+extern const spool_backend spool_backend_sim;
+
+/* Reads the cancel flag. */
+static inline int spool_cancelled(const int32_t *cancel) {
+  return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0;
+}
+
+/* Latent grid of a frame size: ceil(px / scale). */
+static inline uint32_t spool_latent_dim(uint32_t px, uint32_t scale) { return (px + scale - 1) / scale; }
+
+/* Looks up key in "k=v;k=v" params, copying its value into out (outlen
+ * bytes). Returns 1 when found. */
+SPOOL_HIDDEN int spool_param(const char *params, const char *key, char *out, size_t outlen);
+
+/* Checks a request against the engine's info: sizes, frames, steps, prompt
+ * (UTF-8), guidance, and the tail-state blob's header, checksum and shape.
+ * Writes a message naming the field into err on failure. */
+SPOOL_HIDDEN spool_status spool_validate_request(const spool_request *req, const spool_engine_info *info,
+                                                 char *err, size_t errlen);
+
+#endif

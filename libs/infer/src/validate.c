@@ -1,0 +1,92 @@
+/* validate.c - request validation, done once by the engine for every backend. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return SPOOL_ERR_INVALID_ARGUMENT; } while (0)
+
+static int valid_utf8(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) { i++; continue; }
+    else if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if (i + len > n) return 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+int spool_param(const char *params, const char *key, char *out, size_t outlen) {
+  if (!params || !key) return 0;
+  size_t klen = strlen(key);
+  const char *p = params;
+  while (*p) {
+    const char *end = strchr(p, ';');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+      size_t vlen = n - klen - 1;
+      if (vlen >= outlen) vlen = outlen - 1;
+      memcpy(out, p + klen + 1, vlen);
+      out[vlen] = 0;
+      return 1;
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+  return 0;
+}
+
+spool_status spool_validate_request(const spool_request *req, const spool_engine_info *info, char *err,
+                                    size_t errlen) {
+  if (!req) FAIL("request: NULL");
+  if (req->struct_size < sizeof(spool_request))
+    FAIL("request: struct_size %u, want %zu (built against another header?)", req->struct_size, sizeof(spool_request));
+  uint32_t w = req->width, h = req->height;
+  uint32_t lo = w < h ? w : h, hi = w < h ? h : w;
+  if (w % 2 || h % 2 || lo < 16 || hi > SPOOL_MAX_WIDTH || lo > SPOOL_MAX_HEIGHT)
+    FAIL("size %ux%u: want even sides, 16..%u on the long side and 16..%u on the short side", w, h, SPOOL_MAX_WIDTH,
+         SPOOL_MAX_HEIGHT);
+  if (req->frames == 0 || req->frames > SPOOL_MAX_FRAMES) FAIL("frames %u: want 1..%u", req->frames, SPOOL_MAX_FRAMES);
+  if (req->overlap >= req->frames) FAIL("overlap %u: want fewer than frames (%u)", req->overlap, req->frames);
+  if (info->frame_align > 1 && (req->frames - 1) % info->frame_align != 0)
+    FAIL("frames %u: this model wants frames ≡ 1 (mod %u)", req->frames, info->frame_align);
+  if (req->tail_frames > req->frames) FAIL("tail_frames %u: want at most frames (%u)", req->tail_frames, req->frames);
+  if (req->steps == 0 || req->steps > SPOOL_MAX_STEPS) FAIL("steps %u: want 1..%u", req->steps, SPOOL_MAX_STEPS);
+  if (!isfinite(req->guidance) || req->guidance < 0 || req->guidance > 50)
+    FAIL("guidance %g: want a finite value in 0..50", (double)req->guidance);
+  if (!req->prompt) FAIL("prompt: NULL");
+  size_t plen = strnlen(req->prompt, SPOOL_MAX_PROMPT_BYTES + 1);
+  if (plen == 0 || plen > SPOOL_MAX_PROMPT_BYTES) FAIL("prompt: %zu bytes, want 1..%u", plen, SPOOL_MAX_PROMPT_BYTES);
+  if (!valid_utf8((const unsigned char *)req->prompt, plen)) FAIL("prompt: not valid UTF-8");
+  if ((req->cond == NULL) != (req->cond_len == 0)) FAIL("cond: pointer and length disagree");
+  if (req->cond) {
+    if (req->overlap == 0) FAIL("cond: a tail state was given but overlap is 0");
+    spool_tail_view v;
+    spool_status st = spool_tail_parse(req->cond, req->cond_len, &v, NULL, 0, err, errlen);
+    if (st != SPOOL_OK) return st;
+    uint32_t lh = spool_latent_dim(h, info->latent_scale), lw = spool_latent_dim(w, info->latent_scale);
+    if (v.channels != info->latent_channels || v.latent_h != lh || v.latent_w != lw)
+      FAIL("cond: tail state of %ux%ux%u latents, this request needs %ux%ux%u", v.channels, v.latent_h, v.latent_w,
+           info->latent_channels, lh, lw);
+    if (v.frames != req->overlap) FAIL("cond: tail state holds %u frames, overlap is %u", v.frames, req->overlap);
+    if (v.first_frame != req->first_frame)
+      FAIL("cond: tail state starts at frame %llu, this segment at %llu", (unsigned long long)v.first_frame,
+           (unsigned long long)req->first_frame);
+  }
+  return SPOOL_OK;
+}
