@@ -186,7 +186,14 @@ type SegmentTask struct {
 	// Time by which the segment should be done; the worker gives up after it.
 	Deadline *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	// GPU pool the task was published to.
-	Pool          string `protobuf:"bytes,19,opt,name=pool,proto3" json:"pool,omitempty"`
+	Pool string `protobuf:"bytes,19,opt,name=pool,proto3" json:"pool,omitempty"`
+	// Trailing frames whose latents the worker hands out as the tail state
+	// (the next chain segment's overlap); 0 for the last segment and in
+	// independent mode.
+	TailFrames uint32 `protobuf:"varint,20,opt,name=tail_frames,json=tailFrames,proto3" json:"tail_frames,omitempty"`
+	// Trailing frames generated only to meet the model's frame alignment,
+	// which the worker discards; 0 unless the model aligns frame counts.
+	TrimFrames    uint32 `protobuf:"varint,21,opt,name=trim_frames,json=trimFrames,proto3" json:"trim_frames,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +359,20 @@ func (x *SegmentTask) GetPool() string {
 		return x.Pool
 	}
 	return ""
+}
+
+func (x *SegmentTask) GetTailFrames() uint32 {
+	if x != nil {
+		return x.TailFrames
+	}
+	return 0
+}
+
+func (x *SegmentTask) GetTrimFrames() uint32 {
+	if x != nil {
+		return x.TrimFrames
+	}
+	return 0
 }
 
 // Timings are the per-phase durations of one attempt, in milliseconds.
@@ -658,7 +679,7 @@ var File_spool_v1_segment_proto protoreflect.FileDescriptor
 
 const file_spool_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\x9b\x04\n" +
+	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\xdd\x04\n" +
 	"\vSegmentTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x18\n" +
@@ -680,7 +701,11 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x10conditioning_key\x18\x10 \x01(\tR\x0fconditioningKey\x12#\n" +
 	"\routput_prefix\x18\x11 \x01(\tR\foutputPrefix\x126\n" +
 	"\bdeadline\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x12\n" +
-	"\x04pool\x18\x13 \x01(\tR\x04pool\"\x9a\x01\n" +
+	"\x04pool\x18\x13 \x01(\tR\x04pool\x12\x1f\n" +
+	"\vtail_frames\x18\x14 \x01(\rR\n" +
+	"tailFrames\x12\x1f\n" +
+	"\vtrim_frames\x18\x15 \x01(\rR\n" +
+	"trimFrames\"\x9a\x01\n" +
 	"\aTimings\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\rR\aqueueMs\x12\x1d\n" +
 	"\n" +
