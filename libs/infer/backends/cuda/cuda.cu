@@ -1,0 +1,320 @@
+/*
+ * cuda.cu - the cuda backend: the ref algorithm (backends/ref/ref.c) on an
+ * NVIDIA GPU, built by `make -C libs/infer cuda` into
+ * libspool_infer_cuda.so and loaded by the engine with dlopen.
+ *
+ * The math is ref's, step for step, so its frames match ref's within a
+ * stated tolerance (device expf/sinf and float rounding differ from glibc's):
+ * latents within 1e-3 absolute, decoded frames within 2 levels of 255 per
+ * channel. gpu-check.sh measures both and times the two backends.
+ *
+ * Layout on the device: latents [frames][C][h][w]. The denoise step runs one
+ * thread per latent cell looping over frames in order, which is exactly the
+ * causal temporal coupling of ref (frame f reads frame f-1 of the same step).
+ */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "spool_infer_backend.h"
+#include "tailstate.h"
+}
+
+#define REF_C 16
+#define REF_SCALE 8
+#define REF_BLOBS 4
+#define REF_LUT 4096
+
+struct scene {
+  float amp[REF_BLOBS][REF_C];
+  float size[REF_BLOBS];
+  float wx[REF_BLOBS], wy[REF_BLOBS], px[REF_BLOBS], py[REF_BLOBS];
+  float bg[REF_C], grad[REF_C];
+};
+
+__host__ __device__ static inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+__host__ __device__ static inline float unit(uint64_t key, uint64_t n) {
+  return (float)(int32_t)(mix64(key + 0x9e3779b97f4a7c15ULL * (n + 1)) >> 32) * (1.0f / 2147483648.0f);
+}
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+  return h;
+}
+/* Same draws, in the same order, as ref's make_scene. */
+static void make_scene(scene *sc, const char *prompt) {
+  uint64_t k = mix64(fnv1a(prompt)), n = 0;
+  for (int c = 0; c < REF_C; c++) {
+    sc->bg[c] = 0.6f * unit(k, n++);
+    sc->grad[c] = 0.8f * unit(k, n++);
+  }
+  for (int b = 0; b < REF_BLOBS; b++) {
+    for (int c = 0; c < REF_C; c++) sc->amp[b][c] = 1.6f * unit(k, n++);
+    sc->size[b] = 0.10f + 0.08f * (unit(k, n++) + 1.0f);
+    sc->wx[b] = 0.012f + 0.02f * (unit(k, n++) + 1.0f);
+    sc->wy[b] = 0.010f + 0.02f * (unit(k, n++) + 1.0f);
+    sc->px[b] = 3.14159265f * unit(k, n++);
+    sc->py[b] = 3.14159265f * unit(k, n++);
+  }
+}
+
+__global__ void k_noise(float *lat, size_t fsz, uint32_t O, uint32_t F, uint64_t seed) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  if (i >= fsz) return;
+  for (uint32_t f = O; f < F; f++) lat[(size_t)f * fsz + i] = unit(mix64(seed ^ mix64(f + 1)), i);
+}
+
+/* scene(t) into out [C][h][w]; add = 1 adds it to out, add = -1 subtracts
+ * it from src into out (the residual of a conditioning frame). */
+__global__ void k_scene(scene sc, uint64_t t, uint32_t h, uint32_t w, float *out, const float *src, int mode) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, plane = (size_t)h * w;
+  if (i >= plane * REF_C) return;
+  int c = (int)(i / plane);
+  uint32_t y = (uint32_t)((i % plane) / w), x = (uint32_t)(i % w);
+  float v = sc.bg[c] + sc.grad[c] * ((float)y / (float)h - 0.5f);
+  float ft = (float)(t % 1000000), dim = (float)(h < w ? h : w);
+  for (int b = 0; b < REF_BLOBS; b++) {
+    float cx = (0.5f + 0.35f * sinf(sc.wx[b] * ft + sc.px[b])) * (float)w;
+    float cy = (0.5f + 0.30f * sinf(sc.wy[b] * ft + sc.py[b])) * (float)h;
+    float inv = 1.0f / (2.0f * (sc.size[b] * dim) * (sc.size[b] * dim));
+    float gy = expf(-((float)y - cy) * ((float)y - cy) * inv), gx = expf(-((float)x - cx) * ((float)x - cx) * inv);
+    v += sc.amp[b][c] * gy * gx;
+  }
+  if (mode > 0) out[i] += v;
+  else out[i] = src[i] - v;
+}
+
+__global__ void k_step(float *lat, const float *rprev, size_t fsz, uint32_t O, uint32_t F, float ratio, float kappa) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  if (i >= fsz) return;
+  for (uint32_t f = O; f < F; f++) {
+    float *r = lat + (size_t)f * fsz;
+    const float *p = f > O ? r - fsz : (O ? rprev : NULL);
+    r[i] = p ? r[i] * ratio + kappa * (p[i] - r[i]) : r[i] * ratio;
+  }
+}
+
+__global__ void k_mix(const float *lat, float *lrgb, size_t plane, const float *mix, const float *bias) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  if (i >= plane) return;
+  for (int ch = 0; ch < 3; ch++) {
+    float o = bias[ch];
+    for (int c = 0; c < REF_C; c++) o += mix[ch * REF_C + c] * lat[c * plane + i];
+    lrgb[ch * plane + i] = o;
+  }
+}
+
+__global__ void k_upsample(const float *lrgb, uint8_t *rgb, const uint8_t *lut, uint32_t h, uint32_t w, uint32_t H,
+                           uint32_t W) {
+  uint32_t X = blockIdx.x * blockDim.x + threadIdx.x, Y = blockIdx.y;
+  if (X >= W || Y >= H) return;
+  size_t plane = (size_t)h * w;
+  float fx = ((float)X + 0.5f) / REF_SCALE - 0.5f, fy = ((float)Y + 0.5f) / REF_SCALE - 0.5f;
+  if (fx < 0) fx = 0;
+  if (fy < 0) fy = 0;
+  uint32_t x0 = (uint32_t)fx, y0 = (uint32_t)fy;
+  uint32_t y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+  if (y0 >= h) y0 = h - 1;
+  float a = x0 >= w - 1 ? 0.0f : fx - (float)x0, b = y0 == y1 ? 0.0f : fy - (float)y0;
+  uint32_t xa = x0 >= w - 1 ? w - 1 : x0, xb = x0 >= w - 1 ? w - 1 : x0 + 1;
+  for (int ch = 0; ch < 3; ch++) {
+    const float *r0 = lrgb + ch * plane + (size_t)y0 * w, *r1 = lrgb + ch * plane + (size_t)y1 * w;
+    float h0 = r0[xa] * (1.0f - a) + r0[xb] * a, h1 = r1[xa] * (1.0f - a) + r1[xb] * a;
+    float v = h0 * (1.0f - b) + h1 * b;
+    int idx = (int)((v + 4.0f) * (REF_LUT / 8.0f));
+    idx = idx < 0 ? 0 : idx >= REF_LUT ? REF_LUT - 1 : idx;
+    rgb[((size_t)Y * W + X) * 3 + ch] = lut[idx];
+  }
+}
+
+struct cuda_state {
+  int device;
+  char model[64], version[96];
+  float *lat = nullptr, *rprev = nullptr, *lrgb = nullptr, *mix = nullptr, *bias = nullptr;
+  uint8_t *rgb = nullptr, *lut = nullptr, *host_rgb = nullptr, *tail = nullptr;
+  float *host_lat = nullptr;
+  size_t lat_cap = 0, frame_cap = 0, rgb_cap = 0, tail_cap = 0, host_lat_cap = 0;
+  float hmix[3][REF_C], hbias[3];
+  uint8_t hlut[REF_LUT];
+};
+
+#define CU(call)                                                                                   \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) {                                                                       \
+      snprintf(err, errlen, "cuda: %s: %s", #call, cudaGetErrorString(e_));                        \
+      return SPOOL_ERR_DEVICE;                                                                     \
+    }                                                                                              \
+  } while (0)
+
+static spool_status grow_dev(void **p, size_t *cap, size_t need, char *err, size_t errlen) {
+  if (need <= *cap) return SPOOL_OK;
+  if (*p) cudaFree(*p);
+  *p = nullptr;
+  *cap = 0;
+  CU(cudaMalloc(p, need));
+  *cap = need;
+  return SPOOL_OK;
+}
+
+static spool_status c_open(const spool_engine_options *o, void **state, char *err, size_t errlen) {
+  int n = 0;
+  CU(cudaGetDeviceCount(&n));
+  int dev = o->device < 0 ? 0 : o->device;
+  if (dev >= n) {
+    snprintf(err, errlen, "cuda: device %d requested, %d present", dev, n);
+    return SPOOL_ERR_DEVICE;
+  }
+  CU(cudaSetDevice(dev));
+  cuda_state *s = new cuda_state();
+  s->device = dev;
+  snprintf(s->model, sizeof s->model, "%s", o->model && *o->model ? o->model : "ref");
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, dev);
+  snprintf(s->version, sizeof s->version, "ref-1 on %s", prop.name);
+  for (int i = 0; i < REF_LUT; i++) {
+    float v = -4.0f + 8.0f * ((float)i + 0.5f) / REF_LUT, y = 0.5f + 0.5f * v / (1.0f + fabsf(v));
+    s->hlut[i] = (uint8_t)lrintf(255.0f * y);
+  }
+  uint64_t k = 0x5eed5eedULL;
+  for (int ch = 0; ch < 3; ch++) {
+    s->hbias[ch] = 0.1f * unit(k, 100 + ch);
+    for (int c = 0; c < REF_C; c++) s->hmix[ch][c] = 0.9f * unit(k, (uint64_t)ch * REF_C + c);
+  }
+  CU(cudaMalloc(&s->lut, REF_LUT));
+  CU(cudaMalloc(&s->mix, sizeof s->hmix));
+  CU(cudaMalloc(&s->bias, sizeof s->hbias));
+  CU(cudaMemcpy(s->lut, s->hlut, REF_LUT, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->mix, s->hmix, sizeof s->hmix, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->bias, s->hbias, sizeof s->hbias, cudaMemcpyHostToDevice));
+  *state = s;
+  return SPOOL_OK;
+}
+
+static void c_close(void *state) {
+  cuda_state *s = (cuda_state *)state;
+  if (!s) return;
+  cudaFree(s->lat);
+  cudaFree(s->rprev);
+  cudaFree(s->lrgb);
+  cudaFree(s->rgb);
+  cudaFree(s->lut);
+  cudaFree(s->mix);
+  cudaFree(s->bias);
+  cudaFreeHost(s->host_rgb);
+  free(s->host_lat);
+  free(s->tail);
+  delete s;
+}
+
+static void c_info(void *state, spool_engine_info *info) {
+  cuda_state *s = (cuda_state *)state;
+  info->model = s->model;
+  info->model_version = s->version;
+  info->latent_channels = REF_C;
+  info->latent_scale = REF_SCALE;
+  info->frame_align = 1;
+}
+
+static unsigned blocks(size_t n) { return (unsigned)((n + 255) / 256); }
+
+static spool_status c_run(void *state, const spool_request *req, const spool_callbacks *cb, const int32_t *cancel,
+                          char *err, size_t errlen) {
+  cuda_state *s = (cuda_state *)state;
+  CU(cudaSetDevice(s->device));
+  const uint32_t W = req->width, H = req->height, F = req->frames, O = req->cond ? req->overlap : 0;
+  const uint32_t h = (H + REF_SCALE - 1) / REF_SCALE, w = (W + REF_SCALE - 1) / REF_SCALE;
+  const size_t plane = (size_t)h * w, fsz = plane * REF_C, total = fsz * F;
+  spool_status st;
+  if ((st = grow_dev((void **)&s->lat, &s->lat_cap, total * 4, err, errlen)) != SPOOL_OK) return st;
+  size_t fcap = s->frame_cap;
+  if ((st = grow_dev((void **)&s->rprev, &fcap, fsz * 4, err, errlen)) != SPOOL_OK) return st;
+  fcap = s->frame_cap;
+  if ((st = grow_dev((void **)&s->lrgb, &fcap, fsz * 4, err, errlen)) != SPOOL_OK) return st;
+  s->frame_cap = fcap;
+  if (s->rgb_cap < (size_t)W * H * 3) {
+    cudaFree(s->rgb);
+    cudaFreeHost(s->host_rgb);
+    CU(cudaMalloc(&s->rgb, (size_t)W * H * 3));
+    CU(cudaMallocHost(&s->host_rgb, (size_t)W * H * 3));
+    s->rgb_cap = (size_t)W * H * 3;
+  }
+  scene sc;
+  make_scene(&sc, req->prompt);
+  if (O) {
+    if (s->host_lat_cap < (size_t)O * fsz) {
+      free(s->host_lat);
+      s->host_lat = (float *)malloc((size_t)O * fsz * 4);
+      s->host_lat_cap = s->host_lat ? (size_t)O * fsz : 0;
+      if (!s->host_lat) return SPOOL_ERR_OUT_OF_MEMORY;
+    }
+    spool_tail_view v;
+    if ((st = spool_tail_parse(req->cond, req->cond_len, &v, s->host_lat, (size_t)O * fsz, err, errlen)) != SPOOL_OK)
+      return st;
+    CU(cudaMemcpy(s->lat, s->host_lat, (size_t)O * fsz * 4, cudaMemcpyHostToDevice));
+    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + O - 1, h, w, s->rprev, s->lat + (size_t)(O - 1) * fsz, -1);
+  }
+  k_noise<<<blocks(fsz), 256>>>(s->lat, fsz, O, F, req->seed);
+  CU(cudaGetLastError());
+  const float sigma_end = 0.06f / (1.0f + req->guidance / 5.0f), kappa = 0.18f;
+  for (uint32_t step = 0; step < req->steps; step++) {
+    if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+      snprintf(err, errlen, "cancelled at denoise step %u of %u", step, req->steps);
+      return SPOOL_ERR_CANCELLED;
+    }
+    float s0 = 1.0f + (sigma_end - 1.0f) * (float)step / (float)req->steps;
+    float s1 = 1.0f + (sigma_end - 1.0f) * (float)(step + 1) / (float)req->steps;
+    k_step<<<blocks(fsz), 256>>>(s->lat, s->rprev, fsz, O, F, s1 / s0, kappa);
+    CU(cudaDeviceSynchronize());
+    if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) return SPOOL_ERR_ABORTED;
+  }
+  for (uint32_t f = O; f < F; f++)
+    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + f, h, w, s->lat + (size_t)f * fsz, nullptr, 1);
+  CU(cudaDeviceSynchronize());
+  if (req->tail_frames) {
+    uint32_t tf = req->tail_frames;
+    size_t size = spool_tail_size(REF_C, h, w, tf);
+    float *host = (float *)malloc((size_t)tf * fsz * 4);
+    uint8_t *blob = (uint8_t *)realloc(s->tail, size);
+    if (!host || !blob) {
+      free(host);
+      return SPOOL_ERR_OUT_OF_MEMORY;
+    }
+    s->tail = blob;
+    cudaError_t e = cudaMemcpy(host, s->lat + (size_t)(F - tf) * fsz, (size_t)tf * fsz * 4, cudaMemcpyDeviceToHost);
+    if (e != cudaSuccess) {
+      free(host);
+      snprintf(err, errlen, "cuda: tail copy: %s", cudaGetErrorString(e));
+      return SPOOL_ERR_DEVICE;
+    }
+    spool_tail_encode(s->tail, size, REF_C, h, w, tf, req->first_frame + F - tf, host);
+    free(host);
+    if (cb->on_tail && cb->on_tail(cb->user, s->tail, size)) return SPOOL_ERR_ABORTED;
+  }
+  for (uint32_t f = 0; f < F; f++) {
+    if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+      snprintf(err, errlen, "cancelled while decoding frame %u of %u", f, F);
+      return SPOOL_ERR_CANCELLED;
+    }
+    k_mix<<<blocks(plane), 256>>>(s->lat + (size_t)f * fsz, s->lrgb, plane, s->mix, s->bias);
+    dim3 grid((W + 255) / 256, H);
+    k_upsample<<<grid, 256>>>(s->lrgb, s->rgb, s->lut, h, w, H, W);
+    CU(cudaMemcpy(s->host_rgb, s->rgb, (size_t)W * H * 3, cudaMemcpyDeviceToHost));
+    spool_frame fr = {f, W, H, W * 3, s->host_rgb};
+    if (cb->on_frame && cb->on_frame(cb->user, &fr)) return SPOOL_ERR_ABORTED;
+  }
+  return SPOOL_OK;
+}
+
+static const spool_backend backend = {SPOOL_INFER_ABI_VERSION, "cuda", c_open, c_close, c_info, c_run};
+
+extern "C" SPOOL_API const spool_backend *spool_plugin_backend(uint32_t abi) {
+  return abi == SPOOL_INFER_ABI_VERSION ? &backend : NULL;
+}

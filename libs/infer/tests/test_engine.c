@@ -1,0 +1,235 @@
+/* test_engine.c - C unit tests of the engine, ref and sim through the public
+ * ABI. Run by `make -C libs/infer check` (and `asan`, `leakcheck`). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool_infer.h"
+
+static int failures;
+#define CHECK(cond, ...)                                         \
+  do {                                                           \
+    if (!(cond)) {                                               \
+      failures++;                                                \
+      fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);      \
+      fprintf(stderr, __VA_ARGS__);                              \
+      fprintf(stderr, "\n");                                     \
+    }                                                            \
+  } while (0)
+
+typedef struct {
+  uint8_t *frames; /* all frames, copied */
+  size_t frame_bytes;
+  uint32_t nframes, steps, abort_at;
+  uint8_t *tail;
+  size_t tail_len;
+  int order_ok, saw_tail;
+} sink;
+
+static int on_step(void *u, uint32_t step, uint32_t steps) {
+  sink *s = u;
+  if (s->saw_tail || s->nframes) s->order_ok = 0;
+  s->steps = step;
+  (void)steps;
+  return 0;
+}
+static int on_tail(void *u, const uint8_t *state, size_t len) {
+  sink *s = u;
+  if (s->nframes) s->order_ok = 0;
+  s->saw_tail = 1;
+  s->tail = malloc(len);
+  memcpy(s->tail, state, len);
+  s->tail_len = len;
+  return 0;
+}
+static int on_frame(void *u, const spool_frame *f) {
+  sink *s = u;
+  if (s->abort_at && f->index == s->abort_at) return 1;
+  if (f->index != s->nframes) s->order_ok = 0;
+  size_t n = (size_t)f->stride * f->height;
+  s->frame_bytes = n;
+  s->frames = realloc(s->frames, n * (s->nframes + 1));
+  memcpy(s->frames + n * s->nframes, f->rgb, n);
+  s->nframes++;
+  return 0;
+}
+static void sink_free(sink *s) {
+  free(s->frames);
+  free(s->tail);
+  memset(s, 0, sizeof *s);
+}
+
+static spool_engine_t *open_engine(const char *backend, const char *params) {
+  spool_engine_options o = {sizeof o, backend, NULL, NULL, -1, NULL, params};
+  spool_engine_t *e = NULL;
+  char err[512];
+  spool_status st = spool_engine_open(&o, &e, err, sizeof err);
+  CHECK(st == SPOOL_OK, "open %s: %s", backend, err);
+  return e;
+}
+
+static spool_request request(void) {
+  spool_request r = {sizeof r};
+  r.prompt = "a lighthouse at dusk";
+  r.seed = 42;
+  r.width = 96;
+  r.height = 64;
+  r.frames = 13;
+  r.steps = 4;
+  r.guidance = 5;
+  r.tail_frames = 4;
+  return r;
+}
+
+static spool_status run(spool_engine_t *e, spool_request *r, sink *s, const int32_t *cancel) {
+  memset(s, 0, sizeof *s);
+  s->order_ok = 1;
+  spool_callbacks cb = {s, on_step, on_tail, on_frame};
+  return spool_engine_run(e, r, &cb, cancel);
+}
+
+static void test_determinism_and_order(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request r = request();
+  sink a, b;
+  CHECK(run(e, &r, &a, NULL) == SPOOL_OK, "run: %s", spool_engine_last_error(e));
+  CHECK(run(e, &r, &b, NULL) == SPOOL_OK, "run: %s", spool_engine_last_error(e));
+  CHECK(a.nframes == 13 && a.steps == 4 && a.saw_tail && a.order_ok, "frames %u steps %u tail %d order %d", a.nframes,
+        a.steps, a.saw_tail, a.order_ok);
+  CHECK(a.frame_bytes == 96 * 64 * 3, "frame bytes %zu", a.frame_bytes);
+  CHECK(memcmp(a.frames, b.frames, a.frame_bytes * 13) == 0, "two runs differ");
+  CHECK(a.tail_len == b.tail_len && memcmp(a.tail, b.tail, a.tail_len) == 0, "tails differ");
+  sink_free(&a);
+  sink_free(&b);
+  spool_engine_close(e);
+}
+
+static void test_chain_is_seamless(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request r1 = request();
+  sink s1, s2;
+  CHECK(run(e, &r1, &s1, NULL) == SPOOL_OK, "seg 1: %s", spool_engine_last_error(e));
+  spool_request r2 = request();
+  r2.seed = 43;
+  r2.overlap = 4;
+  r2.first_frame = 13 - 4;
+  r2.cond = s1.tail;
+  r2.cond_len = s1.tail_len;
+  CHECK(run(e, &r2, &s2, NULL) == SPOOL_OK, "seg 2: %s", spool_engine_last_error(e));
+  for (uint32_t i = 0; i < 4; i++)
+    CHECK(memcmp(s2.frames + i * s2.frame_bytes, s1.frames + (9 + i) * s1.frame_bytes, s1.frame_bytes) == 0,
+          "segment 2 frame %u differs from segment 1 frame %u", i, 9 + i);
+  sink_free(&s1);
+  sink_free(&s2);
+  spool_engine_close(e);
+}
+
+static void test_validation(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request good = request();
+  sink s;
+  run(e, &good, &s, NULL);
+  uint8_t *blob = s.tail;
+  size_t len = s.tail_len;
+  struct {
+    const char *name;
+    spool_request r;
+  } cases[16];
+  int n = 0;
+#define CASE(label, stmt) do { cases[n].name = label; cases[n].r = good; { spool_request *r = &cases[n].r; stmt; } n++; } while (0)
+  CASE("odd width", r->width = 95);
+  CASE("too big", r->width = 1922);
+  CASE("frames 0", r->frames = 0);
+  CASE("overlap = frames", r->overlap = 13);
+  CASE("steps 0", r->steps = 0);
+  CASE("no prompt", r->prompt = NULL);
+  CASE("empty prompt", r->prompt = "");
+  CASE("bad utf-8", r->prompt = "\xc3\x28");
+  CASE("guidance", r->guidance = -1);
+  CASE("struct size", r->struct_size = 8);
+  CASE("cond without overlap", (r->cond = blob, r->cond_len = len));
+  CASE("cond length mismatch", (r->overlap = 4, r->first_frame = 9, r->cond = blob, r->cond_len = len - 1));
+  CASE("cond pointer without length", (r->overlap = 4, r->cond = blob, r->cond_len = 0));
+  CASE("cond at the wrong frame", (r->overlap = 4, r->first_frame = 8, r->cond = blob, r->cond_len = len));
+  CASE("tail > frames", r->tail_frames = 14);
+#undef CASE
+  for (int i = 0; i < n; i++) {
+    sink t;
+    spool_status st = run(e, &cases[i].r, &t, NULL);
+    CHECK(st == SPOOL_ERR_INVALID_ARGUMENT && spool_engine_last_error(e)[0], "%s: status %d (%s)", cases[i].name, st,
+          spool_engine_last_error(e));
+    CHECK(t.nframes == 0, "%s: frames were emitted", cases[i].name);
+    sink_free(&t);
+  }
+  /* Corruption anywhere in the blob is caught. */
+  spool_request r = good;
+  r.overlap = 4;
+  r.first_frame = 9;
+  r.cond_len = len;
+  uint8_t *bad = malloc(len);
+  size_t positions[] = {0, 5, 20, 33, 40, len / 2, len - 1};
+  for (size_t i = 0; i < sizeof positions / sizeof *positions; i++) {
+    memcpy(bad, blob, len);
+    bad[positions[i]] ^= 0x10;
+    r.cond = bad;
+    sink t;
+    CHECK(run(e, &r, &t, NULL) == SPOOL_ERR_INVALID_ARGUMENT, "corrupt byte %zu accepted", positions[i]);
+    sink_free(&t);
+  }
+  free(bad);
+  sink_free(&s);
+  spool_engine_close(e);
+}
+
+static void test_cancel_and_abort(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request r = request();
+  int32_t cancel = 1;
+  sink s;
+  CHECK(run(e, &r, &s, &cancel) == SPOOL_ERR_CANCELLED, "cancel flag ignored");
+  sink_free(&s);
+  memset(&s, 0, sizeof s);
+  s.order_ok = 1;
+  s.abort_at = 3;
+  spool_callbacks cb = {&s, on_step, on_tail, on_frame};
+  CHECK(spool_engine_run(e, &r, &cb, NULL) == SPOOL_ERR_ABORTED && s.nframes == 3, "abort: %u frames", s.nframes);
+  sink_free(&s);
+  spool_engine_close(e);
+}
+
+static void test_backends_and_errors(void) {
+  char err[512];
+  spool_engine_t *e = NULL;
+  spool_engine_options o = {sizeof o, "nosuch", NULL, NULL, -1, "/nonexistent", NULL};
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_BACKEND_NOT_FOUND && e == NULL, "unknown backend");
+  CHECK(strstr(err, "libspool_infer_nosuch.so") && strstr(err, "make -C libs/infer nosuch"), "message: %s", err);
+  o.backend = "sim";
+  o.params = "step_ms=abc";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT, "bad sim param");
+  CHECK(spool_abi_version() == SPOOL_INFER_ABI_VERSION, "abi version");
+  CHECK(strcmp(spool_status_string(SPOOL_ERR_CANCELLED), "cancelled") == 0, "status string");
+  spool_engine_close(NULL);
+  e = open_engine("sim", "step_ms=0;frame_us=0");
+  spool_engine_info info = {sizeof info};
+  CHECK(spool_engine_info_get(e, &info) == SPOOL_OK && strcmp(info.backend, "sim") == 0, "sim info");
+  spool_request r = request();
+  sink s;
+  CHECK(run(e, &r, &s, NULL) == SPOOL_OK && s.nframes == 13 && s.saw_tail, "sim run: %s", spool_engine_last_error(e));
+  sink_free(&s);
+  spool_engine_close(e);
+}
+
+int main(void) {
+  test_determinism_and_order();
+  test_chain_is_seamless();
+  test_validation();
+  test_cancel_and_abort();
+  test_backends_and_errors();
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("test_engine: all checks passed\n");
+  return 0;
+}
