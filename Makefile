@@ -17,7 +17,7 @@ GO                    ?= go
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
-APT_PACKAGES          := ffmpeg postgresql postgresql-client
+APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind libpython3-dev python3-numpy
 TEST_TIMEOUT          ?= 20m
 TEST_FLAGS            ?=
 
@@ -35,6 +35,9 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	command -v ffmpeg >/dev/null || missing+=(ffmpeg); \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql); \
 	command -v psql >/dev/null || missing+=(postgresql-client); \
+	command -v valgrind >/dev/null || missing+=(valgrind); \
+	[ -x /usr/bin/python3-config ] || missing+=(libpython3-dev); \
+	/usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy); \
 	if [ $${#missing[@]} -eq 0 ]; then echo "deps: Debian packages present"; exit 0; fi; \
 	echo "deps: installing $${missing[*]}"; \
 	if [ "$$(id -u)" != 0 ]; then \
@@ -67,7 +70,9 @@ build: ## compile every module
 
 test: deps ## lint, check generated code, run every unit and integration test against the real stack
 	@$(MAKE) --no-print-directory lint proto-check
+	$(MAKE) -C libs/infer check asan leakcheck
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
+	@$(MAKE) --no-print-directory bench BENCH_FLAGS=-short BENCH_OUT=$$(mktemp -d)/results.json
 
 lint: tools ## gofmt, go vet and buf lint over every module
 	@out=$$(gofmt -l $(MODULE_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -91,8 +96,19 @@ devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their
 demo: ## the main job end to end (arrives with the end-to-end work)
 	@echo "make demo: the end-to-end demo is not built yet; 'make devstack' runs the real stack today." >&2; exit 2
 
-bench: ## the benchmarks of DESIGN §14 (arrive with the services)
-	@echo "make bench: no benchmark exists yet; they arrive with the services they measure." >&2; exit 2
+# Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
+# prints a table and merges its figures into $(BENCH_OUT). The control-plane
+# benchmarks of DESIGN §14 (handoff, throughput, scaling, critical-path,
+# stitch, overhead) arrive with the services they measure.
+BENCHES    := infer
+BENCH      ?= $(BENCHES)
+BENCH_OUT  ?= $(ROOT)/bench/results.json
+BENCH_FLAGS ?=
+bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
+	@for b in $(BENCH); do case " $(BENCHES) " in *" $$b "*) ;; \
+	  *) echo "make bench: no benchmark '$$b' yet; available: $(BENCHES)" >&2; exit 2;; esac; done
+	@case " $(BENCH) " in *" infer "*) $(GO) run ./libs/infer/cmd/spool-infer-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
+	@echo "results: $(BENCH_OUT)"
 
 clean: ## remove build outputs and local state
 	rm -rf .spool bench/results.json
