@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spoolvideo/spool/libs/ident"
 )
 
 // ErrInvalidKey is wrapped by every error about an id or a key.
@@ -16,16 +18,10 @@ type Key string
 // String returns the key.
 func (k Key) String() string { return string(k) }
 
-// ValidateJobID checks a job id: 1..64 of a-z, 0-9, '-' and '_', starting
-// with a letter or digit.
+// ValidateJobID checks a job id against ident.Rule.
 func ValidateJobID(id string) error {
-	if len(id) == 0 || len(id) > 64 || id[0] == '-' || id[0] == '_' {
-		return fmt.Errorf("%w: job id %q: want 1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit", ErrInvalidKey, clip(id))
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("%w: job id %q: byte %d (%q) is not a-z, 0-9, '-' or '_'", ErrInvalidKey, clip(id), i, c)
-		}
+	if !ident.Valid(id) {
+		return fmt.Errorf("%w: job id %q: want %s", ErrInvalidKey, clip(id), ident.Rule)
 	}
 	return nil
 }

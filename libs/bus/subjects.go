@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/spoolvideo/spool/libs/ident"
 )
 
-// ErrInvalidToken is returned for a subject token (pool, job) that is not
-// 1..64 of a-z, 0-9, '-' and '_'.
+// ErrInvalidToken is returned for a subject token (pool, job) that breaks
+// ident.Rule.
 var ErrInvalidToken = errors.New("invalid subject token")
 
 // Subjects, streams, consumers and buckets. Subjects are lowercase,
@@ -38,24 +40,12 @@ const (
 	BucketWorkers = "spool_workers"
 )
 
-// ValidToken reports whether s can be a subject token: 1..64 of a-z, 0-9,
-// '-' and '_', starting with a letter or digit.
-func ValidToken(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '-' || s[0] == '_' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// ValidToken reports whether s can be a subject token (ident.Rule).
+func ValidToken(s string) bool { return ident.Valid(s) }
 
 func token(kind, s string) error {
 	if !ValidToken(s) {
-		return fmt.Errorf("%w: %s %q: want 1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit", ErrInvalidToken, kind, s)
+		return fmt.Errorf("%w: %s %q: want %s", ErrInvalidToken, kind, s, ident.Rule)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package jobspec
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/spoolvideo/spool/libs/ident"
+)
 
 // The limits on a JobSpec. The README documents them; a test keeps the two
 // in step.
@@ -21,10 +25,9 @@ const (
 	MinPriority      = 1
 	MaxPriority      = 9
 	DefaultPriority  = 5
-	MaxNameLen       = 64 // tenant and pool names
 	DefaultPool      = "default"
 	DefaultTenant    = "default"
-	nameAllowed      = "1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+	nameAllowed      = ident.Rule
 	resolutionPreset = "540p (960x540), 720p (1280x720) or 1080p (1920x1080)"
 )
 
@@ -53,6 +56,6 @@ func Limits() []Limit {
 		{"pool", nameAllowed + "; a pool the dispatcher serves; empty means " + DefaultPool},
 		{"priority", fmt.Sprintf("%d..%d; 0 means %d", MinPriority, MaxPriority, DefaultPriority)},
 		{"tenant", nameAllowed + "; empty means " + DefaultTenant},
-		{"id", "empty, or " + "1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit"},
+		{"id", "empty, or " + nameAllowed},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 
+	"github.com/spoolvideo/spool/libs/ident"
 	"github.com/spoolvideo/spool/libs/plan"
 )
 
@@ -51,7 +52,7 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 		return Job{}, fieldErr("spec", "null", "a JobSpec object")
 	}
 	j := Job{ID: spec.GetId(), Seed: spec.GetSeed(), InputVideoKey: spec.GetInputVideoKey(), InputAudioKey: spec.GetInputAudioKey()}
-	if j.ID != "" && !ValidName(j.ID) {
+	if j.ID != "" && !ident.Valid(j.ID) {
 		return Job{}, fieldErr("id", j.ID, nameAllowed)
 	}
 	steps := []func(*spoolv1.JobSpec, Catalog, *Job) error{
@@ -76,27 +77,12 @@ func (j Job) PlanSpec() plan.Spec {
 		Align: j.Align, Mode: j.Mode, Seed: j.Seed, Timeline: j.Timeline}
 }
 
-// ValidName reports whether s is a valid id, tenant or pool name: 1..64 of
-// a-z, 0-9, '-' and '_', starting with a letter or digit.
-func ValidName(s string) bool {
-	if len(s) == 0 || len(s) > MaxNameLen || s[0] == '-' || s[0] == '_' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 func checkNames(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	j.Tenant, j.Pool = orDefault(spec.GetTenant(), DefaultTenant), orDefault(spec.GetPool(), DefaultPool)
-	if !ValidName(j.Tenant) {
+	if !ident.Valid(j.Tenant) {
 		return fieldErr("tenant", j.Tenant, nameAllowed)
 	}
-	if !ValidName(j.Pool) {
+	if !ident.Valid(j.Pool) {
 		return fieldErr("pool", j.Pool, nameAllowed)
 	}
 	if len(cat.Pools) > 0 && !slices.Contains(cat.Pools, j.Pool) {
