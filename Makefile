@@ -66,6 +66,7 @@ $(BIN)/minio: Makefile
 	$(call install-tool,minio,github.com/minio/minio,$(MINIO_VERSION))
 
 build: ## compile every module
+	@$(MAKE) --no-print-directory -C libs/infer sources-hash
 	$(GO) build $(PKGS)
 
 test: deps ## lint, check generated code, run every unit and integration test against the real stack

@@ -22,48 +22,9 @@ extern "C" {
 #include "spool_infer_backend.h"
 #include "tailstate.h"
 }
+#include "../ref/scene.h"
 
-#define REF_C 16
-#define REF_SCALE 8
-#define REF_BLOBS 4
-#define REF_LUT 4096
-
-struct scene {
-  float amp[REF_BLOBS][REF_C];
-  float size[REF_BLOBS];
-  float wx[REF_BLOBS], wy[REF_BLOBS], px[REF_BLOBS], py[REF_BLOBS];
-  float bg[REF_C], grad[REF_C];
-};
-
-__host__ __device__ static inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-__host__ __device__ static inline float unit(uint64_t key, uint64_t n) {
-  return (float)(int32_t)(mix64(key + 0x9e3779b97f4a7c15ULL * (n + 1)) >> 32) * (1.0f / 2147483648.0f);
-}
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-  return h;
-}
-/* Same draws, in the same order, as ref's make_scene. */
-static void make_scene(scene *sc, const char *prompt) {
-  uint64_t k = mix64(fnv1a(prompt)), n = 0;
-  for (int c = 0; c < REF_C; c++) {
-    sc->bg[c] = 0.6f * unit(k, n++);
-    sc->grad[c] = 0.8f * unit(k, n++);
-  }
-  for (int b = 0; b < REF_BLOBS; b++) {
-    for (int c = 0; c < REF_C; c++) sc->amp[b][c] = 1.6f * unit(k, n++);
-    sc->size[b] = 0.10f + 0.08f * (unit(k, n++) + 1.0f);
-    sc->wx[b] = 0.012f + 0.02f * (unit(k, n++) + 1.0f);
-    sc->wy[b] = 0.010f + 0.02f * (unit(k, n++) + 1.0f);
-    sc->px[b] = 3.14159265f * unit(k, n++);
-    sc->py[b] = 3.14159265f * unit(k, n++);
-  }
-}
+typedef ref_scene scene;
 
 __global__ void k_noise(float *lat, size_t fsz, uint32_t O, uint32_t F, uint64_t seed) {
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
@@ -263,15 +224,13 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
   }
   k_noise<<<blocks(fsz), 256>>>(s->lat, fsz, O, F, req->seed);
   CU(cudaGetLastError());
-  const float sigma_end = 0.06f / (1.0f + req->guidance / 5.0f), kappa = 0.18f;
   for (uint32_t step = 0; step < req->steps; step++) {
     if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
       snprintf(err, errlen, "cancelled at denoise step %u of %u", step, req->steps);
       return SPOOL_ERR_CANCELLED;
     }
-    float s0 = 1.0f + (sigma_end - 1.0f) * (float)step / (float)req->steps;
-    float s1 = 1.0f + (sigma_end - 1.0f) * (float)(step + 1) / (float)req->steps;
-    k_step<<<blocks(fsz), 256>>>(s->lat, s->rprev, fsz, O, F, s1 / s0, kappa);
+    float ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);
+    k_step<<<blocks(fsz), 256>>>(s->lat, s->rprev, fsz, O, F, ratio, REF_KAPPA);
     CU(cudaDeviceSynchronize());
     if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) return SPOOL_ERR_ABORTED;
   }

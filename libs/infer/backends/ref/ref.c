@@ -29,66 +29,8 @@
 #include <stdlib.h>
 
 #include "../../src/internal.h"
+#include "scene.h"
 
-#define REF_C 16
-#define REF_SCALE 8
-#define REF_BLOBS 4
-#define REF_LUT 4096
-#define REF_VERSION "ref-1"
-
-typedef struct {
-  float amp[REF_BLOBS][REF_C];
-  float size[REF_BLOBS];
-  float wx[REF_BLOBS], wy[REF_BLOBS], px[REF_BLOBS], py[REF_BLOBS];
-  float bg[REF_C], grad[REF_C];
-} ref_scene;
-
-typedef struct {
-  char model[64];
-  float *lat;      /* frames × C × h × w: residuals while denoising, latents after */
-  size_t lat_cap;  /* floats */
-  float *scene;    /* C × h × w of one frame */
-  float *rprev;    /* C × h × w: residual of the last conditioning frame */
-  float *lrgb;     /* 3 × h × w */
-  float *hpass;    /* 3 × h × W */
-  uint8_t *rgb;    /* H × W × 3 */
-  uint8_t *tail;
-  size_t frame_cap, hpass_cap, rgb_cap, tail_cap;
-  uint8_t lut[REF_LUT];
-  float mix[3][REF_C], bias[3];
-} ref_state;
-
-static uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-/* A float in [-1, 1) from the counter-based stream (key, n). */
-static float unit(uint64_t key, uint64_t n) { return (float)(int32_t)(mix64(key + 0x9e3779b97f4a7c15ULL * (n + 1)) >> 32) * (1.0f / 2147483648.0f); }
-
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-  return h;
-}
-
-static void make_scene(ref_scene *sc, const char *prompt) {
-  uint64_t k = mix64(fnv1a(prompt));
-  uint64_t n = 0;
-  for (int c = 0; c < REF_C; c++) {
-    sc->bg[c] = 0.6f * unit(k, n++);
-    sc->grad[c] = 0.8f * unit(k, n++);
-  }
-  for (int b = 0; b < REF_BLOBS; b++) {
-    for (int c = 0; c < REF_C; c++) sc->amp[b][c] = 1.6f * unit(k, n++);
-    sc->size[b] = 0.10f + 0.08f * (unit(k, n++) + 1.0f);
-    sc->wx[b] = 0.012f + 0.02f * (unit(k, n++) + 1.0f);
-    sc->wy[b] = 0.010f + 0.02f * (unit(k, n++) + 1.0f);
-    sc->px[b] = 3.14159265f * unit(k, n++);
-    sc->py[b] = 3.14159265f * unit(k, n++);
-  }
-}
 
 /* The scene's latent field at absolute frame t into out (C × h × w). */
 static void render_scene(const ref_scene *sc, uint64_t t, uint32_t h, uint32_t w, float *out, float *gy, float *gx) {
@@ -262,16 +204,13 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
   }
 
   /* Denoise. */
-  const float sigma_end = 0.06f / (1.0f + req->guidance / 5.0f);
-  const float kappa = 0.18f;
   for (uint32_t step = 0; step < req->steps; step++) {
     if (spool_cancelled(cancel)) {
       snprintf(err, errlen, "cancelled at denoise step %u of %u", step, req->steps);
       return SPOOL_ERR_CANCELLED;
     }
-    float s0 = 1.0f + (sigma_end - 1.0f) * (float)step / (float)req->steps;
-    float s1 = 1.0f + (sigma_end - 1.0f) * (float)(step + 1) / (float)req->steps;
-    float ratio = s1 / s0;
+    float ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);
+    const float kappa = REF_KAPPA;
     for (uint32_t f = O; f < F; f++) {
       float *r = s->lat + (size_t)f * fsz;
       const float *p = f > O ? r - fsz : (O ? s->rprev : NULL);
