@@ -71,7 +71,7 @@ build: ## compile every module
 
 test: deps ## lint, check generated code, run every unit and integration test against the real stack
 	@$(MAKE) --no-print-directory lint proto-check
-	$(MAKE) -C libs/infer check asan leakcheck
+	$(MAKE) -C libs/infer check asan leakcheck python python-check
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
 	@$(MAKE) --no-print-directory bench BENCH_FLAGS=-short BENCH_OUT=$$(mktemp -d)/results.json
 

@@ -1,0 +1,102 @@
+package infer_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/infer"
+)
+
+// openPython opens the python plugin built by `make -C libs/infer python`.
+// A missing plugin fails the test: it never skips in CI.
+func openPython(t *testing.T, module string) *infer.Engine {
+	t.Helper()
+	dir, _ := filepath.Abs("build")
+	if _, err := os.Stat(filepath.Join(dir, "libspool_infer_python.so")); err != nil {
+		if testing.Short() && os.Getenv("CI") != "true" {
+			t.Skip("python plugin not built (make -C libs/infer python)")
+		}
+		t.Fatal("python plugin not built: run \"make -C libs/infer python\" (needs Debian's libpython3-dev and python3-numpy)")
+	}
+	py, _ := filepath.Abs("python")
+	tests, _ := filepath.Abs("python/tests")
+	e, err := infer.Open("python", infer.WithPluginDir(dir), infer.WithParams("module="+module+";path="+py+":"+tests))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func pyReq() infer.Request {
+	return infer.Request{Prompt: "a fox in snow", Seed: 3, Width: 64, Height: 48, Frames: 9, Steps: 4, Guidance: 5, TailFrames: 3}
+}
+
+func TestPythonChainIsDeterministicAndSeamless(t *testing.T) {
+	e := openPython(t, "spool_numpy_ref")
+	if info := e.Info(); info.Backend != "python" || info.LatentChannels != 4 || info.ModelVersion != "numpy-ref-1" {
+		t.Fatalf("info %+v", info)
+	}
+	a, b := run(t, e, pyReq()), run(t, e, pyReq())
+	if strings.Join(a.order, ",") != "step,tail,frames" || len(a.frames) != 9 {
+		t.Fatalf("order %v, %d frames", a.order, len(a.frames))
+	}
+	for i := range a.sums {
+		if a.sums[i] != b.sums[i] {
+			t.Fatalf("frame %d differs between runs", i)
+		}
+	}
+	r2 := pyReq()
+	r2.Seed, r2.Overlap, r2.FirstFrame, r2.Cond = 4, 3, 6, a.tail
+	c := run(t, e, r2)
+	for i := 0; i < 3; i++ {
+		if !bytes.Equal(c.frames[i], a.frames[6+i]) {
+			t.Fatalf("segment 2 frame %d differs from segment 1 frame %d", i, 6+i)
+		}
+	}
+}
+
+func TestPythonExceptionCarriesTraceback(t *testing.T) {
+	e := openPython(t, "spool_raises")
+	err := e.Run(context.Background(), pyReq(), newCollect())
+	if !errors.Is(err, infer.ErrBackend) || !strings.Contains(err.Error(), "Traceback") ||
+		!strings.Contains(err.Error(), "ran out of ideas at frame 9") || !strings.Contains(err.Error(), "_inner") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestPythonCancelAndMissingModule(t *testing.T) {
+	e := openPython(t, "spool_numpy_ref")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Run(ctx, pyReq(), newCollect()); !errors.Is(err, infer.ErrCancelled) {
+		t.Fatalf("cancelled before: %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	c := newCollect()
+	c.failAt = 2
+	if err := e.Run(ctx, pyReq(), c); !errors.Is(err, infer.ErrAborted) || len(c.frames) != 2 {
+		t.Fatalf("abort: %v, %d frames", err, len(c.frames))
+	}
+	r := pyReq()
+	r.Steps = 500
+	time.AfterFunc(50*time.Millisecond, cancel)
+	r.Width, r.Height, r.Frames = 320, 240, 60
+	if err := e.Run(ctx, r, newCollect()); !errors.Is(err, infer.ErrCancelled) {
+		t.Fatalf("cancel mid-run: %v", err)
+	}
+	dir, _ := filepath.Abs("build")
+	if _, err := infer.Open("python", infer.WithPluginDir(dir), infer.WithParams("module=no_such_module")); !errors.Is(err, infer.ErrBackendNotFound) ||
+		!strings.Contains(err.Error(), "No module named") {
+		t.Fatalf("missing module: %v", err)
+	}
+	if _, err := infer.Open("python", infer.WithPluginDir(dir)); !errors.Is(err, infer.ErrInvalidRequest) {
+		t.Fatalf("no module param: %v", err)
+	}
+}
