@@ -24,6 +24,9 @@ type Info struct {
 	LatentChannels int
 	LatentScale    int // pixels per latent cell on each axis
 	FrameAlign     int // frames must be ≡ 1 (mod FrameAlign)
+	// TemporalScale is video frames per latent frame (1, or 4 for Wan-style
+	// VAEs); tail states hold (n-1)/TemporalScale+1 latent frames.
+	TemporalScale int
 }
 
 // Engine is an open, warm engine.
@@ -118,6 +121,7 @@ func Open(backend string, opts ...Option) (*Engine, error) {
 	return &Engine{e: e, info: Info{
 		Backend: C.GoString(info.backend), Model: C.GoString(info.model), ModelVersion: C.GoString(info.model_version),
 		LatentChannels: int(info.latent_channels), LatentScale: int(info.latent_scale), FrameAlign: int(info.frame_align),
+		TemporalScale: int(info.temporal_scale),
 	}}, nil
 }
 

@@ -88,6 +88,10 @@ typedef struct spool_engine_info {
   uint32_t latent_channels;  /* channels of the latent grid */
   uint32_t latent_scale;     /* pixels per latent cell along each axis (8) */
   uint32_t frame_align;      /* frames must be ≡ 1 mod frame_align; 1 = any */
+  uint32_t temporal_scale;   /* video frames per latent frame: 1, or 4 for
+                                Wan-style VAEs, where n frames have
+                                (n - 1) / 4 + 1 latent frames; tail states
+                                count latent frames */
 } spool_engine_info;
 
 /* One segment request. Pointers are borrowed for the duration of

@@ -135,6 +135,7 @@ SPOOL_API spool_status spool_engine_open(const spool_engine_options *o, spool_en
   e->info.backend = be->name;
   if (e->info.latent_scale == 0) e->info.latent_scale = 8;
   if (e->info.frame_align == 0) e->info.frame_align = 1;
+  if (e->info.temporal_scale == 0) e->info.temporal_scale = 1;
   *out = e;
   return SPOOL_OK;
 }

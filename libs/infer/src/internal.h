@@ -20,6 +20,9 @@ static inline int spool_cancelled(const int32_t *cancel) {
 /* Latent grid of a frame size: ceil(px / scale). */
 static inline uint32_t spool_latent_dim(uint32_t px, uint32_t scale) { return (px + scale - 1) / scale; }
 
+/* Latent frames of n video frames at temporal scale t. */
+static inline uint32_t spool_latent_frames(uint32_t n, uint32_t t) { return t > 1 ? (n - 1) / t + 1 : n; }
+
 /* Looks up key in "k=v;k=v" params, copying its value into out (outlen
  * bytes). Returns 1 when found. */
 SPOOL_HIDDEN int spool_param(const char *params, const char *key, char *out, size_t outlen);

@@ -83,7 +83,9 @@ spool_status spool_validate_request(const spool_request *req, const spool_engine
     if (v.channels != info->latent_channels || v.latent_h != lh || v.latent_w != lw)
       FAIL("cond: tail state of %ux%ux%u latents, this request needs %ux%ux%u", v.channels, v.latent_h, v.latent_w,
            info->latent_channels, lh, lw);
-    if (v.frames != req->overlap) FAIL("cond: tail state holds %u frames, overlap is %u", v.frames, req->overlap);
+    uint32_t lf = spool_latent_frames(req->overlap, info->temporal_scale);
+    if (v.frames != lf)
+      FAIL("cond: tail state holds %u latent frames, overlap %u needs %u", v.frames, req->overlap, lf);
     if (v.first_frame != req->first_frame)
       FAIL("cond: tail state starts at frame %llu, this segment at %llu", (unsigned long long)v.first_frame,
            (unsigned long long)req->first_frame);

@@ -32,7 +32,7 @@ typedef struct {
   PyObject *module, *generate;
   char model[128], version[128], weights[1024];
   int device;
-  uint32_t channels, scale, align;
+  uint32_t channels, scale, align, temporal;
 } py_state;
 
 /* One run's context, reached from the io object. */
@@ -40,7 +40,7 @@ typedef struct {
   const spool_request *req;
   const spool_callbacks *cb;
   const int32_t *cancel;
-  uint32_t channels, scale;
+  uint32_t channels, scale, temporal;
   uint32_t next_frame, tails;
   int aborted, cancelled;
   char problem[512]; /* a protocol violation found by io */
@@ -139,22 +139,23 @@ static PyObject *io_tail(io_object *self, PyObject *args) {
   Py_buffer view;
   if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) != 0) return NULL;
   uint32_t h = (r->height + c->scale - 1) / c->scale, w = (r->width + c->scale - 1) / c->scale;
+  uint32_t lf = c->temporal > 1 ? (r->tail_frames - 1) / c->temporal + 1 : r->tail_frames;
   char msg[256];
   int ok = view.ndim == 4 && view.itemsize == 4 && view.format && strcmp(view.format, "f") == 0 &&
-           view.shape[0] == r->tail_frames && view.shape[1] == c->channels && view.shape[2] == h && view.shape[3] == w;
+           view.shape[0] == lf && view.shape[1] == c->channels && view.shape[2] == h && view.shape[3] == w;
   if (!ok) {
-    snprintf(msg, sizeof msg, "io.tail wants a C-contiguous float32 array of shape [%u, %u, %u, %u]", r->tail_frames,
+    snprintf(msg, sizeof msg, "io.tail wants a C-contiguous float32 array of shape [%u, %u, %u, %u]", lf,
              c->channels, h, w);
     PyBuffer_Release(&view);
     return protocol_error(c, msg);
   }
-  size_t size = spool_tail_size(c->channels, h, w, r->tail_frames);
+  size_t size = spool_tail_size(c->channels, h, w, lf);
   uint8_t *blob = malloc(size);
   if (!blob) {
     PyBuffer_Release(&view);
     return PyErr_NoMemory();
   }
-  spool_tail_encode(blob, size, c->channels, h, w, r->tail_frames, r->first_frame + r->frames - r->tail_frames,
+  spool_tail_encode(blob, size, c->channels, h, w, lf, r->first_frame + r->frames - r->tail_frames,
                     (const float *)view.buf);
   PyBuffer_Release(&view);
   int rc = 0;
@@ -264,7 +265,7 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
     st = SPOOL_ERR_INVALID_ARGUMENT;
     goto out;
   }
-  s->channels = 16, s->scale = 8, s->align = 1;
+  s->channels = 16, s->scale = 8, s->align = 1, s->temporal = 1;
   snprintf(s->version, sizeof s->version, "%s", module);
   PyObject *info_fn = PyObject_GetAttrString(s->module, "info");
   if (!info_fn) PyErr_Clear();
@@ -281,11 +282,12 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
     s->channels = dict_u32(info, "latent_channels", 16);
     s->scale = dict_u32(info, "latent_scale", 8);
     s->align = dict_u32(info, "frame_align", 1);
+    s->temporal = dict_u32(info, "temporal_scale", 1);
     PyObject *v = PyDict_GetItemString(info, "model_version");
     if (v && PyUnicode_Check(v)) snprintf(s->version, sizeof s->version, "%s", PyUnicode_AsUTF8(v));
     Py_DECREF(info);
-    if (s->channels == 0 || s->scale == 0 || s->align == 0) {
-      snprintf(err, errlen, "python backend: info() gave a zero latent_channels, latent_scale or frame_align");
+    if (s->channels == 0 || s->scale == 0 || s->align == 0 || s->temporal == 0) {
+      snprintf(err, errlen, "python backend: info() gave a zero latent_channels, latent_scale, frame_align or temporal_scale");
       st = SPOOL_ERR_BACKEND;
     }
   }
@@ -318,6 +320,7 @@ static void py_info(void *state, spool_engine_info *info) {
   info->latent_channels = s->channels;
   info->latent_scale = s->scale;
   info->frame_align = s->align;
+  info->temporal_scale = s->temporal;
 }
 
 /* The cond blob as a numpy float32 array [overlap, C, h, w]. */
@@ -349,7 +352,7 @@ static PyObject *cond_array(const spool_request *r, py_state *s, char *err, size
 static spool_status py_run(void *state, const spool_request *r, const spool_callbacks *cb, const int32_t *cancel,
                            char *err, size_t errlen) {
   py_state *s = state;
-  run_ctx c = {r, cb, cancel, s->channels, s->scale, 0, 0, 0, 0, ""};
+  run_ctx c = {r, cb, cancel, s->channels, s->scale, s->temporal, 0, 0, 0, 0, ""};
   spool_status st = SPOOL_OK;
   PyGILState_STATE g = PyGILState_Ensure();
   PyObject *type = NULL, *io = NULL, *req = NULL, *cond = NULL, *res = NULL;
