@@ -285,3 +285,23 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestPresetsRunAtFullSize(t *testing.T) {
+	e := open(t, "sim")
+	for _, name := range []string{"540p", "720p", "1080p"} {
+		p, err := infer.Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := infer.Request{Prompt: "x", Width: p.Width, Height: p.Height, Frames: 2, Steps: 1}
+		c := run(t, e, r)
+		if len(c.frames[0]) != p.Width*p.Height*3 {
+			t.Fatalf("%s: frame of %d bytes", name, len(c.frames[0]))
+		}
+	}
+	portrait := infer.Request{Prompt: "x", Width: 1080, Height: 1920, Frames: 2, Steps: 1}
+	run(t, open(t, "ref"), portrait)
+	if _, err := infer.Preset("4k"); !errors.Is(err, infer.ErrInvalidRequest) {
+		t.Fatal("unknown preset accepted")
+	}
+}

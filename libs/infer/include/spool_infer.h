@@ -41,6 +41,14 @@ extern "C" {
 /* Largest frame accepted, in pixels (either orientation). */
 #define SPOOL_MAX_WIDTH 1920u
 #define SPOOL_MAX_HEIGHT 1080u
+/* Named size presets (16:9, landscape); any even size within the limits
+ * above is accepted too, portrait included. */
+#define SPOOL_540P_WIDTH 960u
+#define SPOOL_540P_HEIGHT 540u
+#define SPOOL_720P_WIDTH 1280u
+#define SPOOL_720P_HEIGHT 720u
+#define SPOOL_1080P_WIDTH 1920u
+#define SPOOL_1080P_HEIGHT 1080u
 /* Largest prompt accepted, in bytes (UTF-8, without the NUL). */
 #define SPOOL_MAX_PROMPT_BYTES 8192u
 /* Largest segment accepted, in frames. */
