@@ -42,7 +42,7 @@ func Limits() []Limit {
 	return []Limit{
 		{"duration_s", fmt.Sprintf("> 0 and ≤ %d s; exactly one of duration_s and duration_frames, or neither with live", MaxDurationS)},
 		{"duration_frames", fmt.Sprintf("≥ 1 and ≤ %d s × fps", MaxDurationS)},
-		{"live", "true only with no duration: an unbounded video, ended by cancel"},
+		{"live", "true only with no duration and in chain mode: an unbounded video, ended by cancel"},
 		{"fps", fmt.Sprintf("%d..%d; 0 means %d", MinFPS, MaxFPS, DefaultFPS)},
 		{"resolution", resolutionPreset + "; or width and height"},
 		{"width, height", fmt.Sprintf("even, %d..%d on the long side and %d..%d on the short side; both or neither", MinSide, MaxLongSide, MinSide, MaxShortSide)},

@@ -166,6 +166,8 @@ func checkDuration(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 	switch {
 	case live && (ds != 0 || df != 0):
 		return fieldErr("live", true, "only with duration_s and duration_frames both 0")
+	case live && spec.GetMode() == spoolv1.Mode_MODE_INDEPENDENT:
+		return fieldErr("live", true, "only in chain mode: an unbounded video is one diffusion-forcing chain")
 	case live:
 		j.Live = true
 	case ds != 0 && df != 0:

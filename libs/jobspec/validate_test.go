@@ -99,6 +99,7 @@ func TestRejections(t *testing.T) {
 		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":11,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "before the end"},
 		{`{"timeline":[{"fromS":0,"prompt":""}],"durationS":10}`, "timeline[0].prompt", "not blank"},
 		{`{"mode":5,"prompt":"a","durationS":1}`, "mode", "MODE_CHAIN"},
+		{`{"prompt":"a","live":true,"mode":"MODE_INDEPENDENT"}`, "live", "chain mode"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {

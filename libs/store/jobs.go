@@ -61,10 +61,11 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (created bool, err err
 				state = SegPending
 			}
 			rows[i] = []any{nj.Job.ID, sg.Index, sg.FirstFrame, sg.Frames, sg.Overlap, sg.Trim, sg.Prompt, int64(sg.Seed),
-				sg.Pool, state, nullable(sg.ConditioningKey)}
+				sg.Pool, state, nullable(sg.ConditioningKey), sg.Task, attemptsOf(state)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"segments"},
-			[]string{"job_id", "idx", "first_frame", "frames", "overlap", "trim_frames", "prompt", "seed", "pool", "state", "conditioning_key"},
+			[]string{"job_id", "idx", "first_frame", "frames", "overlap", "trim_frames", "prompt", "seed", "pool", "state",
+				"conditioning_key", "task", "attempts"},
 			pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("insert segments of %s: %w", nj.Job.ID, err)
 		}
@@ -73,16 +74,28 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (created bool, err err
 	return created, err
 }
 
+// attemptsOf is the attempt count a new segment starts with: a queued one
+// is published as attempt 1 at once.
+func attemptsOf(s SegmentState) int {
+	if s == SegQueued {
+		return 1
+	}
+	return 0
+}
+
 // RejectJob records a job whose spec was refused, in state rejected with
-// its error; a second call for the same id changes nothing.
-func (s *Store) RejectJob(ctx context.Context, j Job) (created bool, err error) {
+// its error, and its outbox rows (the rejection event), in one transaction;
+// a second call for the same id changes nothing.
+func (s *Store) RejectJob(ctx context.Context, j Job, outbox ...OutboxMsg) (created bool, err error) {
 	if j.ErrorCode == "" {
 		return false, errors.New("store: reject job: an error code is required")
 	}
 	j.State = JobRejected
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		created, err = s.insertJob(ctx, tx, j)
-		return err
+		if created, err = s.insertJob(ctx, tx, j); err != nil || !created {
+			return err
+		}
+		return insertOutbox(ctx, tx, outbox)
 	})
 	return created, err
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -13,8 +14,13 @@ func insertOutbox(ctx context.Context, tx pgx.Tx, msgs []OutboxMsg) error {
 		if headers == nil {
 			headers = map[string]string{}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO outbox (msg_id, subject, payload, headers) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (msg_id) DO NOTHING`, m.MsgID, m.Subject, m.Payload, headers); err != nil {
+		var notBefore any
+		if !m.NotBefore.IsZero() {
+			notBefore = m.NotBefore
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (msg_id, subject, payload, headers, not_before)
+			VALUES ($1, $2, $3, $4, coalesce($5, now())) ON CONFLICT (msg_id) DO NOTHING`,
+			m.MsgID, m.Subject, m.Payload, headers, notBefore); err != nil {
 			return fmt.Errorf("insert outbox %s: %w", m.MsgID, err)
 		}
 	}
@@ -36,7 +42,7 @@ func (s *Store) PublishOutbox(ctx context.Context, limit int, publish func([]Out
 	var perr error
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, msg_id, subject, payload, headers FROM outbox
-			WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+			WHERE sent_at IS NULL AND not_before <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
 			return fmt.Errorf("claim outbox: %w", err)
 		}
@@ -68,6 +74,18 @@ func (s *Store) PublishOutbox(ctx context.Context, limit int, publish func([]Out
 		return sent, fmt.Errorf("store: publish outbox: %w", perr)
 	}
 	return sent, nil
+}
+
+// NextOutbox is when the earliest unsent row becomes due; zero when none.
+func (s *Store) NextOutbox(ctx context.Context) (time.Time, error) {
+	var t *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(not_before) FROM outbox WHERE sent_at IS NULL`).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("store: next outbox: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return *t, nil
 }
 
 // UnsentOutbox counts rows not yet published.

@@ -9,14 +9,14 @@ import (
 
 const segmentColumns = `job_id, idx, first_frame, frames, overlap, trim_frames, prompt, seed, pool, state, attempts,
 	coalesce(conditioning_key, ''), coalesce(committed_attempt, 0), coalesce(tail_key, ''), coalesce(video_key, ''),
-	coalesce(video_sha256, ''), coalesce(video_bytes, 0), coalesce(video_frames, 0), updated_at`
+	coalesce(video_sha256, ''), coalesce(video_bytes, 0), coalesce(video_frames, 0), updated_at, task`
 
 func scanSegment(r pgx.Row) (Segment, error) {
 	var sg Segment
 	var seed int64
 	err := r.Scan(&sg.JobID, &sg.Index, &sg.FirstFrame, &sg.Frames, &sg.Overlap, &sg.Trim, &sg.Prompt, &seed, &sg.Pool,
 		&sg.State, &sg.Attempts, &sg.ConditioningKey, &sg.CommittedAttempt, &sg.TailKey, &sg.VideoKey, &sg.VideoSHA256,
-		&sg.VideoBytes, &sg.VideoFrames, &sg.UpdatedAt)
+		&sg.VideoBytes, &sg.VideoFrames, &sg.UpdatedAt, &sg.Task)
 	sg.Seed = uint64(seed)
 	return sg, err
 }

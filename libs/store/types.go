@@ -115,6 +115,9 @@ type Segment struct {
 	VideoBytes       int64
 	VideoFrames      int
 	UpdatedAt        time.Time
+	// Task is the segment's SegmentTask (protobuf) without attempt and
+	// conditioning key, kept so that it can be published again at any time.
+	Task []byte
 }
 
 // Timings are per-phase durations of an attempt, in milliseconds.
@@ -155,4 +158,6 @@ type OutboxMsg struct {
 	Subject string
 	Payload []byte
 	Headers map[string]string
+	// NotBefore delays the publish (retry backoff); zero means now.
+	NotBefore time.Time
 }

@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// GetSegment returns one segment; ErrNotFound when there is none.
+func (s *Store) GetSegment(ctx context.Context, jobID string, idx int) (Segment, error) {
+	sg, err := scanSegment(s.pool.QueryRow(ctx, `SELECT `+segmentColumns+` FROM segments WHERE job_id = $1 AND idx = $2`, jobID, idx))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Segment{}, fmt.Errorf("store: segment %s/%d: %w", jobID, idx, ErrNotFound)
+	}
+	if err != nil {
+		return Segment{}, fmt.Errorf("store: segment %s/%d: %w", jobID, idx, err)
+	}
+	return sg, nil
+}
+
+// Release makes a pending segment queued (its task is in Outbox).
+type Release struct {
+	JobID           string
+	Index           int
+	ConditioningKey string
+	Outbox          []OutboxMsg
+}
+
+// ReleaseSegment queues a pending segment of a live (queued or running)
+// job as attempt 1 and writes its outbox rows, in one transaction. It
+// reports whether the segment was released: a second release, or one of a
+// segment that is not pending, changes nothing.
+func (s *Store) ReleaseSegment(ctx context.Context, r Release) (released bool, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1,
+			queued_at = now(), updated_at = now()
+			WHERE job_id = $1 AND idx = $2 AND state = 'pending'
+			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`,
+			r.JobID, r.Index, nullable(r.ConditioningKey))
+		if err != nil {
+			return fmt.Errorf("release %s/%d: %w", r.JobID, r.Index, err)
+		}
+		if released = tag.RowsAffected() == 1; !released {
+			return nil
+		}
+		if err := upsertAttempt(ctx, tx, r.JobID, r.Index, 1, OutcomeQueued, Worker{}, Timings{}); err != nil {
+			return err
+		}
+		return insertOutbox(ctx, tx, r.Outbox)
+	})
+	return released, err
+}
+
+// Retry replaces a failed (or lost) attempt with the next one.
+type Retry struct {
+	JobID      string
+	Index      int
+	Attempt    int     // the attempt that failed or was lost
+	Outcome    Outcome // OutcomeFailed or OutcomeAbandoned
+	ErrorClass string
+	ErrorMsg   string
+	Worker     Worker
+	Outbox     []OutboxMsg // the next attempt's task, possibly delayed
+}
+
+// RetrySegment records the attempt's outcome and, if it is still the
+// segment's latest attempt and the segment is not finished, queues attempt
+// Attempt+1 with the outbox rows. It reports whether it queued a retry.
+func (s *Store) RetrySegment(ctx context.Context, r Retry) (retried bool, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var state SegmentState
+		var attempts int
+		err := tx.QueryRow(ctx, `SELECT state, attempts FROM segments WHERE job_id = $1 AND idx = $2 FOR UPDATE`,
+			r.JobID, r.Index).Scan(&state, &attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("segment %s/%d: %w", r.JobID, r.Index, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("segment %s/%d: %w", r.JobID, r.Index, err)
+		}
+		if err := finishAttempt(ctx, tx, r.JobID, r.Index, r.Attempt, r.Outcome, r.ErrorClass, r.ErrorMsg, r.Worker); err != nil {
+			return err
+		}
+		if attempts != r.Attempt || (state != SegQueued && state != SegRunning && state != SegTailReady) {
+			return nil // already retried, or finished
+		}
+		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', attempts = $3, queued_at = now(), updated_at = now()
+			WHERE job_id = $1 AND idx = $2`, r.JobID, r.Index, r.Attempt+1); err != nil {
+			return fmt.Errorf("retry %s/%d: %w", r.JobID, r.Index, err)
+		}
+		if err := upsertAttempt(ctx, tx, r.JobID, r.Index, r.Attempt+1, OutcomeQueued, Worker{}, Timings{}); err != nil {
+			return err
+		}
+		retried = true
+		return insertOutbox(ctx, tx, r.Outbox)
+	})
+	return retried, err
+}
+
+func finishAttempt(ctx context.Context, tx pgx.Tx, job string, idx, attempt int, o Outcome, class, msg string, w Worker) error {
+	if err := upsertAttempt(ctx, tx, job, idx, attempt, o, w, Timings{}); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE attempts SET error_class = coalesce(error_class, $4), error_message = coalesce(error_message, $5),
+		finished_at = coalesce(finished_at, now()) WHERE job_id = $1 AND idx = $2 AND attempt = $3`,
+		job, idx, attempt, nullable(class), nullable(msg))
+	if err != nil {
+		return fmt.Errorf("attempt %s/%d/%d: %w", job, idx, attempt, err)
+	}
+	return nil
+}
+
+// Failure ends a job because one of its segments failed for good.
+type Failure struct {
+	JobID      string
+	Index      int
+	Attempt    int
+	ErrorClass string
+	ErrorCode  string // API error code of the job, e.g. "unavailable"
+	ErrorMsg   string
+	Worker     Worker
+	Outbox     []OutboxMsg
+}
+
+// FailJob records the attempt as failed, the segment as failed, cancels the
+// job's other unfinished segments and fails the job with the reason. It
+// reports whether the job moved (a job already finished stays as it is).
+func (s *Store) FailJob(ctx context.Context, f Failure) (failed bool, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if err := finishAttempt(ctx, tx, f.JobID, f.Index, f.Attempt, OutcomeFailed, f.ErrorClass, f.ErrorMsg, f.Worker); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'failed', error_code = $2, error_message = $3,
+			updated_at = now(), finished_at = now() WHERE id = $1 AND state IN ('queued', 'running')`,
+			f.JobID, f.ErrorCode, f.ErrorMsg)
+		if err != nil {
+			return fmt.Errorf("fail job %s: %w", f.JobID, err)
+		}
+		if failed = tag.RowsAffected() == 1; !failed {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE segments SET state = CASE WHEN idx = $2 THEN 'failed' ELSE 'cancelled' END,
+			updated_at = now() WHERE job_id = $1 AND state NOT IN ('done', 'failed', 'cancelled')`, f.JobID, f.Index); err != nil {
+			return fmt.Errorf("fail segments of %s: %w", f.JobID, err)
+		}
+		return insertOutbox(ctx, tx, f.Outbox)
+	})
+	return failed, err
+}
+
+// CancelJob cancels a queued or running job and its unfinished segments,
+// with its outbox rows; it reports whether the job moved.
+func (s *Store) CancelJob(ctx context.Context, id, reason string, outbox ...OutboxMsg) (cancelled bool, err error) {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', error_message = $2,
+			updated_at = now(), finished_at = now() WHERE id = $1 AND state IN ('queued', 'running')`, id, reason)
+		if err != nil {
+			return fmt.Errorf("cancel job %s: %w", id, err)
+		}
+		if cancelled = tag.RowsAffected() == 1; !cancelled {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'cancelled', updated_at = now()
+			WHERE job_id = $1 AND state NOT IN ('done', 'failed', 'cancelled')`, id); err != nil {
+			return fmt.Errorf("cancel segments of %s: %w", id, err)
+		}
+		return insertOutbox(ctx, tx, outbox)
+	})
+	return cancelled, err
+}
+
+// StaleSegments lists segments of live jobs that are queued or running but
+// were not touched since before, oldest first.
+func (s *Store) StaleSegments(ctx context.Context, before time.Time, limit int) ([]Segment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+segmentColumns+` FROM segments s
+		WHERE s.state IN ('queued', 'running', 'tail_ready') AND s.updated_at < $1
+		  AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.state IN ('queued', 'running'))
+		ORDER BY s.updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: stale segments: %w", err)
+	}
+	segs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Segment, error) { return scanSegment(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: stale segments: %w", err)
+	}
+	return segs, nil
+}
+
+// TouchSegment marks a segment as seen alive now (a worker holds it).
+func (s *Store) TouchSegment(ctx context.Context, jobID string, idx int) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE segments SET updated_at = now(), last_heartbeat_at = now()
+		WHERE job_id = $1 AND idx = $2`, jobID, idx); err != nil {
+		return fmt.Errorf("store: touch %s/%d: %w", jobID, idx, err)
+	}
+	return nil
+}
+
+// JobProgress is what a job event reports.
+type JobProgress struct {
+	State         JobState
+	Mode          string
+	SegmentsDone  int
+	SegmentsTotal int
+	Progress      float64
+}
+
+// GetJobProgress reads a job's state and counters.
+func (s *Store) GetJobProgress(ctx context.Context, id string) (JobProgress, error) {
+	var p JobProgress
+	err := s.pool.QueryRow(ctx, `SELECT state, mode, segments_done, coalesce(segments_total, 0), progress FROM jobs WHERE id = $1`, id).
+		Scan(&p.State, &p.Mode, &p.SegmentsDone, &p.SegmentsTotal, &p.Progress)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("store: job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("store: job %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// AppendSegments adds segments to a job (live jobs are planned a few
+// segments ahead); segments that exist already are left as they are.
+func (s *Store) AppendSegments(ctx context.Context, jobID string, segs []Segment) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		for _, sg := range segs {
+			if _, err := tx.Exec(ctx, `INSERT INTO segments (job_id, idx, first_frame, frames, overlap, trim_frames, prompt, seed,
+				pool, state, task) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10) ON CONFLICT (job_id, idx) DO NOTHING`,
+				jobID, sg.Index, sg.FirstFrame, sg.Frames, sg.Overlap, sg.Trim, sg.Prompt, int64(sg.Seed), sg.Pool, sg.Task); err != nil {
+				return fmt.Errorf("append segment %s/%d: %w", jobID, sg.Index, err)
+			}
+		}
+		return nil
+	})
+}

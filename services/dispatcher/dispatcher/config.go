@@ -1,0 +1,45 @@
+// Package dispatcher turns submitted jobs into segment tasks and drives each
+// job to its end: it validates and plans a job, writes it with its segments
+// and outbox rows in one transaction, publishes the outbox, releases chain
+// segments as tails become ready, commits results, retries failures with
+// backoff, cancels, and reconciles what JetStream lost against Postgres.
+package dispatcher
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/config"
+)
+
+// Config is the dispatcher's configuration, from SPOOL_* variables.
+type Config struct {
+	config.Service
+	NATS     config.NATS     `envconfig:"NATS"`
+	Postgres config.Postgres `envconfig:"PG"`
+
+	Pools           []string      `envconfig:"DISPATCHER_POOLS" default:"default" desc:"GPU pools the dispatcher serves, comma-separated"`
+	MaxAttempts     int           `envconfig:"DISPATCHER_MAX_ATTEMPTS" default:"3" desc:"attempts of a segment before its job fails"`
+	RetryBackoff    time.Duration `envconfig:"DISPATCHER_RETRY_BACKOFF" default:"2s" desc:"delay before a retry; doubles with each attempt"`
+	ReconcileEvery  time.Duration `envconfig:"DISPATCHER_RECONCILE_EVERY" default:"10s" desc:"how often the reconciler looks for lost segments"`
+	RunningStale    time.Duration `envconfig:"DISPATCHER_RUNNING_STALE" default:"90s" desc:"a running segment no worker holds is re-published after this long without news"`
+	QueuedStale     time.Duration `envconfig:"DISPATCHER_QUEUED_STALE" default:"5m" desc:"a queued segment no worker took is re-published after this long"`
+	LiveAhead       int           `envconfig:"DISPATCHER_LIVE_AHEAD" default:"3" desc:"segments planned ahead of the newest one for live jobs"`
+	OutboxBatch     int           `envconfig:"DISPATCHER_OUTBOX_BATCH" default:"256" desc:"outbox rows published per transaction"`
+	SubmitBatch     int           `envconfig:"DISPATCHER_SUBMIT_BATCH" default:"64" desc:"submissions fetched at once"`
+	SegmentDeadline time.Duration `envconfig:"DISPATCHER_SEGMENT_DEADLINE" default:"30m" desc:"time a worker has to finish a segment attempt"`
+}
+
+func (c Config) validate() error {
+	switch {
+	case len(c.Pools) == 0:
+		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_POOLS: at least one pool is required")
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_MAX_ATTEMPTS %d: want ≥ 1", c.MaxAttempts)
+	case c.RetryBackoff < 0 || c.ReconcileEvery <= 0 || c.RunningStale <= 0 || c.QueuedStale <= 0:
+		return fmt.Errorf("dispatcher: backoff, reconcile interval and stale bounds must be > 0")
+	case c.LiveAhead < 1 || c.OutboxBatch < 1 || c.SubmitBatch < 1:
+		return fmt.Errorf("dispatcher: live-ahead, outbox batch and submit batch must be ≥ 1")
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/store"
+)
+
+// Dispatcher is one dispatcher process; several may run at once.
+type Dispatcher struct {
+	cfg     Config
+	log     *slog.Logger
+	bus     *bus.Bus
+	store   *store.Store
+	catalog jobspec.Catalog
+	kick    chan struct{} // wakes the outbox publisher
+}
+
+// New returns a dispatcher over an open bus and store. It declares the
+// topology and the pools' consumers.
+func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.Logger) (*Dispatcher, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := b.Declare(ctx); err != nil {
+		return nil, err
+	}
+	for _, p := range cfg.Pools {
+		if _, err := b.DeclarePool(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	cat := jobspec.DefaultCatalog()
+	cat.Pools = cfg.Pools
+	return &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, kick: make(chan struct{}, 1)}, nil
+}
+
+// Run consumes submissions and results, publishes the outbox, listens for
+// cancellations and reconciles, until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	jobs, err := d.bus.Consumer(ctx, bus.StreamJobs, bus.ConsumerDispatcher)
+	if err != nil {
+		return err
+	}
+	results, err := d.bus.Consumer(ctx, bus.StreamResults, bus.ConsumerDispatcher)
+	if err != nil {
+		return err
+	}
+	sub, err := d.bus.Conn().QueueSubscribe(bus.SubjectAllCancels, "dispatcher", func(m *nats.Msg) { d.onCancelMsg(ctx, m) })
+	if err != nil {
+		return fmt.Errorf("dispatcher: subscribe to cancellations: %w", err)
+	}
+	defer sub.Unsubscribe()
+	svc, err := d.startService()
+	if err != nil {
+		return err
+	}
+	defer svc.Stop()
+
+	loops := map[string]func(context.Context) error{
+		"submissions": func(ctx context.Context) error { return d.consume(ctx, jobs, d.cfg.SubmitBatch, d.onSubmission) },
+		"results":     func(ctx context.Context) error { return d.consume(ctx, results, 256, d.onResult) },
+		"outbox":      d.publishLoop,
+		"reconciler":  d.reconcileLoop,
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(loops))
+	for name, loop := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loop(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("dispatcher: %s: %w", name, err)
+			}
+		}()
+	}
+	d.wake()
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	wg.Wait()
+	return err
+}
+
+// consume fetches batches from c and hands each message to handle, which
+// acks, naks or terms it. A handler error naks the message for redelivery.
+func (d *Dispatcher) consume(ctx context.Context, c jetstream.Consumer, batch int, handle func(context.Context, jetstream.Msg) error) error {
+	for ctx.Err() == nil {
+		msgs, err := c.Fetch(batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+				return nil
+			}
+			d.log.Warn("fetch", "err", err)
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		for m := range msgs.Messages() {
+			if err := handle(ctx, m); err != nil {
+				d.log.Error("handling a message; it will be redelivered", "subject", m.Subject(), "err", err)
+				_ = m.NakWithDelay(time.Second)
+			}
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			d.log.Warn("fetch batch", "err", err)
+		}
+	}
+	return nil
+}
+
+// wake asks the outbox publisher to run now.
+func (d *Dispatcher) wake() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// publishLoop publishes due outbox rows: at once when woken, else when the
+// next delayed row falls due, and at least every second.
+func (d *Dispatcher) publishLoop(ctx context.Context) error {
+	for ctx.Err() == nil {
+		n, err := d.store.PublishOutbox(ctx, d.cfg.OutboxBatch, d.publish)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("publish outbox", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		wait := time.Second
+		if next, err := d.store.NextOutbox(ctx); err == nil && !next.IsZero() {
+			if until := time.Until(next); until < wait {
+				wait = max(until, time.Millisecond)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-d.kick:
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// publish sends outbox rows in order and says how many went out.
+func (d *Dispatcher) publish(msgs []store.OutboxMsg) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, m := range msgs {
+		nm := &nats.Msg{Subject: m.Subject, Data: m.Payload, Header: nats.Header{}}
+		nm.Header.Set(bus.HeaderContentType, bus.ContentProtobuf)
+		for k, v := range m.Headers {
+			nm.Header.Set(k, v)
+		}
+		if _, err := d.bus.JetStream().PublishMsg(ctx, nm, jetstream.WithMsgID(m.MsgID)); err != nil {
+			return i, fmt.Errorf("publish %s: %w", m.MsgID, err)
+		}
+	}
+	return len(msgs), nil
+}

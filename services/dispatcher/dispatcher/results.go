@@ -1,0 +1,228 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+var zeroTime time.Time
+
+func worker(r *spoolv1.SegmentResult) store.Worker {
+	return store.Worker{WorkerID: r.GetWorkerId(), Node: r.GetNode(), GPUUUID: r.GetGpuUuid(), GPUName: r.GetGpuName(),
+		Backend: r.GetBackend(), Model: r.GetModel(), ModelVersion: r.GetModelVersion()}
+}
+
+// onResult applies one segment result. Every path is idempotent: a result
+// delivered twice changes nothing the second time.
+func (d *Dispatcher) onResult(ctx context.Context, m jetstream.Msg) error {
+	ctx = bus.ContextFromMsg(ctx, m)
+	r, err := bus.DecodeResult(m.Data())
+	if err != nil {
+		d.log.Error("dropping an undecodable result", "subject", m.Subject(), "err", err)
+		return m.Term()
+	}
+	switch r.GetPhase() {
+	case spoolv1.Phase_PHASE_TAIL_READY:
+		err = d.onTailReady(ctx, r)
+	case spoolv1.Phase_PHASE_DONE:
+		err = d.onDone(ctx, r)
+	case spoolv1.Phase_PHASE_FAILED:
+		err = d.onFailed(ctx, r)
+	default:
+		d.log.Error("dropping a result without a phase", "job", r.GetJobId(), "segment", r.GetIndex())
+		return m.Term()
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		d.log.Warn("result for an unknown segment", "job", r.GetJobId(), "segment", r.GetIndex())
+		return m.Term()
+	}
+	if err != nil {
+		return err
+	}
+	d.wake()
+	return m.Ack()
+}
+
+func (d *Dispatcher) markRunning(ctx context.Context, job string) error {
+	moved, err := d.store.SetJobState(ctx, job, []store.JobState{store.JobQueued}, store.JobRunning)
+	if err != nil || !moved {
+		return err
+	}
+	ev, err := eventMsg(ctx, job+".running", &spoolv1.JobEvent{JobId: job, State: spoolv1.JobState_JOB_STATE_RUNNING, Message: "first segment started"})
+	if err != nil {
+		return err
+	}
+	return d.store.AddOutbox(ctx, ev)
+}
+
+// onTailReady releases the next chain segment at once, conditioned on this
+// tail: the hand-off the critical path depends on.
+func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) error {
+	first, err := d.store.RecordTailReady(ctx, store.TailReady{JobID: r.GetJobId(), Index: int(r.GetIndex()),
+		Attempt: int(r.GetAttempt()), TailKey: r.GetTailKey(), Worker: worker(r)})
+	if err != nil {
+		return err
+	}
+	if err := d.releaseNext(ctx, r.GetJobId(), int(r.GetIndex()), r.GetTailKey()); err != nil {
+		return err
+	}
+	if first {
+		return d.markRunning(ctx, r.GetJobId())
+	}
+	return nil
+}
+
+// releaseNext queues chain segment idx+1 with tailKey as its conditioning,
+// planning live jobs further ahead. Releasing twice is a no-op.
+func (d *Dispatcher) releaseNext(ctx context.Context, job string, idx int, tailKey string) error {
+	if tailKey == "" {
+		return nil
+	}
+	next, err := d.store.GetSegment(ctx, job, idx+1)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the last segment
+	}
+	if err != nil || next.State != store.SegPending {
+		return err
+	}
+	msg, err := d.taskMsg(ctx, next.Task, 1, tailKey, zeroTime)
+	if err != nil {
+		return err
+	}
+	if _, err := d.store.ReleaseSegment(ctx, store.Release{JobID: job, Index: idx + 1, ConditioningKey: tailKey,
+		Outbox: []store.OutboxMsg{msg}}); err != nil {
+		return err
+	}
+	return d.planAhead(ctx, job, next)
+}
+
+// planAhead keeps a live job planned LiveAhead segments past seg. The plan
+// is derived again from the stored spec: it is a pure function of it.
+func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segment) error {
+	j, err := d.store.GetJob(ctx, job)
+	if err != nil || !j.Live {
+		return err
+	}
+	var spec spoolv1.JobSpec
+	if err := protojson.Unmarshal(j.Spec, &spec); err != nil {
+		return fmt.Errorf("stored spec of %s: %w", job, err)
+	}
+	norm, err := jobspec.Validate(&spec, d.catalog)
+	if err != nil {
+		return fmt.Errorf("stored spec of %s: %w", job, err)
+	}
+	ahead, err := norm.Plan.Ahead(int64(seg.Index)+1, d.cfg.LiveAhead)
+	if err != nil {
+		return err
+	}
+	rows, err := segmentRows(norm, job, ahead)
+	if err != nil {
+		return err
+	}
+	return d.store.AppendSegments(ctx, job, rows)
+}
+
+// onDone commits the first DONE of a segment; later ones are recorded and
+// ignored. In a chain, DONE also releases the next segment, in case its
+// TAIL_READY was lost.
+func (d *Dispatcher) onDone(ctx context.Context, r *spoolv1.SegmentResult) error {
+	t := r.GetTimings()
+	committed, err := d.store.CommitSegmentDone(ctx, store.SegmentDone{JobID: r.GetJobId(), Index: int(r.GetIndex()),
+		Attempt: int(r.GetAttempt()), VideoKey: r.GetVideoKey(), SHA256: r.GetSha256(), Bytes: int64(r.GetBytes()),
+		Frames: int(r.GetFrames()), Worker: worker(r), Timings: store.Timings{QueueMS: int(t.GetQueueMs()),
+			DenoiseMS: int(t.GetDenoiseMs()), DecodeMS: int(t.GetDecodeMs()), EncodeMS: int(t.GetEncodeMs()), UploadMS: int(t.GetUploadMs())}})
+	if err != nil || !committed {
+		return err
+	}
+	if err := d.releaseNext(ctx, r.GetJobId(), int(r.GetIndex()), r.GetTailKey()); err != nil {
+		return err
+	}
+	if err := d.markRunning(ctx, r.GetJobId()); err != nil {
+		return err
+	}
+	p, err := d.store.GetJobProgress(ctx, r.GetJobId())
+	if err != nil {
+		return err
+	}
+	ev, err := eventMsg(ctx, fmt.Sprintf("%s.seg.%d.done", r.GetJobId(), r.GetIndex()), &spoolv1.JobEvent{
+		JobId: r.GetJobId(), State: jobState(p.State), Progress: p.Progress, Segment: r.GetIndex(), SegmentSet: true,
+		SegmentsDone: uint32(p.SegmentsDone), SegmentsTotal: uint32(p.SegmentsTotal),
+		Message: fmt.Sprintf("segment %d done by %s", r.GetIndex(), r.GetWorkerId())})
+	if err != nil {
+		return err
+	}
+	return d.store.AddOutbox(ctx, ev)
+}
+
+// onFailed retries a failed attempt with backoff, or fails the job when the
+// failure is permanent or the attempts are spent.
+func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) error {
+	job, idx, attempt := r.GetJobId(), int(r.GetIndex()), int(r.GetAttempt())
+	class := r.GetErrorClass()
+	if class == spoolv1.ErrorClass_ERROR_CLASS_CANCELLED {
+		return nil // the job was cancelled; nothing to retry
+	}
+	if class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && attempt < d.cfg.MaxAttempts {
+		seg, err := d.store.GetSegment(ctx, job, idx)
+		if err != nil {
+			return err
+		}
+		delay := d.cfg.RetryBackoff << (attempt - 1)
+		msg, err := d.taskMsg(ctx, seg.Task, attempt+1, seg.ConditioningKey, time.Now().Add(delay))
+		if err != nil {
+			return err
+		}
+		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: store.OutcomeFailed,
+			ErrorClass: class.String(), ErrorMsg: r.GetErrorMessage(), Worker: worker(r), Outbox: []store.OutboxMsg{msg}})
+		if err == nil && retried {
+			d.log.Info("segment retry", "job", job, "segment", idx, "attempt", attempt+1, "in", delay, "after", r.GetErrorMessage())
+		}
+		return err
+	}
+	reason := fmt.Sprintf("segment %d failed (attempt %d of %d, %s): %s", idx, attempt, d.cfg.MaxAttempts,
+		class.String(), r.GetErrorMessage())
+	code := "unavailable"
+	if class == spoolv1.ErrorClass_ERROR_CLASS_PERMANENT {
+		code = "invalid_argument"
+	}
+	ev, err := eventMsg(ctx, job+".failed", &spoolv1.JobEvent{JobId: job, State: spoolv1.JobState_JOB_STATE_FAILED,
+		Segment: uint32(idx), SegmentSet: true, Message: reason, ErrorCode: code})
+	if err != nil {
+		return err
+	}
+	failed, err := d.store.FailJob(ctx, store.Failure{JobID: job, Index: idx, Attempt: attempt, ErrorClass: class.String(),
+		ErrorCode: code, ErrorMsg: reason, Worker: worker(r), Outbox: []store.OutboxMsg{ev}})
+	if err != nil || !failed {
+		return err
+	}
+	d.log.Warn("job failed", "job", job, "reason", reason)
+	return d.bus.PublishCancel(ctx, job) // stop its other segments' workers
+}
+
+func jobState(s store.JobState) spoolv1.JobState {
+	switch s {
+	case store.JobQueued:
+		return spoolv1.JobState_JOB_STATE_QUEUED
+	case store.JobRunning:
+		return spoolv1.JobState_JOB_STATE_RUNNING
+	case store.JobSucceeded:
+		return spoolv1.JobState_JOB_STATE_SUCCEEDED
+	case store.JobFailed:
+		return spoolv1.JobState_JOB_STATE_FAILED
+	case store.JobCancelled:
+		return spoolv1.JobState_JOB_STATE_CANCELLED
+	case store.JobRejected:
+		return spoolv1.JobState_JOB_STATE_REJECTED
+	}
+	return spoolv1.JobState_JOB_STATE_UNSPECIFIED
+}

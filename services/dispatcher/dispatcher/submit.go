@@ -1,0 +1,149 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/ident"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/plan"
+	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+var tracer = otel.Tracer("github.com/spoolvideo/spool/services/dispatcher")
+
+// onSubmission validates, plans and records one submitted job (or records
+// its rejection), then acks the submission. Recording is idempotent, so a
+// redelivered submission changes nothing.
+func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
+	ctx = bus.ContextFromMsg(ctx, m)
+	ctx, span := tracer.Start(ctx, "dispatch.plan")
+	defer span.End()
+	meta, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("submission metadata: %w", err)
+	}
+	spec, decodeErr := bus.DecodeJobSpec(m.Data(), m.Headers())
+	id := bus.JobIDFromSubmission(spec, m.Headers().Get("Nats-Msg-Id"), meta.Sequence.Stream)
+	if !ident.Valid(id) {
+		id = bus.JobIDFromSubmission(&spoolv1.JobSpec{}, "", meta.Sequence.Stream)
+	}
+	var job jobspec.Job
+	if decodeErr == nil {
+		job, err = jobspec.Validate(spec, d.catalog)
+	}
+	switch {
+	case decodeErr != nil:
+		err = d.reject(ctx, id, m.Data(), "invalid_argument", "spec", decodeErr.Error())
+	case err != nil:
+		var fe *jobspec.FieldError
+		if !errors.As(err, &fe) {
+			return err
+		}
+		raw, _ := protojson.Marshal(spec)
+		err = d.reject(ctx, id, raw, fe.Code, fe.Field, fe.Error())
+	default:
+		err = d.accept(ctx, id, spec, job)
+	}
+	if err != nil {
+		return err
+	}
+	d.wake()
+	return m.Ack()
+}
+
+func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, code, field, msg string) error {
+	if !jsonObject(spec) {
+		spec, _ = protojson.Marshal(&spoolv1.JobSpec{})
+	}
+	ev, err := eventMsg(ctx, id+".rejected", &spoolv1.JobEvent{JobId: id, State: spoolv1.JobState_JOB_STATE_REJECTED,
+		Message: msg, ErrorCode: code, ErrorField: field})
+	if err != nil {
+		return err
+	}
+	created, err := d.store.RejectJob(ctx, store.Job{ID: id, Tenant: jobspec.DefaultTenant, Priority: jobspec.DefaultPriority,
+		Pool: jobspec.DefaultPool, Model: jobspec.DefaultModel, Mode: "chain", Spec: spec, Live: false, TotalFrames: 1,
+		ErrorCode: code, ErrorField: field, ErrorMessage: msg}, ev)
+	if err != nil {
+		return err
+	}
+	if created {
+		d.log.Info("job rejected", "job", id, "field", field, "reason", msg)
+	}
+	return nil
+}
+
+// jsonObject reports whether b holds a JSON object, as the jobs.spec column needs.
+func jsonObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpec, j jobspec.Job) error {
+	var segs []plan.Segment
+	var err error
+	if j.Live {
+		segs, err = j.Plan.Ahead(0, d.cfg.LiveAhead+1)
+	} else {
+		segs, err = j.Plan.All()
+	}
+	if err != nil {
+		return fmt.Errorf("plan %s: %w", id, err)
+	}
+	rows, err := segmentRows(j, id, segs)
+	if err != nil {
+		return err
+	}
+	var outbox []store.OutboxMsg
+	for _, r := range rows {
+		if r.State == store.SegQueued {
+			m, err := d.taskMsg(ctx, r.Task, 1, "", zeroTime)
+			if err != nil {
+				return err
+			}
+			outbox = append(outbox, m)
+		}
+	}
+	ev, err := eventMsg(ctx, id+".queued", &spoolv1.JobEvent{JobId: id, State: spoolv1.JobState_JOB_STATE_QUEUED,
+		SegmentsTotal: uint32(j.Plan.Count()), Message: fmt.Sprintf("planned %d segments", len(rows))})
+	if err != nil {
+		return err
+	}
+	raw, err := protojson.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	mode := "chain"
+	if j.Mode == plan.Independent {
+		mode = "independent"
+	}
+	created, err := d.store.CreateJob(ctx, store.NewJob{
+		Job: store.Job{ID: id, Tenant: j.Tenant, Priority: j.Priority, Pool: j.Pool, Model: j.Model, Mode: mode,
+			State: store.JobQueued, Spec: raw, Live: j.Live, TotalFrames: j.TotalFrames, FPS: j.FPS, Width: j.Width,
+			Height: j.Height, SegmentsTotal: int(j.Plan.Count())},
+		Segments: rows,
+		Outbox:   append(outbox, ev),
+	})
+	if err != nil {
+		return err
+	}
+	if created {
+		d.log.Info("job accepted", "job", id, "segments", len(rows), "live", j.Live, "tenant", j.Tenant)
+	}
+	return nil
+}
