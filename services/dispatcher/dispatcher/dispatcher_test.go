@@ -1,0 +1,477 @@
+package dispatcher_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
+
+type env struct {
+	t     *testing.T
+	bus   *bus.Bus
+	store *store.Store
+	cfg   dispatcher.Config
+}
+
+// newEnv connects to the real NATS and Postgres of the test stack. Each test
+// gets its own pool, so harness workers of different tests never meet.
+func newEnv(t *testing.T) *env {
+	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres)
+	ctx := context.Background()
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	return &env{t: t, bus: b, store: s, cfg: dispatcher.Config{
+		Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, ReconcileEvery: time.Hour,
+		RunningStale: time.Hour, QueuedStale: time.Hour, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16,
+		SegmentDeadline: time.Minute,
+	}}
+}
+
+func (e *env) pool() string { return e.cfg.Pools[0] }
+
+// start runs a dispatcher until the returned stop is called.
+func (e *env) start() (d *dispatcher.Dispatcher, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := dispatcher.New(ctx, e.cfg, e.bus, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("dispatcher: %v", err)
+		}
+	}
+	e.t.Cleanup(stop)
+	return d, stop
+}
+
+// submit publishes a JSON spec (with the test's pool) and returns the job id.
+func (e *env) submit(spec string) string {
+	msg := nats.NewMsg(bus.SubjectJobSubmit)
+	msg.Data = []byte(spec)
+	msg.Header.Set(bus.HeaderContentType, bus.ContentJSON)
+	ack, err := e.bus.JetStream().PublishMsg(context.Background(), msg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var s struct{ ID string }
+	_ = json.Unmarshal([]byte(spec), &s)
+	if s.ID != "" {
+		return s.ID
+	}
+	return fmt.Sprintf("j%d", ack.Sequence)
+}
+
+// worker is a harness that acts on the pool's tasks as a worker would.
+type worker struct {
+	mu    sync.Mutex
+	tasks []*spoolv1.SegmentTask
+	// fail decides whether an attempt fails, and how.
+	fail func(*spoolv1.SegmentTask) spoolv1.ErrorClass
+}
+
+func (w *worker) seen() []*spoolv1.SegmentTask {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*spoolv1.SegmentTask(nil), w.tasks...)
+}
+
+func (e *env) runWorker(w *worker) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := e.bus.DeclarePool(ctx, e.pool())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			m, err := bus.FetchOne(ctx, c, 200*time.Millisecond)
+			if err != nil {
+				continue
+			}
+			task, err := bus.DecodeTask(m.Data())
+			if err != nil {
+				e.t.Errorf("task: %v", err)
+				continue
+			}
+			w.mu.Lock()
+			w.tasks = append(w.tasks, task)
+			w.mu.Unlock()
+			e.act(ctx, w, task)
+			_ = m.Ack()
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (e *env) act(ctx context.Context, w *worker, t *spoolv1.SegmentTask) {
+	result := func() *spoolv1.SegmentResult {
+		return &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, WorkerId: "harness", Backend: "harness"}
+	}
+	if w.fail != nil {
+		if class := w.fail(t); class != spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED {
+			r := result()
+			r.Phase, r.ErrorClass, r.ErrorMessage = spoolv1.Phase_PHASE_FAILED, class, "harness failure"
+			_, _ = e.bus.PublishResult(ctx, r)
+			return
+		}
+	}
+	var tailKey string
+	if t.TailFrames > 0 {
+		k, _ := blob.SegmentTail(t.JobId, t.Index, t.Attempt)
+		tailKey = string(k)
+		r := result()
+		r.Phase, r.TailKey = spoolv1.Phase_PHASE_TAIL_READY, tailKey
+		if _, err := e.bus.PublishResult(ctx, r); err != nil {
+			e.t.Errorf("tail ready: %v", err)
+		}
+	}
+	video, _ := blob.SegmentVideo(t.JobId, t.Index, t.Attempt, "m4s")
+	r := result()
+	r.Phase, r.TailKey, r.VideoKey, r.Frames = spoolv1.Phase_PHASE_DONE, tailKey, string(video), t.Frames-t.Overlap
+	r.Sha256, r.Bytes = strings.Repeat("ab", 32), 1000
+	if _, err := e.bus.PublishResult(ctx, r); err != nil {
+		e.t.Errorf("done: %v", err)
+	}
+}
+
+// waitJob polls the job until cond holds.
+func (e *env) waitJob(id string, what string, cond func(store.Job, []store.Segment) bool) (store.Job, []store.Segment) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		j, err := e.store.GetJob(context.Background(), id)
+		if err == nil {
+			segs, _ := e.store.ListSegments(context.Background(), id)
+			if cond(j, segs) {
+				return j, segs
+			}
+			if time.Now().After(deadline) {
+				e.t.Fatalf("job %s: %s never happened; state %s, %d/%d segments done", id, what, j.State, j.SegmentsDone, j.SegmentsTotal)
+			}
+		} else if time.Now().After(deadline) {
+			e.t.Fatalf("job %s: %v", id, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func allDone(j store.Job, segs []store.Segment) bool {
+	if len(segs) == 0 {
+		return false
+	}
+	for _, s := range segs {
+		if s.State != store.SegDone {
+			return false
+		}
+	}
+	return j.SegmentsDone == len(segs)
+}
+
+func spec(e *env, extra string) string {
+	return `{"prompt":"a fox in snow","durationFrames":40,"windowFrames":13,"overlapFrames":4,"width":64,"height":64,"steps":2,"pool":"` +
+		e.pool() + `"` + extra + `}`
+}
+
+func TestChainJobRunsToCompletion(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{}
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, ""))
+	j, segs := e.waitJob(id, "completion", allDone)
+	if len(segs) != 4 || j.State != store.JobRunning || j.Progress != 1 {
+		t.Fatalf("job %+v, %d segments", j, len(segs))
+	}
+	tasks := w.seen()
+	for _, task := range tasks {
+		if task.Index == 0 {
+			if task.ConditioningKey != "" || task.Overlap != 0 {
+				t.Fatalf("segment 0 task %v", task)
+			}
+			continue
+		}
+		want, _ := blob.SegmentTail(id, task.Index-1, 1)
+		if task.ConditioningKey != string(want) || task.Overlap != 4 {
+			t.Fatalf("segment %d conditioned on %q, want %q", task.Index, task.ConditioningKey, want)
+		}
+	}
+	last := tasks[len(tasks)-1]
+	if last.Index != 3 || last.TailFrames != 0 || tasks[0].TailFrames != 4 {
+		t.Fatalf("tail frames: first %d, last %d", tasks[0].TailFrames, last.TailFrames)
+	}
+}
+
+func TestIndependentJobReleasesEverySegmentAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	id := e.submit(spec(e, `,"mode":"MODE_INDEPENDENT"`))
+	_, segs := e.waitJob(id, "all queued", func(j store.Job, segs []store.Segment) bool {
+		for _, s := range segs {
+			if s.State != store.SegQueued {
+				return false
+			}
+		}
+		return len(segs) > 0
+	})
+	c, _ := e.bus.DeclarePool(context.Background(), e.pool())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, _ := c.Info(context.Background())
+		if info.NumPending == uint64(len(segs)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks published, want %d", info.NumPending, len(segs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w := &worker{}
+	defer e.runWorker(w)()
+	e.waitJob(id, "completion", allDone)
+	for _, task := range w.seen() {
+		if task.TailFrames != 0 || task.ConditioningKey != "" || task.Mode != spoolv1.Mode_MODE_INDEPENDENT {
+			t.Fatalf("independent task %v", task)
+		}
+	}
+}
+
+func TestDuplicateResultsChangeNothing(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{}
+	stop := e.runWorker(w)
+	id := e.submit(spec(e, ""))
+	before, _ := e.waitJob(id, "completion", allDone)
+	stop()
+	// Every DONE again, past JetStream's dedup (other message ids), and a
+	// DONE of an attempt that never ran.
+	for _, task := range w.seen() {
+		video, _ := blob.SegmentVideo(id, task.Index, 1, "m4s")
+		for i, attempt := range []uint32{1, 7} {
+			r := &spoolv1.SegmentResult{JobId: id, Index: task.Index, Attempt: attempt, Phase: spoolv1.Phase_PHASE_DONE,
+				VideoKey: string(video), Sha256: strings.Repeat("cd", 32), Frames: 1}
+			subject, _ := bus.ResultsSubject(id)
+			if _, err := e.bus.Publish(context.Background(), subject, fmt.Sprintf("dup-%s-%d-%d", id, task.Index, i), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	after, segs := e.waitJob(id, "still complete", allDone)
+	if after.SegmentsDone != before.SegmentsDone || after.Progress != before.Progress {
+		t.Fatalf("duplicates changed the job: %d→%d", before.SegmentsDone, after.SegmentsDone)
+	}
+	for _, s := range segs {
+		if s.CommittedAttempt != 1 || s.VideoSHA256 != strings.Repeat("ab", 32) {
+			t.Fatalf("segment %d: committed attempt %d sha %s", s.Index, s.CommittedAttempt, s.VideoSHA256)
+		}
+	}
+}
+
+func TestRejections(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	sub, err := e.bus.Conn().SubscribeSync(bus.SubjectAllEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := `,"pool":"` + e.pool() + `"}`
+	cases := []struct{ spec, field, contains string }{
+		{`{"id":"rej-fps","prompt":"a","durationS":1,"fps":500` + p, "fps", "1..60"},
+		{`{"id":"rej-model","prompt":"a","durationS":1,"model":"gpt"` + p, "model", "ref"},
+		{`{"id":"rej-pool","prompt":"a","durationS":1,"pool":"nowhere"}`, "pool", "one of"},
+		{`{"prompt":"a","durationS":"long"` + p, "spec", "durationS"},
+	}
+	for _, c := range cases {
+		id := e.submit(c.spec)
+		j, _ := e.waitJob(id, "rejection", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobRejected })
+		if j.ErrorField != c.field || j.ErrorCode != "invalid_argument" || !strings.Contains(j.ErrorMessage, c.contains) {
+			t.Errorf("%s: field %q code %q message %q", id, j.ErrorField, j.ErrorCode, j.ErrorMessage)
+		}
+	}
+	// A malformed body without an id is stored under its stream sequence.
+	id := e.submit(`{"prompt": 12}`)
+	j, _ := e.waitJob(id, "rejection", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobRejected })
+	if !strings.Contains(j.ErrorMessage, "prompt") {
+		t.Fatalf("message %q", j.ErrorMessage)
+	}
+	// Every rejection was announced.
+	seen := map[string]bool{}
+	for len(seen) < len(cases)+1 {
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("events: %v (saw %v)", err, seen)
+		}
+		ev, _ := bus.DecodeEvent(m.Data)
+		if ev.GetState() == spoolv1.JobState_JOB_STATE_REJECTED {
+			seen[ev.GetJobId()] = true
+		}
+	}
+}
+
+func TestRetriesRunToExhaustion(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{fail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+		if t.Index == 1 {
+			return spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT
+		}
+		return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+	}}
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, ""))
+	j, segs := e.waitJob(id, "failure", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobFailed })
+	if !strings.Contains(j.ErrorMessage, "segment 1 failed (attempt 3 of 3") || !strings.Contains(j.ErrorMessage, "harness failure") {
+		t.Fatalf("reason %q", j.ErrorMessage)
+	}
+	if segs[1].State != store.SegFailed || segs[2].State != store.SegCancelled || segs[0].State != store.SegDone {
+		t.Fatalf("segments %v %v %v", segs[0].State, segs[1].State, segs[2].State)
+	}
+	attempts, _ := e.store.ListAttempts(context.Background(), id, 1)
+	if len(attempts) != 3 {
+		t.Fatalf("%d attempts of segment 1, want 3", len(attempts))
+	}
+}
+
+func TestCancelStopsTheJob(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	cancels, err := e.bus.Conn().SubscribeSync(bus.SubjectAllCancels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.submit(spec(e, ""))
+	e.waitJob(id, "queued", func(j store.Job, segs []store.Segment) bool { return len(segs) > 0 })
+	resp, err := e.bus.Conn().Request("$SRV.PING.spool", nil, 2*time.Second)
+	if err != nil || len(resp.Data) == 0 {
+		t.Fatalf("micro service ping: %v", err)
+	}
+	resp, err = e.bus.Conn().Request("jobs.cancel", []byte(id), 2*time.Second)
+	if err != nil || !strings.Contains(string(resp.Data), `"cancelled":true`) {
+		t.Fatalf("jobs.cancel: %v %s", err, resp.Data)
+	}
+	j, segs := e.waitJob(id, "cancel", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobCancelled })
+	for _, s := range segs {
+		if s.State != store.SegCancelled {
+			t.Fatalf("segment %d is %s", s.Index, s.State)
+		}
+	}
+	if m, err := cancels.NextMsg(2 * time.Second); err != nil || !strings.HasSuffix(m.Subject, "."+id) {
+		t.Fatalf("workers were not told: %v", err)
+	}
+	// A result arriving after the cancel releases nothing.
+	w := &worker{}
+	defer e.runWorker(w)()
+	time.Sleep(300 * time.Millisecond)
+	_, segs = e.waitJob(id, "still cancelled", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobCancelled })
+	if segs[1].State != store.SegCancelled {
+		t.Fatalf("segment 1 released after cancel: %s", segs[1].State)
+	}
+	got, err := e.bus.Conn().Request("jobs.get", []byte(id), 2*time.Second)
+	if err != nil || !strings.Contains(string(got.Data), `"state":"cancelled"`) {
+		t.Fatalf("jobs.get: %v %s (job %s)", err, got.Data, j.State)
+	}
+}
+
+// TestReconcilerRecoversAfterPurge: the segment stream is purged mid-job;
+// Postgres still says a segment is queued, and the reconciler re-publishes
+// it, so the job completes.
+func TestReconcilerRecoversAfterPurge(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.QueuedStale, e.cfg.RunningStale = 100*time.Millisecond, 100*time.Millisecond
+	d, _ := e.start()
+	id := e.submit(spec(e, ""))
+	e.waitJob(id, "queued", func(j store.Job, segs []store.Segment) bool { return len(segs) > 0 && segs[0].State == store.SegQueued })
+	c, _ := e.bus.DeclarePool(context.Background(), e.pool())
+	waitPending(t, c, 1)
+	s, _ := e.bus.JetStream().Stream(context.Background(), bus.StreamSegments)
+	subject, _ := bus.SegmentsSubject(e.pool())
+	if err := s.Purge(context.Background(), jetstream.WithPurgeSubject(subject)); err != nil {
+		t.Fatal(err)
+	}
+	waitPending(t, c, 0)
+	time.Sleep(150 * time.Millisecond)
+	n, err := d.Reconcile(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("reconcile re-published %d: %v", n, err)
+	}
+	w := &worker{}
+	defer e.runWorker(w)()
+	_, segs := e.waitJob(id, "completion", allDone)
+	if segs[0].CommittedAttempt != 2 {
+		t.Fatalf("segment 0 committed attempt %d, want the re-published 2", segs[0].CommittedAttempt)
+	}
+}
+
+func waitPending(t *testing.T, c jetstream.Consumer, n uint64) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := c.Info(context.Background())
+		if err == nil && info.NumPending == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool never had %d pending", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRestartMidJob: the dispatcher stops mid-job and another starts; the
+// job finishes.
+func TestRestartMidJob(t *testing.T) {
+	e := newEnv(t)
+	_, stop := e.start()
+	var once sync.Once
+	halfway := make(chan struct{})
+	w := &worker{fail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+		if t.Index == 2 {
+			once.Do(func() { close(halfway) })
+		}
+		return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+	}}
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, ""))
+	<-halfway
+	stop()
+	e.start()
+	e.waitJob(id, "completion", allDone)
+}
