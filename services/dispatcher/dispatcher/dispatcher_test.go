@@ -20,8 +20,8 @@ import (
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
-	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
@@ -314,10 +314,11 @@ func TestRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := `,"pool":"` + e.pool() + `"}`
+	n := fmt.Sprint(time.Now().UnixNano() % 1e9) // ids unique across -count runs
 	cases := []struct{ spec, field, contains string }{
-		{`{"id":"rej-fps","prompt":"a","durationS":1,"fps":500` + p, "fps", "1..60"},
-		{`{"id":"rej-model","prompt":"a","durationS":1,"model":"gpt"` + p, "model", "ref"},
-		{`{"id":"rej-pool","prompt":"a","durationS":1,"pool":"nowhere"}`, "pool", "one of"},
+		{`{"id":"rej-fps-` + n + `","prompt":"a","durationS":1,"fps":500` + p, "fps", "1..60"},
+		{`{"id":"rej-model-` + n + `","prompt":"a","durationS":1,"model":"gpt"` + p, "model", "ref"},
+		{`{"id":"rej-pool-` + n + `","prompt":"a","durationS":1,"pool":"nowhere"}`, "pool", "one of"},
 		{`{"prompt":"a","durationS":"long"` + p, "spec", "durationS"},
 	}
 	for _, c := range cases {
