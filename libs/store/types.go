@@ -27,9 +27,11 @@ func (s JobState) Terminal() bool {
 type SegmentState string
 
 // Segment states. A chain segment is pending until its predecessor's tail
-// is ready; queued once its task is published.
+// is ready; an independent one is ready until admitted to its pool's queue;
+// queued once its task is published.
 const (
 	SegPending   SegmentState = "pending"
+	SegReady     SegmentState = "ready"
 	SegQueued    SegmentState = "queued"
 	SegRunning   SegmentState = "running"
 	SegTailReady SegmentState = "tail_ready"

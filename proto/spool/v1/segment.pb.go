@@ -500,7 +500,9 @@ type SegmentResult struct {
 	// Human-readable failure message (FAILED).
 	ErrorMessage string `protobuf:"bytes,19,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	// When the worker sent this report.
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// GPU pool of the worker (the task's pool).
+	Pool          string `protobuf:"bytes,21,opt,name=pool,proto3" json:"pool,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +677,13 @@ func (x *SegmentResult) GetSentAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SegmentResult) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
 var File_spool_v1_segment_proto protoreflect.FileDescriptor
 
 const file_spool_v1_segment_proto_rawDesc = "" +
@@ -712,7 +721,7 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"denoise_ms\x18\x02 \x01(\rR\tdenoiseMs\x12\x1b\n" +
 	"\tdecode_ms\x18\x03 \x01(\rR\bdecodeMs\x12\x1b\n" +
 	"\tencode_ms\x18\x04 \x01(\rR\bencodeMs\x12\x1b\n" +
-	"\tupload_ms\x18\x05 \x01(\rR\buploadMs\"\xf5\x04\n" +
+	"\tupload_ms\x18\x05 \x01(\rR\buploadMs\"\x89\x05\n" +
 	"\rSegmentResult\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x18\n" +
@@ -735,7 +744,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\verror_class\x18\x12 \x01(\x0e2\x14.spool.v1.ErrorClassR\n" +
 	"errorClass\x12#\n" +
 	"\rerror_message\x18\x13 \x01(\tR\ferrorMessage\x123\n" +
-	"\asent_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt*V\n" +
+	"\asent_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x12\n" +
+	"\x04pool\x18\x15 \x01(\tR\x04pool*V\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +

@@ -24,6 +24,7 @@ type Config struct {
 	ReconcileEvery  time.Duration `envconfig:"DISPATCHER_RECONCILE_EVERY" default:"10s" desc:"how often the reconciler looks for lost segments"`
 	RunningStale    time.Duration `envconfig:"DISPATCHER_RUNNING_STALE" default:"90s" desc:"a running segment no worker holds is re-published after this long without news"`
 	QueuedStale     time.Duration `envconfig:"DISPATCHER_QUEUED_STALE" default:"5m" desc:"a queued segment no worker took is re-published after this long"`
+	PoolWindow      int           `envconfig:"DISPATCHER_POOL_WINDOW" default:"32" desc:"segments a pool may have queued or running; the rest wait in Postgres and are admitted fairly"`
 	LiveAhead       int           `envconfig:"DISPATCHER_LIVE_AHEAD" default:"3" desc:"segments planned ahead of the newest one for live jobs"`
 	OutboxBatch     int           `envconfig:"DISPATCHER_OUTBOX_BATCH" default:"256" desc:"outbox rows published per transaction"`
 	SubmitBatch     int           `envconfig:"DISPATCHER_SUBMIT_BATCH" default:"64" desc:"submissions fetched at once"`
@@ -38,8 +39,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_MAX_ATTEMPTS %d: want ≥ 1", c.MaxAttempts)
 	case c.RetryBackoff < 0 || c.ReconcileEvery <= 0 || c.RunningStale <= 0 || c.QueuedStale <= 0:
 		return fmt.Errorf("dispatcher: backoff, reconcile interval and stale bounds must be > 0")
-	case c.LiveAhead < 1 || c.OutboxBatch < 1 || c.SubmitBatch < 1:
-		return fmt.Errorf("dispatcher: live-ahead, outbox batch and submit batch must be ≥ 1")
+	case c.LiveAhead < 1 || c.OutboxBatch < 1 || c.SubmitBatch < 1 || c.PoolWindow < 1:
+		return fmt.Errorf("dispatcher: pool window, live-ahead, outbox batch and submit batch must be ≥ 1")
 	}
 	return nil
 }

@@ -72,6 +72,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		"results":     func(ctx context.Context) error { return d.consume(ctx, results, 256, d.onResult) },
 		"outbox":      d.publishLoop,
 		"reconciler":  d.reconcileLoop,
+		"admission":   d.admitLoop,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(loops))

@@ -51,7 +51,7 @@ func newEnv(t *testing.T) *env {
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	return &env{t: t, bus: b, store: s, cfg: dispatcher.Config{
 		Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, ReconcileEvery: time.Hour,
-		RunningStale: time.Hour, QueuedStale: time.Hour, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16,
+		RunningStale: time.Hour, QueuedStale: time.Hour, LiveAhead: 2, PoolWindow: 8, OutboxBatch: 64, SubmitBatch: 16,
 		SegmentDeadline: time.Minute,
 	}}
 }
@@ -144,7 +144,7 @@ func (e *env) runWorker(w *worker) (stop func()) {
 
 func (e *env) act(ctx context.Context, w *worker, t *spoolv1.SegmentTask) {
 	result := func() *spoolv1.SegmentResult {
-		return &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, WorkerId: "harness", Backend: "harness"}
+		return &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, WorkerId: "harness", Backend: "harness", Pool: t.Pool}
 	}
 	if w.fail != nil {
 		if class := w.fail(t); class != spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED {

@@ -150,6 +150,9 @@ func (d *Dispatcher) onDone(ctx context.Context, r *spoolv1.SegmentResult) error
 	if err := d.markRunning(ctx, r.GetJobId()); err != nil {
 		return err
 	}
+	if err := d.admitFor(ctx, r); err != nil {
+		return err
+	}
 	p, err := d.store.GetJobProgress(ctx, r.GetJobId())
 	if err != nil {
 		return err
@@ -206,6 +209,9 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		return err
 	}
 	d.log.Warn("job failed", "job", job, "reason", reason)
+	if err := d.admitFor(ctx, r); err != nil {
+		return err
+	}
 	return d.bus.PublishCancel(ctx, job) // stop its other segments' workers
 }
 

@@ -109,16 +109,6 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 	if err != nil {
 		return err
 	}
-	var outbox []store.OutboxMsg
-	for _, r := range rows {
-		if r.State == store.SegQueued {
-			m, err := d.taskMsg(ctx, r.Task, 1, "", zeroTime)
-			if err != nil {
-				return err
-			}
-			outbox = append(outbox, m)
-		}
-	}
 	ev, err := eventMsg(ctx, id+".queued", &spoolv1.JobEvent{JobId: id, State: spoolv1.JobState_JOB_STATE_QUEUED,
 		SegmentsTotal: uint32(j.Plan.Count()), Message: fmt.Sprintf("planned %d segments", len(rows))})
 	if err != nil {
@@ -137,7 +127,7 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 			State: store.JobQueued, Spec: raw, Live: j.Live, TotalFrames: j.TotalFrames, FPS: j.FPS, Width: j.Width,
 			Height: j.Height, SegmentsTotal: int(j.Plan.Count())},
 		Segments: rows,
-		Outbox:   append(outbox, ev),
+		Outbox:   []store.OutboxMsg{ev},
 	})
 	if err != nil {
 		return err
@@ -145,5 +135,5 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 	if created {
 		d.log.Info("job accepted", "job", id, "segments", len(rows), "live", j.Live, "tenant", j.Tenant)
 	}
-	return nil
+	return d.admit(ctx, j.Pool)
 }

@@ -46,7 +46,8 @@ func template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.Segm
 }
 
 // segmentRows are the store rows of planned segments, with their task
-// templates; ready segments are queued at once.
+// templates. Segments that can start (all of an independent job, the first
+// of a chain) are ready: admission queues them in fair order.
 func segmentRows(j jobspec.Job, id string, segs []plan.Segment) ([]store.Segment, error) {
 	rows := make([]store.Segment, len(segs))
 	for i, s := range segs {
@@ -57,7 +58,7 @@ func segmentRows(j jobspec.Job, id string, segs []plan.Segment) ([]store.Segment
 		}
 		state := store.SegPending
 		if j.Mode == plan.Independent || s.Index == 0 {
-			state = store.SegQueued
+			state = store.SegReady
 		}
 		rows[i] = store.Segment{Index: int(s.Index), FirstFrame: s.FirstFrame, Frames: s.Frames, Overlap: s.Overlap,
 			Trim: s.Trim, Prompt: s.Prompt, Seed: s.Seed, Pool: j.Pool, State: state, Task: tpl}

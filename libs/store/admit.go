@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AdmitReady moves ready segments of pool into its queue while the pool has
+// fewer than window segments queued or running. It picks them fairly:
+// higher priority first; within a priority, tenants take turns, the tenant
+// with the fewest segments in flight going first, and a tenant's own jobs go
+// oldest first. task builds each admitted segment's outbox row (attempt 1).
+// Admission of one pool is serialised across dispatcher replicas by an
+// advisory lock. It returns how many segments it admitted.
+func (s *Store) AdmitReady(ctx context.Context, pool string, window int, task func(Segment) (OutboxMsg, error)) (int, error) {
+	admitted := 0
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('spool.admit.' || $1))`, pool); err != nil {
+			return fmt.Errorf("admission lock: %w", err)
+		}
+		var inflight int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM segments WHERE pool = $1 AND state IN ('queued', 'running', 'tail_ready')`,
+			pool).Scan(&inflight); err != nil {
+			return fmt.Errorf("count in flight: %w", err)
+		}
+		free := window - inflight
+		if free <= 0 {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `
+WITH flight AS (
+    SELECT j.tenant, count(*) AS n FROM segments s JOIN jobs j ON j.id = s.job_id
+    WHERE s.pool = $1 AND s.state IN ('queued', 'running', 'tail_ready') GROUP BY j.tenant
+), ready AS (
+    SELECT s.job_id, s.idx, j.tenant, j.priority, j.created_at,
+           row_number() OVER (PARTITION BY j.priority, j.tenant ORDER BY j.created_at, s.job_id, s.idx) AS turn
+    FROM segments s JOIN jobs j ON j.id = s.job_id
+    WHERE s.pool = $1 AND s.state = 'ready' AND j.state IN ('queued', 'running')
+)
+SELECT r.job_id, r.idx FROM ready r LEFT JOIN flight f ON f.tenant = r.tenant
+ORDER BY r.priority DESC, coalesce(f.n, 0) + r.turn, r.created_at, r.job_id, r.idx
+LIMIT $2`, pool, free)
+		if err != nil {
+			return fmt.Errorf("pick ready segments: %w", err)
+		}
+		type key struct {
+			job string
+			idx int
+		}
+		keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
+			var k key
+			return k, r.Scan(&k.job, &k.idx)
+		})
+		if err != nil {
+			return fmt.Errorf("pick ready segments: %w", err)
+		}
+		for _, k := range keys {
+			sg, err := scanSegment(tx.QueryRow(ctx, `UPDATE segments SET state = 'queued', attempts = 1, queued_at = now(),
+				updated_at = now() WHERE job_id = $1 AND idx = $2 AND state = 'ready' RETURNING `+segmentColumns, k.job, k.idx))
+			if err != nil {
+				return fmt.Errorf("admit %s/%d: %w", k.job, k.idx, err)
+			}
+			msg, err := task(sg)
+			if err != nil {
+				return err
+			}
+			if err := upsertAttempt(ctx, tx, k.job, k.idx, 1, OutcomeQueued, Worker{}, Timings{}); err != nil {
+				return err
+			}
+			if err := insertOutbox(ctx, tx, []OutboxMsg{msg}); err != nil {
+				return err
+			}
+			admitted++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return admitted, nil
+}
