@@ -172,13 +172,13 @@ func (s *Store) CancelJob(ctx context.Context, id, reason string, outbox ...Outb
 	return cancelled, err
 }
 
-// StaleSegments lists segments of live jobs that are queued or running but
-// were not touched since before, oldest first.
-func (s *Store) StaleSegments(ctx context.Context, before time.Time, limit int) ([]Segment, error) {
+// StaleSegments lists segments of live jobs in pools that are queued or
+// running but were not touched since before, oldest first.
+func (s *Store) StaleSegments(ctx context.Context, pools []string, before time.Time, limit int) ([]Segment, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+segmentColumns+` FROM segments s
-		WHERE s.state IN ('queued', 'running', 'tail_ready') AND s.updated_at < $1
+		WHERE s.state IN ('queued', 'running', 'tail_ready') AND s.updated_at < $1 AND s.pool = ANY($3)
 		  AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.state IN ('queued', 'running'))
-		ORDER BY s.updated_at LIMIT $2`, before, limit)
+		ORDER BY s.updated_at LIMIT $2`, before, limit, pools)
 	if err != nil {
 		return nil, fmt.Errorf("store: stale segments: %w", err)
 	}
