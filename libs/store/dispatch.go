@@ -235,3 +235,12 @@ func (s *Store) AppendSegments(ctx context.Context, jobID string, segs []Segment
 		return nil
 	})
 }
+
+// CountSegments counts the segments in a state, over all jobs.
+func (s *Store) CountSegments(ctx context.Context, state SegmentState) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM segments WHERE state = $1`, state).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count segments: %w", err)
+	}
+	return n, nil
+}

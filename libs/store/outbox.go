@@ -96,3 +96,13 @@ func (s *Store) UnsentOutbox(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// MarkSent marks outbox rows as sent by message id, after the caller
+// published them straight after their commit; the outbox loop publishes any
+// row left unmarked by a crash again, and the Nats-Msg-Id makes that a no-op.
+func (s *Store) MarkSent(ctx context.Context, msgIDs ...string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE msg_id = ANY($1) AND sent_at IS NULL`, msgIDs); err != nil {
+		return fmt.Errorf("store: mark outbox sent: %w", err)
+	}
+	return nil
+}

@@ -154,6 +154,27 @@ func (d *Dispatcher) publishLoop(ctx context.Context) error {
 	return nil
 }
 
+// publishNow publishes committed outbox rows at once, off the outbox loop's
+// path: the hand-off of a chain segment costs one transaction, not two. A
+// failure leaves the row to the outbox loop; a crash before MarkSent makes
+// the loop publish it again, which the Nats-Msg-Id turns into a no-op.
+func (d *Dispatcher) publishNow(ctx context.Context, msgs ...store.OutboxMsg) {
+	n, err := d.publish(msgs)
+	if err != nil {
+		d.log.Warn("direct publish; the outbox loop will retry", "err", err)
+		d.wake()
+	}
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = msgs[i].MsgID
+	}
+	if n > 0 {
+		if err := d.store.MarkSent(ctx, ids...); err != nil {
+			d.log.Warn("mark outbox sent", "err", err)
+		}
+	}
+}
+
 // publish sends outbox rows in order and says how many went out.
 func (d *Dispatcher) publish(msgs []store.OutboxMsg) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

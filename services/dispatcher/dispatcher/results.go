@@ -99,9 +99,13 @@ func (d *Dispatcher) releaseNext(ctx context.Context, job string, idx int, tailK
 	if err != nil {
 		return err
 	}
-	if _, err := d.store.ReleaseSegment(ctx, store.Release{JobID: job, Index: idx + 1, ConditioningKey: tailKey,
-		Outbox: []store.OutboxMsg{msg}}); err != nil {
+	released, err := d.store.ReleaseSegment(ctx, store.Release{JobID: job, Index: idx + 1, ConditioningKey: tailKey,
+		Outbox: []store.OutboxMsg{msg}})
+	if err != nil {
 		return err
+	}
+	if released {
+		d.publishNow(ctx, msg)
 	}
 	return d.planAhead(ctx, job, next)
 }
