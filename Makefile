@@ -99,9 +99,10 @@ demo: ## the main job end to end (arrives with the end-to-end work)
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT). The control-plane
-# benchmarks of DESIGN §14 (handoff, throughput, scaling, critical-path,
-# stitch, overhead) arrive with the services they measure.
-BENCHES    := infer
+# benchmarks of DESIGN §14 still to come (throughput through a worker,
+# scaling, critical-path, stitch, overhead) arrive with the services they
+# measure.
+BENCHES    := infer handoff dispatch
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -109,6 +110,8 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@for b in $(BENCH); do case " $(BENCHES) " in *" $$b "*) ;; \
 	  *) echo "make bench: no benchmark '$$b' yet; available: $(BENCHES)" >&2; exit 2;; esac; done
 	@case " $(BENCH) " in *" infer "*) $(GO) run ./libs/infer/cmd/spool-infer-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
+	@for b in handoff dispatch; do case " $(BENCH) " in *" $$b "*) \
+	  $(GO) run ./services/dispatcher/cmd/spool-dispatch-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@echo "results: $(BENCH_OUT)"
 
 clean: ## remove build outputs and local state
