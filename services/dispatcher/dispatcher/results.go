@@ -66,18 +66,29 @@ func (d *Dispatcher) markRunning(ctx context.Context, job string) error {
 }
 
 // onTailReady releases the next chain segment at once, conditioned on this
-// tail: the hand-off the critical path depends on.
+// tail, in the same transaction that records the tail: the hand-off the
+// critical path depends on. The task is published straight after commit.
 func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) error {
-	first, err := d.store.RecordTailReady(ctx, store.TailReady{JobID: r.GetJobId(), Index: int(r.GetIndex()),
-		Attempt: int(r.GetAttempt()), TailKey: r.GetTailKey(), Worker: worker(r)})
+	job, idx := r.GetJobId(), int(r.GetIndex())
+	first, msg, err := d.store.HandOff(ctx, store.TailReady{JobID: job, Index: idx, Attempt: int(r.GetAttempt()),
+		TailKey: r.GetTailKey(), Worker: worker(r)}, func(next store.Segment) (store.OutboxMsg, error) {
+		return d.taskMsg(ctx, next.Task, 1, r.GetTailKey(), zeroTime)
+	})
 	if err != nil {
 		return err
 	}
-	if err := d.releaseNext(ctx, r.GetJobId(), int(r.GetIndex()), r.GetTailKey()); err != nil {
-		return err
+	if msg != nil {
+		d.publishNow(ctx, *msg)
+		next, err := d.store.GetSegment(ctx, job, idx+1)
+		if err != nil {
+			return err
+		}
+		if err := d.planAhead(ctx, job, next); err != nil {
+			return err
+		}
 	}
 	if first {
-		return d.markRunning(ctx, r.GetJobId())
+		return d.markRunning(ctx, job)
 	}
 	return nil
 }
