@@ -128,10 +128,16 @@ type Failure struct {
 // FailJob records the attempt as failed, the segment as failed, cancels the
 // job's other unfinished segments and fails the job with the reason. It
 // reports whether the job moved (a job already finished stays as it is).
+// Segments are locked before the job, the order every transaction keeps.
 func (s *Store) FailJob(ctx context.Context, f Failure) (failed bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		if err := finishAttempt(ctx, tx, f.JobID, f.Index, f.Attempt, OutcomeFailed, f.ErrorClass, f.ErrorMsg, f.Worker); err != nil {
 			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE segments SET state = CASE WHEN idx = $2 THEN 'failed' ELSE 'cancelled' END,
+			updated_at = now() WHERE job_id = $1 AND state NOT IN ('done', 'failed', 'cancelled')
+			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, f.JobID, f.Index); err != nil {
+			return fmt.Errorf("fail segments of %s: %w", f.JobID, err)
 		}
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'failed', error_code = $2, error_message = $3,
 			updated_at = now(), finished_at = now() WHERE id = $1 AND state IN ('queued', 'running')`,
@@ -142,19 +148,21 @@ func (s *Store) FailJob(ctx context.Context, f Failure) (failed bool, err error)
 		if failed = tag.RowsAffected() == 1; !failed {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE segments SET state = CASE WHEN idx = $2 THEN 'failed' ELSE 'cancelled' END,
-			updated_at = now() WHERE job_id = $1 AND state NOT IN ('done', 'failed', 'cancelled')`, f.JobID, f.Index); err != nil {
-			return fmt.Errorf("fail segments of %s: %w", f.JobID, err)
-		}
 		return insertOutbox(ctx, tx, f.Outbox)
 	})
 	return failed, err
 }
 
 // CancelJob cancels a queued or running job and its unfinished segments,
-// with its outbox rows; it reports whether the job moved.
+// with its outbox rows; it reports whether the job moved. Segments are
+// locked before the job, the order every transaction keeps.
 func (s *Store) CancelJob(ctx context.Context, id, reason string, outbox ...OutboxMsg) (cancelled bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'cancelled', updated_at = now()
+			WHERE job_id = $1 AND state NOT IN ('done', 'failed', 'cancelled')
+			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, id); err != nil {
+			return fmt.Errorf("cancel segments of %s: %w", id, err)
+		}
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = 'cancelled', error_code = 'cancelled', error_message = $2,
 			updated_at = now(), finished_at = now() WHERE id = $1 AND state IN ('queued', 'running')`, id, reason)
 		if err != nil {
@@ -162,10 +170,6 @@ func (s *Store) CancelJob(ctx context.Context, id, reason string, outbox ...Outb
 		}
 		if cancelled = tag.RowsAffected() == 1; !cancelled {
 			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'cancelled', updated_at = now()
-			WHERE job_id = $1 AND state NOT IN ('done', 'failed', 'cancelled')`, id); err != nil {
-			return fmt.Errorf("cancel segments of %s: %w", id, err)
 		}
 		return insertOutbox(ctx, tx, outbox)
 	})

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -149,10 +151,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in a transaction, committing when fn returns nil.
+// tx runs fn in a transaction, committing when fn returns nil. A deadlock
+// or serialization failure, which Postgres resolves by aborting one of the
+// transactions, is retried a few times: fn must be safe to run again.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
-		return fmt.Errorf("store: %w", err)
+	var err error
+	for try := 0; try < 4; try++ {
+		if err = pgx.BeginFunc(ctx, s.pool, fn); err == nil {
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			break
+		}
+		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
-	return nil
+	return fmt.Errorf("store: %w", err)
 }
