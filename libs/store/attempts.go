@@ -34,11 +34,10 @@ func (s *Store) StartAttempt(ctx context.Context, a AttemptStart) error {
 	})
 }
 
-// upsertAttempt inserts the attempt or moves it forward: an outcome only
+// upsertAttemptSQL inserts the attempt or moves it forward: an outcome only
 // advances (queued < running < tail_ready < done|failed), and worker fields
 // fill in once.
-func upsertAttempt(ctx context.Context, tx pgx.Tx, job string, idx, attempt int, o Outcome, w Worker, t Timings) error {
-	_, err := tx.Exec(ctx, `
+const upsertAttemptSQL = `
 INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_uuid, gpu_name, backend, model, model_version,
                            queue_ms, denoise_ms, decode_ms, encode_ms, upload_ms, started_at, finished_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
@@ -56,14 +55,23 @@ ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
     queue_ms = coalesce(EXCLUDED.queue_ms, a.queue_ms), denoise_ms = coalesce(EXCLUDED.denoise_ms, a.denoise_ms),
     decode_ms = coalesce(EXCLUDED.decode_ms, a.decode_ms), encode_ms = coalesce(EXCLUDED.encode_ms, a.encode_ms),
     upload_ms = coalesce(EXCLUDED.upload_ms, a.upload_ms),
-    started_at = coalesce(a.started_at, EXCLUDED.started_at), finished_at = coalesce(a.finished_at, EXCLUDED.finished_at)`,
-		job, idx, attempt, o, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
+    started_at = coalesce(a.started_at, EXCLUDED.started_at), finished_at = coalesce(a.finished_at, EXCLUDED.finished_at)`
+
+func attemptArgs(job string, idx, attempt int, o Outcome, w Worker, t Timings) []any {
+	return []any{job, idx, attempt, o, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
 		nullable(w.Backend), nullable(w.Model), nullable(w.ModelVersion),
-		nullable(t.QueueMS), nullable(t.DenoiseMS), nullable(t.DecodeMS), nullable(t.EncodeMS), nullable(t.UploadMS))
-	if err != nil {
+		nullable(t.QueueMS), nullable(t.DenoiseMS), nullable(t.DecodeMS), nullable(t.EncodeMS), nullable(t.UploadMS)}
+}
+
+func upsertAttempt(ctx context.Context, tx pgx.Tx, job string, idx, attempt int, o Outcome, w Worker, t Timings) error {
+	if _, err := tx.Exec(ctx, upsertAttemptSQL, attemptArgs(job, idx, attempt, o, w, t)...); err != nil {
 		return fmt.Errorf("attempt %s/%d/%d: %w", job, idx, attempt, err)
 	}
 	return nil
+}
+
+func queueAttempt(b *pgx.Batch, job string, idx, attempt int, o Outcome, w Worker, t Timings) {
+	b.Queue(upsertAttemptSQL, attemptArgs(job, idx, attempt, o, w, t)...)
 }
 
 // TailReady reports that an attempt's tail state is uploaded.
@@ -114,13 +122,24 @@ type SegmentDone struct {
 	Timings  Timings
 }
 
+// Progress is a job's state and counters after a commit.
+type Progress struct {
+	State         JobState
+	SegmentsDone  int
+	SegmentsTotal int
+	Progress      float64
+}
+
 // CommitSegmentDone commits the first DONE attempt of a segment: the
-// segment becomes done with its video, the artifact is recorded and the job's
-// progress moves. Any later DONE, another attempt's or the same one again,
-// changes nothing of the segment and returns committed = false; another
-// attempt's is recorded as a duplicate.
-func (s *Store) CommitSegmentDone(ctx context.Context, d SegmentDone) (committed bool, err error) {
+// segment becomes done with its video, the artifact is recorded, the job's
+// progress moves and a queued job becomes running. Any later DONE, another
+// attempt's or the same one again, changes nothing of the segment and
+// returns committed = false; another attempt's is recorded as a duplicate.
+// event, when not nil, builds an outbox row from the job's new progress,
+// written in the same transaction. The writes go as one pipelined batch.
+func (s *Store) CommitSegmentDone(ctx context.Context, d SegmentDone, event func(Progress) (OutboxMsg, error)) (committed bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
+		committed = false
 		var state SegmentState
 		var done *int
 		err := tx.QueryRow(ctx, `SELECT state, committed_attempt FROM segments WHERE job_id = $1 AND idx = $2 FOR UPDATE`,
@@ -137,23 +156,42 @@ func (s *Store) CommitSegmentDone(ctx context.Context, d SegmentDone) (committed
 			}
 			return upsertAttempt(ctx, tx, d.JobID, d.Index, d.Attempt, OutcomeDuplicate, d.Worker, d.Timings)
 		}
-		if err := upsertAttempt(ctx, tx, d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'done', committed_attempt = $3, video_key = $4,
+		b := &pgx.Batch{}
+		queueAttempt(b, d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings)
+		b.Queue(`UPDATE segments SET state = 'done', committed_attempt = $3, video_key = $4,
 			video_sha256 = $5, video_bytes = $6, video_frames = $7, attempts = greatest(attempts, $3), updated_at = now()
-			WHERE job_id = $1 AND idx = $2`, d.JobID, d.Index, d.Attempt, d.VideoKey, d.SHA256, d.Bytes, d.Frames); err != nil {
-			return fmt.Errorf("segment %s/%d done: %w", d.JobID, d.Index, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO artifacts (key, job_id, kind, idx, attempt, sha256, bytes, frames)
+			WHERE job_id = $1 AND idx = $2`, d.JobID, d.Index, d.Attempt, d.VideoKey, d.SHA256, d.Bytes, d.Frames)
+		b.Queue(`INSERT INTO artifacts (key, job_id, kind, idx, attempt, sha256, bytes, frames)
 			VALUES ($1, $2, 'segment', $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING`,
-			d.VideoKey, d.JobID, d.Index, d.Attempt, d.SHA256, d.Bytes, d.Frames); err != nil {
-			return fmt.Errorf("artifact %s: %w", d.VideoKey, err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE jobs SET segments_done = segments_done + 1, updated_at = now(),
+			d.VideoKey, d.JobID, d.Index, d.Attempt, d.SHA256, d.Bytes, d.Frames)
+		b.Queue(`UPDATE jobs SET segments_done = segments_done + 1, updated_at = now(),
+			state = CASE WHEN state = 'queued' THEN 'running' ELSE state END,
+			started_at = coalesce(started_at, now()),
 			progress = CASE WHEN segments_total > 0 THEN least(1, (segments_done + 1)::float8 / segments_total) ELSE progress END
-			WHERE id = $1`, d.JobID); err != nil {
+			WHERE id = $1 RETURNING state, segments_done, coalesce(segments_total, 0), progress`, d.JobID)
+		br := tx.SendBatch(ctx, b)
+		for i := 0; i < 3; i++ {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("commit %s/%d/%d: %w", d.JobID, d.Index, d.Attempt, err)
+			}
+		}
+		var p Progress
+		if err := br.QueryRow().Scan(&p.State, &p.SegmentsDone, &p.SegmentsTotal, &p.Progress); err != nil {
+			br.Close()
 			return fmt.Errorf("job %s progress: %w", d.JobID, err)
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("commit %s/%d/%d: %w", d.JobID, d.Index, d.Attempt, err)
+		}
+		if event != nil {
+			msg, err := event(p)
+			if err != nil {
+				return err
+			}
+			if err := insertOutbox(ctx, tx, []OutboxMsg{msg}); err != nil {
+				return err
+			}
 		}
 		committed = true
 		return nil

@@ -212,7 +212,7 @@ func TestCommitFirstDoneWins(t *testing.T) {
 			done := store.SegmentDone{JobID: id, Index: 0, Attempt: a, VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, a),
 				SHA256: strings.Repeat("a", 64), Bytes: 100, Frames: 84, Worker: store.Worker{WorkerID: fmt.Sprintf("w%d", a)},
 				Timings: store.Timings{DenoiseMS: 10 * a}}
-			ok, err := s.CommitSegmentDone(ctx, done)
+			ok, err := s.CommitSegmentDone(ctx, done, nil)
 			if err != nil {
 				t.Error(err)
 			}
@@ -241,12 +241,12 @@ func TestCommitFirstDoneWins(t *testing.T) {
 	// The winner's DONE again: nothing changes.
 	before, _ := s.GetJob(ctx, id)
 	again, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 0, Attempt: winner,
-		VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, winner), SHA256: strings.Repeat("a", 64)})
+		VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, winner), SHA256: strings.Repeat("a", 64)}, nil)
 	after, _ := s.GetJob(ctx, id)
 	if err != nil || again || after.SegmentsDone != before.SegmentsDone || after.SegmentsDone != 1 || after.Progress != 0.5 {
 		t.Fatalf("redelivered DONE: %v %v, done %d→%d progress %v", again, err, before.SegmentsDone, after.SegmentsDone, after.Progress)
 	}
-	if _, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 9, Attempt: 1}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 9, Attempt: 1}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown segment: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/store"
-	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
 // admit fills pool's queue up to PoolWindow segments in flight, taking
@@ -24,8 +23,17 @@ func (d *Dispatcher) admit(ctx context.Context, pool string) error {
 	return err
 }
 
-// admitLoop admits on a short tick, besides the admissions that follow
-// every result, so that capacity freed anywhere is used.
+// wakeAdmit asks the admission loop to run; calls made while it runs
+// coalesce into one more run, so a burst of results costs one admission.
+func (d *Dispatcher) wakeAdmit() {
+	select {
+	case d.admitKick <- struct{}{}:
+	default:
+	}
+}
+
+// admitLoop admits when results free capacity, and on a short tick so that
+// capacity freed by other replicas or the reconciler is used too.
 func (d *Dispatcher) admitLoop(ctx context.Context) error {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
@@ -39,20 +47,7 @@ func (d *Dispatcher) admitLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-d.admitKick:
 		}
 	}
-}
-
-// admitFor admits after a result freed capacity: in the result's pool, or
-// in every pool when the worker did not say.
-func (d *Dispatcher) admitFor(ctx context.Context, r *spoolv1.SegmentResult) error {
-	if r.GetPool() != "" {
-		return d.admit(ctx, r.GetPool())
-	}
-	for _, p := range d.cfg.Pools {
-		if err := d.admit(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
 }

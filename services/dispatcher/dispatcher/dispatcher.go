@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,12 +19,13 @@ import (
 
 // Dispatcher is one dispatcher process; several may run at once.
 type Dispatcher struct {
-	cfg     Config
-	log     *slog.Logger
-	bus     *bus.Bus
-	store   *store.Store
-	catalog jobspec.Catalog
-	kick    chan struct{} // wakes the outbox publisher
+	cfg       Config
+	log       *slog.Logger
+	bus       *bus.Bus
+	store     *store.Store
+	catalog   jobspec.Catalog
+	kick      chan struct{} // wakes the outbox publisher
+	admitKick chan struct{} // wakes the admission loop
 }
 
 // New returns a dispatcher over an open bus and store. It declares the
@@ -42,7 +44,8 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	}
 	cat := jobspec.DefaultCatalog()
 	cat.Pools = cfg.Pools
-	return &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, kick: make(chan struct{}, 1)}, nil
+	return &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, kick: make(chan struct{}, 1),
+		admitKick: make(chan struct{}, 1)}, nil
 }
 
 // Run consumes submissions and results, publishes the outbox, listens for
@@ -69,7 +72,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	loops := map[string]func(context.Context) error{
 		"submissions": func(ctx context.Context) error { return d.consume(ctx, jobs, d.cfg.SubmitBatch, d.onSubmission) },
-		"results":     func(ctx context.Context) error { return d.consume(ctx, results, 256, d.onResult) },
+		"results":     func(ctx context.Context) error { return d.consumeByJob(ctx, results, 256, resultWorkers, d.onResult) },
 		"outbox":      d.publishLoop,
 		"reconciler":  d.reconcileLoop,
 		"admission":   d.admitLoop,
@@ -118,6 +121,41 @@ func (d *Dispatcher) consume(ctx context.Context, c jetstream.Consumer, batch in
 		}
 	}
 	return nil
+}
+
+// resultWorkers handle results in parallel; a job's results always go to
+// the same one, in order.
+const resultWorkers = 4
+
+// consumeByJob is consume with the messages of each job (the last subject
+// token) handled in order by one of n goroutines.
+func (d *Dispatcher) consumeByJob(ctx context.Context, c jetstream.Consumer, batch, n int, handle func(context.Context, jetstream.Msg) error) error {
+	lanes := make([]chan jetstream.Msg, n)
+	var wg sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan jetstream.Msg, batch)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range lanes[i] {
+				if err := handle(ctx, m); err != nil {
+					d.log.Error("handling a message; it will be redelivered", "subject", m.Subject(), "err", err)
+					_ = m.NakWithDelay(time.Second)
+				}
+			}
+		}()
+	}
+	err := d.consume(ctx, c, batch, func(_ context.Context, m jetstream.Msg) error {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(m.Subject()))
+		lanes[h.Sum32()%uint32(n)] <- m
+		return nil
+	})
+	for _, l := range lanes {
+		close(l)
+	}
+	wg.Wait()
+	return err
 }
 
 // wake asks the outbox publisher to run now.

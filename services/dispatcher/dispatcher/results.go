@@ -147,39 +147,27 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 	return d.store.AppendSegments(ctx, job, rows)
 }
 
-// onDone commits the first DONE of a segment; later ones are recorded and
-// ignored. In a chain, DONE also releases the next segment, in case its
-// TAIL_READY was lost.
+// onDone commits the first DONE of a segment, with its progress event, in
+// one transaction; later ones are recorded and ignored. In a chain, DONE
+// also releases the next segment, in case its TAIL_READY was lost.
 func (d *Dispatcher) onDone(ctx context.Context, r *spoolv1.SegmentResult) error {
 	t := r.GetTimings()
-	committed, err := d.store.CommitSegmentDone(ctx, store.SegmentDone{JobID: r.GetJobId(), Index: int(r.GetIndex()),
+	job, idx := r.GetJobId(), r.GetIndex()
+	committed, err := d.store.CommitSegmentDone(ctx, store.SegmentDone{JobID: job, Index: int(idx),
 		Attempt: int(r.GetAttempt()), VideoKey: r.GetVideoKey(), SHA256: r.GetSha256(), Bytes: int64(r.GetBytes()),
 		Frames: int(r.GetFrames()), Worker: worker(r), Timings: store.Timings{QueueMS: int(t.GetQueueMs()),
-			DenoiseMS: int(t.GetDenoiseMs()), DecodeMS: int(t.GetDecodeMs()), EncodeMS: int(t.GetEncodeMs()), UploadMS: int(t.GetUploadMs())}})
+			DenoiseMS: int(t.GetDenoiseMs()), DecodeMS: int(t.GetDecodeMs()), EncodeMS: int(t.GetEncodeMs()), UploadMS: int(t.GetUploadMs())}},
+		func(p store.Progress) (store.OutboxMsg, error) {
+			return eventMsg(ctx, fmt.Sprintf("%s.seg.%d.done", job, idx), &spoolv1.JobEvent{
+				JobId: job, State: jobState(p.State), Progress: p.Progress, Segment: idx, SegmentSet: true,
+				SegmentsDone: uint32(p.SegmentsDone), SegmentsTotal: uint32(p.SegmentsTotal),
+				Message: fmt.Sprintf("segment %d done by %s", idx, r.GetWorkerId())})
+		})
 	if err != nil || !committed {
 		return err
 	}
-	if err := d.releaseNext(ctx, r.GetJobId(), int(r.GetIndex()), r.GetTailKey()); err != nil {
-		return err
-	}
-	if err := d.markRunning(ctx, r.GetJobId()); err != nil {
-		return err
-	}
-	if err := d.admitFor(ctx, r); err != nil {
-		return err
-	}
-	p, err := d.store.GetJobProgress(ctx, r.GetJobId())
-	if err != nil {
-		return err
-	}
-	ev, err := eventMsg(ctx, fmt.Sprintf("%s.seg.%d.done", r.GetJobId(), r.GetIndex()), &spoolv1.JobEvent{
-		JobId: r.GetJobId(), State: jobState(p.State), Progress: p.Progress, Segment: r.GetIndex(), SegmentSet: true,
-		SegmentsDone: uint32(p.SegmentsDone), SegmentsTotal: uint32(p.SegmentsTotal),
-		Message: fmt.Sprintf("segment %d done by %s", r.GetIndex(), r.GetWorkerId())})
-	if err != nil {
-		return err
-	}
-	return d.store.AddOutbox(ctx, ev)
+	d.wakeAdmit()
+	return d.releaseNext(ctx, job, int(idx), r.GetTailKey())
 }
 
 // onFailed retries a failed attempt with backoff, or fails the job when the
@@ -224,9 +212,7 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		return err
 	}
 	d.log.Warn("job failed", "job", job, "reason", reason)
-	if err := d.admitFor(ctx, r); err != nil {
-		return err
-	}
+	d.wakeAdmit()
 	return d.bus.PublishCancel(ctx, job) // stop its other segments' workers
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatchbench"
@@ -18,10 +19,23 @@ func main() {
 	out := flag.String("o", "bench/results.json", "results file to merge the figures into")
 	short := flag.Bool("short", false, "the smoke form: fewer segments")
 	only := flag.String("only", "", "run one benchmark: handoff or dispatch")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spool-dispatch-bench: %v\n", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *out, *only, dispatchbench.Options{Short: *short}); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "spool-dispatch-bench: %v\n", err)
 		os.Exit(1)
 	}
