@@ -384,3 +384,43 @@ func TestListJobsPaging(t *testing.T) {
 		t.Fatalf("running %+v", running)
 	}
 }
+
+// TestCommitDoneBatch: a batch commits each segment once, whatever the
+// duplicates inside it and across batches, and counts progress right.
+func TestCommitDoneBatch(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 4)
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatal(err)
+	}
+	id := nj.Job.ID
+	done := func(idx, attempt int) store.SegmentDone {
+		return store.SegmentDone{JobID: id, Index: idx, Attempt: attempt, SHA256: strings.Repeat("e", 64),
+			VideoKey: fmt.Sprintf("jobs/%s/seg/%d/a%d/video.m4s", id, idx, attempt)}
+	}
+	var events []store.Progress
+	ev := func(job string, p store.Progress) (store.OutboxMsg, error) {
+		events = append(events, p)
+		return store.OutboxMsg{MsgID: fmt.Sprintf("%s.done.%d", job, p.SegmentsDone), Subject: "spool.events." + job, Payload: []byte{1}}, nil
+	}
+	got, err := s.CommitDoneBatch(ctx, []store.SegmentDone{done(0, 1), done(1, 1), done(0, 2), done(1, 1), {JobID: id, Index: 9, Attempt: 1}}, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[true true false false false]" || len(events) != 1 || events[0].SegmentsDone != 2 || events[0].Progress != 0.5 {
+		t.Fatalf("first batch %v, events %+v", got, events)
+	}
+	got, err = s.CommitDoneBatch(ctx, []store.SegmentDone{done(0, 1), done(2, 1), done(3, 3)}, ev)
+	if err != nil || fmt.Sprint(got) != "[false true true]" {
+		t.Fatalf("second batch %v %v", got, err)
+	}
+	j, _ := s.GetJob(ctx, id)
+	if j.SegmentsDone != 4 || j.Progress != 1 || j.State != store.JobRunning {
+		t.Fatalf("job %+v", j)
+	}
+	attempts, _ := s.ListAttempts(ctx, id, 0)
+	if len(attempts) != 2 || attempts[1].Outcome != store.OutcomeDuplicate {
+		t.Fatalf("attempts of segment 0: %+v", attempts)
+	}
+}

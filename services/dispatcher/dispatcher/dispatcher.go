@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -72,7 +71,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	loops := map[string]func(context.Context) error{
 		"submissions": func(ctx context.Context) error { return d.consume(ctx, jobs, d.cfg.SubmitBatch, d.onSubmission) },
-		"results":     func(ctx context.Context) error { return d.consumeByJob(ctx, results, 256, resultWorkers, d.onResult) },
+		"results":     func(ctx context.Context) error { return d.consumeResults(ctx, results) },
 		"outbox":      d.publishLoop,
 		"reconciler":  d.reconcileLoop,
 		"admission":   d.admitLoop,
@@ -121,41 +120,6 @@ func (d *Dispatcher) consume(ctx context.Context, c jetstream.Consumer, batch in
 		}
 	}
 	return nil
-}
-
-// resultWorkers handle results in parallel; a job's results always go to
-// the same one, in order.
-const resultWorkers = 4
-
-// consumeByJob is consume with the messages of each job (the last subject
-// token) handled in order by one of n goroutines.
-func (d *Dispatcher) consumeByJob(ctx context.Context, c jetstream.Consumer, batch, n int, handle func(context.Context, jetstream.Msg) error) error {
-	lanes := make([]chan jetstream.Msg, n)
-	var wg sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan jetstream.Msg, batch)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range lanes[i] {
-				if err := handle(ctx, m); err != nil {
-					d.log.Error("handling a message; it will be redelivered", "subject", m.Subject(), "err", err)
-					_ = m.NakWithDelay(time.Second)
-				}
-			}
-		}()
-	}
-	err := d.consume(ctx, c, batch, func(_ context.Context, m jetstream.Msg) error {
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(m.Subject()))
-		lanes[h.Sum32()%uint32(n)] <- m
-		return nil
-	})
-	for _, l := range lanes {
-		close(l)
-	}
-	wg.Wait()
-	return err
 }
 
 // wake asks the outbox publisher to run now.

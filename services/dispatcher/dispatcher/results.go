@@ -22,35 +22,127 @@ func worker(r *spoolv1.SegmentResult) store.Worker {
 		Backend: r.GetBackend(), Model: r.GetModel(), ModelVersion: r.GetModelVersion()}
 }
 
-// onResult applies one segment result. Every path is idempotent: a result
-// delivered twice changes nothing the second time.
-func (d *Dispatcher) onResult(ctx context.Context, m jetstream.Msg) error {
-	ctx = bus.ContextFromMsg(ctx, m)
-	r, err := bus.DecodeResult(m.Data())
-	if err != nil {
-		d.log.Error("dropping an undecodable result", "subject", m.Subject(), "err", err)
-		return m.Term()
+// consumeResults keeps a pull request of up to 256 results open and applies
+// them in groups: the first to arrive at once (a TAIL_READY is a hand-off),
+// together with whatever has already arrived behind it. TAIL_READY and
+// FAILED are applied one by one, in order; a group's DONEs are committed
+// together in one transaction. Every path is idempotent: a result delivered
+// twice changes nothing the second time.
+func (d *Dispatcher) consumeResults(ctx context.Context, c jetstream.Consumer) error {
+	for ctx.Err() == nil {
+		batch, err := c.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("fetch results", "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			continue
+		}
+		ch := batch.Messages()
+		for m := range ch {
+			group := []jetstream.Msg{m}
+		more:
+			for len(group) < 256 {
+				select {
+				case n, ok := <-ch:
+					if !ok {
+						break more
+					}
+					group = append(group, n)
+				default:
+					break more
+				}
+			}
+			d.applyResults(ctx, group)
+		}
 	}
-	switch r.GetPhase() {
-	case spoolv1.Phase_PHASE_TAIL_READY:
-		err = d.onTailReady(ctx, r)
-	case spoolv1.Phase_PHASE_DONE:
-		err = d.onDone(ctx, r)
-	case spoolv1.Phase_PHASE_FAILED:
-		err = d.onFailed(ctx, r)
-	default:
-		d.log.Error("dropping a result without a phase", "job", r.GetJobId(), "segment", r.GetIndex())
-		return m.Term()
+	return nil
+}
+
+type pending struct {
+	msg jetstream.Msg
+	res *spoolv1.SegmentResult
+	ctx context.Context
+}
+
+func (d *Dispatcher) applyResults(ctx context.Context, msgs []jetstream.Msg) {
+	var dones []pending
+	for _, m := range msgs {
+		mctx := bus.ContextFromMsg(ctx, m)
+		r, err := bus.DecodeResult(m.Data())
+		if err != nil {
+			d.log.Error("dropping an undecodable result", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		switch r.GetPhase() {
+		case spoolv1.Phase_PHASE_DONE:
+			dones = append(dones, pending{m, r, mctx})
+			continue
+		case spoolv1.Phase_PHASE_TAIL_READY:
+			err = d.onTailReady(mctx, r)
+		case spoolv1.Phase_PHASE_FAILED:
+			err = d.onFailed(mctx, r)
+		default:
+			d.log.Error("dropping a result without a phase", "job", r.GetJobId(), "segment", r.GetIndex())
+			_ = m.Term()
+			continue
+		}
+		d.settle(m, r, err)
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		d.log.Warn("result for an unknown segment", "job", r.GetJobId(), "segment", r.GetIndex())
-		return m.Term()
-	}
-	if err != nil {
-		return err
+	if len(dones) > 0 {
+		d.onDones(ctx, dones)
 	}
 	d.wake()
-	return m.Ack()
+}
+
+// settle acks a handled result, terms one for an unknown segment, and naks
+// a failure for redelivery.
+func (d *Dispatcher) settle(m jetstream.Msg, r *spoolv1.SegmentResult, err error) {
+	switch {
+	case err == nil:
+		_ = m.Ack()
+	case errors.Is(err, store.ErrNotFound):
+		d.log.Warn("result for an unknown segment", "job", r.GetJobId(), "segment", r.GetIndex())
+		_ = m.Term()
+	default:
+		d.log.Error("applying a result; it will be redelivered", "job", r.GetJobId(), "segment", r.GetIndex(), "err", err)
+		_ = m.NakWithDelay(time.Second)
+	}
+}
+
+// onDones commits a batch of DONE results, each job's progress and event
+// with them, in one transaction; later duplicates are recorded and ignored.
+// In a chain, DONE also releases the next segment, in case its TAIL_READY
+// was lost.
+func (d *Dispatcher) onDones(ctx context.Context, ps []pending) {
+	ds := make([]store.SegmentDone, len(ps))
+	for i, p := range ps {
+		r, t := p.res, p.res.GetTimings()
+		ds[i] = store.SegmentDone{JobID: r.GetJobId(), Index: int(r.GetIndex()), Attempt: int(r.GetAttempt()),
+			VideoKey: r.GetVideoKey(), SHA256: r.GetSha256(), Bytes: int64(r.GetBytes()), Frames: int(r.GetFrames()),
+			Worker: worker(r), Timings: store.Timings{QueueMS: int(t.GetQueueMs()), DenoiseMS: int(t.GetDenoiseMs()),
+				DecodeMS: int(t.GetDecodeMs()), EncodeMS: int(t.GetEncodeMs()), UploadMS: int(t.GetUploadMs())}}
+	}
+	committed, err := d.store.CommitDoneBatch(ctx, ds, func(job string, p store.Progress) (store.OutboxMsg, error) {
+		return eventMsg(ctx, fmt.Sprintf("%s.done.%d", job, p.SegmentsDone), &spoolv1.JobEvent{
+			JobId: job, State: jobState(p.State), Progress: p.Progress, SegmentsDone: uint32(p.SegmentsDone),
+			SegmentsTotal: uint32(p.SegmentsTotal), Message: fmt.Sprintf("%d segments done", p.SegmentsDone)})
+	})
+	if err != nil {
+		for _, p := range ps {
+			d.settle(p.msg, p.res, err)
+		}
+		return
+	}
+	d.wakeAdmit()
+	for i, p := range ps {
+		var err error
+		if committed[i] {
+			err = d.releaseNext(p.ctx, p.res.GetJobId(), int(p.res.GetIndex()), p.res.GetTailKey())
+		}
+		d.settle(p.msg, p.res, err)
+	}
 }
 
 func (d *Dispatcher) markRunning(ctx context.Context, job string) error {
@@ -145,29 +237,6 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 		return err
 	}
 	return d.store.AppendSegments(ctx, job, rows)
-}
-
-// onDone commits the first DONE of a segment, with its progress event, in
-// one transaction; later ones are recorded and ignored. In a chain, DONE
-// also releases the next segment, in case its TAIL_READY was lost.
-func (d *Dispatcher) onDone(ctx context.Context, r *spoolv1.SegmentResult) error {
-	t := r.GetTimings()
-	job, idx := r.GetJobId(), r.GetIndex()
-	committed, err := d.store.CommitSegmentDone(ctx, store.SegmentDone{JobID: job, Index: int(idx),
-		Attempt: int(r.GetAttempt()), VideoKey: r.GetVideoKey(), SHA256: r.GetSha256(), Bytes: int64(r.GetBytes()),
-		Frames: int(r.GetFrames()), Worker: worker(r), Timings: store.Timings{QueueMS: int(t.GetQueueMs()),
-			DenoiseMS: int(t.GetDenoiseMs()), DecodeMS: int(t.GetDecodeMs()), EncodeMS: int(t.GetEncodeMs()), UploadMS: int(t.GetUploadMs())}},
-		func(p store.Progress) (store.OutboxMsg, error) {
-			return eventMsg(ctx, fmt.Sprintf("%s.seg.%d.done", job, idx), &spoolv1.JobEvent{
-				JobId: job, State: jobState(p.State), Progress: p.Progress, Segment: idx, SegmentSet: true,
-				SegmentsDone: uint32(p.SegmentsDone), SegmentsTotal: uint32(p.SegmentsTotal),
-				Message: fmt.Sprintf("segment %d done by %s", idx, r.GetWorkerId())})
-		})
-	if err != nil || !committed {
-		return err
-	}
-	d.wakeAdmit()
-	return d.releaseNext(ctx, job, int(idx), r.GetTailKey())
 }
 
 // onFailed retries a failed attempt with backoff, or fails the job when the
