@@ -66,7 +66,7 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 		b2 := &pgx.Batch{}
 		b2.Queue(`INSERT INTO attempts (job_id, idx, attempt, outcome) VALUES ($1, $2, 1, 'queued') ON CONFLICT DO NOTHING`, r.JobID, r.Index+1)
 		b2.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers) VALUES ($1, $2, $3, $4) ON CONFLICT (msg_id) DO NOTHING`,
-			msg.MsgID, msg.Subject, msg.Payload, msg.Headers)
+			msg.MsgID, msg.Subject, msg.Payload, headersOf(msg))
 		if err := tx.SendBatch(ctx, b2).Close(); err != nil {
 			return fmt.Errorf("queue %s/%d: %w", r.JobID, r.Index+1, err)
 		}
@@ -74,4 +74,63 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 		return nil
 	})
 	return first, released, err
+}
+
+// HandOffPrepared is HandOff when the caller already holds the next
+// segment's task (msg, built from its template): everything goes in one
+// pipelined batch, which Postgres runs as one implicit transaction, so the
+// hand-off costs a single round trip. It reports whether this was the first
+// TAIL_READY of the segment and whether the next segment was released (the
+// caller then publishes msg).
+func (s *Store) HandOffPrepared(ctx context.Context, r TailReady, msg OutboxMsg) (first, released bool, err error) {
+	w := r.Worker
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_uuid, gpu_name, backend, model, model_version, started_at)
+		VALUES ($1, $2, $3, 'tail_ready', $4, $5, $6, $7, $8, $9, $10, now())
+		ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
+		  outcome = CASE WHEN a.outcome IN ('queued', 'running') THEN 'tail_ready' ELSE a.outcome END,
+		  worker_id = coalesce(a.worker_id, EXCLUDED.worker_id), node = coalesce(a.node, EXCLUDED.node),
+		  gpu_uuid = coalesce(a.gpu_uuid, EXCLUDED.gpu_uuid), gpu_name = coalesce(a.gpu_name, EXCLUDED.gpu_name),
+		  backend = coalesce(a.backend, EXCLUDED.backend), model = coalesce(a.model, EXCLUDED.model),
+		  model_version = coalesce(a.model_version, EXCLUDED.model_version), started_at = coalesce(a.started_at, now())`,
+		r.JobID, r.Index, r.Attempt, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
+		nullable(w.Backend), nullable(w.Model), nullable(w.ModelVersion))
+	b.Queue(`WITH t AS (
+		  UPDATE segments SET state = 'tail_ready', tail_key = $3, attempts = greatest(attempts, $4),
+		    last_heartbeat_at = now(), updated_at = now()
+		  WHERE job_id = $1 AND idx = $2 AND tail_key IS NULL AND state IN ('queued', 'running') RETURNING 1)
+		INSERT INTO artifacts (key, job_id, kind, idx, attempt) SELECT $3, $1, 'tail', $2, $4 FROM t
+		ON CONFLICT (key) DO NOTHING`, r.JobID, r.Index, r.TailKey, r.Attempt)
+	b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1, queued_at = now(), updated_at = now()
+		WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending'
+		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, r.JobID, r.Index, r.TailKey)
+	// The next two see the release above: one implicit transaction.
+	wasReleased := `EXISTS (SELECT 1 FROM segments WHERE job_id = $1 AND idx = $2 + 1 AND state = 'queued' AND conditioning_key = $3)`
+	b.Queue(`INSERT INTO attempts (job_id, idx, attempt, outcome) SELECT $1, $2 + 1, 1, 'queued' WHERE `+wasReleased+`
+		ON CONFLICT DO NOTHING`, r.JobID, r.Index, r.TailKey)
+	b.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers) SELECT $4, $5, $6, $7 WHERE `+wasReleased+`
+		ON CONFLICT (msg_id) DO NOTHING`, r.JobID, r.Index, r.TailKey, msg.MsgID, msg.Subject, msg.Payload, headersOf(msg))
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return false, false, fmt.Errorf("store: attempt %s/%d/%d: %w", r.JobID, r.Index, r.Attempt, err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return false, false, fmt.Errorf("store: tail of %s/%d: %w", r.JobID, r.Index, err)
+	}
+	first = tag.RowsAffected() == 1
+	if tag, err = br.Exec(); err != nil {
+		return false, false, fmt.Errorf("store: release %s/%d: %w", r.JobID, r.Index+1, err)
+	}
+	releasedNext := tag.RowsAffected() == 1
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return false, false, fmt.Errorf("store: queue %s/%d: %w", r.JobID, r.Index+1, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return false, false, fmt.Errorf("store: hand-off %s/%d: %w", r.JobID, r.Index, err)
+	}
+	return first, releasedNext, nil
 }

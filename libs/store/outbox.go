@@ -8,12 +8,17 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// headersOf is m's headers as the outbox stores them (never NULL).
+func headersOf(m OutboxMsg) map[string]string {
+	if m.Headers == nil {
+		return map[string]string{}
+	}
+	return m.Headers
+}
+
 func insertOutbox(ctx context.Context, tx pgx.Tx, msgs []OutboxMsg) error {
 	for _, m := range msgs {
-		headers := m.Headers
-		if headers == nil {
-			headers = map[string]string{}
-		}
+		headers := headersOf(m)
 		var notBefore any
 		if !m.NotBefore.IsZero() {
 			notBefore = m.NotBefore

@@ -424,3 +424,37 @@ func TestCommitDoneBatch(t *testing.T) {
 		t.Fatalf("attempts of segment 0: %+v", attempts)
 	}
 }
+
+// TestHandOffPrepared: the one-round-trip hand-off releases the next
+// segment once, and only if it is pending.
+func TestHandOffPrepared(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 3)
+	nj.Segments[0].State = store.SegQueued
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatal(err)
+	}
+	id := nj.Job.ID
+	tail := fmt.Sprintf("jobs/%s/seg/0/a1/tail.bin", id)
+	msg := store.OutboxMsg{MsgID: id + ".1.1.task.prepared", Subject: "spool.segments.default", Payload: []byte{7}}
+	before, _ := s.UnsentOutbox(ctx)
+	first, released, err := s.HandOffPrepared(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail}, msg)
+	if err != nil || !first || !released {
+		t.Fatalf("hand-off: first %v released %v %v", first, released, err)
+	}
+	first, released, err = s.HandOffPrepared(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail}, msg)
+	if err != nil || first || released {
+		t.Fatalf("second hand-off: first %v released %v %v", first, released, err)
+	}
+	after, _ := s.UnsentOutbox(ctx)
+	segs, _ := s.ListSegments(ctx, id)
+	if after != before+1 || segs[1].State != store.SegQueued || segs[1].ConditioningKey != tail || segs[0].TailKey != tail {
+		t.Fatalf("outbox %d→%d, segments %+v", before, after, segs[:2])
+	}
+	// The last segment's tail releases nothing.
+	_, released, err = s.HandOffPrepared(ctx, store.TailReady{JobID: id, Index: 2, Attempt: 1, TailKey: "jobs/" + id + "/seg/2/a1/tail.bin"}, msg)
+	if err != nil || released {
+		t.Fatalf("last segment: %v %v", released, err)
+	}
+}

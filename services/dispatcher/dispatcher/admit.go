@@ -14,11 +14,20 @@ import (
 // skip admission: their release is the hand-off on the critical path, and a
 // chain has at most one or two segments in flight.
 func (d *Dispatcher) admit(ctx context.Context, pool string) error {
+	var chains []store.Segment
 	n, err := d.store.AdmitReady(ctx, pool, d.cfg.PoolWindow, func(s store.Segment) (store.OutboxMsg, error) {
+		if s.Index == 0 {
+			chains = append(chains, s)
+		}
 		return d.taskMsg(ctx, s.Task, 1, "", zeroTime)
 	})
 	if n > 0 {
 		d.wake()
+	}
+	if err == nil {
+		for _, s := range chains { // read ahead for the first hand-off
+			d.prefetch(ctx, s.JobID, 1)
+		}
 	}
 	return err
 }

@@ -25,6 +25,7 @@ type Dispatcher struct {
 	catalog   jobspec.Catalog
 	kick      chan struct{} // wakes the outbox publisher
 	admitKick chan struct{} // wakes the admission loop
+	tpl       templates
 }
 
 // New returns a dispatcher over an open bus and store. It declares the

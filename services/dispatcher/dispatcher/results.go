@@ -159,15 +159,33 @@ func (d *Dispatcher) markRunning(ctx context.Context, job string) error {
 
 // onTailReady releases the next chain segment at once, conditioned on this
 // tail, in the same transaction that records the tail: the hand-off the
-// critical path depends on. The task is published straight after commit.
+// critical path depends on. With the next template read ahead, that is one
+// round trip to Postgres; the task is published straight after commit.
 func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) error {
 	job, idx := r.GetJobId(), int(r.GetIndex())
-	first, msg, err := d.store.HandOff(ctx, store.TailReady{JobID: job, Index: idx, Attempt: int(r.GetAttempt()),
-		TailKey: r.GetTailKey(), Worker: worker(r)}, func(next store.Segment) (store.OutboxMsg, error) {
-		return d.taskMsg(ctx, next.Task, 1, r.GetTailKey(), zeroTime)
-	})
-	if err != nil {
-		return err
+	tr := store.TailReady{JobID: job, Index: idx, Attempt: int(r.GetAttempt()), TailKey: r.GetTailKey(), Worker: worker(r)}
+	var first bool
+	var msg *store.OutboxMsg
+	if tpl, ok := d.tpl.take(job, idx+1); ok {
+		m, err := d.taskMsg(ctx, tpl, 1, r.GetTailKey(), zeroTime)
+		if err != nil {
+			return err
+		}
+		var released bool
+		if first, released, err = d.store.HandOffPrepared(ctx, tr, m); err != nil {
+			return err
+		}
+		if released {
+			msg = &m
+		}
+	} else {
+		var err error
+		first, msg, err = d.store.HandOff(ctx, tr, func(next store.Segment) (store.OutboxMsg, error) {
+			return d.taskMsg(ctx, next.Task, 1, r.GetTailKey(), zeroTime)
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if msg != nil {
 		d.publishNow(ctx, *msg)
@@ -178,6 +196,7 @@ func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) 
 		if err := d.planAhead(ctx, job, next); err != nil {
 			return err
 		}
+		d.prefetch(ctx, job, idx+2)
 	}
 	if first {
 		return d.markRunning(ctx, job)
