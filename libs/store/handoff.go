@@ -17,23 +17,7 @@ import (
 func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (OutboxMsg, error)) (first bool, released *OutboxMsg, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		w := r.Worker
-		b.Queue(`INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_uuid, gpu_name, backend, model, model_version, started_at)
-			VALUES ($1, $2, $3, 'tail_ready', $4, $5, $6, $7, $8, $9, $10, now())
-			ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
-			  outcome = CASE WHEN a.outcome IN ('queued', 'running') THEN 'tail_ready' ELSE a.outcome END,
-			  worker_id = coalesce(a.worker_id, EXCLUDED.worker_id), node = coalesce(a.node, EXCLUDED.node),
-			  gpu_uuid = coalesce(a.gpu_uuid, EXCLUDED.gpu_uuid), gpu_name = coalesce(a.gpu_name, EXCLUDED.gpu_name),
-			  backend = coalesce(a.backend, EXCLUDED.backend), model = coalesce(a.model, EXCLUDED.model),
-			  model_version = coalesce(a.model_version, EXCLUDED.model_version), started_at = coalesce(a.started_at, now())`,
-			r.JobID, r.Index, r.Attempt, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
-			nullable(w.Backend), nullable(w.Model), nullable(w.ModelVersion))
-		b.Queue(`WITH t AS (
-			  UPDATE segments SET state = 'tail_ready', tail_key = $3, attempts = greatest(attempts, $4),
-			    last_heartbeat_at = now(), updated_at = now()
-			  WHERE job_id = $1 AND idx = $2 AND tail_key IS NULL AND state IN ('queued', 'running') RETURNING 1)
-			INSERT INTO artifacts (key, job_id, kind, idx, attempt) SELECT $3, $1, 'tail', $2, $4 FROM t
-			ON CONFLICT (key) DO NOTHING`, r.JobID, r.Index, r.TailKey, r.Attempt)
+		queueTailReady(b, r)
 		b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1, queued_at = now(), updated_at = now()
 			WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending'
 			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))
@@ -83,24 +67,8 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 // TAIL_READY of the segment and whether the next segment was released (the
 // caller then publishes msg).
 func (s *Store) HandOffPrepared(ctx context.Context, r TailReady, msg OutboxMsg) (first, released bool, err error) {
-	w := r.Worker
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_uuid, gpu_name, backend, model, model_version, started_at)
-		VALUES ($1, $2, $3, 'tail_ready', $4, $5, $6, $7, $8, $9, $10, now())
-		ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
-		  outcome = CASE WHEN a.outcome IN ('queued', 'running') THEN 'tail_ready' ELSE a.outcome END,
-		  worker_id = coalesce(a.worker_id, EXCLUDED.worker_id), node = coalesce(a.node, EXCLUDED.node),
-		  gpu_uuid = coalesce(a.gpu_uuid, EXCLUDED.gpu_uuid), gpu_name = coalesce(a.gpu_name, EXCLUDED.gpu_name),
-		  backend = coalesce(a.backend, EXCLUDED.backend), model = coalesce(a.model, EXCLUDED.model),
-		  model_version = coalesce(a.model_version, EXCLUDED.model_version), started_at = coalesce(a.started_at, now())`,
-		r.JobID, r.Index, r.Attempt, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
-		nullable(w.Backend), nullable(w.Model), nullable(w.ModelVersion))
-	b.Queue(`WITH t AS (
-		  UPDATE segments SET state = 'tail_ready', tail_key = $3, attempts = greatest(attempts, $4),
-		    last_heartbeat_at = now(), updated_at = now()
-		  WHERE job_id = $1 AND idx = $2 AND tail_key IS NULL AND state IN ('queued', 'running') RETURNING 1)
-		INSERT INTO artifacts (key, job_id, kind, idx, attempt) SELECT $3, $1, 'tail', $2, $4 FROM t
-		ON CONFLICT (key) DO NOTHING`, r.JobID, r.Index, r.TailKey, r.Attempt)
+	queueTailReady(b, r)
 	b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1, queued_at = now(), updated_at = now()
 		WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending'
 		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, r.JobID, r.Index, r.TailKey)
@@ -133,4 +101,27 @@ func (s *Store) HandOffPrepared(ctx context.Context, r TailReady, msg OutboxMsg)
 		return false, false, fmt.Errorf("store: hand-off %s/%d: %w", r.JobID, r.Index, err)
 	}
 	return first, releasedNext, nil
+}
+
+// queueTailReady queues a TAIL_READY's bookkeeping: the attempt moves to
+// tail_ready with its worker, and the first tail of the segment is recorded
+// (the second statement's row count says whether this one was first).
+func queueTailReady(b *pgx.Batch, r TailReady) {
+	w := r.Worker
+	b.Queue(`INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_uuid, gpu_name, backend, model, model_version, started_at)
+		VALUES ($1, $2, $3, 'tail_ready', $4, $5, $6, $7, $8, $9, $10, now())
+		ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
+		  outcome = CASE WHEN a.outcome IN ('queued', 'running') THEN 'tail_ready' ELSE a.outcome END,
+		  worker_id = coalesce(a.worker_id, EXCLUDED.worker_id), node = coalesce(a.node, EXCLUDED.node),
+		  gpu_uuid = coalesce(a.gpu_uuid, EXCLUDED.gpu_uuid), gpu_name = coalesce(a.gpu_name, EXCLUDED.gpu_name),
+		  backend = coalesce(a.backend, EXCLUDED.backend), model = coalesce(a.model, EXCLUDED.model),
+		  model_version = coalesce(a.model_version, EXCLUDED.model_version), started_at = coalesce(a.started_at, now())`,
+		r.JobID, r.Index, r.Attempt, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
+		nullable(w.Backend), nullable(w.Model), nullable(w.ModelVersion))
+	b.Queue(`WITH t AS (
+		  UPDATE segments SET state = 'tail_ready', tail_key = $3, attempts = greatest(attempts, $4),
+		    last_heartbeat_at = now(), updated_at = now()
+		  WHERE job_id = $1 AND idx = $2 AND tail_key IS NULL AND state IN ('queued', 'running') RETURNING 1)
+		INSERT INTO artifacts (key, job_id, kind, idx, attempt) SELECT $3, $1, 'tail', $2, $4 FROM t
+		ON CONFLICT (key) DO NOTHING`, r.JobID, r.Index, r.TailKey, r.Attempt)
 }
