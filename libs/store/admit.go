@@ -56,24 +56,38 @@ LIMIT $2`, pool, free)
 		if err != nil {
 			return fmt.Errorf("pick ready segments: %w", err)
 		}
-		for _, k := range keys {
-			sg, err := scanSegment(tx.QueryRow(ctx, `UPDATE segments SET state = 'queued', attempts = 1, queued_at = now(),
-				updated_at = now() WHERE job_id = $1 AND idx = $2 AND state = 'ready' RETURNING `+segmentColumns, k.job, k.idx))
-			if err != nil {
-				return fmt.Errorf("admit %s/%d: %w", k.job, k.idx, err)
-			}
+		if len(keys) == 0 {
+			return nil
+		}
+		jobs, idxs := make([]string, len(keys)), make([]int32, len(keys))
+		for i, k := range keys {
+			jobs[i], idxs[i] = k.job, int32(k.idx)
+		}
+		rows, err = tx.Query(ctx, `UPDATE segments s SET state = 'queued', attempts = 1, queued_at = now(), updated_at = now()
+			FROM unnest($1::text[], $2::int[]) AS k(kjob, kidx)
+			WHERE s.job_id = k.kjob AND s.idx = k.kidx AND s.state = 'ready'
+			RETURNING `+segmentColumns, jobs, idxs)
+		if err != nil {
+			return fmt.Errorf("admit: %w", err)
+		}
+		segs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Segment, error) { return scanSegment(r) })
+		if err != nil {
+			return fmt.Errorf("admit: %w", err)
+		}
+		b := &pgx.Batch{}
+		for _, sg := range segs {
 			msg, err := task(sg)
 			if err != nil {
 				return err
 			}
-			if err := upsertAttempt(ctx, tx, k.job, k.idx, 1, OutcomeQueued, Worker{}, Timings{}); err != nil {
-				return err
-			}
-			if err := insertOutbox(ctx, tx, []OutboxMsg{msg}); err != nil {
-				return err
-			}
-			admitted++
+			queueAttempt(b, sg.JobID, sg.Index, 1, OutcomeQueued, Worker{}, Timings{})
+			b.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers) VALUES ($1, $2, $3, $4) ON CONFLICT (msg_id) DO NOTHING`,
+				msg.MsgID, msg.Subject, msg.Payload, headersOf(msg))
 		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("admit: %w", err)
+		}
+		admitted = len(segs)
 		return nil
 	})
 	if err != nil {

@@ -178,19 +178,34 @@ func (d *Dispatcher) publishNow(ctx context.Context, msgs ...store.OutboxMsg) {
 	}
 }
 
-// publish sends outbox rows in order and says how many went out.
+// publish sends outbox rows and says how many, from the first, went out.
+// The publishes are pipelined (asynchronous, in order on one connection),
+// then every acknowledgement is awaited.
 func (d *Dispatcher) publish(msgs []store.OutboxMsg) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for i, m := range msgs {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	var sendErr error
+	for _, m := range msgs {
 		nm := &nats.Msg{Subject: m.Subject, Data: m.Payload, Header: nats.Header{}}
 		nm.Header.Set(bus.HeaderContentType, bus.ContentProtobuf)
 		for k, v := range m.Headers {
 			nm.Header.Set(k, v)
 		}
-		if _, err := d.bus.JetStream().PublishMsg(ctx, nm, jetstream.WithMsgID(m.MsgID)); err != nil {
-			return i, fmt.Errorf("publish %s: %w", m.MsgID, err)
+		f, err := d.bus.JetStream().PublishMsgAsync(nm, jetstream.WithMsgID(m.MsgID))
+		if err != nil {
+			sendErr = fmt.Errorf("publish %s: %w", m.MsgID, err)
+			break
+		}
+		futures = append(futures, f)
+	}
+	timeout := time.After(10 * time.Second)
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return i, fmt.Errorf("publish %s: %w", msgs[i].MsgID, err)
+		case <-timeout:
+			return i, fmt.Errorf("publish %s: no acknowledgement in 10s", msgs[i].MsgID)
 		}
 	}
-	return len(msgs), nil
+	return len(futures), sendErr
 }
