@@ -74,17 +74,18 @@ LIMIT $2`, pool, free)
 		if err != nil {
 			return fmt.Errorf("admit: %w", err)
 		}
-		b := &pgx.Batch{}
-		for _, sg := range segs {
+		atts, msgs := make([]attemptRow, len(segs)), make([]OutboxMsg, len(segs))
+		for i, sg := range segs {
 			msg, err := task(sg)
 			if err != nil {
 				return err
 			}
-			queueAttempt(b, sg.JobID, sg.Index, 1, OutcomeQueued, Worker{}, Timings{})
-			b.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers) VALUES ($1, $2, $3, $4) ON CONFLICT (msg_id) DO NOTHING`,
-				msg.MsgID, msg.Subject, msg.Payload, headersOf(msg))
+			atts[i], msgs[i] = attemptRow{job: sg.JobID, idx: sg.Index, attempt: 1, outcome: OutcomeQueued}, msg
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := upsertAttempts(ctx, tx, atts); err != nil {
+			return fmt.Errorf("admit: %w", err)
+		}
+		if err := insertOutboxBatch(ctx, tx, msgs); err != nil {
 			return fmt.Errorf("admit: %w", err)
 		}
 		admitted = len(segs)

@@ -52,7 +52,10 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("lock segments: %w", err)
 		}
-		b := &pgx.Batch{}
+		var atts []attemptRow
+		var cj, ck, csha []string
+		var ci, ca, cf []int32
+		var cb []int64
 		perJob := map[string]int{}
 		for i, d := range ds {
 			sg, ok := segs[key{d.JobID, d.Index}]
@@ -61,7 +64,7 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 			}
 			if sg.done != nil || sg.state == SegCancelled || sg.state == SegFailed {
 				if sg.done == nil || *sg.done != d.Attempt {
-					queueAttempt(b, d.JobID, d.Index, d.Attempt, OutcomeDuplicate, d.Worker, d.Timings)
+					atts = append(atts, attemptRow{d.JobID, d.Index, d.Attempt, OutcomeDuplicate, d.Worker, d.Timings})
 				}
 				continue
 			}
@@ -69,52 +72,51 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 			sg.done, sg.state = &attempt, SegDone
 			out[i] = true
 			perJob[d.JobID]++
-			queueAttempt(b, d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings)
-			b.Queue(`UPDATE segments SET state = 'done', committed_attempt = $3, video_key = $4, video_sha256 = $5,
-				video_bytes = $6, video_frames = $7, attempts = greatest(attempts, $3), updated_at = now()
-				WHERE job_id = $1 AND idx = $2`, d.JobID, d.Index, d.Attempt, d.VideoKey, d.SHA256, d.Bytes, d.Frames)
-			b.Queue(`INSERT INTO artifacts (key, job_id, kind, idx, attempt, sha256, bytes, frames)
-				VALUES ($1, $2, 'segment', $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING`,
-				d.VideoKey, d.JobID, d.Index, d.Attempt, d.SHA256, d.Bytes, d.Frames)
+			atts = append(atts, attemptRow{d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings})
+			cj, ci, ca, ck = append(cj, d.JobID), append(ci, int32(d.Index)), append(ca, int32(d.Attempt)), append(ck, d.VideoKey)
+			csha, cb, cf = append(csha, d.SHA256), append(cb, d.Bytes), append(cf, int32(d.Frames))
+		}
+		if err := upsertAttempts(ctx, tx, atts); err != nil {
+			return err
+		}
+		if len(cj) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE segments s SET state = 'done', committed_attempt = c.a, video_key = c.k,
+				video_sha256 = c.sha, video_bytes = c.b, video_frames = c.f, attempts = greatest(s.attempts, c.a), updated_at = now()
+				FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::int[]) AS c(j, i, a, k, sha, b, f)
+				WHERE s.job_id = c.j AND s.idx = c.i`, cj, ci, ca, ck, csha, cb, cf); err != nil {
+				return fmt.Errorf("commit segments: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO artifacts (key, job_id, kind, idx, attempt, sha256, bytes, frames)
+				SELECT k, j, 'segment', i, a, sha, b, f
+				FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::int[]) AS c(j, i, a, k, sha, b, f)
+				ON CONFLICT (key) DO NOTHING`, cj, ci, ca, ck, csha, cb, cf); err != nil {
+				return fmt.Errorf("commit artifacts: %w", err)
+			}
 		}
 		order := make([]string, 0, len(perJob))
 		for j := range perJob {
 			order = append(order, j)
 		}
 		sort.Strings(order)
-		for _, j := range order {
-			b.Queue(`UPDATE jobs SET segments_done = segments_done + $2, updated_at = now(),
-				state = CASE WHEN state = 'queued' THEN 'running' ELSE state END, started_at = coalesce(started_at, now()),
-				progress = CASE WHEN segments_total > 0 THEN least(1, (segments_done + $2)::float8 / segments_total) ELSE progress END
-				WHERE id = $1 RETURNING state, segments_done, coalesce(segments_total, 0), progress`, j, perJob[j])
-		}
-		br := tx.SendBatch(ctx, b)
-		for i := 0; i < b.Len()-len(order); i++ {
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return fmt.Errorf("commit batch: %w", err)
-			}
-		}
 		var events []OutboxMsg
 		for _, j := range order {
 			var p Progress
-			if err := br.QueryRow().Scan(&p.State, &p.SegmentsDone, &p.SegmentsTotal, &p.Progress); err != nil {
-				br.Close()
+			if err := tx.QueryRow(ctx, `UPDATE jobs SET segments_done = segments_done + $2, updated_at = now(),
+				state = CASE WHEN state = 'queued' THEN 'running' ELSE state END, started_at = coalesce(started_at, now()),
+				progress = CASE WHEN segments_total > 0 THEN least(1, (segments_done + $2)::float8 / segments_total) ELSE progress END
+				WHERE id = $1 RETURNING state, segments_done, coalesce(segments_total, 0), progress`, j, perJob[j]).
+				Scan(&p.State, &p.SegmentsDone, &p.SegmentsTotal, &p.Progress); err != nil {
 				return fmt.Errorf("job %s progress: %w", j, err)
 			}
 			if event != nil {
 				m, err := event(j, p)
 				if err != nil {
-					br.Close()
 					return err
 				}
 				events = append(events, m)
 			}
 		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("commit batch: %w", err)
-		}
-		return insertOutbox(ctx, tx, events)
+		return insertOutboxBatch(ctx, tx, events)
 	})
 	if err != nil {
 		return nil, err
