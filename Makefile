@@ -17,7 +17,7 @@ GO                    ?= go
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
-APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind libpython3-dev python3-numpy
+APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-numpy
 TEST_TIMEOUT          ?= 20m
 TEST_FLAGS            ?=
 
@@ -36,7 +36,7 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql); \
 	command -v psql >/dev/null || missing+=(postgresql-client); \
 	command -v valgrind >/dev/null || missing+=(valgrind); \
-	[ -x /usr/bin/python3-config ] || missing+=(libpython3-dev); \
+	[ -x /usr/bin/python3-config ] || missing+=(python3-dev); \
 	/usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy); \
 	if [ $${#missing[@]} -eq 0 ]; then echo "deps: Debian packages present"; exit 0; fi; \
 	echo "deps: installing $${missing[*]}"; \

@@ -5,9 +5,9 @@ PY_SONAME      = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_con
 
 .PHONY: python python-check
 
-python: $(BUILD)/libspool_infer_python.so ## build the python plugin (Debian's libpython3-dev)
+python: $(BUILD)/libspool_infer_python.so ## build the python plugin (Debian's python3-dev)
 $(BUILD)/libspool_infer_python.so: backends/python/python.c src/tailstate.c src/validate.c $(wildcard include/*.h src/*.h) | $(BUILD)
-	@[ -x $(PYTHON_CONFIG) ] || { echo "make python: $(PYTHON_CONFIG) not found; run \"make deps\" or \"apt-get install -y libpython3-dev\"" >&2; exit 1; }
+	@[ -x $(PYTHON_CONFIG) ] || { echo "make python: $(PYTHON_CONFIG) not found; run \"make deps\" or \"apt-get install -y python3-dev\"" >&2; exit 1; }
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -Wno-missing-field-initializers -fPIC -shared -fvisibility=hidden \
 	  -Iinclude -Isrc $$($(PYTHON_CONFIG) --includes) -DSPOOL_LIBPYTHON='"$(PY_SONAME)"' \
 	  -o $@ backends/python/python.c src/tailstate.c src/validate.c $$($(PYTHON_CONFIG) --embed --ldflags) -lpthread

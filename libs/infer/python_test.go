@@ -22,7 +22,7 @@ func openPython(t *testing.T, module string) *infer.Engine {
 		if testing.Short() && os.Getenv("CI") != "true" {
 			t.Skip("python plugin not built (make -C libs/infer python)")
 		}
-		t.Fatal("python plugin not built: run \"make -C libs/infer python\" (needs Debian's libpython3-dev and python3-numpy)")
+		t.Fatal("python plugin not built: run \"make -C libs/infer python\" (needs Debian's python3-dev and python3-numpy)")
 	}
 	py, _ := filepath.Abs("python")
 	tests, _ := filepath.Abs("python/tests")
