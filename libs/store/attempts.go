@@ -34,44 +34,14 @@ func (s *Store) StartAttempt(ctx context.Context, a AttemptStart) error {
 	})
 }
 
-// upsertAttemptSQL inserts the attempt or moves it forward: an outcome only
+// upsertAttempt inserts the attempt or moves it forward: an outcome only
 // advances (queued < running < tail_ready < done|failed), and worker fields
 // fill in once.
-const upsertAttemptSQL = `
-INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_uuid, gpu_name, backend, model, model_version,
-                           queue_ms, denoise_ms, decode_ms, encode_ms, upload_ms, started_at, finished_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        CASE WHEN $4 <> 'queued' THEN now() END, CASE WHEN $4 IN ('done', 'failed', 'duplicate') THEN now() END)
-ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
-    outcome = CASE
-        WHEN a.outcome IN ('done', 'failed', 'duplicate', 'abandoned') THEN a.outcome
-        WHEN array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate'], EXCLUDED.outcome)
-           > array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate'], a.outcome)
-        THEN EXCLUDED.outcome ELSE a.outcome END,
-    worker_id = coalesce(a.worker_id, EXCLUDED.worker_id), node = coalesce(a.node, EXCLUDED.node),
-    gpu_uuid = coalesce(a.gpu_uuid, EXCLUDED.gpu_uuid), gpu_name = coalesce(a.gpu_name, EXCLUDED.gpu_name),
-    backend = coalesce(a.backend, EXCLUDED.backend), model = coalesce(a.model, EXCLUDED.model),
-    model_version = coalesce(a.model_version, EXCLUDED.model_version),
-    queue_ms = coalesce(EXCLUDED.queue_ms, a.queue_ms), denoise_ms = coalesce(EXCLUDED.denoise_ms, a.denoise_ms),
-    decode_ms = coalesce(EXCLUDED.decode_ms, a.decode_ms), encode_ms = coalesce(EXCLUDED.encode_ms, a.encode_ms),
-    upload_ms = coalesce(EXCLUDED.upload_ms, a.upload_ms),
-    started_at = coalesce(a.started_at, EXCLUDED.started_at), finished_at = coalesce(a.finished_at, EXCLUDED.finished_at)`
-
-func attemptArgs(job string, idx, attempt int, o Outcome, w Worker, t Timings) []any {
-	return []any{job, idx, attempt, o, nullable(w.WorkerID), nullable(w.Node), nullable(w.GPUUUID), nullable(w.GPUName),
-		nullable(w.Backend), nullable(w.Model), nullable(w.ModelVersion),
-		nullable(t.QueueMS), nullable(t.DenoiseMS), nullable(t.DecodeMS), nullable(t.EncodeMS), nullable(t.UploadMS)}
-}
-
 func upsertAttempt(ctx context.Context, tx pgx.Tx, job string, idx, attempt int, o Outcome, w Worker, t Timings) error {
-	if _, err := tx.Exec(ctx, upsertAttemptSQL, attemptArgs(job, idx, attempt, o, w, t)...); err != nil {
+	if err := upsertAttempts(ctx, tx, []attemptRow{{job, idx, attempt, o, w, t}}); err != nil {
 		return fmt.Errorf("attempt %s/%d/%d: %w", job, idx, attempt, err)
 	}
 	return nil
-}
-
-func queueAttempt(b *pgx.Batch, job string, idx, attempt int, o Outcome, w Worker, t Timings) {
-	b.Queue(upsertAttemptSQL, attemptArgs(job, idx, attempt, o, w, t)...)
 }
 
 // TailReady reports that an attempt's tail state is uploaded.
@@ -156,8 +126,10 @@ func (s *Store) CommitSegmentDone(ctx context.Context, d SegmentDone, event func
 			}
 			return upsertAttempt(ctx, tx, d.JobID, d.Index, d.Attempt, OutcomeDuplicate, d.Worker, d.Timings)
 		}
+		if err := upsertAttempt(ctx, tx, d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings); err != nil {
+			return err
+		}
 		b := &pgx.Batch{}
-		queueAttempt(b, d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings)
 		b.Queue(`UPDATE segments SET state = 'done', committed_attempt = $3, video_key = $4,
 			video_sha256 = $5, video_bytes = $6, video_frames = $7, attempts = greatest(attempts, $3), updated_at = now()
 			WHERE job_id = $1 AND idx = $2`, d.JobID, d.Index, d.Attempt, d.VideoKey, d.SHA256, d.Bytes, d.Frames)
@@ -170,7 +142,7 @@ func (s *Store) CommitSegmentDone(ctx context.Context, d SegmentDone, event func
 			progress = CASE WHEN segments_total > 0 THEN least(1, (segments_done + 1)::float8 / segments_total) ELSE progress END
 			WHERE id = $1 RETURNING state, segments_done, coalesce(segments_total, 0), progress`, d.JobID)
 		br := tx.SendBatch(ctx, b)
-		for i := 0; i < 3; i++ {
+		for i := 0; i < 2; i++ {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
 				return fmt.Errorf("commit %s/%d/%d: %w", d.JobID, d.Index, d.Attempt, err)
