@@ -41,7 +41,9 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 		nats.ReconnectWait(o.reconnectWait),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			o.log.Warn("nats disconnected", "err", err)
+			if err != nil { // nil: a deliberate close or drain
+				o.log.Warn("nats disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			o.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
