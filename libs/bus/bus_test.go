@@ -104,8 +104,21 @@ func TestDuplicatePublishIsStoredOnce(t *testing.T) {
 	if a1.Duplicate || !a2.Duplicate || a1.Sequence != a2.Sequence {
 		t.Fatalf("acks %+v %+v", a1, a2)
 	}
-	info, _ := c.Info(ctx)
-	if info.NumPending != 1 {
+	// The consumer's count follows the stream asynchronously: wait for it,
+	// then make sure it does not reach two.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info, _ := c.Info(ctx)
+		if info.NumPending == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending, want 1", info.NumPending)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if info, _ := c.Info(ctx); info.NumPending != 1 {
 		t.Fatalf("%d pending, want 1", info.NumPending)
 	}
 	m, err := bus.FetchOne(ctx, c, time.Second)
