@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -92,7 +93,8 @@ func TestDuplicatePublishIsStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task := &spoolv1.SegmentTask{JobId: "dedup-job", Index: 4, Attempt: 1, Pool: "dedup", Prompt: "x"}
+	job := fmt.Sprintf("dedup-%d", time.Now().UnixNano()) // unique across -count runs
+	task := &spoolv1.SegmentTask{JobId: job, Index: 4, Attempt: 1, Pool: "dedup", Prompt: "x"}
 	a1, err := b.PublishTask(ctx, task)
 	if err != nil {
 		t.Fatal(err)
