@@ -212,11 +212,11 @@ func TestCommitFirstDoneWins(t *testing.T) {
 			done := store.SegmentDone{JobID: id, Index: 0, Attempt: a, VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, a),
 				SHA256: strings.Repeat("a", 64), Bytes: 100, Frames: 84, Worker: store.Worker{WorkerID: fmt.Sprintf("w%d", a)},
 				Timings: store.Timings{DenoiseMS: 10 * a}}
-			ok, err := s.CommitSegmentDone(ctx, done, nil)
+			ok, err := s.CommitDoneBatch(ctx, []store.SegmentDone{done}, nil)
 			if err != nil {
 				t.Error(err)
 			}
-			if ok {
+			if len(ok) == 1 && ok[0] {
 				wins.Add(1)
 			}
 		}()
@@ -240,14 +240,14 @@ func TestCommitFirstDoneWins(t *testing.T) {
 	}
 	// The winner's DONE again: nothing changes.
 	before, _ := s.GetJob(ctx, id)
-	again, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 0, Attempt: winner,
-		VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, winner), SHA256: strings.Repeat("a", 64)}, nil)
+	again, err := s.CommitDoneBatch(ctx, []store.SegmentDone{{JobID: id, Index: 0, Attempt: winner,
+		VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, winner), SHA256: strings.Repeat("a", 64)}}, nil)
 	after, _ := s.GetJob(ctx, id)
-	if err != nil || again || after.SegmentsDone != before.SegmentsDone || after.SegmentsDone != 1 || after.Progress != 0.5 {
+	if err != nil || again[0] || after.SegmentsDone != before.SegmentsDone || after.SegmentsDone != 1 || after.Progress != 0.5 {
 		t.Fatalf("redelivered DONE: %v %v, done %d→%d progress %v", again, err, before.SegmentsDone, after.SegmentsDone, after.Progress)
 	}
-	if _, err := s.CommitSegmentDone(ctx, store.SegmentDone{JobID: id, Index: 9, Attempt: 1}, nil); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("unknown segment: %v", err)
+	if got, err := s.CommitDoneBatch(ctx, []store.SegmentDone{{JobID: id, Index: 9, Attempt: 1}}, nil); err != nil || got[0] {
+		t.Fatalf("unknown segment: %v %v", got, err)
 	}
 }
 
@@ -256,27 +256,29 @@ func TestAttemptLifecycle(t *testing.T) {
 	ctx := context.Background()
 	nj := newJob(t, 2)
 	nj.Segments[0].State = store.SegQueued
+	nj.Segments[1].Task = []byte{9}
 	if _, err := s.CreateJob(ctx, nj); err != nil {
 		t.Fatal(err)
 	}
 	id := nj.Job.ID
 	w := store.Worker{WorkerID: "w1", Node: "n1", GPUUUID: "GPU-1", GPUName: "H100", Backend: "ref", Model: "ref", ModelVersion: "1"}
-	for range 2 { // a redelivered start creates no second row
-		if err := s.StartAttempt(ctx, store.AttemptStart{JobID: id, Index: 0, Attempt: 1, Worker: w}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	tail := fmt.Sprintf("jobs/%s/seg/0/a1/tail.bin", id)
-	first, err := s.RecordTailReady(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail, Worker: w})
-	if err != nil || !first {
-		t.Fatalf("tail: %v %v", first, err)
+	var built []store.Segment
+	next := func(sg store.Segment) (store.OutboxMsg, error) {
+		built = append(built, sg)
+		return store.OutboxMsg{MsgID: id + ".1.1.task", Subject: "spool.segments.default", Payload: sg.Task}, nil
 	}
-	if again, _ := s.RecordTailReady(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail}); again {
+	first, msg, err := s.HandOff(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail, Worker: w}, next)
+	if err != nil || !first || msg == nil || len(built) != 1 || built[0].Index != 1 || string(built[0].Task) != "\x09" {
+		t.Fatalf("hand-off: first %v msg %v built %+v %v", first, msg, built, err)
+	}
+	if again, msg, _ := s.HandOff(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: tail}, next); again || msg != nil {
 		t.Fatal("a second TAIL_READY released again")
 	}
 	segs, _ := s.ListSegments(ctx, id)
-	if segs[0].State != store.SegTailReady || segs[0].TailKey != tail || segs[0].Attempts != 1 {
-		t.Fatalf("segment %+v", segs[0])
+	if segs[0].State != store.SegTailReady || segs[0].TailKey != tail || segs[0].Attempts != 1 ||
+		segs[1].State != store.SegQueued || segs[1].ConditioningKey != tail {
+		t.Fatalf("segments %+v", segs)
 	}
 	attempts, _ := s.ListAttempts(ctx, id, 0)
 	if len(attempts) != 1 || attempts[0].Outcome != store.OutcomeTailReady || attempts[0].Worker != w || attempts[0].StartedAt == nil {
