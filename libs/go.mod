@@ -3,6 +3,7 @@ module github.com/spoolvideo/spool/libs
 go 1.26.0
 
 require (
+	github.com/Eyevinn/mp4ff v0.53.0
 	github.com/NVIDIA/go-nvml v0.13.4-0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/kelseyhightower/envconfig v1.4.0
