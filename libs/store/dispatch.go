@@ -202,29 +202,6 @@ func (s *Store) TouchSegment(ctx context.Context, jobID string, idx int) error {
 	return nil
 }
 
-// JobProgress is what a job event reports.
-type JobProgress struct {
-	State         JobState
-	Mode          string
-	SegmentsDone  int
-	SegmentsTotal int
-	Progress      float64
-}
-
-// GetJobProgress reads a job's state and counters.
-func (s *Store) GetJobProgress(ctx context.Context, id string) (JobProgress, error) {
-	var p JobProgress
-	err := s.pool.QueryRow(ctx, `SELECT state, mode, segments_done, coalesce(segments_total, 0), progress FROM jobs WHERE id = $1`, id).
-		Scan(&p.State, &p.Mode, &p.SegmentsDone, &p.SegmentsTotal, &p.Progress)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, fmt.Errorf("store: job %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return p, fmt.Errorf("store: job %s: %w", id, err)
-	}
-	return p, nil
-}
-
 // AppendSegments adds segments to a job (live jobs are planned a few
 // segments ahead); segments that exist already are left as they are.
 func (s *Store) AppendSegments(ctx context.Context, jobID string, segs []Segment) error {
