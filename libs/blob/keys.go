@@ -134,3 +134,21 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// ParseTailKey accepts key only when it is the tail state of some segment
+// attempt of job, exactly as SegmentTail builds it.
+func ParseTailKey(job, key string) (Key, error) {
+	var idx, attempt uint32
+	p, err := JobPrefix(job)
+	if err != nil {
+		return "", err
+	}
+	if _, err := fmt.Sscanf(strings.TrimPrefix(key, string(p)), "seg/%d/a%d/tail.bin", &idx, &attempt); err != nil {
+		return "", fmt.Errorf("%w: %q is not a tail state of job %s", ErrInvalidKey, clip(key), job)
+	}
+	k, err := SegmentTail(job, idx, attempt)
+	if err != nil || string(k) != key {
+		return "", fmt.Errorf("%w: %q is not a tail state of job %s", ErrInvalidKey, clip(key), job)
+	}
+	return k, nil
+}

@@ -23,6 +23,7 @@ func TestKeys(t *testing.T) {
 		{func() (blob.Key, error) { return blob.Final("j1") }, "jobs/j1/final.mp4"},
 		{func() (blob.Key, error) { return blob.JobInput("j1", "voice.WAV") }, "jobs/j1/in/voice.WAV"},
 		{func() (blob.Key, error) { return blob.KeyInJob("j1", "jobs/j1/in/a.mp4") }, "jobs/j1/in/a.mp4"},
+		{func() (blob.Key, error) { return blob.ParseTailKey("j1", "jobs/j1/seg/3/a2/tail.bin") }, "jobs/j1/seg/3/a2/tail.bin"},
 	}
 	for _, c := range cases {
 		k, err := c.got()
@@ -43,6 +44,9 @@ func TestKeys(t *testing.T) {
 		func() (blob.Key, error) { return blob.KeyInJob("j", "jobs/j/final.mp4") },
 		func() (blob.Key, error) { return blob.KeyInJob("j", "jobs/j/in/../../k/in/x") },
 		func() (blob.Key, error) { return blob.KeyInJob("j", "jobs/k/in/x") },
+		func() (blob.Key, error) { return blob.ParseTailKey("j", "jobs/k/seg/1/a1/tail.bin") },
+		func() (blob.Key, error) { return blob.ParseTailKey("j", "jobs/j/seg/1/a1/tail.bin/../../x") },
+		func() (blob.Key, error) { return blob.ParseTailKey("j", "jobs/j/seg/01/a1/tail.bin") },
 	}
 	for i, f := range bad {
 		if k, err := f(); !errors.Is(err, blob.ErrInvalidKey) {
@@ -81,5 +85,7 @@ func FuzzKeys(f *testing.F) {
 		check(blob.JobInput(job, name))
 		check(blob.KeyInJob(job, name))
 		check(blob.KeyInJob(job, "jobs/"+job+"/in/"+name))
+		check(blob.ParseTailKey(job, name))
+		check(blob.ParseTailKey(job, "jobs/"+job+"/"+name))
 	})
 }

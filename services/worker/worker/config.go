@@ -1,0 +1,46 @@
+// Package worker is spool's GPU worker: slots that each hold a warm
+// inference engine and generate one segment at a time. A slot fetches
+// exactly one task from its pool's consumer, runs the engine, hands out the
+// tail state the moment denoising ends (uploaded, then TAIL_READY), pipes the
+// kept frames through the encoder, retimes the fragment onto the video's
+// timeline, uploads it and publishes DONE before it acks.
+package worker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/config"
+)
+
+// Config is the worker's configuration, from SPOOL_* variables.
+type Config struct {
+	config.Service
+	NATS config.NATS `envconfig:"NATS"`
+	S3   config.S3   `envconfig:"S3"`
+
+	ID        string        `envconfig:"WORKER_ID" desc:"worker id; default: the host name and process id"`
+	Node      string        `envconfig:"WORKER_NODE" desc:"node name reported with results; default: the host name"`
+	Pool      string        `envconfig:"WORKER_POOL" default:"default" desc:"GPU pool whose tasks this worker takes"`
+	Backend   string        `envconfig:"WORKER_BACKEND" default:"ref" desc:"inference backend: ref, sim, python or cuda"`
+	Model     string        `envconfig:"WORKER_MODEL" desc:"model name; default: the backend's"`
+	Params    string        `envconfig:"WORKER_BACKEND_PARAMS" desc:"backend parameters, key=value;key=value"`
+	PluginDir string        `envconfig:"WORKER_PLUGIN_DIR" desc:"where backend plugins live; default: $SPOOL_INFER_PLUGIN_DIR"`
+	Weights   string        `envconfig:"WORKER_WEIGHTS_DIR" desc:"directory of the model weights"`
+	Slots     int           `envconfig:"WORKER_SLOTS" default:"1" desc:"CPU slots when the worker has no GPU"`
+	Heartbeat time.Duration `envconfig:"WORKER_HEARTBEAT" default:"10s" desc:"AckProgress interval while a segment runs (about AckWait/3)"`
+	Drain     time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"5m" desc:"on SIGTERM, how long a running segment may take to finish before it is handed back"`
+	Register  time.Duration `envconfig:"WORKER_REGISTER_EVERY" default:"10s" desc:"how often the worker refreshes its entry in the spool_workers bucket (under its TTL)"`
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Slots < 1:
+		return fmt.Errorf("worker: SPOOL_WORKER_SLOTS %d: want ≥ 1", c.Slots)
+	case c.Heartbeat <= 0 || c.Drain < 0 || c.Register <= 0:
+		return fmt.Errorf("worker: heartbeat %v and register interval %v must be > 0, drain timeout %v ≥ 0", c.Heartbeat, c.Register, c.Drain)
+	case c.Pool == "" || c.Backend == "":
+		return fmt.Errorf("worker: SPOOL_WORKER_POOL and SPOOL_WORKER_BACKEND must be set")
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package worker
+
+import (
+	"context"
+	"os"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/gpu"
+	"github.com/spoolvideo/spool/libs/telemetry"
+)
+
+// Main loads cfg from the environment, finds the GPUs, opens the engines and
+// runs the worker until ctx ends (SIGTERM), draining the running segments.
+func Main(ctx context.Context, cfg *Config) error {
+	if err := config.Load(cfg); err != nil {
+		return err
+	}
+	if cfg.Name == "" {
+		cfg.Name = "spool-worker"
+	}
+	log, err := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, cfg.Name)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx))
+	gpus, err := gpu.Open()
+	if err != nil {
+		return err
+	}
+	defer gpus.Close()
+	if cfg.NATS.Name == "" {
+		cfg.NATS.Name = cfg.Name
+	}
+	b, err := bus.Connect(ctx, cfg.NATS, bus.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Declare(ctx); err != nil {
+		return err
+	}
+	bl, err := blob.New(cfg.S3)
+	if err != nil {
+		return err
+	}
+	if err := bl.EnsureBucket(ctx); err != nil {
+		return err
+	}
+	w, err := New(*cfg, b, bl, gpus, log)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	log.Info("worker running", "id", w.cfg.ID, "pool", cfg.Pool, "backend", cfg.Backend, "slots", len(w.slots), "gpus", len(gpus.GPUs()))
+	return w.Run(ctx)
+}

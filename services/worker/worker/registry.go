@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+// setTask records what a slot runs, as "<job>/<segment>/<attempt>", the
+// form the dispatcher's reconciler looks for.
+func (w *Worker) setTask(s *slot, t *spoolv1.SegmentTask) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tasks == nil {
+		w.tasks = map[string]string{}
+	}
+	if t == nil {
+		delete(w.tasks, s.id)
+		return
+	}
+	w.tasks[s.id] = fmt.Sprintf("%s/%d/%d", t.JobId, t.Index, t.Attempt)
+}
+
+// info is the worker's registration.
+func (w *Worker) info(started time.Time) *spoolv1.WorkerInfo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := &spoolv1.WorkerInfo{Id: w.cfg.ID, Node: w.node, Pool: w.cfg.Pool, Backend: w.cfg.Backend,
+		Slots: uint32(len(w.slots)), StartedAt: timestamppb.New(started), HeartbeatAt: timestamppb.Now()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		i.Version = bi.Main.Version
+	}
+	models := map[string]bool{}
+	for _, s := range w.slots {
+		models[s.engine.Info().Model] = true
+		if s.gpu.UUID != "" {
+			i.Gpus = append(i.Gpus, &spoolv1.GPU{Index: uint32(s.gpu.Index), Uuid: s.gpu.UUID, Name: s.gpu.Name, MemoryTotalBytes: s.gpu.MemoryTotal})
+		}
+	}
+	for m := range models {
+		i.Models = append(i.Models, m)
+	}
+	for _, t := range w.tasks {
+		i.CurrentTasks = append(i.CurrentTasks, t)
+	}
+	sort.Strings(i.Models)
+	sort.Strings(i.CurrentTasks)
+	return i
+}
+
+// register keeps the worker's entry in spool_workers fresh until ctx ends,
+// then deletes it. Entries expire by the bucket's TTL if the worker dies.
+func (w *Worker) register(ctx context.Context) error {
+	kv, err := w.bus.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	put := func() {
+		data, err := proto.Marshal(w.info(started))
+		if err == nil {
+			_, err = kv.Put(context.WithoutCancel(ctx), w.cfg.ID, data)
+		}
+		if err != nil {
+			w.log.Warn("register", "err", err)
+		}
+	}
+	put()
+	t := time.NewTicker(w.cfg.Register)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := kv.Delete(context.WithoutCancel(ctx), w.cfg.ID); err != nil {
+				w.log.Warn("deregister", "err", err)
+			}
+			return nil
+		case <-t.C:
+			put()
+		}
+	}
+}

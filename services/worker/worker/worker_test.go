@@ -1,0 +1,239 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+	"github.com/nats-io/nats.go"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/media"
+	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	"github.com/spoolvideo/spool/services/worker/worker"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
+
+type env struct {
+	bus   *bus.Bus
+	blob  *blob.Store
+	store *store.Store
+	pool  string
+}
+
+func newEnv(t *testing.T) *env {
+	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
+	ctx := context.Background()
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bl.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	return &env{bus: b, blob: bl, store: s, pool: pool}
+}
+
+func (e *env) run(t *testing.T, name string, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	})
+}
+
+func (e *env) startDispatcher(t *testing.T) {
+	cfg := dispatcher.Config{Pools: []string{e.pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
+		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 8, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute}
+	d, err := dispatcher.New(context.Background(), cfg, e.bus, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, "dispatcher", d.Run)
+}
+
+func (e *env) startWorker(t *testing.T, slots int) {
+	w, err := worker.New(worker.Config{ID: "w-" + e.pool, Pool: e.pool, Backend: "ref", Slots: slots, Heartbeat: time.Second},
+		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	e.run(t, "worker", w.Run)
+}
+
+func (e *env) submit(t *testing.T, spec string) string {
+	msg := nats.NewMsg(bus.SubjectJobSubmit)
+	msg.Data = []byte(spec)
+	msg.Header.Set(bus.HeaderContentType, bus.ContentJSON)
+	if _, err := e.bus.JetStream().PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.Split(spec, `"id":"`)[1], `"`)[0]
+}
+
+func (e *env) waitDone(t *testing.T, id string) []store.Segment {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		segs, _ := e.store.ListSegments(context.Background(), id)
+		done := 0
+		for _, s := range segs {
+			if s.State == store.SegDone {
+				done++
+			}
+		}
+		if len(segs) > 0 && done == len(segs) {
+			return segs
+		}
+		if j, err := e.store.GetJob(context.Background(), id); err == nil && j.State.Terminal() {
+			t.Fatalf("job %s ended %s: %s", id, j.State, j.ErrorMessage)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	j, _ := e.store.GetJob(context.Background(), id)
+	t.Fatalf("job %s not done: %+v", id, j)
+	return nil
+}
+
+// TestChainJobThroughRealWorkers: a three-segment chain job runs on a
+// worker with two ref slots; every fragment decodes, the frame counts are
+// exact, and the fragments join by stream copy into the whole video.
+func TestChainJobThroughRealWorkers(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	e.startWorker(t, 2)
+	id := "chain-" + strings.ReplaceAll(e.pool, "-", "")[:8]
+	id = e.submit(t, `{"id":"`+id+`","prompt":"a lighthouse at dusk","durationFrames":30,"windowFrames":13,"overlapFrames":4,`+
+		`"width":96,"height":64,"steps":3,"fps":24,"pool":"`+e.pool+`"}`)
+	segs := e.waitDone(t, id)
+	if len(segs) != 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	var joined bytes.Buffer
+	total := 0
+	for i, s := range segs {
+		r, _, err := e.blob.Get(ctx, blob.Key(s.VideoKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(r)
+		r.Close()
+		want := s.Frames - s.Overlap - s.Trim
+		p := filepath.Join(dir, "seg.mp4")
+		_ = os.WriteFile(p, data, 0o644)
+		info, err := media.Probe(ctx, p, media.ProbeOptions{CountFrames: true})
+		if err != nil || info.Frames != want || s.VideoFrames != want {
+			t.Fatalf("segment %d: %d frames decoded, %d reported, want %d (%v)", i, info.Frames, s.VideoFrames, want, err)
+		}
+		total += want
+		f, err := mp4.DecodeFile(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			_ = f.Init.Encode(&joined)
+		}
+		for _, seg := range f.Segments {
+			for _, frag := range seg.Fragments {
+				_ = frag.Encode(&joined)
+			}
+		}
+	}
+	p := filepath.Join(dir, "joined.mp4")
+	_ = os.WriteFile(p, joined.Bytes(), 0o644)
+	info, err := media.Probe(ctx, p, media.ProbeOptions{CountFrames: true})
+	if err != nil || info.Frames != 30 || total != 30 {
+		t.Fatalf("joined video: %d frames (%d in fragments), want 30: %v", info.Frames, total, err)
+	}
+	// Lineage: one attempt each, by this worker, with timings.
+	for _, s := range segs {
+		a, _ := e.store.ListAttempts(ctx, id, s.Index)
+		if len(a) != 1 || a[0].Worker.Backend != "ref" || !strings.HasPrefix(a[0].Worker.WorkerID, "w-") || a[0].Timings.DenoiseMS < 0 {
+			t.Fatalf("segment %d attempts %+v", s.Index, a)
+		}
+	}
+}
+
+// TestRegistryAndDrain: while a segment runs the worker lists it in
+// spool_workers; on shutdown past the drain timeout the segment is handed
+// back (Nak) and redone by another worker, and the entry is removed.
+func TestRegistryAndDrain(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	// A slow worker: sim backend, 100 ms per step.
+	slow, err := worker.New(worker.Config{ID: "slow-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=100", Slots: 1,
+		Heartbeat: time.Second, Drain: 200 * time.Millisecond, Register: 100 * time.Millisecond},
+		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- slow.Run(ctx) }()
+	id := e.submit(t, `{"id":"drain-job","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
+		`"width":64,"height":64,"steps":50,"fps":24,"pool":"`+e.pool+`"}`)
+	kv, _ := e.bus.Workers(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entry, err := kv.Get(context.Background(), "slow-"+e.pool[:6])
+		if err == nil {
+			info, _ := bus.DecodeWorkerInfo(entry.Value())
+			if len(info.CurrentTasks) == 1 && info.CurrentTasks[0] == id+"/0/1" && info.Backend == "sim" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running task never showed in spool_workers")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop() // SIGTERM: 50 steps × 100 ms is far past the 200 ms drain
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not stop after its drain timeout")
+	}
+	if _, err := kv.Get(context.Background(), "slow-"+e.pool[:6]); err == nil {
+		t.Fatal("the worker is still registered after it stopped")
+	}
+	// Handed back at once: a fast worker picks it up and finishes the job.
+	e.startWorker(t, 1)
+	segs := e.waitDone(t, id)
+	a, _ := e.store.ListAttempts(context.Background(), id, 0)
+	if segs[0].CommittedAttempt != 1 || len(a) != 1 || !strings.HasPrefix(a[0].Worker.WorkerID, "w-") {
+		t.Fatalf("segment redone as %+v", a)
+	}
+}
