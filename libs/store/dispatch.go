@@ -225,3 +225,9 @@ func (s *Store) CountSegments(ctx context.Context, state SegmentState) (int, err
 	}
 	return n, nil
 }
+
+// FinishAttempt records how an attempt ended when nothing else changes:
+// e.g. a segment stopped because its job was cancelled.
+func (s *Store) FinishAttempt(ctx context.Context, jobID string, idx, attempt int, o Outcome, class, msg string, w Worker) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return finishAttempt(ctx, tx, jobID, idx, attempt, o, class, msg, w) })
+}

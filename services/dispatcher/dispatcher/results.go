@@ -263,8 +263,8 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) error {
 	job, idx, attempt := r.GetJobId(), int(r.GetIndex()), int(r.GetAttempt())
 	class := r.GetErrorClass()
-	if class == spoolv1.ErrorClass_ERROR_CLASS_CANCELLED {
-		return nil // the job was cancelled; nothing to retry
+	if class == spoolv1.ErrorClass_ERROR_CLASS_CANCELLED { // the job was cancelled: record it, retry nothing
+		return d.store.FinishAttempt(ctx, job, idx, attempt, store.OutcomeFailed, class.String(), r.GetErrorMessage(), worker(r))
 	}
 	if class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && attempt < d.cfg.MaxAttempts {
 		seg, err := d.store.GetSegment(ctx, job, idx)

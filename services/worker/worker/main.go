@@ -42,9 +42,6 @@ func Main(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	defer b.Close()
-	if err := b.Declare(ctx); err != nil {
-		return err
-	}
 	bl, err := blob.New(cfg.S3)
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ type slot struct {
 }
 
 // New opens an engine per slot: one per visible GPU (NVML), or cfg.Slots
-// CPU slots when there is none.
+// CPU slots when there is none or the backend is ref (CPU only).
 func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Logger) (*Worker, error) {
 	if cfg.Register == 0 {
 		cfg.Register = 10 * time.Second
@@ -61,7 +61,7 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 
 	w := &Worker{cfg: cfg, log: log, bus: b, blob: bl, node: cfg.Node, running: map[string]map[string]context.CancelFunc{}}
 	devices := []gpu.GPU{}
-	if gpus != nil {
+	if gpus != nil && cfg.Backend != "ref" {
 		devices = gpus.GPUs()
 	}
 	n := len(devices)
@@ -96,6 +96,9 @@ func (w *Worker) Close() {
 
 // Run runs every slot until ctx ends; a slot then finishes its segment.
 func (w *Worker) Run(ctx context.Context) error {
+	if err := w.bus.Declare(ctx); err != nil { // idempotent: streams, consumers, the workers bucket
+		return err
+	}
 	c, err := w.bus.DeclarePool(ctx, w.cfg.Pool)
 	if err != nil {
 		return err

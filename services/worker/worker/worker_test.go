@@ -20,6 +20,7 @@ import (
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/worker/worker"
 )
@@ -202,21 +203,10 @@ func TestRegistryAndDrain(t *testing.T) {
 	go func() { done <- slow.Run(ctx) }()
 	id := e.submit(t, `{"id":"drain-job","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
 		`"width":64,"height":64,"steps":50,"fps":24,"pool":"`+e.pool+`"}`)
+	e.waitWorker(t, "slow-"+e.pool[:6], "the running task", func(info *spoolv1.WorkerInfo) bool {
+		return len(info.CurrentTasks) == 1 && info.CurrentTasks[0] == id+"/0/1" && info.Backend == "sim"
+	})
 	kv, _ := e.bus.Workers(context.Background())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		entry, err := kv.Get(context.Background(), "slow-"+e.pool[:6])
-		if err == nil {
-			info, _ := bus.DecodeWorkerInfo(entry.Value())
-			if len(info.CurrentTasks) == 1 && info.CurrentTasks[0] == id+"/0/1" && info.Backend == "sim" {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the running task never showed in spool_workers")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	stop() // SIGTERM: 50 steps × 100 ms is far past the 200 ms drain
 	select {
 	case err := <-done:
