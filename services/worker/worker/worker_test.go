@@ -227,3 +227,37 @@ func TestRegistryAndDrain(t *testing.T) {
 		t.Fatalf("segment redone as %+v", a)
 	}
 }
+
+// TestDrainWithinTimeout: SIGTERM while a short segment runs lets it finish
+// and report DONE before the worker exits.
+func TestDrainWithinTimeout(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	w, err := worker.New(worker.Config{ID: "d-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=30", Slots: 1,
+		Heartbeat: time.Second, Drain: 10 * time.Second, Register: 50 * time.Millisecond},
+		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	id := e.submit(t, `{"id":"drain-ok-`+e.pool[:4]+`","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
+		`"width":64,"height":64,"steps":20,"fps":24,"pool":"`+e.pool+`"}`)
+	e.waitWorker(t, "d-"+e.pool[:6], "the segment running", func(info *spoolv1.WorkerInfo) bool { return len(info.CurrentTasks) == 1 })
+	stop() // 20 steps × 30 ms remain well within the 10 s drain
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not exit after draining")
+	}
+	segs := e.waitDone(t, id)
+	a, _ := e.store.ListAttempts(context.Background(), id, 0)
+	if segs[0].CommittedAttempt != 1 || len(a) != 1 || a[0].Worker.WorkerID != "d-"+e.pool[:6]+"/0" {
+		t.Fatalf("the draining worker did not finish its segment: %+v", a)
+	}
+}
