@@ -19,18 +19,19 @@ type Config struct {
 	NATS config.NATS `envconfig:"NATS"`
 	S3   config.S3   `envconfig:"S3"`
 
-	ID        string        `envconfig:"WORKER_ID" desc:"worker id; default: the host name and process id"`
-	Node      string        `envconfig:"WORKER_NODE" desc:"node name reported with results; default: the host name"`
-	Pool      string        `envconfig:"WORKER_POOL" default:"default" desc:"GPU pool whose tasks this worker takes"`
-	Backend   string        `envconfig:"WORKER_BACKEND" default:"ref" desc:"inference backend: ref, sim, python or cuda"`
-	Model     string        `envconfig:"WORKER_MODEL" desc:"model name; default: the backend's"`
-	Params    string        `envconfig:"WORKER_BACKEND_PARAMS" desc:"backend parameters, key=value;key=value"`
-	PluginDir string        `envconfig:"WORKER_PLUGIN_DIR" desc:"where backend plugins live; default: $SPOOL_INFER_PLUGIN_DIR"`
-	Weights   string        `envconfig:"WORKER_WEIGHTS_DIR" desc:"directory of the model weights"`
-	Slots     int           `envconfig:"WORKER_SLOTS" default:"1" desc:"CPU slots when the worker has no GPU"`
-	Heartbeat time.Duration `envconfig:"WORKER_HEARTBEAT" default:"10s" desc:"AckProgress interval while a segment runs (about AckWait/3)"`
-	Drain     time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"5m" desc:"on SIGTERM, how long a running segment may take to finish before it is handed back"`
-	Register  time.Duration `envconfig:"WORKER_REGISTER_EVERY" default:"10s" desc:"how often the worker refreshes its entry in the spool_workers bucket (under its TTL)"`
+	ID         string        `envconfig:"WORKER_ID" desc:"worker id; default: the host name and process id"`
+	Node       string        `envconfig:"WORKER_NODE" desc:"node name reported with results; default: the host name"`
+	Pool       string        `envconfig:"WORKER_POOL" default:"default" desc:"GPU pool whose tasks this worker takes"`
+	Backend    string        `envconfig:"WORKER_BACKEND" default:"ref" desc:"inference backend: ref, sim, python or cuda"`
+	Model      string        `envconfig:"WORKER_MODEL" desc:"model name; default: the backend's"`
+	Params     string        `envconfig:"WORKER_BACKEND_PARAMS" desc:"backend parameters, key=value;key=value"`
+	PluginDir  string        `envconfig:"WORKER_PLUGIN_DIR" desc:"where backend plugins live; default: $SPOOL_INFER_PLUGIN_DIR"`
+	Weights    string        `envconfig:"WORKER_WEIGHTS_DIR" desc:"directory of the model weights"`
+	Slots      int           `envconfig:"WORKER_SLOTS" default:"1" desc:"CPU slots when the worker has no GPU"`
+	Heartbeat  time.Duration `envconfig:"WORKER_HEARTBEAT" default:"10s" desc:"AckProgress interval while a segment runs (about AckWait/3)"`
+	Drain      time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"5m" desc:"on SIGTERM, how long a running segment may take to finish before it is handed back"`
+	MinFreeMiB uint64        `envconfig:"WORKER_MIN_FREE_MIB" default:"0" desc:"free GPU memory (MiB) the model needs; a GPU slot with less does not fetch"`
+	Register   time.Duration `envconfig:"WORKER_REGISTER_EVERY" default:"10s" desc:"how often the worker refreshes its entry in the spool_workers bucket (under its TTL)"`
 }
 
 func (c Config) validate() error {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,4 +99,40 @@ func (e *env) waitWorker(t *testing.T, id, what string, cond func(*spoolv1.Worke
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("worker %s: never saw %s", id, what)
+}
+
+// TestGPUMemoryGate: a GPU slot with less free memory than the model needs
+// does not take a task; once memory frees up it does.
+func TestGPUMemoryGate(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	srv := dgxh100.New()
+	var free atomic.Uint64
+	free.Store(1 << 30) // 1 GiB free of 80
+	dev := srv.Devices[0].(*server.Device)
+	dev.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) {
+		return nvml.Memory{Total: 80 << 30, Free: free.Load(), Used: 80<<30 - free.Load()}, nvml.SUCCESS
+	}
+	dev.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED }
+	dev.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+	dev.GetPowerUsageFunc = func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+	gpus, err := gpu.Open(gpu.WithLibrary(srv), gpu.WithVisibleDevices("0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{ID: "m-" + e.pool[:6], Pool: e.pool, Backend: "sim", Slots: 1, Heartbeat: time.Second,
+		MinFreeMiB: 16 << 10}, e.bus, e.blob, gpus, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	e.run(t, "worker", w.Run)
+	id := e.submit(t, `{"id":"mem-`+e.pool[:5]+`","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
+		`"width":64,"height":64,"steps":2,"fps":24,"pool":"`+e.pool+`"}`)
+	time.Sleep(1500 * time.Millisecond)
+	if segs, _ := e.store.ListSegments(context.Background(), id); len(segs) != 1 || segs[0].State != store.SegQueued {
+		t.Fatalf("the task was taken without the memory: %+v", segs)
+	}
+	free.Store(40 << 30)
+	e.waitDone(t, id)
 }

@@ -29,6 +29,7 @@ type Worker struct {
 	blob  *blob.Store
 	node  string
 	slots []*slot
+	gpus  *gpu.Manager
 
 	mu      sync.Mutex
 	running map[string]map[string]context.CancelFunc // job → slot → cancels its segment
@@ -59,7 +60,7 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 
-	w := &Worker{cfg: cfg, log: log, bus: b, blob: bl, node: cfg.Node, running: map[string]map[string]context.CancelFunc{}}
+	w := &Worker{cfg: cfg, log: log, bus: b, blob: bl, node: cfg.Node, gpus: gpus, running: map[string]map[string]context.CancelFunc{}}
 	devices := []gpu.GPU{}
 	if gpus != nil && cfg.Backend != "ref" {
 		devices = gpus.GPUs()
@@ -133,9 +134,18 @@ func (w *Worker) onCancel(m *nats.Msg) {
 	}
 }
 
-// slotLoop fetches exactly one task at a time and runs it.
+// slotLoop fetches exactly one task at a time and runs it. A GPU slot whose
+// free memory is below the model's need does not fetch: another worker's
+// process may hold the GPU, and a task taken now would only fail.
 func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 	for ctx.Err() == nil {
+		if !w.roomFor(s) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		m, err := bus.FetchOne(ctx, c, time.Second)
 		if err != nil {
 			if !errors.Is(err, bus.ErrNoMessage) && ctx.Err() == nil {
@@ -224,4 +234,21 @@ func (w *Worker) fail(ctx context.Context, s *slot, t *spoolv1.SegmentTask, clas
 	if _, perr := w.bus.PublishResult(context.WithoutCancel(ctx), r); perr != nil {
 		w.log.Error("publish FAILED", "job", t.JobId, "segment", t.Index, "err", perr)
 	}
+}
+
+// roomFor reports whether the slot's GPU has the free memory the model needs.
+func (w *Worker) roomFor(s *slot) bool {
+	if w.cfg.MinFreeMiB == 0 || s.gpu.UUID == "" || w.gpus == nil {
+		return true
+	}
+	st, err := w.gpus.Stats(s.gpu.UUID)
+	if err != nil {
+		w.log.Warn("gpu stats", "gpu", s.gpu.UUID, "err", err)
+		return false
+	}
+	if st.MemoryFree < w.cfg.MinFreeMiB<<20 {
+		w.log.Info("waiting for GPU memory", "gpu", s.gpu.UUID, "free_mib", st.MemoryFree>>20, "need_mib", w.cfg.MinFreeMiB)
+		return false
+	}
+	return true
 }
