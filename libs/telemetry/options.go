@@ -17,47 +17,50 @@ type options struct {
 	prometheus bool
 }
 
-// WithVersion sets service.version.
+// WithVersion sets the service.version resource attribute; an empty
+// version leaves it unset.
 func WithVersion(v string) Option {
 	return func(o *options) error { o.version = v; return nil }
 }
 
-// WithSpanExporter adds an exporter behind a synchronous processor; tests
-// pass tracetest.NewInMemoryExporter().
+// WithSpanExporter adds e behind a synchronous processor, so that a span is
+// exported when it ends; tests pass tracetest.NewInMemoryExporter().
+// It comes on top of whatever the OTEL_* variables configure.
 func WithSpanExporter(e sdktrace.SpanExporter) Option {
 	return func(o *options) error {
 		if e == nil {
-			return errors.New("telemetry: WithSpanExporter: nil exporter")
+			return errors.New("telemetry: with span exporter: nil exporter")
 		}
 		o.processors = append(o.processors, sdktrace.NewSimpleSpanProcessor(e))
 		return nil
 	}
 }
 
-// WithSpanProcessor adds a span processor (e.g. a tracetest.SpanRecorder).
+// WithSpanProcessor adds p, e.g. a tracetest.SpanRecorder or a batch
+// processor around a test exporter.
 func WithSpanProcessor(p sdktrace.SpanProcessor) Option {
 	return func(o *options) error {
 		if p == nil {
-			return errors.New("telemetry: WithSpanProcessor: nil processor")
+			return errors.New("telemetry: with span processor: nil processor")
 		}
 		o.processors = append(o.processors, p)
 		return nil
 	}
 }
 
-// WithMetricReader adds a metric reader (e.g. sdkmetric.NewManualReader()).
+// WithMetricReader adds r, e.g. sdkmetric.NewManualReader().
 func WithMetricReader(r sdkmetric.Reader) Option {
 	return func(o *options) error {
 		if r == nil {
-			return errors.New("telemetry: WithMetricReader: nil reader")
+			return errors.New("telemetry: with metric reader: nil reader")
 		}
 		o.readers = append(o.readers, r)
 		return nil
 	}
 }
 
-// WithPrometheus serves the metrics in Prometheus text format through
-// MetricsHandler.
+// WithPrometheus makes MetricsHandler serve every metric, plus the Go
+// runtime and process collectors, in the Prometheus text format.
 func WithPrometheus() Option {
 	return func(o *options) error { o.prometheus = true; return nil }
 }

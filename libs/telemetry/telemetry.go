@@ -4,36 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // Telemetry owns the process's tracer and meter providers.
 type Telemetry struct {
-	tp       *sdktrace.TracerProvider
-	mp       *sdkmetric.MeterProvider
-	registry *prometheus.Registry
-	// Exporting reports whether spans leave the process.
-	Exporting bool
+	tp             *sdktrace.TracerProvider
+	mp             *sdkmetric.MeterProvider
+	registry       *prometheus.Registry
+	exportsSpans   bool
+	exportsMetrics bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
-// Setup builds the providers, installs them and the W3C propagator as the
-// globals, and returns them; Shutdown flushes them.
+// Setup builds a tracer provider and a meter provider configured by the
+// standard OTEL_* variables and opts, installs them and the W3C trace
+// context and baggage propagator as the globals, and returns them. Call
+// Shutdown to flush them.
+//
+// Spans are always sampled and propagated (OTEL_TRACES_SAMPLER aside), so
+// logs carry trace ids; they leave the process only when an OTLP endpoint
+// or an exporter variable asks for it.
 func Setup(ctx context.Context, serviceName string, opts ...Option) (*Telemetry, error) {
-	o := options{}
+	var o options
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -44,41 +47,44 @@ func Setup(ctx context.Context, serviceName string, opts ...Option) (*Telemetry,
 		return nil, err
 	}
 	t := &Telemetry{}
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	for _, p := range o.processors {
-		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(p))
-	}
-	if wantExport("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-		exp, err := autoexport.NewSpanExporter(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: span exporter: %w", err)
-		}
-		if !autoexport.IsNoneSpanExporter(exp) {
-			t.Exporting = true
-			tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
-		}
-	}
+
+	// The Prometheus reader first: it holds nothing to release on a
+	// later failure.
 	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	for _, r := range o.readers {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
 	}
-	if wantExport("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
-		r, err := autoexport.NewMetricReader(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: metric reader: %w", err)
-		}
-		if !autoexport.IsNoneMetricReader(r) {
-			mpOpts = append(mpOpts, sdkmetric.WithReader(r))
-		}
-	}
 	if o.prometheus {
-		t.registry = prometheus.NewRegistry()
-		exp, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo())
+		reg, promReader, err := newPrometheus()
 		if err != nil {
-			return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+			return nil, err
 		}
-		mpOpts = append(mpOpts, sdkmetric.WithReader(exp))
+		t.registry = reg
+		mpOpts = append(mpOpts, sdkmetric.WithReader(promReader))
 	}
+
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	for _, p := range o.processors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(p))
+	}
+	exp, err := envSpanExporter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if exp != nil {
+		t.exportsSpans = true
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	}
+
+	reader, err := envMetricReader(ctx)
+	if err != nil {
+		return nil, errors.Join(err, shutdownExporter(ctx, exp))
+	}
+	if reader != nil {
+		t.exportsMetrics = true
+		mpOpts = append(mpOpts, sdkmetric.WithReader(reader))
+	}
+
 	t.tp = sdktrace.NewTracerProvider(tpOpts...)
 	t.mp = sdkmetric.NewMeterProvider(mpOpts...)
 	otel.SetTracerProvider(t.tp)
@@ -87,65 +93,66 @@ func Setup(ctx context.Context, serviceName string, opts ...Option) (*Telemetry,
 	return t, nil
 }
 
-// Tracer returns a named tracer of the provider.
-func (t *Telemetry) Tracer(name string) trace.Tracer { return t.tp.Tracer(name) }
+// Tracer returns the named tracer of the provider.
+func (t *Telemetry) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return t.tp.Tracer(name, opts...)
+}
 
-// Meter returns a named meter of the provider.
-func (t *Telemetry) Meter(name string) metric.Meter { return t.mp.Meter(name) }
+// Meter returns the named meter of the provider.
+func (t *Telemetry) Meter(name string, opts ...metric.MeterOption) metric.Meter {
+	return t.mp.Meter(name, opts...)
+}
 
-// TracerProvider returns the trace provider.
+// TracerProvider returns the tracer provider.
 func (t *Telemetry) TracerProvider() *sdktrace.TracerProvider { return t.tp }
 
 // MeterProvider returns the meter provider.
 func (t *Telemetry) MeterProvider() *sdkmetric.MeterProvider { return t.mp }
 
-// MetricsHandler serves /metrics in Prometheus format; it answers 404 unless
-// Setup was given WithPrometheus.
-func (t *Telemetry) MetricsHandler() http.Handler {
-	if t.registry == nil {
-		return http.NotFoundHandler()
-	}
-	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
-}
+// ExportsSpans reports whether the OTEL_* variables configured a span
+// exporter, i.e. whether spans leave the process (options aside).
+func (t *Telemetry) ExportsSpans() bool { return t.exportsSpans }
 
-// Shutdown flushes pending spans and metrics and stops both providers.
-func (t *Telemetry) Shutdown(ctx context.Context) error {
+// ExportsMetrics reports whether the OTEL_* variables configured a metric
+// exporter (options aside).
+func (t *Telemetry) ExportsMetrics() bool { return t.exportsMetrics }
+
+// ForceFlush exports the spans and metrics still buffered, e.g. before a
+// worker acknowledges a message.
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	var errs []error
-	if err := t.tp.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("telemetry: trace shutdown: %w", err))
+	if err := t.tp.ForceFlush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("telemetry: flush traces: %w", err))
 	}
-	if err := t.mp.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("telemetry: metric shutdown: %w", err))
+	if err := t.mp.ForceFlush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("telemetry: flush metrics: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
-// wantExport reports whether the environment asks for an exporter: the
-// explicit exporter variable, or a general or signal-specific OTLP endpoint.
-func wantExport(exporterVar, endpointVar string) bool {
-	for _, v := range []string{exporterVar, endpointVar, "OTEL_EXPORTER_OTLP_ENDPOINT"} {
-		if os.Getenv(v) != "" {
-			return true
+// Shutdown flushes pending spans and metrics and stops both providers;
+// their errors are joined. Later calls return the first call's result.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.shutdownOnce.Do(func() {
+		var errs []error
+		if err := t.tp.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("telemetry: shut down traces: %w", err))
 		}
-	}
-	return false
+		if err := t.mp.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("telemetry: shut down metrics: %w", err))
+		}
+		t.shutdownErr = errors.Join(errs...)
+	})
+	return t.shutdownErr
 }
 
-func newResource(ctx context.Context, serviceName, version string) (*resource.Resource, error) {
-	attrs := []resource.Option{
-		resource.WithAttributes(semconv.ServiceName(serviceName)),
-		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
-		resource.WithTelemetrySDK(),
-		resource.WithHost(),
-		resource.WithProcessPID(),
-		resource.WithProcessExecutableName(),
+// shutdownExporter releases an exporter that Setup made but will not use.
+func shutdownExporter(ctx context.Context, e sdktrace.SpanExporter) error {
+	if e == nil {
+		return nil
 	}
-	if version != "" {
-		attrs = append(attrs, resource.WithAttributes(semconv.ServiceVersion(version)))
+	if err := e.Shutdown(ctx); err != nil {
+		return fmt.Errorf("telemetry: shut down span exporter: %w", err)
 	}
-	res, err := resource.New(ctx, attrs...)
-	if err != nil && res == nil {
-		return nil, fmt.Errorf("telemetry: resource: %w", err)
-	}
-	return res, nil
+	return nil
 }
