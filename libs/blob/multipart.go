@@ -9,9 +9,6 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// partSize bounds the memory of streaming uploads: minio-go buffers one part.
-const partSize = 8 << 20
-
 // MinPartSize is S3's smallest part, except for the last one.
 const MinPartSize = 5 << 20
 
@@ -64,14 +61,18 @@ func (s *Store) ListParts(ctx context.Context, key Key, uploadID string) ([]Part
 	return out, nil
 }
 
-// CompleteMultipart assembles parts into the object.
+// CompleteMultipart assembles parts, in any order, into the object.
 func (s *Store) CompleteMultipart(ctx context.Context, key Key, uploadID string, parts []Part) (ObjectInfo, error) {
+	if len(parts) == 0 {
+		return ObjectInfo{}, fmt.Errorf("blob: complete multipart %s: no parts", key)
+	}
 	cp := make([]minio.CompletePart, len(parts))
 	var size int64
 	for i, p := range parts {
 		cp[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
 		size += p.Size
 	}
+	sort.Slice(cp, func(i, j int) bool { return cp[i].PartNumber < cp[j].PartNumber })
 	info, err := s.core.CompleteMultipartUpload(ctx, s.bucket, string(key), uploadID, cp, minio.PutObjectOptions{})
 	if err != nil {
 		return ObjectInfo{}, s.wrap("complete multipart", key, err)

@@ -25,6 +25,8 @@ type Store struct {
 	core   *minio.Core
 	bucket string
 	region string
+	// partSize is the part size of Put and Writer uploads.
+	partSize int64
 }
 
 // ObjectInfo describes a stored object.
@@ -42,20 +44,27 @@ type PutOptions struct {
 
 // New connects to the S3 endpoint of cfg. It does not touch the network;
 // EnsureBucket does.
-func New(cfg config.S3) (*Store, error) {
+func New(cfg config.S3, opts ...Option) (*Store, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, fmt.Errorf("blob: endpoint %q and bucket %q must both be set", cfg.Endpoint, cfg.Bucket)
 	}
-	opts := &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey.Reveal(), ""),
-		Secure: cfg.TLS,
-		Region: cfg.Region,
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("blob: %w", err)
+		}
 	}
-	core, err := minio.NewCore(cfg.Endpoint, opts)
+	mo := &minio.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey.Reveal(), ""),
+		Secure:    cfg.TLS,
+		Region:    cfg.Region,
+		Transport: o.transport,
+	}
+	core, err := minio.NewCore(cfg.Endpoint, mo)
 	if err != nil {
 		return nil, fmt.Errorf("blob: client for %s: %w", cfg.Endpoint, err)
 	}
-	return &Store{client: core.Client, core: core, bucket: cfg.Bucket, region: cfg.Region}, nil
+	return &Store{client: core.Client, core: core, bucket: cfg.Bucket, region: cfg.Region, partSize: o.partSize}, nil
 }
 
 // Bucket names the bucket.
@@ -87,7 +96,7 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 func (s *Store) Put(ctx context.Context, key Key, r io.Reader, size int64, o PutOptions) (ObjectInfo, error) {
 	h := sha256.New()
 	info, err := s.client.PutObject(ctx, s.bucket, string(key), io.TeeReader(r, h), size,
-		minio.PutObjectOptions{ContentType: o.ContentType, PartSize: partSize})
+		minio.PutObjectOptions{ContentType: o.ContentType, PartSize: uint64(s.partSize)})
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("blob: put %s: %w", key, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,11 +24,20 @@ import (
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 
 // open returns a Store on the real MinIO of the test stack, bucket ensured.
-func open(t *testing.T) *blob.Store {
+func open(t *testing.T, opts ...blob.Option) *blob.Store {
+	t.Helper()
+	return openBucket(t, "", opts...)
+}
+
+// openBucket is open on bucket, or on the stack's bucket when it is empty.
+func openBucket(t *testing.T, bucket string, opts ...blob.Option) *blob.Store {
 	t.Helper()
 	st := devstacktest.Require(t, devstacktest.MinIO)
+	if bucket == "" {
+		bucket = st.S3Bucket
+	}
 	s, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey,
-		SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket, Region: "us-east-1"})
+		SecretKey: config.Secret(st.S3SecretKey), Bucket: bucket, Region: "us-east-1"}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,20 +74,37 @@ func readAll(t *testing.T, s *blob.Store, k blob.Key) []byte {
 	return b
 }
 
-func TestEnsureBucketTwiceAndConcurrently(t *testing.T) {
-	s := open(t)
+// TestEnsureBucket creates a bucket that does not exist yet from racing
+// callers, then ensures it twice more.
+func TestEnsureBucket(t *testing.T) {
+	st := devstacktest.Require(t, devstacktest.MinIO)
+	s, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey,
+		SecretKey: config.Secret(st.S3SecretKey), Bucket: "blob-ensure-" + strconv.FormatInt(time.Now().UnixNano(), 36), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
+	errs := make(chan error, 8)
+	for range 8 {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs <- s.EnsureBucket(context.Background()) }()
+		go func() { defer wg.Done(); errs <- s.EnsureBucket(ctx) }()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("racing creator: %v", err)
 		}
+	}
+	for i := range 2 {
+		if err := s.EnsureBucket(ctx); err != nil {
+			t.Fatalf("ensure %d: %v", i, err)
+		}
+	}
+	k, _ := blob.Final("ensure")
+	if _, err := s.Put(ctx, k, strings.NewReader("x"), 1, blob.PutOptions{}); err != nil {
+		t.Fatalf("put into the new bucket: %v", err)
 	}
 }
 
@@ -113,6 +141,41 @@ func TestPutGetStatDelete(t *testing.T) {
 	}
 }
 
+// TestPutSHA256 checks the digest Put computes on the way, for a single
+// PUT, a multipart PUT of known size and one of unknown size.
+func TestPutSHA256(t *testing.T) {
+	s := open(t, blob.WithPartSize(blob.MinPartSize))
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		n    int
+		size func(n int) int64
+	}{
+		{"empty", 0, func(n int) int64 { return int64(n) }},
+		{"single", 1 << 20, func(n int) int64 { return int64(n) }},
+		{"multipart", 12<<20 + 5, func(n int) int64 { return int64(n) }},
+		{"unknown-size", 11<<20 + 3, func(int) int64 { return -1 }},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k, _ := blob.SegmentVideo("sha", uint32(i), 1, "m4s")
+			data := random(t, c.n)
+			// A reader that is neither a Seeker nor a ReaderAt, as from a pipe.
+			r := struct{ io.Reader }{bytes.NewReader(data)}
+			info, err := s.Put(ctx, k, r, c.size(c.n), blob.PutOptions{ContentType: "video/iso.segment"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.SHA256 != sum(data) || info.Size != int64(len(data)) || info.Key != k {
+				t.Fatalf("put reported %+v, want sha256 %s size %d", info, sum(data), len(data))
+			}
+			if got := readAll(t, s, k); sum(got) != sum(data) {
+				t.Fatal("stored object differs")
+			}
+		})
+	}
+}
+
 // TestMultipartResume uploads two parts, "crashes", finds them again with
 // ListParts, and finishes: the object is byte-exact.
 func TestMultipartResume(t *testing.T) {
@@ -137,7 +200,8 @@ func TestMultipartResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.CompleteMultipart(ctx, k, id, append(got, last))
+	// Parts in any order: Complete sorts them.
+	info, err := s.CompleteMultipart(ctx, k, id, []blob.Part{last, got[1], got[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,8 @@ import (
 )
 
 // Writer streams into an object: what is written goes through a pipe to a
-// PutObject of unknown size, which buffers one part (8 MiB) at a time.
+// PutObject of unknown size, which buffers one part (8 MiB unless
+// WithPartSize says otherwise) at a time.
 type Writer struct {
 	pw   *io.PipeWriter
 	done chan struct{}
