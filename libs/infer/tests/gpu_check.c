@@ -66,6 +66,38 @@ static int run(const char *backend, spool_request *r, out_t *o, double *secs) {
   return 0;
 }
 
+/* Largest per-channel difference between frames [fa, fa+n) of a and
+ * [fb, fb+n) of b; *mean gets the mean. */
+static int frame_diff(const out_t *a, const out_t *b, uint32_t fa, uint32_t fb, uint32_t n, double *mean) {
+  int worst = 0;
+  double sum = 0;
+  size_t fs = a->frame_bytes, len = fs * n;
+  const uint8_t *pa = a->frames + fs * fa, *pb = b->frames + fs * fb;
+  for (size_t i = 0; i < len; i++) {
+    int d = abs((int)pa[i] - (int)pb[i]);
+    if (d > worst) worst = d;
+    sum += d;
+  }
+  *mean = len ? sum / (double)len : 0;
+  return worst;
+}
+
+/* Largest difference between two tail blobs' latents; INFINITY when either
+ * does not parse. */
+static double latent_diff(const out_t *a, const out_t *b, size_t nlat) {
+  spool_tail_view va, vb;
+  char err[256];
+  float *la = malloc(nlat * 4), *lb = malloc(nlat * 4);
+  double worst = INFINITY;
+  if (la && lb && spool_tail_parse(a->tail, a->tail_len, &va, la, nlat, err, sizeof err) == SPOOL_OK &&
+      spool_tail_parse(b->tail, b->tail_len, &vb, lb, nlat, err, sizeof err) == SPOOL_OK) {
+    worst = 0;
+    for (size_t i = 0; i < nlat; i++) worst = fmax(worst, fabs((double)la[i] - lb[i]));
+  }
+  free(la), free(lb);
+  return worst;
+}
+
 int main(int argc, char **argv) {
   const char *other = "cuda";
   spool_request r = {sizeof r};
@@ -92,29 +124,49 @@ int main(int argc, char **argv) {
   out_t a = {0}, b = {0};
   double ta, tb;
   if (run("ref", &r, &a, &ta) || run(other, &r, &b, &tb)) return 1;
-  int worst = 0;
-  double sum = 0;
-  for (size_t i = 0; i < a.frame_bytes * r.frames; i++) {
-    int d = abs((int)a.frames[i] - (int)b.frames[i]);
-    if (d > worst) worst = d;
-    sum += d;
-  }
-  spool_tail_view va, vb;
-  char err[256];
+  double mean;
+  int worst = frame_diff(&a, &b, 0, 0, r.frames, &mean);
   size_t nlat = (size_t)r.tail_frames * 16 * ((r.height + 7) / 8) * ((r.width + 7) / 8);
-  float *la = malloc(nlat * 4), *lb = malloc(nlat * 4);
-  double lat_worst = INFINITY;
-  if (spool_tail_parse(a.tail, a.tail_len, &va, la, nlat, err, sizeof err) == SPOOL_OK &&
-      spool_tail_parse(b.tail, b.tail_len, &vb, lb, nlat, err, sizeof err) == SPOOL_OK) {
-    lat_worst = 0;
-    for (size_t i = 0; i < nlat; i++) lat_worst = fmax(lat_worst, fabs((double)la[i] - lb[i]));
-  }
-  int ok = worst <= FRAME_TOL && lat_worst <= LATENT_TOL;
-  printf("%-8s %-8s %10s %12s %14s %16s\n", "backend", "size", "frames", "seconds", "frames/s", "speedup");
-  printf("%-8s %4ux%-4u %10u %12.3f %14.1f %16s\n", "ref", r.width, r.height, r.frames, ta, r.frames / ta, "1.00");
-  printf("%-8s %4ux%-4u %10u %12.3f %14.1f %16.2f\n", other, r.width, r.height, r.frames, tb, r.frames / tb, ta / tb);
-  printf("frames: max |diff| %d (tolerance %d), mean %.4f levels; tail latents: max |diff| %.2e (tolerance %.0e): %s\n",
-         worst, FRAME_TOL, sum / (a.frame_bytes * (double)r.frames), lat_worst, LATENT_TOL, ok ? "PASS" : "FAIL");
-  free(a.frames), free(b.frames), free(a.tail), free(b.tail), free(la), free(lb);
+  double lat_worst = latent_diff(&a, &b, nlat);
+
+  /* Segment 2 of a chain, conditioned on ref's tail on both backends (the
+   * conditioning path: clean prefix, residual of the last cond frame). */
+  spool_request r2 = r;
+  r2.seed = r.seed + 1;
+  r2.overlap = r.tail_frames;
+  r2.first_frame = r.frames - r.tail_frames;
+  r2.cond = a.tail;
+  r2.cond_len = a.tail_len;
+  out_t a2 = {0}, b2 = {0}, c2 = {0};
+  double ta2, tb2, tc2;
+  if (run("ref", &r2, &a2, &ta2) || run(other, &r2, &b2, &tb2)) return 1;
+  double mean2;
+  int worst2 = frame_diff(&a2, &b2, 0, 0, r2.frames, &mean2);
+  /* The other backend chained on its own tail is seamless: its segment 2
+   * starts with exactly its segment 1's last frames. */
+  r2.cond = b.tail;
+  r2.cond_len = b.tail_len;
+  if (run(other, &r2, &c2, &tc2)) return 1;
+  double unused;
+  int seam = frame_diff(&b, &c2, r.frames - r.tail_frames, 0, r.tail_frames, &unused);
+  (void)tc2;
+
+  int ok = worst <= FRAME_TOL && worst2 <= FRAME_TOL && lat_worst <= LATENT_TOL && seam == 0;
+  printf("%-8s %-10s %-9s %8s %10s %10s %9s\n", "backend", "size", "segment", "frames", "seconds", "frames/s", "speedup");
+  printf("%-8s %4ux%-5u %-9s %8u %10.3f %10.1f %9s\n", "ref", r.width, r.height, "1", r.frames, ta, r.frames / ta, "1.00");
+  printf("%-8s %4ux%-5u %-9s %8u %10.3f %10.1f %9.2f\n", other, r.width, r.height, "1", r.frames, tb, r.frames / tb,
+         ta / tb);
+  printf("%-8s %4ux%-5u %-9s %8u %10.3f %10.1f %9s\n", "ref", r.width, r.height, "2 (cond)", r2.frames, ta2,
+         r2.frames / ta2, "1.00");
+  printf("%-8s %4ux%-5u %-9s %8u %10.3f %10.1f %9.2f\n", other, r.width, r.height, "2 (cond)", r2.frames, tb2,
+         r2.frames / tb2, ta2 / tb2);
+  printf("segment 1 frames: max |diff| %d (tolerance %d), mean %.4f levels\n", worst, FRAME_TOL, mean);
+  printf("segment 1 tail latents: max |diff| %.2e (tolerance %.0e)\n", lat_worst, LATENT_TOL);
+  printf("segment 2 frames (conditioned on ref's tail): max |diff| %d (tolerance %d), mean %.4f levels\n", worst2,
+         FRAME_TOL, mean2);
+  printf("%s chained on its own tail: seam max |diff| %d (must be 0)\n", other, seam);
+  printf("%s\n", ok ? "PASS" : "FAIL");
+  free(a2.frames), free(b2.frames), free(c2.frames), free(a2.tail), free(b2.tail), free(c2.tail);
+  free(a.frames), free(b.frames), free(a.tail), free(b.tail);
   return ok ? 0 : 1;
 }

@@ -125,6 +125,19 @@ static spool_status grow_dev(void **p, size_t *cap, size_t need, char *err, size
   return SPOOL_OK;
 }
 
+static void c_close(void *state);
+
+/* The decode tables (LUT, channel mix, bias) onto the device. */
+static spool_status upload_tables(cuda_state *s, char *err, size_t errlen) {
+  CU(cudaMalloc(&s->lut, REF_LUT));
+  CU(cudaMalloc(&s->mix, sizeof s->hmix));
+  CU(cudaMalloc(&s->bias, sizeof s->hbias));
+  CU(cudaMemcpy(s->lut, s->hlut, REF_LUT, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->mix, s->hmix, sizeof s->hmix, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->bias, s->hbias, sizeof s->hbias, cudaMemcpyHostToDevice));
+  return SPOOL_OK;
+}
+
 static spool_status c_open(const spool_engine_options *o, void **state, char *err, size_t errlen) {
   int n = 0;
   CU(cudaGetDeviceCount(&n));
@@ -149,12 +162,11 @@ static spool_status c_open(const spool_engine_options *o, void **state, char *er
     s->hbias[ch] = 0.1f * unit(k, 100 + ch);
     for (int c = 0; c < REF_C; c++) s->hmix[ch][c] = 0.9f * unit(k, (uint64_t)ch * REF_C + c);
   }
-  CU(cudaMalloc(&s->lut, REF_LUT));
-  CU(cudaMalloc(&s->mix, sizeof s->hmix));
-  CU(cudaMalloc(&s->bias, sizeof s->hbias));
-  CU(cudaMemcpy(s->lut, s->hlut, REF_LUT, cudaMemcpyHostToDevice));
-  CU(cudaMemcpy(s->mix, s->hmix, sizeof s->hmix, cudaMemcpyHostToDevice));
-  CU(cudaMemcpy(s->bias, s->hbias, sizeof s->hbias, cudaMemcpyHostToDevice));
+  spool_status st = upload_tables(s, err, errlen);
+  if (st != SPOOL_OK) {
+    c_close(s); /* frees what was allocated before the failure */
+    return st;
+  }
   *state = s;
   return SPOOL_OK;
 }
@@ -231,6 +243,7 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
     }
     float ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);
     k_step<<<blocks(fsz), 256>>>(s->lat, s->rprev, fsz, O, F, ratio, REF_KAPPA);
+    CU(cudaGetLastError());
     CU(cudaDeviceSynchronize());
     if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) return SPOOL_ERR_ABORTED;
   }
@@ -265,6 +278,7 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
     k_mix<<<blocks(plane), 256>>>(s->lat + (size_t)f * fsz, s->lrgb, plane, s->mix, s->bias);
     dim3 grid((W + 255) / 256, H);
     k_upsample<<<grid, 256>>>(s->lrgb, s->rgb, s->lut, h, w, H, W);
+    CU(cudaGetLastError());
     CU(cudaMemcpy(s->host_rgb, s->rgb, (size_t)W * H * 3, cudaMemcpyDeviceToHost));
     spool_frame fr = {f, W, H, W * 3, s->host_rgb};
     if (cb->on_frame && cb->on_frame(cb->user, &fr)) return SPOOL_ERR_ABORTED;

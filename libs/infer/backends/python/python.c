@@ -103,10 +103,19 @@ static PyObject *raise_abort(run_ctx *c, int cancelled) {
   return NULL;
 }
 
+/* The run of an io object; NULL (with RuntimeError set) once its segment
+ * is over, e.g. when a module kept io and calls it later. */
+static run_ctx *io_ctx(io_object *self) {
+  if (!self->ctx) PyErr_SetString(PyExc_RuntimeError, "spool io used after its segment ended");
+  return self->ctx;
+}
+
 static PyObject *io_progress(io_object *self, PyObject *args) {
   unsigned int step, steps;
   if (!PyArg_ParseTuple(args, "II", &step, &steps)) return NULL;
-  run_ctx *c = self->ctx;
+  run_ctx *c = io_ctx(self);
+  if (!c) return NULL;
+  if (c->aborted) return raise_abort(c, 0);
   if (c->cancel && __atomic_load_n(c->cancel, __ATOMIC_RELAXED)) return raise_abort(c, 1);
   int rc = 0;
   if (c->cb->on_step) {
@@ -119,7 +128,9 @@ static PyObject *io_progress(io_object *self, PyObject *args) {
 
 static PyObject *io_cancelled(io_object *self, PyObject *unused) {
   (void)unused;
-  return PyBool_FromLong(self->ctx->cancel && __atomic_load_n(self->ctx->cancel, __ATOMIC_RELAXED));
+  run_ctx *c = io_ctx(self);
+  if (!c) return NULL;
+  return PyBool_FromLong(c->cancel && __atomic_load_n(c->cancel, __ATOMIC_RELAXED));
 }
 
 static PyObject *protocol_error(run_ctx *c, const char *msg) {
@@ -131,7 +142,9 @@ static PyObject *protocol_error(run_ctx *c, const char *msg) {
 static PyObject *io_tail(io_object *self, PyObject *args) {
   PyObject *obj;
   if (!PyArg_ParseTuple(args, "O", &obj)) return NULL;
-  run_ctx *c = self->ctx;
+  run_ctx *c = io_ctx(self);
+  if (!c) return NULL;
+  if (c->aborted) return raise_abort(c, 0);
   const spool_request *r = c->req;
   if (r->tail_frames == 0) return protocol_error(c, "io.tail called, but the request has tail_frames = 0");
   if (c->tails++) return protocol_error(c, "io.tail called twice");
@@ -172,7 +185,9 @@ static PyObject *io_frame(io_object *self, PyObject *args) {
   unsigned int index;
   PyObject *obj;
   if (!PyArg_ParseTuple(args, "IO", &index, &obj)) return NULL;
-  run_ctx *c = self->ctx;
+  run_ctx *c = io_ctx(self);
+  if (!c) return NULL;
+  if (c->aborted) return raise_abort(c, 0);
   const spool_request *r = c->req;
   char msg[256];
   if (index != c->next_frame || index >= r->frames) {
@@ -185,6 +200,11 @@ static PyObject *io_frame(io_object *self, PyObject *args) {
   Py_buffer view;
   if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS) != 0) return NULL;
   size_t want = (size_t)r->width * r->height * 3;
+  if (view.itemsize != 1) {
+    snprintf(msg, sizeof msg, "io.frame(%u): items of %zd bytes; frames are uint8 RGB", index, view.itemsize);
+    PyBuffer_Release(&view);
+    return protocol_error(c, msg);
+  }
   if ((size_t)view.len != want) {
     snprintf(msg, sizeof msg, "io.frame(%u): %zd bytes, want %zu (height × width × 3, uint8 RGB)", index, view.len,
              want);
@@ -382,7 +402,11 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
                       s->model, "weights_dir", s->weights, "device", s->device);
   if (!req) goto pyfail;
   res = PyObject_CallFunctionObjArgs(s->generate, req, io, NULL);
-  if (!res) {
+  /* Once the cancel flag is up, however the module stops (spool.Abort from
+   * io, its own exception after io.cancelled(), or an early return), the run
+   * is cancelled, not failed. */
+  if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) c.cancelled = 1;
+  if (!res || c.aborted || (c.cancelled && (c.next_frame != r->frames || (r->tail_frames && c.tails != 1)))) {
     if (c.cancelled) {
       PyErr_Clear();
       snprintf(err, errlen, "cancelled");
@@ -396,7 +420,10 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
     }
     goto done;
   }
-  if (c.next_frame != r->frames) {
+  if (c.problem[0]) { /* the module caught io's protocol error and went on */
+    snprintf(err, errlen, "python backend: protocol: %s", c.problem);
+    st = SPOOL_ERR_BACKEND;
+  } else if (c.next_frame != r->frames) {
     snprintf(err, errlen, "python backend: generate_segment returned after %u of %u frames", c.next_frame, r->frames);
     st = SPOOL_ERR_BACKEND;
   } else if (r->tail_frames && c.tails != 1) {
