@@ -7,11 +7,21 @@
 // segment: progress per denoise step, the tail state as soon as denoising
 // ends, then the decoded frames one at a time, all through a Sink. An Engine
 // is used by one goroutine at a time (Run serialises calls); open one engine
-// per slot for parallelism.
+// per slot for parallelism, or give a CPU engine WithThreads.
+//
+// Frames reach the Sink without a copy: Frame.RGB is the engine's own buffer,
+// valid only during the call. The C callbacks reach the Go sink through a
+// runtime/cgo.Handle, and a Run allocates nothing on the Go heap per frame.
+//
+// Plugins (libspool_infer_<backend>.so) are looked for in WithPluginDir, then
+// $SPOOL_INFER_PLUGIN_DIR, then the running program's directory; one found
+// nowhere is ErrBackendNotFound, with a message naming the file, the
+// directories searched and the make target that builds it.
 //
 // Backends:
 //   - ref: deterministic CPU latent "diffusion" with the structure of a real
-//     model; behind the oracle, the tests and the demo.
+//     model; behind the oracle, the tests and the demo. Same bytes for any
+//     thread count.
 //   - sim: sleeps per step and emits flat frames; for control-plane and
 //     scaling benchmarks only.
 //   - python: libspool_infer_python.so (make -C libs/infer python) embeds

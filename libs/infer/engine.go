@@ -2,15 +2,15 @@ package infer
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/include -I${SRCDIR}/src -std=c11 -O2 -fvisibility=hidden -Wall
-#cgo LDFLAGS: -ldl -lm
+#cgo LDFLAGS: -ldl -lm -lpthread
 #include <stdlib.h>
 #include "spool_infer.h"
 */
 import "C"
 
 import (
-	"errors"
 	"fmt"
+	"runtime/cgo"
 	"strings"
 	"sync"
 	"unsafe"
@@ -29,56 +29,26 @@ type Info struct {
 	TemporalScale int
 }
 
-// Engine is an open, warm engine.
+// Engine is an open, warm engine. It is used by one goroutine at a time:
+// Run and Close serialise on a mutex, so a second goroutine's Run waits for
+// the first. Open one engine per worker slot for parallelism.
 type Engine struct {
 	mu   sync.Mutex
 	e    *C.spool_engine_t
 	info Info
-}
-
-// Option configures Open.
-type Option func(*options) error
-
-type options struct {
-	model, weights, pluginDir, params string
-	device                            int
-}
-
-// WithModel names the model to load; the backend's default otherwise.
-func WithModel(m string) Option { return func(o *options) error { o.model = m; return nil } }
-
-// WithWeightsDir sets the directory of the model's weights.
-func WithWeightsDir(d string) Option { return func(o *options) error { o.weights = d; return nil } }
-
-// WithDevice picks a GPU ordinal; -1 (the default) is the CPU.
-func WithDevice(n int) Option {
-	return func(o *options) error {
-		if n < -1 {
-			return fmt.Errorf("infer: device %d: want -1 (CPU) or a GPU ordinal", n)
-		}
-		o.device = n
-		return nil
-	}
-}
-
-// WithPluginDir sets where plugins (libspool_infer_<backend>.so) are looked
-// for first; then $SPOOL_INFER_PLUGIN_DIR, then the program's directory.
-func WithPluginDir(d string) Option { return func(o *options) error { o.pluginDir = d; return nil } }
-
-// WithParams passes backend parameters, e.g. "step_ms=5" for sim or
-// "module=spool_numpy_ref;path=/opt/models" for python.
-func WithParams(p string) Option {
-	return func(o *options) error {
-		if strings.ContainsRune(p, 0) {
-			return errors.New("infer: params contain a NUL byte")
-		}
-		o.params = p
-		return nil
-	}
+	// Owned for the engine's life, so that Run allocates nothing on the Go
+	// heap: the C request, the C cancel flag, and the runner that the C
+	// callbacks reach through a cgo.Handle.
+	req    *C.spool_request
+	cancel *C.int32_t
+	run    runner
+	handle cgo.Handle
 }
 
 // Open opens an engine of backend ("ref", "sim", "python", "cuda") and loads
-// its model. A plugin that is not built or not found is ErrBackendNotFound.
+// its model. A plugin that is not built or not found is ErrBackendNotFound;
+// plugins are looked for in WithPluginDir, then $SPOOL_INFER_PLUGIN_DIR,
+// then the program's directory.
 func Open(backend string, opts ...Option) (*Engine, error) {
 	o := options{device: -1}
 	for _, opt := range opts {
@@ -86,10 +56,8 @@ func Open(backend string, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 	}
-	for _, s := range []string{backend, o.model, o.weights, o.pluginDir} {
-		if strings.ContainsRune(s, 0) {
-			return nil, errors.New("infer: option contains a NUL byte")
-		}
+	if backend == "" || strings.ContainsRune(backend, 0) {
+		return nil, fmt.Errorf("infer: %w: backend %q: want a name such as ref, sim, python or cuda", ErrInvalidRequest, backend)
 	}
 	cs := func(s string) *C.char {
 		if s == "" {
@@ -97,7 +65,7 @@ func Open(backend string, opts ...Option) (*Engine, error) {
 		}
 		return C.CString(s)
 	}
-	cBackend, cModel, cWeights, cPlugins, cParams := C.CString(backend), cs(o.model), cs(o.weights), cs(o.pluginDir), cs(o.params)
+	cBackend, cModel, cWeights, cPlugins, cParams := C.CString(backend), cs(o.model), cs(o.weights), cs(o.pluginDir), cs(o.paramString())
 	defer func() {
 		for _, p := range []*C.char{cBackend, cModel, cWeights, cPlugins, cParams} {
 			C.free(unsafe.Pointer(p))
@@ -106,7 +74,7 @@ func Open(backend string, opts ...Option) (*Engine, error) {
 	copts := C.spool_engine_options{
 		struct_size: C.uint32_t(unsafe.Sizeof(C.spool_engine_options{})),
 		backend:     cBackend, model: cModel, weights_dir: cWeights, device: C.int32_t(o.device),
-		plugin_dir: cPlugins, params: cParams,
+		plugin_dir: cPlugins, params: cParams, threads: C.int32_t(o.threads),
 	}
 	var errbuf [4096]C.char
 	var e *C.spool_engine_t
@@ -118,11 +86,21 @@ func Open(backend string, opts ...Option) (*Engine, error) {
 		C.spool_engine_close(e)
 		return nil, statusErr(st, "engine info")
 	}
-	return &Engine{e: e, info: Info{
+	req := (*C.spool_request)(C.calloc(1, C.size_t(unsafe.Sizeof(C.spool_request{}))))
+	cancel := (*C.int32_t)(C.calloc(1, 4))
+	if req == nil || cancel == nil {
+		C.free(unsafe.Pointer(req))
+		C.free(unsafe.Pointer(cancel))
+		C.spool_engine_close(e)
+		return nil, fmt.Errorf("infer: %w: request buffers", ErrOutOfMemory)
+	}
+	eng := &Engine{e: e, req: req, cancel: cancel, info: Info{
 		Backend: C.GoString(info.backend), Model: C.GoString(info.model), ModelVersion: C.GoString(info.model_version),
 		LatentChannels: int(info.latent_channels), LatentScale: int(info.latent_scale), FrameAlign: int(info.frame_align),
 		TemporalScale: int(info.temporal_scale),
-	}}, nil
+	}}
+	eng.handle = cgo.NewHandle(&eng.run)
+	return eng, nil
 }
 
 // ABIVersion is the C library's ABI version.
@@ -131,13 +109,17 @@ func ABIVersion() int { return int(C.spool_abi_version()) }
 // Info describes the engine.
 func (e *Engine) Info() Info { return e.info }
 
-// Close frees the engine; later calls are no-ops and Run returns ErrClosed.
+// Close frees the engine and everything the library holds for it. It is
+// idempotent: later calls are no-ops, and Run returns ErrClosed.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.e != nil {
 		C.spool_engine_close(e.e)
-		e.e = nil
+		C.free(unsafe.Pointer(e.req))
+		C.free(unsafe.Pointer(e.cancel))
+		e.handle.Delete()
+		e.e, e.req, e.cancel = nil, nil, nil
 	}
 	return nil
 }

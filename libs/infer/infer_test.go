@@ -269,12 +269,21 @@ func FuzzRequest(f *testing.F) {
 	if err := e.Run(context.Background(), infer.Request{Prompt: "p", Seed: 1, Width: 32, Height: 32, Frames: 4, Steps: 1, TailFrames: 2}, good); err != nil {
 		f.Fatal(err)
 	}
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), good.tail, 2)
-	f.Add("", 33, 32, 4, 5, 1, float32(1), uint64(0), []byte("SPTS"), 0)
+	corrupt := bytes.Clone(good.tail)
+	corrupt[len(corrupt)/2] ^= 1
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), good.tail, 2)          // valid chain segment
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), corrupt, 2)            // corrupt tail blob
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), good.tail[:60], 2)     // truncated tail blob
+	f.Add("p", 32, 32, 2, 2, 1, float32(1), uint64(0), []byte(nil), 0)        // frames ≤ overlap
+	f.Add("", 33, 32, 4, 5, 1, float32(1), uint64(0), []byte("SPTS"), 0)      // odd width, empty prompt
+	f.Add("\xff\xfe", 32, 32, 4, 0, 1, float32(1), uint64(0), []byte(nil), 0) // invalid UTF-8
 	f.Add(strings.Repeat("é", 5000), 4000, 2, 0, 0, 0, float32(-1), uint64(1)<<63, []byte{}, 9)
+	f.Add(strings.Repeat("x", 9000), 1920, 1080, 1025, 0, 1001, float32(51), uint64(0), []byte(nil), 0)
 	f.Fuzz(func(t *testing.T, prompt string, w, h, frames, overlap, steps int, g float32, first uint64, cond []byte, tail int) {
-		// Bound the work of valid requests; the point is validation.
-		if w*h > 64*64 || frames > 8 || steps > 2 {
+		// Invalid requests are rejected before any work; bound the work of
+		// the ones that would pass the size checks. The point is validation.
+		sizeOK := w%2 == 0 && h%2 == 0 && min(w, h) >= 16 && max(w, h) <= 1920 && min(w, h) <= 1080
+		if sizeOK && frames > 0 && steps > 0 && float64(w)*float64(h)*float64(frames)*float64(steps) > 64*64*8*2 {
 			return
 		}
 		r := infer.Request{Prompt: prompt, Width: w, Height: h, Frames: frames, Overlap: overlap, Steps: steps,
@@ -303,5 +312,72 @@ func TestPresetsRunAtFullSize(t *testing.T) {
 	run(t, open(t, "ref"), portrait)
 	if _, err := infer.Preset("4k"); !errors.Is(err, infer.ErrInvalidRequest) {
 		t.Fatal("unknown preset accepted")
+	}
+}
+
+// TestThreadsAreBitIdentical: WithThreads changes the speed, never a byte,
+// for a chained pair of segments.
+func TestThreadsAreBitIdentical(t *testing.T) {
+	chain := func(threads int) (*collect, *collect) {
+		e := open(t, "ref", infer.WithThreads(threads))
+		r1 := req()
+		r1.Width, r1.Height = 200, 120
+		s1 := run(t, e, r1)
+		r2 := r1
+		r2.Seed, r2.FirstFrame, r2.Overlap, r2.Cond = 3, 12, 5, s1.tail
+		return s1, run(t, e, r2)
+	}
+	a1, a2 := chain(1)
+	b1, b2 := chain(2)
+	for i := range a1.sums {
+		if a1.sums[i] != b1.sums[i] || a2.sums[i] != b2.sums[i] {
+			t.Fatalf("frame %d differs between 1 and 2 threads", i)
+		}
+	}
+	if !bytes.Equal(a2.tail, b2.tail) {
+		t.Fatal("tails differ between 1 and 2 threads")
+	}
+}
+
+// TestIndependentMode: overlap without a tail state generates every frame
+// afresh (the stitcher crossfades the overlap).
+func TestIndependentMode(t *testing.T) {
+	r := req()
+	r.Overlap, r.FirstFrame = 5, 12
+	if c := run(t, open(t, "ref"), r); len(c.frames) != r.Frames {
+		t.Fatalf("%d frames", len(c.frames))
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	cases := map[string]infer.Option{
+		"threads 0":         infer.WithThreads(0),
+		"threads too many":  infer.WithThreads(infer.MaxThreads + 1),
+		"device -2":         infer.WithDevice(-2),
+		"params without =":  infer.WithParams("step_ms"),
+		"params empty key":  infer.WithParams("=3"),
+		"params twice":      infer.WithParams("a=1;a=2"),
+		"params NUL":        infer.WithParams("a=\x00"),
+		"map key with =":    infer.WithParamMap(map[string]string{"a=b": "1"}),
+		"map value with ;":  infer.WithParamMap(map[string]string{"a": "1;b=2"}),
+		"model NUL":         infer.WithModel("m\x00"),
+		"plugin dir NUL":    infer.WithPluginDir("/x\x00"),
+		"weights dir NUL":   infer.WithWeightsDir("/w\x00"),
+		"sim step_ms":       infer.WithParamMap(map[string]string{"step_ms": "fast"}),
+		"sim step_ms < 0":   infer.WithParams("step_ms=-1"),
+		"sim frame_us junk": infer.WithParams(";frame_us=1x;"),
+	}
+	for name, opt := range cases {
+		if _, err := infer.Open("sim", opt); !errors.Is(err, infer.ErrInvalidRequest) {
+			t.Errorf("%s: got %v, want ErrInvalidRequest", name, err)
+		}
+	}
+	if _, err := infer.Open(""); !errors.Is(err, infer.ErrInvalidRequest) {
+		t.Errorf("empty backend: %v", err)
+	}
+	e := open(t, "sim", infer.WithParams("step_ms=0;;frame_us=0"), infer.WithParamMap(map[string]string{"x": "y"}),
+		infer.WithThreads(2))
+	if err := e.Close(); err != nil || e.Close() != nil {
+		t.Fatal("Close is not idempotent")
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/cgo"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -66,6 +65,8 @@ type Sink interface {
 	Frame(f Frame) error
 }
 
+// runner is what the C callbacks reach through the engine's cgo.Handle: the
+// sink of the current Run and the first error it returned.
 type runner struct {
 	sink Sink
 	err  error
@@ -87,8 +88,14 @@ func uint32Field(name string, v int) (C.uint32_t, error) {
 }
 
 // Run generates one segment. Cancelling ctx sets the engine's cancel flag;
-// the run then stops within a step or a frame with an error wrapping both
-// ErrCancelled and ctx.Err().
+// the run then stops within a denoise step or a frame with an error wrapping
+// both ErrCancelled and ctx.Err(). A Sink error stops the run too: Run
+// returns it wrapped with ErrAborted. Every status of the library maps to
+// one of the package's errors, with the engine's message.
+//
+// Run allocates nothing on the Go heap per frame, and nothing at all for a
+// context that cannot be cancelled (a cancellable one costs a watcher
+// goroutine).
 func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	if sink == nil {
 		return fmt.Errorf("infer: %w: nil sink", ErrInvalidRequest)
@@ -105,7 +112,7 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 		return fmt.Errorf("infer: %w: prompt contains a NUL byte", ErrInvalidRequest)
 	}
 	var fields [6]C.uint32_t
-	for i, f := range []struct {
+	for i, f := range [...]struct {
 		name string
 		v    int
 	}{{"width", req.Width}, {"height", req.Height}, {"frames", req.Frames}, {"overlap", req.Overlap},
@@ -116,41 +123,43 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 		}
 		fields[i] = v
 	}
-	prompt := C.CString(req.Prompt)
+	prompt := C.CString(req.Prompt) // C memory: no Go allocation
 	defer C.free(unsafe.Pointer(prompt))
-	creq := C.spool_request{
+	*e.req = C.spool_request{
 		struct_size: C.uint32_t(unsafe.Sizeof(C.spool_request{})),
 		prompt:      prompt, seed: C.uint64_t(req.Seed), width: fields[0], height: fields[1], frames: fields[2],
 		overlap: fields[3], steps: fields[4], tail_frames: fields[5], guidance: C.float(req.Guidance),
 		first_frame: C.uint64_t(req.FirstFrame),
 	}
 	if len(req.Cond) > 0 {
-		// The blob is copied into C memory: the engine may keep pointers into
-		// the request for the whole run, which cgo forbids for Go memory only
-		// across calls, but a copy keeps the rule obvious.
+		// The engine reads the blob during the whole call: copy it into C
+		// memory rather than pin Go memory.
 		cond := C.CBytes(req.Cond)
 		defer C.free(cond)
-		creq.cond, creq.cond_len = (*C.uint8_t)(cond), C.size_t(len(req.Cond))
+		e.req.cond, e.req.cond_len = (*C.uint8_t)(cond), C.size_t(len(req.Cond))
 	}
-	cancel := (*C.int32_t)(C.calloc(1, 4))
-	done, watched := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-ctx.Done():
-			atomic.StoreInt32((*int32)(unsafe.Pointer(cancel)), 1)
-		case <-done:
-		}
-	}()
-	defer func() {
-		close(done)
-		<-watched // the watcher no longer touches the flag
-		C.free(unsafe.Pointer(cancel))
-	}()
-	r := &runner{sink: sink}
-	h := cgo.NewHandle(r)
-	defer h.Delete()
-	st := C.run_with_go(e.e, &creq, C.uintptr_t(h), cancel)
+	*e.cancel = 0
+	if ctx.Done() != nil {
+		// The watcher stores the flag atomically; Run waits for it to stop
+		// before returning, so a late store cannot cancel the next run.
+		done, watched := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(watched)
+			select {
+			case <-ctx.Done():
+				atomic.StoreInt32((*int32)(unsafe.Pointer(e.cancel)), 1)
+			case <-done:
+			}
+		}()
+		defer func() {
+			close(done)
+			<-watched
+		}()
+	}
+	e.run = runner{sink: sink}
+	defer func() { e.run = runner{} }() // keep no reference to the sink
+	st := C.run_with_go(e.e, e.req, C.uintptr_t(e.handle), e.cancel)
+	e.req.prompt, e.req.cond = nil, nil
 	if st == C.SPOOL_OK {
 		return nil
 	}
@@ -158,8 +167,8 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	switch {
 	case errors.Is(err, ErrCancelled) && ctx.Err() != nil:
 		return fmt.Errorf("%w: %w", err, ctx.Err())
-	case errors.Is(err, ErrAborted) && r.err != nil:
-		return fmt.Errorf("%w: %w", err, r.err)
+	case errors.Is(err, ErrAborted) && e.run.err != nil:
+		return fmt.Errorf("%w: %w", err, e.run.err)
 	}
 	return err
 }

@@ -55,6 +55,8 @@ extern "C" {
 #define SPOOL_MAX_FRAMES 1024u
 /* Most denoise steps accepted. */
 #define SPOOL_MAX_STEPS 1000u
+/* Most CPU threads an engine may be given (spool_engine_options.threads). */
+#define SPOOL_MAX_THREADS 256
 
 typedef enum spool_status {
   SPOOL_OK = 0,
@@ -72,19 +74,31 @@ typedef enum spool_status {
 /* Opaque engine handle. */
 typedef struct spool_engine spool_engine_t;
 
-/* Options of spool_engine_open. Strings are borrowed for the call only. */
+/* Options of spool_engine_open. Strings are borrowed for the call only.
+ * Fields are only ever appended: a caller built against an older header
+ * passes its smaller struct_size (at least SPOOL_ENGINE_OPTIONS_V1_SIZE) and
+ * the fields it lacks read as 0. */
 typedef struct spool_engine_options {
   uint32_t struct_size;    /* sizeof(spool_engine_options) */
   const char *backend;     /* "ref", "sim", "python" or "cuda"; required */
   const char *model;       /* model name; NULL or "" = the backend's default */
   const char *weights_dir; /* directory of the model weights; may be NULL */
   int32_t device;          /* device ordinal; -1 = CPU */
-  const char *plugin_dir;  /* where plugin .so files live; NULL = $SPOOL_INFER_PLUGIN_DIR */
+  const char *plugin_dir;  /* where plugin .so files live, searched first; then
+                              $SPOOL_INFER_PLUGIN_DIR, then the directory of
+                              the running executable (/proc/self/exe) */
   const char *params;      /* backend parameters, "key=value;key=value"; may be NULL
-                              (sim: step_ms, frame_us; python: module, path).
-                              CPU backends run on the calling thread: use one
-                              engine per worker slot for parallelism. */
+                              (sim: step_ms, frame_us; python: module, path). */
+  int32_t threads;         /* CPU threads the backend may use, calling thread
+                              included: 0 = the backend's default (1), else
+                              1..SPOOL_MAX_THREADS. ref splits its loops over
+                              them with bit-identical results for any count;
+                              other backends ignore it. Callbacks always run on
+                              the thread that called spool_engine_run. */
 } spool_engine_options;
+
+/* struct_size of the first version of spool_engine_options (up to params). */
+#define SPOOL_ENGINE_OPTIONS_V1_SIZE (offsetof(spool_engine_options, params) + sizeof(const char *))
 
 /* Facts about an open engine. Strings are owned by the engine and live as
  * long as it does. */
@@ -158,6 +172,15 @@ SPOOL_API const char *spool_status_string(spool_status status);
  * that the caller must release with spool_engine_close. On failure *out is
  * NULL and, when errbuf is not NULL, a NUL-terminated message of at most
  * errlen bytes is written into the caller's errbuf.
+ *
+ * Backends: "ref" and "sim" are built in. Any other name (a-z, 0-9, '_') is
+ * a plugin, the shared object libspool_infer_<name>.so, looked for in this
+ * order: opts->plugin_dir, $SPOOL_INFER_PLUGIN_DIR, the directory of the
+ * running executable. A plugin found nowhere (or not loadable) is
+ * SPOOL_ERR_BACKEND_NOT_FOUND with a message naming the file, the
+ * directories searched and the make target that builds it; one built for
+ * another ABI is SPOOL_ERR_ABI_MISMATCH. Loaded plugins stay loaded for the
+ * life of the process.
  * Thread-safe: engines are independent of one another. */
 SPOOL_API spool_status spool_engine_open(const spool_engine_options *opts,
                                          spool_engine_t **out, char *errbuf,

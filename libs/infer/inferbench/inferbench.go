@@ -16,13 +16,16 @@ import (
 
 // Figures is the "infer" object of bench/results.json.
 type Figures struct {
-	Ref720pFramesPerS   float64 `json:"ref_720p_frames_per_s"`
-	Ref720pDenoiseS     float64 `json:"ref_720p_denoise_s"`
-	Ref720pDecodeS      float64 `json:"ref_720p_decode_s"`
-	CallbackNSPerFrame  float64 `json:"callback_ns_per_frame"`
-	CallbackOverheadPct float64 `json:"callback_overhead_pct"`
-	CallbackAllocs      float64 `json:"callback_allocs_per_frame"`
-	SimCallUS           float64 `json:"sim_call_us"`
+	Ref720pFramesPerS float64 `json:"ref_720p_frames_per_s"`
+	Ref720pDenoiseS   float64 `json:"ref_720p_denoise_s"`
+	Ref720pDecodeS    float64 `json:"ref_720p_decode_s"`
+	// The same segment with one thread per CPU (WithThreads), same bytes.
+	Ref720pThreads          int     `json:"ref_720p_threads"`
+	Ref720pFramesPerSThread float64 `json:"ref_720p_frames_per_s_all_threads"`
+	CallbackNSPerFrame      float64 `json:"callback_ns_per_frame"`
+	CallbackOverheadPct     float64 `json:"callback_overhead_pct"`
+	CallbackAllocs          float64 `json:"callback_allocs_per_frame"`
+	SimCallUS               float64 `json:"sim_call_us"`
 }
 
 // Options size the measurement; Short is the smoke form CI runs.
@@ -53,28 +56,38 @@ func median(xs []float64) float64 {
 // Run takes every figure.
 func Run(ctx context.Context, o Options) (Figures, error) {
 	var f Figures
-	ref, err := infer.Open("ref")
-	if err != nil {
-		return f, err
-	}
-	defer ref.Close()
 	w, h, frames, steps, reps := 1280, 720, 121, 30, 3
 	if o.Short {
 		w, h, frames, steps, reps = 320, 180, 17, 4, 1
 	}
-	var den, dec, fps []float64
-	for range reps {
-		t := &timing{}
-		start := time.Now()
-		req := infer.Request{Prompt: "a lighthouse at dusk", Seed: 1, Width: w, Height: h, Frames: frames, Steps: steps, Guidance: 6, TailFrames: 37 % frames}
-		if err := ref.Run(ctx, req, t); err != nil {
-			return f, fmt.Errorf("ref run: %w", err)
+	segment := func(threads int) (den, dec, fps float64, err error) {
+		ref, err := infer.Open("ref", infer.WithThreads(threads))
+		if err != nil {
+			return 0, 0, 0, err
 		}
-		den = append(den, t.tail.Sub(start).Seconds())
-		dec = append(dec, t.last.Sub(t.tail).Seconds())
-		fps = append(fps, float64(frames)/t.last.Sub(start).Seconds())
+		defer ref.Close()
+		var dens, decs, fpss []float64
+		for range reps {
+			t := &timing{}
+			start := time.Now()
+			req := infer.Request{Prompt: "a lighthouse at dusk", Seed: 1, Width: w, Height: h, Frames: frames, Steps: steps, Guidance: 6, TailFrames: 37 % frames}
+			if err := ref.Run(ctx, req, t); err != nil {
+				return 0, 0, 0, fmt.Errorf("ref run: %w", err)
+			}
+			dens = append(dens, t.tail.Sub(start).Seconds())
+			decs = append(decs, t.last.Sub(t.tail).Seconds())
+			fpss = append(fpss, float64(frames)/t.last.Sub(start).Seconds())
+		}
+		return median(dens), median(decs), median(fpss), nil
 	}
-	f.Ref720pDenoiseS, f.Ref720pDecodeS, f.Ref720pFramesPerS = median(den), median(dec), median(fps)
+	var err error
+	if f.Ref720pDenoiseS, f.Ref720pDecodeS, f.Ref720pFramesPerS, err = segment(1); err != nil {
+		return f, err
+	}
+	f.Ref720pThreads = runtime.NumCPU()
+	if _, _, f.Ref720pFramesPerSThread, err = segment(f.Ref720pThreads); err != nil {
+		return f, err
+	}
 
 	// The callback: the sim backend at 16×16 does next to nothing per frame,
 	// so its time per frame bounds the cost of crossing into Go and back.
@@ -97,8 +110,9 @@ func Run(ctx context.Context, o Options) (Figures, error) {
 	f.CallbackNSPerFrame = float64(best.Nanoseconds()) / n
 	decodePerFrame := f.Ref720pDecodeS / float64(frames) * 1e9
 	f.CallbackOverheadPct = 100 * f.CallbackNSPerFrame / decodePerFrame
-	runtime.GC()
-	f.CallbackAllocs = testing.AllocsPerRun(3, func() { _ = sim.Run(ctx, cbReq, sink) }) / n
+	// Go-heap allocations per frame, with a context that cannot be cancelled
+	// (a cancellable one adds a watcher per run, never per frame).
+	f.CallbackAllocs = testing.AllocsPerRun(3, func() { _ = sim.Run(context.Background(), cbReq, sink) }) / n
 
 	callReq := infer.Request{Prompt: "x", Width: 16, Height: 16, Frames: 1, Steps: 1}
 	calls := 2000

@@ -98,16 +98,30 @@ static spool_status load_plugin(const spool_engine_options *o, const spool_backe
   return SPOOL_OK;
 }
 
-SPOOL_API spool_status spool_engine_open(const spool_engine_options *o, spool_engine_t **out, char *err,
+SPOOL_API spool_status spool_engine_open(const spool_engine_options *opts, spool_engine_t **out, char *err,
                                          size_t errlen) {
   if (out) *out = NULL;
-  if (!o || !out || !o->backend || !*o->backend) {
+  if (!opts || !out) {
+    seterr(err, errlen, "engine options: NULL");
+    return SPOOL_ERR_INVALID_ARGUMENT;
+  }
+  if (opts->struct_size < SPOOL_ENGINE_OPTIONS_V1_SIZE) {
+    seterr(err, errlen, "engine options: struct_size too small (built against another header?)");
+    return SPOOL_ERR_ABI_MISMATCH;
+  }
+  /* Fields appended after the caller's header read as 0. */
+  spool_engine_options oc;
+  memset(&oc, 0, sizeof oc);
+  memcpy(&oc, opts, opts->struct_size < sizeof oc ? opts->struct_size : sizeof oc);
+  oc.struct_size = sizeof oc;
+  const spool_engine_options *o = &oc;
+  if (!o->backend || !*o->backend) {
     seterr(err, errlen, "engine options: a backend name is required");
     return SPOOL_ERR_INVALID_ARGUMENT;
   }
-  if (o->struct_size < sizeof(spool_engine_options)) {
-    seterr(err, errlen, "engine options: struct_size too small (built against another header?)");
-    return SPOOL_ERR_ABI_MISMATCH;
+  if (o->threads < 0 || o->threads > SPOOL_MAX_THREADS) {
+    if (err && errlen) snprintf(err, errlen, "engine options: threads %d: want 0 (default) or 1..%d", o->threads, SPOOL_MAX_THREADS);
+    return SPOOL_ERR_INVALID_ARGUMENT;
   }
   const spool_backend *be = NULL;
   if (strcmp(o->backend, "ref") == 0) be = &spool_backend_ref;

@@ -15,8 +15,13 @@
  *   36    4    u32 reserved = 0
  *   40    F*C*h*w float32 payload, [frame][channel][row][column]
  *
- * Any corruption (magic, version, sizes, length, checksum, NaN or Inf)
- * makes spool_tail_parse fail with a message.
+ * Any corruption (magic, version, sizes, length, checksum, NaN or Inf,
+ * reserved bits) makes spool_tail_parse fail with a message. The checksum
+ * covers the payload; the shape fields are checked by the length they imply,
+ * and first_frame by the engine against the request it conditions.
+ *
+ * Self-contained C99 with no engine dependency: the python and cuda plugins
+ * compile this file in. Symbols are spool_-prefixed and hidden.
  */
 #ifndef SPOOL_TAILSTATE_H
 #define SPOOL_TAILSTATE_H

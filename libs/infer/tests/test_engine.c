@@ -1,9 +1,12 @@
 /* test_engine.c - C unit tests of the engine, ref and sim through the public
- * ABI. Run by `make -C libs/infer check` (and `asan`, `leakcheck`). */
+ * ABI. Run by `make -C libs/infer check` (and `asan`, `leakcheck`) as
+ * test_engine <dir of the fake test plugins>. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include "spool_infer.h"
 
@@ -25,6 +28,8 @@ typedef struct {
   uint8_t *tail;
   size_t tail_len;
   int order_ok, saw_tail;
+  int32_t *cancel;                 /* set to 1 at cancel_step or after cancel_frame */
+  uint32_t cancel_step, cancel_frame;
 } sink;
 
 static int on_step(void *u, uint32_t step, uint32_t steps) {
@@ -32,6 +37,7 @@ static int on_step(void *u, uint32_t step, uint32_t steps) {
   if (s->saw_tail || s->nframes) s->order_ok = 0;
   s->steps = step;
   (void)steps;
+  if (s->cancel && s->cancel_step == step) __atomic_store_n(s->cancel, 1, __ATOMIC_RELAXED);
   return 0;
 }
 static int on_tail(void *u, const uint8_t *state, size_t len) {
@@ -52,6 +58,7 @@ static int on_frame(void *u, const spool_frame *f) {
   s->frames = realloc(s->frames, n * (s->nframes + 1));
   memcpy(s->frames + n * s->nframes, f->rgb, n);
   s->nframes++;
+  if (s->cancel && s->cancel_frame == f->index + 1) __atomic_store_n(s->cancel, 1, __ATOMIC_RELAXED);
   return 0;
 }
 static void sink_free(sink *s) {
@@ -60,13 +67,17 @@ static void sink_free(sink *s) {
   memset(s, 0, sizeof *s);
 }
 
-static spool_engine_t *open_engine(const char *backend, const char *params) {
-  spool_engine_options o = {sizeof o, backend, NULL, NULL, -1, NULL, params};
+static spool_engine_t *open_engine_threads(const char *backend, const char *params, int32_t threads) {
+  spool_engine_options o = {sizeof o, backend, NULL, NULL, -1, NULL, params, threads};
   spool_engine_t *e = NULL;
   char err[512];
   spool_status st = spool_engine_open(&o, &e, err, sizeof err);
   CHECK(st == SPOOL_OK, "open %s: %s", backend, err);
   return e;
+}
+
+static spool_engine_t *open_engine(const char *backend, const char *params) {
+  return open_engine_threads(backend, params, 0);
 }
 
 static spool_request request(void) {
@@ -126,6 +137,8 @@ static void test_chain_is_seamless(void) {
 }
 
 static void test_validation(void) {
+  static char long_prompt[SPOOL_MAX_PROMPT_BYTES + 2];
+  memset(long_prompt, 'a', SPOOL_MAX_PROMPT_BYTES + 1);
   spool_engine_t *e = open_engine("ref", NULL);
   spool_request good = request();
   sink s;
@@ -135,7 +148,7 @@ static void test_validation(void) {
   struct {
     const char *name;
     spool_request r;
-  } cases[16];
+  } cases[40];
   int n = 0;
 #define CASE(label, stmt) do { cases[n].name = label; cases[n].r = good; { spool_request *r = &cases[n].r; stmt; } n++; } while (0)
   CASE("odd width", r->width = 95);
@@ -153,6 +166,22 @@ static void test_validation(void) {
   CASE("cond pointer without length", (r->overlap = 4, r->cond = blob, r->cond_len = 0));
   CASE("cond at the wrong frame", (r->overlap = 4, r->first_frame = 8, r->cond = blob, r->cond_len = len));
   CASE("tail > frames", r->tail_frames = 14);
+  CASE("square beyond the short side", (r->width = 1200, r->height = 1200));
+  CASE("landscape too tall", (r->width = 1920, r->height = 1082));
+  CASE("portrait too tall", (r->width = 1080, r->height = 1922));
+  CASE("odd height", r->height = 63);
+  CASE("too narrow", r->width = 14);
+  CASE("frames > max", (r->frames = SPOOL_MAX_FRAMES + 1, r->tail_frames = 0));
+  CASE("steps > max", r->steps = SPOOL_MAX_STEPS + 1);
+  CASE("guidance NaN", r->guidance = (float)NAN);
+  CASE("guidance Inf", r->guidance = (float)INFINITY);
+  CASE("guidance > 50", r->guidance = 50.5f);
+  CASE("prompt too long", r->prompt = long_prompt);
+  CASE("overlong UTF-8", r->prompt = "a\xc0\xaf");
+  CASE("UTF-16 surrogate", r->prompt = "\xed\xa0\x80");
+  CASE("truncated UTF-8", r->prompt = "caf\xc3");
+  CASE("cond of another size", (r->overlap = 4, r->first_frame = 9, r->width = 128, r->cond = blob, r->cond_len = len));
+  CASE("cond with too few frames", (r->overlap = 5, r->first_frame = 9, r->cond = blob, r->cond_len = len));
 #undef CASE
   for (int i = 0; i < n; i++) {
     sink t;
@@ -189,6 +218,29 @@ static void test_cancel_and_abort(void) {
   sink s;
   CHECK(run(e, &r, &s, &cancel) == SPOOL_ERR_CANCELLED, "cancel flag ignored");
   sink_free(&s);
+  /* Set while running: denoise stops at the next step, decode at the next
+   * frame, on both CPU backends. */
+  const char *backends[] = {"ref", "sim"};
+  for (int b = 0; b < 2; b++) {
+    spool_engine_t *be = open_engine(backends[b], NULL);
+    spool_callbacks cbs = {&s, on_step, on_tail, on_frame};
+    memset(&s, 0, sizeof s);
+    cancel = 0;
+    s.cancel = &cancel;
+    s.cancel_step = 2;
+    CHECK(spool_engine_run(be, &r, &cbs, &cancel) == SPOOL_ERR_CANCELLED && s.steps == 2 && !s.saw_tail,
+          "%s: cancel during denoise: %u steps", backends[b], s.steps);
+    CHECK(strstr(spool_engine_last_error(be), "cancel") != NULL, "%s: message %s", backends[b],
+          spool_engine_last_error(be));
+    sink_free(&s);
+    cancel = 0;
+    s.cancel = &cancel;
+    s.cancel_frame = 3;
+    CHECK(spool_engine_run(be, &r, &cbs, &cancel) == SPOOL_ERR_CANCELLED && s.nframes == 3 && s.saw_tail,
+          "%s: cancel during decode: %u frames", backends[b], s.nframes);
+    sink_free(&s);
+    spool_engine_close(be);
+  }
   memset(&s, 0, sizeof s);
   s.order_ok = 1;
   s.abort_at = 3;
@@ -220,12 +272,138 @@ static void test_backends_and_errors(void) {
   spool_engine_close(e);
 }
 
-int main(void) {
+/* Any thread count gives the same bytes: frames, tail, and a chained
+ * segment; odd sizes and portrait included. */
+static void test_threads_are_bit_identical(void) {
+  const uint32_t sizes[][2] = {{96, 64}, {330, 250}, {64, 200}};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    sink ref[2][2];
+    const int32_t threads[2] = {1, 3};
+    for (int t = 0; t < 2; t++) {
+      spool_engine_t *e = open_engine_threads("ref", NULL, threads[t]);
+      spool_request r = request();
+      r.width = sizes[k][0];
+      r.height = sizes[k][1];
+      CHECK(run(e, &r, &ref[t][0], NULL) == SPOOL_OK, "threads %d: %s", threads[t], spool_engine_last_error(e));
+      spool_request r2 = r;
+      r2.overlap = 4;
+      r2.first_frame = 9;
+      r2.cond = ref[t][0].tail;
+      r2.cond_len = ref[t][0].tail_len;
+      CHECK(run(e, &r2, &ref[t][1], NULL) == SPOOL_OK, "threads %d chain: %s", threads[t], spool_engine_last_error(e));
+      spool_engine_close(e);
+    }
+    for (int seg = 0; seg < 2; seg++) {
+      sink *a = &ref[0][seg], *b = &ref[1][seg];
+      CHECK(a->nframes == 13 && b->nframes == 13 &&
+                memcmp(a->frames, b->frames, a->frame_bytes * a->nframes) == 0,
+            "%ux%u segment %d: 1 and 3 threads differ", sizes[k][0], sizes[k][1], seg);
+      CHECK(a->tail_len == b->tail_len && memcmp(a->tail, b->tail, a->tail_len) == 0, "%ux%u segment %d: tails differ",
+            sizes[k][0], sizes[k][1], seg);
+    }
+    for (int t = 0; t < 2; t++)
+      for (int seg = 0; seg < 2; seg++) sink_free(&ref[t][seg]);
+  }
+}
+
+/* overlap > 0 without a tail state is independent mode: every frame is
+ * generated afresh; the stitcher crossfades the overlap. */
+static void test_independent_mode(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request r = request();
+  r.overlap = 4;
+  r.first_frame = 9;
+  sink s;
+  CHECK(run(e, &r, &s, NULL) == SPOOL_OK && s.nframes == 13, "independent: %s", spool_engine_last_error(e));
+  sink_free(&s);
+  spool_engine_close(e);
+}
+
+/* Plugin loading: a missing plugin, one built for another ABI, one without
+ * the entry point, one whose device is absent; old option structs; threads. */
+static void test_plugins_and_options(const char *dir) {
+  char err[1024];
+  spool_engine_t *e = NULL;
+  spool_engine_options o = {sizeof o, "cuda", NULL, NULL, 0, "/nonexistent/plugins", NULL, 0};
+  unsetenv("SPOOL_INFER_PLUGIN_DIR");
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_BACKEND_NOT_FOUND && e == NULL, "missing cuda plugin");
+  CHECK(strstr(err, "libspool_infer_cuda.so") && strstr(err, "/nonexistent/plugins") &&
+            strstr(err, "make -C libs/infer cuda") && strstr(err, "SPOOL_INFER_PLUGIN_DIR"),
+        "missing plugin message: %s", err);
+  if (!dir) {
+    fprintf(stderr, "test_engine: no plugin dir given, skipping the fake plugins\n");
+    return;
+  }
+  o.plugin_dir = dir;
+  o.backend = "fakeabi";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_ABI_MISMATCH && e == NULL, "ABI mismatch: %s", err);
+  CHECK(strstr(err, "ABI 99") && strstr(err, "rebuild"), "ABI message: %s", err);
+  o.backend = "noentry";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_BACKEND_NOT_FOUND, "no entry point: %s", err);
+  CHECK(strstr(err, "spool_plugin_backend") != NULL, "no entry message: %s", err);
+  o.backend = "fakedev";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_DEVICE && e == NULL, "device error: %s", err);
+  CHECK(strstr(err, "no GPU here") != NULL, "device message: %s", err);
+  /* Found through the environment when no plugin_dir is given. */
+  o.plugin_dir = NULL;
+  setenv("SPOOL_INFER_PLUGIN_DIR", dir, 1);
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_DEVICE, "env plugin dir: %s", err);
+  unsetenv("SPOOL_INFER_PLUGIN_DIR");
+  o.backend = "../evil";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_BACKEND_NOT_FOUND, "path in a backend name");
+
+  /* A caller built against the first header (no threads field). */
+  o.backend = "ref";
+  o.device = -1;
+  o.struct_size = SPOOL_ENGINE_OPTIONS_V1_SIZE;
+  o.threads = 999; /* beyond the caller's struct: must be ignored */
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_OK, "v1 options: %s", err);
+  spool_engine_close(e);
+  o.struct_size = 8;
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_ABI_MISMATCH, "tiny struct_size");
+  o.struct_size = sizeof o;
+  o.threads = -1;
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT, "threads -1");
+  o.threads = SPOOL_MAX_THREADS + 1;
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT, "threads too many");
+  o.backend = "";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT, "empty backend");
+  CHECK(spool_engine_open(NULL, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT, "NULL options");
+  CHECK(strcmp(spool_engine_last_error(NULL), "") == 0, "last_error(NULL)");
+}
+
+/* The sim backend: a tail state of the right shape, cancel between steps. */
+static void test_sim(void) {
+  spool_engine_t *e = open_engine("sim", "step_ms=1");
+  spool_request r = request();
+  r.steps = 50;
+  int32_t cancel = 0;
+  sink s;
+  CHECK(run(e, &r, &s, &cancel) == SPOOL_OK && s.tail_len == 40 + 4u * 16 * 8 * 12 * 4, "sim tail of %zu bytes",
+        s.tail_len);
+  /* Its tail conditions the next sim segment, as a chain would. */
+  spool_request r2 = request();
+  r2.overlap = 4;
+  r2.first_frame = 9;
+  r2.cond = s.tail;
+  r2.cond_len = s.tail_len;
+  sink s2;
+  CHECK(run(e, &r2, &s2, NULL) == SPOOL_OK, "sim chain: %s", spool_engine_last_error(e));
+  sink_free(&s2);
+  sink_free(&s);
+  spool_engine_close(e);
+}
+
+int main(int argc, char **argv) {
   test_determinism_and_order();
   test_chain_is_seamless();
   test_validation();
   test_cancel_and_abort();
   test_backends_and_errors();
+  test_threads_are_bit_identical();
+  test_independent_mode();
+  test_plugins_and_options(argc > 1 ? argv[1] : NULL);
+  test_sim();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

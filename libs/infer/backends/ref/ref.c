@@ -6,33 +6,73 @@
  *  - Scene: a target latent field per frame, from a hash of the prompt and
  *    the absolute frame index (blobs moving along Lissajous paths over a
  *    gradient), so motion continues across segments and prompts look
- *    different. The segment seed drives the noise, whose residue is the
- *    picture's grain.
+ *    different. The segment seed drives the noise (a counter-based hash of
+ *    seed, frame and cell, so no draw depends on the order of evaluation),
+ *    whose residue is the picture's grain.
  *  - Denoise: `steps` iterations over every frame and latent cell (cost ∝
  *    steps × frames × latent pixels). Each step shrinks the residual
  *    r = x − scene along a noise schedule and couples every frame to the one
  *    before it (temporal attention, causal as in diffusion forcing). The
  *    first `overlap` frames are the clean conditioning prefix: they are the
- *    tail state's latents, bit for bit, and condition the first new frame.
- *  - Tail: the latents of the last tail_frames frames, handed out before
- *    decode.
+ *    tail state's latents, bit for bit, at every step, and condition the
+ *    first new frame. With overlap > 0 and no tail state (independent mode)
+ *    every frame starts from noise.
+ *  - Tail: the latents of the last tail_frames frames (the request says how
+ *    many; a chain asks for `overlap`), handed out before decode.
  *  - Decode: per frame, a 3×REF_C channel mix, a ×8 bilinear upsample and a
- *    tone curve to RGB24. A frame depends only on its own latents, so equal
- *    latents decode to equal bytes and a chain is seamless.
+ *    tone curve to RGB24, into one reusable buffer. A frame depends only on
+ *    its own latents, so equal latents decode to equal bytes and a chain is
+ *    seamless.
+ *
+ * Threads (spool_engine_options.threads): every loop is split into
+ * independent element ranges (cells of a frame, whole frames, rows), and each
+ * element is computed by exactly the same operations whatever the split, so
+ * the bytes do not depend on the thread count. Callbacks and the cancel flag
+ * stay on the calling thread.
  *
  * Determinism: the same request gives the same bytes on one machine build:
- * no threads, no reductions across elements, and ISO C (-std=c11), in which
- * GCC contracts no multiply-add.
+ * no reductions across elements, and ISO C (-std=c11, no -ffast-math), in
+ * which GCC contracts no multiply-add.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "../../src/internal.h"
+#include "pool.h"
 #include "scene.h"
 
+typedef struct {
+  char model[64];
+  ref_pool *pool;  /* NULL: run on the calling thread only */
+  unsigned threads;
+  float *lat;      /* frames × C × h × w: residuals while denoising, latents after */
+  float *scratch;  /* threads × (C × h × w + h + w): a scene field per thread */
+  float *rprev;    /* C × h × w: residual of the last conditioning frame */
+  float *lrgb;     /* 3 × h × w */
+  float *hpass;    /* 3 × h × W */
+  float *xa;       /* W: horizontal interpolation weights */
+  uint32_t *x0;    /* W: left latent column of each pixel column */
+  uint8_t *rgb;    /* H × W × 3 */
+  uint8_t *tail;
+  size_t lat_cap, scratch_cap, rprev_cap, lrgb_cap, hpass_cap, xa_cap, x0_cap, rgb_cap, tail_cap;
+  uint8_t lut[REF_LUT];
+  float mix[3][REF_C], bias[3];
+} ref_state;
 
-/* The scene's latent field at absolute frame t into out (C × h × w). */
+/* One run's shapes and inputs, shared by the parallel tasks. */
+typedef struct {
+  ref_state *s;
+  const spool_request *req;
+  const ref_scene *sc;
+  uint32_t h, w, H, W, O, F;
+  size_t plane, fsz;
+  float ratio;      /* denoise: sigma ratio of the step */
+  const float *src; /* decode: the frame's latents */
+} ref_job;
+
+/* The scene's latent field at absolute frame t into out (C × h × w);
+ * gy (h) and gx (w) are scratch. */
 static void render_scene(const ref_scene *sc, uint64_t t, uint32_t h, uint32_t w, float *out, float *gy, float *gx) {
   size_t plane = (size_t)h * w;
   for (int c = 0; c < REF_C; c++) {
@@ -62,13 +102,31 @@ static void render_scene(const ref_scene *sc, uint64_t t, uint32_t h, uint32_t w
   }
 }
 
-static int grow(void **p, size_t *cap, size_t need) {
+/* Grows *p to need bytes; keeps the old block on failure. */
+static int grow(void *p, size_t *cap, size_t need) {
+  void **pp = p;
   if (need <= *cap) return 1;
-  void *q = realloc(*p, need);
+  void *q = realloc(*pp, need);
   if (!q) return 0;
-  *p = q;
+  *pp = q;
   *cap = need;
   return 1;
+}
+
+static void ref_close(void *state) {
+  ref_state *s = state;
+  if (!s) return;
+  ref_pool_free(s->pool);
+  free(s->lat);
+  free(s->scratch);
+  free(s->rprev);
+  free(s->lrgb);
+  free(s->hpass);
+  free(s->xa);
+  free(s->x0);
+  free(s->rgb);
+  free(s->tail);
+  free(s);
 }
 
 static spool_status ref_open(const spool_engine_options *o, void **state, char *err, size_t errlen) {
@@ -79,6 +137,12 @@ static spool_status ref_open(const spool_engine_options *o, void **state, char *
   ref_state *s = calloc(1, sizeof *s);
   if (!s) return SPOOL_ERR_OUT_OF_MEMORY;
   snprintf(s->model, sizeof s->model, "%s", o->model && *o->model ? o->model : "ref");
+  s->threads = o->threads > 1 ? (unsigned)o->threads : 1;
+  if (s->threads > 1 && !(s->pool = ref_pool_new(s->threads))) {
+    snprintf(err, errlen, "could not start %u threads", s->threads);
+    free(s);
+    return SPOOL_ERR_OUT_OF_MEMORY;
+  }
   for (int i = 0; i < REF_LUT; i++) {
     float v = -4.0f + 8.0f * ((float)i + 0.5f) / REF_LUT;
     float y = 0.5f + 0.5f * v / (1.0f + fabsf(v));
@@ -93,19 +157,6 @@ static spool_status ref_open(const spool_engine_options *o, void **state, char *
   return SPOOL_OK;
 }
 
-static void ref_close(void *state) {
-  ref_state *s = state;
-  if (!s) return;
-  free(s->lat);
-  free(s->scene);
-  free(s->rprev);
-  free(s->lrgb);
-  free(s->hpass);
-  free(s->rgb);
-  free(s->tail);
-  free(s);
-}
-
 static void ref_info(void *state, spool_engine_info *info) {
   ref_state *s = state;
   info->model = s->model;
@@ -115,41 +166,89 @@ static void ref_info(void *state, spool_engine_info *info) {
   info->frame_align = 1;
 }
 
-/* Decodes latent frame lat (C × h × w) into s->rgb (H × W × 3). */
-static void decode(ref_state *s, const float *lat, uint32_t h, uint32_t w, uint32_t H, uint32_t W) {
-  size_t plane = (size_t)h * w;
-  for (int ch = 0; ch < 3; ch++) {
-    float *o = s->lrgb + ch * plane;
-    for (size_t i = 0; i < plane; i++) o[i] = s->bias[ch];
-    for (int c = 0; c < REF_C; c++) {
-      float m = s->mix[ch][c];
-      const float *l = lat + c * plane;
-      for (size_t i = 0; i < plane; i++) o[i] += m * l[i];
+/* Seeded noise residuals for frames O + [lo, hi). */
+static void task_noise(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  (void)tid;
+  for (size_t f = j->O + lo; f < j->O + hi; f++) {
+    float *r = j->s->lat + f * j->fsz;
+    uint64_t key = mix64(j->req->seed ^ mix64(f + 1));
+    for (size_t i = 0; i < j->fsz; i++) r[i] = unit(key, i);
+  }
+}
+
+/* One denoise step over cells [lo, hi) of every generated frame, in frame
+ * order: a frame is coupled to the previous one's residual of this step. */
+static void task_step(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  const float ratio = j->ratio, kappa = REF_KAPPA;
+  (void)tid;
+  for (uint32_t f = j->O; f < j->F; f++) {
+    float *r = j->s->lat + (size_t)f * j->fsz;
+    const float *p = f > j->O ? r - j->fsz : (j->O ? j->s->rprev : NULL);
+    if (p) {
+      for (size_t i = lo; i < hi; i++) r[i] = r[i] * ratio + kappa * (p[i] - r[i]);
+    } else {
+      for (size_t i = lo; i < hi; i++) r[i] = r[i] * ratio;
     }
   }
-  /* Horizontal pass: each latent row to W columns. */
+}
+
+/* Latents = scene + residual for frames O + [lo, hi). */
+static void task_compose(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  float *scene = j->s->scratch + (size_t)tid * (j->fsz + j->h + j->w), *gy = scene + j->fsz, *gx = gy + j->h;
+  for (size_t f = j->O + lo; f < j->O + hi; f++) {
+    render_scene(j->sc, j->req->first_frame + f, j->h, j->w, scene, gy, gx);
+    float *r = j->s->lat + f * j->fsz;
+    for (size_t i = 0; i < j->fsz; i++) r[i] += scene[i];
+  }
+}
+
+/* Decode, first half: channel mix to RGB and the horizontal ×8 upsample of
+ * latent rows [lo, hi). */
+static void task_mix(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  ref_state *s = j->s;
+  const uint32_t w = j->w, W = j->W;
+  (void)tid;
   for (int ch = 0; ch < 3; ch++) {
-    for (uint32_t ly = 0; ly < h; ly++) {
-      const float *src = s->lrgb + ch * plane + (size_t)ly * w;
-      float *dst = s->hpass + ((size_t)ch * h + ly) * W;
+    for (size_t ly = lo; ly < hi; ly++) {
+      float *o = s->lrgb + ch * j->plane + ly * w;
+      for (uint32_t x = 0; x < w; x++) o[x] = s->bias[ch];
+      for (int c = 0; c < REF_C; c++) {
+        float m = s->mix[ch][c];
+        const float *l = j->src + c * j->plane + ly * w;
+        for (uint32_t x = 0; x < w; x++) o[x] += m * l[x];
+      }
+      float *dst = s->hpass + ((size_t)ch * j->h + ly) * W;
       for (uint32_t X = 0; X < W; X++) {
-        float fx = ((float)X + 0.5f) / REF_SCALE - 0.5f;
-        if (fx < 0) fx = 0;
-        uint32_t x0 = (uint32_t)fx;
-        if (x0 >= w - 1) { dst[X] = src[w - 1]; continue; }
-        float a = fx - (float)x0;
-        dst[X] = src[x0] * (1.0f - a) + src[x0 + 1] * a;
+        uint32_t x0 = s->x0[X];
+        if (x0 >= w - 1) {
+          dst[X] = o[w - 1];
+        } else {
+          float a = s->xa[X];
+          dst[X] = o[x0] * (1.0f - a) + o[x0 + 1] * a;
+        }
       }
     }
   }
-  /* Vertical pass and tone curve. */
-  for (uint32_t Y = 0; Y < H; Y++) {
+}
+
+/* Decode, second half: the vertical ×8 upsample and the tone curve of pixel
+ * rows [lo, hi). */
+static void task_rows(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  ref_state *s = j->s;
+  const uint32_t h = j->h, W = j->W;
+  (void)tid;
+  for (size_t Y = lo; Y < hi; Y++) {
     float fy = ((float)Y + 0.5f) / REF_SCALE - 0.5f;
     if (fy < 0) fy = 0;
     uint32_t y0 = (uint32_t)fy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
     if (y0 >= h) y0 = h - 1;
     float b = y0 == y1 ? 0.0f : fy - (float)y0;
-    uint8_t *out = s->rgb + (size_t)Y * W * 3;
+    uint8_t *out = s->rgb + Y * W * 3;
     for (int ch = 0; ch < 3; ch++) {
       const float *r0 = s->hpass + ((size_t)ch * h + y0) * W, *r1 = s->hpass + ((size_t)ch * h + y1) * W;
       for (uint32_t X = 0; X < W; X++) {
@@ -162,46 +261,54 @@ static void decode(ref_state *s, const float *lat, uint32_t h, uint32_t w, uint3
   }
 }
 
+/* Buffers of a run of F frames of W×H; 0 when one cannot be had. */
+static int reserve(ref_state *s, const ref_job *j) {
+  size_t T = s->threads;
+  if (!grow(&s->lat, &s->lat_cap, j->fsz * j->F * sizeof(float)) ||
+      !grow(&s->scratch, &s->scratch_cap, T * (j->fsz + j->h + j->w) * sizeof(float)) ||
+      !grow(&s->rprev, &s->rprev_cap, j->fsz * sizeof(float)) ||
+      !grow(&s->lrgb, &s->lrgb_cap, 3 * j->plane * sizeof(float)) ||
+      !grow(&s->hpass, &s->hpass_cap, 3 * (size_t)j->h * j->W * sizeof(float)) ||
+      !grow(&s->xa, &s->xa_cap, j->W * sizeof(float)) || !grow(&s->x0, &s->x0_cap, j->W * sizeof(uint32_t)) ||
+      !grow(&s->rgb, &s->rgb_cap, (size_t)j->W * j->H * 3))
+    return 0;
+  for (uint32_t X = 0; X < j->W; X++) {
+    float fx = ((float)X + 0.5f) / REF_SCALE - 0.5f;
+    if (fx < 0) fx = 0;
+    s->x0[X] = (uint32_t)fx;
+    s->xa[X] = fx - (float)s->x0[X];
+  }
+  return 1;
+}
+
 static spool_status ref_run(void *state, const spool_request *req, const spool_callbacks *cb, const int32_t *cancel,
                             char *err, size_t errlen) {
   ref_state *s = state;
-  const uint32_t W = req->width, H = req->height, F = req->frames, O = req->cond ? req->overlap : 0;
-  const uint32_t h = spool_latent_dim(H, REF_SCALE), w = spool_latent_dim(W, REF_SCALE);
-  const size_t plane = (size_t)h * w, fsz = plane * REF_C, total = fsz * F;
-  if (!grow((void **)&s->lat, &s->lat_cap, total * sizeof(float)) ||
-      !grow((void **)&s->scene, &s->frame_cap, fsz * sizeof(float) + (h + w) * sizeof(float))) {
-    snprintf(err, errlen, "out of memory for %zu latents", total);
-    return SPOOL_ERR_OUT_OF_MEMORY;
-  }
-  size_t small = fsz * sizeof(float);
-  float *tmp;
-  if (!(tmp = realloc(s->rprev, small))) return SPOOL_ERR_OUT_OF_MEMORY;
-  s->rprev = tmp;
-  if (!(tmp = realloc(s->lrgb, 3 * plane * sizeof(float)))) return SPOOL_ERR_OUT_OF_MEMORY;
-  s->lrgb = tmp;
-  if (!grow((void **)&s->hpass, &s->hpass_cap, 3 * (size_t)h * W * sizeof(float)) ||
-      !grow((void **)&s->rgb, &s->rgb_cap, (size_t)W * H * 3))
-    return SPOOL_ERR_OUT_OF_MEMORY;
-  float *gy = s->scene + fsz, *gx = gy + h;
-
   ref_scene sc;
   make_scene(&sc, req->prompt);
+  ref_job j = {.s = s, .req = req, .sc = &sc, .H = req->height, .W = req->width, .F = req->frames,
+               .O = req->cond ? req->overlap : 0};
+  j.h = spool_latent_dim(j.H, REF_SCALE);
+  j.w = spool_latent_dim(j.W, REF_SCALE);
+  j.plane = (size_t)j.h * j.w;
+  j.fsz = j.plane * REF_C;
+  const uint32_t F = j.F, O = j.O;
+  if (!reserve(s, &j)) {
+    snprintf(err, errlen, "out of memory for %u frames of %ux%u latents", F, j.w, j.h);
+    return SPOOL_ERR_OUT_OF_MEMORY;
+  }
 
   /* Initial state: clean conditioning latents for the first O frames,
    * seeded noise residuals for the rest. */
   if (O) {
     spool_tail_view v;
-    spool_status st = spool_tail_parse(req->cond, req->cond_len, &v, s->lat, total, err, errlen);
+    spool_status st = spool_tail_parse(req->cond, req->cond_len, &v, s->lat, j.fsz * F, err, errlen);
     if (st != SPOOL_OK) return st;
-    render_scene(&sc, req->first_frame + O - 1, h, w, s->scene, gy, gx);
-    const float *last = s->lat + (size_t)(O - 1) * fsz;
-    for (size_t i = 0; i < fsz; i++) s->rprev[i] = last[i] - s->scene[i];
+    render_scene(&sc, req->first_frame + O - 1, j.h, j.w, s->scratch, s->scratch + j.fsz, s->scratch + j.fsz + j.h);
+    const float *last = s->lat + (size_t)(O - 1) * j.fsz;
+    for (size_t i = 0; i < j.fsz; i++) s->rprev[i] = last[i] - s->scratch[i];
   }
-  for (uint32_t f = O; f < F; f++) {
-    float *r = s->lat + (size_t)f * fsz;
-    uint64_t key = mix64(req->seed ^ mix64(f + 1));
-    for (size_t i = 0; i < fsz; i++) r[i] = unit(key, i);
-  }
+  ref_pool_for(s->pool, F - O, task_noise, &j);
 
   /* Denoise. */
   for (uint32_t step = 0; step < req->steps; step++) {
@@ -209,35 +316,21 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
       snprintf(err, errlen, "cancelled at denoise step %u of %u", step, req->steps);
       return SPOOL_ERR_CANCELLED;
     }
-    float ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);
-    const float kappa = REF_KAPPA;
-    for (uint32_t f = O; f < F; f++) {
-      float *r = s->lat + (size_t)f * fsz;
-      const float *p = f > O ? r - fsz : (O ? s->rprev : NULL);
-      if (p) {
-        for (size_t i = 0; i < fsz; i++) r[i] = r[i] * ratio + kappa * (p[i] - r[i]);
-      } else {
-        for (size_t i = 0; i < fsz; i++) r[i] = r[i] * ratio;
-      }
-    }
+    j.ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);
+    ref_pool_for(s->pool, j.fsz, task_step, &j);
     if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) {
       snprintf(err, errlen, "aborted by the step callback at step %u", step + 1);
       return SPOOL_ERR_ABORTED;
     }
   }
-  /* Latents = scene + residual for the generated frames. */
-  for (uint32_t f = O; f < F; f++) {
-    render_scene(&sc, req->first_frame + f, h, w, s->scene, gy, gx);
-    float *r = s->lat + (size_t)f * fsz;
-    for (size_t i = 0; i < fsz; i++) r[i] += s->scene[i];
-  }
+  ref_pool_for(s->pool, F - O, task_compose, &j);
 
   /* Tail state, before decode. */
   if (req->tail_frames) {
     uint32_t tf = req->tail_frames;
-    size_t size = spool_tail_size(REF_C, h, w, tf);
-    if (!grow((void **)&s->tail, &s->tail_cap, size)) return SPOOL_ERR_OUT_OF_MEMORY;
-    spool_tail_encode(s->tail, size, REF_C, h, w, tf, req->first_frame + F - tf, s->lat + (size_t)(F - tf) * fsz);
+    size_t size = spool_tail_size(REF_C, j.h, j.w, tf);
+    if (!grow(&s->tail, &s->tail_cap, size)) return SPOOL_ERR_OUT_OF_MEMORY;
+    spool_tail_encode(s->tail, size, REF_C, j.h, j.w, tf, req->first_frame + F - tf, s->lat + (size_t)(F - tf) * j.fsz);
     if (cb->on_tail && cb->on_tail(cb->user, s->tail, size)) {
       snprintf(err, errlen, "aborted by the tail callback");
       return SPOOL_ERR_ABORTED;
@@ -250,8 +343,10 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
       snprintf(err, errlen, "cancelled while decoding frame %u of %u", f, F);
       return SPOOL_ERR_CANCELLED;
     }
-    decode(s, s->lat + (size_t)f * fsz, h, w, H, W);
-    spool_frame fr = {f, W, H, W * 3, s->rgb};
+    j.src = s->lat + (size_t)f * j.fsz;
+    ref_pool_for(s->pool, j.h, task_mix, &j);
+    ref_pool_for(s->pool, j.H, task_rows, &j);
+    spool_frame fr = {f, j.W, j.H, j.W * 3, s->rgb};
     if (cb->on_frame && cb->on_frame(cb->user, &fr)) {
       snprintf(err, errlen, "aborted by the frame callback at frame %u", f);
       return SPOOL_ERR_ABORTED;
@@ -260,4 +355,5 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
   return SPOOL_OK;
 }
 
+/* The ref backend's table, built in. */
 const spool_backend spool_backend_ref = {SPOOL_INFER_ABI_VERSION, "ref", ref_open, ref_close, ref_info, ref_run};

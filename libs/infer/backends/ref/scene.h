@@ -6,6 +6,7 @@
 #ifndef SPOOL_REF_SCENE_H
 #define SPOOL_REF_SCENE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -27,21 +28,6 @@ typedef struct {
   float wx[REF_BLOBS], wy[REF_BLOBS], px[REF_BLOBS], py[REF_BLOBS];
   float bg[REF_C], grad[REF_C];
 } ref_scene;
-
-typedef struct {
-  char model[64];
-  float *lat;      /* frames × C × h × w: residuals while denoising, latents after */
-  size_t lat_cap;  /* floats */
-  float *scene;    /* C × h × w of one frame */
-  float *rprev;    /* C × h × w: residual of the last conditioning frame */
-  float *lrgb;     /* 3 × h × w */
-  float *hpass;    /* 3 × h × W */
-  uint8_t *rgb;    /* H × W × 3 */
-  uint8_t *tail;
-  size_t frame_cap, hpass_cap, rgb_cap, tail_cap;
-  uint8_t lut[REF_LUT];
-  float mix[3][REF_C], bias[3];
-} ref_state;
 
 REF_HD static inline uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

@@ -38,6 +38,7 @@ func main() {
 		bench.Fig("ref frames/s", f.Ref720pFramesPerS, 1, "frames/s", ""),
 		bench.Fig("ref denoise", f.Ref720pDenoiseS, 3, "s/segment", ""),
 		bench.Fig("ref decode", f.Ref720pDecodeS, 3, "s/segment", ""),
+		bench.Fig(fmt.Sprintf("ref frames/s, %d threads", f.Ref720pThreads), f.Ref720pFramesPerSThread, 1, "frames/s", ""),
 		bench.Fig("frame callback", f.CallbackNSPerFrame, 0, "ns/frame", ""),
 		bench.Fig("callback overhead", f.CallbackOverheadPct, 4, "% of decode", "< 1%"),
 		bench.Fig("callback allocations", f.CallbackAllocs, 3, "allocs/frame (Go side)", "0"),

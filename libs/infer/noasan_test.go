@@ -1,0 +1,5 @@
+//go:build !asan
+
+package infer_test
+
+const asan = false
