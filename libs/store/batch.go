@@ -8,12 +8,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// CommitDoneBatch is CommitSegmentDone for many results at once, in one
-// transaction of a few round trips, for throughput: the segments are locked
-// in one statement (in key order), every write is pipelined, and each job
-// gets one progress update and one event (built by event from its new
-// progress). The i-th answer says whether ds[i] was committed; a segment
-// named twice in the batch is committed once.
+// CommitDoneBatch commits DONE results: the first DONE attempt of a
+// segment is committed (the segment becomes done with its video, the
+// segment artifact is recorded, the attempt's outcome is done, the job's
+// progress moves and a queued job becomes running). Any later DONE, another
+// attempt's or the committed one delivered again, changes nothing of the
+// segment; another attempt's is recorded as a duplicate. A DONE of an
+// unknown, failed or cancelled segment commits nothing.
+//
+// It is one transaction of a few round trips, for throughput: the segments
+// are locked in one statement (in key order), and each job gets one
+// progress update and one event (built by event from its new progress;
+// event may be nil). The i-th answer says whether ds[i] was committed; a
+// segment named twice in the batch is committed once. Pass a single result
+// to commit one.
 func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event func(job string, p Progress) (OutboxMsg, error)) ([]bool, error) {
 	out := make([]bool, len(ds))
 	if len(ds) == 0 {

@@ -153,6 +153,20 @@ type Attempt struct {
 	FinishedAt *time.Time
 }
 
+// Artifact is a row of artifacts: an object the system stored.
+type Artifact struct {
+	Key     string // object key, under jobs/<job>/
+	JobID   string
+	Kind    ArtifactKind
+	Index   *int // the segment; nil for job-wide objects (final, playlist)
+	Attempt int  // the producing attempt; 0 for none (final, playlist)
+	SHA256  string
+	Bytes   int64
+	Frames  int64
+	// CreatedAt is set by the database.
+	CreatedAt time.Time
+}
+
 // OutboxMsg is a message to publish.
 type OutboxMsg struct {
 	ID      int64
