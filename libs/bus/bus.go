@@ -24,7 +24,10 @@ type Bus struct {
 // Connect dials cfg.URL and keeps reconnecting for ever when the link
 // drops; publishes made while disconnected are buffered by the client.
 func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
-	o := options{log: slog.New(slog.DiscardHandler), reconnectWait: time.Second, topo: DefaultTopology()}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bus: connect: %w", err)
+	}
+	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -59,7 +62,7 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 	if cfg.Creds != "" {
 		nopts = append(nopts, nats.UserCredentials(cfg.Creds))
 	}
-	if dl, ok := ctx.Deadline(); ok {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 0 {
 		nopts = append(nopts, nats.Timeout(time.Until(dl)))
 	}
 	nc, err := nats.Connect(cfg.URL, nopts...)

@@ -49,40 +49,80 @@ func TestDeclareTwiceAndUpdate(t *testing.T) {
 		if _, err := b.DeclarePool(ctx, "h100"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, name := range []string{bus.StreamJobs, bus.StreamSegments, bus.StreamResults, bus.StreamEvents} {
-		if _, err := b.JetStream().Stream(ctx, name); err != nil {
-			t.Fatalf("stream %s: %v", name, err)
+		if _, err := b.DeclarePool(ctx, "a10"); err != nil { // pools do not overlap on the work queue
+			t.Fatal(err)
 		}
 	}
-	// A changed setting updates what exists.
-	topo := bus.DefaultTopology()
-	topo.EventsAge = 2 * time.Hour
-	topo.AckWait, topo.BackOff = 10*time.Second, []time.Duration{10 * time.Second, 20 * time.Second}
-	b2 := connect(t, bus.WithTopology(topo))
-	if err := b2.Declare(ctx); err != nil {
+	for _, name := range []string{bus.StreamJobs, bus.StreamSegments, bus.StreamResults, bus.StreamEvents} {
+		s, err := b.JetStream().Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		info, _ := s.Info(ctx)
+		if info.Config.Duplicates != 2*time.Minute || info.Config.Storage != jetstream.FileStorage || info.Config.Replicas != 1 {
+			t.Errorf("stream %s: duplicates %v, storage %v, replicas %d", name, info.Config.Duplicates, info.Config.Storage, info.Config.Replicas)
+		}
+	}
+	for _, c := range []struct{ stream, name string }{
+		{bus.StreamJobs, bus.ConsumerDispatcher}, {bus.StreamResults, bus.ConsumerDispatcher},
+		{bus.StreamResults, bus.ConsumerStitcher}, {bus.StreamSegments, "pool-h100"}, {bus.StreamSegments, "pool-a10"},
+	} {
+		if _, err := b.Consumer(ctx, c.stream, c.name); err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	}
+
+	// A changed setting updates what exists, per call or per Bus.
+	if err := b.Declare(ctx, bus.WithEventsMaxAge(2*time.Hour), bus.WithWorkerTTL(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	c, err := b2.DeclarePool(ctx, "h100")
+	c, err := b.DeclarePool(ctx, "h100", bus.WithAckWait(10*time.Second), bus.WithBackOff(10*time.Second, 20*time.Second), bus.WithMaxDeliver(5))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := b2.JetStream().Stream(ctx, bus.StreamEvents)
+	s, _ := b.JetStream().Stream(ctx, bus.StreamEvents)
 	info, _ := s.Info(ctx)
 	cinfo, _ := c.Info(ctx)
-	if info.Config.MaxAge != 2*time.Hour || cinfo.Config.AckWait != 10*time.Second || cinfo.Config.FilterSubject != "spool.segments.h100" {
-		t.Fatalf("not updated: max age %v, ack wait %v, filter %q", info.Config.MaxAge, cinfo.Config.AckWait, cinfo.Config.FilterSubject)
+	kv, _ := b.Workers(ctx)
+	kvs, _ := kv.Status(ctx)
+	if info.Config.MaxAge != 2*time.Hour || kvs.TTL() != time.Minute {
+		t.Errorf("stream not updated: events max age %v, workers TTL %v", info.Config.MaxAge, kvs.TTL())
 	}
-	if _, err := b2.DeclarePool(ctx, "Bad.Pool"); !errors.Is(err, bus.ErrInvalidToken) {
-		t.Fatalf("bad pool: %v", err)
+	if cinfo.Config.AckWait != 10*time.Second || cinfo.Config.MaxDeliver != 5 || len(cinfo.Config.BackOff) != 2 || cinfo.Config.FilterSubject != "spool.segments.h100" {
+		t.Errorf("consumer not updated: %+v", cinfo.Config)
+	}
+	topo, err := bus.NewTopology(bus.WithEventsMaxAge(3 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(t, bus.WithTopology(topo)).Declare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.Info(ctx); info.Config.MaxAge != 3*time.Hour {
+		t.Errorf("events max age %v, want 3h", info.Config.MaxAge)
+	}
+	// Back to the defaults, so that other tests see them.
+	if err := b.Declare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DeclarePool(ctx, "h100"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DeclarePool(ctx, "Bad.Pool"); !errors.Is(err, bus.ErrInvalidToken) {
+		t.Errorf("bad pool: %v", err)
+	}
+	if err := b.Declare(ctx, bus.WithReplicas(0)); !errors.Is(err, bus.ErrInvalidOption) {
+		t.Errorf("replicas 0: %v", err)
 	}
 }
 
-func TestTopologyValidation(t *testing.T) {
-	bad := bus.DefaultTopology()
-	bad.BackOff = []time.Duration{time.Second}
-	if err := bus.WithTopology(bad)(nil); err == nil {
-		t.Fatal("a first backoff that differs from ack wait was accepted")
+func TestPublishNeedsMsgID(t *testing.T) {
+	b := connect(t)
+	if _, err := b.Publish(context.Background(), "spool.events.nomsgid", "", &spoolv1.JobEvent{}); !errors.Is(err, bus.ErrMissingMsgID) {
+		t.Fatalf("publish without a msg id: %v", err)
+	}
+	if _, err := b.PublishTask(context.Background(), &spoolv1.SegmentTask{JobId: "j", Pool: "no pool"}); !errors.Is(err, bus.ErrInvalidToken) {
+		t.Fatalf("task to a bad pool: %v", err)
 	}
 }
 
@@ -138,85 +178,148 @@ func TestDuplicatePublishIsStoredOnce(t *testing.T) {
 }
 
 // TestTraceSurvivesPublishAndConsume: the consumer's span is a child of the
-// publisher's, in the same trace.
+// publisher's, in the same trace, over JetStream and over core NATS.
 func TestTraceSurvivesPublishAndConsume(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())
 	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
 	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.TraceContext{})
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	defer func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) }()
 
 	b := connect(t)
 	ctx := context.Background()
-	pubCtx, pub := tp.Tracer("t").Start(ctx, "job.submit")
-	res := &spoolv1.SegmentResult{JobId: "traced", Index: 0, Attempt: 1, Phase: spoolv1.Phase_PHASE_DONE}
-	if _, err := b.PublishResult(pubCtx, res); err != nil {
-		t.Fatal(err)
-	}
-	pub.End()
-	c, err := b.Consumer(ctx, bus.StreamResults, bus.ConsumerDispatcher)
+	job := fmt.Sprintf("traced-%d", time.Now().UnixNano())
+	subject, _ := bus.CancelSubject(job)
+	cancelSub, err := b.Conn().SubscribeSync(subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m jetstream.Msg
-	for m == nil { // the stream may hold results of other tests
-		got, err := bus.FetchOne(ctx, c, 2*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = got.Ack()
-		if r, _ := bus.DecodeResult(got.Data()); r.GetJobId() == "traced" {
-			m = got
-		}
+	defer cancelSub.Unsubscribe()
+	cases := []struct {
+		name string
+		// send publishes from ctx; receive returns the consumer's context.
+		send    func(ctx context.Context) error
+		receive func(ctx context.Context) (context.Context, error)
+	}{
+		{
+			name: "jetstream",
+			send: func(ctx context.Context) error {
+				_, err := b.PublishResult(ctx, &spoolv1.SegmentResult{JobId: job, Attempt: 1, Phase: spoolv1.Phase_PHASE_DONE})
+				return err
+			},
+			receive: func(ctx context.Context) (context.Context, error) {
+				c, err := b.Consumer(ctx, bus.StreamResults, bus.ConsumerDispatcher)
+				if err != nil {
+					return nil, err
+				}
+				for { // the stream may hold results of other tests
+					m, err := bus.FetchOne(ctx, c, 2*time.Second)
+					if err != nil {
+						return nil, err
+					}
+					_ = m.Ack()
+					if r, _ := bus.DecodeResult(m.Data()); r.GetJobId() == job {
+						if m.Headers().Get(bus.HeaderContentType) != bus.ContentProtobuf {
+							return nil, fmt.Errorf("content type %q", m.Headers().Get(bus.HeaderContentType))
+						}
+						return bus.ContextFromMsg(ctx, m), nil
+					}
+				}
+			},
+		},
+		{
+			name: "core cancel",
+			send: func(ctx context.Context) error { return b.PublishCancel(ctx, job) },
+			receive: func(ctx context.Context) (context.Context, error) {
+				m, err := cancelSub.NextMsg(2 * time.Second)
+				if err != nil {
+					return nil, err
+				}
+				return bus.ContextFromNATSMsg(ctx, m), nil
+			},
+		},
 	}
-	_, sub := tp.Tracer("t").Start(bus.ContextFromMsg(ctx, m), "dispatch.result")
-	sub.End()
-	spans := rec.Ended()
-	if len(spans) != 2 {
-		t.Fatalf("%d spans", len(spans))
-	}
-	if spans[1].SpanContext().TraceID() != spans[0].SpanContext().TraceID() || spans[1].Parent().SpanID() != spans[0].SpanContext().SpanID() {
-		t.Fatalf("consumer span %v is not a child of %v", spans[1].Parent(), spans[0].SpanContext())
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec.Reset()
+			pubCtx, pub := tp.Tracer("t").Start(ctx, "job.submit")
+			if err := c.send(pubCtx); err != nil {
+				t.Fatal(err)
+			}
+			pub.End()
+			subCtx, err := c.receive(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, sub := tp.Tracer("t").Start(subCtx, "dispatch.result")
+			sub.End()
+			spans := rec.Ended()
+			if len(spans) != 2 {
+				t.Fatalf("%d spans", len(spans))
+			}
+			if spans[1].SpanContext().TraceID() != spans[0].SpanContext().TraceID() || spans[1].Parent().SpanID() != spans[0].SpanContext().SpanID() || !spans[1].Parent().IsRemote() {
+				t.Fatalf("consumer span %v is not a remote child of %v", spans[1].Parent(), spans[0].SpanContext())
+			}
+		})
 	}
 }
 
 func TestSubmitJob(t *testing.T) {
 	b := connect(t)
 	ctx := context.Background()
-	id, ack, err := b.SubmitJob(ctx, demoSpec())
-	if err != nil || id == "" || id[0] != 'j' || ack.Stream != bus.StreamJobs {
-		t.Fatalf("submit: %q %+v %v", id, ack, err)
+	anon, ack, err := b.SubmitJob(ctx, demoSpec())
+	if err != nil || anon != fmt.Sprintf("j%d", ack.Sequence) || ack.Stream != bus.StreamJobs {
+		t.Fatalf("submit: %q %+v %v", anon, ack, err)
 	}
 	named := demoSpec()
-	named.Id = "named-job"
+	named.Id = fmt.Sprintf("named-%d", time.Now().UnixNano()) // unique across -count runs
 	id1, a1, err := b.SubmitJob(ctx, named)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id2, a2, err := b.SubmitJob(ctx, named)
-	if err != nil || id1 != "named-job" || id2 != id1 || !a2.Duplicate || a1.Sequence != a2.Sequence {
+	if err != nil || id1 != named.Id || id2 != id1 || a1.Duplicate || !a2.Duplicate || a1.Sequence != a2.Sequence {
 		t.Fatalf("resubmission: %q %q %+v %v", id1, id2, a2, err)
 	}
-	c, _ := b.Consumer(ctx, bus.StreamJobs, bus.ConsumerDispatcher)
-	m, err := bus.FetchOne(ctx, c, time.Second)
+	// The dispatcher's side derives the same ids, each job once.
+	want := map[string]*spoolv1.JobSpec{anon: demoSpec(), id1: named}
+	c, err := b.Consumer(ctx, bus.StreamJobs, bus.ConsumerDispatcher)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := bus.DecodeJobSpec(m.Data(), m.Headers())
-	meta, _ := m.Metadata()
-	if err != nil || !proto.Equal(spec, demoSpec()) || bus.JobIDFromSubmission(spec, m.Headers().Get("Nats-Msg-Id"), meta.Sequence.Stream) != id {
-		t.Fatalf("dispatcher side: %v %v", spec, err)
+	for len(want) > 0 {
+		m, err := bus.FetchOne(ctx, c, time.Second)
+		if err != nil {
+			t.Fatalf("fetch with %d jobs to come: %v", len(want), err)
+		}
+		_ = m.Ack()
+		spec, err := bus.DecodeJobSpec(m.Data(), m.Headers())
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, _ := m.Metadata()
+		id := bus.JobIDFromSubmission(spec, m.Headers().Get(jetstream.MsgIDHeader), meta.Sequence.Stream)
+		if w, ok := want[id]; ok {
+			if !proto.Equal(spec, w) {
+				t.Fatalf("job %s: %v, want %v", id, spec, w)
+			}
+			delete(want, id)
+		}
 	}
-	_ = m.Ack()
+	if m, err := bus.FetchOne(ctx, c, 100*time.Millisecond); !errors.Is(err, bus.ErrNoMessage) {
+		t.Fatalf("a job left over: %v %v", m, err)
+	}
 }
 
 func TestWorkersBucketTTL(t *testing.T) {
-	topo := bus.DefaultTopology()
-	topo.WorkerTTL = time.Second
-	b := connect(t, bus.WithTopology(topo))
+	b := connect(t)
 	ctx := context.Background()
+	if err := b.Declare(ctx, bus.WithWorkerTTL(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Declare(context.Background()) })
 	kv, err := b.Workers(ctx)
 	if err != nil {
 		t.Fatal(err)

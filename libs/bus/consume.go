@@ -8,28 +8,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel"
 	"google.golang.org/protobuf/proto"
 
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
-
-// ErrNoMessage is returned by FetchOne when nothing arrived in time.
-var ErrNoMessage = errors.New("no message")
-
-// ContextFromHeader returns ctx carrying the trace context found in h, so a
-// span started from it continues the publisher's trace.
-func ContextFromHeader(ctx context.Context, h nats.Header) context.Context {
-	if h == nil {
-		return ctx
-	}
-	return otel.GetTextMapPropagator().Extract(ctx, headerCarrier(h))
-}
-
-// ContextFromMsg is ContextFromHeader for a JetStream message.
-func ContextFromMsg(ctx context.Context, m jetstream.Msg) context.Context {
-	return ContextFromHeader(ctx, m.Headers())
-}
 
 // FetchOne pulls exactly one message from c, waiting up to wait; nothing in
 // time is ErrNoMessage. A cancelled ctx ends the wait with ctx's error.

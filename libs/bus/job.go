@@ -3,8 +3,8 @@ package bus
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"mime"
 	"strconv"
 	"strings"
 
@@ -16,31 +16,43 @@ import (
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
-// ErrMalformedJob is wrapped by every error of DecodeJobSpec.
-var ErrMalformedJob = errors.New("malformed job spec")
-
-// MaxJobSpecBytes bounds a submitted spec.
+// MaxJobSpecBytes bounds a submitted spec (1 MiB).
 const MaxJobSpecBytes = 1 << 20
 
-// DecodeJobSpec decodes a submission: protobuf by default, JSON (protojson:
-// camelCase or proto field names) when the Content-Type header says
-// application/json or the body starts with '{'. The error names what is
-// wrong, e.g. the field with a bad value or an unknown field.
+// DecodeJobSpec decodes a submission. The Content-Type header (matched
+// without regard to case, parameters ignored) picks the encoding:
+// application/protobuf (or x-protobuf) is protobuf and application/json is
+// JSON (protojson: camelCase or proto field names, unknown fields refused).
+// Without a Content-Type, a body that starts with '{' after white space is
+// JSON and any other is protobuf, the default. Every error wraps
+// ErrMalformedJob and names what is wrong: an empty body, the size limit,
+// an unsupported content type, or the field with a bad value or an unknown
+// name.
 func DecodeJobSpec(data []byte, h nats.Header) (*spoolv1.JobSpec, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
+	if len(data) > MaxJobSpecBytes {
+		return nil, fmt.Errorf("%w: %d bytes exceeds the limit of %d bytes (1 MiB)", ErrMalformedJob, len(data), MaxJobSpecBytes)
+	}
+	body := bytes.TrimLeft(data, " \t\r\n")
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, fmt.Errorf("%w: empty job spec: send a JobSpec as protobuf or JSON", ErrMalformedJob)
 	}
-	if len(data) > MaxJobSpecBytes {
-		return nil, fmt.Errorf("%w: %d bytes exceeds the limit of %d bytes", ErrMalformedJob, len(data), MaxJobSpecBytes)
+	isJSON := body[0] == '{'
+	if ct := headerValue(h, HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: content type %q: %w", ErrMalformedJob, ct, err)
+		case mt == ContentJSON:
+			isJSON = true
+		case mt == ContentProtobuf || mt == "application/x-protobuf":
+			isJSON = false
+		default:
+			return nil, fmt.Errorf("%w: unsupported content type %q: want %s or %s", ErrMalformedJob, ct, ContentProtobuf, ContentJSON)
+		}
 	}
 	var spec spoolv1.JobSpec
-	ct := ""
-	if h != nil {
-		ct = strings.ToLower(h.Get(HeaderContentType))
-	}
-	isJSON := strings.HasPrefix(ct, ContentJSON) || (ct == "" && bytes.TrimLeft(data, " \t\r\n")[0] == '{')
 	if isJSON {
-		if err := (protojson.UnmarshalOptions{}).Unmarshal(data, &spec); err != nil {
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(data, &spec); err != nil {
 			return nil, fmt.Errorf("%w: JSON: %s", ErrMalformedJob, cleanProtoErr(err))
 		}
 		return &spec, nil

@@ -28,32 +28,45 @@ func demoSpec() *spoolv1.JobSpec {
 func TestJSONAndProtobufDecodeEqual(t *testing.T) {
 	want := demoSpec()
 	pb, _ := proto.Marshal(want)
-	fromPB, err := bus.DecodeJobSpec(pb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	js := `{"timeline":[{"fromS":0,"prompt":"dawn"},{"from_s":20,"prompt":"noon"}],"durationS":60,"fps":24,
 		"resolution":"RESOLUTION_720P","mode":"MODE_CHAIN","seed":"1152921504606846976","guidance":6.5}`
-	fromJSON, err := bus.DecodeJobSpec([]byte(js), nil)
-	if err != nil {
-		t.Fatal(err)
+	ct := func(v string) nats.Header { return nats.Header{"Content-Type": {v}} }
+	cases := []struct {
+		name   string
+		body   []byte
+		header nats.Header
+	}{
+		{"protobuf, no header", pb, nil},
+		{"protobuf, header", pb, ct("application/protobuf")},
+		{"protobuf, x-protobuf", pb, ct("application/x-protobuf")},
+		{"JSON sniffed", []byte(js), nil},
+		{"JSON sniffed after white space", []byte(" \n\t" + js), nats.Header{"Nats-Msg-Id": {"x"}}},
+		{"JSON header", []byte(js), ct("application/json")},
+		{"JSON header with charset", []byte(js), ct("Application/JSON; charset=utf-8")},
+		{"JSON lowercase header name", []byte(js), nats.Header{"content-type": {"application/json"}}},
 	}
-	withHeader, err := bus.DecodeJobSpec([]byte("  "+js), nats.Header{"Content-Type": []string{"application/json"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !proto.Equal(fromPB, want) || !proto.Equal(fromJSON, want) || !proto.Equal(withHeader, want) {
-		t.Fatalf("decoded specs differ:\npb   %v\njson %v", fromPB, fromJSON)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := bus.DecodeJobSpec(c.body, c.header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("decoded %v\nwant    %v", got, want)
+			}
+		})
 	}
 }
 
 func TestMalformedJobsNameTheProblem(t *testing.T) {
 	cases := []struct{ body, want string }{
 		{``, "empty job spec"},
+		{"\n\t ", "empty job spec"},
 		{`   `, "empty job spec"},
-		{`{"fps":"abc"}`, "fps"},
+		{`{"fps":"abc"}`, `invalid value for uint32 field fps: "abc"`},
 		{`{"durationS":"long"}`, "durationS"},
-		{`{"promt":"typo"}`, "promt"},
+		{`{"promt":"typo"}`, `unknown field "promt"`},
+		{`{"timeline":[{"fromS":[1]}]}`, "fromS"},
 		{`{"prompt":"a",}`, "JSON"},
 		{`{"mode":"SIDEWAYS"}`, "mode"},
 		{"\x0a\xff\xff\xff\xff\xff", "protobuf"},
@@ -62,6 +75,18 @@ func TestMalformedJobsNameTheProblem(t *testing.T) {
 		_, err := bus.DecodeJobSpec([]byte(c.body), nil)
 		if !errors.Is(err, bus.ErrMalformedJob) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want ErrMalformedJob naming %q", c.body, err, c.want)
+		}
+	}
+	typed := []struct{ body, contentType, want string }{
+		{`{"fps":24}`, "text/plain", `unsupported content type "text/plain"`},
+		{`{"fps":24}`, "application/protobuf", "protobuf"},
+		{"\x08\x01", "application/json", "JSON"},
+		{`{"fps":24}`, "application/json; =", "content type"},
+	}
+	for _, c := range typed {
+		_, err := bus.DecodeJobSpec([]byte(c.body), nats.Header{"Content-Type": {c.contentType}})
+		if !errors.Is(err, bus.ErrMalformedJob) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q as %s: got %v, want ErrMalformedJob naming %q", c.body, c.contentType, err, c.want)
 		}
 	}
 	big := make([]byte, bus.MaxJobSpecBytes+1)
@@ -96,12 +121,15 @@ func TestSubjects(t *testing.T) {
 			t.Errorf("got %q %v, want %q", got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "a.b", "*", ">", "A100", "a b", "-x", "$sys", strings.Repeat("a", 65)} {
-		if _, err := bus.SegmentsSubject(bad); !errors.Is(err, bus.ErrInvalidToken) {
-			t.Errorf("pool %q accepted: %v", bad, err)
-		}
-		if _, err := bus.ResultsSubject(bad); !errors.Is(err, bus.ErrInvalidToken) {
-			t.Errorf("job %q accepted: %v", bad, err)
+	builders := map[string]func(string) (string, error){
+		"segments": bus.SegmentsSubject, "results": bus.ResultsSubject, "events": bus.EventsSubject,
+		"cancel": bus.CancelSubject, "pool consumer": bus.PoolConsumer,
+	}
+	for _, bad := range []string{"", "a.b", "*", ">", "a.>", "A100", "a b", "a\tb", "-x", "_x", "$sys", "é", strings.Repeat("a", 65)} {
+		for name, build := range builders {
+			if got, err := build(bad); !errors.Is(err, bus.ErrInvalidToken) {
+				t.Errorf("%s of %q accepted: %q %v", name, bad, got, err)
+			}
 		}
 	}
 	if got := bus.TaskMsgID("j", 3, 2); got != "j.3.2.task" {

@@ -1,13 +1,13 @@
 package bus
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 )
 
-// Option configures Connect.
+// Option configures Connect. Each checks its argument; a bad one fails
+// Connect with an error wrapping ErrInvalidOption.
 type Option func(*options) error
 
 type options struct {
@@ -17,27 +17,34 @@ type options struct {
 	topo          Topology
 }
 
+func defaultOptions() options {
+	return options{log: slog.New(slog.DiscardHandler), reconnectWait: time.Second, topo: DefaultTopology()}
+}
+
 // WithLogger logs connection events (disconnect, reconnect, async errors).
+// By default they are discarded.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return errors.New("bus: WithLogger: nil logger")
+			return fmt.Errorf("bus: logger: %w: nil", ErrInvalidOption)
 		}
 		o.log = l
 		return nil
 	}
 }
 
-// WithName names the client for the server's monitoring.
+// WithName names the client for the server's monitoring. config.NATS.Name,
+// when set, takes precedence.
 func WithName(name string) Option {
 	return func(o *options) error { o.name = name; return nil }
 }
 
-// WithReconnectWait sets the pause between reconnect attempts.
+// WithReconnectWait sets the pause between reconnect attempts (1s by
+// default). The client reconnects for ever.
 func WithReconnectWait(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
-			return fmt.Errorf("bus: reconnect wait %v must be > 0", d)
+			return fmt.Errorf("bus: reconnect wait %v: %w: want > 0", d, ErrInvalidOption)
 		}
 		o.reconnectWait = d
 		return nil
@@ -45,10 +52,11 @@ func WithReconnectWait(d time.Duration) Option {
 }
 
 // WithTopology replaces the default stream and consumer settings that
-// Declare and DeclarePool apply.
+// Declare and DeclarePool apply (see NewTopology).
 func WithTopology(t Topology) Option {
 	return func(o *options) error {
-		if err := t.validate(); err != nil {
+		t, err := t.with(nil)
+		if err != nil {
 			return err
 		}
 		o.topo = t

@@ -2,12 +2,10 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel"
 	"google.golang.org/protobuf/proto"
 
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -19,24 +17,6 @@ const (
 	ContentProtobuf   = "application/protobuf"
 	ContentJSON       = "application/json"
 )
-
-// headerCarrier adapts nats.Header to OTel's TextMapCarrier.
-type headerCarrier nats.Header
-
-func (c headerCarrier) Get(k string) string { return nats.Header(c).Get(k) }
-func (c headerCarrier) Set(k, v string)     { nats.Header(c).Set(k, v) }
-func (c headerCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-// InjectTrace writes the trace context of ctx into h.
-func InjectTrace(ctx context.Context, h nats.Header) {
-	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(h))
-}
 
 // NewMsg encodes m as a protobuf message to subject, with the trace context
 // of ctx in its headers.
@@ -56,7 +36,7 @@ func NewMsg(ctx context.Context, subject string, m proto.Message) (*nats.Msg, er
 // returns the original's PubAck with Duplicate set, and no error.
 func (b *Bus) Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error) {
 	if msgID == "" {
-		return nil, errors.New("bus: publish without a message id")
+		return nil, fmt.Errorf("bus: publish %s: %w", subject, ErrMissingMsgID)
 	}
 	msg, err := NewMsg(ctx, subject, m)
 	if err != nil {

@@ -1,16 +1,11 @@
 package bus
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/spoolvideo/spool/libs/ident"
 )
-
-// ErrInvalidToken is returned for a subject token (pool, job) that breaks
-// ident.Rule.
-var ErrInvalidToken = errors.New("invalid subject token")
 
 // Subjects, streams, consumers and buckets. Subjects are lowercase,
 // dot-separated, general to specific; this file is the only place that
@@ -43,36 +38,37 @@ const (
 // ValidToken reports whether s can be a subject token (ident.Rule).
 func ValidToken(s string) bool { return ident.Valid(s) }
 
-func token(kind, s string) error {
-	if !ValidToken(s) {
-		return fmt.Errorf("%w: %s %q: want %s", ErrInvalidToken, kind, s, ident.Rule)
+// join is prefix+tok when tok is a valid token, else an error naming kind.
+func join(prefix, kind, tok string) (string, error) {
+	if !ValidToken(tok) {
+		return "", fmt.Errorf("bus: %w: %s %q: want %s", ErrInvalidToken, kind, tok, ident.Rule)
 	}
-	return nil
+	return prefix + tok, nil
 }
 
 // SegmentsSubject is spool.segments.<pool>.
 func SegmentsSubject(pool string) (string, error) {
-	return subjectSegments + pool, token("pool", pool)
+	return join(subjectSegments, "pool", pool)
 }
 
 // ResultsSubject is spool.results.<job>.
 func ResultsSubject(job string) (string, error) {
-	return subjectResults + job, token("job", job)
+	return join(subjectResults, "job", job)
 }
 
 // EventsSubject is spool.events.<job>.
 func EventsSubject(job string) (string, error) {
-	return subjectEvents + job, token("job", job)
+	return join(subjectEvents, "job", job)
 }
 
 // CancelSubject is spool.control.cancel.<job>, on core NATS.
 func CancelSubject(job string) (string, error) {
-	return subjectCancel + job, token("job", job)
+	return join(subjectCancel, "job", job)
 }
 
 // PoolConsumer is the durable consumer of a pool's segments, pool-<pool>.
 func PoolConsumer(pool string) (string, error) {
-	return "pool-" + pool, token("pool", pool)
+	return join("pool-", "pool", pool)
 }
 
 // TaskMsgID is the Nats-Msg-Id of a segment task: <job>.<seg>.<attempt>.task.

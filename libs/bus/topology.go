@@ -9,19 +9,25 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Topology holds the settings of the streams, consumers and KV bucket.
+// Topology holds the settings of the streams, consumers and KV bucket that
+// Declare and DeclarePool apply. Build one with NewTopology and the
+// TopologyOptions, each of which checks its own range; a Topology is then
+// checked as a whole:
+//   - the dedup window is at most the events' max age;
+//   - there are at most MaxDeliver backoff delays, and the first equals
+//     AckWait (JetStream takes it as the first ack wait).
 type Topology struct {
 	Replicas   int           // stream replicas
 	Duplicates time.Duration // dedup window of every stream
 	EventsAge  time.Duration // how long job events are kept
-	// AckWait is how long a segment task stays with a worker without an ack
-	// or AckProgress heartbeat before it is redelivered.
+	// AckWait is how long a delivered message stays with its consumer
+	// without an ack or AckProgress heartbeat before it is redelivered.
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries of one task message; the dispatcher's
 	// attempt counter, not this, decides when a segment has failed.
 	MaxDeliver int
-	// BackOff are the redelivery delays after an unacknowledged delivery;
-	// at most MaxDeliver of them.
+	// BackOff are the redelivery delays of segment tasks; at most
+	// MaxDeliver of them.
 	BackOff []time.Duration
 	// WorkerTTL is how long a worker's registration lives without a
 	// heartbeat.
@@ -44,33 +50,27 @@ func DefaultTopology() Topology {
 	}
 }
 
+// validate checks every field's range, as the options do, and the fields
+// together. Its error wraps ErrInvalidOption.
 func (t Topology) validate() error {
-	var errs []error
-	if t.Replicas < 1 || t.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("replicas %d: want 1..5", t.Replicas))
-	}
-	if t.Duplicates <= 0 || t.EventsAge <= 0 || t.WorkerTTL <= 0 {
-		errs = append(errs, fmt.Errorf("duplicates window %v, events age %v and worker TTL %v must all be > 0", t.Duplicates, t.EventsAge, t.WorkerTTL))
-	}
-	if t.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("ack wait %v: want ≥ 1s", t.AckWait))
-	}
-	if t.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("max deliver %d: want ≥ 1", t.MaxDeliver))
-	}
-	if len(t.BackOff) > t.MaxDeliver {
-		errs = append(errs, fmt.Errorf("%d backoff delays exceed max deliver %d", len(t.BackOff), t.MaxDeliver))
-	}
-	if len(t.BackOff) > 0 && t.BackOff[0] != t.AckWait {
-		errs = append(errs, fmt.Errorf("the first backoff delay %v must equal ack wait %v (JetStream uses it as the first ack wait)", t.BackOff[0], t.AckWait))
-	}
-	for _, d := range t.BackOff {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("backoff delay %v must be > 0", d))
+	errs := []error{}
+	for _, opt := range []TopologyOption{
+		WithReplicas(t.Replicas), WithDuplicates(t.Duplicates), WithEventsMaxAge(t.EventsAge),
+		WithAckWait(t.AckWait), WithMaxDeliver(t.MaxDeliver), WithBackOff(t.BackOff...),
+		WithWorkerTTL(t.WorkerTTL), WithMaxAckPending(t.MaxAckPending),
+	} {
+		if err := opt(&Topology{}); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if t.MaxAckPending < 1 {
-		errs = append(errs, fmt.Errorf("max ack pending %d: want ≥ 1", t.MaxAckPending))
+	if t.Duplicates > t.EventsAge {
+		errs = append(errs, invalid("duplicates window %v exceeds the events max age %v", t.Duplicates, t.EventsAge))
+	}
+	if len(t.BackOff) > t.MaxDeliver {
+		errs = append(errs, invalid("%d backoff delays exceed max deliver %d", len(t.BackOff), t.MaxDeliver))
+	}
+	if len(t.BackOff) > 0 && t.BackOff[0] != t.AckWait {
+		errs = append(errs, invalid("the first backoff delay %v must equal the ack wait %v (JetStream uses it as the first ack wait)", t.BackOff[0], t.AckWait))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("bus: topology: %w", err)
@@ -80,9 +80,17 @@ func (t Topology) validate() error {
 
 // Declare creates or updates the streams, the dispatcher and stitcher
 // consumers and the workers bucket. It is idempotent: every service may call
-// it at start-up, and a changed setting updates what exists.
-func (b *Bus) Declare(ctx context.Context) error {
-	t := b.topo
+// it at start-up, and a changed setting updates what exists. opts change the
+// Bus's topology (WithTopology) for this call only.
+//
+// SPOOL_JOBS and SPOOL_SEGMENTS are work queues, on which consumers may not
+// overlap: SPOOL_JOBS has the one consumer dispatcher, and each pool's
+// consumer on SPOOL_SEGMENTS (DeclarePool) filters its own subject.
+func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
+	t, err := b.topo.with(opts)
+	if err != nil {
+		return err
+	}
 	streams := []jetstream.StreamConfig{
 		{Name: StreamJobs, Subjects: []string{SubjectJobSubmit}, Retention: jetstream.WorkQueuePolicy,
 			Description: "submitted job specs, consumed by the dispatcher"},
@@ -103,12 +111,12 @@ func (b *Bus) Declare(ctx context.Context) error {
 		stream string
 		cfg    jetstream.ConsumerConfig
 	}{
-		{StreamJobs, jetstream.ConsumerConfig{Durable: ConsumerDispatcher, AckWait: t.AckWait}},
-		{StreamResults, jetstream.ConsumerConfig{Durable: ConsumerDispatcher, AckWait: t.AckWait}},
-		{StreamResults, jetstream.ConsumerConfig{Durable: ConsumerStitcher, AckWait: t.AckWait}},
+		{StreamJobs, jetstream.ConsumerConfig{Durable: ConsumerDispatcher, Description: "job submissions"}},
+		{StreamResults, jetstream.ConsumerConfig{Durable: ConsumerDispatcher, Description: "results: segment state, chain hand-off"}},
+		{StreamResults, jetstream.ConsumerConfig{Durable: ConsumerStitcher, Description: "results: fragments to append"}},
 	}
 	for _, c := range consumers {
-		c.cfg.AckPolicy, c.cfg.MaxAckPending = jetstream.AckExplicitPolicy, t.MaxAckPending
+		c.cfg.AckPolicy, c.cfg.AckWait, c.cfg.MaxAckPending = jetstream.AckExplicitPolicy, t.AckWait, t.MaxAckPending
 		if _, err := b.js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
 			return fmt.Errorf("bus: declare consumer %s on %s: %w", c.cfg.Durable, c.stream, err)
 		}
@@ -123,14 +131,19 @@ func (b *Bus) Declare(ctx context.Context) error {
 }
 
 // DeclarePool creates or updates the durable pull consumer pool-<pool> on
-// SPOOL_SEGMENTS, filtered to spool.segments.<pool>, and returns it.
-func (b *Bus) DeclarePool(ctx context.Context, pool string) (jetstream.Consumer, error) {
+// SPOOL_SEGMENTS, filtered to spool.segments.<pool>, and returns it. Pools
+// come from configuration, so each service declares the ones it serves. opts
+// change the Bus's topology for this call only.
+func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOption) (jetstream.Consumer, error) {
 	name, err := PoolConsumer(pool)
+	if err != nil {
+		return nil, fmt.Errorf("bus: declare pool: %w", err)
+	}
+	subject, _ := SegmentsSubject(pool)
+	t, err := b.topo.with(opts)
 	if err != nil {
 		return nil, err
 	}
-	subject, _ := SegmentsSubject(pool)
-	t := b.topo
 	c, err := b.js.CreateOrUpdateConsumer(ctx, StreamSegments, jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "segment tasks of GPU pool " + pool,
