@@ -36,6 +36,14 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 	if cfg.Name != "" {
 		o.name = cfg.Name
 	}
+	if cfg.AckWait > 0 { // redeliveries of a task back off from AckWait
+		t, err := o.topo.with([]TopologyOption{WithAckWait(cfg.AckWait),
+			WithBackOff(cfg.AckWait, cfg.AckWait, 2*cfg.AckWait, 4*cfg.AckWait)})
+		if err != nil {
+			return nil, fmt.Errorf("bus: SPOOL_NATS_ACK_WAIT %v: %w", cfg.AckWait, err)
+		}
+		o.topo = t
+	}
 	closed := make(chan struct{})
 	nopts := []nats.Option{
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,12 +77,20 @@ func (b *Bus) PublishEvent(ctx context.Context, msgID string, e *spoolv1.JobEven
 	return b.Publish(ctx, subject, msgID, e)
 }
 
-// PublishCancel tells every worker and service on core NATS that job is
-// cancelled.
+// PublishCancel records job in the spool_cancelled bucket, so that a
+// worker skips its tasks still queued, then tells every running worker and
+// service on core NATS.
 func (b *Bus) PublishCancel(ctx context.Context, job string) error {
 	subject, err := CancelSubject(job)
 	if err != nil {
 		return err
+	}
+	kv, err := b.Cancelled(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, job, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return fmt.Errorf("bus: record cancel of %s: %w", job, err)
 	}
 	msg := &nats.Msg{Subject: subject, Header: nats.Header{}}
 	InjectTrace(ctx, msg.Header)

@@ -3,6 +3,7 @@ package bus
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spoolvideo/spool/libs/ident"
 )
@@ -32,7 +33,12 @@ const (
 	ConsumerDispatcher = "dispatcher"
 	ConsumerStitcher   = "stitcher"
 
-	BucketWorkers = "spool_workers"
+	BucketWorkers   = "spool_workers"
+	BucketCancelled = "spool_cancelled"
+
+	// CancelledTTL is how long a job stays in spool_cancelled: far longer
+	// than any of its tasks can wait in a queue.
+	CancelledTTL = 7 * 24 * time.Hour
 )
 
 // ValidToken reports whether s can be a subject token (ident.Rule).

@@ -127,6 +127,12 @@ func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
 	}); err != nil {
 		return fmt.Errorf("bus: declare bucket %s: %w", BucketWorkers, err)
 	}
+	if _, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketCancelled, TTL: CancelledTTL, History: 1, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+		Description: "cancelled jobs: a worker skips their queued segments",
+	}); err != nil {
+		return fmt.Errorf("bus: declare bucket %s: %w", BucketCancelled, err)
+	}
 	return nil
 }
 
@@ -167,6 +173,15 @@ func (b *Bus) Consumer(ctx context.Context, stream, name string) (jetstream.Cons
 		return nil, fmt.Errorf("bus: consumer %s on %s: %w", name, stream, err)
 	}
 	return c, nil
+}
+
+// Cancelled returns the bucket of cancelled jobs, one key per job.
+func (b *Bus) Cancelled(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := b.js.KeyValue(ctx, BucketCancelled)
+	if err != nil {
+		return nil, fmt.Errorf("bus: bucket %s: %w", BucketCancelled, err)
+	}
+	return kv, nil
 }
 
 // Workers returns the workers KV bucket.

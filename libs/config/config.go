@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -16,6 +17,10 @@ type NATS struct {
 	URL   string `envconfig:"URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
 	Creds string `envconfig:"CREDS" desc:"path to a NATS credentials (.creds) file; empty for none"`
 	Name  string `envconfig:"CLIENT_NAME" desc:"client name shown by the server; defaults to the service name"`
+	// AckWait is how long a segment task stays with a worker that sends no
+	// AckProgress before JetStream redelivers it; every service declaring
+	// a pool's consumer must agree on it.
+	AckWait time.Duration `envconfig:"ACK_WAIT" default:"30s" desc:"how long a silent worker keeps a segment task before it is redelivered (its redeliveries back off from there)"`
 }
 
 // Postgres locates the database, the system's source of truth.

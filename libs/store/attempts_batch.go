@@ -58,8 +58,8 @@ FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[]
 ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
     outcome = CASE
         WHEN a.outcome IN ('done', 'failed', 'duplicate', 'abandoned') THEN a.outcome
-        WHEN array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate'], EXCLUDED.outcome)
-           > array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate'], a.outcome)
+        WHEN array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate', 'abandoned'], EXCLUDED.outcome)
+           > array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate', 'abandoned'], a.outcome)
         THEN EXCLUDED.outcome ELSE a.outcome END,
     worker_id = coalesce(a.worker_id, EXCLUDED.worker_id), node = coalesce(a.node, EXCLUDED.node),
     gpu_uuid = coalesce(a.gpu_uuid, EXCLUDED.gpu_uuid), gpu_name = coalesce(a.gpu_name, EXCLUDED.gpu_name),

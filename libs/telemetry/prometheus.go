@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,3 +33,26 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 	}
 	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{Registry: t.registry})
 }
+
+// MetricsServer is a listening /metrics endpoint.
+type MetricsServer struct {
+	Addr string // the address it listens on, its port resolved
+	srv  *http.Server
+}
+
+// ServeMetrics serves h at /metrics on addr (":0" picks a port) until
+// Close.
+func ServeMetrics(addr string, h http.Handler) (*MetricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: metrics endpoint %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	s := &MetricsServer{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the endpoint.
+func (s *MetricsServer) Close() error { return s.srv.Close() }

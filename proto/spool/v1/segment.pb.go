@@ -94,6 +94,10 @@ const (
 	ErrorClass_ERROR_CLASS_CANCELLED ErrorClass = 3
 	// The deadline passed.
 	ErrorClass_ERROR_CLASS_DEADLINE ErrorClass = 4
+	// The attempt's worker went away without settling it: it was killed
+	// (the task came back after AckWait) or handed it back on drain. The
+	// segment is retried at once as a new attempt.
+	ErrorClass_ERROR_CLASS_ABANDONED ErrorClass = 5
 )
 
 // Enum value maps for ErrorClass.
@@ -104,6 +108,7 @@ var (
 		2: "ERROR_CLASS_TRANSIENT",
 		3: "ERROR_CLASS_CANCELLED",
 		4: "ERROR_CLASS_DEADLINE",
+		5: "ERROR_CLASS_ABANDONED",
 	}
 	ErrorClass_value = map[string]int32{
 		"ERROR_CLASS_UNSPECIFIED": 0,
@@ -111,6 +116,7 @@ var (
 		"ERROR_CLASS_TRANSIENT":   2,
 		"ERROR_CLASS_CANCELLED":   3,
 		"ERROR_CLASS_DEADLINE":    4,
+		"ERROR_CLASS_ABANDONED":   5,
 	}
 )
 
@@ -751,14 +757,15 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x02\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x03*\x94\x01\n" +
+	"\fPHASE_FAILED\x10\x03*\xaf\x01\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ERROR_CLASS_PERMANENT\x10\x01\x12\x19\n" +
 	"\x15ERROR_CLASS_TRANSIENT\x10\x02\x12\x19\n" +
 	"\x15ERROR_CLASS_CANCELLED\x10\x03\x12\x18\n" +
-	"\x14ERROR_CLASS_DEADLINE\x10\x04B\x91\x01\n" +
+	"\x14ERROR_CLASS_DEADLINE\x10\x04\x12\x19\n" +
+	"\x15ERROR_CLASS_ABANDONED\x10\x05B\x91\x01\n" +
 	"\fcom.spool.v1B\fSegmentProtoP\x01Z2github.com/spoolvideo/spool/proto/spool/v1;spoolv1\xa2\x02\x03SXX\xaa\x02\bSpool.V1\xca\x02\bSpool\\V1\xe2\x02\x14Spool\\V1\\GPBMetadata\xea\x02\tSpool::V1b\x06proto3"
 
 var (

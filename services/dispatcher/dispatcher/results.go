@@ -271,12 +271,17 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		if err != nil {
 			return err
 		}
-		delay := d.cfg.RetryBackoff << (attempt - 1)
-		msg, err := d.taskMsg(ctx, seg.Task, attempt+1, seg.ConditioningKey, time.Now().Add(delay))
+		// An abandoned attempt (its worker was killed or drained) says
+		// nothing about the segment: it is retried at once.
+		delay, outcome, notBefore := d.cfg.RetryBackoff<<(attempt-1), store.OutcomeFailed, time.Now()
+		if class == spoolv1.ErrorClass_ERROR_CLASS_ABANDONED {
+			delay, outcome, notBefore = 0, store.OutcomeAbandoned, zeroTime
+		}
+		msg, err := d.taskMsg(ctx, seg.Task, attempt+1, seg.ConditioningKey, notBefore.Add(delay))
 		if err != nil {
 			return err
 		}
-		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: store.OutcomeFailed,
+		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: outcome,
 			ErrorClass: class.String(), ErrorMsg: r.GetErrorMessage(), Worker: worker(r), Outbox: []store.OutboxMsg{msg}})
 		if err == nil && retried {
 			d.log.Info("segment retry", "job", job, "segment", idx, "attempt", attempt+1, "in", delay, "after", r.GetErrorMessage())

@@ -32,6 +32,9 @@ type Config struct {
 	Drain      time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"5m" desc:"on SIGTERM, how long a running segment may take to finish before it is handed back"`
 	MinFreeMiB uint64        `envconfig:"WORKER_MIN_FREE_MIB" default:"0" desc:"free GPU memory (MiB) the model needs; a GPU slot with less does not fetch"`
 	Register   time.Duration `envconfig:"WORKER_REGISTER_EVERY" default:"10s" desc:"how often the worker refreshes its entry in the spool_workers bucket (under its TTL)"`
+	Pipeline   int           `envconfig:"WORKER_PIPELINE" default:"2" desc:"segments per slot that may finish (encode, upload, DONE) behind the engine while it runs the next"`
+	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
+	Metrics    string        `envconfig:"WORKER_METRICS_ADDR" desc:"address of a Prometheus /metrics endpoint, e.g. :9464; none when empty"`
 }
 
 func (c Config) validate() error {
@@ -42,6 +45,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: heartbeat %v and register interval %v must be > 0, drain timeout %v ≥ 0", c.Heartbeat, c.Register, c.Drain)
 	case c.Pool == "" || c.Backend == "":
 		return fmt.Errorf("worker: SPOOL_WORKER_POOL and SPOOL_WORKER_BACKEND must be set")
+	case c.Pipeline < 1:
+		return fmt.Errorf("worker: SPOOL_WORKER_PIPELINE %d: want ≥ 1", c.Pipeline)
+	case c.Encoder != EncoderFFmpeg && c.Encoder != EncoderDiscard:
+		return fmt.Errorf("worker: SPOOL_WORKER_ENCODER %q: want %s or %s", c.Encoder, EncoderFFmpeg, EncoderDiscard)
 	}
 	return nil
 }

@@ -24,11 +24,23 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, cfg.Name)
+	var topts []telemetry.Option
+	if cfg.Metrics != "" {
+		topts = append(topts, telemetry.WithPrometheus())
+	}
+	tel, err := telemetry.Setup(ctx, cfg.Name, topts...)
 	if err != nil {
 		return err
 	}
 	defer tel.Shutdown(context.WithoutCancel(ctx))
+	if cfg.Metrics != "" {
+		srv, err := telemetry.ServeMetrics(cfg.Metrics, tel.MetricsHandler())
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		log.Info("metrics", "url", "http://"+srv.Addr+"/metrics")
+	}
 	gpus, err := gpu.Open()
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"fmt"
 	"runtime/debug"
 	"sort"
 	"time"
@@ -12,21 +11,6 @@ import (
 
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
-
-// setTask records what a slot runs, as "<job>/<segment>/<attempt>", the
-// form the dispatcher's reconciler looks for.
-func (w *Worker) setTask(s *slot, t *spoolv1.SegmentTask) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.tasks == nil {
-		w.tasks = map[string]string{}
-	}
-	if t == nil {
-		delete(w.tasks, s.id)
-		return
-	}
-	w.tasks[s.id] = fmt.Sprintf("%s/%d/%d", t.JobId, t.Index, t.Attempt)
-}
 
 // info is the worker's registration.
 func (w *Worker) info(started time.Time) *spoolv1.WorkerInfo {
@@ -47,8 +31,10 @@ func (w *Worker) info(started time.Time) *spoolv1.WorkerInfo {
 	for m := range models {
 		i.Models = append(i.Models, m)
 	}
-	for _, t := range w.tasks {
-		i.CurrentTasks = append(i.CurrentTasks, t)
+	for _, held := range w.running {
+		for key := range held {
+			i.CurrentTasks = append(i.CurrentTasks, key)
+		}
 	}
 	sort.Strings(i.Models)
 	sort.Strings(i.CurrentTasks)

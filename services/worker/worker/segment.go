@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/spoolvideo/spool/libs/blob"
@@ -28,7 +27,7 @@ type sink struct {
 	w        *Worker
 	slot     *slot
 	task     *spoolv1.SegmentTask
-	enc      *media.Encoder
+	enc      frameEncoder
 	start    time.Time
 	denoised time.Time
 	tailKey  string
@@ -86,86 +85,127 @@ func (s *sink) Frame(f infer.Frame) error {
 	return s.enc.WriteFrame(rgb)
 }
 
-// runSegment generates one task's segment; the returned error says how the
-// message must be settled.
-func (w *Worker) runSegment(ctx context.Context, sl *slot, m jetstream.Msg, task *spoolv1.SegmentTask) error {
-	var queued time.Duration
-	if meta, err := m.Metadata(); err == nil {
-		queued = time.Since(meta.Timestamp)
-	}
+// output is a generated segment on its way out: the engine is done with
+// it, the encoder may still be working through its last frames.
+type output struct {
+	sink    *sink
+	enc     frameEncoder
+	encoded *bytes.Buffer
+	decoded time.Time // the engine returned
+}
+
+// frameEncoder is the encoder's side the worker uses: media.Encoder, or the
+// discard encoder of the control-plane benchmarks.
+type frameEncoder interface {
+	WriteFrame(rgb []byte) error
+	Close() error
+}
+
+// generate runs the engine on a delivery: download the conditioning tail,
+// start the encoder, run. The tail goes out from the sink the moment
+// denoising ends; the kept frames stream into the encoder as they decode.
+func (w *Worker) generate(d *delivery) (*output, error) {
+	ctx, task, sl := d.ctx, d.task, d.slot
 	var cond []byte
 	if task.ConditioningKey != "" {
 		key, err := blob.ParseTailKey(task.JobId, task.ConditioningKey)
 		if err != nil {
-			return fmt.Errorf("%w: conditioning key: %w", errPermanent, err)
+			return nil, fmt.Errorf("%w: conditioning key: %w", errPermanent, err)
 		}
 		r, _, err := w.blob.Get(ctx, key)
 		if err != nil {
-			return fmt.Errorf("download tail %s: %w", key, err)
+			return nil, fmt.Errorf("download tail %s: %w", key, err)
 		}
 		cond, err = io.ReadAll(r)
 		r.Close()
 		if err != nil {
-			return fmt.Errorf("download tail %s: %w", key, err)
+			return nil, fmt.Errorf("download tail %s: %w", key, err)
 		}
 	}
-	var encoded bytes.Buffer
-	enc, err := media.NewEncoder(ctx, &encoded, media.EncodeOptions{Width: int(task.Width), Height: int(task.Height),
-		FPS: int(task.Fps), Codec: media.H264()})
-	if err != nil {
-		return fmt.Errorf("%w: %w", errPermanent, err)
+	out := &output{encoded: &bytes.Buffer{}}
+	if w.cfg.Encoder == EncoderDiscard {
+		out.enc = &discardEncoder{}
+	} else {
+		enc, err := media.NewEncoder(ctx, out.encoded, media.EncodeOptions{Width: int(task.Width), Height: int(task.Height),
+			FPS: int(task.Fps), Codec: media.H264()})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errPermanent, err)
+		}
+		out.enc = enc
 	}
-	s := &sink{ctx: ctx, w: w, slot: sl, task: task, enc: enc, start: time.Now()}
+	out.sink = &sink{ctx: ctx, w: w, slot: sl, task: task, enc: out.enc}
 	req := infer.Request{Prompt: task.Prompt, Seed: task.Seed, Width: int(task.Width), Height: int(task.Height),
 		Frames: int(task.Frames), Overlap: int(task.Overlap), Steps: int(task.Steps), Guidance: task.Guidance,
 		FirstFrame: task.FirstFrame, Cond: cond, TailFrames: int(task.TailFrames)}
-	if runErr := sl.engine.Run(ctx, req, s); runErr != nil {
-		_ = enc.Close()
+	start := time.Now()
+	out.sink.start = start
+	sl.since.Store(start.UnixNano())
+	runErr := sl.engine.Run(ctx, req, out.sink)
+	out.decoded = time.Now()
+	sl.since.Store(0)
+	sl.busy.Add(int64(out.decoded.Sub(start)))
+	if runErr != nil {
+		_ = out.enc.Close()
 		if errors.Is(runErr, infer.ErrInvalidRequest) {
-			return fmt.Errorf("%w: %w", errPermanent, runErr)
+			return nil, fmt.Errorf("%w: %w", errPermanent, runErr)
 		}
-		return runErr
+		return nil, runErr
 	}
-	decoded := time.Now()
-	if err := enc.Close(); err != nil {
+	return out, nil
+}
+
+// finish closes the encoder, retimes the fragment onto the video's
+// timeline, uploads it by streaming multipart and publishes DONE with its
+// sha256, frames and per-phase timings.
+func (w *Worker) finish(d *delivery, out *output) error {
+	ctx, task, sl, s := d.ctx, d.task, d.slot, out.sink
+	if err := out.enc.Close(); err != nil {
 		return err
 	}
 	encodeDone := time.Now()
-	newStart := int64(task.FirstFrame)
-	if task.Mode == spoolv1.Mode_MODE_CHAIN {
-		newStart += int64(task.Overlap)
-	}
-	c, err := media.Retime(encoded.Bytes(), int(task.Fps), newStart, task.Index+1)
-	if err != nil {
-		return err
-	}
-	key, err := blob.SegmentVideo(task.JobId, task.Index, task.Attempt, "mp4")
-	if err != nil {
-		return err
-	}
-	up := w.blob.NewWriter(ctx, key, blob.PutOptions{ContentType: "video/mp4"})
-	for _, part := range [][]byte{c.Init, c.Media} {
-		if _, err := up.Write(part); err != nil {
-			up.Abort(err)
+	r := w.result(sl, task, spoolv1.Phase_PHASE_DONE)
+	r.TailKey, r.Frames = s.tailKey, uint32(s.kept)
+	if de, ok := out.enc.(*discardEncoder); ok {
+		r.Frames = uint32(de.frames)
+	} else {
+		newStart := int64(task.FirstFrame)
+		if task.Mode == spoolv1.Mode_MODE_CHAIN {
+			newStart += int64(task.Overlap)
+		}
+		c, err := media.Retime(out.encoded.Bytes(), int(task.Fps), newStart, task.Index+1)
+		if err != nil {
+			return err
+		}
+		key, err := blob.SegmentVideo(task.JobId, task.Index, task.Attempt, "mp4")
+		if err != nil {
+			return err
+		}
+		up := w.blob.NewWriter(ctx, key, blob.PutOptions{ContentType: "video/mp4"})
+		for _, part := range [][]byte{c.Init, c.Media} {
+			if _, err := up.Write(part); err != nil {
+				up.Abort(err)
+				return fmt.Errorf("upload fragment: %w", err)
+			}
+		}
+		if err := up.Close(); err != nil {
 			return fmt.Errorf("upload fragment: %w", err)
 		}
+		info := up.Info()
+		r.VideoKey, r.Sha256, r.Bytes, r.Frames = string(key), info.SHA256, uint64(info.Size), uint32(c.Frames)
 	}
-	if err := up.Close(); err != nil {
-		return fmt.Errorf("upload fragment: %w", err)
-	}
-	info := up.Info()
 	denoised := s.denoised
 	if denoised.IsZero() {
-		denoised = decoded
+		denoised = out.decoded
 	}
-	r := w.result(sl, task, spoolv1.Phase_PHASE_DONE)
-	r.TailKey, r.VideoKey, r.Sha256, r.Bytes, r.Frames = s.tailKey, string(key), info.SHA256, uint64(info.Size), uint32(c.Frames)
-	r.Timings = &spoolv1.Timings{QueueMs: ms(queued), DenoiseMs: ms(denoised.Sub(s.start)),
-		DecodeMs: ms(decoded.Sub(denoised) - s.tailUp), EncodeMs: ms(encodeDone.Sub(decoded)),
-		UploadMs: ms(time.Since(encodeDone) + s.tailUp)}
+	phases := map[string]time.Duration{"queue": d.queued, "denoise": denoised.Sub(s.start),
+		"decode": out.decoded.Sub(denoised) - s.tailUp, "encode": encodeDone.Sub(out.decoded),
+		"upload": time.Since(encodeDone) + s.tailUp}
+	r.Timings = &spoolv1.Timings{QueueMs: ms(phases["queue"]), DenoiseMs: ms(phases["denoise"]), DecodeMs: ms(phases["decode"]),
+		EncodeMs: ms(phases["encode"]), UploadMs: ms(phases["upload"])}
 	if _, err := w.bus.PublishResult(ctx, r); err != nil {
 		return fmt.Errorf("publish DONE: %w", err)
 	}
+	w.metrics.observePhases(ctx, task.Pool, phases)
 	return nil
 }
 

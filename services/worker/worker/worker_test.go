@@ -17,6 +17,7 @@ import (
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
@@ -27,7 +28,11 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 
+// ackWait is the tests' AckWait: a killed worker's task comes back after it.
+const ackWait = 3 * time.Second
+
 type env struct {
+	st    *devstack.Stack
 	bus   *bus.Bus
 	blob  *blob.Store
 	store *store.Store
@@ -37,7 +42,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +60,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	return &env{bus: b, blob: bl, store: s, pool: pool}
+	return &env{st: st, bus: b, blob: bl, store: s, pool: pool}
 }
 
 func (e *env) run(t *testing.T, name string, run func(context.Context) error) {
@@ -137,44 +142,8 @@ func TestChainJobThroughRealWorkers(t *testing.T) {
 	if len(segs) != 3 {
 		t.Fatalf("%d segments", len(segs))
 	}
+	e.checkFragments(t, segs, 30)
 	ctx := context.Background()
-	dir := t.TempDir()
-	var joined bytes.Buffer
-	total := 0
-	for i, s := range segs {
-		r, _, err := e.blob.Get(ctx, blob.Key(s.VideoKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(r)
-		r.Close()
-		want := s.Frames - s.Overlap - s.Trim
-		p := filepath.Join(dir, "seg.mp4")
-		_ = os.WriteFile(p, data, 0o644)
-		info, err := media.Probe(ctx, p, media.ProbeOptions{CountFrames: true})
-		if err != nil || info.Frames != want || s.VideoFrames != want {
-			t.Fatalf("segment %d: %d frames decoded, %d reported, want %d (%v)", i, info.Frames, s.VideoFrames, want, err)
-		}
-		total += want
-		f, err := mp4.DecodeFile(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			_ = f.Init.Encode(&joined)
-		}
-		for _, seg := range f.Segments {
-			for _, frag := range seg.Fragments {
-				_ = frag.Encode(&joined)
-			}
-		}
-	}
-	p := filepath.Join(dir, "joined.mp4")
-	_ = os.WriteFile(p, joined.Bytes(), 0o644)
-	info, err := media.Probe(ctx, p, media.ProbeOptions{CountFrames: true})
-	if err != nil || info.Frames != 30 || total != 30 {
-		t.Fatalf("joined video: %d frames (%d in fragments), want 30: %v", info.Frames, total, err)
-	}
 	// Lineage: one attempt each, by this worker, with timings.
 	for _, s := range segs {
 		a, _ := e.store.ListAttempts(ctx, id, s.Index)
@@ -223,7 +192,11 @@ func TestRegistryAndDrain(t *testing.T) {
 	e.startWorker(t, 1)
 	segs := e.waitDone(t, id)
 	a, _ := e.store.ListAttempts(context.Background(), id, 0)
-	if segs[0].CommittedAttempt != 1 || len(a) != 1 || !strings.HasPrefix(a[0].Worker.WorkerID, "w-") {
+	// Lineage: the handed-back attempt, abandoned by the slow worker, and
+	// the new one that the fast worker committed.
+	if segs[0].CommittedAttempt != 2 || len(a) != 2 || a[0].Outcome != store.OutcomeAbandoned ||
+		!strings.HasPrefix(a[0].Worker.WorkerID, "slow-") || a[1].Outcome != store.OutcomeDone ||
+		!strings.HasPrefix(a[1].Worker.WorkerID, "w-") {
 		t.Fatalf("segment redone as %+v", a)
 	}
 }
@@ -259,5 +232,91 @@ func TestDrainWithinTimeout(t *testing.T) {
 	a, _ := e.store.ListAttempts(context.Background(), id, 0)
 	if segs[0].CommittedAttempt != 1 || len(a) != 1 || a[0].Worker.WorkerID != "d-"+e.pool[:6]+"/0" {
 		t.Fatalf("the draining worker did not finish its segment: %+v", a)
+	}
+}
+
+// checkFragments downloads the committed fragments: each must decode to
+// exactly its kept frames, and all joined by stream copy (one init, every
+// fragment after it) must decode to want frames.
+func (e *env) checkFragments(t *testing.T, segs []store.Segment, want int) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	var joined bytes.Buffer
+	total := 0
+	for i, s := range segs {
+		r, _, err := e.blob.Get(ctx, blob.Key(s.VideoKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(r)
+		r.Close()
+		keep := s.Frames - s.Overlap - s.Trim
+		p := filepath.Join(dir, "seg.mp4")
+		_ = os.WriteFile(p, data, 0o644)
+		info, err := media.Probe(ctx, p, media.ProbeOptions{CountFrames: true})
+		if err != nil || info.Frames != keep || s.VideoFrames != keep {
+			t.Fatalf("segment %d: %d frames decoded, %d reported, want %d (%v)", i, info.Frames, s.VideoFrames, keep, err)
+		}
+		total += keep
+		f, err := mp4.DecodeFile(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			_ = f.Init.Encode(&joined)
+		}
+		for _, seg := range f.Segments {
+			for _, frag := range seg.Fragments {
+				_ = frag.Encode(&joined)
+			}
+		}
+	}
+	p := filepath.Join(dir, "joined.mp4")
+	_ = os.WriteFile(p, joined.Bytes(), 0o644)
+	info, err := media.Probe(ctx, p, media.ProbeOptions{CountFrames: true})
+	if err != nil || info.Frames != want || total != want {
+		t.Fatalf("joined video: %d frames (%d in fragments), want %d: %v", info.Frames, total, want, err)
+	}
+}
+
+// TestCancelledJobTaskSkipped: a task of a job cancelled while it waited in
+// the queue is settled as cancelled without running.
+func TestCancelledJobTaskSkipped(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	ctx := context.Background()
+	id := e.submit(t, `{"id":"skipped","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,`+
+		`"width":64,"height":64,"steps":3,"fps":24,"pool":"`+e.pool+`"}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		segs, _ := e.store.ListSegments(ctx, id)
+		if len(segs) == 1 && segs[0].State == store.SegQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment never queued: %+v", segs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := e.bus.PublishCancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorker(t, 1)
+	for {
+		a, _ := e.store.ListAttempts(ctx, id, 0)
+		if len(a) == 1 && a[0].ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_CANCELLED.String() {
+			if a[0].Worker.Backend != "" || !strings.Contains(a[0].ErrorMsg, "before the segment started") {
+				t.Fatalf("attempt %+v: want it skipped, not run", a[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task was not settled as cancelled: %+v", a)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if j, _ := e.store.GetJob(ctx, id); j.State != store.JobCancelled {
+		t.Fatalf("job %s", j.State)
 	}
 }

@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/infer"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+// delivery is one task message held by this worker, from fetch to settle.
+// While it is held, AckProgress keeps it ours, the registry lists it, and a
+// cancellation of its job cancels ctx.
+type delivery struct {
+	w      *Worker
+	slot   *slot
+	msg    jetstream.Msg
+	task   *spoolv1.SegmentTask
+	key    string // "<job>/<segment>/<attempt>", as the reconciler reads it
+	queued time.Duration
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	handedBack atomic.Bool // the drain timeout took the segment back
+	stop       chan struct{}
+	stopped    chan struct{}
+}
+
+// accept decodes a fetched message and decides whether it is run. A task
+// delivered before is settled as abandoned: its earlier delivery ran
+// somewhere that never settled it (a killed worker, a drain hand-back), and
+// the dispatcher retries it at once as a new attempt, so that lineage shows
+// every attempt. A task of a cancelled job is settled as cancelled.
+func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery {
+	task, err := bus.DecodeTask(m.Data())
+	if err != nil {
+		w.log.Error("dropping an undecodable task", "err", err)
+		_ = m.Term()
+		return nil
+	}
+	var queued time.Duration
+	meta, err := m.Metadata()
+	if err == nil {
+		queued = time.Since(meta.Timestamp)
+	}
+	if err == nil && meta.NumDelivered > 1 {
+		w.abandon(ctx, nil, task, m, fmt.Sprintf("delivered again (delivery %d): the worker that held it went away without settling it", meta.NumDelivered))
+		return nil
+	}
+	if w.jobCancelled(ctx, task.JobId) {
+		w.fail(ctx, nil, task, spoolv1.ErrorClass_ERROR_CLASS_CANCELLED, errors.New("the job was cancelled before the segment started"))
+		_ = m.Ack()
+		w.metrics.settled(ctx, task.Pool, "cancelled")
+		return nil
+	}
+	// The segment outlives a shutdown request: drain lets it finish.
+	d := &delivery{w: w, slot: s, msg: m, task: task, queued: queued, stop: make(chan struct{}), stopped: make(chan struct{}),
+		key: fmt.Sprintf("%s/%d/%d", task.JobId, task.Index, task.Attempt)}
+	d.ctx, d.cancel = context.WithCancel(bus.ContextFromMsg(context.WithoutCancel(ctx), m))
+	w.hold(d)
+	go d.heartbeat(ctx)
+	return d
+}
+
+// heartbeat sends AckProgress every cfg.Heartbeat until the delivery is
+// settled. Once the worker is told to stop (ctx), the segment has
+// cfg.Drain to finish before it is cancelled and handed back.
+func (d *delivery) heartbeat(ctx context.Context) {
+	defer close(d.stopped)
+	t := time.NewTicker(d.w.cfg.Heartbeat)
+	defer t.Stop()
+	shutdown := ctx.Done()
+	var drain <-chan time.Time
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			_ = d.msg.InProgress()
+		case <-shutdown:
+			shutdown, drain = nil, time.After(d.w.cfg.Drain)
+		case <-drain:
+			d.handedBack.Store(true)
+			d.cancel()
+		}
+	}
+}
+
+// settle ends the delivery according to err: ack after DONE; Term plus
+// FAILED for a task that can never succeed; FAILED(cancelled) plus ack for a
+// cancelled job; FAILED(abandoned) for a segment handed back on drain; and
+// FAILED(transient) for anything else, which the dispatcher retries with
+// backoff as a new attempt. Should FAILED not go out, the message is Nak'ed
+// and its redelivery settles it.
+func (d *delivery) settle(ctx context.Context, err error) {
+	close(d.stop)
+	<-d.stopped
+	w, t := d.w, d.task
+	defer func() {
+		w.release(d)
+		d.cancel()
+	}()
+	switch {
+	case err == nil:
+		_ = d.msg.Ack()
+		w.metrics.settled(ctx, t.Pool, "done")
+	case d.handedBack.Load():
+		w.log.Info("drain timeout: segment handed back", "job", t.JobId, "segment", t.Index)
+		w.abandon(ctx, d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
+	case errors.Is(err, errPermanent):
+		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT, err, d.msg.Term)
+		w.metrics.settled(ctx, t.Pool, "failed")
+	case d.ctx.Err() != nil && (errors.Is(err, infer.ErrCancelled) || errors.Is(err, context.Canceled)):
+		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_CANCELLED, err, d.msg.Ack)
+		w.metrics.settled(ctx, t.Pool, "cancelled")
+	default:
+		w.log.Warn("segment failed; it will be retried", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "err", err)
+		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, err, d.msg.Term)
+		w.metrics.settled(ctx, t.Pool, "failed")
+	}
+}
+
+// settleFailed publishes FAILED and then settles the message with then; if
+// FAILED cannot be published, the message is Nak'ed instead.
+func (w *Worker) settleFailed(ctx context.Context, d *delivery, class spoolv1.ErrorClass, err error, then func() error) {
+	if w.fail(ctx, d.slot, d.task, class, err) != nil {
+		_ = d.msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	_ = then()
+}
+
+// abandon reports an attempt that its worker never settled and terminates
+// its message; the dispatcher starts the next attempt at once. s is the
+// slot that ran it, or nil when that worker is gone: the result then
+// carries no worker identity.
+func (w *Worker) abandon(ctx context.Context, s *slot, t *spoolv1.SegmentTask, m jetstream.Msg, why string) {
+	w.log.Info("attempt abandoned", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "why", why)
+	if w.fail(ctx, s, t, spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, errors.New(why)) != nil {
+		_ = m.Nak()
+		return
+	}
+	_ = m.Term()
+	w.metrics.settled(ctx, t.Pool, "abandoned")
+}
+
+// fail publishes FAILED for the attempt; s is nil when no slot of this
+// worker ran it.
+func (w *Worker) fail(ctx context.Context, s *slot, t *spoolv1.SegmentTask, class spoolv1.ErrorClass, err error) error {
+	r := &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, Phase: spoolv1.Phase_PHASE_FAILED, Pool: t.Pool}
+	if s != nil {
+		r = w.result(s, t, spoolv1.Phase_PHASE_FAILED)
+	}
+	r.ErrorClass, r.ErrorMessage = class, err.Error()
+	if _, perr := w.bus.PublishResult(context.WithoutCancel(ctx), r); perr != nil {
+		w.log.Error("publish FAILED", "job", t.JobId, "segment", t.Index, "err", perr)
+		return perr
+	}
+	return nil
+}
+
+// jobCancelled reports whether job is in the spool_cancelled bucket. When
+// the bucket cannot be read, the task runs: a cancelled segment's result is
+// ignored, a skipped live one would be lost.
+func (w *Worker) jobCancelled(ctx context.Context, job string) bool {
+	_, err := w.cancelled.Get(ctx, job)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false
+	default:
+		w.log.Warn("reading the cancelled jobs", "job", job, "err", err)
+		return false
+	}
+}
+
+// hold registers a delivery: cancellable by its job, listed in the registry.
+func (w *Worker) hold(d *delivery) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running[d.task.JobId] == nil {
+		w.running[d.task.JobId] = map[string]context.CancelFunc{}
+	}
+	w.running[d.task.JobId][d.key] = d.cancel
+}
+
+func (w *Worker) release(d *delivery) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.running[d.task.JobId], d.key)
+	if len(w.running[d.task.JobId]) == 0 {
+		delete(w.running, d.task.JobId)
+	}
+}

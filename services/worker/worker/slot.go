@@ -1,0 +1,60 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoolvideo/spool/libs/bus"
+)
+
+// slotLoop keeps the slot's engine busy. It fetches exactly one task at a
+// time and runs the engine on it; the segment's finish (the encoder's last
+// frames, retiming, upload, DONE, ack) then goes on behind the engine while
+// the slot fetches the next task, so that the next segment's start never
+// waits for this one's encode or upload. At most cfg.Pipeline segments
+// finish behind the engine at once; when they fall behind, the slot waits.
+//
+// A GPU slot whose free memory is below the model's need does not fetch:
+// another process may hold the GPU, and a task taken now would only fail.
+func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
+	finishing := make(chan struct{}, w.cfg.Pipeline)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		if !w.roomFor(s) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		m, err := bus.FetchOne(ctx, c, time.Second)
+		if err != nil {
+			if !errors.Is(err, bus.ErrNoMessage) && ctx.Err() == nil {
+				w.log.Warn("fetch", "slot", s.id, "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			continue
+		}
+		d := w.accept(ctx, s, m)
+		if d == nil {
+			continue
+		}
+		out, err := w.generate(d)
+		if err != nil {
+			d.settle(ctx, err)
+			continue
+		}
+		finishing <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-finishing }()
+			d.settle(ctx, w.finish(d, out))
+		}()
+	}
+}
