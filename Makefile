@@ -98,11 +98,10 @@ demo: ## the main job end to end (arrives with the end-to-end work)
 	@echo "make demo: the end-to-end demo is not built yet; 'make devstack' runs the real stack today." >&2; exit 2
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
-# prints a table and merges its figures into $(BENCH_OUT). The control-plane
-# benchmarks of DESIGN §14 still to come (throughput through a worker,
-# scaling, critical-path, stitch, overhead) arrive with the services they
-# measure.
-BENCHES    := infer handoff dispatch
+# prints a table and merges its figures into $(BENCH_OUT). The benchmarks of
+# DESIGN §14 still to come (throughput through a worker, critical-path,
+# stitch, overhead) arrive with the services they measure.
+BENCHES    := infer handoff dispatch busy worker-overhead scaling
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -112,6 +111,8 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@case " $(BENCH) " in *" infer "*) $(GO) run ./libs/infer/cmd/spool-infer-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@for b in handoff dispatch; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/dispatcher/cmd/spool-dispatch-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
+	@for b in busy worker-overhead scaling; do case " $(BENCH) " in *" $$b "*) \
+	  $(GO) run ./services/worker/cmd/spool-worker-bench -only $${b#worker-} $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@echo "results: $(BENCH_OUT)"
 
 clean: ## remove build outputs and local state

@@ -88,8 +88,8 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 			return err
 		}
 		if len(cj) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE segments s SET state = 'done', committed_attempt = c.a, video_key = c.k,
-				video_sha256 = c.sha, video_bytes = c.b, video_frames = c.f, attempts = greatest(s.attempts, c.a), updated_at = now()
+			if _, err := tx.Exec(ctx, `UPDATE segments s SET state = 'done', committed_attempt = c.a, video_key = nullif(c.k, ''),
+				video_sha256 = nullif(c.sha, ''), video_bytes = c.b, video_frames = c.f, attempts = greatest(s.attempts, c.a), updated_at = now()
 				FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::int[]) AS c(j, i, a, k, sha, b, f)
 				WHERE s.job_id = c.j AND s.idx = c.i`, cj, ci, ca, ck, csha, cb, cf); err != nil {
 				return fmt.Errorf("commit segments: %w", err)
@@ -97,6 +97,7 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 			if _, err := tx.Exec(ctx, `INSERT INTO artifacts (key, job_id, kind, idx, attempt, sha256, bytes, frames)
 				SELECT k, j, 'segment', i, a, sha, b, f
 				FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::int[]) AS c(j, i, a, k, sha, b, f)
+				WHERE k <> '' -- no video: a segment of the discard encoder (benchmarks only)
 				ON CONFLICT (key) DO NOTHING`, cj, ci, ca, ck, csha, cb, cf); err != nil {
 				return fmt.Errorf("commit artifacts: %w", err)
 			}

@@ -53,7 +53,7 @@ func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery
 		w.abandon(ctx, nil, task, m, fmt.Sprintf("delivered again (delivery %d): the worker that held it went away without settling it", meta.NumDelivered))
 		return nil
 	}
-	if w.jobCancelled(ctx, task.JobId) {
+	if w.cancelled.has(task.JobId) {
 		w.fail(ctx, nil, task, spoolv1.ErrorClass_ERROR_CLASS_CANCELLED, errors.New("the job was cancelled before the segment started"))
 		_ = m.Ack()
 		w.metrics.settled(ctx, task.Pool, "cancelled")
@@ -163,22 +163,6 @@ func (w *Worker) fail(ctx context.Context, s *slot, t *spoolv1.SegmentTask, clas
 		return perr
 	}
 	return nil
-}
-
-// jobCancelled reports whether job is in the spool_cancelled bucket. When
-// the bucket cannot be read, the task runs: a cancelled segment's result is
-// ignored, a skipped live one would be lost.
-func (w *Worker) jobCancelled(ctx context.Context, job string) bool {
-	_, err := w.cancelled.Get(ctx, job)
-	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false
-	default:
-		w.log.Warn("reading the cancelled jobs", "job", job, "err", err)
-		return false
-	}
 }
 
 // hold registers a delivery: cancellable by its job, listed in the registry.

@@ -176,3 +176,25 @@ func (w *Worker) busyTotal() time.Duration {
 	}
 	return d
 }
+
+// Stats are a worker's totals since it started, summed over its slots.
+type Stats struct {
+	Slots    int
+	Segments int64         // segments generated and finished
+	Engine   time.Duration // inside the engine
+	Fetch    time.Duration // waiting in fetches that returned a task (an empty queue's waits are left out)
+	Prepare  time.Duration // from fetch to engine start: tail download, encoder start
+	Finish   time.Duration // from engine end to DONE: last frames encoded, retime, upload, publish
+}
+
+// Stats returns the worker's totals; Engine includes running calls.
+func (w *Worker) Stats() Stats {
+	st := Stats{Slots: len(w.slots), Engine: w.busyTotal()}
+	for _, s := range w.slots {
+		st.Segments += s.segments.Load()
+		st.Prepare += time.Duration(s.prepare.Load())
+		st.Fetch += time.Duration(s.fetch.Load())
+		st.Finish += time.Duration(s.finish.Load())
+	}
+	return st
+}

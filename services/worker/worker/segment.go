@@ -47,6 +47,7 @@ func (s *sink) Tail(state []byte) error {
 	if _, err := s.w.blob.Put(s.ctx, key, bytes.NewReader(state), int64(len(state)), blob.PutOptions{ContentType: "application/octet-stream"}); err != nil {
 		return fmt.Errorf("upload tail: %w", err)
 	}
+	s.w.tails.put(string(key), state)
 	s.tailKey, s.tailUp = string(key), time.Since(s.denoised)
 	r := s.w.result(s.slot, s.task, spoolv1.Phase_PHASE_TAIL_READY)
 	r.TailKey = s.tailKey
@@ -112,14 +113,17 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: conditioning key: %w", errPermanent, err)
 		}
-		r, _, err := w.blob.Get(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("download tail %s: %w", key, err)
-		}
-		cond, err = io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			return nil, fmt.Errorf("download tail %s: %w", key, err)
+		var ok bool
+		if cond, ok = w.tails.get(string(key)); !ok {
+			r, _, err := w.blob.Get(ctx, key)
+			if err != nil {
+				return nil, fmt.Errorf("download tail %s: %w", key, err)
+			}
+			cond, err = io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				return nil, fmt.Errorf("download tail %s: %w", key, err)
+			}
 		}
 	}
 	out := &output{encoded: &bytes.Buffer{}}

@@ -32,6 +32,7 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 			}
 			continue
 		}
+		asked := time.Now()
 		m, err := bus.FetchOne(ctx, c, time.Second)
 		if err != nil {
 			if !errors.Is(err, bus.ErrNoMessage) && ctx.Err() == nil {
@@ -40,6 +41,8 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 			}
 			continue
 		}
+		fetched := time.Now()
+		s.fetch.Add(int64(fetched.Sub(asked)))
 		d := w.accept(ctx, s, m)
 		if d == nil {
 			continue
@@ -49,12 +52,18 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 			d.settle(ctx, err)
 			continue
 		}
+		s.prepare.Add(int64(out.sink.start.Sub(fetched)))
 		finishing <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-finishing }()
-			d.settle(ctx, w.finish(d, out))
+			err := w.finish(d, out)
+			if err == nil {
+				s.finish.Add(int64(time.Since(out.decoded)))
+				s.segments.Add(1)
+			}
+			d.settle(ctx, err)
 		}()
 	}
 }

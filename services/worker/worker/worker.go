@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/spoolvideo/spool/libs/blob"
@@ -31,7 +30,8 @@ type Worker struct {
 	gpus  *gpu.Manager
 
 	metrics       *metrics
-	cancelled     jetstream.KeyValue // spool_cancelled
+	cancelled     cancelledJobs
+	tails         *tailCache
 	meterProvider metric.MeterProvider
 
 	mu      sync.Mutex
@@ -45,6 +45,11 @@ type slot struct {
 	engine *infer.Engine
 	busy   atomic.Int64 // nanoseconds spent inside the engine by finished runs
 	since  atomic.Int64 // when the running engine call began (Unix ns), or 0
+
+	segments atomic.Int64 // segments generated and finished
+	fetch    atomic.Int64 // ns waiting in fetches that returned a task, summed
+	prepare  atomic.Int64 // ns from fetch to engine start, summed
+	finish   atomic.Int64 // ns from engine end to DONE published, summed
 }
 
 // busyNow is the slot's engine time, the running call included.
@@ -96,6 +101,7 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 	if n == 0 {
 		n = cfg.Slots
 	}
+	w.tails = newTailCache(2 * n)
 	for i := range n {
 		opts := []infer.Option{infer.WithModel(cfg.Model), infer.WithParams(cfg.Params), infer.WithPluginDir(cfg.PluginDir),
 			infer.WithWeightsDir(cfg.Weights)}
@@ -131,7 +137,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if w.cancelled, err = w.bus.Cancelled(ctx); err != nil {
+	kv, err := w.bus.Cancelled(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.cancelled.watch(ctx, kv); err != nil {
 		return err
 	}
 	sub, err := w.bus.Conn().Subscribe(bus.SubjectAllCancels, w.onCancel)
@@ -163,6 +173,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) onCancel(m *nats.Msg) {
 	job := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	w.cancelled.add(job, time.Now())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, cancel := range w.running[job] {
