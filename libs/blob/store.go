@@ -39,7 +39,8 @@ type ObjectInfo struct {
 
 // PutOptions tune Put.
 type PutOptions struct {
-	ContentType string
+	ContentType  string
+	CacheControl string // e.g. "no-cache" for a playlist that changes
 }
 
 // New connects to the S3 endpoint of cfg. It does not touch the network;
@@ -96,7 +97,7 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 func (s *Store) Put(ctx context.Context, key Key, r io.Reader, size int64, o PutOptions) (ObjectInfo, error) {
 	h := sha256.New()
 	info, err := s.client.PutObject(ctx, s.bucket, string(key), io.TeeReader(r, h), size,
-		minio.PutObjectOptions{ContentType: o.ContentType, PartSize: uint64(s.partSize)})
+		minio.PutObjectOptions{ContentType: o.ContentType, CacheControl: o.CacheControl, PartSize: uint64(s.partSize)})
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("blob: put %s: %w", key, err)
 	}

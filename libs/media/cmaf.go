@@ -39,12 +39,11 @@ func Retime(data []byte, fps int, firstFrame int64, seq uint32) (CMAF, error) {
 	if f.Init == nil || len(f.Segments) == 0 {
 		return CMAF{}, fmt.Errorf("media: retime: %w (no init segment or no fragment)", ErrNotFragmented)
 	}
-	var out CMAF
-	var init bytes.Buffer
-	if err := f.Init.Encode(&init); err != nil {
-		return CMAF{}, fmt.Errorf("media: retime: init: %w", err)
+	init, _, err := splitTop(data)
+	if err != nil {
+		return CMAF{}, fmt.Errorf("media: retime: %w", err)
 	}
-	out.Init = init.Bytes()
+	out := CMAF{Init: init}
 	base := uint64(firstFrame) * 1000 // one frame lasts 1000 ticks of Timescale(fps)
 	var media bytes.Buffer
 	for _, s := range f.Segments {

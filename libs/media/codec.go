@@ -52,3 +52,15 @@ func (c Codec) args() ([]string, error) {
 	}
 	return nil, fmt.Errorf("media: unknown codec %q (libx264, libx264rgb or h264_nvenc)", c.Name)
 }
+
+// CodecByName is the codec a configuration names: "h264" (or empty) for
+// H264, "lossless" for Lossless.
+func CodecByName(name string) (Codec, error) {
+	switch name {
+	case "", "h264":
+		return H264(), nil
+	case "lossless":
+		return Lossless(), nil
+	}
+	return Codec{}, fmt.Errorf("media: codec %q: want h264 or lossless", name)
+}

@@ -64,6 +64,10 @@ type Retry struct {
 	ErrorMsg   string
 	Worker     Worker
 	Outbox     []OutboxMsg // the next attempt's task, possibly delayed
+	// Reopen also retries a done segment whose committed attempt is
+	// Attempt: its output failed a later check (the stitcher's frame
+	// count). The commit is undone and the job's progress with it.
+	Reopen bool
 }
 
 // RetrySegment records the attempt's outcome and, if it is still the
@@ -73,13 +77,30 @@ func (s *Store) RetrySegment(ctx context.Context, r Retry) (retried bool, err er
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var state SegmentState
 		var attempts int
-		err := tx.QueryRow(ctx, `SELECT state, attempts FROM segments WHERE job_id = $1 AND idx = $2 FOR UPDATE`,
-			r.JobID, r.Index).Scan(&state, &attempts)
+		var committed *int
+		err := tx.QueryRow(ctx, `SELECT state, attempts, committed_attempt FROM segments WHERE job_id = $1 AND idx = $2 FOR UPDATE`,
+			r.JobID, r.Index).Scan(&state, &attempts, &committed)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("segment %s/%d: %w", r.JobID, r.Index, ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("segment %s/%d: %w", r.JobID, r.Index, err)
+		}
+		if r.Reopen && state == SegDone && committed != nil && *committed == r.Attempt {
+			_, err := tx.Exec(ctx, `UPDATE attempts SET outcome = 'failed', error_class = $4, error_message = $5
+				WHERE job_id = $1 AND idx = $2 AND attempt = $3`, r.JobID, r.Index, r.Attempt, nullable(r.ErrorClass), nullable(r.ErrorMsg))
+			if err != nil {
+				return fmt.Errorf("reopen %s/%d: %w", r.JobID, r.Index, err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'running', committed_attempt = NULL, video_key = NULL,
+				video_sha256 = NULL, video_bytes = NULL, video_frames = NULL WHERE job_id = $1 AND idx = $2`, r.JobID, r.Index); err != nil {
+				return fmt.Errorf("reopen %s/%d: %w", r.JobID, r.Index, err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE jobs SET segments_done = greatest(segments_done - 1, 0), updated_at = now()
+				WHERE id = $1`, r.JobID); err != nil {
+				return fmt.Errorf("reopen %s/%d: %w", r.JobID, r.Index, err)
+			}
+			state, attempts = SegRunning, max(attempts, r.Attempt)
 		}
 		if err := finishAttempt(ctx, tx, r.JobID, r.Index, r.Attempt, r.Outcome, r.ErrorClass, r.ErrorMsg, r.Worker); err != nil {
 			return err

@@ -98,6 +98,10 @@ const (
 	// (the task came back after AckWait) or handed it back on drain. The
 	// segment is retried at once as a new attempt.
 	ErrorClass_ERROR_CLASS_ABANDONED ErrorClass = 5
+	// The committed output failed the stitcher's check (its frame count
+	// differs from the plan: a FRAME MISMATCH). The commit is undone and the
+	// segment redone as a new attempt.
+	ErrorClass_ERROR_CLASS_CORRUPT ErrorClass = 6
 )
 
 // Enum value maps for ErrorClass.
@@ -109,6 +113,7 @@ var (
 		3: "ERROR_CLASS_CANCELLED",
 		4: "ERROR_CLASS_DEADLINE",
 		5: "ERROR_CLASS_ABANDONED",
+		6: "ERROR_CLASS_CORRUPT",
 	}
 	ErrorClass_value = map[string]int32{
 		"ERROR_CLASS_UNSPECIFIED": 0,
@@ -117,6 +122,7 @@ var (
 		"ERROR_CLASS_CANCELLED":   3,
 		"ERROR_CLASS_DEADLINE":    4,
 		"ERROR_CLASS_ABANDONED":   5,
+		"ERROR_CLASS_CORRUPT":     6,
 	}
 )
 
@@ -199,9 +205,13 @@ type SegmentTask struct {
 	TailFrames uint32 `protobuf:"varint,20,opt,name=tail_frames,json=tailFrames,proto3" json:"tail_frames,omitempty"`
 	// Trailing frames generated only to meet the model's frame alignment,
 	// which the worker discards; 0 unless the model aligns frame counts.
-	TrimFrames    uint32 `protobuf:"varint,21,opt,name=trim_frames,json=trimFrames,proto3" json:"trim_frames,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TrimFrames uint32 `protobuf:"varint,21,opt,name=trim_frames,json=trimFrames,proto3" json:"trim_frames,omitempty"`
+	// Independent mode: the trailing frames that the next segment overlaps
+	// and the stitcher crossfades; the worker starts a fragment at both
+	// overlaps' edges. 0 for the last segment and in chain mode.
+	CrossfadeFrames uint32 `protobuf:"varint,22,opt,name=crossfade_frames,json=crossfadeFrames,proto3" json:"crossfade_frames,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SegmentTask) Reset() {
@@ -377,6 +387,13 @@ func (x *SegmentTask) GetTailFrames() uint32 {
 func (x *SegmentTask) GetTrimFrames() uint32 {
 	if x != nil {
 		return x.TrimFrames
+	}
+	return 0
+}
+
+func (x *SegmentTask) GetCrossfadeFrames() uint32 {
+	if x != nil {
+		return x.CrossfadeFrames
 	}
 	return 0
 }
@@ -694,7 +711,7 @@ var File_spool_v1_segment_proto protoreflect.FileDescriptor
 
 const file_spool_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\xdd\x04\n" +
+	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\x88\x05\n" +
 	"\vSegmentTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x18\n" +
@@ -720,7 +737,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\vtail_frames\x18\x14 \x01(\rR\n" +
 	"tailFrames\x12\x1f\n" +
 	"\vtrim_frames\x18\x15 \x01(\rR\n" +
-	"trimFrames\"\x9a\x01\n" +
+	"trimFrames\x12)\n" +
+	"\x10crossfade_frames\x18\x16 \x01(\rR\x0fcrossfadeFrames\"\x9a\x01\n" +
 	"\aTimings\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\rR\aqueueMs\x12\x1d\n" +
 	"\n" +
@@ -757,7 +775,7 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x02\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x03*\xaf\x01\n" +
+	"\fPHASE_FAILED\x10\x03*\xc8\x01\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -765,7 +783,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x15ERROR_CLASS_TRANSIENT\x10\x02\x12\x19\n" +
 	"\x15ERROR_CLASS_CANCELLED\x10\x03\x12\x18\n" +
 	"\x14ERROR_CLASS_DEADLINE\x10\x04\x12\x19\n" +
-	"\x15ERROR_CLASS_ABANDONED\x10\x05B\x91\x01\n" +
+	"\x15ERROR_CLASS_ABANDONED\x10\x05\x12\x17\n" +
+	"\x13ERROR_CLASS_CORRUPT\x10\x06B\x91\x01\n" +
 	"\fcom.spool.v1B\fSegmentProtoP\x01Z2github.com/spoolvideo/spool/proto/spool/v1;spoolv1\xa2\x02\x03SXX\xaa\x02\bSpool.V1\xca\x02\bSpool\\V1\xe2\x02\x14Spool\\V1\\GPBMetadata\xea\x02\tSpool::V1b\x06proto3"
 
 var (

@@ -277,11 +277,15 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		if class == spoolv1.ErrorClass_ERROR_CLASS_ABANDONED {
 			delay, outcome, notBefore = 0, store.OutcomeAbandoned, zeroTime
 		}
+		reopen := class == spoolv1.ErrorClass_ERROR_CLASS_CORRUPT // the stitcher rejected a committed output
+		if reopen {
+			delay, notBefore = 0, zeroTime
+		}
 		msg, err := d.taskMsg(ctx, seg.Task, attempt+1, seg.ConditioningKey, notBefore.Add(delay))
 		if err != nil {
 			return err
 		}
-		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: outcome,
+		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: outcome, Reopen: reopen,
 			ErrorClass: class.String(), ErrorMsg: r.GetErrorMessage(), Worker: worker(r), Outbox: []store.OutboxMsg{msg}})
 		if err == nil && retried {
 			d.log.Info("segment retry", "job", job, "segment", idx, "attempt", attempt+1, "in", delay, "after", r.GetErrorMessage())

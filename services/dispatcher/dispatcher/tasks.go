@@ -34,14 +34,18 @@ func template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.Segm
 	if j.Mode == plan.Independent {
 		mode, tail = spoolv1.Mode_MODE_INDEPENDENT, 0
 	}
+	var crossfade uint32
+	if j.Mode == plan.Independent {
+		crossfade = uint32(j.Overlap)
+	}
 	if last {
-		tail = 0
+		tail, crossfade = 0, 0
 	}
 	return &spoolv1.SegmentTask{
 		JobId: id, Index: uint32(s.Index), FirstFrame: uint64(s.FirstFrame), Frames: uint32(s.Frames),
 		Overlap: uint32(s.Overlap), Prompt: s.Prompt, Seed: s.Seed, Model: j.Model,
 		Width: uint32(j.Width), Height: uint32(j.Height), Fps: uint32(j.FPS), Steps: uint32(j.Steps),
-		Guidance: j.Guidance, Mode: mode, Pool: j.Pool, TailFrames: tail, TrimFrames: uint32(s.Trim),
+		Guidance: j.Guidance, Mode: mode, Pool: j.Pool, TailFrames: tail, TrimFrames: uint32(s.Trim), CrossfadeFrames: crossfade,
 	}
 }
 

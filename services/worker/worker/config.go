@@ -34,6 +34,7 @@ type Config struct {
 	Register   time.Duration `envconfig:"WORKER_REGISTER_EVERY" default:"10s" desc:"how often the worker refreshes its entry in the spool_workers bucket (under its TTL)"`
 	Pipeline   int           `envconfig:"WORKER_PIPELINE" default:"2" desc:"segments per slot that may finish (encode, upload, DONE) behind the engine while it runs the next"`
 	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
+	Codec      string        `envconfig:"WORKER_CODEC" default:"h264" desc:"video codec of the fragments: h264; or lossless (RGB, for tests that check pixels); every worker and the stitcher must agree"`
 	Metrics    string        `envconfig:"WORKER_METRICS_ADDR" desc:"address of a Prometheus /metrics endpoint, e.g. :9464; none when empty"`
 }
 

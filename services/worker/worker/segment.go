@@ -131,7 +131,7 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 		out.enc = &discardEncoder{}
 	} else {
 		enc, err := media.NewEncoder(ctx, out.encoded, media.EncodeOptions{Width: int(task.Width), Height: int(task.Height),
-			FPS: int(task.Fps), Codec: media.H264()})
+			FPS: int(task.Fps), Codec: w.codec, Keyframes: crossfadeKeyframes(task)})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errPermanent, err)
 		}
@@ -221,4 +221,22 @@ func (w *Worker) result(sl *slot, t *spoolv1.SegmentTask, phase spoolv1.Phase) *
 	return &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, Phase: phase, Pool: t.Pool,
 		WorkerId: sl.id, Node: w.node, GpuUuid: sl.gpu.UUID, GpuName: sl.gpu.Name, Backend: info.Backend,
 		Model: info.Model, ModelVersion: info.ModelVersion, SentAt: timestamppb.Now()}
+}
+
+// crossfadeKeyframes are the extra keyframes of an independent segment: at
+// the end of its leading overlap and at the start of its trailing one, so
+// that each overlap is a fragment of its own that the stitcher decodes and
+// blends while it stream-copies the rest. A chain segment needs none.
+func crossfadeKeyframes(t *spoolv1.SegmentTask) []int {
+	if t.Mode != spoolv1.Mode_MODE_INDEPENDENT {
+		return nil
+	}
+	kept := int(t.Frames - t.TrimFrames)
+	var at []int
+	for _, k := range []int{int(t.Overlap), kept - int(t.CrossfadeFrames)} {
+		if k > 0 && k < kept {
+			at = append(at, k)
+		}
+	}
+	return at
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/gpu"
 	"github.com/spoolvideo/spool/libs/infer"
+	"github.com/spoolvideo/spool/libs/media"
 )
 
 // Worker is one worker process: a slot per GPU, or Slots CPU slots.
@@ -32,6 +33,7 @@ type Worker struct {
 	metrics       *metrics
 	cancelled     cancelledJobs
 	tails         *tailCache
+	codec         media.Codec
 	meterProvider metric.MeterProvider
 
 	mu      sync.Mutex
@@ -102,6 +104,11 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 		n = cfg.Slots
 	}
 	w.tails = newTailCache(2 * n)
+	codec, err := media.CodecByName(cfg.Codec)
+	if err != nil {
+		return nil, fmt.Errorf("worker: SPOOL_WORKER_CODEC: %w", err)
+	}
+	w.codec = codec
 	for i := range n {
 		opts := []infer.Option{infer.WithModel(cfg.Model), infer.WithParams(cfg.Params), infer.WithPluginDir(cfg.PluginDir),
 			infer.WithWeightsDir(cfg.Weights)}

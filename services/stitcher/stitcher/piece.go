@@ -1,0 +1,233 @@
+package stitcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/media"
+	"github.com/spoolvideo/spool/libs/store"
+)
+
+// errFrameMismatch marks a segment whose fragment does not hold the frames
+// the plan gives it (av1an's FRAME MISMATCH): it is sent back for a redo.
+var errFrameMismatch = errors.New("FRAME MISMATCH")
+
+// piece builds segment seg's contribution to the video, its fragments
+// renumbered to follow the previous piece's:
+//
+//   - chain: the whole fragment, by stream copy (the worker already dropped
+//     the overlap frames, which repeat the previous segment's);
+//   - independent: the crossfade of the previous segment's trailing overlap
+//     with this one's leading overlap (decoded, blended, encoded with the
+//     workers' codec), then this segment's core by stream copy, then its
+//     own trailing overlap only if it is the last. The workers put each
+//     overlap in a fragment of its own.
+//
+// The frames must be exactly those the plan gives the segment, starting at
+// the frame where the previous piece ended.
+func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte, error) {
+	data, err := j.s.get(ctx, blob.Key(seg.VideoKey))
+	if err != nil {
+		return store.Piece{}, nil, err
+	}
+	init, frags, err := media.Fragments(data)
+	if err != nil {
+		return store.Piece{}, nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, seg.Index, err)
+	}
+	if j.init == nil {
+		j.init = init
+	} else if !bytes.Equal(init, j.init) {
+		return store.Piece{}, nil, fmt.Errorf("stitcher: segment %d was encoded with another codec configuration than segment 0", seg.Index)
+	}
+	kept := seg.Frames - seg.Trim
+	start, last := seg.FirstFrame, !j.job.Live && seg.Index == j.job.SegmentsTotal-1
+	var out []media.Fragment
+	if j.job.Mode != "independent" {
+		if seg.Index > 0 {
+			start, kept = start+int64(seg.Overlap), kept-seg.Overlap
+		}
+		out = frags
+		if err := span(frags, start, kept); err != nil {
+			return store.Piece{}, nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, seg.Index, err)
+		}
+	} else {
+		lead, trail, err := j.overlaps(ctx, seg, last)
+		if err != nil {
+			return store.Piece{}, nil, err
+		}
+		head, core, tail, err := split(frags, start, lead, trail, kept)
+		if err != nil {
+			return store.Piece{}, nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, seg.Index, err)
+		}
+		if seg.Index == 0 || lead == 0 {
+			out = append(out, head...)
+		} else {
+			blend, err := j.crossfade(ctx, seg, head)
+			if err != nil {
+				return store.Piece{}, nil, err
+			}
+			out = append(out, blend...)
+		}
+		out = append(out, core...)
+		out = append(out, tail...) // the last segment's, or a tail kept whole
+		if trail > 0 {
+			out = out[:len(out)-len(tail)]
+			j.prevTail = concat(tail)
+		}
+	}
+	var b bytes.Buffer
+	p := store.Piece{Index: seg.Index, FirstFrame: out[0].Start, Fragments: len(out)}
+	for i, f := range out {
+		r, err := media.Renumber(f.Data, uint32(j.seq+i))
+		if err != nil {
+			return store.Piece{}, nil, err
+		}
+		b.Write(r)
+		p.Frames += f.Frames
+	}
+	if p.FirstFrame != j.nextFrame() {
+		return store.Piece{}, nil, fmt.Errorf("%w: segment %d starts at frame %d, the video is at %d", errFrameMismatch, seg.Index, p.FirstFrame, j.nextFrame())
+	}
+	p.Bytes = int64(b.Len())
+	return p, b.Bytes(), nil
+}
+
+// nextFrame is where the next piece must start.
+func (j *job) nextFrame() int64 {
+	if len(j.pieces) == 0 {
+		return 0
+	}
+	p := j.pieces[len(j.pieces)-1]
+	return p.FirstFrame + int64(p.Frames)
+}
+
+// span checks that fragments cover frames [start, start+n) back to back.
+func span(frags []media.Fragment, start int64, n int) error {
+	at := start
+	for _, f := range frags {
+		if f.Start != at {
+			return fmt.Errorf("a fragment starts at frame %d, want %d", f.Start, at)
+		}
+		at += int64(f.Frames)
+	}
+	if at != start+int64(n) {
+		return fmt.Errorf("%d frames from %d, the plan has %d", at-start, start, n)
+	}
+	return nil
+}
+
+// overlaps are an independent segment's leading overlap (crossfaded with
+// the previous segment) and trailing one (the next segment's overlap; 0 for
+// the last).
+func (j *job) overlaps(ctx context.Context, seg store.Segment, last bool) (lead, trail int, err error) {
+	lead = seg.Overlap
+	if !last {
+		next, err := j.s.store.GetSegment(ctx, j.job.ID, seg.Index+1)
+		if err != nil {
+			return 0, 0, err
+		}
+		trail = next.Overlap
+	}
+	if kept := seg.Frames - seg.Trim; lead+trail > kept {
+		return 0, 0, fmt.Errorf("stitcher: segment %d keeps %d frames, fewer than its overlaps of %d and %d", seg.Index, kept, lead, trail)
+	}
+	return lead, trail, nil
+}
+
+// split cuts an independent segment's fragments into its leading overlap,
+// core and trailing overlap, which must fall on fragment boundaries.
+func split(frags []media.Fragment, start int64, lead, trail, kept int) (head, core, tail []media.Fragment, err error) {
+	if err := span(frags, start, kept); err != nil {
+		return nil, nil, nil, err
+	}
+	h, t := start+int64(lead), start+int64(kept-trail)
+	for _, f := range frags {
+		end := f.Start + int64(f.Frames)
+		switch {
+		case end <= h:
+			head = append(head, f)
+		case f.Start >= h && end <= t:
+			core = append(core, f)
+		case f.Start >= t:
+			tail = append(tail, f)
+		default:
+			return nil, nil, nil, fmt.Errorf("a fragment spans frames %d..%d across an overlap edge (%d, %d)", f.Start, end, h, t)
+		}
+	}
+	return head, core, tail, nil
+}
+
+// crossfade blends the previous segment's trailing overlap into this one's
+// leading overlap and encodes the blend as fragments at the same frames.
+func (j *job) crossfade(ctx context.Context, seg store.Segment, head []media.Fragment) ([]media.Fragment, error) {
+	if j.prevTail == nil { // resumed: take it from the previous segment again
+		prev, err := j.s.store.GetSegment(ctx, j.job.ID, seg.Index-1)
+		if err != nil {
+			return nil, err
+		}
+		data, err := j.s.get(ctx, blob.Key(prev.VideoKey))
+		if err != nil {
+			return nil, err
+		}
+		_, frags, err := media.Fragments(data)
+		if err != nil {
+			return nil, err
+		}
+		_, _, tail, err := split(frags, prev.FirstFrame, prev.Overlap, seg.Overlap, prev.Frames-prev.Trim)
+		if err != nil {
+			return nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, prev.Index, err)
+		}
+		j.prevTail = concat(tail)
+	}
+	w, h, o := j.job.Width, j.job.Height, seg.Overlap
+	a, err := media.DecodeRGB(ctx, append(append([]byte{}, j.init...), j.prevTail...), w, h)
+	if err != nil {
+		return nil, err
+	}
+	b, err := media.DecodeRGB(ctx, append(append([]byte{}, j.init...), concat(head)...), w, h)
+	if err != nil {
+		return nil, err
+	}
+	if len(a) != o || len(b) != o {
+		return nil, fmt.Errorf("%w: segment %d: overlaps of %d and %d frames decoded, want %d", errFrameMismatch, seg.Index, len(a), len(b), o)
+	}
+	var enc bytes.Buffer
+	e, err := media.NewEncoder(ctx, &enc, media.EncodeOptions{Width: w, Height: h, FPS: j.job.FPS, Codec: j.s.codec})
+	if err != nil {
+		return nil, err
+	}
+	mixed := make([]byte, w*h*3)
+	for i := range o {
+		if err := media.Crossfade(mixed, a[i], b[i], i, o); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+		if err := e.WriteFrame(mixed); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	c, err := media.Retime(enc.Bytes(), j.job.FPS, seg.FirstFrame, 1)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(c.Init, j.init) {
+		return nil, errors.New("stitcher: the crossfade's codec configuration differs from the workers' (SPOOL_STITCHER_CODEC)")
+	}
+	_, blend, err := media.Fragments(append(c.Init, c.Media...))
+	return blend, err
+}
+
+func concat(frags []media.Fragment) []byte {
+	var b []byte
+	for _, f := range frags {
+		b = append(b, f.Data...)
+	}
+	return b
+}

@@ -1,0 +1,320 @@
+package stitcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/media"
+	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+// Stitcher appends committed segments to their jobs' videos.
+type Stitcher struct {
+	cfg     Config
+	log     *slog.Logger
+	bus     *bus.Bus
+	store   *store.Store
+	blob    *blob.Store
+	codec   media.Codec
+	metrics *metrics
+
+	mu    sync.Mutex
+	locks map[string]*jobLock // one appender per job at a time
+	cache []*job              // jobs whose part buffer is in memory, most recent last
+}
+
+type jobLock struct {
+	sync.Mutex
+	users int
+}
+
+// New checks cfg and returns a Stitcher.
+func New(cfg Config, b *bus.Bus, st *store.Store, bl *blob.Store, log *slog.Logger) (*Stitcher, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	codec, err := media.CodecByName(cfg.Codec)
+	if err != nil {
+		return nil, fmt.Errorf("stitcher: SPOOL_STITCHER_CODEC: %w", err)
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	return &Stitcher{cfg: cfg, log: log, bus: b, store: st, blob: bl, codec: codec, metrics: m, locks: map[string]*jobLock{}}, nil
+}
+
+// Run consumes results until ctx ends; every DONE makes its job append
+// what has become contiguous. A sweep catches up jobs whose DONE was lost.
+func (s *Stitcher) Run(ctx context.Context) error {
+	if err := s.bus.Declare(ctx); err != nil {
+		return err
+	}
+	c, err := s.bus.Consumer(ctx, bus.StreamResults, bus.ConsumerStitcher)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.sweepLoop(ctx) }()
+	sem := make(chan struct{}, s.cfg.Parallel)
+	for ctx.Err() == nil {
+		batch, err := c.Fetch(64, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("fetch results", "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			r, err := bus.DecodeResult(m.Data())
+			if err != nil {
+				s.log.Error("dropping an undecodable result", "err", err)
+				_ = m.Term()
+				continue
+			}
+			if r.GetPhase() != spoolv1.Phase_PHASE_DONE {
+				_ = m.Ack()
+				continue
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s.onDone(bus.ContextFromMsg(ctx, m), m, r)
+			}()
+		}
+	}
+	return nil
+}
+
+// onDone appends what the DONE made contiguous and settles the message. A
+// DONE that Postgres has not committed yet (the dispatcher commits in
+// batches) comes back shortly; one for an attempt that lost to another is
+// acknowledged and changes nothing.
+func (s *Stitcher) onDone(ctx context.Context, m jetstream.Msg, r *spoolv1.SegmentResult) {
+	id, idx := r.GetJobId(), int(r.GetIndex())
+	appended, err := s.Append(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrLeased):
+		_ = m.NakWithDelay(s.cfg.Lease / 4)
+		return
+	case errors.Is(err, store.ErrNotFound):
+		_ = m.Term()
+		return
+	case err != nil:
+		s.log.Error("append", "job", id, "segment", idx, "err", err)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	if idx >= appended {
+		seg, err := s.store.GetSegment(ctx, id, idx)
+		if err == nil && seg.State != store.SegDone && seg.State != store.SegFailed && seg.State != store.SegCancelled {
+			_ = m.NakWithDelay(100 * time.Millisecond) // not committed yet
+			return
+		}
+	}
+	_ = m.Ack()
+}
+
+// Append appends every committed segment of job that is next in order and
+// finalizes the job after its last; it returns how many segments the video
+// holds. A segment whose frames do not match the plan is sent back to the
+// dispatcher for a redo, and the job waits for it.
+func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
+	unlock := s.lock(id)
+	defer unlock()
+	j, err := s.state(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if j.job.State.Terminal() && j.job.State != store.JobSucceeded && !j.job.Live {
+		s.drop(id)
+		return j.appended, nil // failed or cancelled: nothing more to append
+	}
+	err = j.advance(ctx)
+	if errors.Is(err, errFrameMismatch) {
+		s.log.Error("segment sent back", "job", id, "segment", j.appended, "err", err)
+		if rerr := s.redo(ctx, id, j.appended, err); rerr != nil {
+			return j.appended, rerr
+		}
+		return j.appended, nil
+	}
+	if err != nil {
+		s.drop(id) // rebuild from Postgres and MinIO next time
+		return j.appended, err
+	}
+	if j.st.Finalized {
+		s.drop(id)
+	}
+	return j.appended, nil
+}
+
+// redo reports the committed attempt of segment idx as corrupt: the
+// dispatcher undoes its commit and runs the segment again.
+func (s *Stitcher) redo(ctx context.Context, id string, idx int, why error) error {
+	seg, err := s.store.GetSegment(ctx, id, idx)
+	if err != nil {
+		return err
+	}
+	if seg.CommittedAttempt == 0 {
+		return nil
+	}
+	_, err = s.bus.PublishResult(ctx, &spoolv1.SegmentResult{JobId: id, Index: uint32(idx), Attempt: uint32(seg.CommittedAttempt),
+		Phase: spoolv1.Phase_PHASE_FAILED, Pool: seg.Pool, ErrorClass: spoolv1.ErrorClass_ERROR_CLASS_CORRUPT,
+		ErrorMessage: why.Error(), WorkerId: "stitcher/" + s.cfg.ID, SentAt: timestamppb.Now()})
+	return err
+}
+
+// state returns the job's open stitch, from memory or rebuilt, keeping at
+// most OpenJobs in memory.
+func (s *Stitcher) state(ctx context.Context, id string) (*job, error) {
+	s.mu.Lock()
+	for i, j := range s.cache {
+		if j.job.ID == id {
+			s.cache = append(append(s.cache[:i:i], s.cache[i+1:]...), j)
+			s.mu.Unlock()
+			// The job row changes (state, segments): read it again.
+			jb, err := s.store.GetJob(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			j.job = jb
+			if _, err := s.store.OpenStitch(ctx, id, s.cfg.ID, s.cfg.Lease, func() (string, error) {
+				return "", fmt.Errorf("stitcher: %s: the stitch row is gone", id)
+			}); err != nil { // renews the lease
+				s.drop(id)
+				return nil, err
+			}
+			return j, nil
+		}
+	}
+	s.mu.Unlock()
+	j, err := s.open(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache = append(s.cache, j)
+	if len(s.cache) > s.cfg.OpenJobs {
+		s.cache = s.cache[1:]
+	}
+	return j, nil
+}
+
+func (s *Stitcher) drop(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, j := range s.cache {
+		if j.job.ID == id {
+			s.cache = append(s.cache[:i:i], s.cache[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *Stitcher) lock(id string) func() {
+	s.mu.Lock()
+	l := s.locks[id]
+	if l == nil {
+		l = &jobLock{}
+		s.locks[id] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.locks, id)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// finishJob records the final artifact with the job's success, then
+// publishes the succeeded event (the dispatcher's outbox loop sends it
+// should this process die first).
+func (s *Stitcher) finishJob(ctx context.Context, jb store.Job, key, sum string, size, frames int64) error {
+	subject, err := bus.EventsSubject(jb.ID)
+	if err != nil {
+		return err
+	}
+	ev := &spoolv1.JobEvent{JobId: jb.ID, State: spoolv1.JobState_JOB_STATE_SUCCEEDED, Progress: 1,
+		SegmentsDone: uint32(jb.SegmentsTotal), SegmentsTotal: uint32(jb.SegmentsTotal), At: timestamppb.Now(),
+		Message: fmt.Sprintf("%d frames stitched into %s", frames, key)}
+	payload, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("stitcher: encode event: %w", err)
+	}
+	msgID := jb.ID + ".succeeded"
+	started := time.Now()
+	finished, err := s.store.FinishJob(ctx, store.Final{JobID: jb.ID, Key: key, SHA256: sum, Bytes: size, Frames: frames,
+		Outbox: []store.OutboxMsg{{MsgID: msgID, Subject: subject, Payload: payload}}})
+	if err != nil || !finished {
+		return err
+	}
+	if _, err := s.bus.PublishEvent(ctx, msgID, ev); err == nil {
+		_ = s.store.MarkSent(ctx, msgID)
+	}
+	s.metrics.finished(ctx, time.Since(started))
+	s.log.Info("job succeeded", "job", jb.ID, "frames", frames, "bytes", size, "key", key)
+	return nil
+}
+
+// sweepLoop appends for running jobs whose DONE this stitcher missed (a
+// message lost, a stitcher down), every Sweep.
+func (s *Stitcher) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var cur *store.Cursor
+		for ctx.Err() == nil {
+			jobs, next, err := s.store.ListJobs(ctx, store.ListJobsParams{State: store.JobRunning, Limit: 200, After: cur})
+			if err != nil {
+				s.log.Warn("sweep", "err", err)
+				break
+			}
+			for _, jb := range jobs {
+				if jb.SegmentsDone > 0 {
+					if _, err := s.Append(ctx, jb.ID); err != nil && !errors.Is(err, store.ErrLeased) {
+						s.log.Warn("sweep append", "job", jb.ID, "err", err)
+					}
+				}
+			}
+			if next == nil {
+				break
+			}
+			cur = next
+		}
+	}
+}
