@@ -99,6 +99,25 @@ FROM stitches WHERE job_id = $1 AND NOT EXISTS (SELECT 1 FROM c)`, job, owner, l
 	return st, nil
 }
 
+// GetStitch reads a job's cursor without taking its lease.
+func (s *Store) GetStitch(ctx context.Context, job string) (Stitch, error) {
+	var st Stitch
+	var parts []byte
+	err := s.pool.QueryRow(ctx, `SELECT job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended,
+		finalized_at IS NOT NULL FROM stitches WHERE job_id = $1`, job).Scan(&st.JobID, &st.UploadID, &parts, &st.NextIndex,
+		&st.NextSeq, &st.Frames, &st.Bytes, &st.SHAState, &st.Appended, &st.Finalized)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Stitch{}, fmt.Errorf("store: stitch %s: %w", job, ErrNotFound)
+	}
+	if err != nil {
+		return Stitch{}, fmt.Errorf("store: stitch %s: %w", job, err)
+	}
+	if err := json.Unmarshal(parts, &st.Parts); err != nil {
+		return Stitch{}, fmt.Errorf("store: stitch %s: parts: %w", job, err)
+	}
+	return st, nil
+}
+
 // AddPiece records segment p.Index's piece, appended to the preview, and
 // moves the preview cursor past it. Recording a piece again (a stitcher
 // that resumed) changes nothing.

@@ -54,6 +54,7 @@ func (s *Stitcher) open(ctx context.Context, id string) (*job, error) {
 	}
 	j := &job{s: s, job: jb, st: st, finalKey: key, appended: st.NextIndex, seq: st.NextSeq, frames: st.Frames,
 		bytes: st.Bytes, hash: sha256.New()}
+	j.buf.Grow(int(s.cfg.PartSize) + 2<<20) // a part and a piece past it, without the buffer doubling
 	if st.SHAState != nil {
 		if err := j.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.SHAState); err != nil {
 			return nil, fmt.Errorf("stitcher: %s: hash state: %w", id, err)
@@ -115,13 +116,13 @@ func (j *job) advance(ctx context.Context) error {
 			return j.finalize(ctx)
 		}
 		seg, err := j.s.store.GetSegment(ctx, j.job.ID, j.appended)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // a live job's segment not planned yet
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: a live job's segment not planned yet
 			return err
 		}
-		if seg.State != store.SegDone {
+		if err != nil || seg.State != store.SegDone {
+			if j.job.Live && j.job.State == store.JobCancelled && j.appended > 0 {
+				return j.finalize(ctx) // a stopped live job keeps every frame made so far
+			}
 			return nil
 		}
 		if err := j.append(ctx, seg); err != nil {

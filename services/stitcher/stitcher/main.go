@@ -3,6 +3,7 @@ package stitcher
 import (
 	"context"
 	"os"
+	"runtime/debug"
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
@@ -48,6 +49,9 @@ func Main(ctx context.Context, cfg *Config) error {
 	}
 	if err := bl.EnsureBucket(ctx); err != nil {
 		return err
+	}
+	if cfg.MemoryMiB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryMiB << 20) // the GC works harder rather than let the part buffers double the heap
 	}
 	s, err := New(*cfg, b, st, bl, log)
 	if err != nil {

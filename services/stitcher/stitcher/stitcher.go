@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -77,6 +79,21 @@ func (s *Stitcher) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.sweepLoop(ctx) }()
+	// A stopped live job is finalized with what it has: its cancel is
+	// the signal (the dispatcher records it before it publishes).
+	sub, err := s.bus.Conn().Subscribe(bus.SubjectAllCancels, func(m *nats.Msg) {
+		id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		go func() {
+			time.Sleep(100 * time.Millisecond) // let the dispatcher's record land, if this came from a client
+			if _, err := s.Append(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+				s.log.Warn("append after cancel", "job", id, "err", err)
+			}
+		}()
+	})
+	if err != nil {
+		return fmt.Errorf("stitcher: subscribe to cancellations: %w", err)
+	}
+	defer sub.Unsubscribe()
 	sem := make(chan struct{}, s.cfg.Parallel)
 	for ctx.Err() == nil {
 		batch, err := c.Fetch(64, jetstream.FetchMaxWait(time.Second))
@@ -117,6 +134,9 @@ func (s *Stitcher) Run(ctx context.Context) error {
 func (s *Stitcher) onDone(ctx context.Context, m jetstream.Msg, r *spoolv1.SegmentResult) {
 	id, idx := r.GetJobId(), int(r.GetIndex())
 	appended, err := s.Append(ctx, id)
+	if ctx.Err() != nil {
+		return // shutting down: the message comes back to whoever runs next
+	}
 	switch {
 	case errors.Is(err, store.ErrLeased):
 		_ = m.NakWithDelay(s.cfg.Lease / 4)
@@ -146,11 +166,29 @@ func (s *Stitcher) onDone(ctx context.Context, m jetstream.Msg, r *spoolv1.Segme
 func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 	unlock := s.lock(id)
 	defer unlock()
+	jb, err := s.store.GetJob(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if jb.State == store.JobSucceeded {
+		s.drop(id)
+		return jb.SegmentsTotal, nil // finalized: a late or duplicate DONE changes nothing
+	}
+	stopped := jb.Live && jb.State == store.JobCancelled
+	if jb.State.Terminal() && jb.State != store.JobSucceeded && !stopped {
+		s.drop(id)
+		return 0, nil // failed, rejected or cancelled: nothing to append
+	}
+	if stopped {
+		if _, err := s.store.GetStitch(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return 0, nil // stopped before its first segment: no video
+		}
+	}
 	j, err := s.state(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	if j.job.State.Terminal() && j.job.State != store.JobSucceeded && !j.job.Live {
+	if j.job.State.Terminal() && j.job.State != store.JobSucceeded && !(j.job.Live && j.job.State == store.JobCancelled) {
 		s.drop(id)
 		return j.appended, nil // failed or cancelled: nothing more to append
 	}

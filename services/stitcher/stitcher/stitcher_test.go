@@ -288,10 +288,14 @@ func TestChainOutOfOrderAndDuplicates(t *testing.T) {
 // segment at a time, so each is answered with TAIL_READY to get the next.
 func (e *env) chainTasks(t *testing.T, id string, n int) []*spoolv1.SegmentTask {
 	t.Helper()
-	frames := 9 + (n-1)*6
+	return e.chainTasksSpec(t, chainSpec(id, e.pool, 9+(n-1)*6), n)
+}
+
+func (e *env) chainTasksSpec(t *testing.T, spec string, n int) []*spoolv1.SegmentTask {
+	t.Helper()
 	ctx := context.Background()
 	msg := nats.NewMsg(bus.SubjectJobSubmit)
-	msg.Data = []byte(chainSpec(id, e.pool, frames))
+	msg.Data = []byte(spec)
 	msg.Header.Set(bus.HeaderContentType, bus.ContentJSON)
 	if _, err := e.bus.JetStream().PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
@@ -379,6 +383,10 @@ func readAll(b *blob.Store, key blob.Key) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readAllReader(r)
+}
+
+func readAllReader(r io.ReadCloser) ([]byte, error) {
 	defer r.Close()
 	return io.ReadAll(r)
 }
