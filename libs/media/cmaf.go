@@ -44,7 +44,7 @@ func Retime(data []byte, fps int, firstFrame int64, seq uint32) (CMAF, error) {
 		return CMAF{}, fmt.Errorf("media: retime: %w", err)
 	}
 	out := CMAF{Init: init[:len(init):len(init)]} // capped: appending to it never writes into data
-	base := uint64(firstFrame) * 1000 // one frame lasts 1000 ticks of Timescale(fps)
+	base := uint64(firstFrame) * 1000             // one frame lasts 1000 ticks of Timescale(fps)
 	var media bytes.Buffer
 	for _, s := range f.Segments {
 		for _, frag := range s.Fragments {
