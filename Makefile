@@ -100,8 +100,8 @@ demo: ## the main job end to end (arrives with the end-to-end work)
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT). The benchmarks of
 # DESIGN §14 still to come (throughput through a worker, critical-path,
-# stitch, overhead) arrive with the services they measure.
-BENCHES    := infer handoff dispatch busy worker-overhead scaling
+# overhead) arrive with the end-to-end work.
+BENCHES    := infer handoff dispatch busy worker-overhead scaling stitch
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -113,6 +113,7 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	  $(GO) run ./services/dispatcher/cmd/spool-dispatch-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@for b in busy worker-overhead scaling; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/worker/cmd/spool-worker-bench -only $${b#worker-} $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
+	@case " $(BENCH) " in *" stitch "*) $(GO) run ./services/stitcher/cmd/spool-stitch-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@echo "results: $(BENCH_OUT)"
 
 clean: ## remove build outputs and local state

@@ -7,6 +7,7 @@ require (
 	github.com/spoolvideo/spool/libs v0.0.0
 	github.com/spoolvideo/spool/proto v0.0.0
 	github.com/spoolvideo/spool/services/dispatcher v0.0.0-00010101000000-000000000000
+	github.com/spoolvideo/spool/services/worker v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	google.golang.org/protobuf v1.36.12
@@ -14,6 +15,7 @@ require (
 
 require (
 	github.com/Eyevinn/mp4ff v0.53.0 // indirect
+	github.com/NVIDIA/go-nvml v0.13.4-0 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

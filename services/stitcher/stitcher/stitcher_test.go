@@ -100,6 +100,11 @@ func (e *env) stitcher(t *testing.T, id string) context.CancelFunc {
 	return e.run(t, s.Run)
 }
 
+func newH264Stitcher(e *env) (*stitcher.Stitcher, error) {
+	return stitcher.New(stitcher.Config{ID: "h264", PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 2 * time.Second,
+		LiveWindow: 3, Codec: "h264", Sweep: 500 * time.Millisecond}, e.bus, e.store, e.blob, quiet())
+}
+
 // pixel is the synthetic content of frame i (0-based within its segment)
 // of segment seg: every byte of the frame, different across segments so
 // that a crossfade shows.
@@ -211,6 +216,11 @@ func (e *env) waitJob(t *testing.T, id string, want store.JobState) store.Job {
 
 // final downloads the job's final MP4 and decodes it.
 func (e *env) final(t *testing.T, j store.Job) [][]byte {
+	t.Helper()
+	return e.finalSized(t, j, w, h)
+}
+
+func (e *env) finalSized(t *testing.T, j store.Job, w, h int) [][]byte {
 	t.Helper()
 	r, info, err := e.blob.Get(context.Background(), blob.Key(j.FinalKey))
 	if err != nil {
