@@ -33,6 +33,7 @@ type Config struct {
 	MinFreeMiB uint64        `envconfig:"WORKER_MIN_FREE_MIB" default:"0" desc:"free GPU memory (MiB) the model needs; a GPU slot with less does not fetch"`
 	Register   time.Duration `envconfig:"WORKER_REGISTER_EVERY" default:"10s" desc:"how often the worker refreshes its entry in the spool_workers bucket (under its TTL)"`
 	Pipeline   int           `envconfig:"WORKER_PIPELINE" default:"2" desc:"segments per slot that may finish (encode, upload, DONE) behind the engine while it runs the next"`
+	Prefetch   time.Duration `envconfig:"WORKER_PREFETCH" default:"100ms" desc:"fetch the next task during the last denoising step when the engine is expected to finish within this (short segments only); 0 never"`
 	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
 	Codec      string        `envconfig:"WORKER_CODEC" default:"h264" desc:"video codec of the fragments: h264; or lossless (RGB, for tests that check pixels); every worker and the stitcher must agree"`
 	Metrics    string        `envconfig:"WORKER_METRICS_ADDR" desc:"address of a Prometheus /metrics endpoint, e.g. :9464; none when empty"`

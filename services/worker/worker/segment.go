@@ -36,7 +36,12 @@ type sink struct {
 	pack     []byte // packs rows when the engine's stride exceeds width × 3
 }
 
-func (s *sink) Step(int, int) error { return nil }
+func (s *sink) Step(step, total int) error {
+	if s.slot.prefetch != nil {
+		s.slot.prefetch.step(s.w.runCtx, step, total)
+	}
+	return nil
+}
 
 func (s *sink) Tail(state []byte) error {
 	s.denoised = time.Now()
@@ -146,6 +151,9 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 	sl.since.Store(start.UnixNano())
 	runErr := sl.engine.Run(ctx, req, out.sink)
 	out.decoded = time.Now()
+	if sl.prefetch != nil {
+		sl.prefetch.ran()
+	}
 	sl.since.Store(0)
 	sl.busy.Add(int64(out.decoded.Sub(start)))
 	if runErr != nil {

@@ -22,6 +22,14 @@ import (
 // another process may hold the GPU, and a task taken now would only fail.
 func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 	finishing := make(chan struct{}, w.cfg.Pipeline)
+	s.prefetch = &prefetch{consumer: c, window: w.cfg.Prefetch}
+	defer func() { // a task fetched ahead but never started goes back at once
+		if ch := s.prefetch.pending; ch != nil {
+			if r := <-ch; r.err == nil {
+				_ = r.msg.Nak()
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for ctx.Err() == nil {
@@ -33,7 +41,7 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 			continue
 		}
 		asked := time.Now()
-		m, err := bus.FetchOne(ctx, c, time.Second)
+		m, err := s.prefetch.next(ctx)
 		if err != nil {
 			if !errors.Is(err, bus.ErrNoMessage) && ctx.Err() == nil {
 				w.log.Warn("fetch", "slot", s.id, "err", err)

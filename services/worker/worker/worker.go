@@ -31,6 +31,7 @@ type Worker struct {
 	gpus  *gpu.Manager
 
 	metrics       *metrics
+	runCtx        context.Context // Run's: fetches end with it
 	cancelled     cancelledJobs
 	tails         *tailCache
 	codec         media.Codec
@@ -47,6 +48,8 @@ type slot struct {
 	engine *infer.Engine
 	busy   atomic.Int64 // nanoseconds spent inside the engine by finished runs
 	since  atomic.Int64 // when the running engine call began (Unix ns), or 0
+
+	prefetch *prefetch // owned by the slot's loop and its engine's callbacks
 
 	segments atomic.Int64 // segments generated and finished
 	fetch    atomic.Int64 // ns waiting in fetches that returned a task, summed
@@ -161,6 +164,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); _ = w.register(regCtx) }()
 	defer func() { stopReg(); <-regDone }() // deregister once every slot is done
+	w.runCtx = ctx
 	m, err := newMetrics(w)
 	if err != nil {
 		return err
