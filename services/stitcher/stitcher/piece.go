@@ -3,7 +3,6 @@ package stitcher
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spoolvideo/spool/libs/blob"
@@ -13,7 +12,7 @@ import (
 
 // errFrameMismatch marks a segment whose fragment does not hold the frames
 // the plan gives it (av1an's FRAME MISMATCH): it is sent back for a redo.
-var errFrameMismatch = errors.New("FRAME MISMATCH")
+var errFrameMismatch = media.ErrFrameMismatch
 
 // piece builds segment seg's contribution to the video, its fragments
 // renumbered to follow the previous piece's:
@@ -50,17 +49,17 @@ func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte
 			start, kept = start+int64(seg.Overlap), kept-seg.Overlap
 		}
 		out = frags
-		if err := span(frags, start, kept); err != nil {
-			return store.Piece{}, nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, seg.Index, err)
+		if err := media.Span(frags, start, kept); err != nil {
+			return store.Piece{}, nil, fmt.Errorf("stitcher: segment %d: %w", seg.Index, err)
 		}
 	} else {
 		lead, trail, err := j.overlaps(ctx, seg, last)
 		if err != nil {
 			return store.Piece{}, nil, err
 		}
-		head, core, tail, err := split(frags, start, lead, trail, kept)
+		head, core, tail, err := media.SplitOverlaps(frags, start, lead, trail, kept)
 		if err != nil {
-			return store.Piece{}, nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, seg.Index, err)
+			return store.Piece{}, nil, fmt.Errorf("stitcher: segment %d: %w", seg.Index, err)
 		}
 		if seg.Index == 0 || lead == 0 {
 			out = append(out, head...)
@@ -75,7 +74,7 @@ func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte
 		out = append(out, tail...) // the last segment's, or a tail kept whole
 		if trail > 0 {
 			out = out[:len(out)-len(tail)]
-			j.prevTail = concat(tail)
+			j.prevTail = media.Concat(tail)
 		}
 	}
 	var b bytes.Buffer
@@ -104,21 +103,6 @@ func (j *job) nextFrame() int64 {
 	return p.FirstFrame + int64(p.Frames)
 }
 
-// span checks that fragments cover frames [start, start+n) back to back.
-func span(frags []media.Fragment, start int64, n int) error {
-	at := start
-	for _, f := range frags {
-		if f.Start != at {
-			return fmt.Errorf("a fragment starts at frame %d, want %d", f.Start, at)
-		}
-		at += int64(f.Frames)
-	}
-	if at != start+int64(n) {
-		return fmt.Errorf("%d frames from %d, the plan has %d", at-start, start, n)
-	}
-	return nil
-}
-
 // overlaps are an independent segment's leading overlap (crossfaded with
 // the previous segment) and trailing one (the next segment's overlap; 0 for
 // the last).
@@ -137,29 +121,6 @@ func (j *job) overlaps(ctx context.Context, seg store.Segment, last bool) (lead,
 	return lead, trail, nil
 }
 
-// split cuts an independent segment's fragments into its leading overlap,
-// core and trailing overlap, which must fall on fragment boundaries.
-func split(frags []media.Fragment, start int64, lead, trail, kept int) (head, core, tail []media.Fragment, err error) {
-	if err := span(frags, start, kept); err != nil {
-		return nil, nil, nil, err
-	}
-	h, t := start+int64(lead), start+int64(kept-trail)
-	for _, f := range frags {
-		end := f.Start + int64(f.Frames)
-		switch {
-		case end <= h:
-			head = append(head, f)
-		case f.Start >= h && end <= t:
-			core = append(core, f)
-		case f.Start >= t:
-			tail = append(tail, f)
-		default:
-			return nil, nil, nil, fmt.Errorf("a fragment spans frames %d..%d across an overlap edge (%d, %d)", f.Start, end, h, t)
-		}
-	}
-	return head, core, tail, nil
-}
-
 // crossfade blends the previous segment's trailing overlap into this one's
 // leading overlap and encodes the blend as fragments at the same frames.
 func (j *job) crossfade(ctx context.Context, seg store.Segment, head []media.Fragment) ([]media.Fragment, error) {
@@ -176,58 +137,13 @@ func (j *job) crossfade(ctx context.Context, seg store.Segment, head []media.Fra
 		if err != nil {
 			return nil, err
 		}
-		_, _, tail, err := split(frags, prev.FirstFrame, prev.Overlap, seg.Overlap, prev.Frames-prev.Trim)
+		_, _, tail, err := media.SplitOverlaps(frags, prev.FirstFrame, prev.Overlap, seg.Overlap, prev.Frames-prev.Trim)
 		if err != nil {
-			return nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, prev.Index, err)
+			return nil, fmt.Errorf("stitcher: segment %d: %w", prev.Index, err)
 		}
-		j.prevTail = concat(tail)
+		j.prevTail = media.Concat(tail)
 	}
-	w, h, o := j.job.Width, j.job.Height, seg.Overlap
-	a, err := media.DecodeRGB(ctx, append(append([]byte{}, j.init...), j.prevTail...), w, h)
-	if err != nil {
-		return nil, err
-	}
-	b, err := media.DecodeRGB(ctx, append(append([]byte{}, j.init...), concat(head)...), w, h)
-	if err != nil {
-		return nil, err
-	}
-	if len(a) != o || len(b) != o {
-		return nil, fmt.Errorf("%w: segment %d: overlaps of %d and %d frames decoded, want %d", errFrameMismatch, seg.Index, len(a), len(b), o)
-	}
-	var enc bytes.Buffer
-	e, err := media.NewEncoder(ctx, &enc, media.EncodeOptions{Width: w, Height: h, FPS: j.job.FPS, Codec: j.s.codec})
-	if err != nil {
-		return nil, err
-	}
-	mixed := make([]byte, w*h*3)
-	for i := range o {
-		if err := media.Crossfade(mixed, a[i], b[i], i, o); err != nil {
-			_ = e.Close()
-			return nil, err
-		}
-		if err := e.WriteFrame(mixed); err != nil {
-			_ = e.Close()
-			return nil, err
-		}
-	}
-	if err := e.Close(); err != nil {
-		return nil, err
-	}
-	c, err := media.Retime(enc.Bytes(), j.job.FPS, seg.FirstFrame, 1)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(c.Init, j.init) {
-		return nil, errors.New("stitcher: the crossfade's codec configuration differs from the workers' (SPOOL_STITCHER_CODEC)")
-	}
-	_, blend, err := media.Fragments(append(c.Init, c.Media...))
-	return blend, err
+	return media.CrossfadeFragments(ctx, j.init, j.prevTail, media.Concat(head), media.CrossfadeOptions{Width: j.job.Width,
+		Height: j.job.Height, FPS: j.job.FPS, Codec: j.s.codec, Start: seg.FirstFrame})
 }
 
-func concat(frags []media.Fragment) []byte {
-	var b []byte
-	for _, f := range frags {
-		b = append(b, f.Data...)
-	}
-	return b
-}
