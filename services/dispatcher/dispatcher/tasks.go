@@ -26,9 +26,9 @@ func traceHeaders(ctx context.Context) map[string]string {
 	return h
 }
 
-// template is a segment's task without attempt, conditioning key, output
+// Template is a segment's task without attempt, conditioning key, output
 // prefix and deadline.
-func template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.SegmentTask {
+func Template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.SegmentTask {
 	mode := spoolv1.Mode_MODE_CHAIN
 	tail := uint32(j.Overlap)
 	if j.Mode == plan.Independent {
@@ -56,7 +56,7 @@ func segmentRows(j jobspec.Job, id string, segs []plan.Segment) ([]store.Segment
 	rows := make([]store.Segment, len(segs))
 	for i, s := range segs {
 		last := !j.Live && s.Index == j.Plan.Count()-1
-		tpl, err := proto.Marshal(template(j, id, s, last))
+		tpl, err := proto.Marshal(Template(j, id, s, last))
 		if err != nil {
 			return nil, fmt.Errorf("encode task: %w", err)
 		}

@@ -69,11 +69,7 @@ func (s *sink) Tail(state []byte) error {
 // the stitcher's crossfade. Frames generated only to meet the model's
 // alignment (trim) are dropped at the end.
 func (s *sink) Frame(f infer.Frame) error {
-	t := s.task
-	if t.Mode == spoolv1.Mode_MODE_CHAIN && f.Index < int(t.Overlap) {
-		return nil
-	}
-	if f.Index >= int(t.Frames-t.TrimFrames) {
+	if !Keeps(s.task, f.Index) {
 		return nil
 	}
 	rgb := f.RGB
@@ -136,16 +132,14 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 		out.enc = &discardEncoder{}
 	} else {
 		enc, err := media.NewEncoder(ctx, out.encoded, media.EncodeOptions{Width: int(task.Width), Height: int(task.Height),
-			FPS: int(task.Fps), Codec: w.codec, Keyframes: crossfadeKeyframes(task)})
+			FPS: int(task.Fps), Codec: w.codec, Keyframes: CrossfadeKeyframes(task)})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errPermanent, err)
 		}
 		out.enc = enc
 	}
 	out.sink = &sink{ctx: ctx, w: w, slot: sl, task: task, enc: out.enc}
-	req := infer.Request{Prompt: task.Prompt, Seed: task.Seed, Width: int(task.Width), Height: int(task.Height),
-		Frames: int(task.Frames), Overlap: int(task.Overlap), Steps: int(task.Steps), Guidance: task.Guidance,
-		FirstFrame: task.FirstFrame, Cond: cond, TailFrames: int(task.TailFrames)}
+	req := Request(task, cond)
 	start := time.Now()
 	out.sink.start = start
 	sl.since.Store(start.UnixNano())
@@ -180,11 +174,7 @@ func (w *Worker) finish(d *delivery, out *output) error {
 	if de, ok := out.enc.(*discardEncoder); ok {
 		r.Frames = uint32(de.frames)
 	} else {
-		newStart := int64(task.FirstFrame)
-		if task.Mode == spoolv1.Mode_MODE_CHAIN {
-			newStart += int64(task.Overlap)
-		}
-		c, err := media.Retime(out.encoded.Bytes(), int(task.Fps), newStart, task.Index+1)
+		c, err := media.Retime(out.encoded.Bytes(), int(task.Fps), KeptStart(task), task.Index+1)
 		if err != nil {
 			return err
 		}
@@ -231,20 +221,3 @@ func (w *Worker) result(sl *slot, t *spoolv1.SegmentTask, phase spoolv1.Phase) *
 		Model: info.Model, ModelVersion: info.ModelVersion, SentAt: timestamppb.Now()}
 }
 
-// crossfadeKeyframes are the extra keyframes of an independent segment: at
-// the end of its leading overlap and at the start of its trailing one, so
-// that each overlap is a fragment of its own that the stitcher decodes and
-// blends while it stream-copies the rest. A chain segment needs none.
-func crossfadeKeyframes(t *spoolv1.SegmentTask) []int {
-	if t.Mode != spoolv1.Mode_MODE_INDEPENDENT {
-		return nil
-	}
-	kept := int(t.Frames - t.TrimFrames)
-	var at []int
-	for _, k := range []int{int(t.Overlap), kept - int(t.CrossfadeFrames)} {
-		if k > 0 && k < kept {
-			at = append(at, k)
-		}
-	}
-	return at
-}

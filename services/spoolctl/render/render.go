@@ -1,0 +1,218 @@
+// Package render is the oracle (DESIGN §10): it plans and renders a job in
+// one process, with no NATS, Postgres or MinIO, making every fragment the
+// way a worker does and joining them the way the stitcher does. The
+// distributed system's output must decode to the same frames, whatever the
+// schedule, retries or crashes.
+package render
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spoolvideo/spool/libs/infer"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/media"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	"github.com/spoolvideo/spool/services/worker/worker"
+)
+
+// Options choose the engine and codec; they must match the workers'.
+type Options struct {
+	Backend    string // ref by default
+	Model      string // the backend's default when empty
+	Params     string
+	PluginDir  string
+	WeightsDir string
+	Codec      media.Codec // H264 when zero
+	Catalog    jobspec.Catalog
+	// Progress, when set, is called after each segment.
+	Progress func(done, total int)
+}
+
+// Result describes the rendered video.
+type Result struct {
+	Segments int
+	Frames   int64
+	Bytes    int64
+}
+
+// Render renders spec into out as a fragmented MP4.
+func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options) (Result, error) {
+	if o.Backend == "" {
+		o.Backend = "ref"
+	}
+	if o.Codec.Name == "" {
+		o.Codec = media.H264()
+	}
+	if o.Catalog.Models == nil {
+		o.Catalog = jobspec.DefaultCatalog()
+		// The pool only says where a job runs, never what it looks like.
+		if p := spec.GetPool(); p != "" {
+			o.Catalog.Pools = append(o.Catalog.Pools, p)
+		}
+	}
+	job, err := jobspec.Validate(spec, o.Catalog)
+	if err != nil {
+		return Result{}, err
+	}
+	if job.Live {
+		return Result{}, errors.New("render: a live job has no end to render")
+	}
+	segs, err := job.Plan.All()
+	if err != nil {
+		return Result{}, err
+	}
+	opts := []infer.Option{infer.WithParams(o.Params), infer.WithPluginDir(o.PluginDir), infer.WithWeightsDir(o.WeightsDir)}
+	if o.Model != "" {
+		opts = append(opts, infer.WithModel(o.Model))
+	}
+	engine, err := infer.Open(o.Backend, opts...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer engine.Close()
+	id := job.ID
+	if id == "" {
+		id = "local"
+	}
+	r := &renderer{job: job, codec: o.Codec, out: out, seq: 1}
+	for i, s := range segs {
+		t := dispatcher.Template(job, id, s, i == len(segs)-1)
+		if err := r.segment(ctx, engine, t); err != nil {
+			return Result{}, fmt.Errorf("render: segment %d: %w", i, err)
+		}
+		if o.Progress != nil {
+			o.Progress(i+1, len(segs))
+		}
+	}
+	if r.frames != job.TotalFrames {
+		return Result{}, fmt.Errorf("render: %w: %d frames rendered, the plan has %d", media.ErrFrameMismatch, r.frames, job.TotalFrames)
+	}
+	return Result{Segments: len(segs), Frames: r.frames, Bytes: r.bytes}, nil
+}
+
+type renderer struct {
+	job      jobspec.Job
+	codec    media.Codec
+	out      io.Writer
+	init     []byte
+	cond     []byte // the chain's tail state
+	prevTail []byte // independent mode: the last segment's trailing overlap
+	seq      int
+	frames   int64
+	bytes    int64
+}
+
+// sink keeps a segment's frames as the worker does and its tail state.
+type sink struct {
+	task *spoolv1.SegmentTask
+	enc  *media.Encoder
+	tail []byte
+	pack []byte
+}
+
+func (s *sink) Step(int, int) error { return nil }
+
+func (s *sink) Tail(state []byte) error { s.tail = append([]byte(nil), state...); return nil }
+
+func (s *sink) Frame(f infer.Frame) error {
+	if !worker.Keeps(s.task, f.Index) {
+		return nil
+	}
+	rgb := f.RGB
+	if row := f.Width * 3; f.Stride != row {
+		s.pack = s.pack[:0]
+		for y := range f.Height {
+			s.pack = append(s.pack, f.RGB[y*f.Stride:y*f.Stride+row]...)
+		}
+		rgb = s.pack
+	}
+	return s.enc.WriteFrame(rgb)
+}
+
+// segment renders one task into its fragments, then joins them as the
+// stitcher does: chain by copy; independent with crossfaded overlaps.
+func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1.SegmentTask) error {
+	var enc bytes.Buffer
+	e, err := media.NewEncoder(ctx, &enc, media.EncodeOptions{Width: int(t.Width), Height: int(t.Height), FPS: int(t.Fps),
+		Codec: r.codec, Keyframes: worker.CrossfadeKeyframes(t)})
+	if err != nil {
+		return err
+	}
+	s := &sink{task: t, enc: e}
+	if err := engine.Run(ctx, worker.Request(t, r.cond), s); err != nil {
+		_ = e.Close()
+		return err
+	}
+	if err := e.Close(); err != nil {
+		return err
+	}
+	r.cond = s.tail
+	c, err := media.Retime(enc.Bytes(), int(t.Fps), worker.KeptStart(t), t.Index+1)
+	if err != nil {
+		return err
+	}
+	init, frags, err := media.Fragments(append(c.Init, c.Media...))
+	if err != nil {
+		return err
+	}
+	if r.init == nil {
+		r.init = init
+		if err := r.write(init); err != nil {
+			return err
+		}
+	}
+	kept := int(t.Frames - t.TrimFrames)
+	var out []media.Fragment
+	if t.Mode != spoolv1.Mode_MODE_INDEPENDENT {
+		out = frags
+	} else {
+		lead, trail := int(t.Overlap), int(t.CrossfadeFrames)
+		head, core, tail, err := media.SplitOverlaps(frags, int64(t.FirstFrame), lead, trail, kept)
+		if err != nil {
+			return err
+		}
+		if t.Index == 0 || lead == 0 {
+			out = append(out, head...)
+		} else {
+			blend, err := media.CrossfadeFragments(ctx, r.init, r.prevTail, media.Concat(head), media.CrossfadeOptions{
+				Width: int(t.Width), Height: int(t.Height), FPS: int(t.Fps), Codec: r.codec, Start: int64(t.FirstFrame)})
+			if err != nil {
+				return err
+			}
+			out = append(out, blend...)
+		}
+		out = append(out, core...)
+		if trail > 0 {
+			r.prevTail = media.Concat(tail)
+		} else {
+			out = append(out, tail...)
+		}
+	}
+	for _, f := range out {
+		b, err := media.Renumber(f.Data, uint32(r.seq))
+		if err != nil {
+			return err
+		}
+		r.seq++
+		r.frames += int64(f.Frames)
+		if err := r.write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *renderer) write(b []byte) error {
+	n, err := r.out.Write(b)
+	r.bytes += int64(n)
+	if err != nil {
+		return fmt.Errorf("render: write: %w", err)
+	}
+	return nil
+}
+

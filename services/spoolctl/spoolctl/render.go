@@ -1,0 +1,77 @@
+package spoolctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/media"
+	"github.com/spoolvideo/spool/services/spoolctl/render"
+)
+
+func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("render", "--local [flags] spec.json", stderr)
+	local := fs.Bool("local", false, "render in this process, with no NATS, Postgres or MinIO (required: the only mode)")
+	out := fs.String("o", "out.mp4", "output MP4 file")
+	backend := fs.String("backend", "ref", "inference backend, as the workers': ref, sim, python or cuda")
+	model := fs.String("model", "", "model name; default: the backend's")
+	params := fs.String("params", "", "backend parameters, key=value;key=value (as SPOOL_WORKER_BACKEND_PARAMS)")
+	codec := fs.String("codec", "h264", "codec of the fragments: h264 or lossless (as SPOOL_WORKER_CODEC)")
+	quiet := fs.Bool("q", false, "no progress on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	if !*local || fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("spoolctl render: want --local and one spec file")
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
+	h := nats.Header{}
+	h.Set(bus.HeaderContentType, bus.ContentJSON)
+	spec, err := bus.DecodeJobSpec(data, h)
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %s: %w", fs.Arg(0), err)
+	}
+	c, err := media.CodecByName(*codec)
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
+	start := time.Now()
+	o := render.Options{Backend: *backend, Model: *model, Params: *params, Codec: c}
+	if !*quiet {
+		o.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\rsegment %d/%d  %s", done, total, time.Since(start).Round(100*time.Millisecond))
+		}
+	}
+	res, err := render.Render(ctx, spec, f, o)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(*out)
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
+	if !*quiet {
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintf(stdout, "%s: %d frames in %d segments, %d bytes, %s\n", *out, res.Frames, res.Segments, res.Bytes,
+		time.Since(start).Round(time.Millisecond))
+	return nil
+}

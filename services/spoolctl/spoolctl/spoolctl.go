@@ -1,0 +1,68 @@
+// Package spoolctl is the spool command line: it renders jobs locally (the
+// oracle) and, as the system grows, submits and watches them.
+package spoolctl
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"render": {"render a job spec in this process (--local): the oracle the distributed output must equal", runRender},
+}
+
+// ErrUsage is returned for a command line that cannot run; the usage has
+// been printed.
+var ErrUsage = fmt.Errorf("spoolctl: usage")
+
+// Main runs the command line args (without the program name).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return ErrUsage
+		}
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("spoolctl: unknown command %q", args[0])
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: spoolctl <command> [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\n'spoolctl <command> -h' shows a command's flags.\n")
+}
+
+// newFlags is a subcommand's flag set that reports errors instead of
+// exiting.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: spoolctl %s %s\n\nFlags:\n", name, strings.TrimSpace(synopsis))
+		fs.PrintDefaults()
+	}
+	return fs
+}
