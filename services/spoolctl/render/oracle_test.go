@@ -16,6 +16,7 @@ import (
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
@@ -29,23 +30,30 @@ func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// TestDistributedEqualsOracle: a job run by the dispatcher, a worker with
-// two ref slots and the stitcher decodes to exactly the frames of
-// `spoolctl render --local` of the same spec (framemd5), in chain and in
-// independent mode.
-func TestDistributedEqualsOracle(t *testing.T) {
+// system is the real stack with a dispatcher and a stitcher running.
+type system struct {
+	st   *devstack.Stack
+	bus  *bus.Bus
+	db   *store.Store
+	blob *blob.Store
+}
+
+const pool = "oracle"
+
+func newSystem(t *testing.T, ackWait time.Duration) *system {
+	t.Helper()
 	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { _ = b.Close() })
 	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(s.Close)
 	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +61,6 @@ func TestDistributedEqualsOracle(t *testing.T) {
 	if err := bl.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pool := "oracle"
 	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
 		SubmitBatch: 16, SegmentDeadline: time.Minute}, b, s, quiet())
@@ -65,69 +72,88 @@ func TestDistributedEqualsOracle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wk, err := worker.New(worker.Config{ID: "oracle", Pool: pool, Backend: "ref", Slots: 2, Heartbeat: time.Second}, b, bl, nil, quiet())
+	sys := &system{st: st, bus: b, db: s, blob: bl}
+	sys.run(t, d.Run)
+	sys.run(t, sti.Run)
+	return sys
+}
+
+func (sys *system) run(t *testing.T, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = fn(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func (sys *system) submit(t *testing.T, spec string) {
+	t.Helper()
+	m := nats.NewMsg(bus.SubjectJobSubmit)
+	m.Data = []byte(spec)
+	m.Header.Set(bus.HeaderContentType, bus.ContentJSON)
+	if _, err := sys.bus.JetStream().PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compare checks that job id's final MP4 decodes to the frames of the
+// oracle's render of spec.
+func (sys *system) compare(t *testing.T, id, spec string, frames int) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local.mp4")
+	h := nats.Header{}
+	h.Set(bus.HeaderContentType, bus.ContentJSON)
+	js, err := bus.DecodeJobSpec([]byte(spec), h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wk.Close()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 3)
-	for _, run := range []func(context.Context) error{d.Run, sti.Run, wk.Run} {
-		go func() { _ = run(runCtx); done <- struct{}{} }()
+	var out bytes.Buffer
+	res, err := render.Render(ctx, js, &out, render.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	defer func() {
-		cancel()
-		for range 3 {
-			<-done
-		}
-	}()
+	_ = os.WriteFile(local, out.Bytes(), 0o644)
+	j := waitSucceeded(t, sys.db, id)
+	r, _, err := sys.blob.Get(ctx, blob.Key(j.FinalKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(r)
+	r.Close()
+	dist := filepath.Join(dir, "distributed.mp4")
+	_ = os.WriteFile(dist, data, 0o644)
+	want, err := media.FrameMD5(ctx, local, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := media.FrameMD5(ctx, dist, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != frames || res.Frames != int64(frames) || !slices.Equal(got, want) {
+		t.Fatalf("distributed %d frames, oracle %d (%d rendered); first difference at %d", len(got), len(want), res.Frames, firstDiff(got, want))
+	}
+}
+
+// TestDistributedEqualsOracle: a job run by the dispatcher, a worker with
+// two ref slots and the stitcher decodes to exactly the frames of
+// `spoolctl render --local` of the same spec (framemd5), in chain and in
+// independent mode.
+func TestDistributedEqualsOracle(t *testing.T) {
+	sys := newSystem(t, 0)
+	wk, err := worker.New(worker.Config{ID: "oracle", Pool: pool, Backend: "ref", Slots: 2, Heartbeat: time.Second}, sys.bus, sys.blob, nil, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wk.Close)
+	sys.run(t, wk.Run)
 	for _, c := range []struct{ id, mode string }{{"oracle-chain", "MODE_CHAIN"}, {"oracle-indep", "MODE_INDEPENDENT"}} {
 		t.Run(c.mode, func(t *testing.T) {
 			spec := `{"id":"` + c.id + `","prompt":"a lighthouse at dusk","mode":"` + c.mode + `","durationFrames":40,` +
 				`"windowFrames":13,"overlapFrames":4,"width":96,"height":64,"steps":3,"seed":7,"fps":24,"pool":"` + pool + `"}`
-			m := nats.NewMsg(bus.SubjectJobSubmit)
-			m.Data = []byte(spec)
-			m.Header.Set(bus.HeaderContentType, bus.ContentJSON)
-			if _, err := b.JetStream().PublishMsg(ctx, m); err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			local := filepath.Join(dir, "local.mp4")
-			h := nats.Header{}
-			h.Set(bus.HeaderContentType, bus.ContentJSON)
-			js, err := bus.DecodeJobSpec([]byte(spec), h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			res, err := render.Render(ctx, js, &out, render.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = os.WriteFile(local, out.Bytes(), 0o644)
-			j := waitSucceeded(t, s, c.id)
-			r, _, err := bl.Get(ctx, blob.Key(j.FinalKey))
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, _ := io.ReadAll(r)
-			r.Close()
-			dist := filepath.Join(dir, "distributed.mp4")
-			_ = os.WriteFile(dist, data, 0o644)
-			want, err := media.FrameMD5(ctx, local, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := media.FrameMD5(ctx, dist, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(want) != 40 || res.Frames != 40 || !slices.Equal(got, want) {
-				t.Fatalf("distributed %d frames, oracle %d (%d rendered); first difference at %d", len(got), len(want), res.Frames, firstDiff(got, want))
-			}
-			if !bytes.Equal(data, out.Bytes()) {
-				t.Logf("same frames; the files differ in bytes (%d vs %d)", len(data), out.Len())
-			}
+			sys.submit(t, spec)
+			sys.compare(t, c.id, spec, 40)
 		})
 	}
 }
