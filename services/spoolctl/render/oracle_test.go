@@ -183,4 +183,3 @@ func waitSucceeded(t *testing.T, s *store.Store, id string) store.Job {
 	t.Fatalf("job %s did not succeed", id)
 	return store.Job{}
 }
-

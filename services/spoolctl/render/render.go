@@ -215,4 +215,3 @@ func (r *renderer) write(b []byte) error {
 	}
 	return nil
 }
-

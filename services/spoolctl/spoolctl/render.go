@@ -25,17 +25,18 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	params := fs.String("params", "", "backend parameters, key=value;key=value (as SPOOL_WORKER_BACKEND_PARAMS)")
 	codec := fs.String("codec", "h264", "codec of the fragments: h264 or lossless (as SPOOL_WORKER_CODEC)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return ErrUsage
 	}
-	if !*local || fs.NArg() != 1 {
+	if !*local || len(pos) != 1 {
 		fs.Usage()
 		return fmt.Errorf("spoolctl render: want --local and one spec file")
 	}
-	data, err := os.ReadFile(fs.Arg(0))
+	data, err := os.ReadFile(pos[0])
 	if err != nil {
 		return fmt.Errorf("spoolctl render: %w", err)
 	}
@@ -43,7 +44,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	h.Set(bus.HeaderContentType, bus.ContentJSON)
 	spec, err := bus.DecodeJobSpec(data, h)
 	if err != nil {
-		return fmt.Errorf("spoolctl render: %s: %w", fs.Arg(0), err)
+		return fmt.Errorf("spoolctl render: %s: %w", pos[0], err)
 	}
 	c, err := media.CodecByName(*codec)
 	if err != nil {

@@ -146,4 +146,3 @@ func (j *job) crossfade(ctx context.Context, seg store.Segment, head []media.Fra
 	return media.CrossfadeFragments(ctx, j.init, j.prevTail, media.Concat(head), media.CrossfadeOptions{Width: j.job.Width,
 		Height: j.job.Height, FPS: j.job.FPS, Codec: j.s.codec, Start: seg.FirstFrame})
 }
-

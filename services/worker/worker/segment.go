@@ -220,4 +220,3 @@ func (w *Worker) result(sl *slot, t *spoolv1.SegmentTask, phase spoolv1.Phase) *
 		WorkerId: sl.id, Node: w.node, GpuUuid: sl.gpu.UUID, GpuName: sl.gpu.Name, Backend: info.Backend,
 		Model: info.Model, ModelVersion: info.ModelVersion, SentAt: timestamppb.Now()}
 }
-
