@@ -1,0 +1,36 @@
+// Package gateway is spool's HTTP API: submit jobs, follow them (status,
+// Server-Sent Events), cancel them, read their lineage and download their
+// video. The OpenAPI 3 document at /openapi.yaml describes every route.
+package gateway
+
+import (
+	"fmt"
+
+	"github.com/spoolvideo/spool/libs/config"
+)
+
+// Config is the gateway's configuration, from SPOOL_* variables.
+type Config struct {
+	config.Service
+	NATS     config.NATS     `envconfig:"NATS"`
+	Postgres config.Postgres `envconfig:"PG"`
+	S3       config.S3       `envconfig:"S3"`
+
+	Addr    string        `envconfig:"GATEWAY_ADDR" default:":8080" desc:"HTTP listen address"`
+	Token   config.Secret `envconfig:"GATEWAY_TOKEN" desc:"bearer token every request but /health and /openapi.yaml must carry"`
+	Dev     bool          `envconfig:"GATEWAY_DEV" default:"false" desc:"development mode: no token is required"`
+	Pools   []string      `envconfig:"GATEWAY_POOLS" default:"default" desc:"GPU pools jobs may ask for (as the dispatcher's), comma-separated"`
+	MaxBody int64         `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body, bytes"`
+}
+
+func (c Config) validate() error {
+	switch {
+	case !c.Dev && c.Token == "":
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_TOKEN is empty: set one, or SPOOL_GATEWAY_DEV=true for development")
+	case c.MaxBody < 1024:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_MAX_BODY %d: want ≥ 1024", c.MaxBody)
+	case len(c.Pools) == 0:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_POOLS is empty")
+	}
+	return nil
+}

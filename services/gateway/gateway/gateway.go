@@ -1,0 +1,384 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+//go:embed openapi.yaml
+var openapi []byte
+
+// Gateway serves the HTTP API.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	bus     *bus.Bus
+	store   *store.Store
+	blob    *blob.Store
+	catalog jobspec.Catalog
+	mux     *http.ServeMux
+}
+
+// Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
+// document must describe each (a test checks).
+var Routes = []string{
+	"GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
+	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
+}
+
+// New checks cfg and builds the routes.
+func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logger) (*Gateway, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cat := jobspec.DefaultCatalog()
+	cat.Pools = cfg.Pools
+	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux()}
+	handlers := map[string]http.HandlerFunc{
+		"GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
+		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
+		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
+	}
+	for _, r := range Routes {
+		h := handlers[r]
+		if r != "GET /health" && r != "GET /openapi.yaml" {
+			h = g.auth(h)
+		}
+		g.mux.Handle(r, h)
+	}
+	return g, nil
+}
+
+// Handler is the API with its routes.
+func (g *Gateway) Handler() http.Handler { return g.mux }
+
+// auth requires the bearer token unless the gateway runs in dev mode.
+func (g *Gateway) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !g.cfg.Dev {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(g.cfg.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="spool"`)
+				writeError(w, http.StatusUnauthorized, "unauthenticated", "a valid 'Authorization: Bearer <token>' header is required")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (g *Gateway) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openapi)
+}
+
+// health checks NATS, Postgres and MinIO.
+func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"nats": "ok", "postgres": "ok", "minio": "ok"}
+	ok := true
+	if st := g.bus.Conn().Status(); st != nats.CONNECTED {
+		checks["nats"], ok = "not connected: "+st.String(), false
+	}
+	if err := g.store.Ping(ctx); err != nil {
+		checks["postgres"], ok = err.Error(), false
+	}
+	if err := g.blob.EnsureBucket(ctx); err != nil {
+		checks["minio"], ok = err.Error(), false
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ok": ok, "checks": checks})
+}
+
+// generate validates a JSON JobSpec and submits it; the job's id comes
+// back with the URL of its status.
+func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid_argument", fmt.Sprintf("the body exceeds %d bytes", g.cfg.MaxBody))
+		return
+	}
+	h := nats.Header{}
+	h.Set(bus.HeaderContentType, bus.ContentJSON)
+	spec, err := bus.DecodeJobSpec(body, h)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
+		return
+	}
+	if _, err := jobspec.Validate(spec, g.catalog); err != nil {
+		fail(w, err)
+		return
+	}
+	id, _, err := g.bus.SubmitJob(r.Context(), spec)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	// Read your writes: wait (briefly) for the dispatcher to record the
+	// job, so that /status answers at once.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := g.store.GetJob(r.Context(), id); err == nil {
+			break
+		}
+	}
+	w.Header().Set("Location", "/status/"+id)
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status_url": "/status/" + id, "events_url": "/jobs/" + id + "/events"})
+}
+
+// jobView is a job as the API shows it.
+type jobView struct {
+	ID            string     `json:"id"`
+	State         string     `json:"state"`
+	Progress      float64    `json:"progress"`
+	SegmentsDone  int        `json:"segments_done"`
+	SegmentsTotal int        `json:"segments_total"`
+	Live          bool       `json:"live"`
+	Frames        int64      `json:"frames"`
+	FPS           int        `json:"fps"`
+	Width         int        `json:"width"`
+	Height        int        `json:"height"`
+	Model         string     `json:"model"`
+	Pool          string     `json:"pool"`
+	ErrorCode     string     `json:"error_code,omitempty"`
+	ErrorField    string     `json:"error_field,omitempty"`
+	ErrorMessage  string     `json:"error_message,omitempty"`
+	FinalBytes    int64      `json:"final_bytes,omitempty"`
+	PreviewURL    string     `json:"preview_url,omitempty"`
+	DownloadURL   string     `json:"download_url,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+}
+
+func view(j store.Job) jobView {
+	v := jobView{ID: j.ID, State: string(j.State), Progress: j.Progress, SegmentsDone: j.SegmentsDone, SegmentsTotal: j.SegmentsTotal,
+		Live: j.Live, Frames: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Pool: j.Pool,
+		ErrorCode: j.ErrorCode, ErrorField: j.ErrorField, ErrorMessage: j.ErrorMessage, FinalBytes: j.FinalBytes,
+		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
+	if j.SegmentsDone > 0 || j.FinalKey != "" {
+		v.PreviewURL = "/jobs/" + j.ID + "/hls/index.m3u8"
+	}
+	if j.FinalKey != "" {
+		v.DownloadURL = "/download/" + j.ID
+	}
+	return v
+}
+
+func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
+	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(j))
+}
+
+// download redirects to a presigned URL of the final MP4, or answers 409
+// with the job's state while there is none.
+func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
+	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if j.FinalKey == "" {
+		writeJSON(w, http.StatusConflict, apiError{Code: "failed_precondition",
+			Message: fmt.Sprintf("job %s is %s: its video is not ready", j.ID, j.State)})
+		return
+	}
+	u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// jobs lists jobs newest first; ?limit=1..1000, ?state=, ?after=<cursor>.
+func (g *Gateway) jobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := store.ListJobsParams{State: store.JobState(q.Get("state")), Tenant: q.Get("tenant")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "limit", Message: fmt.Sprintf("limit %q: want 1..1000", s)})
+			return
+		}
+		p.Limit = n
+	}
+	if s := q.Get("after"); s != "" {
+		c, err := parseCursor(s)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "after", Message: err.Error()})
+			return
+		}
+		p.After = &c
+	}
+	js, next, err := g.store.ListJobs(r.Context(), p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := struct {
+		Jobs []jobView `json:"jobs"`
+		Next string    `json:"next,omitempty"`
+	}{Jobs: make([]jobView, len(js))}
+	for i, j := range js {
+		out.Jobs[i] = view(j)
+	}
+	if next != nil {
+		out.Next = next.CreatedAt.UTC().Format(time.RFC3339Nano) + "~" + next.ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func parseCursor(s string) (store.Cursor, error) {
+	at, id, ok := strings.Cut(s, "~")
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if !ok || err != nil || id == "" {
+		return store.Cursor{}, fmt.Errorf("after %q: want the 'next' value of the previous page", s)
+	}
+	return store.Cursor{CreatedAt: t, ID: id}, nil
+}
+
+// cancel asks the dispatcher to cancel the job.
+func (g *Gateway) cancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, err := g.store.GetJob(r.Context(), id)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if j.State.Terminal() {
+		writeJSON(w, http.StatusConflict, apiError{Code: "failed_precondition", Message: fmt.Sprintf("job %s is already %s", id, j.State)})
+		return
+	}
+	if err := g.bus.PublishCancel(r.Context(), id); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status_url": "/status/" + id})
+}
+
+// lineage is every segment with its attempts: worker, GPU, timings.
+func (g *Gateway) lineage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := g.store.GetJob(r.Context(), id); err != nil {
+		fail(w, err)
+		return
+	}
+	segs, err := g.store.ListSegments(r.Context(), id)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	type segView struct {
+		Index            int             `json:"index"`
+		FirstFrame       int64           `json:"first_frame"`
+		Frames           int             `json:"frames"`
+		State            string          `json:"state"`
+		CommittedAttempt int             `json:"committed_attempt,omitempty"`
+		Attempts         []store.Attempt `json:"attempts"`
+	}
+	out := make([]segView, len(segs))
+	for i, s := range segs {
+		a, err := g.store.ListAttempts(r.Context(), id, s.Index)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out[i] = segView{Index: s.Index, FirstFrame: s.FirstFrame, Frames: s.Frames - s.Trim, State: string(s.State),
+			CommittedAttempt: s.CommittedAttempt, Attempts: a}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "segments": out})
+}
+
+// events streams the job's events as Server-Sent Events: its state now,
+// then each event until the job ends.
+func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	subject, err := bus.EventsSubject(id)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
+		return
+	}
+	ch := make(chan *nats.Msg, 64)
+	sub, err := g.bus.Conn().ChanSubscribe(subject, ch)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	defer sub.Unsubscribe()
+	j, err := g.store.GetJob(r.Context(), id)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal", "streaming is not supported here")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	send := func(event string, v any) {
+		data, _ := jsonLine(v)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+		fl.Flush()
+	}
+	send("status", view(j))
+	if j.State.Terminal() {
+		return
+	}
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keep.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			fl.Flush()
+		case m := <-ch:
+			ev, err := bus.DecodeEvent(m.Data)
+			if err != nil {
+				continue
+			}
+			data, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ev)
+			fmt.Fprintf(w, "event: job\ndata: %s\n\n", data)
+			fl.Flush()
+			switch ev.GetState() {
+			case spoolv1.JobState_JOB_STATE_SUCCEEDED, spoolv1.JobState_JOB_STATE_FAILED, spoolv1.JobState_JOB_STATE_CANCELLED,
+				spoolv1.JobState_JOB_STATE_REJECTED:
+				if j, err := g.store.GetJob(r.Context(), id); err == nil {
+					send("status", view(j))
+				}
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	"github.com/spoolvideo/spool/services/gateway/gateway"
+	"github.com/spoolvideo/spool/services/stitcher/stitcher"
+	"github.com/spoolvideo/spool/services/worker/worker"
+)
+
+func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
+
+const token = "s3cret-token"
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// api is the gateway over the whole system: dispatcher, a worker with two
+// ref slots and the stitcher, on the real stack.
+func api(t *testing.T) *httptest.Server {
+	t.Helper()
+	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
+	ctx := context.Background()
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bl.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{"default"}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
+		SubmitBatch: 16, SegmentDeadline: time.Minute}, b, s, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sti, err := stitcher.New(stitcher.Config{ID: "gw", PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 5 * time.Second,
+		LiveWindow: 3, Codec: "h264", Sweep: time.Second}, b, s, bl, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk, err := worker.New(worker.Config{ID: "gw", Pool: "default", Backend: "ref", Slots: 2, Heartbeat: time.Second}, b, bl, nil, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wk.Close)
+	for _, run := range []func(context.Context) error{d.Run, sti.Run, wk.Run} {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = run(rctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	g, err := gateway.New(gateway.Config{Token: token, Pools: []string{"default"}, MaxBody: 4096}, b, s, bl, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, body string, auth bool) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&v)
+	return resp, v
+}
+
+// TestAPI walks a job through the API: submit, follow its events to the
+// end, read status, lineage and the job list, download the video; and
+// checks auth, bad input and the error bodies.
+func TestAPI(t *testing.T) {
+	srv := api(t)
+	if r, v := call(t, srv, "GET", "/health", "", false); r.StatusCode != 200 || v["ok"] != true {
+		t.Fatalf("health %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/jobs", "", false); r.StatusCode != 401 || v["code"] != "unauthenticated" {
+		t.Fatalf("no token: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "POST", "/generate", `{"prompt":"x","durationFrames":20,"fps":500}`, true); r.StatusCode != 400 ||
+		v["code"] != "invalid_argument" || v["field"] != "fps" || !strings.Contains(v["message"].(string), "allowed") {
+		t.Fatalf("bad fps: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "POST", "/generate", `{"prompt":"`+strings.Repeat("x", 5000)+`"}`, true); r.StatusCode != 413 {
+		t.Fatalf("big body: %d %v", r.StatusCode, v)
+	}
+	if r, _ := call(t, srv, "POST", "/generate", `{not json`, true); r.StatusCode != 400 {
+		t.Fatalf("malformed body: %d", r.StatusCode)
+	}
+	r, v := call(t, srv, "POST", "/generate", `{"id":"api-job","prompt":"a lighthouse at dusk","durationFrames":30,"windowFrames":13,`+
+		`"overlapFrames":4,"width":96,"height":64,"steps":3,"fps":24}`, true)
+	if r.StatusCode != 202 || v["id"] != "api-job" || v["status_url"] != "/status/api-job" {
+		t.Fatalf("generate: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/download/api-job", "", true); r.StatusCode != 409 && r.StatusCode != 302 {
+		t.Fatalf("download while running: %d %v", r.StatusCode, v)
+	}
+	// Server-Sent Events until the job ends.
+	req, _ := http.NewRequest("GET", srv.URL+"/jobs/api-job/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last map[string]any
+	events := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			events++
+			_ = json.Unmarshal([]byte(data), &last)
+		}
+	}
+	resp.Body.Close()
+	if events < 2 || last["state"] != "succeeded" {
+		t.Fatalf("%d events, the last %v", events, last)
+	}
+	if r, v := call(t, srv, "GET", "/status/api-job", "", true); r.StatusCode != 200 || v["state"] != "succeeded" ||
+		v["segments_done"] != float64(3) || v["download_url"] != "/download/api-job" {
+		t.Fatalf("status %d %v", r.StatusCode, v)
+	}
+	r, _ = call(t, srv, "GET", "/download/api-job", "", true)
+	if r.StatusCode != 302 {
+		t.Fatalf("download: %d", r.StatusCode)
+	}
+	video, err := http.Get(r.Header.Get("Location"))
+	if err != nil || video.StatusCode != 200 {
+		t.Fatalf("presigned GET: %v %v", err, video)
+	}
+	data, _ := io.ReadAll(video.Body)
+	video.Body.Close()
+	if len(data) < 100 || string(data[4:8]) != "ftyp" {
+		t.Fatalf("the download is %d bytes, not an MP4", len(data))
+	}
+	if r, v := call(t, srv, "GET", "/jobs/api-job/lineage", "", true); r.StatusCode != 200 || len(v["segments"].([]any)) != 3 {
+		t.Fatalf("lineage %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/jobs?limit=1", "", true); r.StatusCode != 200 || len(v["jobs"].([]any)) != 1 {
+		t.Fatalf("jobs %d %v", r.StatusCode, v)
+	}
+	if r, _ := call(t, srv, "GET", "/jobs/api-job/hls/index.m3u8", "", true); r.StatusCode != 200 {
+		t.Fatalf("preview playlist: %d", r.StatusCode)
+	}
+	if r, v := call(t, srv, "POST", "/jobs/api-job/cancel", "", true); r.StatusCode != 409 {
+		t.Fatalf("cancel of a finished job: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/status/nope", "", true); r.StatusCode != 404 || v["code"] != "not_found" {
+		t.Fatalf("unknown job: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/models/info", "", true); r.StatusCode != 200 || len(v["models"].([]any)) == 0 {
+		t.Fatalf("models %d %v", r.StatusCode, v)
+	}
+}
