@@ -15,7 +15,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
@@ -42,25 +41,9 @@ const pool = "oracle"
 
 func newSystem(t *testing.T, ackWait time.Duration) *system {
 	t.Helper()
-	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
+	c := devstacktest.Connect(t, ackWait)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bl.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, b, s, bl := c.Stack, c.Bus, c.Store, c.Blob
 	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
 		SubmitBatch: 16, SegmentDeadline: time.Minute}, b, s, quiet())

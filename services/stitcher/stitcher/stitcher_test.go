@@ -18,7 +18,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
@@ -39,25 +38,9 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
+	c := devstacktest.Connect(t, 0)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bl.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, s, bl := c.Bus, c.Store, c.Blob
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	e := &env{bus: b, blob: bl, store: s, pool: pool}
 	cfg := dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,

@@ -16,7 +16,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
@@ -40,27 +39,9 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
-	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bl.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := devstacktest.Connect(t, ackWait)
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	return &env{st: st, bus: b, blob: bl, store: s, pool: pool}
+	return &env{st: c.Stack, bus: c.Bus, blob: c.Blob, store: c.Store, pool: pool}
 }
 
 func (e *env) run(t *testing.T, name string, run func(context.Context) error) {

@@ -1,0 +1,49 @@
+package devstacktest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack"
+	"github.com/spoolvideo/spool/libs/store"
+)
+
+// Clients are connections to the whole shared stack, closed when the test
+// ends.
+type Clients struct {
+	Stack *devstack.Stack
+	Bus   *bus.Bus
+	Store *store.Store
+	Blob  *blob.Store
+}
+
+// Connect requires NATS, Postgres and MinIO and connects to them, with the
+// bucket ensured. ackWait sets SPOOL_NATS_ACK_WAIT for this bus (0: the
+// default).
+func Connect(t testing.TB, ackWait time.Duration) Clients {
+	t.Helper()
+	st := Require(t, NATS, Postgres, MinIO)
+	ctx := context.Background()
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bl.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return Clients{Stack: st, Bus: b, Store: s, Blob: bl}
+}
