@@ -94,8 +94,8 @@ proto-check: tools ## fail if the committed generated code differs from a fresh 
 devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their SPOOL_* variables
 	$(GO) run ./libs/devstack/cmd/spool-devstack -dir $(ROOT)/.spool/devstack
 
-demo: ## the main job end to end (arrives with the end-to-end work)
-	@echo "make demo: the end-to-end demo is not built yet; 'make devstack' runs the real stack today." >&2; exit 2
+demo: deps build ## the main job: a minute of 720p through the whole system, written to out/demo.mp4
+	$(GO) run ./services/spoolctl/cmd/spoolctl dev --demo out/demo.mp4
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT). The benchmarks of

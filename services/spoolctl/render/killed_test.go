@@ -22,7 +22,7 @@ import (
 // exactly the oracle's frames.
 func TestKilledWorkerEqualsOracle(t *testing.T) {
 	const ackWait = 3 * time.Second
-	sys := newSystem(t, ackWait)
+	sys := newSystem(t, ackWait, 0)
 	bin := filepath.Join(t.TempDir(), "spool-worker")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../worker/cmd/spool-worker").CombinedOutput(); err != nil {
 		t.Fatalf("go build spool-worker: %v\n%s", err, out)
@@ -31,7 +31,7 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 	for i := range 3 {
 		id := fmt.Sprintf("kw%d", i)
 		cmd := exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), sys.st.Env()...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
+		cmd.Env = append(append(os.Environ(), sys.Stack.Env()...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
 			"SPOOL_WORKER_BACKEND=ref", "SPOOL_WORKER_HEARTBEAT=500ms", "SPOOL_WORKER_REGISTER_EVERY=100ms",
 			"SPOOL_NATS_ACK_WAIT="+ackWait.String(), "SPOOL_LOG_LEVEL=warn")
 		if err := cmd.Start(); err != nil {
@@ -44,7 +44,7 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 		`"width":320,"height":192,"steps":200,"seed":11,"fps":24,"pool":"` + pool + `"}`
 	sys.submit(t, spec)
 	// Find the process holding segment 1 and kill it mid-segment.
-	kv, err := sys.bus.Workers(context.Background())
+	kv, err := sys.Bus.Workers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 	}
 	_ = procs[victim].Process.Signal(syscall.SIGKILL)
 	sys.compare(t, "oracle-killed", spec, 60)
-	a, err := sys.db.ListAttempts(context.Background(), "oracle-killed", 1)
+	a, err := sys.Store.ListAttempts(context.Background(), "oracle-killed", 1)
 	if err != nil || len(a) != 2 || a[0].Outcome != store.OutcomeAbandoned || a[1].Outcome != store.OutcomeDone ||
 		strings.HasPrefix(a[1].Worker.WorkerID, victim) {
 		t.Fatalf("segment 1 lineage %+v (%v), victim %s", a, err, victim)

@@ -15,57 +15,24 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
-	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/spoolctl/render"
-	"github.com/spoolvideo/spool/services/stitcher/stitcher"
-	"github.com/spoolvideo/spool/services/worker/worker"
+	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// system is the real stack with a dispatcher and a stitcher running.
-type system struct {
-	st   *devstack.Stack
-	bus  *bus.Bus
-	db   *store.Store
-	blob *blob.Store
-}
+// system is the whole system on the real stack.
+type system struct{ *systest.System }
 
-const pool = "oracle"
+const pool = systest.Pool
 
-func newSystem(t *testing.T, ackWait time.Duration) *system {
-	t.Helper()
-	c := devstacktest.Connect(t, ackWait)
-	ctx := context.Background()
-	st, b, s, bl := c.Stack, c.Bus, c.Store, c.Blob
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
-		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
-		SubmitBatch: 16, SegmentDeadline: time.Minute}, b, s, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sti, err := stitcher.New(stitcher.Config{ID: "oracle", PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 5 * time.Second,
-		LiveWindow: 3, Codec: "h264", Sweep: time.Second}, b, s, bl, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := &system{st: st, bus: b, db: s, blob: bl}
-	sys.run(t, d.Run)
-	sys.run(t, sti.Run)
-	return sys
-}
-
-func (sys *system) run(t *testing.T, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = fn(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+func newSystem(t *testing.T, ackWait time.Duration, slots int) *system {
+	return &system{systest.Start(t, ackWait, slots)}
 }
 
 func (sys *system) submit(t *testing.T, spec string) {
@@ -73,7 +40,7 @@ func (sys *system) submit(t *testing.T, spec string) {
 	m := nats.NewMsg(bus.SubjectJobSubmit)
 	m.Data = []byte(spec)
 	m.Header.Set(bus.HeaderContentType, bus.ContentJSON)
-	if _, err := sys.bus.JetStream().PublishMsg(context.Background(), m); err != nil {
+	if _, err := sys.Bus.JetStream().PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,8 +64,8 @@ func (sys *system) compare(t *testing.T, id, spec string, frames int) {
 		t.Fatal(err)
 	}
 	_ = os.WriteFile(local, out.Bytes(), 0o644)
-	j := waitSucceeded(t, sys.db, id)
-	r, _, err := sys.blob.Get(ctx, blob.Key(j.FinalKey))
+	j := waitSucceeded(t, sys.Store, id)
+	r, _, err := sys.Blob.Get(ctx, blob.Key(j.FinalKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,13 +91,7 @@ func (sys *system) compare(t *testing.T, id, spec string, frames int) {
 // `spoolctl render --local` of the same spec (framemd5), in chain and in
 // independent mode.
 func TestDistributedEqualsOracle(t *testing.T) {
-	sys := newSystem(t, 0)
-	wk, err := worker.New(worker.Config{ID: "oracle", Pool: pool, Backend: "ref", Slots: 2, Heartbeat: time.Second}, sys.bus, sys.blob, nil, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wk.Close)
-	sys.run(t, wk.Run)
+	sys := newSystem(t, 0, 2)
 	for _, c := range []struct{ id, mode string }{{"oracle-chain", "MODE_CHAIN"}, {"oracle-indep", "MODE_INDEPENDENT"}} {
 		t.Run(c.mode, func(t *testing.T) {
 			spec := `{"id":"` + c.id + `","prompt":"a lighthouse at dusk","mode":"` + c.mode + `","durationFrames":40,` +

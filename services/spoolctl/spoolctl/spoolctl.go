@@ -1,5 +1,6 @@
-// Package spoolctl is the spool command line: it renders jobs locally (the
-// oracle) and, as the system grows, submits and watches them.
+// Package spoolctl is the spool command line: it runs the whole system in
+// one process (dev), submits and follows jobs through the gateway, and
+// renders jobs locally (the oracle).
 package spoolctl
 
 import (
@@ -18,7 +19,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"render": {"render a job spec in this process (--local): the oracle the distributed output must equal", runRender},
+	"render":   {"render a job spec in this process (--local): the oracle the distributed output must equal", runRender},
+	"dev":      {"the whole system in one process: devstack, dispatcher, stitcher, gateway and ref worker slots", runDev},
+	"submit":   {"submit a job spec (JSON file); --watch shows its progress, -o downloads the video", runSubmit},
+	"status":   {"a job's state, progress and errors", runStatus},
+	"cancel":   {"cancel a job", runCancel},
+	"download": {"download a job's video", runDownload},
+	"lineage":  {"a job's segments and attempts: worker, GPU, per-phase timings", runLineage},
 }
 
 // ErrUsage is returned for a command line that cannot run; the usage has

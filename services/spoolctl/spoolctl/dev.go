@@ -1,0 +1,166 @@
+package spoolctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/devstack"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/libs/telemetry"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	"github.com/spoolvideo/spool/services/gateway/gateway"
+	"github.com/spoolvideo/spool/services/stitcher/stitcher"
+	"github.com/spoolvideo/spool/services/worker/worker"
+)
+
+// demoSpec is `make demo`'s job: one minute of 720p, chained, with a
+// three-prompt timeline.
+const demoSpec = `{"id":"demo-%d","timeline":[{"fromS":0,"prompt":"a lighthouse on a cliff at dusk, waves below"},` +
+	`{"fromS":20,"prompt":"the lighthouse beam sweeping over a stormy sea at night"},` +
+	`{"fromS":40,"prompt":"dawn over a calm sea, the lighthouse in soft light"}],` +
+	`"durationS":60,"resolution":"RESOLUTION_720P","fps":24,"mode":"MODE_CHAIN","seed":2026}`
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev", "[flags]", stderr)
+	dir := fs.String("dir", ".spool/dev", "directory of the stack's data (Postgres, MinIO, NATS); kept between runs")
+	addr := fs.String("addr", "127.0.0.1:8080", "the gateway's address")
+	slots := fs.Int("slots", 2, "ref worker slots")
+	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts), show its progress and write the video here")
+	stay := fs.Bool("stay", false, "with -demo: keep the system running after the video is written")
+	level := fs.String("log", "warn", "log level of the services")
+	if _, err := parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	log, err := telemetry.NewLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(*dir)
+	fmt.Fprintf(stderr, "starting NATS, Postgres and MinIO in %s …\n", abs)
+	st, err := devstack.Start(ctx, devstack.Options{Dir: abs, NATS: true, Postgres: true, MinIO: true, BuildMinIO: true})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c, err := connect(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	var runs []func(context.Context) error
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{"default"}, MaxAttempts: 3, RetryBackoff: time.Second,
+		ReconcileEvery: 10 * time.Second, RunningStale: 90 * time.Second, QueuedStale: 5 * time.Minute, PoolWindow: 32, LiveAhead: 3,
+		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, c.Bus, c.Store, log)
+	if err != nil {
+		return err
+	}
+	sti, err := stitcher.New(stitcher.Config{ID: "dev", PartSize: 8 << 20, OpenJobs: 4, Parallel: 4, Lease: 30 * time.Second,
+		LiveWindow: 10, Codec: "h264", Sweep: 10 * time.Second}, c.Bus, c.Store, c.Blob, log)
+	if err != nil {
+		return err
+	}
+	wk, err := worker.New(worker.Config{ID: "dev", Pool: "default", Backend: "ref", Slots: *slots, Heartbeat: 10 * time.Second},
+		c.Bus, c.Blob, nil, log)
+	if err != nil {
+		return err
+	}
+	defer wk.Close()
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: []string{"default"}, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("spoolctl dev: the gateway's address: %w", err)
+	}
+	runs = append(runs, d.Run, sti.Run, wk.Run, func(ctx context.Context) error { return gateway.Serve(ctx, ln, g.Handler()) })
+	done := make(chan error, len(runs))
+	for _, run := range runs {
+		go func() { done <- run(ctx) }()
+	}
+	defer func() {
+		cancel()
+		for range runs {
+			<-done
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "spool is running: dispatcher, stitcher, %d ref worker slots, gateway\n\n", *slots)
+	fmt.Fprintf(stdout, "  API      %s   (OpenAPI: %s/openapi.yaml)\n", url, url)
+	fmt.Fprintf(stdout, "  jobs     %s/jobs\n\nFor other shells:\n", url)
+	for _, kv := range append(st.Env(), "SPOOL_GATEWAY_URL="+url) {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(stdout, "  export %s='%s'\n", k, v)
+	}
+	fmt.Fprintln(stdout)
+	if *demo != "" {
+		spec := fmt.Sprintf(demoSpec, time.Now().Unix())
+		cl := &client{base: url}
+		if err := cl.submitAndWatch(ctx, []byte(spec), *demo, stdout, stderr); err != nil {
+			return err
+		}
+		if !*stay {
+			return nil
+		}
+	}
+	fmt.Fprintln(stderr, "Ctrl-C stops it.")
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-done:
+		return err
+	}
+}
+
+// clients are the dev system's connections.
+type clients struct {
+	Bus   *bus.Bus
+	Store *store.Store
+	Blob  *blob.Store
+}
+
+func connect(ctx context.Context, st *devstack.Stack) (*clients, error) {
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, Name: "spoolctl-dev"})
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 16})
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
+	if err == nil {
+		err = bl.EnsureBucket(ctx)
+	}
+	if err != nil {
+		s.Close()
+		_ = b.Close()
+		return nil, err
+	}
+	return &clients{Bus: b, Store: s, Blob: bl}, nil
+}
+
+func (c *clients) close() {
+	c.Store.Close()
+	_ = c.Bus.Close()
+}

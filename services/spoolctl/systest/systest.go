@@ -1,0 +1,76 @@
+// Package systest starts the whole system in a test: the real stack
+// (devstacktest), the dispatcher, the stitcher and the gateway, with
+// worker slots in process when asked. It is imported by tests only.
+package systest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	"github.com/spoolvideo/spool/services/gateway/gateway"
+	"github.com/spoolvideo/spool/services/stitcher/stitcher"
+	"github.com/spoolvideo/spool/services/worker/worker"
+)
+
+// Pool is the GPU pool of the system's jobs.
+const Pool = "default"
+
+// System is the running system.
+type System struct {
+	devstacktest.Clients
+	API *httptest.Server // the gateway, in dev mode
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Start starts the system; slots > 0 adds an in-process worker with that
+// many ref slots. Everything stops when the test ends.
+func Start(t *testing.T, ackWait time.Duration, slots int) *System {
+	t.Helper()
+	c := devstacktest.Connect(t, ackWait)
+	ctx := context.Background()
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{Pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
+		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sti, err := stitcher.New(stitcher.Config{ID: "systest", PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 5 * time.Second,
+		LiveWindow: 3, Codec: "h264", Sweep: time.Second}, c.Bus, c.Store, c.Blob, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: []string{Pool}, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &System{Clients: c, API: httptest.NewServer(g.Handler())}
+	t.Cleanup(s.API.Close)
+	s.Run(t, d.Run)
+	s.Run(t, sti.Run)
+	if slots > 0 {
+		wk, err := worker.New(worker.Config{ID: "systest", Pool: Pool, Backend: "ref", Slots: slots, Heartbeat: time.Second},
+			c.Bus, c.Blob, nil, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wk.Close)
+		s.Run(t, wk.Run)
+	}
+	return s
+}
+
+// Run runs fn until the test ends.
+func (s *System) Run(t *testing.T, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = fn(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
