@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
-	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/libs/telemetry"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
