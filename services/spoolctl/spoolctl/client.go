@@ -158,6 +158,9 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error)
 				SegmentsTotal uint32  `json:"segments_total"`
 			}
 			if json.Unmarshal([]byte(data), &ev) == nil {
+				if st := strings.ToLower(strings.TrimPrefix(ev.State, "JOB_STATE_")); st != "" && st != "unspecified" {
+					last.State = st
+				}
 				last.Progress = max(last.Progress, ev.Progress)
 				last.SegmentsDone = max(last.SegmentsDone, int(ev.SegmentsDone))
 				if ev.SegmentsTotal > 0 {
