@@ -98,10 +98,8 @@ demo: deps build ## the main job: a minute of 720p through the whole system, wri
 	$(GO) run ./services/spoolctl/cmd/spoolctl dev --demo out/demo.mp4
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
-# prints a table and merges its figures into $(BENCH_OUT). The benchmarks of
-# DESIGN §14 still to come (throughput through a worker, critical-path,
-# overhead) arrive with the end-to-end work.
-BENCHES    := infer handoff dispatch busy worker-overhead scaling stitch
+# prints a table and merges its figures into $(BENCH_OUT).
+BENCHES    := infer handoff dispatch busy worker-overhead scaling stitch overhead critical-path throughput
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -114,6 +112,8 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@for b in busy worker-overhead scaling; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/worker/cmd/spool-worker-bench -only $${b#worker-} $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@case " $(BENCH) " in *" stitch "*) $(GO) run ./services/stitcher/cmd/spool-stitch-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
+	@for b in overhead critical-path throughput; do case " $(BENCH) " in *" $$b "*) \
+	  $(GO) run ./services/spoolctl/cmd/spool-e2e-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@echo "results: $(BENCH_OUT)"
 
 clean: ## remove build outputs and local state

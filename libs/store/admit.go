@@ -34,10 +34,15 @@ WITH flight AS (
     SELECT j.tenant, count(*) AS n FROM segments s JOIN jobs j ON j.id = s.job_id
     WHERE s.pool = $1 AND s.state IN ('queued', 'running', 'tail_ready') GROUP BY j.tenant
 ), ready AS (
-    SELECT s.job_id, s.idx, j.tenant, j.priority, j.created_at,
-           row_number() OVER (PARTITION BY j.priority, j.tenant ORDER BY j.created_at, s.job_id, s.idx) AS turn
-    FROM segments s JOIN jobs j ON j.id = s.job_id
-    WHERE s.pool = $1 AND s.state = 'ready' AND j.state IN ('queued', 'running')
+    -- Each live job's first $2 ready segments are enough: no more than $2
+    -- are admitted, and a job's later segments never come before them.
+    SELECT c.job_id, c.idx, j.tenant, j.priority, j.created_at,
+           row_number() OVER (PARTITION BY j.priority, j.tenant ORDER BY j.created_at, c.job_id, c.idx) AS turn
+    FROM jobs j CROSS JOIN LATERAL (
+        SELECT s.job_id, s.idx FROM segments s
+        WHERE s.job_id = j.id AND s.state = 'ready' AND s.pool = $1
+        ORDER BY s.idx LIMIT $2) c
+    WHERE j.state IN ('queued', 'running')
 )
 SELECT r.job_id, r.idx FROM ready r LEFT JOIN flight f ON f.tenant = r.tenant
 ORDER BY r.priority DESC, coalesce(f.n, 0) + r.turn, r.created_at, r.job_id, r.idx

@@ -20,16 +20,10 @@ import (
 	"github.com/spoolvideo/spool/libs/telemetry"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
+	"github.com/spoolvideo/spool/services/spoolctl/e2ebench"
 	"github.com/spoolvideo/spool/services/stitcher/stitcher"
 	"github.com/spoolvideo/spool/services/worker/worker"
 )
-
-// demoSpec is `make demo`'s job: one minute of 720p, chained, with a
-// three-prompt timeline.
-const demoSpec = `{"id":"demo-%d","timeline":[{"fromS":0,"prompt":"a lighthouse on a cliff at dusk, waves below"},` +
-	`{"fromS":20,"prompt":"the lighthouse beam sweeping over a stormy sea at night"},` +
-	`{"fromS":40,"prompt":"dawn over a calm sea, the lighthouse in soft light"}],` +
-	`"durationS":60,"resolution":"RESOLUTION_720P","fps":24,"mode":"MODE_CHAIN","seed":2026}`
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", "[flags]", stderr)
@@ -113,7 +107,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintln(stdout)
 	if *demo != "" {
-		spec := fmt.Sprintf(demoSpec, time.Now().Unix())
+		spec := e2ebench.DemoSpec(fmt.Sprintf("demo-%d", time.Now().Unix()), false)
 		cl := &client{base: url}
 		if err := cl.submitAndWatch(ctx, []byte(spec), *demo, stdout, stderr); err != nil {
 			return err

@@ -1,0 +1,83 @@
+// Command spool-e2e-bench measures the whole system (overhead against the
+// oracle, the chain's critical path, control-plane throughput), prints
+// tables and merges "overhead", "critical_path" and "throughput" into
+// bench/results.json.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spoolvideo/spool/libs/bench"
+	"github.com/spoolvideo/spool/services/spoolctl/e2ebench"
+)
+
+func main() {
+	out := flag.String("o", "bench/results.json", "results file to merge the figures into")
+	short := flag.Bool("short", false, "the smoke form: smaller jobs")
+	only := flag.String("only", "", "run one benchmark: overhead, critical-path or throughput")
+	verbose := flag.Bool("v", false, "log each run's figures to stderr")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: spool-e2e-bench [-short] [-only overhead|critical-path|throughput] [-o results.json] [-v]\n\n"+
+			"Starts a devstack and every service in this process, then measures the demo job against\n"+
+			"render --local, a chain's wall time against its denoising, and control-plane throughput.\n\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	o := e2ebench.Options{Short: *short}
+	if *verbose {
+		o.Log = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *out, *only, o); err != nil {
+		fmt.Fprintf(os.Stderr, "spool-e2e-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out, only string, o e2ebench.Options) error {
+	switch only {
+	case "", "overhead", "critical-path", "throughput":
+	default:
+		return fmt.Errorf("no benchmark %q: want overhead, critical-path or throughput", only)
+	}
+	if only == "" || only == "overhead" {
+		r, err := e2ebench.RunOverhead(ctx, o)
+		if err != nil {
+			return err
+		}
+		bench.Print(os.Stdout, fmt.Sprintf("overhead (the demo spec, %d frames of 720p: two ref slots and the stitcher vs render --local)", r.Frames),
+			[]bench.Row{bench.Fig("distributed ÷ local", r.Ratio, 3, "", "≤ 1.10"), bench.Fig("distributed", r.DistributedMS/1000, 2, "s", ""),
+				bench.Fig("local", r.LocalMS/1000, 2, "s", "")})
+		if err := bench.Merge(out, "overhead", r); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "critical-path" {
+		r, err := e2ebench.RunCriticalPath(ctx, o)
+		if err != nil {
+			return err
+		}
+		bench.Print(os.Stdout, fmt.Sprintf("critical-path (sim backend, labelled: a chain of %d segments of 200 ms denoising, real ffmpeg and stitcher)", r.Segments),
+			[]bench.Row{bench.Fig("wall ÷ Σ denoise", r.Ratio, 4, "", "≤ 1.02"), bench.Fig("wall", r.WallMS, 0, "ms", ""),
+				bench.Fig("Σ denoise", r.DenoiseMS, 0, "ms", "")})
+		if err := bench.Merge(out, "critical_path", r); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "throughput" {
+		r, err := e2ebench.RunThroughput(ctx, o)
+		if err != nil {
+			return err
+		}
+		bench.Print(os.Stdout, fmt.Sprintf("throughput (sim at 0 ms and the discard encoder, labelled: %d slots, one worker)", r.Slots),
+			[]bench.Row{bench.Fig("DONE committed", r.SegmentsPerS, 0, "segments/s", "≥ 5,000/s"),
+				bench.Fig("segments", float64(r.Segments), 0, "segments", "")})
+		return bench.Merge(out, "throughput", r)
+	}
+	return nil
+}

@@ -1,0 +1,326 @@
+// Package e2ebench measures the whole system for `make bench` (DESIGN §14)
+// on a devstack, with every service in this process:
+//
+//   - overhead: the demo spec's distributed wall time (submit to succeeded,
+//     two ref worker slots, the stitcher) over `render --local` of it;
+//   - critical-path: a chain job's wall time over the sum of its denoise
+//     times (sim backend, labelled: 30 segments of 200 ms denoising, real
+//     ffmpeg and stitcher), i.e. what the hand-offs and the last segment's
+//     finish add to the chain;
+//   - throughput: segments per second from dispatch through a worker to
+//     DONE committed in Postgres (sim at 0 ms and the discard encoder, both
+//     labelled; no stitcher: there is no video).
+package e2ebench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/devstack"
+	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
+	"github.com/spoolvideo/spool/services/spoolctl/render"
+	"github.com/spoolvideo/spool/services/stitcher/stitcher"
+	"github.com/spoolvideo/spool/services/worker/worker"
+)
+
+// Options size the runs; Short is CI's smoke form.
+type Options struct {
+	Short bool
+	Log   io.Writer
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Overhead is the "overhead" object of bench/results.json.
+type Overhead struct {
+	Ratio         float64 `json:"ratio"`
+	DistributedMS float64 `json:"distributed_ms"`
+	LocalMS       float64 `json:"local_ms"`
+	Frames        int64   `json:"frames"`
+}
+
+// CriticalPath is the "critical_path" object.
+type CriticalPath struct {
+	Ratio     float64 `json:"ratio"`
+	WallMS    float64 `json:"wall_ms"`
+	DenoiseMS float64 `json:"denoise_ms"`
+	Segments  int     `json:"segments"`
+}
+
+// Throughput is the "throughput" object.
+type Throughput struct {
+	SegmentsPerS float64 `json:"segments_per_s"`
+	Segments     int     `json:"segments"`
+	Slots        int     `json:"slots"`
+}
+
+// rig is a devstack with its clients.
+type rig struct {
+	st    *devstack.Stack
+	bus   *bus.Bus
+	store *store.Store
+	blob  *blob.Store
+	stops []func()
+}
+
+func setup(ctx context.Context) (*rig, error) {
+	st, err := devstack.Start(ctx, devstack.Options{NATS: true, Postgres: true, MinIO: true})
+	if err != nil {
+		return nil, err
+	}
+	r := &rig{st: st}
+	r.stops = append(r.stops, func() { _ = st.Stop() })
+	if r.bus, err = bus.Connect(ctx, config.NATS{URL: st.NATSURL}); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.stops = append(r.stops, func() { _ = r.bus.Close() })
+	if r.store, err = store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 16}); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.stops = append(r.stops, r.store.Close)
+	if r.blob, err = blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey),
+		Bucket: st.S3Bucket}); err == nil {
+		err = r.blob.EnsureBucket(ctx)
+	}
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *rig) close() {
+	for i := len(r.stops) - 1; i >= 0; i-- {
+		r.stops[i]()
+	}
+}
+
+func (r *rig) start(ctx context.Context, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = fn(ctx); close(done) }()
+	r.stops = append(r.stops, func() { cancel(); <-done })
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// services starts the dispatcher for pool, the stitcher when stitch is set,
+// and a worker.
+func (r *rig) services(ctx context.Context, pool string, window int, stitch bool, wcfg worker.Config) error {
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: time.Second,
+		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: window, LiveAhead: 2, OutboxBatch: 256,
+		SubmitBatch: 64, SegmentDeadline: time.Hour}, r.bus, r.store, quiet())
+	if err != nil {
+		return err
+	}
+	r.start(ctx, d.Run)
+	if stitch {
+		s, err := stitcher.New(stitcher.Config{ID: "bench", PartSize: 8 << 20, OpenJobs: 4, Parallel: 4, Lease: 30 * time.Second,
+			LiveWindow: 10, Codec: "h264", Sweep: 10 * time.Second}, r.bus, r.store, r.blob, quiet())
+		if err != nil {
+			return err
+		}
+		r.start(ctx, s.Run)
+	}
+	wcfg.Pool, wcfg.Heartbeat = pool, 10*time.Second
+	w, err := worker.New(wcfg, r.bus, r.blob, nil, quiet())
+	if err != nil {
+		return err
+	}
+	r.stops = append(r.stops, w.Close)
+	r.start(ctx, w.Run)
+	return nil
+}
+
+func (r *rig) submit(ctx context.Context, spec string) error {
+	m := nats.NewMsg(bus.SubjectJobSubmit)
+	m.Data = []byte(spec)
+	m.Header.Set(bus.HeaderContentType, bus.ContentJSON)
+	_, err := r.bus.JetStream().PublishMsg(ctx, m)
+	return err
+}
+
+// waitJob waits for the job to succeed.
+func (r *rig) waitJob(ctx context.Context, id string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		j, err := r.store.GetJob(ctx, id)
+		if err == nil && j.State == store.JobSucceeded {
+			return nil
+		}
+		if err == nil && j.State.Terminal() {
+			return fmt.Errorf("job %s %s: %s", id, j.State, j.ErrorMessage)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("job %s not done in %v", id, limit)
+}
+
+// DemoSpec is `make demo`'s job, for the overhead figure; short is a
+// 10-second cut of it.
+func DemoSpec(id string, short bool) string {
+	seconds := 60
+	if short {
+		seconds = 10
+	}
+	return fmt.Sprintf(`{"id":"%s","timeline":[{"fromS":0,"prompt":"a lighthouse on a cliff at dusk, waves below"},`+
+		`{"fromS":%d,"prompt":"the lighthouse beam sweeping over a stormy sea at night"},`+
+		`{"fromS":%d,"prompt":"dawn over a calm sea, the lighthouse in soft light"}],`+
+		`"durationS":%d,"resolution":"RESOLUTION_720P","fps":24,"mode":"MODE_CHAIN","seed":2026}`, id, seconds/3, 2*seconds/3, seconds)
+}
+
+// RunOverhead times the demo spec distributed (two ref slots) and rendered
+// locally, in one run.
+func RunOverhead(ctx context.Context, o Options) (Overhead, error) {
+	r, err := setup(ctx)
+	if err != nil {
+		return Overhead{}, err
+	}
+	defer r.close()
+	if err := r.services(ctx, "default", 32, true, worker.Config{ID: "bench", Backend: "ref", Slots: 2}); err != nil {
+		return Overhead{}, err
+	}
+	spec := DemoSpec("overhead", o.Short)
+	start := time.Now()
+	if err := r.submit(ctx, spec); err != nil {
+		return Overhead{}, err
+	}
+	if err := r.waitJob(ctx, "overhead", 30*time.Minute); err != nil {
+		return Overhead{}, err
+	}
+	dist := time.Since(start)
+	j, err := r.store.GetJob(ctx, "overhead")
+	if err != nil {
+		return Overhead{}, err
+	}
+	o.logf("overhead: distributed %v", dist)
+	js, err := bus.DecodeJobSpec([]byte(spec), nats.Header{bus.HeaderContentType: []string{bus.ContentJSON}})
+	if err != nil {
+		return Overhead{}, err
+	}
+	start = time.Now()
+	res, err := render.Render(ctx, js, io.Discard, render.Options{})
+	if err != nil {
+		return Overhead{}, err
+	}
+	local := time.Since(start)
+	o.logf("overhead: local %v", local)
+	if res.Frames != j.FinalFrames {
+		return Overhead{}, fmt.Errorf("overhead: %d frames distributed, %d local", j.FinalFrames, res.Frames)
+	}
+	return Overhead{Ratio: float64(dist) / float64(local), DistributedMS: ms(dist), LocalMS: ms(local), Frames: res.Frames}, nil
+}
+
+// RunCriticalPath runs a sim chain job and divides its wall time by the sum
+// of its segments' denoise times.
+func RunCriticalPath(ctx context.Context, o Options) (CriticalPath, error) {
+	segments := 30
+	if o.Short {
+		segments = 6
+	}
+	r, err := setup(ctx)
+	if err != nil {
+		return CriticalPath{}, err
+	}
+	defer r.close()
+	if err := r.services(ctx, "chain", 8, true, worker.Config{ID: "bench", Backend: "sim", Params: "step_ms=20", Slots: 2}); err != nil {
+		return CriticalPath{}, err
+	}
+	spec := fmt.Sprintf(`{"id":"critical","prompt":"a long road","model":"sim","durationFrames":%d,"windowFrames":25,"overlapFrames":5,`+
+		`"width":64,"height":64,"steps":10,"fps":24,"pool":"chain"}`, 25+(segments-1)*20)
+	start := time.Now()
+	if err := r.submit(ctx, spec); err != nil {
+		return CriticalPath{}, err
+	}
+	if err := r.waitJob(ctx, "critical", 10*time.Minute); err != nil {
+		return CriticalPath{}, err
+	}
+	wall := time.Since(start)
+	var denoise time.Duration
+	for i := range segments {
+		a, err := r.store.ListAttempts(ctx, "critical", i)
+		if err != nil || len(a) == 0 {
+			return CriticalPath{}, fmt.Errorf("critical path: attempts of segment %d: %v", i, err)
+		}
+		denoise += time.Duration(a[len(a)-1].Timings.DenoiseMS) * time.Millisecond
+	}
+	cp := CriticalPath{Ratio: float64(wall) / float64(denoise), WallMS: ms(wall), DenoiseMS: ms(denoise), Segments: segments}
+	o.logf("critical path: %+v", cp)
+	return cp, nil
+}
+
+// RunThroughput pushes independent sim segments (0 ms, discard encoder)
+// through one worker's slots and measures DONE commits per second between
+// the first and the last tenth of the run.
+func RunThroughput(ctx context.Context, o Options) (Throughput, error) {
+	const slots = 32
+	total := 20000
+	if o.Short {
+		total = 1000
+	}
+	r, err := setup(ctx)
+	if err != nil {
+		return Throughput{}, err
+	}
+	defer r.close()
+	if err := r.services(ctx, "tp", 4*slots, false, worker.Config{ID: "bench", Backend: "sim", Slots: slots, Encoder: worker.EncoderDiscard,
+		Pipeline: 4}); err != nil {
+		return Throughput{}, err
+	}
+	jobs := 10
+	per := total / jobs
+	for j := range jobs {
+		spec := fmt.Sprintf(`{"id":"tp-%d","prompt":"x","model":"sim","mode":"MODE_INDEPENDENT","durationFrames":%d,`+
+			`"windowFrames":3,"overlapFrames":1,"width":64,"height":64,"steps":1,"fps":24,"pool":"tp"}`, j, 2*per+1)
+		if err := r.submit(ctx, spec); err != nil {
+			return Throughput{}, err
+		}
+	}
+	at := func(n int) (time.Time, error) {
+		deadline := time.Now().Add(10 * time.Minute)
+		for time.Now().Before(deadline) {
+			done, err := r.store.CountSegments(ctx, store.SegDone)
+			if err != nil {
+				return time.Time{}, err
+			}
+			if done >= n {
+				return time.Now(), nil
+			}
+			time.Sleep(25 * time.Millisecond) // counting is a scan: poll gently, not to slow what is measured
+		}
+		return time.Time{}, fmt.Errorf("throughput: %d segments not done in time", n)
+	}
+	lo, hi := total/10, total-total/10
+	t0, err := at(lo)
+	if err != nil {
+		return Throughput{}, err
+	}
+	t1, err := at(hi)
+	if err != nil {
+		return Throughput{}, err
+	}
+	tp := Throughput{SegmentsPerS: float64(hi-lo) / t1.Sub(t0).Seconds(), Segments: total, Slots: slots}
+	o.logf("throughput: %+v", tp)
+	return tp, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
