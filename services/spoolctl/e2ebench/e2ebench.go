@@ -263,6 +263,16 @@ func RunCriticalPath(ctx context.Context, o Options) (CriticalPath, error) {
 		}
 		denoise += time.Duration(a[len(a)-1].Timings.DenoiseMS) * time.Millisecond
 	}
+	if o.Log != nil {
+		first, _ := r.store.ListAttempts(ctx, "critical", 0)
+		last, _ := r.store.ListAttempts(ctx, "critical", segments-1)
+		j, _ := r.store.GetJob(ctx, "critical")
+		if len(first) > 0 && len(last) > 0 && last[0].FinishedAt != nil && j.FinishedAt != nil {
+			o.logf("critical path: first task queued %v after submit; last DONE committed %v before the end; job finished %v after",
+				first[0].QueuedAt.Sub(start), start.Add(wall).Sub(*last[0].FinishedAt), j.FinishedAt.Sub(*last[0].FinishedAt))
+			o.logf("critical path: last segment timings %+v", last[0].Timings)
+		}
+	}
 	cp := CriticalPath{Ratio: float64(wall) / float64(denoise), WallMS: ms(wall), DenoiseMS: ms(denoise), Segments: segments}
 	o.logf("critical path: %+v", cp)
 	return cp, nil

@@ -152,11 +152,23 @@ func (s *Stitcher) onDone(ctx context.Context, m jetstream.Msg, r *spoolv1.Segme
 	if idx >= appended {
 		seg, err := s.store.GetSegment(ctx, id, idx)
 		if err == nil && seg.State != store.SegDone && seg.State != store.SegFailed && seg.State != store.SegCancelled {
-			_ = m.NakWithDelay(100 * time.Millisecond) // not committed yet
+			_ = m.NakWithDelay(commitWait(m)) // not committed yet: the dispatcher commits in batches
 			return
 		}
 	}
 	_ = m.Ack()
+}
+
+// commitWait is how long a DONE that Postgres has not committed yet waits
+// before it is looked at again: 5 ms, doubling with each delivery up to a
+// second. The dispatcher commits within milliseconds; the last segment's
+// wait is on the job's critical path.
+func commitWait(m jetstream.Msg) time.Duration {
+	n := uint64(1)
+	if meta, err := m.Metadata(); err == nil {
+		n = max(meta.NumDelivered, 1)
+	}
+	return min(5*time.Millisecond<<min(n-1, 8), time.Second)
 }
 
 // Append appends every committed segment of job that is next in order and

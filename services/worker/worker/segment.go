@@ -128,15 +128,16 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 		}
 	}
 	out := &output{encoded: &bytes.Buffer{}}
+	opts := media.EncodeOptions{Width: int(task.Width), Height: int(task.Height), FPS: int(task.Fps), Codec: w.codec,
+		Keyframes: CrossfadeKeyframes(task)}
 	if w.cfg.Encoder == EncoderDiscard {
 		out.enc = &discardEncoder{}
 	} else {
-		enc, err := media.NewEncoder(ctx, out.encoded, media.EncodeOptions{Width: int(task.Width), Height: int(task.Height),
-			FPS: int(task.Fps), Codec: w.codec, Keyframes: CrossfadeKeyframes(task)})
+		enc, buf, err := sl.takeEncoder(w.encCtx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errPermanent, err)
 		}
-		out.enc = enc
+		out.enc, out.encoded = enc, buf
 	}
 	out.sink = &sink{ctx: ctx, w: w, slot: sl, task: task, enc: out.enc}
 	req := Request(task, cond)
@@ -147,6 +148,9 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 	out.decoded = time.Now()
 	if sl.prefetch != nil {
 		sl.prefetch.ran()
+	}
+	if w.cfg.Encoder != EncoderDiscard && w.runCtx.Err() == nil {
+		sl.warm = warmUp(w.encCtx, opts) // for the next segment, likely of the same job
 	}
 	sl.since.Store(0)
 	sl.busy.Add(int64(out.decoded.Sub(start)))

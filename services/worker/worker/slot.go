@@ -22,6 +22,7 @@ import (
 // another process may hold the GPU, and a task taken now would only fail.
 func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 	finishing := make(chan struct{}, w.cfg.Pipeline)
+	defer s.dropWarm()
 	s.prefetch = &prefetch{consumer: c, window: w.cfg.Prefetch}
 	defer func() { // a task fetched ahead but never started goes back at once
 		if ch := s.prefetch.pending; ch != nil {

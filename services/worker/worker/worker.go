@@ -32,6 +32,7 @@ type Worker struct {
 
 	metrics       *metrics
 	runCtx        context.Context // Run's: fetches end with it
+	encCtx        context.Context // lives until Run returns, drain included: warm encoders
 	cancelled     cancelledJobs
 	tails         *tailCache
 	codec         media.Codec
@@ -49,7 +50,8 @@ type slot struct {
 	busy   atomic.Int64 // nanoseconds spent inside the engine by finished runs
 	since  atomic.Int64 // when the running engine call began (Unix ns), or 0
 
-	prefetch *prefetch // owned by the slot's loop and its engine's callbacks
+	prefetch *prefetch    // owned by the slot's loop and its engine's callbacks
+	warm     *warmEncoder // an encoder started ahead for the next segment
 
 	segments atomic.Int64 // segments generated and finished
 	fetch    atomic.Int64 // ns waiting in fetches that returned a task, summed
@@ -165,6 +167,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer close(regDone); _ = w.register(regCtx) }()
 	defer func() { stopReg(); <-regDone }() // deregister once every slot is done
 	w.runCtx = ctx
+	encCtx, stopEnc := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEnc()
+	w.encCtx = encCtx
 	m, err := newMetrics(w)
 	if err != nil {
 		return err
