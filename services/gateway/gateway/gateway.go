@@ -3,11 +3,12 @@ package gateway
 import (
 	"context"
 	"crypto/subtle"
-	_ "embed"
+	"embed"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ import (
 //go:embed openapi.yaml
 var openapi []byte
 
+//go:embed web
+var web embed.FS
+
 // Gateway serves the HTTP API.
 type Gateway struct {
 	cfg     Config
@@ -39,7 +43,7 @@ type Gateway struct {
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
 // document must describe each (a test checks).
 var Routes = []string{
-	"GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
+	"GET /{$}", "GET /ui/{file}", "GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
 	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
 }
 
@@ -55,13 +59,13 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	cat.Pools = cfg.Pools
 	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux()}
 	handlers := map[string]http.HandlerFunc{
-		"GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
+		"GET /{$}": g.dashboard, "GET /ui/{file}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
 		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
 	}
 	for _, r := range Routes {
 		h := handlers[r]
-		if r != "GET /health" && r != "GET /openapi.yaml" {
+		if r != "GET /health" && r != "GET /openapi.yaml" && r != "GET /{$}" && r != "GET /ui/{file}" { // public: no data
 			h = g.auth(h)
 		}
 		g.mux.Handle(r, h)
@@ -169,6 +173,7 @@ type jobView struct {
 	FinalBytes    int64      `json:"final_bytes,omitempty"`
 	PreviewURL    string     `json:"preview_url,omitempty"`
 	DownloadURL   string     `json:"download_url,omitempty"`
+	VideoURL      string     `json:"video_url,omitempty"` // presigned, an hour
 	CreatedAt     time.Time  `json:"created_at"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 }
@@ -193,7 +198,29 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(j))
+	v := view(j)
+	if j.FinalKey != "" { // for players, which cannot send the token
+		if u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour); err == nil {
+			v.VideoURL = u.String()
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// dashboard serves the web dashboard: / and its files under /ui/.
+func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if name == "" {
+		name = "index.html"
+	}
+	data, err := web.ReadFile("web/" + name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not_found", "no such file "+name)
+		return
+	}
+	types := map[string]string{".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	w.Header().Set("Content-Type", types[path.Ext(name)])
+	_, _ = w.Write(data)
 }
 
 // download redirects to a presigned URL of the final MP4, or answers 409

@@ -165,6 +165,23 @@ func TestAPI(t *testing.T) {
 	if r, v := call(t, srv, "GET", "/status/nope", "", true); r.StatusCode != 404 || v["code"] != "not_found" {
 		t.Fatalf("unknown job: %d %v", r.StatusCode, v)
 	}
+	if r, v := call(t, srv, "GET", "/status/api-job", "", true); r.StatusCode != 200 || !strings.HasPrefix(v["video_url"].(string), "http") {
+		t.Fatalf("status without a video_url: %v", v)
+	}
+	for path, want := range map[string]string{"/": "/ui/app.js", "/ui/app.js": "MediaSource", "/ui/app.css": "timeline"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("dashboard %s: %d, %d bytes without %q", path, resp.StatusCode, len(body), want)
+		}
+	}
+	if r, _ := call(t, srv, "GET", "/ui/nope.js", "", false); r.StatusCode != 404 {
+		t.Fatalf("a missing dashboard file: %d", r.StatusCode)
+	}
 	if r, v := call(t, srv, "GET", "/models/info", "", true); r.StatusCode != 200 || len(v["models"].([]any)) == 0 {
 		t.Fatalf("models %d %v", r.StatusCode, v)
 	}

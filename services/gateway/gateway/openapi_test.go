@@ -25,6 +25,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	routes := slices.Clone(Routes)
+	for i, r := range routes {
+		routes[i] = strings.Replace(r, "/{$}", "/", 1) // ServeMux's exact-match root
+	}
 	slices.Sort(doc)
 	slices.Sort(routes)
 	if !slices.Equal(doc, routes) {

@@ -118,7 +118,7 @@ func (c *client) submitAndWatch(ctx context.Context, spec []byte, out string, st
 	if err := c.download(ctx, j.ID, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (preview: %s%s)\n", out, c.base, j.PreviewURL)
+	fmt.Fprintf(stdout, "wrote %s (dashboard: %s/#%s)\n", out, c.base, j.ID)
 	return nil
 }
 

@@ -99,6 +99,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}()
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "spool is running: dispatcher, stitcher, %d ref worker slots, gateway\n\n", *slots)
+	fmt.Fprintf(stdout, "  dashboard %s/\n", url)
 	fmt.Fprintf(stdout, "  API      %s   (OpenAPI: %s/openapi.yaml)\n", url, url)
 	fmt.Fprintf(stdout, "  jobs     %s/jobs\n\nFor other shells:\n", url)
 	for _, kv := range append(st.Env(), "SPOOL_GATEWAY_URL="+url) {

@@ -1,0 +1,199 @@
+// The spool dashboard: jobs with live progress, and per job its segment
+// timeline (which worker and GPU made each segment, and when), the live
+// preview while it runs and the final video. It uses only the gateway's
+// API; the preview plays the HLS playlist's fMP4 pieces through Media
+// Source Extensions.
+"use strict";
+
+const $ = (s) => document.querySelector(s);
+const tokenInput = $("#token");
+tokenInput.value = localStorage.getItem("spool.token") || "";
+tokenInput.addEventListener("change", () => localStorage.setItem("spool.token", tokenInput.value));
+
+async function api(path, as = "json") {
+  const headers = tokenInput.value ? { Authorization: "Bearer " + tokenInput.value } : {};
+  const r = await fetch(path, { headers });
+  if (!r.ok) {
+    let msg = r.status + " " + r.statusText;
+    try { const e = await r.json(); msg = e.message || msg; } catch (_) {}
+    const err = new Error(msg); err.status = r.status; throw err;
+  }
+  return as === "json" ? r.json() : as === "text" ? r.text() : r.arrayBuffer();
+}
+
+const terminal = (s) => ["succeeded", "failed", "cancelled", "rejected"].includes(s);
+let selected = null;
+
+function bar(p) {
+  return `<div class="bar"><div style="width:${Math.round(100 * p)}%"></div></div>`;
+}
+
+async function refreshHealth() {
+  try {
+    const h = await fetch("/health").then((r) => r.json());
+    $("#health").textContent = h.ok ? "NATS, Postgres and MinIO up" :
+      "down: " + Object.entries(h.checks).filter(([, v]) => v !== "ok").map(([k, v]) => `${k} (${v})`).join(", ");
+  } catch (e) { $("#health").textContent = "the gateway is unreachable"; }
+}
+
+async function refreshJobs() {
+  let list;
+  try { list = await api("/jobs?limit=50"); } catch (e) { $("#jobs-empty").hidden = false; $("#jobs-empty").textContent = plain(e); return; }
+  const body = $("#jobs tbody");
+  body.innerHTML = "";
+  $("#jobs-empty").hidden = list.jobs.length > 0;
+  for (const j of list.jobs) {
+    const tr = document.createElement("tr");
+    tr.className = `job state-${j.state}` + (j.id === selected ? " selected" : "");
+    tr.dataset.id = j.id;
+    tr.innerHTML = `<td>${j.id}</td><td>${j.state}</td><td>${bar(j.progress)}</td><td>${j.segments_done}/${j.segments_total || "∞"}</td>`;
+    tr.addEventListener("click", () => select(j.id));
+    body.appendChild(tr);
+  }
+}
+
+// plain turns an API error into words for a person.
+function plain(e) {
+  if (e.status === 401) return "The gateway wants a token: paste it in the box above.";
+  if (e.status === 404) return "No such job.";
+  return "Could not reach spool: " + e.message;
+}
+
+async function select(id) {
+  if (selected !== id) { selected = id; preview.reset(); }
+  $("#job-pane").hidden = false;
+  refreshJob();
+}
+
+async function refreshJob() {
+  if (!selected) return;
+  const id = selected;
+  let j, lin;
+  try { [j, lin] = await Promise.all([api("/status/" + id), api(`/jobs/${id}/lineage`)]); }
+  catch (e) { $("#job-error").hidden = false; $("#job-error").textContent = plain(e); return; }
+  $("#job-title").textContent = `${j.id} · ${j.state} · ${j.width}×${j.height} · ${j.frames || "live"} frames at ${j.fps} fps`;
+  const err = $("#job-error");
+  err.hidden = !j.error_message;
+  err.textContent = j.error_message ? `This job ${j.state === "rejected" ? "was rejected" : "failed"}: ${j.error_message}` : "";
+  timeline(lin.segments);
+  segmentsTable(lin.segments);
+  if (j.state === "succeeded" && j.video_url) preview.final(j.video_url);
+  else if (j.preview_url) preview.follow(j.preview_url, terminal(j.state));
+}
+
+function segmentsTable(segs) {
+  const body = $("#segments tbody");
+  body.innerHTML = "";
+  for (const s of segs) {
+    const a = s.attempts.find((x) => x.Attempt === s.committed_attempt) || s.attempts[s.attempts.length - 1] || {};
+    const t = a.Timings || {}, w = a.Worker || {};
+    const tr = document.createElement("tr");
+    tr.innerHTML = `<td>${s.index}</td><td>${s.frames}</td><td>${s.attempts.map((x) => x.Outcome).join(" → ") || s.state}</td>` +
+      `<td>${w.WorkerID || ""}</td><td>${w.GPUName || (w.WorkerID ? "cpu" : "")}</td>` +
+      `<td>${t.DenoiseMS || 0} ms</td><td>${t.DecodeMS || 0} ms</td><td>${t.EncodeMS || 0} ms</td><td>${t.UploadMS || 0} ms</td>`;
+    body.appendChild(tr);
+  }
+}
+
+// timeline draws each attempt as a bar on its worker's lane, from its start
+// to its end.
+function timeline(segs) {
+  const el = $("#timeline");
+  const bars = [];
+  for (const s of segs) for (const a of s.attempts) {
+    if (!a.StartedAt) continue;
+    const start = Date.parse(a.StartedAt), end = a.FinishedAt ? Date.parse(a.FinishedAt) : Date.now();
+    bars.push({ seg: s.index, lane: (a.Worker && a.Worker.WorkerID) || "?", gpu: a.Worker && a.Worker.GPUName, start, end, outcome: a.Outcome });
+  }
+  el.innerHTML = "";
+  if (!bars.length) { el.innerHTML = `<p class="muted">No segment has started yet.</p>`; return; }
+  const t0 = Math.min(...bars.map((b) => b.start)), t1 = Math.max(...bars.map((b) => b.end)), span = Math.max(t1 - t0, 1);
+  const lanes = [...new Set(bars.map((b) => b.lane))].sort();
+  for (const lane of lanes) {
+    const div = document.createElement("div");
+    div.className = "lane";
+    const gpu = bars.find((b) => b.lane === lane).gpu;
+    div.innerHTML = `<span class="name">${lane}${gpu ? " · " + gpu : ""}</span>`;
+    for (const b of bars.filter((x) => x.lane === lane)) {
+      const s = document.createElement("div");
+      s.className = "seg";
+      s.style.left = `calc(9rem + (100% - 9rem) * ${(b.start - t0) / span})`;
+      s.style.width = `calc((100% - 9rem) * ${Math.max((b.end - b.start) / span, 0.005)})`;
+      s.title = `segment ${b.seg}: ${b.outcome}, ${((b.end - b.start) / 1000).toFixed(1)} s`;
+      s.textContent = b.seg;
+      if (b.outcome !== "done") s.style.background = "#d6a045";
+      div.appendChild(s);
+    }
+    el.appendChild(div);
+  }
+}
+
+// preview plays the job's HLS pieces (fMP4) as they appear, through Media
+// Source Extensions, and the final MP4 once there is one.
+const preview = {
+  video: $("#preview"), ms: null, sb: null, played: new Set(), busy: false, finalURL: null,
+  reset() {
+    this.ms = null; this.sb = null; this.played = new Set(); this.finalURL = null;
+    this.video.removeAttribute("src"); this.video.load();
+    $("#preview-caption").textContent = "live preview";
+  },
+  final(url) {
+    if (this.finalURL) return;
+    this.finalURL = url; this.ms = null;
+    this.video.src = url;
+    $("#preview-caption").textContent = "final video";
+  },
+  async follow(playlistURL, ended) {
+    if (this.busy || this.finalURL || !window.MediaSource) return;
+    this.busy = true;
+    try {
+      const base = playlistURL.replace(/index\.m3u8$/, "");
+      const text = await api(playlistURL, "text");
+      const pieces = text.split("\n").filter((l) => l.endsWith(".m4s"));
+      if (!this.ms) {
+        const init = new Uint8Array(await api(base + "init.mp4", "bytes"));
+        const i = findBox(init, "avcC");
+        const hex = (b) => b.toString(16).padStart(2, "0");
+        const codec = i < 0 ? "avc1.640028" : "avc1." + hex(init[i + 5]) + hex(init[i + 6]) + hex(init[i + 7]);
+        this.ms = new MediaSource();
+        this.video.src = URL.createObjectURL(this.ms);
+        await new Promise((ok) => this.ms.addEventListener("sourceopen", ok, { once: true }));
+        this.sb = this.ms.addSourceBuffer(`video/mp4; codecs="${codec}"`);
+        await this.append(init);
+      }
+      for (const p of pieces) {
+        if (this.played.has(p)) continue;
+        await this.append(new Uint8Array(await api(base + p, "bytes")));
+        this.played.add(p);
+      }
+      if (ended && this.ms.readyState === "open") this.ms.endOfStream();
+      if (this.video.paused) this.video.play().catch(() => {});
+    } catch (e) {
+      $("#preview-caption").textContent = "preview: " + plain(e);
+    } finally { this.busy = false; }
+  },
+  append(bytes) {
+    return new Promise((ok, fail) => {
+      this.sb.addEventListener("updateend", ok, { once: true });
+      this.sb.addEventListener("error", fail, { once: true });
+      this.sb.appendBuffer(bytes);
+    });
+  },
+};
+
+// findBox returns the offset of a box's type in bytes, or -1.
+function findBox(bytes, type) {
+  const t = [...type].map((c) => c.charCodeAt(0));
+  for (let i = 4; i + 4 <= bytes.length; i++) {
+    if (bytes[i] === t[0] && bytes[i + 1] === t[1] && bytes[i + 2] === t[2] && bytes[i + 3] === t[3]) return i;
+  }
+  return -1;
+}
+
+refreshHealth();
+refreshJobs();
+setInterval(refreshHealth, 10000);
+setInterval(refreshJobs, 1000);
+setInterval(refreshJob, 1500);
+const fromHash = location.hash.slice(1);
+if (fromHash) select(fromHash);
