@@ -2,7 +2,6 @@ package infer_test
 
 import (
 	"context"
-	"runtime/cgo"
 	"testing"
 	"time"
 
@@ -21,31 +20,6 @@ func (d *discard) Frame(f infer.Frame) error {
 	d.sum += f.RGB[len(f.RGB)-1]
 	d.last = time.Now()
 	return nil
-}
-
-// TestRunAllocatesNothing: with a context that cannot be cancelled, a whole
-// run of many frames allocates nothing on the Go heap, so neither do the
-// frame callbacks. Handles are created first so that their values are past
-// the range Go boxes without allocating.
-func TestRunAllocatesNothing(t *testing.T) {
-	if asan {
-		t.Skip("allocation counts are meaningless under -asan")
-	}
-	for range 300 {
-		cgo.NewHandle(0).Delete()
-	}
-	e := open(t, "sim")
-	r := infer.Request{Prompt: "x", Width: 16, Height: 16, Frames: 256, Steps: 4, TailFrames: 1}
-	d := &discard{}
-	if n := testing.AllocsPerRun(10, func() { _ = e.Run(context.Background(), r, d) }); n != 0 {
-		t.Fatalf("%v allocations per run of %d frames", n, r.Frames)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// A cancellable context costs a watcher per run, never per frame.
-	if n := testing.AllocsPerRun(10, func() { _ = e.Run(ctx, r, d) }); n > 8 {
-		t.Fatalf("%v allocations per cancellable run", n)
-	}
 }
 
 // BenchmarkRef720p: one 720p segment of 121 frames at 30 steps, the shape of

@@ -5,14 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
-	"github.com/spoolvideo/spool/libs/blob"
-	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
-	"github.com/spoolvideo/spool/libs/store"
-	"github.com/spoolvideo/spool/libs/telemetry"
+	"github.com/spoolvideo/spool/libs/service"
 )
 
 // Main loads cfg from the environment, connects to NATS, Postgres and
@@ -21,39 +17,15 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err := config.Load(cfg); err != nil {
 		return err
 	}
-	if cfg.Name == "" {
-		cfg.Name = "spool-gateway"
-	}
-	log, err := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
+	p, err := service.Start(ctx, "spool-gateway", &cfg.Service, service.Parts{NATS: &cfg.NATS, Postgres: &cfg.Postgres, S3: &cfg.S3})
 	if err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, cfg.Name)
-	if err != nil {
+	defer p.Close()
+	if err := p.Bus.Declare(ctx); err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx))
-	if cfg.NATS.Name == "" {
-		cfg.NATS.Name = cfg.Name
-	}
-	b, err := bus.Connect(ctx, cfg.NATS, bus.WithLogger(log))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Declare(ctx); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Postgres)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	bl, err := blob.New(cfg.S3)
-	if err != nil {
-		return err
-	}
-	g, err := New(*cfg, b, st, bl, log)
+	g, err := New(*cfg, p.Bus, p.Store, p.Blob, p.Log)
 	if err != nil {
 		return err
 	}
@@ -61,7 +33,7 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "dev", cfg.Dev)
+	p.Log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "dev", cfg.Dev)
 	return Serve(ctx, ln, g.Handler())
 }
 

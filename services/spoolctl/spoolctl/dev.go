@@ -12,12 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spoolvideo/spool/libs/blob"
-	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
-	"github.com/spoolvideo/spool/libs/store"
-	"github.com/spoolvideo/spool/libs/telemetry"
+	"github.com/spoolvideo/spool/libs/service"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 	"github.com/spoolvideo/spool/services/spoolctl/e2ebench"
@@ -39,10 +36,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return ErrUsage
 	}
-	log, err := telemetry.NewLogger(stderr, *level)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
@@ -55,11 +48,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer st.Stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c, err := connect(ctx, st)
+	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level}, service.Parts{
+		NATS:     &config.NATS{URL: st.NATSURL},
+		Postgres: &config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 16},
+		S3:       &config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket},
+	})
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
+	log := c.Log
 	var runs []func(context.Context) error
 	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{"default"}, MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: 10 * time.Second, RunningStale: 90 * time.Second, QueuedStale: 5 * time.Minute, PoolWindow: 32, LiveAhead: 3,
@@ -124,38 +122,4 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case err := <-done:
 		return err
 	}
-}
-
-// clients are the dev system's connections.
-type clients struct {
-	Bus   *bus.Bus
-	Store *store.Store
-	Blob  *blob.Store
-}
-
-func connect(ctx context.Context, st *devstack.Stack) (*clients, error) {
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, Name: "spoolctl-dev"})
-	if err != nil {
-		return nil, err
-	}
-	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 16})
-	if err != nil {
-		_ = b.Close()
-		return nil, err
-	}
-	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
-	if err == nil {
-		err = bl.EnsureBucket(ctx)
-	}
-	if err != nil {
-		s.Close()
-		_ = b.Close()
-		return nil, err
-	}
-	return &clients{Bus: b, Store: s, Blob: bl}, nil
-}
-
-func (c *clients) close() {
-	c.Store.Close()
-	_ = c.Bus.Close()
 }

@@ -2,12 +2,10 @@ package worker
 
 import (
 	"context"
-	"os"
 
-	"github.com/spoolvideo/spool/libs/blob"
-	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/gpu"
+	"github.com/spoolvideo/spool/libs/service"
 	"github.com/spoolvideo/spool/libs/telemetry"
 )
 
@@ -17,55 +15,33 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err := config.Load(cfg); err != nil {
 		return err
 	}
-	if cfg.Name == "" {
-		cfg.Name = "spool-worker"
-	}
-	log, err := telemetry.NewLogger(os.Stderr, cfg.LogLevel)
-	if err != nil {
-		return err
-	}
 	var topts []telemetry.Option
 	if cfg.Metrics != "" {
 		topts = append(topts, telemetry.WithPrometheus())
 	}
-	tel, err := telemetry.Setup(ctx, cfg.Name, topts...)
+	p, err := service.Start(ctx, "spool-worker", &cfg.Service, service.Parts{NATS: &cfg.NATS, S3: &cfg.S3}, topts...)
 	if err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx))
+	defer p.Close()
 	if cfg.Metrics != "" {
-		srv, err := telemetry.ServeMetrics(cfg.Metrics, tel.MetricsHandler())
+		srv, err := telemetry.ServeMetrics(cfg.Metrics, p.Telemetry.MetricsHandler())
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		log.Info("metrics", "url", "http://"+srv.Addr+"/metrics")
+		p.Log.Info("metrics", "url", "http://"+srv.Addr+"/metrics")
 	}
 	gpus, err := gpu.Open()
 	if err != nil {
 		return err
 	}
 	defer gpus.Close()
-	if cfg.NATS.Name == "" {
-		cfg.NATS.Name = cfg.Name
-	}
-	b, err := bus.Connect(ctx, cfg.NATS, bus.WithLogger(log))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	bl, err := blob.New(cfg.S3)
-	if err != nil {
-		return err
-	}
-	if err := bl.EnsureBucket(ctx); err != nil {
-		return err
-	}
-	w, err := New(*cfg, b, bl, gpus, log)
+	w, err := New(*cfg, p.Bus, p.Blob, gpus, p.Log)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	log.Info("worker running", "id", w.cfg.ID, "pool", cfg.Pool, "backend", cfg.Backend, "slots", len(w.slots), "gpus", len(gpus.GPUs()))
+	p.Log.Info("worker running", "id", w.cfg.ID, "pool", cfg.Pool, "backend", cfg.Backend, "slots", len(w.slots), "gpus", len(gpus.GPUs()))
 	return w.Run(ctx)
 }

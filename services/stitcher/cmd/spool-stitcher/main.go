@@ -6,30 +6,14 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/service"
 	"github.com/spoolvideo/spool/services/stitcher/stitcher"
 )
 
 func main() {
 	var cfg stitcher.Config
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: spool-stitcher\n\n"+
-			"Consumes DONE results from SPOOL_RESULTS, appends committed segments in order to\n"+
-			"jobs/<job>/final.mp4 (streamed multipart) and jobs/<job>/hls/index.m3u8, and marks each job\n"+
-			"succeeded after its last segment.\n\n")
-		_ = config.Usage(flag.CommandLine.Output(), &cfg)
-	}
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := stitcher.Main(ctx, &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "spool-stitcher: %v\n", err)
-		os.Exit(1)
-	}
+	service.Command("spool-stitcher", "Consumes DONE results from SPOOL_RESULTS, appends committed segments in order to\n"+
+		"jobs/<job>/final.mp4 (streamed multipart) and jobs/<job>/hls/index.m3u8, and marks each job\n"+
+		"succeeded after its last segment.", &cfg, func(ctx context.Context) error { return stitcher.Main(ctx, &cfg) })
 }

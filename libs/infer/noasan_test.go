@@ -1,5 +1,0 @@
-//go:build !asan
-
-package infer_test
-
-const asan = false
