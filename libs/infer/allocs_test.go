@@ -34,4 +34,3 @@ func TestRunAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per cancellable run", n)
 	}
 }
-
