@@ -38,7 +38,7 @@ func Connect(t testing.TB, ackWait time.Duration) Clients {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
+	bl, err := blob.New(st.S3Config())
 	if err != nil {
 		t.Fatal(err)
 	}

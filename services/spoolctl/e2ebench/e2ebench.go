@@ -93,8 +93,7 @@ func setup(ctx context.Context) (*rig, error) {
 		return nil, err
 	}
 	r.stops = append(r.stops, r.store.Close)
-	if r.blob, err = blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey),
-		Bucket: st.S3Bucket}); err == nil {
+	if r.blob, err = blob.New(st.S3Config()); err == nil {
 		err = r.blob.EnsureBucket(ctx)
 	}
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
 )
 
@@ -23,10 +23,7 @@ import (
 func TestKilledWorkerEqualsOracle(t *testing.T) {
 	const ackWait = 3 * time.Second
 	sys := newSystem(t, ackWait, 0)
-	bin := filepath.Join(t.TempDir(), "spool-worker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../worker/cmd/spool-worker").CombinedOutput(); err != nil {
-		t.Fatalf("go build spool-worker: %v\n%s", err, out)
-	}
+	bin := devstacktest.Binary(t, "../../worker/cmd/spool-worker")
 	procs := map[string]*exec.Cmd{}
 	for i := range 3 {
 		id := fmt.Sprintf("kw%d", i)

@@ -48,11 +48,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer st.Stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level}, service.Parts{
-		NATS:     &config.NATS{URL: st.NATSURL},
-		Postgres: &config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 16},
-		S3:       &config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket},
-	})
+	natsCfg, pgCfg, s3Cfg := st.NATSConfig(), st.PostgresConfig(), st.S3Config()
+	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level}, service.Parts{NATS: &natsCfg, Postgres: &pgCfg, S3: &s3Cfg})
 	if err != nil {
 		return err
 	}

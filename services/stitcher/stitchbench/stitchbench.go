@@ -99,7 +99,7 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 		return Stitch{}, err
 	}
 	defer s.Close()
-	bl, err := blob.New(config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket})
+	bl, err := blob.New(st.S3Config())
 	if err != nil {
 		return Stitch{}, err
 	}

@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,31 +18,6 @@ import (
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
-
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-func stitcherBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "spool-stitcher-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "spool-stitcher")
-		if out, err := exec.Command("go", "build", "-o", binary, "../cmd/spool-stitcher").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build spool-stitcher: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
 
 // noise is frame i of segment seg: seeded noise, which no codec shrinks,
 // so that a few segments fill 5 MiB parts.
@@ -69,7 +42,7 @@ func TestKilledStitcherProcessResumes(t *testing.T) {
 	e := newEnv(t)
 	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
 	start := func(id string) *exec.Cmd {
-		cmd := exec.Command(stitcherBinary(t))
+		cmd := exec.Command(devstacktest.Binary(t, "../cmd/spool-stitcher"))
 		cmd.Env = append(append(os.Environ(), st.Env()...), "SPOOL_STITCHER_ID="+id, "SPOOL_STITCHER_CODEC=lossless",
 			"SPOOL_STITCHER_LEASE=2s", "SPOOL_STITCHER_SWEEP_EVERY=500ms", "SPOOL_LOG_LEVEL=warn")
 		cmd.Stderr = os.Stderr

@@ -8,43 +8,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
-
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// workerBinary builds cmd/spool-worker once per test run.
-func workerBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "spool-worker-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "spool-worker")
-		out, err := exec.Command("go", "build", "-o", binary, "../cmd/spool-worker").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build spool-worker: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
 
 // process is a spool-worker process.
 type process struct {
@@ -57,7 +30,7 @@ type process struct {
 // test's stack; it is killed at cleanup if still running.
 func (e *env) startProcess(t *testing.T, id string, extra ...string) *process {
 	t.Helper()
-	cmd := exec.Command(workerBinary(t))
+	cmd := exec.Command(devstacktest.Binary(t, "../cmd/spool-worker"))
 	cmd.Env = append(append(os.Environ(), e.st.Env()...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+e.pool,
 		"SPOOL_WORKER_BACKEND=ref", "SPOOL_WORKER_HEARTBEAT=500ms", "SPOOL_WORKER_REGISTER_EVERY=200ms",
 		"SPOOL_NATS_ACK_WAIT="+ackWait.String(), "SPOOL_LOG_LEVEL=warn")

@@ -96,7 +96,7 @@ func setup(ctx context.Context, pool string, window int) (r *rig, err error) {
 
 func (r *rig) s3() config.S3 {
 	st := r.stack
-	return config.S3{Endpoint: st.S3Endpoint, AccessKey: st.S3AccessKey, SecretKey: config.Secret(st.S3SecretKey), Bucket: st.S3Bucket}
+	return st.S3Config()
 }
 
 // start runs fn until the rig closes.
