@@ -35,13 +35,10 @@ type job struct {
 	prevTail []byte // independent mode: the last segment's trailing overlap fragment
 }
 
-// open loads a job's stitch, creating its multipart upload the first time,
+// open loads the stitch of job jb, creating its multipart upload the first time,
 // and rebuilds the part it was filling from the pieces past the last part.
-func (s *Stitcher) open(ctx context.Context, id string) (*job, error) {
-	jb, err := s.store.GetJob(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+func (s *Stitcher) open(ctx context.Context, jb store.Job) (*job, error) {
+	id := jb.ID
 	key, err := blob.Final(id)
 	if err != nil {
 		return nil, err

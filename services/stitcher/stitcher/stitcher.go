@@ -196,7 +196,7 @@ func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 			return 0, nil // stopped before its first segment: no video
 		}
 	}
-	j, err := s.state(ctx, id)
+	j, err := s.state(ctx, jb)
 	if err != nil {
 		return 0, err
 	}
@@ -239,30 +239,25 @@ func (s *Stitcher) redo(ctx context.Context, id string, idx int, why error) erro
 }
 
 // state returns the job's open stitch, from memory or rebuilt, keeping at
-// most OpenJobs in memory.
-func (s *Stitcher) state(ctx context.Context, id string) (*job, error) {
+// most OpenJobs in memory; jb is the job as just read.
+func (s *Stitcher) state(ctx context.Context, jb store.Job) (*job, error) {
 	s.mu.Lock()
 	for i, j := range s.cache {
-		if j.job.ID == id {
+		if j.job.ID == jb.ID {
 			s.cache = append(append(s.cache[:i:i], s.cache[i+1:]...), j)
 			s.mu.Unlock()
-			// The job row changes (state, segments): read it again.
-			jb, err := s.store.GetJob(ctx, id)
-			if err != nil {
-				return nil, err
-			}
 			j.job = jb
-			if _, err := s.store.OpenStitch(ctx, id, s.cfg.ID, s.cfg.Lease, func() (string, error) {
-				return "", fmt.Errorf("stitcher: %s: the stitch row is gone", id)
+			if _, err := s.store.OpenStitch(ctx, jb.ID, s.cfg.ID, s.cfg.Lease, func() (string, error) {
+				return "", fmt.Errorf("stitcher: %s: the stitch row is gone", jb.ID)
 			}); err != nil { // renews the lease
-				s.drop(id)
+				s.drop(jb.ID)
 				return nil, err
 			}
 			return j, nil
 		}
 	}
 	s.mu.Unlock()
-	j, err := s.open(ctx, id)
+	j, err := s.open(ctx, jb)
 	if err != nil {
 		return nil, err
 	}
