@@ -18,6 +18,15 @@ BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
 APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-numpy
+# The dashboard's player, bundled into the gateway at build time from the
+# npm registry (no Node.js needed); the integrity is the registry's.
+HLSJS_VERSION         := 1.7.4
+HLSJS_INTEGRITY       := sha512-3GlxGdPvT2YHvQYOt+yOzT/DEior/qJVNIylHA77kgeoBTdQQqi70GwefNEUmHQeNGyjC8U62+bruqW/Tpm+tg==
+PLAYER                := services/gateway/gateway/web/vendor/hls.min.js
+# The dashboard's browser test: Debian's chromium driven by playwright-core
+# (pinned in services/spoolctl/systest/browser/package-lock.json).
+BROWSER_DIR           := $(ROOT)/.spool/browser
+BROWSER_SRC           := services/spoolctl/systest/browser
 TEST_TIMEOUT          ?= 20m
 TEST_FLAGS            ?=
 
@@ -25,7 +34,7 @@ TEST_FLAGS            ?=
 MODULE_DIRS = $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS        = $(addsuffix /...,$(MODULE_DIRS))
 
-.PHONY: help deps tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help deps browser-deps tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,7 +53,24 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	  echo "deps: not root; run: sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)" >&2; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
-	@$(MAKE) --no-print-directory $(BIN)/minio
+	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER)
+
+$(PLAYER): Makefile
+	$(GO) run ./services/gateway/cmd/spool-bundle-player -version $(HLSJS_VERSION) -integrity '$(HLSJS_INTEGRITY)' -out $(@D)
+
+browser-deps: ## install what the dashboard's browser test needs (chromium, Node.js, playwright-core)
+	@missing=(); command -v chromium >/dev/null || missing+=(chromium); command -v node >/dev/null || missing+=(nodejs npm); \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  echo "browser-deps: installing $${missing[*]}"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "browser-deps: not root; run: sudo apt-get install -y $${missing[*]}" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${missing[*]} >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $${missing[*]} >/dev/null; }; fi
+	@$(MAKE) --no-print-directory $(BROWSER_DIR)/node_modules/playwright-core/package.json
+
+$(BROWSER_DIR)/node_modules/playwright-core/package.json: $(BROWSER_SRC)/package.json $(BROWSER_SRC)/package-lock.json
+	@mkdir -p $(BROWSER_DIR) && cp $^ $(BROWSER_DIR)/
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 tools: $(BIN)/buf $(BIN)/protoc-gen-go ## install the pinned code generators
 
@@ -65,11 +91,11 @@ $(BIN)/protoc-gen-go: Makefile
 $(BIN)/minio: Makefile
 	$(call install-tool,minio,github.com/minio/minio,$(MINIO_VERSION))
 
-build: ## compile every module
+build: $(PLAYER) ## compile every module
 	@$(MAKE) --no-print-directory -C libs/infer sources-hash
 	$(GO) build $(PKGS)
 
-test: deps ## lint, check generated code, run every unit and integration test against the real stack
+test: deps browser-deps ## lint, check generated code, run every unit and integration test against the real stack
 	@$(MAKE) --no-print-directory lint proto-check
 	$(MAKE) -C libs/infer check asan leakcheck python python-check
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)

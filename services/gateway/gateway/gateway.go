@@ -43,7 +43,7 @@ type Gateway struct {
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
 // document must describe each (a test checks).
 var Routes = []string{
-	"GET /{$}", "GET /ui/{file}", "GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
+	"GET /{$}", "GET /ui/{file...}", "GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
 	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
 }
 
@@ -59,13 +59,13 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	cat.Pools = cfg.Pools
 	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux()}
 	handlers := map[string]http.HandlerFunc{
-		"GET /{$}": g.dashboard, "GET /ui/{file}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
+		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
 		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
 	}
 	for _, r := range Routes {
 		h := handlers[r]
-		if r != "GET /health" && r != "GET /openapi.yaml" && r != "GET /{$}" && r != "GET /ui/{file}" { // public: no data
+		if r != "GET /health" && r != "GET /openapi.yaml" && r != "GET /{$}" && r != "GET /ui/{file...}" { // public: no data
 			h = g.auth(h)
 		}
 		g.mux.Handle(r, h)
@@ -218,7 +218,8 @@ func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such file "+name)
 		return
 	}
-	types := map[string]string{".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	types := map[string]string{".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+		"": "text/plain; charset=utf-8"}
 	w.Header().Set("Content-Type", types[path.Ext(name)])
 	_, _ = w.Write(data)
 }

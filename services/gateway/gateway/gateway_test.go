@@ -168,7 +168,7 @@ func TestAPI(t *testing.T) {
 	if r, v := call(t, srv, "GET", "/status/api-job", "", true); r.StatusCode != 200 || !strings.HasPrefix(v["video_url"].(string), "http") {
 		t.Fatalf("status without a video_url: %v", v)
 	}
-	for path, want := range map[string]string{"/": "/ui/app.js", "/ui/app.js": "MediaSource", "/ui/app.css": "timeline"} {
+	for path, want := range map[string]string{"/": "/ui/app.js", "/ui/app.js": "new Hls(", "/ui/app.css": "timeline"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

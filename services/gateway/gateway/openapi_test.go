@@ -26,7 +26,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	routes := slices.Clone(Routes)
 	for i, r := range routes {
-		routes[i] = strings.Replace(r, "/{$}", "/", 1) // ServeMux's exact-match root
+		routes[i] = strings.Replace(r, "/{$}", "/", 1)         // ServeMux's exact-match root
+		routes[i] = strings.Replace(routes[i], "...}", "}", 1) // a wildcard over the path's rest
 	}
 	slices.Sort(doc)
 	slices.Sort(routes)

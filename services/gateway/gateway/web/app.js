@@ -1,8 +1,7 @@
 // The spool dashboard: jobs with live progress, and per job its segment
 // timeline (which worker and GPU made each segment, and when), the live
 // preview while it runs and the final video. It uses only the gateway's
-// API; the preview plays the HLS playlist's fMP4 pieces through Media
-// Source Extensions.
+// API; the preview plays the HLS playlist through hls.js.
 "use strict";
 
 const $ = (s) => document.querySelector(s);
@@ -78,7 +77,7 @@ async function refreshJob() {
   timeline(lin.segments);
   segmentsTable(lin.segments);
   if (j.state === "succeeded" && j.video_url) preview.final(j.video_url);
-  else if (j.preview_url) preview.follow(j.preview_url, terminal(j.state));
+  else if (j.preview_url) preview.follow(j.preview_url);
 }
 
 function segmentsTable(segs) {
@@ -128,67 +127,53 @@ function timeline(segs) {
   }
 }
 
-// preview plays the job's HLS pieces (fMP4) as they appear, through Media
-// Source Extensions, and the final MP4 once there is one.
+// preview plays the job's HLS preview while it runs, through hls.js (the
+// maintained player bundled at build time), and the final MP4 once there is
+// one. Browsers that play HLS themselves (Safari) get the playlist directly.
 const preview = {
-  video: $("#preview"), ms: null, sb: null, played: new Set(), busy: false, finalURL: null,
+  video: $("#preview"), hls: null, url: null, finalURL: null,
+  caption(text) { $("#preview-caption").textContent = text; },
   reset() {
-    this.ms = null; this.sb = null; this.played = new Set(); this.finalURL = null;
+    if (this.hls) this.hls.destroy();
+    this.hls = null; this.url = null; this.finalURL = null;
     this.video.removeAttribute("src"); this.video.load();
-    $("#preview-caption").textContent = "live preview";
+    this.caption("live preview");
   },
   final(url) {
     if (this.finalURL) return;
-    this.finalURL = url; this.ms = null;
+    if (this.hls) { this.hls.destroy(); this.hls = null; }
+    this.finalURL = url;
     this.video.src = url;
-    $("#preview-caption").textContent = "final video";
+    this.video.play().catch(() => {});
+    this.caption("final video");
   },
-  async follow(playlistURL, ended) {
-    if (this.busy || this.finalURL || !window.MediaSource) return;
-    this.busy = true;
-    try {
-      const base = playlistURL.replace(/index\.m3u8$/, "");
-      const text = await api(playlistURL, "text");
-      const pieces = text.split("\n").filter((l) => l.endsWith(".m4s"));
-      if (!this.ms) {
-        const init = new Uint8Array(await api(base + "init.mp4", "bytes"));
-        const i = findBox(init, "avcC");
-        const hex = (b) => b.toString(16).padStart(2, "0");
-        const codec = i < 0 ? "avc1.640028" : "avc1." + hex(init[i + 5]) + hex(init[i + 6]) + hex(init[i + 7]);
-        this.ms = new MediaSource();
-        this.video.src = URL.createObjectURL(this.ms);
-        await new Promise((ok) => this.ms.addEventListener("sourceopen", ok, { once: true }));
-        this.sb = this.ms.addSourceBuffer(`video/mp4; codecs="${codec}"`);
-        await this.append(init);
-      }
-      for (const p of pieces) {
-        if (this.played.has(p)) continue;
-        await this.append(new Uint8Array(await api(base + p, "bytes")));
-        this.played.add(p);
-      }
-      if (ended && this.ms.readyState === "open") this.ms.endOfStream();
-      if (this.video.paused) this.video.play().catch(() => {});
-    } catch (e) {
-      $("#preview-caption").textContent = "preview: " + plain(e);
-    } finally { this.busy = false; }
-  },
-  append(bytes) {
-    return new Promise((ok, fail) => {
-      this.sb.addEventListener("updateend", ok, { once: true });
-      this.sb.addEventListener("error", fail, { once: true });
-      this.sb.appendBuffer(bytes);
-    });
+  follow(playlistURL) {
+    if (this.finalURL || this.url === playlistURL) return;
+    this.url = playlistURL;
+    if (window.Hls && Hls.isSupported()) {
+      const hls = new Hls({
+        // The gateway's HLS proxy wants the same token as the API.
+        xhrSetup: (xhr) => { if (tokenInput.value) xhr.setRequestHeader("Authorization", "Bearer " + tokenInput.value); },
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => this.video.play().catch(() => {}));
+      hls.on(Hls.Events.ERROR, (_, d) => {
+        if (!d.fatal) return;
+        this.caption("preview: " + (d.response && d.response.code === 401 ? "the gateway wants a token" : d.details));
+        if (d.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+        else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      });
+      hls.loadSource(playlistURL);
+      hls.attachMedia(this.video);
+      this.hls = hls;
+    } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+      this.video.src = playlistURL;
+      this.video.play().catch(() => {});
+    } else {
+      this.caption(window.Hls ? "this browser cannot play the preview (no Media Source Extensions)"
+        : "the preview player is not in this build: run make build");
+    }
   },
 };
-
-// findBox returns the offset of a box's type in bytes, or -1.
-function findBox(bytes, type) {
-  const t = [...type].map((c) => c.charCodeAt(0));
-  for (let i = 4; i + 4 <= bytes.length; i++) {
-    if (bytes[i] === t[0] && bytes[i + 1] === t[1] && bytes[i + 2] === t[2] && bytes[i + 3] === t[3]) return i;
-  }
-  return -1;
-}
 
 refreshHealth();
 refreshJobs();
