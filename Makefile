@@ -34,7 +34,7 @@ TEST_FLAGS            ?=
 MODULE_DIRS = $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS        = $(addsuffix /...,$(MODULE_DIRS))
 
-.PHONY: help deps browser-deps tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help deps browser-deps otelcol tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	  echo "deps: not root; run: sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)" >&2; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
-	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER)
+	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER) $(BIN)/spool-otelcol
 
 $(PLAYER): Makefile
 	$(GO) run ./services/gateway/cmd/spool-bundle-player -version $(HLSJS_VERSION) -integrity '$(HLSJS_INTEGRITY)' -out $(@D)
@@ -71,6 +71,29 @@ $(BROWSER_DIR)/node_modules/playwright-core/package.json: $(BROWSER_SRC)/package
 	@mkdir -p $(BROWSER_DIR) && cp $^ $(BROWSER_DIR)/
 	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The OpenTelemetry Collector of dev and of the tracing test, built by the
+# collector builder from deploy/otel/builder.yaml; cached per manifest.
+OCB_VERSION  := v0.164.0
+OTELCOL_HASH  = $(shell cat deploy/otel/builder.yaml deploy/otel/statusutil/go.mod deploy/otel/statusutil/*.go | sha256sum | cut -c1-16)
+otelcol: $(BIN)/spool-otelcol ## build the OpenTelemetry Collector (OTLP in; file and debug out) into .spool/bin
+$(BIN)/builder: Makefile
+	$(call install-tool,builder,go.opentelemetry.io/collector/cmd/builder,$(OCB_VERSION))
+# The module proxy serves no zip of a test-only dependency of the file
+# exporter, so the builder's own `go mod tidy` stops there, after it has
+# written the sources and go.mod; `go mod tidy -e` then resolves what the
+# build needs, and go build compiles it.
+$(BIN)/spool-otelcol: deploy/otel/builder.yaml $(wildcard deploy/otel/statusutil/*) | $(BIN)/builder
+	@cache=$(TOOLCACHE)/spool-otelcol-$(OTELCOL_HASH); \
+	if [ ! -x $$cache/spool-otelcol ]; then \
+	  echo "building the OpenTelemetry Collector with builder $(OCB_VERSION) (once per manifest, about 2 minutes)"; \
+	  rm -rf deploy/otel/build; \
+	  (cd deploy/otel && GOFLAGS= $(BIN)/builder --config builder.yaml --skip-compilation >/dev/null 2>&1; \
+	   test -f build/go.mod || { echo "the collector builder wrote no go.mod; run it by hand in deploy/otel to see why" >&2; exit 1; }) && \
+	  (cd deploy/otel/build && GOWORK=off GOFLAGS= $(GO) mod tidy -e >/dev/null 2>&1; \
+	   GOWORK=off GOFLAGS= CGO_ENABLED=0 $(GO) build -trimpath -o spool-otelcol .) && \
+	  mkdir -p $$cache && mv deploy/otel/build/spool-otelcol $$cache/ && rm -rf deploy/otel/build; fi; \
+	flock $(BIN)/.spool-otelcol.lock sh -c "cp -f $$cache/spool-otelcol $@.tmp && mv -f $@.tmp $@"
 
 tools: $(BIN)/buf $(BIN)/protoc-gen-go ## install the pinned code generators
 

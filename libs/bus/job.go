@@ -10,9 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spoolvideo/spool/libs/telemetry"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
@@ -87,8 +90,12 @@ func JobIDFromSubmission(spec *spoolv1.JobSpec, msgID string, streamSeq uint64) 
 // job id. A spec with an id is sent with that id as Nats-Msg-Id, so a
 // resubmission within the dedup window is a no-op.
 func (b *Bus) SubmitJob(ctx context.Context, spec *spoolv1.JobSpec) (string, *jetstream.PubAck, error) {
+	// job.submit is the root of the job's trace (or continues the caller's).
+	ctx, span := tracer.Start(ctx, "job.submit", trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
 	msg, err := NewMsg(ctx, SubjectJobSubmit, spec)
 	if err != nil {
+		span.RecordError(err)
 		return "", nil, err
 	}
 	var opts []jetstream.PublishOpt
@@ -97,7 +104,11 @@ func (b *Bus) SubmitJob(ctx context.Context, spec *spoolv1.JobSpec) (string, *je
 	}
 	ack, err := b.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish")
 		return "", nil, fmt.Errorf("bus: submit job: %w", err)
 	}
-	return JobIDFromSubmission(spec, "", ack.Sequence), ack, nil
+	id := JobIDFromSubmission(spec, "", ack.Sequence)
+	span.SetAttributes(telemetry.AttrJob.String(id))
+	return id, ack, nil
 }

@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 )
 
+var tracer = otel.Tracer("github.com/spoolvideo/spool/libs/bus")
+
 // HeaderCarrier adapts nats.Header to OTel's propagation.TextMapCarrier, so
 // the W3C trace context (traceparent, tracestate) and baggage travel in
 // message headers. NATS headers are case-sensitive; Get falls back to a

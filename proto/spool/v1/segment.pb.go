@@ -210,8 +210,12 @@ type SegmentTask struct {
 	// and the stitcher crossfades; the worker starts a fragment at both
 	// overlaps' edges. 0 for the last segment and in chain mode.
 	CrossfadeFrames uint32 `protobuf:"varint,22,opt,name=crossfade_frames,json=crossfadeFrames,proto3" json:"crossfade_frames,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The W3C traceparent of the job's dispatch.plan span. Every attempt's
+	// message carries it in its headers, whenever and by whatever path it is
+	// published, so that a job is one trace with its segments side by side.
+	Traceparent   string `protobuf:"bytes,23,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SegmentTask) Reset() {
@@ -396,6 +400,13 @@ func (x *SegmentTask) GetCrossfadeFrames() uint32 {
 		return x.CrossfadeFrames
 	}
 	return 0
+}
+
+func (x *SegmentTask) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 // Timings are the per-phase durations of one attempt, in milliseconds.
@@ -711,7 +722,7 @@ var File_spool_v1_segment_proto protoreflect.FileDescriptor
 
 const file_spool_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\x88\x05\n" +
+	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\xaa\x05\n" +
 	"\vSegmentTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x18\n" +
@@ -738,7 +749,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"tailFrames\x12\x1f\n" +
 	"\vtrim_frames\x18\x15 \x01(\rR\n" +
 	"trimFrames\x12)\n" +
-	"\x10crossfade_frames\x18\x16 \x01(\rR\x0fcrossfadeFrames\"\x9a\x01\n" +
+	"\x10crossfade_frames\x18\x16 \x01(\rR\x0fcrossfadeFrames\x12 \n" +
+	"\vtraceparent\x18\x17 \x01(\tR\vtraceparent\"\x9a\x01\n" +
 	"\aTimings\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\rR\aqueueMs\x12\x1d\n" +
 	"\n" +

@@ -251,7 +251,7 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 	if err != nil {
 		return err
 	}
-	rows, err := segmentRows(norm, job, ahead)
+	rows, err := segmentRows(norm, job, ahead, templateTraceparent(seg.Task))
 	if err != nil {
 		return err
 	}

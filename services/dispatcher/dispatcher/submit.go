@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/spoolvideo/spool/libs/bus"
@@ -14,6 +15,7 @@ import (
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/plan"
 	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/libs/telemetry"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
@@ -24,7 +26,7 @@ var tracer = otel.Tracer("github.com/spoolvideo/spool/services/dispatcher")
 // redelivered submission changes nothing.
 func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	ctx = bus.ContextFromMsg(ctx, m)
-	ctx, span := tracer.Start(ctx, "dispatch.plan")
+	ctx, span := tracer.Start(ctx, "dispatch.plan", trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	meta, err := m.Metadata()
 	if err != nil {
@@ -35,6 +37,7 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	if !ident.Valid(id) {
 		id = bus.JobIDFromSubmission(&spoolv1.JobSpec{}, "", meta.Sequence.Stream)
 	}
+	span.SetAttributes(telemetry.AttrJob.String(id))
 	var job jobspec.Job
 	if decodeErr == nil {
 		job, err = jobspec.Validate(spec, d.catalog)
@@ -53,6 +56,7 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 		err = d.accept(ctx, id, spec, job)
 	}
 	if err != nil {
+		span.RecordError(err)
 		return err
 	}
 	d.wake()
@@ -105,7 +109,7 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", id, err)
 	}
-	rows, err := segmentRows(j, id, segs)
+	rows, err := segmentRows(j, id, segs, traceparentOf(ctx))
 	if err != nil {
 		return err
 	}

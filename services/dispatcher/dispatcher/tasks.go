@@ -26,6 +26,31 @@ func traceHeaders(ctx context.Context) map[string]string {
 	return h
 }
 
+// traceparentOf is ctx's span as a W3C traceparent; empty when ctx has none.
+func traceparentOf(ctx context.Context) string {
+	return traceHeaders(ctx)["traceparent"]
+}
+
+// taskHeaders are the headers of a task: the job's trace context from its
+// template, so that every attempt joins the job's trace under dispatch.plan
+// whichever path publishes it (admission, hand-off, retry, reconciler); ctx's
+// when the template has none (a job planned before tasks carried it).
+func taskHeaders(ctx context.Context, t *spoolv1.SegmentTask) map[string]string {
+	if t.Traceparent == "" {
+		return traceHeaders(ctx)
+	}
+	return map[string]string{"traceparent": t.Traceparent}
+}
+
+// templateTraceparent is the trace context stored in a segment's template.
+func templateTraceparent(tpl []byte) string {
+	var t spoolv1.SegmentTask
+	if proto.Unmarshal(tpl, &t) != nil {
+		return ""
+	}
+	return t.Traceparent
+}
+
 // Template is a segment's task without attempt, conditioning key, output
 // prefix and deadline.
 func Template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.SegmentTask {
@@ -52,11 +77,14 @@ func Template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.Segm
 // segmentRows are the store rows of planned segments, with their task
 // templates. Segments that can start (all of an independent job, the first
 // of a chain) are ready: admission queues them in fair order.
-func segmentRows(j jobspec.Job, id string, segs []plan.Segment) ([]store.Segment, error) {
+// traceparent is the job's trace context that every task carries.
+func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent string) ([]store.Segment, error) {
 	rows := make([]store.Segment, len(segs))
 	for i, s := range segs {
 		last := !j.Live && s.Index == j.Plan.Count()-1
-		tpl, err := proto.Marshal(Template(j, id, s, last))
+		t := Template(j, id, s, last)
+		t.Traceparent = traceparent
+		tpl, err := proto.Marshal(t)
 		if err != nil {
 			return nil, fmt.Errorf("encode task: %w", err)
 		}
@@ -92,7 +120,7 @@ func (d *Dispatcher) taskMsg(ctx context.Context, tpl []byte, attempt int, condK
 		return store.OutboxMsg{}, fmt.Errorf("encode task: %w", err)
 	}
 	return store.OutboxMsg{MsgID: bus.TaskMsgID(t.JobId, t.Index, t.Attempt), Subject: subject, Payload: payload,
-		Headers: traceHeaders(ctx), NotBefore: notBefore}, nil
+		Headers: taskHeaders(ctx, &t), NotBefore: notBefore}, nil
 }
 
 // eventMsg is the outbox row of a job event with a deterministic id.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/spoolvideo/spool/libs/blob"
@@ -137,7 +139,9 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	id, _, err := g.bus.SubmitJob(r.Context(), spec)
+	// A caller that sends a W3C traceparent sees the job in its own trace.
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	id, _, err := g.bus.SubmitJob(ctx, spec)
 	if err != nil {
 		fail(w, err)
 		return

@@ -11,8 +11,11 @@ import (
 	"hash"
 	"io"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/libs/telemetry"
 )
 
 // job is one open job's stitch: the durable cursor from Postgres plus what
@@ -130,7 +133,10 @@ func (j *job) advance(ctx context.Context) error {
 
 // append adds one committed segment: its piece goes to the preview (object,
 // then Postgres, then the playlist) and into the part buffer.
-func (j *job) append(ctx context.Context, seg store.Segment) error {
+func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
+	ctx, span := tracer.Start(ctx, "stitch.append", trace.WithAttributes(telemetry.AttrJob.String(j.job.ID),
+		telemetry.AttrSegment.Int(seg.Index)))
+	defer func() { endSpan(span, err) }()
 	p, data, err := j.piece(ctx, seg)
 	if err != nil {
 		return err
@@ -191,8 +197,10 @@ func (j *job) uploadPart(ctx context.Context) error {
 // finalize uploads the last part, completes the upload, checks the frame
 // count against the plan, records the final artifact with the job's
 // success and publishes the event.
-func (j *job) finalize(ctx context.Context) error {
+func (j *job) finalize(ctx context.Context) (err error) {
 	id := j.job.ID
+	ctx, span := tracer.Start(ctx, "stitch.finalize", trace.WithAttributes(telemetry.AttrJob.String(id)))
+	defer func() { endSpan(span, err) }()
 	if !j.job.Live && j.frames != j.job.TotalFrames {
 		return fmt.Errorf("%w: job %s: %d frames stitched, the plan has %d", errFrameMismatch, id, j.frames, j.job.TotalFrames)
 	}

@@ -45,16 +45,19 @@ func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery
 		return nil
 	}
 	var queued time.Duration
+	var enqueued time.Time
+	received := time.Now()
 	meta, err := m.Metadata()
 	if err == nil {
-		queued = time.Since(meta.Timestamp)
+		enqueued = meta.Timestamp
+		queued = received.Sub(enqueued)
 	}
 	if err == nil && meta.NumDelivered > 1 {
-		w.abandon(ctx, nil, task, m, fmt.Sprintf("delivered again (delivery %d): the worker that held it went away without settling it", meta.NumDelivered))
+		w.abandon(bus.ContextFromMsg(ctx, m), nil, task, m, fmt.Sprintf("delivered again (delivery %d): the worker that held it went away without settling it", meta.NumDelivered))
 		return nil
 	}
 	if w.cancelled.has(task.JobId) {
-		w.fail(ctx, nil, task, spoolv1.ErrorClass_ERROR_CLASS_CANCELLED, errors.New("the job was cancelled before the segment started"))
+		w.fail(bus.ContextFromMsg(ctx, m), nil, task, spoolv1.ErrorClass_ERROR_CLASS_CANCELLED, errors.New("the job was cancelled before the segment started"))
 		_ = m.Ack()
 		w.metrics.settled(ctx, task.Pool, "cancelled")
 		return nil
@@ -62,7 +65,7 @@ func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery
 	// The segment outlives a shutdown request: drain lets it finish.
 	d := &delivery{w: w, slot: s, msg: m, task: task, queued: queued, stop: make(chan struct{}), stopped: make(chan struct{}),
 		key: fmt.Sprintf("%s/%d/%d", task.JobId, task.Index, task.Attempt)}
-	d.ctx, d.cancel = context.WithCancel(bus.ContextFromMsg(context.WithoutCancel(ctx), m))
+	d.ctx, d.cancel = context.WithCancel(queueSpan(bus.ContextFromMsg(context.WithoutCancel(ctx), m), s, task, enqueued, received))
 	w.hold(d)
 	go d.heartbeat(ctx)
 	return d
@@ -112,7 +115,7 @@ func (d *delivery) settle(ctx context.Context, err error) {
 		w.metrics.settled(ctx, t.Pool, "done")
 	case d.handedBack.Load():
 		w.log.Info("drain timeout: segment handed back", "job", t.JobId, "segment", t.Index)
-		w.abandon(ctx, d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
+		w.abandon(context.WithoutCancel(d.ctx), d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
 	case errors.Is(err, errPermanent):
 		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT, err, d.msg.Term)
 		w.metrics.settled(ctx, t.Pool, "failed")
@@ -129,7 +132,9 @@ func (d *delivery) settle(ctx context.Context, err error) {
 // settleFailed publishes FAILED and then settles the message with then; if
 // FAILED cannot be published, the message is Nak'ed instead.
 func (w *Worker) settleFailed(ctx context.Context, d *delivery, class spoolv1.ErrorClass, err error, then func() error) {
-	if w.fail(ctx, d.slot, d.task, class, err) != nil {
+	tctx := context.WithoutCancel(d.ctx) // the attempt's trace
+	failSpan(tctx, d.slot, d.task, class, err)
+	if w.fail(tctx, d.slot, d.task, class, err) != nil {
 		_ = d.msg.NakWithDelay(2 * time.Second)
 		return
 	}

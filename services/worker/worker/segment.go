@@ -208,6 +208,8 @@ func (w *Worker) finish(d *delivery, out *output) error {
 		"upload": time.Since(encodeDone) + s.tailUp}
 	r.Timings = &spoolv1.Timings{QueueMs: ms(phases["queue"]), DenoiseMs: ms(phases["denoise"]), DecodeMs: ms(phases["decode"]),
 		EncodeMs: ms(phases["encode"]), UploadMs: ms(phases["upload"])}
+	phaseSpans(ctx, sl, task, []phaseMark{{"segment.denoise", s.start}, {"segment.decode", denoised},
+		{"segment.encode", out.decoded}, {"segment.upload", encodeDone}, {"", time.Now()}})
 	if _, err := w.bus.PublishResult(ctx, r); err != nil {
 		return fmt.Errorf("publish DONE: %w", err)
 	}
