@@ -40,11 +40,12 @@ type S3 struct {
 }
 
 // Service names the running process. Embed it (anonymously) in a
-// service Config so that its variables are SPOOL_SERVICE_NAME and
-// SPOOL_LOG_LEVEL.
+// service Config so that its variables are SPOOL_SERVICE_NAME,
+// SPOOL_LOG_LEVEL and SPOOL_METRICS_ADDR.
 type Service struct {
 	Name     string `envconfig:"SERVICE_NAME" desc:"service name in traces and logs; defaults to the binary's"`
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+	Metrics  string `envconfig:"METRICS_ADDR" desc:"address of the Prometheus /metrics endpoint, e.g. :9464; none when empty (OTLP export is set by OTEL_*)"`
 }
 
 // Load fills spec, a pointer to a struct composed of the sub-configs above

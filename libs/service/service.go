@@ -57,7 +57,8 @@ type Process struct {
 }
 
 // Start builds the logger and telemetry of the service named by svc (name
-// when svc.Name is empty) and connects the parts. The caller must Close it.
+// when svc.Name is empty), serves its Prometheus /metrics at svc.Metrics
+// when set, and connects the parts. The caller must Close it.
 func Start(ctx context.Context, name string, svc *config.Service, parts Parts, topts ...telemetry.Option) (p *Process, err error) {
 	if svc.Name == "" {
 		svc.Name = name
@@ -72,11 +73,22 @@ func Start(ctx context.Context, name string, svc *config.Service, parts Parts, t
 	if p.Log, err = telemetry.NewLogger(os.Stderr, svc.LogLevel); err != nil {
 		return p, err
 	}
+	if svc.Metrics != "" {
+		topts = append(topts, telemetry.WithPrometheus())
+	}
 	if p.Telemetry, err = telemetry.Setup(ctx, svc.Name, topts...); err != nil {
 		return p, err
 	}
 	tel := p.Telemetry
 	p.closers = append(p.closers, func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) })
+	if svc.Metrics != "" {
+		srv, err := telemetry.ServeMetrics(svc.Metrics, tel.MetricsHandler())
+		if err != nil {
+			return p, err
+		}
+		p.closers = append(p.closers, func() { _ = srv.Close() })
+		p.Log.Info("metrics", "url", "http://"+srv.Addr+"/metrics")
+	}
 	if parts.NATS != nil {
 		if parts.NATS.Name == "" {
 			parts.NATS.Name = svc.Name

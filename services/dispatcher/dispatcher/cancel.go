@@ -31,6 +31,7 @@ func (d *Dispatcher) Cancel(ctx context.Context, job, reason string) (bool, erro
 		return cancelled, err
 	}
 	d.wake()
+	d.metrics.jobFinished(ctx, "cancelled")
 	d.log.Info("job cancelled", "job", job, "reason", reason)
 	return true, d.bus.PublishCancel(ctx, job)
 }

@@ -26,6 +26,7 @@ type Dispatcher struct {
 	kick      chan struct{} // wakes the outbox publisher
 	admitKick chan struct{} // wakes the admission loop
 	tpl       templates
+	metrics   *metrics
 }
 
 // New returns a dispatcher over an open bus and store. It declares the
@@ -44,13 +45,19 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	}
 	cat := jobspec.DefaultCatalog()
 	cat.Pools = cfg.Pools
-	return &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, kick: make(chan struct{}, 1),
-		admitKick: make(chan struct{}, 1)}, nil
+	d := &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, kick: make(chan struct{}, 1),
+		admitKick: make(chan struct{}, 1)}
+	var err error
+	if d.metrics, err = newMetrics(d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // Run consumes submissions and results, publishes the outbox, listens for
 // cancellations and reconciles, until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.metrics.close()
 	jobs, err := d.bus.Consumer(ctx, bus.StreamJobs, bus.ConsumerDispatcher)
 	if err != nil {
 		return err

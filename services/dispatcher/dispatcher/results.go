@@ -288,6 +288,7 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: outcome, Reopen: reopen,
 			ErrorClass: class.String(), ErrorMsg: r.GetErrorMessage(), Worker: worker(r), Outbox: []store.OutboxMsg{msg}})
 		if err == nil && retried {
+			d.metrics.failed(ctx, r.GetPool(), class, 1)
 			d.log.Info("segment retry", "job", job, "segment", idx, "attempt", attempt+1, "in", delay, "after", r.GetErrorMessage())
 		}
 		return err
@@ -308,6 +309,8 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	if err != nil || !failed {
 		return err
 	}
+	d.metrics.failed(ctx, r.GetPool(), class, 1)
+	d.metrics.jobFinished(ctx, "failed")
 	d.log.Warn("job failed", "job", job, "reason", reason)
 	d.wakeAdmit()
 	return d.bus.PublishCancel(ctx, job) // stop its other segments' workers

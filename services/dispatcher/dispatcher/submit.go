@@ -79,6 +79,7 @@ func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, code, f
 		return err
 	}
 	if created {
+		d.metrics.jobFinished(ctx, "rejected")
 		d.log.Info("job rejected", "job", id, "field", field, "reason", msg)
 	}
 	return nil

@@ -164,7 +164,7 @@ func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
 	if err := j.s.writePlaylist(ctx, j, false); err != nil {
 		return err
 	}
-	j.s.metrics.appended(ctx, len(data))
+	j.s.metrics.appended(ctx, len(data), seg.UpdatedAt)
 	if int64(j.buf.Len()) >= j.s.cfg.PartSize {
 		return j.uploadPart(ctx)
 	}

@@ -326,7 +326,7 @@ func (s *Stitcher) finishJob(ctx context.Context, jb store.Job, key, sum string,
 	if _, err := s.bus.PublishEvent(ctx, msgID, ev); err == nil {
 		_ = s.store.MarkSent(ctx, msgID)
 	}
-	s.metrics.finished(ctx, time.Since(started))
+	s.metrics.finished(ctx, time.Since(started), jb.CreatedAt)
 	s.log.Info("job succeeded", "job", jb.ID, "frames", frames, "bytes", size, "key", key)
 	return nil
 }

@@ -36,7 +36,6 @@ type Config struct {
 	Prefetch   time.Duration `envconfig:"WORKER_PREFETCH" default:"100ms" desc:"fetch the next task during the last denoising step when the engine is expected to finish within this (short segments only); 0 never"`
 	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
 	Codec      string        `envconfig:"WORKER_CODEC" default:"h264" desc:"video codec of the fragments: h264; or lossless (RGB, for tests that check pixels); every worker and the stitcher must agree"`
-	Metrics    string        `envconfig:"WORKER_METRICS_ADDR" desc:"address of a Prometheus /metrics endpoint, e.g. :9464; none when empty"`
 }
 
 func (c Config) validate() error {

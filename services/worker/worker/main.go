@@ -6,7 +6,6 @@ import (
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/gpu"
 	"github.com/spoolvideo/spool/libs/service"
-	"github.com/spoolvideo/spool/libs/telemetry"
 )
 
 // Main loads cfg from the environment, finds the GPUs, opens the engines and
@@ -15,23 +14,11 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err := config.Load(cfg); err != nil {
 		return err
 	}
-	var topts []telemetry.Option
-	if cfg.Metrics != "" {
-		topts = append(topts, telemetry.WithPrometheus())
-	}
-	p, err := service.Start(ctx, "spool-worker", &cfg.Service, service.Parts{NATS: &cfg.NATS, S3: &cfg.S3}, topts...)
+	p, err := service.Start(ctx, "spool-worker", &cfg.Service, service.Parts{NATS: &cfg.NATS, S3: &cfg.S3})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if cfg.Metrics != "" {
-		srv, err := telemetry.ServeMetrics(cfg.Metrics, p.Telemetry.MetricsHandler())
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		p.Log.Info("metrics", "url", "http://"+srv.Addr+"/metrics")
-	}
 	gpus, err := gpu.Open()
 	if err != nil {
 		return err

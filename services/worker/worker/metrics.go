@@ -64,6 +64,9 @@ func newMetrics(w *Worker) (*metrics, error) {
 		metric.WithDescription("segments settled by this worker, by outcome")); err != nil {
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}
+	for _, o := range []string{"done", "failed", "cancelled", "abandoned"} { // known series start at zero
+		m.segments.Add(context.Background(), 0, metric.WithAttributes(attribute.String("outcome", o), attribute.String("pool", w.cfg.Pool)))
+	}
 	busy, err := meter.Float64ObservableGauge(MetricBusyRatio, metric.WithUnit("1"),
 		metric.WithDescription("share of the slots' wall time spent inside the engine over the last minute"))
 	if err != nil {
