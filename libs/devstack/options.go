@@ -17,9 +17,12 @@ type Options struct {
 	Dir string
 	// NATS, Postgres and MinIO say which parts to start.
 	NATS, Postgres, MinIO bool
-	// NATSPort, PGPort and MinIOPort are the ports to listen on; 0 picks a
-	// free one.
-	NATSPort, PGPort, MinIOPort int
+	// Collector starts an OpenTelemetry Collector (spool-otelcol, from
+	// `make otelcol`) receiving OTLP/HTTP and writing it to Dir/otel.
+	Collector bool
+	// NATSPort, PGPort, MinIOPort and CollectorPort are the ports to listen
+	// on; 0 picks a free one.
+	NATSPort, PGPort, MinIOPort, CollectorPort int
 	// BuildMinIO allows building the MinIO binary with "go install" when it
 	// is missing (about 4 minutes the first time). Off by default: a missing
 	// binary is then an error saying how to install it. devstacktest and the

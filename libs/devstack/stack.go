@@ -13,9 +13,10 @@ import (
 
 // Part names, as keys of StartupTimes and in log messages.
 const (
-	PartNATS     = "nats"
-	PartPostgres = "postgres"
-	PartMinIO    = "minio"
+	PartNATS      = "nats"
+	PartPostgres  = "postgres"
+	PartMinIO     = "minio"
+	PartCollector = "collector"
 )
 
 // Stack is a set of running parts. Its exported fields locate them; a field
@@ -27,6 +28,9 @@ type Stack struct {
 	S3AccessKey string
 	S3SecretKey string
 	S3Bucket    string
+	// OTLPEndpoint is the collector's OTLP/HTTP endpoint, http://127.0.0.1:port,
+	// and TracesFile where it writes the traces it receives (OTLP/JSON lines).
+	OTLPEndpoint, TracesFile string
 
 	mu      sync.Mutex
 	dir     string
@@ -36,6 +40,7 @@ type Stack struct {
 	nats    *natsServer
 	pg      *postgresServer
 	minio   *minioServer
+	otel    *collectorServer
 	times   map[string]time.Duration
 	stopped bool
 }
@@ -95,11 +100,12 @@ func (s *Stack) Add(ctx context.Context, opts Options) error {
 	}
 	var (
 		wg   sync.WaitGroup
-		errs = make([]error, 3)
+		errs = make([]error, 4)
 		nats *natsServer
 		pg   *postgresServer
 		mn   *minioServer
-		took = make([]time.Duration, 3)
+		oc   *collectorServer
+		took = make([]time.Duration, 4)
 	)
 	run := func(i int, start func() error) {
 		wg.Add(1)
@@ -124,9 +130,18 @@ func (s *Stack) Add(ctx context.Context, opts Options) error {
 			return err
 		})
 	}
+	if opts.Collector && s.otel == nil {
+		run(3, func() (err error) {
+			oc, err = startCollector(ctx, s.find, s.dir, opts.CollectorPort, s.log)
+			return err
+		})
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		stops := []error{err}
+		if oc != nil {
+			stops = append(stops, oc.stop())
+		}
 		if nats != nil {
 			stops = append(stops, nats.stop())
 		}
@@ -148,6 +163,9 @@ func (s *Stack) Add(ctx context.Context, opts Options) error {
 		s.minio, s.S3Endpoint, s.times[PartMinIO] = mn, mn.endpoint, took[2]
 		s.S3AccessKey, s.S3SecretKey, s.S3Bucket = S3AccessKey, S3SecretKey, S3Bucket
 	}
+	if oc != nil {
+		s.otel, s.OTLPEndpoint, s.TracesFile, s.times[PartCollector] = oc, oc.endpoint, oc.traces, took[3]
+	}
 	return nil
 }
 
@@ -165,7 +183,8 @@ func (s *Stack) StartupTimes() map[string]time.Duration {
 }
 
 // Env returns the SPOOL_* variables, as "NAME=value", that point libs/config
-// at the running parts.
+// at the running parts, and the OTEL_* ones that point telemetry at the
+// collector when it runs.
 func (s *Stack) Env() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -184,6 +203,9 @@ func (s *Stack) Env() []string {
 			"SPOOL_S3_BUCKET="+s.S3Bucket,
 		)
 	}
+	if s.otel != nil {
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+s.OTLPEndpoint, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")
+	}
 	return env
 }
 
@@ -198,7 +220,7 @@ func (s *Stack) Stop() error {
 	s.stopped = true
 	var (
 		wg   sync.WaitGroup
-		errs = make([]error, 4)
+		errs = make([]error, 5)
 	)
 	stop := func(i int, f func() error) {
 		wg.Add(1)
@@ -213,10 +235,13 @@ func (s *Stack) Stop() error {
 	if s.minio != nil {
 		stop(2, s.minio.stop)
 	}
+	if s.otel != nil {
+		stop(3, s.otel.stop)
+	}
 	wg.Wait()
 	if s.temp {
 		if err := os.RemoveAll(s.dir); err != nil {
-			errs[3] = fmt.Errorf("remove %s: %w", s.dir, err)
+			errs[4] = fmt.Errorf("remove %s: %w", s.dir, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

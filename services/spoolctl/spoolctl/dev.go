@@ -30,6 +30,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts), show its progress and write the video here")
 	stay := fs.Bool("stay", false, "with -demo: keep the system running after the video is written")
 	level := fs.String("log", "warn", "log level of the services")
+	otel := fs.Bool("otel", true, "start the OpenTelemetry Collector (make otelcol) and export traces and metrics to it, written under -dir/otel")
+	metrics := fs.String("metrics", "", "serve the services' Prometheus /metrics at this address, e.g. 127.0.0.1:9464")
 	if _, err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -46,10 +48,24 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer st.Stop()
+	if *otel && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
+		switch err := st.Add(ctx, devstack.Options{Collector: true}); {
+		case errors.Is(err, devstack.ErrMissingBinary):
+			fmt.Fprintf(stderr, "no collector, so traces stay in the process: %v\n", err)
+		case err != nil:
+			return err
+		default:
+			for _, kv := range st.Env() {
+				if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") {
+					os.Setenv(k, v)
+				}
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	natsCfg, pgCfg, s3Cfg := st.NATSConfig(), st.PostgresConfig(), st.S3Config()
-	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level}, service.Parts{NATS: &natsCfg, Postgres: &pgCfg, S3: &s3Cfg})
+	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level, Metrics: *metrics}, service.Parts{NATS: &natsCfg, Postgres: &pgCfg, S3: &s3Cfg})
 	if err != nil {
 		return err
 	}
@@ -96,7 +112,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "spool is running: dispatcher, stitcher, %d ref worker slots, gateway\n\n", *slots)
 	fmt.Fprintf(stdout, "  dashboard %s/\n", url)
 	fmt.Fprintf(stdout, "  API      %s   (OpenAPI: %s/openapi.yaml)\n", url, url)
-	fmt.Fprintf(stdout, "  jobs     %s/jobs\n\nFor other shells:\n", url)
+	fmt.Fprintf(stdout, "  jobs     %s/jobs\n", url)
+	if st.TracesFile != "" {
+		fmt.Fprintf(stdout, "  traces   %s   (OTLP at %s)\n", st.TracesFile, st.OTLPEndpoint)
+	}
+	if *metrics != "" {
+		fmt.Fprintf(stdout, "  metrics  http://%s/metrics\n", *metrics)
+	}
+	fmt.Fprint(stdout, "\nFor other shells:\n")
 	for _, kv := range append(st.Env(), "SPOOL_GATEWAY_URL="+url) {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(stdout, "  export %s='%s'\n", k, v)

@@ -2,15 +2,11 @@ package tracing_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/libs/telemetry"
@@ -32,109 +29,36 @@ var (
 	collector, noCollector string
 )
 
-// TestMain starts a real OpenTelemetry Collector (built by `make otelcol`)
-// and sets up the process's telemetry from the OTEL_* variables to export
-// to it, plus an in-memory recorder, before the system starts.
+// TestMain starts a real OpenTelemetry Collector (devstack's, built by
+// `make otelcol`) and sets up the process's telemetry from the OTEL_*
+// variables to export to it, plus an in-memory recorder, before the system
+// starts.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "spool-tracing-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	stop, err := startCollector(dir)
+	ctx := context.Background()
+	st, err := devstack.Start(ctx, devstack.Options{Collector: true})
 	if err != nil {
 		noCollector = err.Error()
 	} else {
-		os.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+		collector = st.TracesFile
+		for _, kv := range st.Env() {
+			if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") {
+				os.Setenv(k, v)
+			}
+		}
 		os.Setenv("OTEL_METRICS_EXPORTER", "none")
 		os.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
 	}
-	tel, err = telemetry.Setup(context.Background(), "spool-tracing-test", telemetry.WithSpanProcessor(recorder))
+	tel, err = telemetry.Setup(ctx, "spool-tracing-test", telemetry.WithSpanProcessor(recorder))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := devstacktest.Run(m)
-	_ = tel.Shutdown(context.Background())
-	if stop != nil {
-		stop()
+	_ = tel.Shutdown(ctx)
+	if st != nil {
+		_ = st.Stop()
 	}
-	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// startCollector runs .spool/bin/spool-otelcol with an OTLP/HTTP receiver
-// on a free port and the file and debug exporters, and points
-// OTEL_EXPORTER_OTLP_ENDPOINT at it.
-func startCollector(dir string) (func(), error) {
-	bin, err := collectorBinary()
-	if err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	collector = filepath.Join(dir, "traces.jsonl")
-	cfg := fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      http: {endpoint: "%s"}
-exporters:
-  file: {path: "%s", flush_interval: 100ms}
-  debug: {verbosity: basic}
-service:
-  telemetry: {metrics: {level: none}}
-  pipelines:
-    traces: {receivers: [otlp], exporters: [file, debug]}
-`, addr, collector)
-	cfgPath := filepath.Join(dir, "collector.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return nil, err
-	}
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("the collector did not listen on %s:\n%s", addr, log.String())
-		}
-	}
-	os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+addr)
-	return stop, nil
-}
-
-// collectorBinary finds .spool/bin/spool-otelcol above the test.
-func collectorBinary() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			bin := filepath.Join(dir, ".spool", "bin", "spool-otelcol")
-			if _, err := os.Stat(bin); err != nil {
-				return "", fmt.Errorf("no collector at %s: run `make otelcol` (make deps builds it)", bin)
-			}
-			return bin, nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", fmt.Errorf("no go.work above the test")
-		}
-		dir = up
-	}
 }
 
 // TestOneJobOneTrace runs a chain job through the whole system, submitted
