@@ -15,8 +15,15 @@ package e2ebench
 import (
 	"context"
 	"fmt"
+	"github.com/spoolvideo/spool/libs/telemetry"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,6 +65,10 @@ type CriticalPath struct {
 	WallMS    float64 `json:"wall_ms"`
 	DenoiseMS float64 `json:"denoise_ms"`
 	Segments  int     `json:"segments"`
+	SegmentMS float64 `json:"segment_denoise_ms"` // the sim's denoising per segment
+	// Stress is the same chain with 200 ms segments: ten times shorter than
+	// the ref model's, so that the fixed cost of each hand-off shows.
+	Stress *CriticalPath `json:"stress,omitempty"`
 }
 
 // Throughput is the "throughput" object.
@@ -229,52 +240,150 @@ func RunOverhead(ctx context.Context, o Options) (Overhead, error) {
 	return Overhead{Ratio: float64(dist) / float64(local), DistributedMS: ms(dist), LocalMS: ms(local), Frames: res.Frames}, nil
 }
 
-// RunCriticalPath runs a sim chain job and divides its wall time by the sum
-// of its segments' denoise times.
+// RefSegmentMS is the ref model's denoising of one 720p chain segment on
+// the 2-core machine (121 frames, 30 steps: 2,151 ms in the worker-overhead
+// benchmark); the critical-path chain gives its sim segments that length.
+const RefSegmentMS = 2100
+
+// RunCriticalPath runs a sim chain job whose segments denoise as long as the
+// ref model's 720p ones and divides its wall time by the sum of its
+// segments' denoise times; then the stress reading, 200 ms segments.
 func RunCriticalPath(ctx context.Context, o Options) (CriticalPath, error) {
-	segments := 30
+	segments, stress := 12, 30
 	if o.Short {
-		segments = 6
+		segments, stress = 3, 6
 	}
+	cp, err := criticalPath(ctx, o, segments, RefSegmentMS)
+	if err != nil {
+		return CriticalPath{}, err
+	}
+	st, err := criticalPath(ctx, o, stress, 200)
+	if err != nil {
+		return CriticalPath{}, err
+	}
+	cp.Stress = &st
+	return cp, nil
+}
+
+// criticalPath runs one sim chain of segments whose denoising takes
+// segmentMS (10 steps).
+func criticalPath(ctx context.Context, o Options, segments, segmentMS int) (CriticalPath, error) {
+	id := fmt.Sprintf("critical-%d", segmentMS)
+	rec := o.spans()
 	r, err := setup(ctx)
 	if err != nil {
 		return CriticalPath{}, err
 	}
 	defer r.close()
-	if err := r.services(ctx, "chain", 8, true, worker.Config{ID: "bench", Backend: "sim", Params: "step_ms=20", Slots: 2}); err != nil {
+	if err := r.services(ctx, "chain", 8, true, worker.Config{ID: "bench", Backend: "sim", Params: fmt.Sprintf("step_ms=%d", segmentMS/10), Slots: 2}); err != nil {
 		return CriticalPath{}, err
 	}
-	spec := fmt.Sprintf(`{"id":"critical","prompt":"a long road","model":"sim","durationFrames":%d,"windowFrames":25,"overlapFrames":5,`+
-		`"width":64,"height":64,"steps":10,"fps":24,"pool":"chain"}`, 25+(segments-1)*20)
+	spec := fmt.Sprintf(`{"id":"%s","prompt":"a long road","model":"sim","durationFrames":%d,"windowFrames":25,"overlapFrames":5,`+
+		`"width":64,"height":64,"steps":10,"fps":24,"pool":"chain"}`, id, 25+(segments-1)*20)
 	start := time.Now()
 	if err := r.submit(ctx, spec); err != nil {
 		return CriticalPath{}, err
 	}
-	if err := r.waitJob(ctx, "critical", 10*time.Minute); err != nil {
+	if err := r.waitJob(ctx, id, 10*time.Minute); err != nil {
 		return CriticalPath{}, err
 	}
 	wall := time.Since(start)
 	var denoise time.Duration
 	for i := range segments {
-		a, err := r.store.ListAttempts(ctx, "critical", i)
+		a, err := r.store.ListAttempts(ctx, id, i)
 		if err != nil || len(a) == 0 {
 			return CriticalPath{}, fmt.Errorf("critical path: attempts of segment %d: %v", i, err)
 		}
 		denoise += time.Duration(a[len(a)-1].Timings.DenoiseMS) * time.Millisecond
 	}
 	if o.Log != nil {
-		first, _ := r.store.ListAttempts(ctx, "critical", 0)
-		last, _ := r.store.ListAttempts(ctx, "critical", segments-1)
-		j, _ := r.store.GetJob(ctx, "critical")
+		first, _ := r.store.ListAttempts(ctx, id, 0)
+		last, _ := r.store.ListAttempts(ctx, id, segments-1)
+		j, _ := r.store.GetJob(ctx, id)
 		if len(first) > 0 && len(last) > 0 && last[0].FinishedAt != nil && j.FinishedAt != nil {
 			o.logf("critical path: first task queued %v after submit; last DONE committed %v before the end; job finished %v after",
 				first[0].QueuedAt.Sub(start), start.Add(wall).Sub(*last[0].FinishedAt), j.FinishedAt.Sub(*last[0].FinishedAt))
 			o.logf("critical path: last segment timings %+v", last[0].Timings)
 		}
+		handoffs(o, rec.Ended(), id, segments)
 	}
-	cp := CriticalPath{Ratio: float64(wall) / float64(denoise), WallMS: ms(wall), DenoiseMS: ms(denoise), Segments: segments}
+	cp := CriticalPath{Ratio: float64(wall) / float64(denoise), WallMS: ms(wall), DenoiseMS: ms(denoise), Segments: segments,
+		SegmentMS: float64(segmentMS)}
 	o.logf("critical path: %+v", cp)
 	return cp, nil
+}
+
+var (
+	recorderOnce sync.Once
+	recorder     *tracetest.SpanRecorder
+)
+
+// spans returns the process's span recorder, installed as the global tracer
+// provider the first time (globals bind once) when -v asks for the
+// hand-off breakdown; nil otherwise.
+func (o Options) spans() *tracetest.SpanRecorder {
+	if o.Log == nil {
+		return nil
+	}
+	recorderOnce.Do(func() {
+		recorder = tracetest.NewSpanRecorder()
+		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder)))
+		otel.SetTextMapPropagator(propagation.TraceContext{})
+	})
+	return recorder
+}
+
+// handoffs logs, from a chain job's spans, the median time of each step of
+// a hand-off: from segment k−1's denoise end to segment k's task entering
+// the stream (tail upload, TAIL_READY, the dispatcher), to a worker taking
+// it (the queue), to its denoising starting (the tail's fetch, the engine).
+func handoffs(o Options, spans []sdktrace.ReadOnlySpan, job string, segments int) {
+	type marks struct{ denoiseStart, denoiseEnd, enqueued, taken time.Time }
+	seg := make([]marks, segments)
+	for _, s := range spans {
+		var idx int64 = -1
+		mine := false
+		for _, a := range s.Attributes() {
+			switch a.Key {
+			case telemetry.AttrSegment:
+				idx = a.Value.AsInt64()
+			case telemetry.AttrJob:
+				mine = a.Value.AsString() == job
+			}
+		}
+		if !mine {
+			continue
+		}
+		if idx < 0 || idx >= int64(segments) {
+			continue
+		}
+		switch s.Name() {
+		case "segment.queue":
+			seg[idx].enqueued, seg[idx].taken = s.StartTime(), s.EndTime()
+		case "segment.denoise":
+			seg[idx].denoiseStart, seg[idx].denoiseEnd = s.StartTime(), s.EndTime()
+		}
+	}
+	var toStream, queue, toStart []time.Duration
+	for k := 1; k < segments; k++ {
+		p, c := seg[k-1], seg[k]
+		if p.denoiseEnd.IsZero() || c.enqueued.IsZero() || c.denoiseStart.IsZero() {
+			continue
+		}
+		toStream = append(toStream, c.enqueued.Sub(p.denoiseEnd))
+		queue = append(queue, c.taken.Sub(c.enqueued))
+		toStart = append(toStart, c.denoiseStart.Sub(c.taken))
+	}
+	med := func(d []time.Duration) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	o.logf("critical path: per hand-off (median of %d): denoise end → task in the stream %v, in the queue %v, taken → denoise start %v",
+		len(toStream), med(toStream), med(queue), med(toStart))
 }
 
 // RunThroughput pushes independent sim segments (0 ms, discard encoder)
