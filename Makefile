@@ -19,9 +19,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
 APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-numpy
 # The dashboard's player, bundled into the gateway at build time from the
-# npm registry (no Node.js needed); the integrity is the registry's.
-HLSJS_VERSION         := 1.7.4
-HLSJS_INTEGRITY       := sha512-3GlxGdPvT2YHvQYOt+yOzT/DEior/qJVNIylHA77kgeoBTdQQqi70GwefNEUmHQeNGyjC8U62+bruqW/Tpm+tg==
+# npm registry (no Node.js needed), pinned in services/gateway/player/pin.go.
 PLAYER                := services/gateway/gateway/web/vendor/hls.min.js
 # The dashboard's browser test: Debian's chromium driven by playwright-core
 # (pinned in services/spoolctl/systest/browser/package-lock.json).
@@ -33,8 +31,12 @@ TEST_FLAGS            ?=
 # Every module of the workspace, as ./dir/... patterns.
 MODULE_DIRS = $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS        = $(addsuffix /...,$(MODULE_DIRS))
+# Modules kept out of the workspace, so that their heavy dependencies
+# (compose-go and BuildKit, Helm and Kubernetes) never move the services'
+# versions: the deployment tests, and the collector's stand-in module.
+OUTSIDE_MODULES := docker deploy/helm deploy/otel/statusutil
 
-.PHONY: help deps browser-deps otelcol tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help deps browser-deps otelcol images stack tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,8 +57,8 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
 	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER) $(BIN)/spool-otelcol
 
-$(PLAYER): Makefile
-	$(GO) run ./services/gateway/cmd/spool-bundle-player -version $(HLSJS_VERSION) -integrity '$(HLSJS_INTEGRITY)' -out $(@D)
+$(PLAYER): services/gateway/player/pin.go
+	$(GO) run ./services/gateway/cmd/spool-bundle-player -out $(@D)
 
 browser-deps: ## install what the dashboard's browser test needs (chromium, Node.js, playwright-core)
 	@missing=(); command -v chromium >/dev/null || missing+=(chromium); command -v node >/dev/null || missing+=(nodejs npm); \
@@ -122,11 +124,14 @@ test: deps browser-deps ## lint, check generated code, run every unit and integr
 	@$(MAKE) --no-print-directory lint proto-check
 	$(MAKE) -C libs/infer check asan leakcheck python python-check
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(PKGS)
+	@for m in $(OUTSIDE_MODULES); do [ -f $$m/go.mod ] || continue; echo "go test ./$$m/..."; \
+	  (cd $$m && GOWORK=off $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...) || exit 1; done
 	@$(MAKE) --no-print-directory bench BENCH_FLAGS=-short BENCH_OUT=$$(mktemp -d)/results.json
 
 lint: tools ## gofmt, go vet and buf lint over every module
-	@out=$$(gofmt -l $(MODULE_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $(MODULE_DIRS) $(wildcard $(OUTSIDE_MODULES))); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@for m in $(OUTSIDE_MODULES); do [ -f $$m/go.mod ] || continue; (cd $$m && GOWORK=off $(GO) vet ./...) || exit 1; done
 	cd proto && buf lint
 
 proto: tools ## regenerate the Go code of proto/spool/v1
@@ -164,6 +169,12 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@for b in overhead critical-path throughput; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/spoolctl/cmd/spool-e2e-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@echo "results: $(BENCH_OUT)"
+
+images: ## build the container images (needs a Docker engine with BuildKit)
+	docker compose -f docker/compose.yaml --profile cpu --profile gpu build
+
+stack: ## the whole system in containers with a CPU worker (needs a Docker engine)
+	docker compose -f docker/compose.yaml --profile cpu up --build
 
 clean: ## remove build outputs and local state
 	rm -rf .spool bench/results.json

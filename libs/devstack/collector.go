@@ -48,6 +48,11 @@ service:
     logs: {receivers: [otlp], exporters: [file/logs]}
 `
 
+// CollectorBinary returns the path of the collector binary ($SPOOL_OTELCOL_BIN,
+// .spool/bin/spool-otelcol, or spool-otelcol on PATH), or an error saying
+// how to build it.
+func CollectorBinary() (string, error) { return newFinder().collector() }
+
 // collector returns the path of the collector binary.
 func (f finder) collector() (string, error) {
 	var looked []string

@@ -1,0 +1,305 @@
+package docker_test
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// loadCompose loads compose.yaml as `docker compose` does, validated
+// against the compose-spec schema, with the given profiles active and an
+// empty environment (so every ${VAR:-default} takes its default).
+func loadCompose(t *testing.T, profiles ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{"compose.yaml"},
+		cli.WithWorkingDirectory("."),
+		cli.WithEnv(nil),
+		cli.WithProfiles(profiles),
+		cli.WithResolvedPaths(true),
+		cli.WithInterpolation(true),
+		cli.WithNormalization(true),
+		cli.WithConsistency(true),
+	)
+	if err != nil {
+		t.Fatalf("compose options: %v", err)
+	}
+	p, err := cli.ProjectFromOptions(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("load compose.yaml with profiles %v: %v", profiles, err)
+	}
+	return p
+}
+
+func TestComposeServicesPerProfile(t *testing.T) {
+	base := []string{"dispatcher", "gateway", "grafana", "minio", "minio-init", "nats",
+		"otel-collector", "postgres", "prometheus", "stitcher", "tempo"}
+	for _, tc := range []struct {
+		profiles []string
+		want     []string
+	}{
+		{nil, base},
+		{[]string{"cpu"}, append(slices.Clone(base), "worker-cpu")},
+		{[]string{"gpu"}, append(slices.Clone(base), "worker-gpu")},
+		{[]string{"*"}, append(slices.Clone(base), "worker-cpu", "worker-gpu")},
+	} {
+		p := loadCompose(t, tc.profiles...)
+		got := slices.Sorted(maps.Keys(p.Services))
+		want := slices.Sorted(slices.Values(tc.want))
+		if !slices.Equal(got, want) {
+			t.Errorf("profiles %v: services %v, want %v", tc.profiles, got, want)
+		}
+		if p.Name != "spool" {
+			t.Errorf("project name %q, want spool", p.Name)
+		}
+	}
+}
+
+func TestComposeWorkerProfiles(t *testing.T) {
+	p := loadCompose(t, "*")
+	for name, want := range map[string]string{"worker-gpu": "gpu", "worker-cpu": "cpu"} {
+		if got := p.Services[name].Profiles; !slices.Equal(got, []string{want}) {
+			t.Errorf("%s: profiles %v, want [%s]", name, got, want)
+		}
+	}
+	for name, s := range p.Services {
+		if !strings.HasPrefix(name, "worker-") && len(s.Profiles) > 0 {
+			t.Errorf("%s is under profiles %v; only workers should be", name, s.Profiles)
+		}
+	}
+}
+
+func TestComposeGPUWorkerReservesNvidiaGPUs(t *testing.T) {
+	p := loadCompose(t, "gpu")
+	w := p.Services["worker-gpu"]
+	if w.Deploy == nil || w.Deploy.Resources.Reservations == nil {
+		t.Fatal("worker-gpu has no deploy.resources.reservations")
+	}
+	devs := w.Deploy.Resources.Reservations.Devices
+	if len(devs) != 1 {
+		t.Fatalf("worker-gpu reserves %d device requests, want 1", len(devs))
+	}
+	d := devs[0]
+	if d.Driver != "nvidia" || !slices.Contains(d.Capabilities, "gpu") {
+		t.Errorf("worker-gpu device request %+v, want driver nvidia with capability gpu", d)
+	}
+	if d.Count != -1 && d.Count < 1 {
+		t.Errorf("worker-gpu reserves count %d, want all (-1) or ≥ 1", d.Count)
+	}
+	if w.Environment["SPOOL_WORKER_BACKEND"] == nil || *w.Environment["SPOOL_WORKER_BACKEND"] != "cuda" {
+		t.Errorf("worker-gpu backend %v, want cuda", w.Environment["SPOOL_WORKER_BACKEND"])
+	}
+	c := loadCompose(t, "cpu").Services["worker-cpu"]
+	if c.Deploy != nil && c.Deploy.Resources.Reservations != nil && len(c.Deploy.Resources.Reservations.Devices) > 0 {
+		t.Error("worker-cpu reserves devices; it must run where there is no GPU")
+	}
+	if b := c.Environment["SPOOL_WORKER_BACKEND"]; b == nil || *b != "ref" {
+		t.Errorf("worker-cpu backend %v, want ref", b)
+	}
+}
+
+// The worker drains on SIGTERM: compose must send SIGTERM and wait longer
+// than the drain before it kills.
+func TestComposeWorkersDrain(t *testing.T) {
+	p := loadCompose(t, "*")
+	for _, name := range []string{"worker-gpu", "worker-cpu"} {
+		w := p.Services[name]
+		if w.StopSignal != "SIGTERM" {
+			t.Errorf("%s: stop_signal %q, want SIGTERM", name, w.StopSignal)
+		}
+		drain := w.Environment["SPOOL_WORKER_DRAIN_TIMEOUT"]
+		if drain == nil {
+			t.Errorf("%s: SPOOL_WORKER_DRAIN_TIMEOUT unset (the default, 5m, outlasts the grace period)", name)
+			continue
+		}
+		d, err := time.ParseDuration(*drain)
+		if err != nil {
+			t.Errorf("%s: SPOOL_WORKER_DRAIN_TIMEOUT: %v", name, err)
+			continue
+		}
+		if w.StopGracePeriod == nil || int64(*w.StopGracePeriod) <= int64(d) {
+			t.Errorf("%s: stop_grace_period %v must exceed the drain timeout %v", name, w.StopGracePeriod, d)
+		}
+	}
+}
+
+func TestComposeDependsOnExistingServices(t *testing.T) {
+	p := loadCompose(t, "*")
+	conditions := []string{types.ServiceConditionStarted, types.ServiceConditionHealthy, types.ServiceConditionCompletedSuccessfully}
+	for name, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			target, ok := p.Services[dep]
+			if !ok {
+				t.Errorf("%s depends on %q, which is no service", name, dep)
+				continue
+			}
+			if !slices.Contains(conditions, d.Condition) {
+				t.Errorf("%s → %s: condition %q", name, dep, d.Condition)
+			}
+			if d.Condition == types.ServiceConditionHealthy && (target.HealthCheck == nil || target.HealthCheck.Disable) {
+				t.Errorf("%s waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
+			}
+			if d.Condition == types.ServiceConditionCompletedSuccessfully && target.Restart != "no" {
+				t.Errorf("%s waits for %s to complete, but %s restarts (%q)", name, dep, dep, target.Restart)
+			}
+		}
+	}
+	// The start-up order the services rely on.
+	for name, deps := range map[string]map[string]string{
+		"dispatcher": {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy},
+		"stitcher":   {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"gateway":    {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"worker-gpu": {"nats": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"worker-cpu": {"nats": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"minio-init": {"minio": types.ServiceConditionHealthy},
+	} {
+		for dep, cond := range deps {
+			if got := p.Services[name].DependsOn[dep].Condition; got != cond {
+				t.Errorf("%s → %s: condition %q, want %q", name, dep, got, cond)
+			}
+		}
+	}
+}
+
+func TestComposeHealthchecks(t *testing.T) {
+	p := loadCompose(t, "*")
+	for _, name := range []string{"nats", "postgres", "minio", "prometheus", "grafana"} {
+		hc := p.Services[name].HealthCheck
+		if hc == nil || hc.Disable || len(hc.Test) < 2 {
+			t.Errorf("%s has no healthcheck", name)
+			continue
+		}
+		if hc.Test[0] != "CMD" {
+			t.Errorf("%s: healthcheck %v should be exec form (CMD), needing no shell", name, hc.Test)
+		}
+	}
+	// NATS is healthy only with JetStream up.
+	if hc := p.Services["nats"].HealthCheck; hc != nil && !strings.Contains(strings.Join(hc.Test, " "), "js-enabled-only=true") {
+		t.Errorf("nats healthcheck %v does not check JetStream", hc.Test)
+	}
+}
+
+// Every image is pinned: a tag that is not latest, or a digest.
+func TestComposeImagesPinned(t *testing.T) {
+	p := loadCompose(t, "*")
+	for name, s := range p.Services {
+		if s.Build != nil {
+			if !strings.HasPrefix(s.Image, "spool/") {
+				t.Errorf("%s: built image named %q, want spool/…", name, s.Image)
+			}
+			continue
+		}
+		if err := pinned(s.Image); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// The built services use this repository's Dockerfiles with the
+// repository root as the build context.
+func TestComposeBuilds(t *testing.T) {
+	p := loadCompose(t, "*")
+	root := repoRoot(t)
+	want := map[string]string{}
+	for _, im := range images {
+		want[im.Service] = im.Dockerfile
+	}
+	want["worker-cpu"] = "worker.Dockerfile"
+	for name, df := range want {
+		s, ok := p.Services[name]
+		if !ok || s.Build == nil {
+			t.Errorf("%s is not built from a Dockerfile", name)
+			continue
+		}
+		if s.Build.Context != root {
+			t.Errorf("%s: build context %s, want the repository root %s", name, s.Build.Context, root)
+		}
+		if filepath.Clean(s.Build.Dockerfile) != filepath.Join("docker", df) {
+			t.Errorf("%s: dockerfile %s, want docker/%s", name, s.Build.Dockerfile, df)
+		}
+	}
+}
+
+// Every bind mount's source lies in the repository and exists: compose
+// would otherwise create an empty directory in its place and the service
+// would start without its configuration.
+func TestComposeBindMountsExist(t *testing.T) {
+	p := loadCompose(t, "*")
+	root := repoRoot(t)
+	n := 0
+	for name, s := range p.Services {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				if _, ok := p.Volumes[v.Source]; v.Type == types.VolumeTypeVolume && !ok {
+					t.Errorf("%s: named volume %q is not declared", name, v.Source)
+				}
+				continue
+			}
+			n++
+			rel, err := filepath.Rel(root, v.Source)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%s: bind mount %s lies outside the repository", name, v.Source)
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("%s: bind mount source %s: %v", name, rel, err)
+			}
+			if !v.ReadOnly {
+				t.Errorf("%s: bind mount %s should be read-only", name, rel)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no bind mounts found; the loader's output changed shape")
+	}
+}
+
+// The services reach the others by their compose names.
+func TestComposeServiceEnvironment(t *testing.T) {
+	p := loadCompose(t, "*")
+	for _, name := range []string{"dispatcher", "stitcher", "gateway", "worker-gpu", "worker-cpu"} {
+		env := p.Services[name].Environment
+		for k, want := range map[string]string{
+			"SPOOL_NATS_URL":              "nats://nats:4222",
+			"SPOOL_S3_ENDPOINT":           "minio:9000",
+			"SPOOL_METRICS_ADDR":          ":9464",
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318",
+			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		} {
+			if v := env[k]; v == nil || *v != want {
+				t.Errorf("%s: %s=%v, want %q", name, k, deref(v), want)
+			}
+		}
+		if dsn := env["SPOOL_PG_DSN"]; dsn == nil || !strings.Contains(*dsn, "@postgres:5432/spool") {
+			t.Errorf("%s: SPOOL_PG_DSN=%v does not name the postgres service", name, deref(dsn))
+		}
+	}
+	if v := p.Services["gateway"].Environment["SPOOL_GATEWAY_ADDR"]; v == nil || *v != ":8080" {
+		t.Errorf("gateway: SPOOL_GATEWAY_ADDR=%v, want :8080", deref(v))
+	}
+	// The bucket the services use is the one minio-init creates, with the
+	// credentials MinIO is started with.
+	mc := p.Services["minio-init"]
+	if !slices.Contains(mc.Command, "local/"+*p.Services["stitcher"].Environment["SPOOL_S3_BUCKET"]) {
+		t.Errorf("minio-init command %v does not create the bucket %s", mc.Command, *p.Services["stitcher"].Environment["SPOOL_S3_BUCKET"])
+	}
+	m := p.Services["minio"].Environment
+	s := p.Services["stitcher"].Environment
+	if *m["MINIO_ROOT_USER"] != *s["SPOOL_S3_ACCESS_KEY"] || *m["MINIO_ROOT_PASSWORD"] != *s["SPOOL_S3_SECRET_KEY"] {
+		t.Error("the services' S3 credentials differ from MinIO's root credentials")
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<unset>"
+	}
+	return *s
+}

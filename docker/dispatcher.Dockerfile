@@ -1,0 +1,29 @@
+# check=error=true
+
+# spool-dispatcher: plans jobs, releases segments, retries and reconciles.
+# Pure Go with no external program: a static binary (CGO_ENABLED=0) on
+# distroless static, which holds no shell, no libc and no package manager.
+#
+# Build from the repository root (the build context):
+#   docker build -f docker/dispatcher.Dockerfile -t spool/dispatcher .
+
+FROM golang:1.26.8-bookworm AS build
+ENV CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
+# Module files first: the download layer stays cached until one changes.
+COPY proto/go.mod proto/go.sum /src/proto/
+COPY libs/go.mod libs/go.sum /src/libs/
+COPY services/dispatcher/go.mod services/dispatcher/go.sum /src/services/dispatcher/
+WORKDIR /src/services/dispatcher
+RUN go mod download
+COPY proto/ /src/proto/
+COPY libs/ /src/libs/
+COPY services/dispatcher/ /src/services/dispatcher/
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags="-s -w" -o /out/spool-dispatcher ./cmd/spool-dispatcher
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/spool-dispatcher /usr/local/bin/spool-dispatcher
+# Prometheus /metrics (SPOOL_METRICS_ADDR).
+EXPOSE 9464
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/spool-dispatcher"]

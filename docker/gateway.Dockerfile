@@ -1,0 +1,39 @@
+# check=error=true
+
+# spool-gateway: the HTTP API and the dashboard. Pure Go with no external
+# program: a static binary (CGO_ENABLED=0) on distroless static.
+#
+# The dashboard's player (hls.js, pinned in services/gateway/player) is
+# fetched from the npm registry and checked against its integrity in the
+# build stage, then embedded, as `make build` does outside containers.
+#
+# Build from the repository root (the build context):
+#   docker build -f docker/gateway.Dockerfile -t spool/gateway .
+
+FROM golang:1.26.8-bookworm AS build
+ENV CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
+# Module files first: the download layer stays cached until one changes.
+# The gateway's go.mod requires the other services' modules (for its tests)
+# and replaces them with their directories, so their go.mod files belong to
+# its module graph; the binary imports none of their packages.
+COPY proto/go.mod proto/go.sum /src/proto/
+COPY libs/go.mod libs/go.sum /src/libs/
+COPY services/dispatcher/go.mod services/dispatcher/go.sum /src/services/dispatcher/
+COPY services/stitcher/go.mod services/stitcher/go.sum /src/services/stitcher/
+COPY services/worker/go.mod services/worker/go.sum /src/services/worker/
+COPY services/gateway/go.mod services/gateway/go.sum /src/services/gateway/
+WORKDIR /src/services/gateway
+RUN go mod download
+COPY proto/ /src/proto/
+COPY libs/ /src/libs/
+COPY services/gateway/ /src/services/gateway/
+RUN go run ./cmd/spool-bundle-player -out gateway/web/vendor
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags="-s -w" -o /out/spool-gateway ./cmd/spool-gateway
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/spool-gateway /usr/local/bin/spool-gateway
+# HTTP API (SPOOL_GATEWAY_ADDR) and Prometheus /metrics (SPOOL_METRICS_ADDR).
+EXPOSE 8080 9464
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/spool-gateway"]
