@@ -23,7 +23,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/gpu"
-	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/libs/telemetry"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 	"github.com/spoolvideo/spool/services/worker/worker"
@@ -40,25 +39,6 @@ func TestMain(m *testing.M) {
 	code := devstacktest.Run(m)
 	_ = tel.Shutdown(context.Background())
 	os.Exit(code)
-}
-
-// repoRoot is the directory holding go.work.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.work above the test")
-		}
-		dir = up
-	}
 }
 
 // exposed runs a job through the whole system, with a worker on two GPUs
@@ -87,26 +67,13 @@ func exposed(t *testing.T) map[string]bool {
 	sys.Run(t, w.Run)
 
 	const job = "metered"
-	resp, err := http.Post(sys.API.URL+"/generate", "application/json", strings.NewReader(`{"id":"`+job+
+	sys.Submit(t, `{"id":"`+job+
 		`","prompt":"a lantern","durationFrames":40,"windowFrames":13,"overlapFrames":4,"width":96,"height":64,"steps":3,"fps":24,"pool":"`+
-		systest.Pool+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	ctx := context.Background()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		j, err := sys.Store.GetJob(ctx, job)
-		if err == nil && j.State == store.JobSucceeded {
-			break
-		}
-		if time.Now().After(deadline) || (err == nil && j.State.Terminal()) {
-			t.Fatalf("job %+v, %v", j, err)
-		}
-	}
+		systest.Pool+`"}`)
+	sys.WaitSucceeded(t, job, 60*time.Second)
 	prom := httptest.NewServer(tel.MetricsHandler())
 	defer prom.Close()
-	resp, err = http.Get(prom.URL + "/metrics")
+	resp, err := http.Get(prom.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +128,7 @@ func queries(v any, out *[]string) {
 // endpoint; the five dashboards exist, each panel has a query, and uids
 // are unique.
 func TestDashboardsQueryExportedMetrics(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "grafana", "*.json"))
+	files, err := filepath.Glob(filepath.Join(systest.RepoRoot(t), "deploy", "grafana", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 package systest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,25 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
-
-// repoRoot is the directory holding go.work.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.work above the test's directory")
-		}
-		dir = up
-	}
-}
 
 // browser is what the dashboard driver (browser/dashboard.mjs) saw.
 type browser struct {
@@ -55,7 +36,7 @@ type browser struct {
 // bar moves, the live preview plays through the bundled hls.js, and the
 // final video plays. The screenshot is saved as bench/dashboard.png.
 func TestDashboardInChromium(t *testing.T) {
-	root := repoRoot(t)
+	root := systest.RepoRoot(t)
 	driver := filepath.Join(root, ".spool", "browser")
 	chromium := os.Getenv("SPOOL_CHROMIUM")
 	if chromium == "" {
@@ -82,11 +63,11 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	sys := systest.Start(t, 30*time.Second, 2)
-	// 8 segments of about a second each, slow enough to see the bar move
+	// 12 segments of about two seconds each, slow enough to see the bar move
 	// and the preview play.
 	const job = "dashboard-job"
-	spec := `{"id":"` + job + `","prompt":"a lighthouse in fog","durationFrames":192,"windowFrames":29,"overlapFrames":5,` +
-		`"width":640,"height":384,"steps":200,"seed":3,"fps":24,"pool":"` + systest.Pool + `"}`
+	spec := `{"id":"` + job + `","prompt":"a lighthouse in fog","durationFrames":288,"windowFrames":29,"overlapFrames":5,` +
+		`"width":832,"height":480,"steps":200,"seed":3,"fps":24,"pool":"` + systest.Pool + `"}`
 	shot := filepath.Join(root, "bench", "dashboard.png")
 	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
 		t.Fatal(err)
@@ -104,21 +85,37 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, "node", run, sys.API.URL+"/", job, shot)
 	cmd.Env = append(os.Environ(), "SPOOL_CHROMIUM="+chromium)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// The driver starts before the job is submitted; the row must appear.
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("the dashboard driver: %v", err)
-	}
-	resp, err := http.Post(sys.API.URL+"/generate", "application/json", strings.NewReader(spec))
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /generate: %s", resp.Status)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("the dashboard driver: %v", err)
 	}
-
+	// The job is submitted once the page is open, so the row must appear
+	// and the bar must move however slowly the browser started.
+	ready := make(chan struct{})
+	var stderr strings.Builder
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		lines := bufio.NewScanner(errPipe)
+		for lines.Scan() {
+			if lines.Text() == "spool-dashboard: ready" {
+				close(ready)
+				continue
+			}
+			stderr.WriteString(lines.Text() + "\n")
+		}
+	}()
+	select {
+	case <-ready:
+		sys.Submit(t, spec)
+	case <-drained:
+	}
+	<-drained
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the dashboard driver: %v\n%s", err, stderr.String())
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
-	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/libs/telemetry"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
@@ -69,27 +67,11 @@ func TestOneJobOneTrace(t *testing.T) {
 	const job, segments = "traced-chain", 3
 	spec := `{"id":"` + job + `","prompt":"a kite over dunes","durationFrames":30,"windowFrames":13,"overlapFrames":4,` +
 		`"width":96,"height":64,"steps":3,"seed":9,"fps":24,"pool":"` + systest.Pool + `"}`
-	resp, err := http.Post(sys.API.URL+"/generate", "application/json", strings.NewReader(spec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /generate: %s", resp.Status)
+	sys.Submit(t, spec)
+	if j := sys.WaitSucceeded(t, job, 60*time.Second); j.SegmentsTotal != segments {
+		t.Fatalf("%d segments, want %d", j.SegmentsTotal, segments)
 	}
 	ctx := context.Background()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		j, err := sys.Store.GetJob(ctx, job)
-		if err == nil && j.State == store.JobSucceeded {
-			if j.SegmentsTotal != segments {
-				t.Fatalf("%d segments, want %d", j.SegmentsTotal, segments)
-			}
-			break
-		}
-		if time.Now().After(deadline) || (err == nil && j.State.Terminal()) {
-			t.Fatalf("job %+v, %v", j, err)
-		}
-	}
 
 	t.Run("in-memory", func(t *testing.T) {
 		var errs []string
@@ -109,6 +91,7 @@ func TestOneJobOneTrace(t *testing.T) {
 		}
 		var errs []string
 		var got []span
+		var err error
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			_ = tel.ForceFlush(ctx)
 			if got, err = exported(collector); err != nil {

@@ -4,7 +4,8 @@
 //
 //   node dashboard.mjs <dashboard URL> <job id> <screenshot.png>
 //
-// It waits for the job's row, samples its progress bar until the job is
+// It says "spool-dashboard: ready" on stderr once the page is open, then
+// waits for the job's row, samples its progress bar until the job is
 // done, opens the job, checks that the live preview plays (hls.js), then
 // that the final video plays, and takes a screenshot.
 import { chromium } from "playwright-core";
@@ -24,6 +25,9 @@ try {
   page.on("pageerror", (e) => seen.errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") seen.errors.push(m.text()); });
   await page.goto(url);
+  // The test submits the job only now, so that a slow browser start cannot
+  // hide the job's progress.
+  console.error("spool-dashboard: ready");
   const row = page.locator(`tr[data-id="${job}"]`);
   await row.waitFor({ timeout: left() });
   seen.jobAppeared = true;
