@@ -36,7 +36,7 @@ PKGS        = $(addsuffix /...,$(MODULE_DIRS))
 # versions: the deployment tests, and the collector's stand-in module.
 OUTSIDE_MODULES := docker deploy/helm deploy/otel/statusutil
 
-.PHONY: help deps browser-deps otelcol images stack tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help deps browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,16 @@ $(BIN)/spool-otelcol: deploy/otel/builder.yaml $(wildcard deploy/otel/statusutil
 	flock $(BIN)/.spool-otelcol.lock sh -c "cp -f $$cache/spool-otelcol $@.tmp && mv -f $@.tmp $@"
 
 tools: $(BIN)/buf $(BIN)/protoc-gen-go ## install the pinned code generators
+
+# `make test` runs Helm's linter through its Go SDK (deploy/helm); this runs
+# the helm binary itself, built once from the module proxy (about a minute).
+HELM_VERSION := v3.22.0
+$(BIN)/helm: Makefile
+	$(call install-tool,helm,helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
+helm-lint: $(BIN)/helm ## helm lint --strict the chart, with its defaults and with deploy/helm/spool/ci/*-values.yaml
+	$(BIN)/helm lint --strict deploy/helm/spool
+	@for f in deploy/helm/spool/ci/*-values.yaml; do echo "$(BIN)/helm lint --strict deploy/helm/spool -f $$f"; \
+	  $(BIN)/helm lint --strict deploy/helm/spool -f $$f || exit 1; done
 
 # install-tool NAME, MODULE@VERSION: go install into the cache once, copy into .spool/bin.
 define install-tool

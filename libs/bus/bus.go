@@ -44,6 +44,13 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 		}
 		o.topo = t
 	}
+	if cfg.Replicas != 0 {
+		t, err := o.topo.with([]TopologyOption{WithReplicas(cfg.Replicas)})
+		if err != nil {
+			return nil, fmt.Errorf("bus: SPOOL_NATS_REPLICAS %d: %w", cfg.Replicas, err)
+		}
+		o.topo = t
+	}
 	closed := make(chan struct{})
 	nopts := []nats.Option{
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,5 +363,26 @@ func TestCancelOnCoreNATS(t *testing.T) {
 	m, err := sub.NextMsg(2 * time.Second)
 	if err != nil || m.Subject != subject {
 		t.Fatalf("cancel: %v %v", m, err)
+	}
+}
+
+// SPOOL_NATS_REPLICAS reaches the topology: out of range is refused at
+// Connect, and 3 replicas on a single server are refused by the server
+// at Declare, with the stream named.
+func TestConnectReplicasFromConfig(t *testing.T) {
+	st := devstacktest.Require(t, devstacktest.NATS)
+	ctx := t.Context()
+	if _, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, Replicas: 6}); !errors.Is(err, bus.ErrInvalidOption) {
+		t.Fatalf("replicas 6: %v, want ErrInvalidOption", err)
+	}
+	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Declare(ctx); err == nil {
+		t.Fatal("3 replicas declared on a single server")
+	} else if !strings.Contains(err.Error(), bus.StreamJobs) {
+		t.Errorf("declare with 3 replicas: %v, want the stream named", err)
 	}
 }

@@ -21,6 +21,9 @@ type NATS struct {
 	// AckProgress before JetStream redelivers it; every service declaring
 	// a pool's consumer must agree on it.
 	AckWait time.Duration `envconfig:"ACK_WAIT" default:"30s" desc:"how long a silent worker keeps a segment task before it is redelivered (its redeliveries back off from there)"`
+	// Replicas is the replica count of every stream and bucket. Every
+	// service declares the topology at start-up, so all must agree on it.
+	Replicas int `envconfig:"REPLICAS" default:"1" desc:"replicas of every JetStream stream and KV bucket (1..5; 3 on a three-server cluster); every service must use the same"`
 }
 
 // Postgres locates the database, the system's source of truth.

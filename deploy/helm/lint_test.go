@@ -1,0 +1,41 @@
+package helm_test
+
+import (
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+)
+
+// TestLint runs the linter behind `helm lint --strict`: the chart's
+// metadata, values and schema, and every template rendered and parsed. As
+// with --strict, a warning fails as an error does; informational notes
+// (such as the missing icon) are logged.
+func TestLint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vals map[string]any
+	}{
+		{"defaults", map[string]any{}},
+		{"two pools", readValues(t, twoPoolsFile)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kube, err := chartutil.ParseKubeVersion("v1.33.0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			linter := lint.AllWithKubeVersion(chartDir, tc.vals, releaseNSpace, kube)
+			for _, msg := range linter.Messages {
+				if msg.Severity >= support.WarningSev {
+					t.Errorf("lint: %v", msg)
+				} else {
+					t.Logf("lint: %v", msg)
+				}
+			}
+			if linter.HighestSeverity >= support.WarningSev {
+				t.Errorf("lint: highest severity %d, want below %d (warning)", linter.HighestSeverity, support.WarningSev)
+			}
+		})
+	}
+}

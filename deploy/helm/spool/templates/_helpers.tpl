@@ -1,0 +1,248 @@
+{{/*
+Names and labels.
+*/}}
+
+{{/* The chart name, truncated to a DNS label. */}}
+{{- define "spool.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The prefix of every resource: <release>-<chart>, or the release alone when it holds the chart name. */}}
+{{- define "spool.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* chart: name-version, for the helm.sh/chart label. */}}
+{{- define "spool.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The labels that select a component's pods. Arguments: dict root, component. */}}
+{{- define "spool.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "spool.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Every label of a component's objects. Arguments: dict root, component. */}}
+{{- define "spool.labels" -}}
+helm.sh/chart: {{ include "spool.chart" .root }}
+{{ include "spool.selectorLabels" . }}
+app.kubernetes.io/part-of: spool
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{/*
+The labels of a component's pods: without helm.sh/chart, so that a new
+chart version alone does not roll (and drain) every pod. Arguments: dict
+root, component, and pool for a worker.
+*/}}
+{{- define "spool.podLabels" -}}
+{{ include "spool.selectorLabels" . }}
+{{- with .pool }}
+spool.video/pool: {{ . }}
+{{- end }}
+app.kubernetes.io/part-of: spool
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+{{- with .root.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The labels that select one worker pool's pods. Arguments: dict root, pool (the pool's name). */}}
+{{- define "spool.workerSelectorLabels" -}}
+{{ include "spool.selectorLabels" (dict "root" .root "component" "worker") }}
+spool.video/pool: {{ .pool }}
+{{- end -}}
+
+{{/* Every label of one worker pool's objects. Arguments: dict root, pool. */}}
+{{- define "spool.workerLabels" -}}
+{{ include "spool.labels" (dict "root" .root "component" "worker") }}
+spool.video/pool: {{ .pool }}
+{{- end -}}
+
+{{/* The name of one pool's worker Deployment. Arguments: dict root, pool. */}}
+{{- define "spool.workerName" -}}
+{{- printf "%s-worker-%s" (include "spool.fullname" .root) .pool -}}
+{{- end -}}
+
+{{- define "spool.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "spool.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret the secret variables are read from. */}}
+{{- define "spool.secretName" -}}
+{{- default (printf "%s-secrets" (include "spool.fullname" .)) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* An image reference. Arguments: dict root, image (a service's image values), tag (an override, may be empty). */}}
+{{- define "spool.image" -}}
+{{- $tag := .tag | default .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- $repo := .image.repository -}}
+{{- with .root.Values.image.registry -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo -}}
+{{- end -}}
+{{- printf "%s:%s" $repo (toString $tag) -}}
+{{- end -}}
+
+{{/*
+Values as strings. Helm reads numbers in values files as float64, which
+print as 8.388608e+06; whole numbers are printed as integers.
+*/}}
+{{- define "spool.string" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+One environment variable; nothing when the value is null or "", so that the
+service's own default applies. Argument: list NAME value.
+*/}}
+{{- define "spool.envVar" -}}
+{{- $name := index . 0 -}}
+{{- $value := index . 1 -}}
+{{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value ""))) }}
+- name: {{ $name }}
+  value: {{ include "spool.string" $value | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment variables from a map NAME: value, in name order. Argument: the map. */}}
+{{- define "spool.envMap" -}}
+{{- range $name, $value := . -}}
+{{- include "spool.envVar" (list $name $value) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One variable read from the Secret. Arguments: dict root, name, key. */}}
+{{- define "spool.secretEnv" }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "spool.secretName" .root }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/*
+The variables a service shares with the others: its identity, logging,
+metrics, OpenTelemetry, NATS, and when asked Postgres and S3. Arguments:
+dict root, service (e.g. spool-dispatcher), pg (bool), s3 (bool), attrs
+(further OTEL resource attributes, "k=v,..." or "").
+*/}}
+{{- define "spool.commonEnv" -}}
+{{- $v := .root.Values -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+{{- include "spool.envVar" (list "SPOOL_LOG_LEVEL" $v.logLevel) }}
+{{- include "spool.envVar" (list "SPOOL_METRICS_ADDR" (printf ":%s" (include "spool.string" $v.metrics.port))) }}
+{{- include "spool.envVar" (list "SPOOL_NATS_URL" $v.nats.url) }}
+{{- include "spool.envVar" (list "SPOOL_NATS_ACK_WAIT" $v.nats.ackWait) }}
+{{- include "spool.envVar" (list "SPOOL_NATS_REPLICAS" (include "spool.string" $v.nats.replicas)) }}
+{{- if $v.nats.credsSecret }}
+{{- include "spool.envVar" (list "SPOOL_NATS_CREDS" "/etc/spool/nats/nats.creds") }}
+{{- end }}
+{{- if .pg }}
+{{- include "spool.secretEnv" (dict "root" .root "name" "SPOOL_PG_DSN" "key" $v.secrets.keys.pgDsn) }}
+{{- include "spool.envVar" (list "SPOOL_PG_MAX_CONNS" $v.postgres.maxConns) }}
+{{- end }}
+{{- if .s3 }}
+{{- include "spool.envVar" (list "SPOOL_S3_ENDPOINT" $v.s3.endpoint) }}
+{{- include "spool.envVar" (list "SPOOL_S3_ACCESS_KEY" $v.s3.accessKey) }}
+{{- include "spool.secretEnv" (dict "root" .root "name" "SPOOL_S3_SECRET_KEY" "key" $v.secrets.keys.s3SecretKey) }}
+{{- include "spool.envVar" (list "SPOOL_S3_BUCKET" $v.s3.bucket) }}
+{{- include "spool.envVar" (list "SPOOL_S3_REGION" $v.s3.region) }}
+{{- include "spool.envVar" (list "SPOOL_S3_TLS" $v.s3.tls) }}
+{{- end }}
+{{- include "spool.envVar" (list "OTEL_SERVICE_NAME" .service) }}
+{{- include "spool.envVar" (list "OTEL_RESOURCE_ATTRIBUTES" (printf "k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME),k8s.node.name=$(NODE_NAME)%s" (ternary (printf ",%s" .attrs) "" (ne (.attrs | default "") "")))) }}
+{{- include "spool.envVar" (list "OTEL_EXPORTER_OTLP_ENDPOINT" $v.otel.endpoint) }}
+{{- if $v.otel.endpoint }}
+{{- include "spool.envVar" (list "OTEL_EXPORTER_OTLP_PROTOCOL" $v.otel.protocol) }}
+{{- else }}
+{{- include "spool.envVar" (list "OTEL_TRACES_EXPORTER" "none") }}
+{{- end }}
+{{- include "spool.envVar" (list "OTEL_METRICS_EXPORTER" $v.otel.metricsExporter) }}
+{{- include "spool.envMap" $v.otel.env }}
+{{- end -}}
+
+{{/* Pod annotations: Prometheus scraping and the checksum of the chart's Secret. Argument: root. */}}
+{{- define "spool.podAnnotations" -}}
+{{- if .Values.metrics.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ include "spool.string" .Values.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- if not .Values.secrets.existingSecret }}
+checksum/secret: {{ toJson .Values.secrets | sha256sum }}
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The metrics container port. Argument: root. */}}
+{{- define "spool.metricsPort" -}}
+- name: metrics
+  containerPort: {{ include "spool.string" .Values.metrics.port }}
+  protocol: TCP
+{{- end -}}
+
+{{/* The NATS credentials volume, when there is one. Argument: root. */}}
+{{- define "spool.natsCredsVolume" -}}
+{{- if .Values.nats.credsSecret }}
+- name: nats-creds
+  secret:
+    secretName: {{ .Values.nats.credsSecret }}
+    items:
+      - key: nats.creds
+        path: nats.creds
+{{- end }}
+{{- end -}}
+
+{{- define "spool.natsCredsMount" -}}
+{{- if .Values.nats.credsSecret }}
+- name: nats-creds
+  mountPath: /etc/spool/nats
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The comma-separated pools a service serves: its own list, else the names of workerPools. Arguments: dict root, pools. */}}
+{{- define "spool.poolList" -}}
+{{- if .pools -}}
+{{- join "," .pools -}}
+{{- else -}}
+{{- $names := list -}}
+{{- range .root.Values.workerPools -}}
+{{- $names = append $names .name -}}
+{{- end -}}
+{{- join "," $names -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,64 @@
+{{/*
+spool.validate fails the render on values that would deploy a broken
+system, naming the value and what it must be. Every template that renders
+pools includes it; the first failure stops the render.
+*/}}
+{{- define "spool.validate" -}}
+{{- $v := .Values -}}
+{{- $seen := dict -}}
+{{- $margin := $v.worker.drainMarginSeconds -}}
+{{- if or (kindIs "invalid" $margin) (le (float64 $margin) 0.0) -}}
+{{- fail (printf "worker.drainMarginSeconds must be > 0 so that terminationGracePeriodSeconds is above the drain timeout; got %v" $margin) -}}
+{{- end -}}
+{{- range $i, $p := $v.workerPools -}}
+{{- $where := printf "workerPools[%d]" $i -}}
+{{- if not (kindIs "map" $p) -}}
+{{- fail (printf "%s must be a map with at least name, gpuProduct, maxReplicas and longestSegmentSeconds" $where) -}}
+{{- end -}}
+{{- $name := $p.name | default "" | toString -}}
+{{- if not $name -}}
+{{- fail (printf "%s.name is required" $where) -}}
+{{- end -}}
+{{- $where = printf "workerPools[%d] (%q)" $i $name -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $name) -}}
+{{- fail (printf "%s: the pool name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit), as it names the Deployment, the label spool.video/pool, the subject spool.segments.<pool> and the consumer pool-<pool>" $where) -}}
+{{- end -}}
+{{- $deployment := include "spool.workerName" (dict "root" $ "pool" $name) -}}
+{{- if gt (len $deployment) 63 -}}
+{{- fail (printf "%s: the worker Deployment name %q is %d characters, over 63; shorten the pool name or the release name (or set fullnameOverride)" $where $deployment (len $deployment)) -}}
+{{- end -}}
+{{- if hasKey $seen $name -}}
+{{- fail (printf "%s: duplicate pool name; workerPools[%d] has the same name, and pool names must be unique" $where (get $seen $name)) -}}
+{{- end -}}
+{{- $_ := set $seen $name $i -}}
+{{- if not $p.gpuProduct -}}
+{{- fail (printf "%s.gpuProduct is required: the node label nvidia.com/gpu.product of the pool's GPUs, e.g. NVIDIA-H100-80GB-HBM3" $where) -}}
+{{- end -}}
+{{- if and (hasKey $p "gpusPerPod") (lt (int64 $p.gpusPerPod) 1) -}}
+{{- fail (printf "%s.gpusPerPod must be ≥ 1; got %v" $where $p.gpusPerPod) -}}
+{{- end -}}
+{{- if or (not (hasKey $p "longestSegmentSeconds")) (lt (int64 $p.longestSegmentSeconds) 1) -}}
+{{- fail (printf "%s.longestSegmentSeconds is required and must be ≥ 1: the longest a segment runs on this pool, the worker's drain timeout" $where) -}}
+{{- end -}}
+{{- $min := int64 ($p.minReplicas | default 0) -}}
+{{- if lt $min 0 -}}
+{{- fail (printf "%s.minReplicas must be ≥ 0; got %d" $where $min) -}}
+{{- end -}}
+{{- if or (not (hasKey $p "maxReplicas")) (lt (int64 $p.maxReplicas) 1) (lt (int64 $p.maxReplicas) $min) -}}
+{{- fail (printf "%s.maxReplicas is required, ≥ 1 and ≥ minReplicas (%d)" $where $min) -}}
+{{- end -}}
+{{- if and (hasKey $p "lagThreshold") (lt (int64 $p.lagThreshold) 1) -}}
+{{- fail (printf "%s.lagThreshold must be ≥ 1; got %v" $where $p.lagThreshold) -}}
+{{- end -}}
+{{- end -}}
+{{- with $v.dispatcher.pools -}}
+{{- range $v.workerPools -}}
+{{- if not (has .name $v.dispatcher.pools) -}}
+{{- fail (printf "workerPools: pool %q is missing from dispatcher.pools %v; no dispatcher would feed its consumer pool-%s (leave dispatcher.pools empty to serve every pool)" .name $v.dispatcher.pools .name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $v.secrets.existingSecret) (not $v.secrets.pgDsn) -}}
+{{- fail "secrets.pgDsn is required when secrets.existingSecret is empty" -}}
+{{- end -}}
+{{- end -}}
