@@ -113,8 +113,11 @@ func TestTwoProcessesChainJob(t *testing.T) {
 func TestKilledProcessSegmentIsRedone(t *testing.T) {
 	e := newEnv(t)
 	e.startDispatcher(t)
-	a, b := e.startProcess(t, "ka-"+e.pool[:8]), e.startProcess(t, "kb-"+e.pool[:8])
-	// 200 steps at 320×192 make each segment last about a second or more.
+	// The sim backend sleeps 10 ms a step: 200 steps hold each segment for
+	// 2 s however fast or loaded the machine, so the kill lands mid-segment
+	// (the ref backend's time varies with the CPU).
+	slow := []string{"SPOOL_WORKER_BACKEND=sim", "SPOOL_WORKER_BACKEND_PARAMS=step_ms=10"}
+	a, b := e.startProcess(t, "ka-"+e.pool[:8], slow...), e.startProcess(t, "kb-"+e.pool[:8], slow...)
 	id := e.submit(t, `{"id":"killed","prompt":"a storm over the sea","durationFrames":60,"windowFrames":25,"overlapFrames":5,`+
 		`"width":320,"height":192,"steps":200,"fps":24,"pool":"`+e.pool+`"}`)
 	victim := e.heldBy(t, id, 1, a, b)
