@@ -38,7 +38,9 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 		procs[id] = cmd
 	}
 	spec := `{"id":"oracle-killed","prompt":"a storm over the sea","durationFrames":60,"windowFrames":25,"overlapFrames":5,` +
-		`"width":320,"height":192,"steps":200,"seed":11,"fps":24,"pool":"` + pool + `"}`
+		`"width":960,"height":544,"steps":200,"seed":11,"fps":24,"pool":"` + pool + `"}`
+	// At 960×544 a ref segment takes about a second on this class of
+	// machine: long enough for the kill, below, to land mid-segment.
 	sys.submit(t, spec)
 	// Find the process holding segment 1 and kill it mid-segment.
 	kv, err := sys.Bus.Workers(context.Background())
