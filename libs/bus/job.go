@@ -56,7 +56,8 @@ func DecodeJobSpec(data []byte, h nats.Header) (*spoolv1.JobSpec, error) {
 	var spec spoolv1.JobSpec
 	if isJSON {
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(data, &spec); err != nil {
-			return nil, fmt.Errorf("%w: JSON: %s", ErrMalformedJob, cleanProtoErr(err))
+			msg := cleanProtoErr(err)
+			return nil, fmt.Errorf("%w: JSON: %s%s", ErrMalformedJob, msg, jsonHint(msg))
 		}
 		return &spec, nil
 	}

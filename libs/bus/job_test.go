@@ -69,6 +69,10 @@ func TestMalformedJobsNameTheProblem(t *testing.T) {
 		{`{"timeline":[{"fromS":[1]}]}`, "fromS"},
 		{`{"prompt":"a",}`, "JSON"},
 		{`{"mode":"SIDEWAYS"}`, "mode"},
+		{`{"resolution":"RESOLUTION_480P"}`, "allowed: RESOLUTION_540P, RESOLUTION_720P, RESOLUTION_1080P"},
+		{`{"mode":"SIDEWAYS"}`, "allowed: MODE_CHAIN"},
+		{`{"promt":"typo"}`, "JobSpec fields: id, prompt, timeline,"},
+		{`{"timeline":[{"text":"x"}]}`, "timeline entries: fromS, prompt"},
 		{"\x0a\xff\xff\xff\xff\xff", "protobuf"},
 	}
 	for _, c := range cases {
