@@ -19,7 +19,9 @@ type attemptRow struct {
 
 // upsertAttempts is upsertAttempt for many rows in one statement (the same
 // rules: outcomes only advance, worker fields fill in once). Rows naming
-// the same attempt twice keep the first.
+// the same attempt twice keep the first. An attempt started no later than
+// its report's time less the work its timings account for: a RUNNING
+// report read late, or skipped, does not shrink it on the timeline.
 func upsertAttempts(ctx context.Context, tx pgx.Tx, rows []attemptRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -51,7 +53,8 @@ INSERT INTO attempts AS a (job_id, idx, attempt, outcome, worker_id, node, gpu_u
                            queue_ms, denoise_ms, decode_ms, encode_ms, upload_ms, started_at, finished_at)
 SELECT j, i, at, o, nullif(w, ''), nullif(n, ''), nullif(gu, ''), nullif(gn, ''), nullif(b, ''), nullif(m, ''), nullif(v, ''),
        nullif(q, 0), nullif(d, 0), nullif(dc, 0), nullif(e, 0), nullif(u, 0),
-       CASE WHEN o <> 'queued' THEN now() END, CASE WHEN o IN ('done', 'failed', 'duplicate') THEN now() END
+       CASE WHEN o <> 'queued' THEN now() - make_interval(secs => (d + dc + e + u) / 1000.0) END,
+       CASE WHEN o IN ('done', 'failed', 'duplicate') THEN now() END
 FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
             $10::text[], $11::text[], $12::int[], $13::int[], $14::int[], $15::int[], $16::int[])
      AS x(j, i, at, o, w, n, gu, gn, b, m, v, q, d, dc, e, u)
@@ -68,7 +71,7 @@ ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
     queue_ms = coalesce(EXCLUDED.queue_ms, a.queue_ms), denoise_ms = coalesce(EXCLUDED.denoise_ms, a.denoise_ms),
     decode_ms = coalesce(EXCLUDED.decode_ms, a.decode_ms), encode_ms = coalesce(EXCLUDED.encode_ms, a.encode_ms),
     upload_ms = coalesce(EXCLUDED.upload_ms, a.upload_ms),
-    started_at = coalesce(a.started_at, EXCLUDED.started_at), finished_at = coalesce(a.finished_at, EXCLUDED.finished_at)`,
+    started_at = least(a.started_at, EXCLUDED.started_at), finished_at = coalesce(a.finished_at, EXCLUDED.finished_at)`,
 		jobs, idxs, attempts, outcomes, wid, node, guuid, gname, backend, model, version, qms, dms, decms, ems, ums)
 	if err != nil {
 		return fmt.Errorf("attempts: %w", err)

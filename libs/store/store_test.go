@@ -251,16 +251,23 @@ func TestCommitFirstDoneWins(t *testing.T) {
 	}
 }
 
-func TestAttemptLifecycle(t *testing.T) {
+// chainOfTwo creates a job of two segments, the first queued and the
+// second waiting for its tail, and returns its id.
+func chainOfTwo(t *testing.T) (*store.Store, string) {
+	t.Helper()
 	s := db(t)
-	ctx := context.Background()
 	nj := newJob(t, 2)
 	nj.Segments[0].State = store.SegQueued
 	nj.Segments[1].Task = []byte{9}
-	if _, err := s.CreateJob(ctx, nj); err != nil {
+	if _, err := s.CreateJob(context.Background(), nj); err != nil {
 		t.Fatal(err)
 	}
-	id := nj.Job.ID
+	return s, nj.Job.ID
+}
+
+func TestAttemptLifecycle(t *testing.T) {
+	s, id := chainOfTwo(t)
+	ctx := context.Background()
 	w := store.Worker{WorkerID: "w1", Node: "n1", GPUUUID: "GPU-1", GPUName: "H100", Backend: "ref", Model: "ref", ModelVersion: "1"}
 	tail := fmt.Sprintf("jobs/%s/seg/0/a1/tail.bin", id)
 	var built []store.Segment
@@ -458,5 +465,43 @@ func TestHandOffPrepared(t *testing.T) {
 	_, released, err = s.HandOffPrepared(ctx, store.TailReady{JobID: id, Index: 2, Attempt: 1, TailKey: "jobs/" + id + "/seg/2/a1/tail.bin"}, msg)
 	if err != nil || released {
 		t.Fatalf("last segment: %v %v", released, err)
+	}
+}
+
+// TestAttemptSpansItsWork: the start of an attempt on the timeline is no
+// later than its DONE's time less the work its timings account for, so a
+// segment whose first report is its DONE (the last of a chain, or any of
+// an independent job) or whose TAIL_READY came after denoising still shows
+// its length; a later report never moves the start.
+func TestAttemptSpansItsWork(t *testing.T) {
+	s, id := chainOfTwo(t)
+	ctx := context.Background()
+	w := store.Worker{WorkerID: "w1"}
+	next := func(sg store.Segment) (store.OutboxMsg, error) {
+		return store.OutboxMsg{MsgID: id + ".1.1.task", Subject: "spool.segments.default", Payload: sg.Task}, nil
+	}
+	if _, _, err := s.HandOff(ctx, store.TailReady{JobID: id, Index: 0, Attempt: 1, TailKey: fmt.Sprintf("jobs/%s/seg/0/a1/tail.bin", id), Worker: w}, next); err != nil {
+		t.Fatal(err)
+	}
+	timings := store.Timings{DenoiseMS: 1200, DecodeMS: 100, EncodeMS: 150, UploadMS: 50}
+	for idx := range 2 { // segment 0 after its TAIL_READY, segment 1 with DONE first
+		if _, err := s.CommitDoneBatch(ctx, []store.SegmentDone{{JobID: id, Index: idx, Attempt: 1, Worker: w,
+			VideoKey: fmt.Sprintf("jobs/%s/seg/%d/a1/video.m4s", id, idx), SHA256: strings.Repeat("a", 64), Timings: timings}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A DONE redelivered later, read as a duplicate of itself, changes nothing.
+	time.Sleep(50 * time.Millisecond)
+	if _, err := s.CommitDoneBatch(ctx, []store.SegmentDone{{JobID: id, Index: 1, Attempt: 1, Worker: w, Timings: store.Timings{DenoiseMS: 1}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for idx := range 2 {
+		a, err := s.ListAttempts(ctx, id, idx)
+		if err != nil || len(a) != 1 || a[0].StartedAt == nil || a[0].FinishedAt == nil {
+			t.Fatalf("segment %d: attempts %+v, %v", idx, a, err)
+		}
+		if span := a[0].FinishedAt.Sub(*a[0].StartedAt); span < 1500*time.Millisecond || span > 1700*time.Millisecond {
+			t.Errorf("segment %d: the attempt spans %v, want its 1.5 s of work", idx, span)
+		}
 	}
 }

@@ -108,6 +108,10 @@ function timeline(segs) {
   if (!bars.length) { el.innerHTML = `<p class="muted">No segment has started yet.</p>`; return; }
   const t0 = Math.min(...bars.map((b) => b.start)), t1 = Math.max(...bars.map((b) => b.end)), span = Math.max(t1 - t0, 1);
   const lanes = [...new Set(bars.map((b) => b.lane))].sort();
+  // Lanes leave 9rem for the worker's name and 1rem at the right for the
+  // label of a short last bar.
+  const x = (t) => `calc(9rem + (100% - 10rem) * ${(t - t0) / span})`;
+  const w = (d) => `calc((100% - 10rem) * ${Math.max(d / span, 0.005)})`;
   for (const lane of lanes) {
     const div = document.createElement("div");
     div.className = "lane";
@@ -116,15 +120,27 @@ function timeline(segs) {
     for (const b of bars.filter((x) => x.lane === lane)) {
       const s = document.createElement("div");
       s.className = "seg";
-      s.style.left = `calc(9rem + (100% - 9rem) * ${(b.start - t0) / span})`;
-      s.style.width = `calc((100% - 9rem) * ${Math.max((b.end - b.start) / span, 0.005)})`;
-      s.title = `segment ${b.seg}: ${b.outcome}, ${((b.end - b.start) / 1000).toFixed(1)} s`;
+      s.style.left = x(b.start);
+      s.style.width = w(b.end - b.start);
+      s.title = `segment ${b.seg}: ${b.outcome}, ${((b.end - b.start) / 1000).toFixed(1)} s from ${new Date(b.start).toLocaleTimeString()}`;
       s.textContent = b.seg;
       if (b.outcome !== "done") s.style.background = "#d6a045";
       div.appendChild(s);
     }
     el.appendChild(div);
   }
+  // The time axis: seconds since the first segment started, and its clock time.
+  const axis = document.createElement("div");
+  axis.className = "axis";
+  axis.innerHTML = `<span class="name">${new Date(t0).toLocaleTimeString()}</span>`;
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    const tick = document.createElement("span");
+    tick.className = f === 1 ? "tick end" : "tick";
+    tick.style.left = x(t0 + f * span);
+    tick.textContent = `${((f * span) / 1000).toFixed(1)} s`;
+    axis.appendChild(tick);
+  }
+  el.appendChild(axis);
 }
 
 // preview plays the job's HLS preview while it runs, through hls.js (the
