@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/services/spoolctl/e2ebench"
@@ -20,8 +21,9 @@ func main() {
 	short := flag.Bool("short", false, "the smoke form: smaller jobs")
 	only := flag.String("only", "", "run one benchmark: overhead, critical-path or throughput")
 	verbose := flag.Bool("v", false, "log each run's figures to stderr")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the services, NATS and the bench) to this file")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: spool-e2e-bench [-short] [-only overhead|critical-path|throughput] [-o results.json] [-v]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: spool-e2e-bench [-short] [-only overhead|critical-path|throughput] [-o results.json] [-v] [-cpuprofile file]\n\n"+
 			"Starts a devstack and every service in this process, then measures the demo job against\n"+
 			"render --local, a chain's wall time against its denoising, and control-plane throughput.\n\nFlags:\n")
 		flag.PrintDefaults()
@@ -33,7 +35,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spool-e2e-bench: -cpuprofile: %v\n", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, *out, *only, o); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "spool-e2e-bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -78,9 +92,14 @@ func run(ctx context.Context, out, only string, o e2ebench.Options) error {
 		if err != nil {
 			return err
 		}
-		bench.Print(os.Stdout, fmt.Sprintf("throughput (sim at 0 ms and the discard encoder, labelled: %d slots, one worker)", r.Slots),
+		c := r.CPU
+		perSeg := func(cores float64) float64 { return cores / r.SegmentsPerS * 1e6 }
+		bench.Print(os.Stdout, fmt.Sprintf("throughput (sim at 0 ms and the discard encoder, labelled: %d slots, one worker, window %d; %d CPUs)", r.Slots, r.Window, c.CPUs),
 			[]bench.Row{bench.Fig("DONE committed", r.SegmentsPerS, 0, "segments/s", "≥ 5,000/s"),
-				bench.Fig("segments", float64(r.Segments), 0, "segments", "")})
+				bench.Fig("segments", float64(r.Segments), 0, "segments", ""),
+				bench.Fig("CPU: services and NATS", perSeg(c.SelfCores), 0, "µs/segment", fmt.Sprintf("%.2f cores", c.SelfCores)),
+				bench.Fig("CPU: Postgres and the rest", perSeg(c.OtherCores), 0, "µs/segment", fmt.Sprintf("%.2f cores", c.OtherCores)),
+				bench.Fig("CPU: idle", c.IdleCores, 2, "cores", "")})
 		return bench.Merge(out, "throughput", r)
 	}
 	return nil
