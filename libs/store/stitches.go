@@ -27,6 +27,8 @@ type Stitch struct {
 	// 0..Appended−1); those from NextIndex on are not in a part yet.
 	Appended  int
 	Finalized bool
+	// Owner is the stitcher holding (or last holding) the job's lease.
+	Owner string
 }
 
 // StitchPart is one uploaded part of the final MP4.
@@ -93,6 +95,7 @@ FROM stitches WHERE job_id = $1 AND NOT EXISTS (SELECT 1 FROM c)`, job, owner, l
 	if holder == nil || *holder != owner {
 		return Stitch{}, fmt.Errorf("store: stitch %s: %w", job, ErrLeased)
 	}
+	st.Owner = owner
 	if err := json.Unmarshal(parts, &st.Parts); err != nil {
 		return Stitch{}, fmt.Errorf("store: stitch %s: parts: %w", job, err)
 	}
@@ -104,8 +107,8 @@ func (s *Store) GetStitch(ctx context.Context, job string) (Stitch, error) {
 	var st Stitch
 	var parts []byte
 	err := s.pool.QueryRow(ctx, `SELECT job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended,
-		finalized_at IS NOT NULL FROM stitches WHERE job_id = $1`, job).Scan(&st.JobID, &st.UploadID, &parts, &st.NextIndex,
-		&st.NextSeq, &st.Frames, &st.Bytes, &st.SHAState, &st.Appended, &st.Finalized)
+		finalized_at IS NOT NULL, coalesce(owner, '') FROM stitches WHERE job_id = $1`, job).Scan(&st.JobID, &st.UploadID, &parts, &st.NextIndex,
+		&st.NextSeq, &st.Frames, &st.Bytes, &st.SHAState, &st.Appended, &st.Finalized, &st.Owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Stitch{}, fmt.Errorf("store: stitch %s: %w", job, ErrNotFound)
 	}
