@@ -94,14 +94,22 @@ const (
 	ErrorClass_ERROR_CLASS_CANCELLED ErrorClass = 3
 	// The deadline passed.
 	ErrorClass_ERROR_CLASS_DEADLINE ErrorClass = 4
-	// The attempt's worker went away without settling it: it was killed
-	// (the task came back after AckWait) or handed it back on drain. The
-	// segment is retried at once as a new attempt.
+	// The attempt's worker went away without settling it: it was killed or
+	// lost (the task came back after AckWait, or the reconciler found no
+	// holder). The segment is retried at once as a new attempt; the attempt
+	// counts against the segment's attempts, so that a segment that kills
+	// its worker every time ends its job.
 	ErrorClass_ERROR_CLASS_ABANDONED ErrorClass = 5
 	// The committed output failed the stitcher's check (its frame count
 	// differs from the plan: a FRAME MISMATCH). The commit is undone and the
 	// segment redone as a new attempt.
 	ErrorClass_ERROR_CLASS_CORRUPT ErrorClass = 6
+	// The worker gave the task back with no verdict on the segment: it was
+	// shutting down (a scale-down, a rolling update) and had fetched the
+	// task ahead without starting it, or its drain timeout ran out while the
+	// segment ran. The segment is retried at once as a new attempt that
+	// does not count against its attempts.
+	ErrorClass_ERROR_CLASS_RETURNED ErrorClass = 7
 )
 
 // Enum value maps for ErrorClass.
@@ -114,6 +122,7 @@ var (
 		4: "ERROR_CLASS_DEADLINE",
 		5: "ERROR_CLASS_ABANDONED",
 		6: "ERROR_CLASS_CORRUPT",
+		7: "ERROR_CLASS_RETURNED",
 	}
 	ErrorClass_value = map[string]int32{
 		"ERROR_CLASS_UNSPECIFIED": 0,
@@ -123,6 +132,7 @@ var (
 		"ERROR_CLASS_DEADLINE":    4,
 		"ERROR_CLASS_ABANDONED":   5,
 		"ERROR_CLASS_CORRUPT":     6,
+		"ERROR_CLASS_RETURNED":    7,
 	}
 )
 
@@ -787,7 +797,7 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x02\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x03*\xc8\x01\n" +
+	"\fPHASE_FAILED\x10\x03*\xe2\x01\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -796,7 +806,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x15ERROR_CLASS_CANCELLED\x10\x03\x12\x18\n" +
 	"\x14ERROR_CLASS_DEADLINE\x10\x04\x12\x19\n" +
 	"\x15ERROR_CLASS_ABANDONED\x10\x05\x12\x17\n" +
-	"\x13ERROR_CLASS_CORRUPT\x10\x06B\x91\x01\n" +
+	"\x13ERROR_CLASS_CORRUPT\x10\x06\x12\x18\n" +
+	"\x14ERROR_CLASS_RETURNED\x10\aB\x91\x01\n" +
 	"\fcom.spool.v1B\fSegmentProtoP\x01Z2github.com/spoolvideo/spool/proto/spool/v1;spoolv1\xa2\x02\x03SXX\xaa\x02\bSpool.V1\xca\x02\bSpool\\V1\xe2\x02\x14Spool\\V1\\GPBMetadata\xea\x02\tSpool::V1b\x06proto3"
 
 var (

@@ -372,6 +372,45 @@ func TestRetriesRunToExhaustion(t *testing.T) {
 	}
 }
 
+// TestReturnedAttemptsDoNotCount: attempts that workers give back as they
+// stop (RETURNED) are retried at once and do not count against
+// MaxAttempts (3): four returns and two transient failures still end in a
+// committed segment. A segment given back for ever ends its job.
+func TestReturnedAttemptsDoNotCount(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{fail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+		switch {
+		case t.JobId == "returned-ever" && t.Index == 0:
+			return spoolv1.ErrorClass_ERROR_CLASS_RETURNED
+		case t.Index != 1 || t.Attempt > 6:
+			return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+		case t.Attempt == 2 || t.Attempt == 5:
+			return spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT
+		default:
+			return spoolv1.ErrorClass_ERROR_CLASS_RETURNED
+		}
+	}}
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, `,"id":"returned-mix"`))
+	_, segs := e.waitJob(id, "success", allDone)
+	attempts, _ := e.store.ListAttempts(context.Background(), id, 1)
+	var outcomes []string
+	for _, a := range attempts {
+		outcomes = append(outcomes, string(a.Outcome)+":"+strings.TrimPrefix(a.ErrorClass, "ERROR_CLASS_"))
+	}
+	want := "abandoned:RETURNED failed:TRANSIENT abandoned:RETURNED abandoned:RETURNED failed:TRANSIENT abandoned:RETURNED done:"
+	if strings.Join(outcomes, " ") != want || segs[1].CommittedAttempt != 7 {
+		t.Fatalf("segment 1: %v, committed attempt %d; want %s, 7", outcomes, segs[1].CommittedAttempt, want)
+	}
+
+	ever := e.submit(spec(e, `,"id":"returned-ever","mode":"MODE_INDEPENDENT"`))
+	j, _ := e.waitJob(ever, "failure", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobFailed })
+	if !strings.Contains(j.ErrorMessage, "segment 0 was given back by its workers 20 times") {
+		t.Fatalf("reason %q", j.ErrorMessage)
+	}
+}
+
 func TestCancelStopsTheJob(t *testing.T) {
 	e := newEnv(t)
 	e.start()

@@ -258,23 +258,41 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 	return d.store.AppendSegments(ctx, job, rows)
 }
 
+// maxReturned bounds how often one segment may be given back unstarted
+// or unfinished (RETURNED) before its job fails: returns do not count
+// against the attempts, but a segment must not circulate for ever.
+const maxReturned = 20
+
 // onFailed retries a failed attempt with backoff, or fails the job when the
-// failure is permanent or the attempts are spent.
+// failure is permanent or the attempts are spent. Attempts a worker gave
+// back (RETURNED: it was shutting down) are retried at once and do not
+// count against SPOOL_DISPATCHER_MAX_ATTEMPTS.
 func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) error {
 	job, idx, attempt := r.GetJobId(), int(r.GetIndex()), int(r.GetAttempt())
 	class := r.GetErrorClass()
 	if class == spoolv1.ErrorClass_ERROR_CLASS_CANCELLED { // the job was cancelled: record it, retry nothing
 		return d.store.FinishAttempt(ctx, job, idx, attempt, store.OutcomeFailed, class.String(), r.GetErrorMessage(), worker(r))
 	}
-	if class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && attempt < d.cfg.MaxAttempts {
+	returned, err := d.returnedBefore(ctx, job, idx, attempt)
+	if err != nil {
+		return err
+	}
+	counted := attempt - returned // this attempt included, unless it is a return itself
+	retry := class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && counted < d.cfg.MaxAttempts
+	if class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
+		counted--
+		retry = returned+1 < maxReturned
+	}
+	if retry {
 		seg, err := d.store.GetSegment(ctx, job, idx)
 		if err != nil {
 			return err
 		}
-		// An abandoned attempt (its worker was killed or drained) says
-		// nothing about the segment: it is retried at once.
-		delay, outcome, notBefore := d.cfg.RetryBackoff<<(attempt-1), store.OutcomeFailed, time.Now()
-		if class == spoolv1.ErrorClass_ERROR_CLASS_ABANDONED {
+		// An abandoned or returned attempt (its worker was killed, lost,
+		// drained or stopped) says nothing about the segment: it is retried
+		// at once.
+		delay, outcome, notBefore := d.cfg.RetryBackoff<<max(counted-1, 0), store.OutcomeFailed, time.Now()
+		if class == spoolv1.ErrorClass_ERROR_CLASS_ABANDONED || class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
 			delay, outcome, notBefore = 0, store.OutcomeAbandoned, zeroTime
 		}
 		reopen := class == spoolv1.ErrorClass_ERROR_CLASS_CORRUPT // the stitcher rejected a committed output
@@ -293,8 +311,13 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		}
 		return err
 	}
-	reason := fmt.Sprintf("segment %d failed (attempt %d of %d, %s): %s", idx, attempt, d.cfg.MaxAttempts,
+	reason := fmt.Sprintf("segment %d failed (attempt %d of %d, %s): %s", idx, counted, d.cfg.MaxAttempts,
 		class.String(), r.GetErrorMessage())
+	if class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
+		reason = fmt.Sprintf("segment %d was given back by its workers %d times (%s): %s", idx, returned+1, class.String(), r.GetErrorMessage())
+	} else if returned > 0 {
+		reason += fmt.Sprintf(" (and %d attempts given back by stopping workers)", returned)
+	}
 	code := "unavailable"
 	if class == spoolv1.ErrorClass_ERROR_CLASS_PERMANENT {
 		code = "invalid_argument"
@@ -314,6 +337,25 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	d.log.Warn("job failed", "job", job, "reason", reason)
 	d.wakeAdmit()
 	return d.bus.PublishCancel(ctx, job) // stop its other segments' workers
+}
+
+// returnedBefore counts the attempts of a segment before attempt that a
+// worker gave back (RETURNED).
+func (d *Dispatcher) returnedBefore(ctx context.Context, job string, idx, attempt int) (int, error) {
+	if attempt <= 1 {
+		return 0, nil
+	}
+	atts, err := d.store.ListAttempts(ctx, job, idx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range atts {
+		if a.Attempt < attempt && a.ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String() {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func jobState(s store.JobState) spoolv1.JobState {

@@ -53,7 +53,7 @@ func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery
 		queued = received.Sub(enqueued)
 	}
 	if err == nil && meta.NumDelivered > 1 {
-		w.abandon(bus.ContextFromMsg(ctx, m), nil, task, m, fmt.Sprintf("delivered again (delivery %d): the worker that held it went away without settling it", meta.NumDelivered))
+		w.abandon(bus.ContextFromMsg(ctx, m), nil, task, m, deliveredAgain(meta.NumDelivered))
 		return nil
 	}
 	if w.cancelled.has(task.JobId) {
@@ -97,7 +97,7 @@ func (d *delivery) heartbeat(ctx context.Context) {
 
 // settle ends the delivery according to err: ack after DONE; Term plus
 // FAILED for a task that can never succeed; FAILED(cancelled) plus ack for a
-// cancelled job; FAILED(abandoned) for a segment handed back on drain; and
+// cancelled job; FAILED(returned) for a segment handed back on drain; and
 // FAILED(transient) for anything else, which the dispatcher retries with
 // backoff as a new attempt. Should FAILED not go out, the message is Nak'ed
 // and its redelivery settles it.
@@ -115,7 +115,7 @@ func (d *delivery) settle(ctx context.Context, err error) {
 		w.metrics.settled(ctx, t.Pool, "done")
 	case d.handedBack.Load():
 		w.log.Info("drain timeout: segment handed back", "job", t.JobId, "segment", t.Index)
-		w.abandon(context.WithoutCancel(d.ctx), d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
+		w.giveBack(context.WithoutCancel(d.ctx), d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
 	case errors.Is(err, errPermanent):
 		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT, err, d.msg.Term)
 		w.metrics.settled(ctx, t.Pool, "failed")
@@ -141,18 +141,55 @@ func (w *Worker) settleFailed(ctx context.Context, d *delivery, class spoolv1.Er
 	_ = then()
 }
 
-// abandon reports an attempt that its worker never settled and terminates
-// its message; the dispatcher starts the next attempt at once. s is the
-// slot that ran it, or nil when that worker is gone: the result then
-// carries no worker identity.
+// abandon reports an attempt that its worker never settled (it was
+// killed, or lost) and terminates its message; the dispatcher starts the
+// next attempt at once, and counts this one. s is the slot that ran it, or
+// nil when that worker is gone: the result then carries no worker identity.
 func (w *Worker) abandon(ctx context.Context, s *slot, t *spoolv1.SegmentTask, m jetstream.Msg, why string) {
-	w.log.Info("attempt abandoned", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "why", why)
-	if w.fail(ctx, s, t, spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, errors.New(why)) != nil {
+	w.unsettled(ctx, s, t, m, spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, "abandoned", why)
+}
+
+// giveBack returns a task with no verdict on its segment (this worker is
+// shutting down): the dispatcher starts the next attempt at once and does
+// not count this one.
+func (w *Worker) giveBack(ctx context.Context, s *slot, t *spoolv1.SegmentTask, m jetstream.Msg, why string) {
+	w.unsettled(ctx, s, t, m, spoolv1.ErrorClass_ERROR_CLASS_RETURNED, "returned", why)
+}
+
+// deliveredAgain is why a redelivered task's earlier attempt is abandoned.
+func deliveredAgain(n uint64) string {
+	return fmt.Sprintf("delivered again (delivery %d): the worker that held it went away without settling it", n)
+}
+
+// returnUnstarted gives back a task that slot s fetched ahead and never
+// started, as the worker stops: RETURNED, unless it was a redelivery, which
+// accept would have settled as abandoned.
+func (w *Worker) returnUnstarted(ctx context.Context, s *slot, m jetstream.Msg) {
+	task, err := bus.DecodeTask(m.Data())
+	if err != nil {
+		w.log.Error("dropping an undecodable task", "err", err)
+		_ = m.Term()
+		return
+	}
+	tctx := bus.ContextFromMsg(context.WithoutCancel(ctx), m)
+	if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 1 {
+		w.abandon(tctx, nil, task, m, deliveredAgain(meta.NumDelivered))
+		return
+	}
+	w.giveBack(tctx, s, task, m, "returned unstarted: its worker was shutting down with the task fetched ahead")
+}
+
+// unsettled publishes FAILED(class) for an attempt that will not finish
+// here and terminates its message; should FAILED not go out, the message is
+// Nak'ed, and its redelivery settles it as abandoned.
+func (w *Worker) unsettled(ctx context.Context, s *slot, t *spoolv1.SegmentTask, m jetstream.Msg, class spoolv1.ErrorClass, outcome, why string) {
+	w.log.Info("attempt "+outcome, "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "why", why)
+	if w.fail(ctx, s, t, class, errors.New(why)) != nil {
 		_ = m.Nak()
 		return
 	}
 	_ = m.Term()
-	w.metrics.settled(ctx, t.Pool, "abandoned")
+	w.metrics.settled(ctx, t.Pool, outcome)
 }
 
 // fail publishes FAILED for the attempt; s is nil when no slot of this

@@ -27,7 +27,7 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 	defer func() { // a task fetched ahead but never started goes back at once
 		if ch := s.prefetch.pending; ch != nil {
 			if r := <-ch; r.err == nil {
-				_ = r.msg.Nak()
+				w.returnUnstarted(ctx, s, r.msg)
 			}
 		}
 	}()

@@ -136,36 +136,21 @@ func TestChainJobThroughRealWorkers(t *testing.T) {
 
 // TestRegistryAndDrain: while a segment runs the worker lists it in
 // spool_workers; on shutdown past the drain timeout the segment is handed
-// back (Nak) and redone by another worker, and the entry is removed.
+// back (RETURNED, not counted against its attempts) and redone by another
+// worker, and the entry is removed.
 func TestRegistryAndDrain(t *testing.T) {
 	e := newEnv(t)
 	e.startDispatcher(t)
 	// A slow worker: sim backend, 100 ms per step.
-	slow, err := worker.New(worker.Config{ID: "slow-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=100", Slots: 1,
-		Heartbeat: time.Second, Drain: 200 * time.Millisecond, Register: 100 * time.Millisecond},
-		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- slow.Run(ctx) }()
+	stop := e.stoppable(t, worker.Config{ID: "slow-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=100", Slots: 1,
+		Heartbeat: time.Second, Drain: 200 * time.Millisecond, Register: 100 * time.Millisecond})
 	id := e.submit(t, `{"id":"drain-job","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
 		`"width":64,"height":64,"steps":50,"fps":24,"pool":"`+e.pool+`"}`)
 	e.waitWorker(t, "slow-"+e.pool[:6], "the running task", func(info *spoolv1.WorkerInfo) bool {
 		return len(info.CurrentTasks) == 1 && info.CurrentTasks[0] == id+"/0/1" && info.Backend == "sim"
 	})
 	kv, _ := e.bus.Workers(context.Background())
-	stop() // SIGTERM: 50 steps × 100 ms is far past the 200 ms drain
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the worker did not stop after its drain timeout")
-	}
+	stop(5 * time.Second) // SIGTERM: 50 steps × 100 ms is far past the 200 ms drain
 	if _, err := kv.Get(context.Background(), "slow-"+e.pool[:6]); err == nil {
 		t.Fatal("the worker is still registered after it stopped")
 	}
@@ -176,6 +161,7 @@ func TestRegistryAndDrain(t *testing.T) {
 	// Lineage: the handed-back attempt, abandoned by the slow worker, and
 	// the new one that the fast worker committed.
 	if segs[0].CommittedAttempt != 2 || len(a) != 2 || a[0].Outcome != store.OutcomeAbandoned ||
+		a[0].ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String() ||
 		!strings.HasPrefix(a[0].Worker.WorkerID, "slow-") || a[1].Outcome != store.OutcomeDone ||
 		!strings.HasPrefix(a[1].Worker.WorkerID, "w-") {
 		t.Fatalf("segment redone as %+v", a)
@@ -187,32 +173,43 @@ func TestRegistryAndDrain(t *testing.T) {
 func TestDrainWithinTimeout(t *testing.T) {
 	e := newEnv(t)
 	e.startDispatcher(t)
-	w, err := worker.New(worker.Config{ID: "d-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=30", Slots: 1,
-		Heartbeat: time.Second, Drain: 10 * time.Second, Register: 50 * time.Millisecond},
-		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	stop := e.stoppable(t, worker.Config{ID: "d-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=30", Slots: 1,
+		Heartbeat: time.Second, Drain: 10 * time.Second, Register: 50 * time.Millisecond})
 	id := e.submit(t, `{"id":"drain-ok-`+e.pool[:4]+`","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
 		`"width":64,"height":64,"steps":20,"fps":24,"pool":"`+e.pool+`"}`)
 	e.waitWorker(t, "d-"+e.pool[:6], "the segment running", func(info *spoolv1.WorkerInfo) bool { return len(info.CurrentTasks) == 1 })
-	stop() // 20 steps × 30 ms remain well within the 10 s drain
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the worker did not exit after draining")
-	}
+	stop(10 * time.Second) // 20 steps × 30 ms remain well within the 10 s drain
 	segs := e.waitDone(t, id)
 	a, _ := e.store.ListAttempts(context.Background(), id, 0)
 	if segs[0].CommittedAttempt != 1 || len(a) != 1 || a[0].Worker.WorkerID != "d-"+e.pool[:6]+"/0" {
 		t.Fatalf("the draining worker did not finish its segment: %+v", a)
+	}
+}
+
+// stoppable runs a worker with cfg and returns its stop: it cancels the
+// run, as SIGTERM does, and fails the test unless the worker exits cleanly
+// within limit.
+func (e *env) stoppable(t *testing.T, cfg worker.Config) (stop func(limit time.Duration)) {
+	t.Helper()
+	w, err := worker.New(cfg, e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	return func(limit time.Duration) {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(limit):
+			t.Fatalf("the worker did not exit within %v of its stop", limit)
+		}
 	}
 }
 
