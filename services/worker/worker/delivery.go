@@ -215,6 +215,7 @@ func (w *Worker) hold(d *delivery) {
 		w.running[d.task.JobId] = map[string]context.CancelFunc{}
 	}
 	w.running[d.task.JobId][d.key] = d.cancel
+	w.tasksChanged()
 }
 
 func (w *Worker) release(d *delivery) {
@@ -224,4 +225,5 @@ func (w *Worker) release(d *delivery) {
 	if len(w.running[d.task.JobId]) == 0 {
 		delete(w.running, d.task.JobId)
 	}
+	w.tasksChanged()
 }

@@ -41,8 +41,24 @@ func (w *Worker) info(started time.Time) *spoolv1.WorkerInfo {
 	return i
 }
 
+// registerGap is the least time between two registry writes prompted by
+// the held tasks changing: short segments must not turn the registry into
+// a write per segment.
+const registerGap = 250 * time.Millisecond
+
+// tasksChanged says the held tasks changed, so that the registry shows
+// them within registerGap rather than at the next refresh.
+func (w *Worker) tasksChanged() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
 // register keeps the worker's entry in spool_workers fresh until ctx ends,
-// then deletes it. Entries expire by the bucket's TTL if the worker dies.
+// then deletes it: every cfg.Register, and within registerGap of a change
+// in the tasks it holds (so clients see which worker runs which segment).
+// Entries expire by the bucket's TTL if the worker dies.
 func (w *Worker) register(ctx context.Context) error {
 	kv, err := w.bus.Workers(ctx)
 	if err != nil {
@@ -59,10 +75,20 @@ func (w *Worker) register(ctx context.Context) error {
 		}
 	}
 	put()
+	last := time.Now()
 	t := time.NewTicker(w.cfg.Register)
 	defer t.Stop()
+	var due <-chan time.Time // a write prompted by a change, once the gap has passed
 	for {
 		select {
+		case <-w.changed:
+			if due == nil {
+				due = time.After(max(registerGap-time.Since(last), 0))
+			}
+		case <-due:
+			due = nil
+			put()
+			last = time.Now()
 		case <-ctx.Done():
 			if err := kv.Delete(context.WithoutCancel(ctx), w.cfg.ID); err != nil {
 				w.log.Warn("deregister", "err", err)
@@ -70,6 +96,7 @@ func (w *Worker) register(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			put()
+			last = time.Now()
 		}
 	}
 }

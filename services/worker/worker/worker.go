@@ -40,6 +40,7 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[string]map[string]context.CancelFunc // job → held task → cancels its segment
+	changed chan struct{}                            // the held tasks changed: the registry entry is due
 }
 
 // slot is one engine, kept warm, running one segment at a time.
@@ -91,7 +92,8 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 
-	w := &Worker{cfg: cfg, log: log, bus: b, blob: bl, node: cfg.Node, gpus: gpus, running: map[string]map[string]context.CancelFunc{}}
+	w := &Worker{cfg: cfg, log: log, bus: b, blob: bl, node: cfg.Node, gpus: gpus, running: map[string]map[string]context.CancelFunc{},
+		changed: make(chan struct{}, 1)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
