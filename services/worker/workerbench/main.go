@@ -41,8 +41,8 @@ func Main(ctx context.Context, w io.Writer, out, only string, o Options) error {
 			bench.Fig("engine", ov.EngineMS, 1, "ms/segment", "denoise and decode"),
 			bench.Fig("before the engine", ov.PrepareMS, 2, "ms/segment", "fetch, cancel check, tail download, encoder start"),
 			bench.Fig("behind the engine", ov.FinishMS, 1, "ms/segment", "encode tail, retime, upload, DONE"),
-			bench.Fig("  of which encode", ov.EncodeMS, 1, "ms/segment", ""),
-			bench.Fig("  of which upload", ov.UploadMS, 1, "ms/segment", ""),
+			bench.Fig("encode phase", ov.EncodeMS, 1, "ms/segment", "DONE timings: decode end → encoder closed"),
+			bench.Fig("upload phase", ov.UploadMS, 1, "ms/segment", "DONE timings: the tail's PUT (during the engine) and the fragment's"),
 			bench.Fig("worker time ÷ engine", ov.Ratio, 4, "", ""),
 			bench.Fig("critical path ÷ engine", ov.CriticalRatio, 4, "", "the chain waits only for this")})
 		if err := bench.Merge(out, "worker_overhead", ov); err != nil {
