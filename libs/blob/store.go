@@ -93,16 +93,39 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 }
 
 // Put streams r (size bytes, or -1 when unknown) into key and returns its
-// SHA-256, computed on the way.
+// SHA-256, computed on the way. A reader that can also be read at offsets
+// (a *bytes.Reader: everything already in memory) is hashed first and
+// uploaded in parallel parts: a tail state of tens of megabytes, on a
+// chain's critical path, goes out in about half the time.
 func (s *Store) Put(ctx context.Context, key Key, r io.Reader, size int64, o PutOptions) (ObjectInfo, error) {
+	opts := minio.PutObjectOptions{ContentType: o.ContentType, CacheControl: o.CacheControl, PartSize: uint64(s.partSize)}
 	h := sha256.New()
-	info, err := s.client.PutObject(ctx, s.bucket, string(key), io.TeeReader(r, h), size,
-		minio.PutObjectOptions{ContentType: o.ContentType, CacheControl: o.CacheControl, PartSize: uint64(s.partSize)})
+	body := io.TeeReader(r, h)
+	if ra, ok := r.(inMemory); ok && size > s.partSize {
+		start, err := ra.Seek(0, io.SeekCurrent)
+		if err == nil {
+			_, err = io.Copy(h, io.NewSectionReader(ra, start, size))
+		}
+		if err != nil {
+			return ObjectInfo{}, fmt.Errorf("blob: put %s: hash: %w", key, err)
+		}
+		body, opts.NumThreads = io.NewSectionReader(ra, start, size), parallelParts
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, string(key), body, size, opts)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("blob: put %s: %w", key, err)
 	}
 	return ObjectInfo{Key: key, Size: info.Size, SHA256: hex.EncodeToString(h.Sum(nil)), ETag: info.ETag}, nil
 }
+
+// inMemory is a reader whose bytes can be read at any offset, more than once.
+type inMemory interface {
+	io.ReaderAt
+	io.Seeker
+}
+
+// parallelParts is how many parts of an in-memory Put go up at once.
+const parallelParts = 4
 
 // Get opens key for reading. A missing key is ErrNotFound.
 func (s *Store) Get(ctx context.Context, key Key) (io.ReadCloser, ObjectInfo, error) {

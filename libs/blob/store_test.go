@@ -267,3 +267,32 @@ func TestPresignedGet(t *testing.T) {
 		t.Fatalf("presigned GET: %d, %d bytes", resp.StatusCode, len(got))
 	}
 }
+
+// TestPutInMemoryInParallelParts: a *bytes.Reader larger than a part goes
+// up in parallel parts, from where the reader stands, with the SHA-256 of
+// exactly the bytes stored.
+func TestPutInMemoryInParallelParts(t *testing.T) {
+	s := open(t, blob.WithPartSize(blob.MinPartSize))
+	ctx := context.Background()
+	data := random(t, 3*int(blob.MinPartSize)+12345)
+	r := bytes.NewReader(append([]byte("skipped"), data...))
+	if _, err := r.Seek(int64(len("skipped")), io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Put(ctx, "parallel/put.bin", r, int64(len(data)), blob.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != int64(len(data)) || info.SHA256 != sum(data) {
+		t.Fatalf("put %d bytes, sha256 %s; want %d, %s", info.Size, info.SHA256, len(data), sum(data))
+	}
+	rc, _, err := s.Get(ctx, "parallel/put.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes (%v), want the %d put", len(got), err, len(data))
+	}
+}
