@@ -4,9 +4,11 @@
 //   - overhead: the demo spec's distributed wall time (submit to succeeded,
 //     two ref worker slots, the stitcher) over `render --local` of it;
 //   - critical-path: a chain job's wall time over the sum of its denoise
-//     times (sim backend, labelled: 30 segments of 200 ms denoising, real
-//     ffmpeg and stitcher), i.e. what the hand-offs and the last segment's
-//     finish add to the chain;
+//     times (sim backend, labelled; real ffmpeg and stitcher), i.e. what
+//     the hand-offs and the last segment's finish add to the chain: 12
+//     segments of the ref model's 2.1 s in small windows, 30 of 200 ms (a
+//     stress reading), and 8 of 2.1 s in 720p windows, whose 34 MB tails
+//     go through the object store at every hand-off;
 //   - throughput: segments per second from dispatch through a worker to
 //     DONE committed in Postgres (sim at 0 ms and the discard encoder, both
 //     labelled; no stitcher: there is no video).
@@ -70,7 +72,28 @@ type CriticalPath struct {
 	// Stress is the same chain with 200 ms segments: ten times shorter than
 	// the ref model's, so that the fixed cost of each hand-off shows.
 	Stress *CriticalPath `json:"stress,omitempty"`
+	// HD is the ref-length chain with 720p windows (121 frames, 37 of
+	// overlap): each hand-off then moves the ref format's 34 MB tail state
+	// through the object store, which the main figure's small windows leave
+	// out.
+	HD *CriticalPath `json:"hd,omitempty"`
+	// TailBytes is the size of each tail state handed off.
+	TailBytes int64 `json:"tail_bytes"`
+	// HandoffMS is the median time from a segment's denoising end to the
+	// next task in the stream (tail upload, TAIL_READY, release), when
+	// measured (-v).
+	HandoffMS float64 `json:"handoff_ms,omitempty"`
 }
+
+// chainShape is the window geometry of a critical-path chain.
+type chainShape struct {
+	width, height, window, overlap int
+}
+
+var (
+	smallChain = chainShape{64, 64, 25, 5}
+	hdChain    = chainShape{1280, 720, 121, 37}
+)
 
 // Throughput is the "throughput" object.
 type Throughput struct {
@@ -253,26 +276,31 @@ const RefSegmentMS = 2100
 // ref model's 720p ones and divides its wall time by the sum of its
 // segments' denoise times; then the stress reading, 200 ms segments.
 func RunCriticalPath(ctx context.Context, o Options) (CriticalPath, error) {
-	segments, stress := 12, 30
+	segments, stress, hd := 12, 30, 8
 	if o.Short {
-		segments, stress = 3, 6
+		segments, stress, hd = 3, 6, 2
 	}
-	cp, err := criticalPath(ctx, o, segments, RefSegmentMS)
+	cp, err := criticalPath(ctx, o, segments, RefSegmentMS, smallChain)
 	if err != nil {
 		return CriticalPath{}, err
 	}
-	st, err := criticalPath(ctx, o, stress, 200)
+	st, err := criticalPath(ctx, o, stress, 200, smallChain)
 	if err != nil {
 		return CriticalPath{}, err
 	}
 	cp.Stress = &st
+	h, err := criticalPath(ctx, o, hd, RefSegmentMS, hdChain)
+	if err != nil {
+		return CriticalPath{}, err
+	}
+	cp.HD = &h
 	return cp, nil
 }
 
 // criticalPath runs one sim chain of segments whose denoising takes
-// segmentMS (10 steps).
-func criticalPath(ctx context.Context, o Options, segments, segmentMS int) (CriticalPath, error) {
-	id := fmt.Sprintf("critical-%d", segmentMS)
+// segmentMS (10 steps), in windows of shape.
+func criticalPath(ctx context.Context, o Options, segments, segmentMS int, shape chainShape) (CriticalPath, error) {
+	id := fmt.Sprintf("critical-%d-%d", segmentMS, shape.height)
 	rec := o.spans()
 	r, err := setup(ctx)
 	if err != nil {
@@ -282,8 +310,9 @@ func criticalPath(ctx context.Context, o Options, segments, segmentMS int) (Crit
 	if err := r.services(ctx, "chain", 8, true, worker.Config{ID: "bench", Backend: "sim", Params: fmt.Sprintf("step_ms=%d", segmentMS/10), Slots: 2}); err != nil {
 		return CriticalPath{}, err
 	}
-	spec := fmt.Sprintf(`{"id":"%s","prompt":"a long road","model":"sim","durationFrames":%d,"windowFrames":25,"overlapFrames":5,`+
-		`"width":64,"height":64,"steps":10,"fps":24,"pool":"chain"}`, id, 25+(segments-1)*20)
+	spec := fmt.Sprintf(`{"id":"%s","prompt":"a long road","model":"sim","durationFrames":%d,"windowFrames":%d,"overlapFrames":%d,`+
+		`"width":%d,"height":%d,"steps":10,"fps":24,"pool":"chain"}`, id, shape.window+(segments-1)*(shape.window-shape.overlap),
+		shape.window, shape.overlap, shape.width, shape.height)
 	start := time.Now()
 	if err := r.submit(ctx, spec); err != nil {
 		return CriticalPath{}, err
@@ -309,10 +338,21 @@ func criticalPath(ctx context.Context, o Options, segments, segmentMS int) (Crit
 				first[0].QueuedAt.Sub(start), start.Add(wall).Sub(*last[0].FinishedAt), j.FinishedAt.Sub(*last[0].FinishedAt))
 			o.logf("critical path: last segment timings %+v", last[0].Timings)
 		}
-		handoffs(o, rec.Ended(), id, segments)
 	}
 	cp := CriticalPath{Ratio: float64(wall) / float64(denoise), WallMS: ms(wall), DenoiseMS: ms(denoise), Segments: segments,
 		SegmentMS: float64(segmentMS)}
+	if rec != nil {
+		cp.HandoffMS = handoffs(o, rec.Ended(), id, segments)
+	}
+	segs, err := r.store.ListSegments(ctx, id)
+	if err != nil || len(segs) == 0 || segs[0].TailKey == "" {
+		return CriticalPath{}, fmt.Errorf("critical path: the first segment's tail: %d segments, %v", len(segs), err)
+	}
+	tail, err := r.blob.Stat(ctx, blob.Key(segs[0].TailKey))
+	if err != nil {
+		return CriticalPath{}, fmt.Errorf("critical path: %w", err)
+	}
+	cp.TailBytes = tail.Size
 	o.logf("critical path: %+v", cp)
 	return cp, nil
 }
@@ -341,7 +381,7 @@ func (o Options) spans() *tracetest.SpanRecorder {
 // a hand-off: from segment k−1's denoise end to segment k's task entering
 // the stream (tail upload, TAIL_READY, the dispatcher), to a worker taking
 // it (the queue), to its denoising starting (the tail's fetch, the engine).
-func handoffs(o Options, spans []sdktrace.ReadOnlySpan, job string, segments int) {
+func handoffs(o Options, spans []sdktrace.ReadOnlySpan, job string, segments int) (toStreamMS float64) {
 	type marks struct{ denoiseStart, denoiseEnd, enqueued, taken time.Time }
 	seg := make([]marks, segments)
 	for _, s := range spans {
@@ -388,6 +428,7 @@ func handoffs(o Options, spans []sdktrace.ReadOnlySpan, job string, segments int
 	}
 	o.logf("critical path: per hand-off (median of %d): denoise end → task in the stream %v, in the queue %v, taken → denoise start %v",
 		len(toStream), med(toStream), med(queue), med(toStart))
+	return ms(med(toStream))
 }
 
 // RunThroughput pushes independent sim segments (0 ms, discard encoder)
