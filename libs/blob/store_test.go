@@ -296,3 +296,19 @@ func TestPutInMemoryInParallelParts(t *testing.T) {
 		t.Fatalf("read back %d bytes (%v), want the %d put", len(got), err, len(data))
 	}
 }
+
+// TestPutNoSHA256 stores the bytes and reports no SHA-256.
+func TestPutNoSHA256(t *testing.T) {
+	s := open(t, blob.WithPartSize(blob.MinPartSize))
+	ctx := context.Background()
+	for _, n := range []int{1000, 2*int(blob.MinPartSize) + 7} {
+		data := random(t, n)
+		info, err := s.Put(ctx, "nosha/put.bin", bytes.NewReader(data), int64(n), blob.PutOptions{NoSHA256: true})
+		if err != nil || info.SHA256 != "" || info.Size != int64(n) {
+			t.Fatalf("%d bytes: %+v, %v", n, info, err)
+		}
+		if st, err := s.Stat(ctx, "nosha/put.bin"); err != nil || st.Size != int64(n) {
+			t.Fatalf("%d bytes: stored %+v, %v", n, st, err)
+		}
+	}
+}
