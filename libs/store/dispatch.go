@@ -68,6 +68,9 @@ type Retry struct {
 	// Attempt: its output failed a later check (the stitcher's frame
 	// count). The commit is undone and the job's progress with it.
 	Reopen bool
+	// Conditioning, when set, is the tail the next attempt is conditioned
+	// on instead of the segment's current one (which could not be read).
+	Conditioning string
 }
 
 // RetrySegment records the attempt's outcome and, if it is still the
@@ -108,8 +111,9 @@ func (s *Store) RetrySegment(ctx context.Context, r Retry) (retried bool, err er
 		if attempts != r.Attempt || (state != SegQueued && state != SegRunning && state != SegTailReady) {
 			return nil // already retried, or finished
 		}
-		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', attempts = $3, queued_at = now(), updated_at = now()
-			WHERE job_id = $1 AND idx = $2`, r.JobID, r.Index, r.Attempt+1); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', attempts = $3, queued_at = now(), updated_at = now(),
+			conditioning_key = coalesce($4, conditioning_key) WHERE job_id = $1 AND idx = $2`,
+			r.JobID, r.Index, r.Attempt+1, nullable(r.Conditioning)); err != nil {
 			return fmt.Errorf("retry %s/%d: %w", r.JobID, r.Index, err)
 		}
 		if err := upsertAttempt(ctx, tx, r.JobID, r.Index, r.Attempt+1, OutcomeQueued, Worker{}, Timings{}); err != nil {

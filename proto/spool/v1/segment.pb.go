@@ -110,6 +110,13 @@ const (
 	// segment ran. The segment is retried at once as a new attempt that
 	// does not count against its attempts.
 	ErrorClass_ERROR_CLASS_RETURNED ErrorClass = 7
+	// The segment's conditioning tail could not be read: the previous
+	// segment's tail is handed off from its worker's memory while it uploads,
+	// and that upload never completed (its worker died, or the store refused
+	// it). The segment is retried at once, conditioned on the previous
+	// segment's newest attempt; the attempt does not count against its
+	// attempts.
+	ErrorClass_ERROR_CLASS_CONDITIONING ErrorClass = 8
 )
 
 // Enum value maps for ErrorClass.
@@ -123,16 +130,18 @@ var (
 		5: "ERROR_CLASS_ABANDONED",
 		6: "ERROR_CLASS_CORRUPT",
 		7: "ERROR_CLASS_RETURNED",
+		8: "ERROR_CLASS_CONDITIONING",
 	}
 	ErrorClass_value = map[string]int32{
-		"ERROR_CLASS_UNSPECIFIED": 0,
-		"ERROR_CLASS_PERMANENT":   1,
-		"ERROR_CLASS_TRANSIENT":   2,
-		"ERROR_CLASS_CANCELLED":   3,
-		"ERROR_CLASS_DEADLINE":    4,
-		"ERROR_CLASS_ABANDONED":   5,
-		"ERROR_CLASS_CORRUPT":     6,
-		"ERROR_CLASS_RETURNED":    7,
+		"ERROR_CLASS_UNSPECIFIED":  0,
+		"ERROR_CLASS_PERMANENT":    1,
+		"ERROR_CLASS_TRANSIENT":    2,
+		"ERROR_CLASS_CANCELLED":    3,
+		"ERROR_CLASS_DEADLINE":     4,
+		"ERROR_CLASS_ABANDONED":    5,
+		"ERROR_CLASS_CORRUPT":      6,
+		"ERROR_CLASS_RETURNED":     7,
+		"ERROR_CLASS_CONDITIONING": 8,
 	}
 )
 
@@ -797,7 +806,7 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x02\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x03*\xe2\x01\n" +
+	"\fPHASE_FAILED\x10\x03*\x80\x02\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -807,7 +816,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x14ERROR_CLASS_DEADLINE\x10\x04\x12\x19\n" +
 	"\x15ERROR_CLASS_ABANDONED\x10\x05\x12\x17\n" +
 	"\x13ERROR_CLASS_CORRUPT\x10\x06\x12\x18\n" +
-	"\x14ERROR_CLASS_RETURNED\x10\aB\x91\x01\n" +
+	"\x14ERROR_CLASS_RETURNED\x10\a\x12\x1c\n" +
+	"\x18ERROR_CLASS_CONDITIONING\x10\bB\x91\x01\n" +
 	"\fcom.spool.v1B\fSegmentProtoP\x01Z2github.com/spoolvideo/spool/proto/spool/v1;spoolv1\xa2\x02\x03SXX\xaa\x02\bSpool.V1\xca\x02\bSpool\\V1\xe2\x02\x14Spool\\V1\\GPBMetadata\xea\x02\tSpool::V1b\x06proto3"
 
 var (

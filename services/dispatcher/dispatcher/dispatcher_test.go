@@ -105,6 +105,9 @@ type worker struct {
 	tasks []*spoolv1.SegmentTask
 	// fail decides whether an attempt fails, and how.
 	fail func(*spoolv1.SegmentTask) spoolv1.ErrorClass
+	// failAfterTail decides whether an attempt fails, and how, after its
+	// TAIL_READY (a worker that died while the tail was uploading).
+	failAfterTail func(*spoolv1.SegmentTask) spoolv1.ErrorClass
 }
 
 func (w *worker) seen() []*spoolv1.SegmentTask {
@@ -146,13 +149,22 @@ func (e *env) act(ctx context.Context, w *worker, t *spoolv1.SegmentTask) {
 	result := func() *spoolv1.SegmentResult {
 		return &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, WorkerId: "harness", Backend: "harness", Pool: t.Pool}
 	}
-	if w.fail != nil {
-		if class := w.fail(t); class != spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED {
-			r := result()
-			r.Phase, r.ErrorClass, r.ErrorMessage = spoolv1.Phase_PHASE_FAILED, class, "harness failure"
-			_, _ = e.bus.PublishResult(ctx, r)
-			return
+	// failed publishes FAILED when decide (if set) says the attempt fails.
+	failed := func(decide func(*spoolv1.SegmentTask) spoolv1.ErrorClass, msg string) bool {
+		if decide == nil {
+			return false
 		}
+		class := decide(t)
+		if class == spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED {
+			return false
+		}
+		r := result()
+		r.Phase, r.ErrorClass, r.ErrorMessage = spoolv1.Phase_PHASE_FAILED, class, msg
+		_, _ = e.bus.PublishResult(ctx, r)
+		return true
+	}
+	if failed(w.fail, "harness failure") {
+		return
 	}
 	var tailKey string
 	if t.TailFrames > 0 {
@@ -162,6 +174,9 @@ func (e *env) act(ctx context.Context, w *worker, t *spoolv1.SegmentTask) {
 		r.Phase, r.TailKey = spoolv1.Phase_PHASE_TAIL_READY, tailKey
 		if _, err := e.bus.PublishResult(ctx, r); err != nil && ctx.Err() == nil {
 			e.t.Errorf("tail ready: %v", err)
+		}
+		if failed(w.failAfterTail, "harness failure after the tail") {
+			return
 		}
 	}
 	video, _ := blob.SegmentVideo(t.JobId, t.Index, t.Attempt, "m4s")
@@ -406,8 +421,50 @@ func TestReturnedAttemptsDoNotCount(t *testing.T) {
 
 	ever := e.submit(spec(e, `,"id":"returned-ever","mode":"MODE_INDEPENDENT"`))
 	j, _ := e.waitJob(ever, "failure", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobFailed })
-	if !strings.Contains(j.ErrorMessage, "segment 0 was given back by its workers 20 times") {
+	if !strings.Contains(j.ErrorMessage, "segment 0 was given back or re-conditioned 20 times") {
 		t.Fatalf("reason %q", j.ErrorMessage)
+	}
+}
+
+// TestConditioningRetriesOnTheNewestTail: segment 0's first attempt hands
+// its tail off and dies before the tail reaches the store; segment 1,
+// released on that tail, cannot read it (CONDITIONING). It is retried at
+// once on the tail of segment 0's newest attempt, without counting: the
+// job completes, and segment 1's committed attempt was conditioned on
+// segment 0's committed tail.
+func TestConditioningRetriesOnTheNewestTail(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{
+		failAfterTail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+			if t.Index == 0 && t.Attempt == 1 {
+				return spoolv1.ErrorClass_ERROR_CLASS_ABANDONED
+			}
+			return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+		},
+		fail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+			if t.Index == 1 && strings.Contains(t.ConditioningKey, "/seg/0/a1/") {
+				return spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING
+			}
+			return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+		},
+	}
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, `,"id":"reconditioned"`))
+	_, segs := e.waitJob(id, "success", allDone)
+	tail0, _ := blob.SegmentTail(id, 0, uint32(segs[0].CommittedAttempt))
+	var conditioned []string
+	for _, task := range w.seen() {
+		if task.JobId == id && task.Index == 1 {
+			conditioned = append(conditioned, task.ConditioningKey)
+		}
+	}
+	a, _ := e.store.ListAttempts(context.Background(), id, 1)
+	if segs[0].CommittedAttempt != 2 || segs[1].CommittedAttempt != 2 || len(a) != 2 ||
+		a[0].ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING.String() || segs[1].ConditioningKey != string(tail0) ||
+		len(conditioned) != 2 || conditioned[1] != string(tail0) {
+		t.Fatalf("segment 0 committed a%d, segment 1 a%d on %q; attempts of 1: %+v; conditioned on %q",
+			segs[0].CommittedAttempt, segs[1].CommittedAttempt, segs[1].ConditioningKey, a, conditioned)
 	}
 }
 

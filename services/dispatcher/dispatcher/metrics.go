@@ -61,7 +61,8 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 	}
 	for _, p := range d.cfg.Pools {
 		for _, c := range []spoolv1.ErrorClass{spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT,
-			spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, spoolv1.ErrorClass_ERROR_CLASS_CORRUPT, spoolv1.ErrorClass_ERROR_CLASS_RETURNED} {
+			spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, spoolv1.ErrorClass_ERROR_CLASS_CORRUPT, spoolv1.ErrorClass_ERROR_CLASS_RETURNED,
+			spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING} {
 			m.failed(bg, p, c, 0)
 		}
 	}

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
@@ -259,9 +261,17 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 }
 
 // maxReturned bounds how often one segment may be given back unstarted
-// or unfinished (RETURNED) before its job fails: returns do not count
-// against the attempts, but a segment must not circulate for ever.
+// or unfinished (RETURNED), or retried on a newer tail (CONDITIONING),
+// before its job fails: those do not count against the attempts, but a
+// segment must not circulate for ever.
 const maxReturned = 20
+
+// uncounted says whether a failure of class does not count against the
+// segment's attempts: its worker gave the task back, or its conditioning
+// was not in the store yet; neither says anything of the segment.
+func uncounted(class spoolv1.ErrorClass) bool {
+	return class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED || class == spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING
+}
 
 // onFailed retries a failed attempt with backoff, or fails the job when the
 // failure is permanent or the attempts are spent. Attempts a worker gave
@@ -277,34 +287,43 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	if err != nil {
 		return err
 	}
-	counted := attempt - returned // this attempt included, unless it is a return itself
+	seg, err := d.store.GetSegment(ctx, job, idx)
+	if err != nil {
+		return err
+	}
+	free, conditioning := uncounted(class), seg.ConditioningKey
+	if class == spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING {
+		newer, err := d.newestTail(ctx, job, idx, seg.ConditioningKey)
+		if err != nil {
+			return err
+		}
+		free, conditioning = newer != "", cmp.Or(newer, conditioning)
+	}
+	counted := attempt - returned // this attempt included, unless it is free itself
 	retry := class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && counted < d.cfg.MaxAttempts
-	if class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
+	if free {
 		counted--
 		retry = returned+1 < maxReturned
 	}
 	if retry {
-		seg, err := d.store.GetSegment(ctx, job, idx)
-		if err != nil {
-			return err
-		}
-		// An abandoned or returned attempt (its worker was killed, lost,
-		// drained or stopped) says nothing about the segment: it is retried
-		// at once.
+		// An abandoned, returned or re-conditioned attempt (its worker was
+		// killed, lost, drained or stopped; its tail was not in the store
+		// yet) says nothing about the segment: it is retried at once.
 		delay, outcome, notBefore := d.cfg.RetryBackoff<<max(counted-1, 0), store.OutcomeFailed, time.Now()
-		if class == spoolv1.ErrorClass_ERROR_CLASS_ABANDONED || class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
+		if class == spoolv1.ErrorClass_ERROR_CLASS_ABANDONED || free {
 			delay, outcome, notBefore = 0, store.OutcomeAbandoned, zeroTime
 		}
 		reopen := class == spoolv1.ErrorClass_ERROR_CLASS_CORRUPT // the stitcher rejected a committed output
 		if reopen {
 			delay, notBefore = 0, zeroTime
 		}
-		msg, err := d.taskMsg(ctx, seg.Task, attempt+1, seg.ConditioningKey, notBefore.Add(delay))
+		msg, err := d.taskMsg(ctx, seg.Task, attempt+1, conditioning, notBefore.Add(delay))
 		if err != nil {
 			return err
 		}
 		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: job, Index: idx, Attempt: attempt, Outcome: outcome, Reopen: reopen,
-			ErrorClass: class.String(), ErrorMsg: r.GetErrorMessage(), Worker: worker(r), Outbox: []store.OutboxMsg{msg}})
+			ErrorClass: class.String(), ErrorMsg: r.GetErrorMessage(), Worker: worker(r), Outbox: []store.OutboxMsg{msg},
+			Conditioning: conditioning})
 		if err == nil && retried {
 			d.metrics.failed(ctx, r.GetPool(), class, 1)
 			d.log.Info("segment retry", "job", job, "segment", idx, "attempt", attempt+1, "in", delay, "after", r.GetErrorMessage())
@@ -313,8 +332,8 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	}
 	reason := fmt.Sprintf("segment %d failed (attempt %d of %d, %s): %s", idx, counted, d.cfg.MaxAttempts,
 		class.String(), r.GetErrorMessage())
-	if class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
-		reason = fmt.Sprintf("segment %d was given back by its workers %d times (%s): %s", idx, returned+1, class.String(), r.GetErrorMessage())
+	if free {
+		reason = fmt.Sprintf("segment %d was given back or re-conditioned %d times (%s): %s", idx, returned+1, class.String(), r.GetErrorMessage())
 	} else if returned > 0 {
 		reason += fmt.Sprintf(" (and %d attempts given back by stopping workers)", returned)
 	}
@@ -339,8 +358,36 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	return d.bus.PublishCancel(ctx, job) // stop its other segments' workers
 }
 
-// returnedBefore counts the attempts of a segment before attempt that a
-// worker gave back (RETURNED).
+// newestTail is the tail to condition segment idx on when its conditioning
+// could not be read: that of segment idx−1's committed attempt when it is
+// done (its DONE waited for the upload), else of its latest attempt, which
+// is uploading it or will. It returns "" when that is the tail segment idx
+// already had and the previous segment is done: the object is gone, and
+// conditioning on it again cannot help.
+func (d *Dispatcher) newestTail(ctx context.Context, job string, idx int, current string) (string, error) {
+	if idx == 0 {
+		return "", nil
+	}
+	prev, err := d.store.GetSegment(ctx, job, idx-1)
+	if err != nil {
+		return "", err
+	}
+	attempt := prev.Attempts
+	if prev.State == store.SegDone && prev.CommittedAttempt > 0 {
+		attempt = prev.CommittedAttempt
+	}
+	key, err := blob.SegmentTail(job, uint32(idx-1), uint32(attempt))
+	if err != nil {
+		return "", err
+	}
+	if string(key) == current && prev.State == store.SegDone {
+		return "", nil
+	}
+	return string(key), nil
+}
+
+// returnedBefore counts the attempts of a segment before attempt that do
+// not count against its attempts (uncounted).
 func (d *Dispatcher) returnedBefore(ctx context.Context, job string, idx, attempt int) (int, error) {
 	if attempt <= 1 {
 		return 0, nil
@@ -351,7 +398,8 @@ func (d *Dispatcher) returnedBefore(ctx context.Context, job string, idx, attemp
 	}
 	n := 0
 	for _, a := range atts {
-		if a.Attempt < attempt && a.ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String() {
+		if a.Attempt < attempt && (a.ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String() ||
+			a.ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING.String()) {
 			n++
 		}
 	}

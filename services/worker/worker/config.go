@@ -35,6 +35,7 @@ type Config struct {
 	Pipeline   int           `envconfig:"WORKER_PIPELINE" default:"2" desc:"segments per slot that may finish (encode, upload, DONE) behind the engine while it runs the next"`
 	Prefetch   time.Duration `envconfig:"WORKER_PREFETCH" default:"100ms" desc:"fetch the next task during the last denoising step when the engine is expected to finish within this (short segments only); 0 never"`
 	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
+	TailWait   time.Duration `envconfig:"WORKER_TAIL_WAIT" default:"1m" desc:"how long a chain segment waits for its conditioning tail to reach the object store (the previous segment's worker uploads it behind the hand-off); past it the segment is retried on the previous segment's newest tail"`
 	Codec      string        `envconfig:"WORKER_CODEC" default:"h264" desc:"video codec of the fragments: h264; or lossless (RGB, for tests that check pixels); every worker and the stitcher must agree"`
 }
 
@@ -46,6 +47,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: heartbeat %v and register interval %v must be > 0, drain timeout %v ≥ 0", c.Heartbeat, c.Register, c.Drain)
 	case c.Pool == "" || c.Backend == "":
 		return fmt.Errorf("worker: SPOOL_WORKER_POOL and SPOOL_WORKER_BACKEND must be set")
+	case c.TailWait <= 0:
+		return fmt.Errorf("worker: SPOOL_WORKER_TAIL_WAIT %v: want > 0", c.TailWait)
 	case c.Pipeline < 1:
 		return fmt.Errorf("worker: SPOOL_WORKER_PIPELINE %d: want ≥ 1", c.Pipeline)
 	case c.Encoder != EncoderFFmpeg && c.Encoder != EncoderDiscard:

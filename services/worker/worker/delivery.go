@@ -116,6 +116,10 @@ func (d *delivery) settle(ctx context.Context, err error) {
 	case d.handedBack.Load():
 		w.log.Info("drain timeout: segment handed back", "job", t.JobId, "segment", t.Index)
 		w.giveBack(context.WithoutCancel(d.ctx), d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
+	case errors.Is(err, errConditioning):
+		w.log.Warn("segment's conditioning unavailable; it will be retried on the newest tail", "job", t.JobId, "segment", t.Index, "err", err)
+		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING, err, d.msg.Term)
+		w.metrics.settled(ctx, t.Pool, "failed")
 	case errors.Is(err, errPermanent):
 		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT, err, d.msg.Term)
 		w.metrics.settled(ctx, t.Pool, "failed")

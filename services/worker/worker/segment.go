@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,9 +18,9 @@ import (
 // errPermanent marks a task that can never succeed (an invalid request).
 var errPermanent = errors.New("permanent")
 
-// sink is the engine's output path for one segment: it uploads the tail and
-// publishes TAIL_READY the moment denoising ends, and feeds the kept frames
-// to the encoder.
+// sink is the engine's output path for one segment: it hands the tail off
+// (TAIL_READY) the moment denoising ends, uploading it behind, and feeds
+// the kept frames to the encoder.
 type sink struct {
 	ctx      context.Context
 	w        *Worker
@@ -31,7 +30,8 @@ type sink struct {
 	start    time.Time
 	denoised time.Time
 	tailKey  string
-	tailUp   time.Duration
+	tail     *tailEntry    // the tail and its upload, which DONE waits for
+	tailHeld time.Duration // how long the hand-off held the engine
 	kept     int
 	pack     []byte // packs rows when the engine's stride exceeds width × 3
 }
@@ -43,29 +43,36 @@ func (s *sink) Step(step, total int) error {
 	return nil
 }
 
+// Tail hands the tail state off: the process keeps a copy, TAIL_READY goes
+// out at once, and the upload runs behind it. The next segment starts from
+// the copy when it lands on a slot of this process; elsewhere it waits for
+// the upload (conditioning). DONE waits for the upload, so a committed
+// segment's tail is always in the store. The state carries its own CRC,
+// so the upload skips the SHA-256.
 func (s *sink) Tail(state []byte) error {
 	s.denoised = time.Now()
 	key, err := blob.SegmentTail(s.task.JobId, s.task.Index, s.task.Attempt)
 	if err != nil {
 		return err
 	}
-	// The process keeps a copy for a chain's next segment landing on one of
-	// its slots, made while the upload runs; the state carries its own
-	// CRC, so the upload skips the SHA-256.
-	cached := make(chan struct{})
-	go func() { defer close(cached); s.w.tails.put(string(key), state) }()
-	_, err = s.w.blob.Put(s.ctx, key, bytes.NewReader(state), int64(len(state)), blob.PutOptions{ContentType: "application/octet-stream", NoSHA256: true})
-	<-cached
-	if err != nil {
-		return fmt.Errorf("upload tail: %w", err)
-	}
-	s.tailKey, s.tailUp = string(key), time.Since(s.denoised)
+	e := s.w.tails.add(string(key), state)
+	s.tail, s.tailKey = e, string(key)
+	go func() {
+		began := time.Now()
+		_, err := s.w.blob.Put(s.ctx, key, bytes.NewReader(e.state), int64(len(e.state)),
+			blob.PutOptions{ContentType: "application/octet-stream", NoSHA256: true})
+		if err != nil {
+			err = fmt.Errorf("upload tail: %w", err)
+		}
+		e.done(err, time.Since(began))
+	}()
 	r := s.w.result(s.slot, s.task, spoolv1.Phase_PHASE_TAIL_READY)
 	r.TailKey = s.tailKey
-	r.Timings = &spoolv1.Timings{DenoiseMs: ms(s.denoised.Sub(s.start)), UploadMs: ms(s.tailUp)}
+	r.Timings = &spoolv1.Timings{DenoiseMs: ms(s.denoised.Sub(s.start))}
 	if _, err := s.w.bus.PublishResult(s.ctx, r); err != nil {
 		return fmt.Errorf("publish TAIL_READY: %w", err)
 	}
+	s.tailHeld = time.Since(s.denoised)
 	return nil
 }
 
@@ -99,7 +106,8 @@ type output struct {
 	sink    *sink
 	enc     frameEncoder
 	encoded *bytes.Buffer
-	decoded time.Time // the engine returned
+	decoded time.Time  // the engine returned
+	cond    *tailEntry // the conditioning, when this process made it: its upload must succeed before DONE
 }
 
 // frameEncoder is the encoder's side the worker uses: media.Encoder, or the
@@ -114,26 +122,11 @@ type frameEncoder interface {
 // denoising ends; the kept frames stream into the encoder as they decode.
 func (w *Worker) generate(d *delivery) (*output, error) {
 	ctx, task, sl := d.ctx, d.task, d.slot
-	var cond []byte
-	if task.ConditioningKey != "" {
-		key, err := blob.ParseTailKey(task.JobId, task.ConditioningKey)
-		if err != nil {
-			return nil, fmt.Errorf("%w: conditioning key: %w", errPermanent, err)
-		}
-		var ok bool
-		if cond, ok = w.tails.get(string(key)); !ok {
-			r, _, err := w.blob.Get(ctx, key)
-			if err != nil {
-				return nil, fmt.Errorf("download tail %s: %w", key, err)
-			}
-			cond, err = io.ReadAll(r)
-			r.Close()
-			if err != nil {
-				return nil, fmt.Errorf("download tail %s: %w", key, err)
-			}
-		}
+	cond, condEntry, err := w.conditioning(ctx, task)
+	if err != nil {
+		return nil, err
 	}
-	out := &output{encoded: &bytes.Buffer{}}
+	out := &output{encoded: &bytes.Buffer{}, cond: condEntry}
 	opts := media.EncodeOptions{Width: int(task.Width), Height: int(task.Height), FPS: int(task.Fps), Codec: w.codec,
 		Keyframes: CrossfadeKeyframes(task)}
 	if w.cfg.Encoder == EncoderDiscard {
@@ -171,8 +164,10 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 }
 
 // finish closes the encoder, retimes the fragment onto the video's
-// timeline, uploads it by streaming multipart and publishes DONE with its
-// sha256, frames and per-phase timings.
+// timeline, uploads it by streaming multipart, waits for the tails it
+// depends on to be in the store, and publishes DONE with its sha256,
+// frames and per-phase timings (the upload phase counts the tail's upload,
+// which ran beside the engine).
 func (w *Worker) finish(d *delivery, out *output) error {
 	ctx, task, sl, s := d.ctx, d.task, d.slot, out.sink
 	if err := out.enc.Close(); err != nil {
@@ -205,13 +200,27 @@ func (w *Worker) finish(d *delivery, out *output) error {
 		info := up.Info()
 		r.VideoKey, r.Sha256, r.Bytes, r.Frames = string(key), info.SHA256, uint64(info.Size), uint32(c.Frames)
 	}
+	// DONE commits the segment: its own tail, and the tail it was
+	// conditioned on when this process made it, must be in the store first.
+	var tailUp time.Duration
+	if s.tail != nil {
+		if err := s.tail.wait(ctx); err != nil {
+			return err
+		}
+		tailUp = s.tail.took
+	}
+	if out.cond != nil {
+		if err := out.cond.wait(ctx); err != nil {
+			return fmt.Errorf("%w: the tail it was conditioned on: %w", errConditioning, err)
+		}
+	}
 	denoised := s.denoised
 	if denoised.IsZero() {
 		denoised = out.decoded
 	}
 	phases := map[string]time.Duration{"queue": d.queued, "denoise": denoised.Sub(s.start),
-		"decode": out.decoded.Sub(denoised) - s.tailUp, "encode": encodeDone.Sub(out.decoded),
-		"upload": time.Since(encodeDone) + s.tailUp}
+		"decode": out.decoded.Sub(denoised) - s.tailHeld, "encode": encodeDone.Sub(out.decoded),
+		"upload": time.Since(encodeDone) + tailUp}
 	r.Timings = &spoolv1.Timings{QueueMs: ms(phases["queue"]), DenoiseMs: ms(phases["denoise"]), DecodeMs: ms(phases["decode"]),
 		EncodeMs: ms(phases["encode"]), UploadMs: ms(phases["upload"])}
 	phaseSpans(ctx, sl, task, []phaseMark{{"segment.denoise", s.start}, {"segment.decode", denoised},

@@ -1,43 +1,74 @@
 package worker
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
-// tailCache keeps the tail states this process uploaded most recently, so
-// that a chain's next segment landing on another slot of the same process
-// starts without downloading its conditioning: in a chain the next task is
-// released the moment the tail is out, often to a slot next door. The
-// object store stays the truth; a miss downloads.
+// tailCache keeps the tail states this process produced most recently, so
+// that a chain's next segment landing on one of its slots starts from
+// memory: the next task is released the moment the tail is handed off,
+// while its upload still runs. The object store stays the truth for every
+// other process, and a miss downloads.
 type tailCache struct {
 	mu    sync.Mutex
 	max   int // entries kept
 	keys  []string
-	tails map[string][]byte
+	tails map[string]*tailEntry
 }
 
-func newTailCache(max int) *tailCache { return &tailCache{max: max, tails: map[string][]byte{}} }
+// tailEntry is one tail state and its upload to the object store.
+type tailEntry struct {
+	state    []byte        // the process's own copy; never modified
+	uploaded chan struct{} // closed when the upload has ended
+	err      error         // the upload's error, once uploaded is closed
+	took     time.Duration // how long the upload took, once uploaded is closed
+}
 
-// put keeps a copy of state under key, dropping the oldest entry if full.
-func (c *tailCache) put(key string, state []byte) {
+func newTailCache(max int) *tailCache { return &tailCache{max: max, tails: map[string]*tailEntry{}} }
+
+// add keeps a copy of state under key, dropping the oldest entry if full,
+// and returns the entry, whose upload the caller starts and ends with done.
+// A cache of size zero keeps nothing but still returns an entry.
+func (c *tailCache) add(key string, state []byte) *tailEntry {
+	e := &tailEntry{state: append([]byte(nil), state...), uploaded: make(chan struct{})}
 	if c.max == 0 {
-		return
+		return e
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.tails[key]; ok {
-		return
+	if _, ok := c.tails[key]; !ok {
+		if len(c.keys) == c.max {
+			delete(c.tails, c.keys[0])
+			c.keys = c.keys[1:]
+		}
+		c.keys = append(c.keys, key)
 	}
-	if len(c.keys) == c.max {
-		delete(c.tails, c.keys[0])
-		c.keys = c.keys[1:]
-	}
-	c.keys = append(c.keys, key)
-	c.tails[key] = append([]byte(nil), state...)
+	c.tails[key] = e
+	return e
 }
 
-// get returns the state under key; the slice must not be modified.
-func (c *tailCache) get(key string) ([]byte, bool) {
+// get returns the entry under key.
+func (c *tailCache) get(key string) (*tailEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.tails[key]
-	return b, ok
+	e, ok := c.tails[key]
+	return e, ok
+}
+
+// done records the end of the entry's upload.
+func (e *tailEntry) done(err error, took time.Duration) {
+	e.err, e.took = err, took
+	close(e.uploaded)
+}
+
+// wait blocks until the entry's upload has ended and returns its error.
+func (e *tailEntry) wait(ctx context.Context) error {
+	select {
+	case <-e.uploaded:
+		return e.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

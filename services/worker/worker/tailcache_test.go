@@ -1,26 +1,49 @@
 package worker
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
 
 func TestTailCacheKeepsTheNewest(t *testing.T) {
 	c := newTailCache(2)
 	state := []byte{1, 2, 3}
-	c.put("a", state)
+	c.add("a", state)
 	state[0] = 9 // the cache holds its own copy
-	c.put("b", []byte{4})
-	c.put("c", []byte{5})
+	c.add("b", []byte{4})
+	c.add("c", []byte{5})
 	if _, ok := c.get("a"); ok {
 		t.Fatal("the oldest entry was not dropped")
 	}
-	if b, ok := c.get("b"); !ok || b[0] != 4 {
-		t.Fatalf("b = %v, %v", b, ok)
+	if e, ok := c.get("b"); !ok || e.state[0] != 4 {
+		t.Fatalf("b = %v, %v", e, ok)
 	}
 	c2 := newTailCache(2)
-	c2.put("a", state)
-	if b, _ := c2.get("a"); b[0] != 9 {
-		t.Fatalf("a = %v", b)
+	c2.add("a", state)
+	if e, _ := c2.get("a"); e.state[0] != 9 {
+		t.Fatalf("a = %v", e.state)
 	}
-	if off := newTailCache(0); func() bool { off.put("x", state); _, ok := off.get("x"); return ok }() {
+	off := newTailCache(0)
+	if e := off.add("x", state); e == nil || e.state[0] != 9 {
+		t.Fatalf("a zero-size cache returned %v", e)
+	}
+	if _, ok := off.get("x"); ok {
 		t.Fatal("a zero-size cache kept an entry")
+	}
+}
+
+func TestTailEntryWaitsForItsUpload(t *testing.T) {
+	e := newTailCache(1).add("k", []byte{1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := e.wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait before the upload ended: %v", err)
+	}
+	refused := errors.New("refused")
+	go e.done(refused, time.Millisecond)
+	if err := e.wait(context.Background()); !errors.Is(err, refused) || e.took != time.Millisecond {
+		t.Fatalf("wait: %v, took %v", err, e.took)
 	}
 }

@@ -78,6 +78,9 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 	if cfg.Pipeline == 0 {
 		cfg.Pipeline = 2
 	}
+	if cfg.TailWait == 0 {
+		cfg.TailWait = time.Minute
+	}
 	if cfg.Encoder == "" {
 		cfg.Encoder = EncoderFFmpeg
 	}
