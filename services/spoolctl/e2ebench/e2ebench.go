@@ -79,6 +79,9 @@ type CriticalPath struct {
 	HD *CriticalPath `json:"hd,omitempty"`
 	// TailBytes is the size of each tail state handed off.
 	TailBytes int64 `json:"tail_bytes"`
+	// Retries are the attempts redone (their work is in the wall time, not
+	// in Σ denoise), with why, so that an outlier explains itself.
+	Retries []string `json:"retries,omitempty"`
 	// HandoffMS is the median time from a segment's denoising end to the
 	// next task in the stream (tail upload, TAIL_READY, release), when
 	// measured (-v).
@@ -322,12 +325,16 @@ func criticalPath(ctx context.Context, o Options, segments, segmentMS int, shape
 	}
 	wall := time.Since(start)
 	var denoise time.Duration
+	var retries []string
 	for i := range segments {
 		a, err := r.store.ListAttempts(ctx, id, i)
 		if err != nil || len(a) == 0 {
 			return CriticalPath{}, fmt.Errorf("critical path: attempts of segment %d: %v", i, err)
 		}
 		denoise += time.Duration(a[len(a)-1].Timings.DenoiseMS) * time.Millisecond
+		for _, at := range a[:len(a)-1] { // a retry's work is not in Σ denoise: say why it happened
+			retries = append(retries, fmt.Sprintf("segment %d attempt %d %s (%s): %s", i, at.Attempt, at.Outcome, at.ErrorClass, at.ErrorMsg))
+		}
 	}
 	if o.Log != nil {
 		first, _ := r.store.ListAttempts(ctx, id, 0)
@@ -340,7 +347,7 @@ func criticalPath(ctx context.Context, o Options, segments, segmentMS int, shape
 		}
 	}
 	cp := CriticalPath{Ratio: float64(wall) / float64(denoise), WallMS: ms(wall), DenoiseMS: ms(denoise), Segments: segments,
-		SegmentMS: float64(segmentMS)}
+		SegmentMS: float64(segmentMS), Retries: retries}
 	if rec != nil {
 		cp.HandoffMS = handoffs(o, rec.Ended(), id, segments)
 	}

@@ -84,6 +84,9 @@ func run(ctx context.Context, out, only string, o e2ebench.Options) error {
 			bench.Fig("720p windows: wall ÷ Σ denoise", hd.Ratio, 4, "", fmt.Sprintf("each hand-off moves a %.1f MB tail", float64(hd.TailBytes)/1e6)),
 			bench.Fig("720p windows: wall − Σ denoise", hd.WallMS-hd.DenoiseMS, 0, "ms", fmt.Sprintf("over %d hand-offs", hd.Segments-1))}
 		for _, c := range []*e2ebench.CriticalPath{&r, st, hd} {
+			for _, why := range c.Retries {
+				fmt.Fprintf(os.Stderr, "critical-path: %.0f ms segments, %.1f MB tails: retried %s\n", c.SegmentMS, float64(c.TailBytes)/1e6, why)
+			}
 			if c.HandoffMS > 0 {
 				rows = append(rows, bench.Fig(fmt.Sprintf("hand-off, %.0f ms segments, %.1f MB tails", c.SegmentMS, float64(c.TailBytes)/1e6),
 					c.HandoffMS, 1, "ms", "median: denoise end → next task in the stream"))
