@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -197,4 +198,19 @@ func ptrString(p *int64) string {
 		return "unset"
 	}
 	return fmt.Sprint(*p)
+}
+
+// TestWorkerTailWait: worker.tailWait reaches every pool's workers as
+// SPOOL_WORKER_TAIL_WAIT; left empty, the variable is unset.
+func TestWorkerTailWait(t *testing.T) {
+	for _, tc := range []struct{ values, want string }{{"", ""}, {"worker: {tailWait: 90s}", "90s"}} {
+		var vals chartutil.Values
+		if tc.values != "" {
+			vals = parseValues(t, tc.values)
+		}
+		plain, _ := envOf(container(t, mustRender(t, vals).deployments["video-spool-worker-default"]))
+		if got, set := plain["SPOOL_WORKER_TAIL_WAIT"]; got != tc.want || set != (tc.want != "") {
+			t.Errorf("values %q: SPOOL_WORKER_TAIL_WAIT=%q (set %v), want %q", tc.values, got, set, tc.want)
+		}
+	}
 }
