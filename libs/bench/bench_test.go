@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,5 +38,28 @@ func TestMergeKeepsOtherBenchmarks(t *testing.T) {
 	bench.Print(&buf, "infer", []bench.Row{{"sim call", "3.0", "µs", ""}})
 	if !strings.Contains(buf.String(), "sim call") {
 		t.Fatal(buf.String())
+	}
+}
+
+func TestCPUProfile(t *testing.T) {
+	stop, err := bench.CPUProfile("")
+	if err != nil || stop() != nil {
+		t.Fatalf("no path: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	if stop, err = bench.CPUProfile(path); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1e6; i++ { // some work to sample
+		_ = fmt.Sprint(i)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("profile %v, %v", st, err)
+	}
+	if _, err := bench.CPUProfile(filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof")); err == nil {
+		t.Fatal("a profile into a missing directory did not fail")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 
 	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatchbench"
@@ -27,21 +26,16 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "spool-dispatch-bench: %v\n", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *out, *only, dispatchbench.Options{Short: *short}); err != nil {
-		pprof.StopCPUProfile()
+	stopProfile, err := bench.CPUProfile(*profile)
+	if err == nil {
+		err = run(ctx, *out, *only, dispatchbench.Options{Short: *short})
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "spool-dispatch-bench: %v\n", err)
 		os.Exit(1)
 	}
