@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/infer"
 )
 
@@ -19,10 +20,7 @@ func openPython(t *testing.T, module string) *infer.Engine {
 	t.Helper()
 	dir, _ := filepath.Abs("build")
 	if _, err := os.Stat(filepath.Join(dir, "libspool_infer_python.so")); err != nil {
-		if testing.Short() && os.Getenv("CI") != "true" {
-			t.Skip("python plugin not built (make -C libs/infer python)")
-		}
-		t.Fatal("python plugin not built: run \"make -C libs/infer python\" (needs Debian's python3-dev and python3-numpy)")
+		devstacktest.Missing(t, "python plugin not built: run \"make -C libs/infer python\" (needs Debian's python3-dev and python3-numpy)")
 	}
 	py, _ := filepath.Abs("python")
 	tests, _ := filepath.Abs("python/tests")

@@ -56,10 +56,7 @@ func TestDashboardInChromium(t *testing.T) {
 		missing = append(missing, "the bundled hls.js")
 	}
 	if len(missing) > 0 {
-		if testing.Short() && os.Getenv("CI") != "true" {
-			t.Skipf("missing %s; `make deps` installs them", strings.Join(missing, ", "))
-		}
-		t.Fatalf("missing %s: run `make deps` (it installs them)", strings.Join(missing, ", "))
+		devstacktest.Missing(t, "missing %s: run `make test` or `make deps browser-deps` (they install them)", strings.Join(missing, ", "))
 	}
 
 	sys := systest.Start(t, 30*time.Second, 2)
