@@ -283,7 +283,7 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	if class == spoolv1.ErrorClass_ERROR_CLASS_CANCELLED { // the job was cancelled: record it, retry nothing
 		return d.store.FinishAttempt(ctx, job, idx, attempt, store.OutcomeFailed, class.String(), r.GetErrorMessage(), worker(r))
 	}
-	returned, err := d.returnedBefore(ctx, job, idx, attempt)
+	earlierFree, err := d.uncountedBefore(ctx, job, idx, attempt)
 	if err != nil {
 		return err
 	}
@@ -299,11 +299,11 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		}
 		free, conditioning = newer != "", cmp.Or(newer, conditioning)
 	}
-	counted := attempt - returned // this attempt included, unless it is free itself
+	counted := attempt - earlierFree // this attempt included, unless it is free itself
 	retry := class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && counted < d.cfg.MaxAttempts
 	if free {
 		counted--
-		retry = returned+1 < maxReturned
+		retry = earlierFree+1 < maxReturned
 	}
 	if retry {
 		// An abandoned, returned or re-conditioned attempt (its worker was
@@ -333,9 +333,9 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 	reason := fmt.Sprintf("segment %d failed (attempt %d of %d, %s): %s", idx, counted, d.cfg.MaxAttempts,
 		class.String(), r.GetErrorMessage())
 	if free {
-		reason = fmt.Sprintf("segment %d was given back or re-conditioned %d times (%s): %s", idx, returned+1, class.String(), r.GetErrorMessage())
-	} else if returned > 0 {
-		reason += fmt.Sprintf(" (and %d attempts given back by stopping workers)", returned)
+		reason = fmt.Sprintf("segment %d was given back or re-conditioned %d times (%s): %s", idx, earlierFree+1, class.String(), r.GetErrorMessage())
+	} else if earlierFree > 0 {
+		reason += fmt.Sprintf(" (and %d attempts given back or re-conditioned, not counted)", earlierFree)
 	}
 	code := "unavailable"
 	if class == spoolv1.ErrorClass_ERROR_CLASS_PERMANENT {
@@ -386,9 +386,9 @@ func (d *Dispatcher) newestTail(ctx context.Context, job string, idx int, curren
 	return string(key), nil
 }
 
-// returnedBefore counts the attempts of a segment before attempt that do
+// uncountedBefore counts the attempts of a segment before attempt that do
 // not count against its attempts (uncounted).
-func (d *Dispatcher) returnedBefore(ctx context.Context, job string, idx, attempt int) (int, error) {
+func (d *Dispatcher) uncountedBefore(ctx context.Context, job string, idx, attempt int) (int, error) {
 	if attempt <= 1 {
 		return 0, nil
 	}
@@ -398,8 +398,7 @@ func (d *Dispatcher) returnedBefore(ctx context.Context, job string, idx, attemp
 	}
 	n := 0
 	for _, a := range atts {
-		if a.Attempt < attempt && (a.ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String() ||
-			a.ErrorClass == spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING.String()) {
+		if a.Attempt < attempt && uncounted(spoolv1.ErrorClass(spoolv1.ErrorClass_value[a.ErrorClass])) {
 			n++
 		}
 	}

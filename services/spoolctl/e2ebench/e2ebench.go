@@ -83,8 +83,8 @@ type CriticalPath struct {
 	// in Σ denoise), with why, so that an outlier explains itself.
 	Retries []string `json:"retries,omitempty"`
 	// HandoffMS is the median time from a segment's denoising end to the
-	// next task in the stream (tail upload, TAIL_READY, release), when
-	// measured (-v).
+	// next task in the stream (the tail's hand-off, TAIL_READY, the
+	// release), when measured (-v).
 	HandoffMS float64 `json:"handoff_ms,omitempty"`
 }
 

@@ -28,6 +28,9 @@ type browser struct {
 	FinalPlayed   bool      `json:"finalPlayed"`
 	FinalTime     float64   `json:"finalTime"`
 	Timeline      int       `json:"timelineBlocks"`
+	AxisTicks     []string  `json:"axisTicks"`
+	Narrowest     float64   `json:"narrowestBlock"` // px
+	Widest        float64   `json:"widestBlock"`
 	Errors        []string  `json:"errors"`
 }
 
@@ -145,8 +148,16 @@ func TestDashboardInChromium(t *testing.T) {
 	if !saw.FinalPlayed {
 		t.Error("the final video never played")
 	}
-	if saw.Timeline == 0 {
-		t.Error("no segment on the timeline")
+	if saw.Timeline != 12 {
+		t.Errorf("%d segments on the timeline, want 12", saw.Timeline)
+	}
+	// Every segment's bar spans its work: of equal segments none shrinks to
+	// a sliver (as those whose first report was DONE once did).
+	if saw.Narrowest < saw.Widest/4 {
+		t.Errorf("timeline bars from %.0f to %.0f px wide for equal segments", saw.Narrowest, saw.Widest)
+	}
+	if len(saw.AxisTicks) != 5 || saw.AxisTicks[0] != "0.0 s" {
+		t.Errorf("time axis %q, want 5 ticks from 0.0 s", saw.AxisTicks)
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
 		t.Fatalf("no screenshot: %v", err)

@@ -59,6 +59,9 @@ try {
     await page.waitForTimeout(100);
   }
   seen.timelineBlocks = await page.locator("#timeline .seg").count();
+  seen.axisTicks = await page.locator("#timeline .axis .tick").allTextContents();
+  seen.widestBlock = Math.max(...await page.locator("#timeline .seg").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width)));
+  seen.narrowestBlock = Math.min(...await page.locator("#timeline .seg").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width)));
   await page.screenshot({ path: shot, fullPage: true });
 } catch (e) {
   seen.errors.push(String(e));
