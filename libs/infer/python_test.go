@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/infer"
+	"github.com/spoolvideo/spool/libs/realpart"
 )
 
 // openPython opens the python plugin built by `make -C libs/infer python`.
@@ -20,7 +20,7 @@ func openPython(t *testing.T, module string) *infer.Engine {
 	t.Helper()
 	dir, _ := filepath.Abs("build")
 	if _, err := os.Stat(filepath.Join(dir, "libspool_infer_python.so")); err != nil {
-		devstacktest.Missing(t, "python plugin not built: run \"make -C libs/infer python\" (needs Debian's python3-dev and python3-numpy)")
+		realpart.Missing(t, "python plugin not built: run \"make -C libs/infer python\" (needs Debian's python3-dev and python3-numpy)")
 	}
 	py, _ := filepath.Abs("python")
 	tests, _ := filepath.Abs("python/tests")

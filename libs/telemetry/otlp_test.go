@@ -15,7 +15,7 @@ import (
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/realpart"
 )
 
 // receiver is an OTLP/HTTP receiver that records the names of the spans
@@ -140,7 +140,7 @@ func TestOTLPHTTPExport(t *testing.T) {
 func TestNoDefaultConnection(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:4318")
 	if err != nil {
-		devstacktest.Missing(t, "the default OTLP/HTTP port 127.0.0.1:4318 is taken, so this test cannot watch it: %v", err)
+		realpart.Missing(t, "the default OTLP/HTTP port 127.0.0.1:4318 is taken, so this test cannot watch it: %v", err)
 	}
 	var (
 		mu    sync.Mutex

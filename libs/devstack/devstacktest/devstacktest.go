@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/devstack"
+	"github.com/spoolvideo/spool/libs/realpart"
 )
 
 // Part is a part of the stack a test needs.
@@ -96,7 +97,7 @@ func Require(t testing.TB, parts ...Part) *devstack.Stack {
 	}
 	s, err := require(opts, parts)
 	if err != nil {
-		Missing(t, "devstacktest: %v", err)
+		realpart.Missing(t, "devstacktest: %v", err)
 	}
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
@@ -59,7 +60,7 @@ func TestDashboardInChromium(t *testing.T) {
 		missing = append(missing, "the bundled hls.js")
 	}
 	if len(missing) > 0 {
-		devstacktest.Missing(t, "missing %s: run `make test` or `make deps browser-deps` (they install them)", strings.Join(missing, ", "))
+		realpart.Missing(t, "missing %s: run `make test` or `make deps browser-deps` (they install them)", strings.Join(missing, ", "))
 	}
 
 	sys := systest.Start(t, 30*time.Second, 2)

@@ -1,4 +1,9 @@
-package devstacktest
+// Package realpart holds the one rule for a real part (a server, a built
+// plugin, a browser, a free port) that a test needs and cannot have: the
+// test fails, saying how to install it; only under "go test -short"
+// outside CI (CI != "true") does it skip. It imports nothing of spool, so
+// that any test may use it, even one run under valgrind.
+package realpart
 
 import (
 	"fmt"
