@@ -244,7 +244,13 @@ type JobSpec struct {
 	Priority int32 `protobuf:"varint,21,opt,name=priority,proto3" json:"priority,omitempty"`
 	// Tenant the job is billed and isolated under: lowercase letters, digits,
 	// '-' and '_', 1..64 characters; empty means "default".
-	Tenant        string `protobuf:"bytes,22,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Tenant string `protobuf:"bytes,22,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Live jobs only: how far ahead of its live edge, in seconds of video, the
+	// job may be generated. The live edge starts when the first segment is
+	// released and advances with the wall clock; a segment whose first new
+	// frame lies further ahead than this waits. 0 means the default (30 s);
+	// allowed 1..3600. Must be 0 for a bounded job.
+	LiveAheadS    float64 `protobuf:"fixed64,23,opt,name=live_ahead_s,json=liveAheadS,proto3" json:"live_ahead_s,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +439,13 @@ func (x *JobSpec) GetTenant() string {
 	return ""
 }
 
+func (x *JobSpec) GetLiveAheadS() float64 {
+	if x != nil {
+		return x.LiveAheadS
+	}
+	return 0
+}
+
 var File_spool_v1_job_proto protoreflect.FileDescriptor
 
 const file_spool_v1_job_proto_rawDesc = "" +
@@ -440,7 +453,7 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\x12spool/v1/job.proto\x12\bspool.v1\":\n" +
 	"\tPromptCue\x12\x15\n" +
 	"\x06from_s\x18\x01 \x01(\x01R\x05fromS\x12\x16\n" +
-	"\x06prompt\x18\x02 \x01(\tR\x06prompt\"\x98\x05\n" +
+	"\x06prompt\x18\x02 \x01(\tR\x06prompt\"\xba\x05\n" +
 	"\aJobSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12/\n" +
@@ -467,7 +480,9 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\x0finput_audio_key\x18\x13 \x01(\tR\rinputAudioKey\x12\x12\n" +
 	"\x04pool\x18\x14 \x01(\tR\x04pool\x12\x1a\n" +
 	"\bpriority\x18\x15 \x01(\x05R\bpriority\x12\x16\n" +
-	"\x06tenant\x18\x16 \x01(\tR\x06tenant*B\n" +
+	"\x06tenant\x18\x16 \x01(\tR\x06tenant\x12 \n" +
+	"\flive_ahead_s\x18\x17 \x01(\x01R\n" +
+	"liveAheadS*B\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

@@ -117,6 +117,12 @@ const (
 	// segment's newest attempt; the attempt does not count against its
 	// attempts.
 	ErrorClass_ERROR_CLASS_CONDITIONING ErrorClass = 8
+	// The engine made no progress (no denoise step, frame or tail) for the
+	// worker's stall timeout, or the task's deadline passed while it ran. The
+	// engine is cancelled (a worker whose engine does not return after the
+	// cancel exits, so that it restarts with a fresh GPU context) and the
+	// segment is retried as a new attempt that counts against its attempts.
+	ErrorClass_ERROR_CLASS_STALLED ErrorClass = 9
 )
 
 // Enum value maps for ErrorClass.
@@ -131,6 +137,7 @@ var (
 		6: "ERROR_CLASS_CORRUPT",
 		7: "ERROR_CLASS_RETURNED",
 		8: "ERROR_CLASS_CONDITIONING",
+		9: "ERROR_CLASS_STALLED",
 	}
 	ErrorClass_value = map[string]int32{
 		"ERROR_CLASS_UNSPECIFIED":  0,
@@ -142,6 +149,7 @@ var (
 		"ERROR_CLASS_CORRUPT":      6,
 		"ERROR_CLASS_RETURNED":     7,
 		"ERROR_CLASS_CONDITIONING": 8,
+		"ERROR_CLASS_STALLED":      9,
 	}
 )
 
@@ -806,7 +814,7 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x02\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x03*\x80\x02\n" +
+	"\fPHASE_FAILED\x10\x03*\x99\x02\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -817,7 +825,8 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\x15ERROR_CLASS_ABANDONED\x10\x05\x12\x17\n" +
 	"\x13ERROR_CLASS_CORRUPT\x10\x06\x12\x18\n" +
 	"\x14ERROR_CLASS_RETURNED\x10\a\x12\x1c\n" +
-	"\x18ERROR_CLASS_CONDITIONING\x10\bB\x91\x01\n" +
+	"\x18ERROR_CLASS_CONDITIONING\x10\b\x12\x17\n" +
+	"\x13ERROR_CLASS_STALLED\x10\tB\x91\x01\n" +
 	"\fcom.spool.v1B\fSegmentProtoP\x01Z2github.com/spoolvideo/spool/proto/spool/v1;spoolv1\xa2\x02\x03SXX\xaa\x02\bSpool.V1\xca\x02\bSpool\\V1\xe2\x02\x14Spool\\V1\\GPBMetadata\xea\x02\tSpool::V1b\x06proto3"
 
 var (
