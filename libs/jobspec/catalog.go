@@ -3,6 +3,7 @@ package jobspec
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 // Model is what validation needs to know of a model.
@@ -19,6 +20,11 @@ type Model struct {
 	// Steps and Guidance defaults.
 	Steps    int
 	Guidance float32
+	// StepTime is the expected wall time of one denoise step of a full
+	// window on the model's target hardware; the worker's stall watchdog
+	// waits several of these for progress before it ends an attempt
+	// STALLED. 0 means the worker's SPOOL_WORKER_STALL_TIMEOUT alone.
+	StepTime time.Duration
 }
 
 // Catalog is the set of models and pools a dispatcher accepts.
@@ -40,8 +46,10 @@ func DefaultCatalog() Catalog {
 	ref.Align = 1
 	sim := ref
 	sim.Name = "sim"
+	small, large := df("skyreels-v2-df-1.3b-540p"), df("skyreels-v2-df-14b-720p")
+	small.StepTime, large.StepTime = 2*time.Second, 20*time.Second
 	c := Catalog{Models: map[string]Model{}, Pools: []string{DefaultPool}}
-	for _, m := range []Model{ref, sim, df("skyreels-v2-df-1.3b-540p"), df("skyreels-v2-df-14b-720p")} {
+	for _, m := range []Model{ref, sim, small, large} {
 		c.Models[m.Name] = m
 	}
 	return c
