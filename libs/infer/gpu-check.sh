@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the cuda plugin and compares it with the ref backend: segment 1 of a
 # chain (720p, 121 frames, 30 steps, 37-frame tail by default) and segment 2
-# conditioned on ref's tail, on both; then cuda chained on its own tail.
+# conditioned on ref's tail, on both, with the same prompt and with a new one
+# (prompt travel: the conditioning's drift fades out over the segment); then
+# cuda chained on its own tail.
 # Tolerances: decoded frames within 2 levels of 255 per channel, tail
 # latents within 1e-3 absolute, cuda's own chain seam exact. Prints a table
 # with both backends' times. Needs nvcc and an NVIDIA GPU.

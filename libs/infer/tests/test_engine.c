@@ -136,6 +136,52 @@ static void test_chain_is_seamless(void) {
   spool_engine_close(e);
 }
 
+/* Mean absolute difference of two frames, in levels of 255. */
+static double frame_change(const uint8_t *a, const uint8_t *b, size_t n) {
+  double d = 0;
+  for (size_t i = 0; i < n; i++) d += abs((int)a[i] - (int)b[i]);
+  return d / (double)n;
+}
+
+/* A chain segment with a new prompt keeps its conditioning frames exactly,
+ * continues from them (its first new frame is close to the last of them,
+ * where a cut to the new scene would be tens of levels away) and reaches
+ * the new prompt's scene by its last frame. */
+static void test_prompt_switch_continues(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request r1 = request();
+  r1.frames = 25;
+  r1.steps = 8;
+  r1.tail_frames = 5;
+  sink s1, s2, fresh;
+  CHECK(run(e, &r1, &s1, NULL) == SPOOL_OK, "seg 1: %s", spool_engine_last_error(e));
+  spool_request r2 = r1;
+  r2.prompt = "a blue whale under the arctic ice";
+  r2.seed = 43;
+  r2.overlap = 5;
+  r2.first_frame = 20;
+  r2.cond = s1.tail;
+  r2.cond_len = s1.tail_len;
+  CHECK(run(e, &r2, &s2, NULL) == SPOOL_OK, "seg 2: %s", spool_engine_last_error(e));
+  spool_request r3 = r2; /* the new prompt's scene alone, for reference */
+  r3.overlap = 0;
+  r3.cond = NULL;
+  r3.cond_len = 0;
+  CHECK(run(e, &r3, &fresh, NULL) == SPOOL_OK, "fresh: %s", spool_engine_last_error(e));
+  size_t n = s1.frame_bytes;
+  for (uint32_t i = 0; i < 5; i++)
+    CHECK(memcmp(s2.frames + i * n, s1.frames + (20 + i) * n, n) == 0, "segment 2 frame %u differs from its conditioning", i);
+  double first = frame_change(s2.frames + 4 * n, s2.frames + 5 * n, n);
+  double cut = frame_change(s2.frames + 4 * n, fresh.frames + 5 * n, n);
+  double last = frame_change(s2.frames + 24 * n, fresh.frames + 24 * n, n);
+  CHECK(cut > 15 && first < cut / 5, "the first new frame moves %.2f levels from the conditioning; a cut would be %.2f", first, cut);
+  CHECK(last < 3, "the last frame is %.2f levels from the new prompt's scene", last);
+  sink_free(&s1);
+  sink_free(&s2);
+  sink_free(&fresh);
+  spool_engine_close(e);
+}
+
 static void test_validation(void) {
   static char long_prompt[SPOOL_MAX_PROMPT_BYTES + 2];
   memset(long_prompt, 'a', SPOOL_MAX_PROMPT_BYTES + 1);
@@ -397,6 +443,7 @@ static void test_sim(void) {
 int main(int argc, char **argv) {
   test_determinism_and_order();
   test_chain_is_seamless();
+  test_prompt_switch_continues();
   test_validation();
   test_cancel_and_abort();
   test_backends_and_errors();

@@ -11,6 +11,10 @@
  * Layout on the device: latents [frames][C][h][w]. The denoise step runs one
  * thread per latent cell looping over frames in order, which is exactly the
  * causal temporal coupling of ref (frame f reads frame f-1 of the same step).
+ * A conditioned segment continues from its prefix as ref's does: the last
+ * prefix frame's drift from the scene fades out over the new frames by
+ * ref_keep (scene.h), computed on the host so both backends use the same
+ * factor.
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -32,9 +36,12 @@ __global__ void k_noise(float *lat, size_t fsz, uint32_t O, uint32_t F, uint64_t
   for (uint32_t f = O; f < F; f++) lat[(size_t)f * fsz + i] = unit(mix64(seed ^ mix64(f + 1)), i);
 }
 
-/* scene(t) into out [C][h][w]; add = 1 adds it to out, add = -1 subtracts
- * it from src into out (the residual of a conditioning frame). */
-__global__ void k_scene(scene sc, uint64_t t, uint32_t h, uint32_t w, float *out, const float *src, int mode) {
+/* scene(t) into out [C][h][w]. mode 1 adds it to out, plus keep × src when
+ * src is not NULL (a new frame: residual + scene + the fading drift of the
+ * conditioning); mode -1 subtracts it from src into out (the drift of the
+ * last conditioning frame). */
+__global__ void k_scene(scene sc, uint64_t t, uint32_t h, uint32_t w, float *out, const float *src, float keep,
+                        int mode) {
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, plane = (size_t)h * w;
   if (i >= plane * REF_C) return;
   int c = (int)(i / plane);
@@ -48,17 +55,23 @@ __global__ void k_scene(scene sc, uint64_t t, uint32_t h, uint32_t w, float *out
     float gy = expf(-((float)y - cy) * ((float)y - cy) * inv), gx = expf(-((float)x - cx) * ((float)x - cx) * inv);
     v += sc.amp[b][c] * gy * gx;
   }
-  if (mode > 0) out[i] += v;
+  if (mode > 0) out[i] += src ? v + keep * src[i] : v;
   else out[i] = src[i] - v;
 }
 
-__global__ void k_step(float *lat, const float *rprev, size_t fsz, uint32_t O, uint32_t F, float ratio, float kappa) {
+/* One denoise step: a new frame is coupled to the previous new frame; the
+ * first new frame to none (the conditioning enters through the drift). */
+__global__ void k_step(float *lat, size_t fsz, uint32_t O, uint32_t F, float ratio, float kappa) {
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
   if (i >= fsz) return;
   for (uint32_t f = O; f < F; f++) {
     float *r = lat + (size_t)f * fsz;
-    const float *p = f > O ? r - fsz : (O ? rprev : NULL);
-    r[i] = p ? r[i] * ratio + kappa * (p[i] - r[i]) : r[i] * ratio;
+    if (f > O) {
+      const float *p = r - fsz;
+      r[i] = r[i] * ratio + kappa * (p[i] - r[i]);
+    } else {
+      r[i] = r[i] * ratio;
+    }
   }
 }
 
@@ -98,7 +111,7 @@ __global__ void k_upsample(const float *lrgb, uint8_t *rgb, const uint8_t *lut, 
 struct cuda_state {
   int device;
   char model[64], version[96];
-  float *lat = nullptr, *rprev = nullptr, *lrgb = nullptr, *mix = nullptr, *bias = nullptr;
+  float *lat = nullptr, *drift = nullptr, *lrgb = nullptr, *mix = nullptr, *bias = nullptr;
   uint8_t *rgb = nullptr, *lut = nullptr, *host_rgb = nullptr, *tail = nullptr;
   float *host_lat = nullptr;
   size_t lat_cap = 0, frame_cap = 0, rgb_cap = 0, tail_cap = 0, host_lat_cap = 0;
@@ -152,7 +165,7 @@ static spool_status c_open(const spool_engine_options *o, void **state, char *er
   snprintf(s->model, sizeof s->model, "%s", o->model && *o->model ? o->model : "ref");
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, dev);
-  snprintf(s->version, sizeof s->version, "ref-1 on %s", prop.name);
+  snprintf(s->version, sizeof s->version, REF_VERSION " on %s", prop.name);
   for (int i = 0; i < REF_LUT; i++) {
     float v = -4.0f + 8.0f * ((float)i + 0.5f) / REF_LUT, y = 0.5f + 0.5f * v / (1.0f + fabsf(v));
     s->hlut[i] = (uint8_t)lrintf(255.0f * y);
@@ -175,7 +188,7 @@ static void c_close(void *state) {
   cuda_state *s = (cuda_state *)state;
   if (!s) return;
   cudaFree(s->lat);
-  cudaFree(s->rprev);
+  cudaFree(s->drift);
   cudaFree(s->lrgb);
   cudaFree(s->rgb);
   cudaFree(s->lut);
@@ -208,7 +221,7 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
   spool_status st;
   if ((st = grow_dev((void **)&s->lat, &s->lat_cap, total * 4, err, errlen)) != SPOOL_OK) return st;
   size_t fcap = s->frame_cap;
-  if ((st = grow_dev((void **)&s->rprev, &fcap, fsz * 4, err, errlen)) != SPOOL_OK) return st;
+  if ((st = grow_dev((void **)&s->drift, &fcap, fsz * 4, err, errlen)) != SPOOL_OK) return st;
   fcap = s->frame_cap;
   if ((st = grow_dev((void **)&s->lrgb, &fcap, fsz * 4, err, errlen)) != SPOOL_OK) return st;
   s->frame_cap = fcap;
@@ -232,7 +245,8 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
     if ((st = spool_tail_parse(req->cond, req->cond_len, &v, s->host_lat, (size_t)O * fsz, err, errlen)) != SPOOL_OK)
       return st;
     CU(cudaMemcpy(s->lat, s->host_lat, (size_t)O * fsz * 4, cudaMemcpyHostToDevice));
-    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + O - 1, h, w, s->rprev, s->lat + (size_t)(O - 1) * fsz, -1);
+    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + O - 1, h, w, s->drift, s->lat + (size_t)(O - 1) * fsz, 0.0f,
+                                  -1);
   }
   k_noise<<<blocks(fsz), 256>>>(s->lat, fsz, O, F, req->seed);
   CU(cudaGetLastError());
@@ -242,13 +256,14 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
       return SPOOL_ERR_CANCELLED;
     }
     float ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);
-    k_step<<<blocks(fsz), 256>>>(s->lat, s->rprev, fsz, O, F, ratio, REF_KAPPA);
+    k_step<<<blocks(fsz), 256>>>(s->lat, fsz, O, F, ratio, REF_KAPPA);
     CU(cudaGetLastError());
     CU(cudaDeviceSynchronize());
     if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) return SPOOL_ERR_ABORTED;
   }
   for (uint32_t f = O; f < F; f++)
-    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + f, h, w, s->lat + (size_t)f * fsz, nullptr, 1);
+    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + f, h, w, s->lat + (size_t)f * fsz, O ? s->drift : nullptr,
+                                  O ? ref_keep(f, O, F) : 0.0f, 1);
   CU(cudaDeviceSynchronize());
   if (req->tail_frames) {
     uint32_t tf = req->tail_frames;

@@ -11,12 +11,20 @@
  *    whose residue is the picture's grain.
  *  - Denoise: `steps` iterations over every frame and latent cell (cost ∝
  *    steps × frames × latent pixels). Each step shrinks the residual
- *    r = x − scene along a noise schedule and couples every frame to the one
- *    before it (temporal attention, causal as in diffusion forcing). The
- *    first `overlap` frames are the clean conditioning prefix: they are the
- *    tail state's latents, bit for bit, at every step, and condition the
- *    first new frame. With overlap > 0 and no tail state (independent mode)
- *    every frame starts from noise.
+ *    r = x − scene along a noise schedule and couples every new frame to the
+ *    one before it (temporal attention, causal as in diffusion forcing).
+ *    With overlap > 0 and no tail state (independent mode) every frame
+ *    starts from noise.
+ *  - Conditioning: the first `overlap` frames are the clean prefix, the tail
+ *    state's latents bit for bit. The segment continues from it as a
+ *    diffusion-forcing model does, whatever its prompt: the last prefix
+ *    frame's departure from this segment's scene, d = x[O−1] − scene(O−1),
+ *    stays in the new frames and fades out along a smoothstep over them,
+ *    x[f] = scene(f) + r[f] + (1 − ease((f − O + 1) / (F − O))) · d, gone
+ *    by the last frame. With an unchanged prompt d is only the prefix's
+ *    grain; after a prompt change it is the old scene, which dissolves into
+ *    the new one over the segment, each frame changing about as much as
+ *    ordinary motion does, instead of cutting at the first new frame.
  *  - Tail: the latents of the last tail_frames frames (the request says how
  *    many; a chain asks for `overlap`), handed out before decode.
  *  - Decode: per frame, a 3×REF_C channel mix, a ×8 bilinear upsample and a
@@ -48,14 +56,14 @@ typedef struct {
   unsigned threads;
   float *lat;      /* frames × C × h × w: residuals while denoising, latents after */
   float *scratch;  /* threads × (C × h × w + h + w): a scene field per thread */
-  float *rprev;    /* C × h × w: residual of the last conditioning frame */
+  float *drift;    /* C × h × w: the last conditioning frame's departure from the scene */
   float *lrgb;     /* 3 × h × w */
   float *hpass;    /* 3 × h × W */
   float *xa;       /* W: horizontal interpolation weights */
   uint32_t *x0;    /* W: left latent column of each pixel column */
   uint8_t *rgb;    /* H × W × 3 */
   uint8_t *tail;
-  size_t lat_cap, scratch_cap, rprev_cap, lrgb_cap, hpass_cap, xa_cap, x0_cap, rgb_cap, tail_cap;
+  size_t lat_cap, scratch_cap, drift_cap, lrgb_cap, hpass_cap, xa_cap, x0_cap, rgb_cap, tail_cap;
   uint8_t lut[REF_LUT];
   float mix[3][REF_C], bias[3];
 } ref_state;
@@ -119,7 +127,7 @@ static void ref_close(void *state) {
   ref_pool_free(s->pool);
   free(s->lat);
   free(s->scratch);
-  free(s->rprev);
+  free(s->drift);
   free(s->lrgb);
   free(s->hpass);
   free(s->xa);
@@ -178,15 +186,16 @@ static void task_noise(void *arg, size_t lo, size_t hi, unsigned tid) {
 }
 
 /* One denoise step over cells [lo, hi) of every generated frame, in frame
- * order: a frame is coupled to the previous one's residual of this step. */
+ * order: a frame is coupled to the previous new frame's residual of this
+ * step (the conditioning enters through the drift, at compose). */
 static void task_step(void *arg, size_t lo, size_t hi, unsigned tid) {
   const ref_job *j = arg;
   const float ratio = j->ratio, kappa = REF_KAPPA;
   (void)tid;
   for (uint32_t f = j->O; f < j->F; f++) {
     float *r = j->s->lat + (size_t)f * j->fsz;
-    const float *p = f > j->O ? r - j->fsz : (j->O ? j->s->rprev : NULL);
-    if (p) {
+    if (f > j->O) {
+      const float *p = r - j->fsz;
       for (size_t i = lo; i < hi; i++) r[i] = r[i] * ratio + kappa * (p[i] - r[i]);
     } else {
       for (size_t i = lo; i < hi; i++) r[i] = r[i] * ratio;
@@ -194,14 +203,20 @@ static void task_step(void *arg, size_t lo, size_t hi, unsigned tid) {
   }
 }
 
-/* Latents = scene + residual for frames O + [lo, hi). */
+/* Latents = scene + residual for frames O + [lo, hi), plus the fading
+ * drift of the conditioning when there is one. */
 static void task_compose(void *arg, size_t lo, size_t hi, unsigned tid) {
   const ref_job *j = arg;
   float *scene = j->s->scratch + (size_t)tid * (j->fsz + j->h + j->w), *gy = scene + j->fsz, *gx = gy + j->h;
   for (size_t f = j->O + lo; f < j->O + hi; f++) {
     render_scene(j->sc, j->req->first_frame + f, j->h, j->w, scene, gy, gx);
     float *r = j->s->lat + f * j->fsz;
-    for (size_t i = 0; i < j->fsz; i++) r[i] += scene[i];
+    if (j->O) {
+      const float k = ref_keep((uint32_t)f, j->O, j->F), *d = j->s->drift;
+      for (size_t i = 0; i < j->fsz; i++) r[i] += scene[i] + k * d[i];
+    } else {
+      for (size_t i = 0; i < j->fsz; i++) r[i] += scene[i];
+    }
   }
 }
 
@@ -266,7 +281,7 @@ static int reserve(ref_state *s, const ref_job *j) {
   size_t T = s->threads;
   if (!grow(&s->lat, &s->lat_cap, j->fsz * j->F * sizeof(float)) ||
       !grow(&s->scratch, &s->scratch_cap, T * (j->fsz + j->h + j->w) * sizeof(float)) ||
-      !grow(&s->rprev, &s->rprev_cap, j->fsz * sizeof(float)) ||
+      !grow(&s->drift, &s->drift_cap, j->fsz * sizeof(float)) ||
       !grow(&s->lrgb, &s->lrgb_cap, 3 * j->plane * sizeof(float)) ||
       !grow(&s->hpass, &s->hpass_cap, 3 * (size_t)j->h * j->W * sizeof(float)) ||
       !grow(&s->xa, &s->xa_cap, j->W * sizeof(float)) || !grow(&s->x0, &s->x0_cap, j->W * sizeof(uint32_t)) ||
@@ -298,15 +313,16 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
     return SPOOL_ERR_OUT_OF_MEMORY;
   }
 
-  /* Initial state: clean conditioning latents for the first O frames,
-   * seeded noise residuals for the rest. */
+  /* Initial state: clean conditioning latents for the first O frames and
+   * the last one's drift from this segment's scene; seeded noise residuals
+   * for the rest. */
   if (O) {
     spool_tail_view v;
     spool_status st = spool_tail_parse(req->cond, req->cond_len, &v, s->lat, j.fsz * F, err, errlen);
     if (st != SPOOL_OK) return st;
     render_scene(&sc, req->first_frame + O - 1, j.h, j.w, s->scratch, s->scratch + j.fsz, s->scratch + j.fsz + j.h);
     const float *last = s->lat + (size_t)(O - 1) * j.fsz;
-    for (size_t i = 0; i < j.fsz; i++) s->rprev[i] = last[i] - s->scratch[i];
+    for (size_t i = 0; i < j.fsz; i++) s->drift[i] = last[i] - s->scratch[i];
   }
   ref_pool_for(s->pool, F - O, task_noise, &j);
 

@@ -19,7 +19,7 @@
 #define REF_SCALE 8
 #define REF_BLOBS 4
 #define REF_LUT 4096
-#define REF_VERSION "ref-1"
+#define REF_VERSION "ref-2"
 #define REF_KAPPA 0.18f
 
 typedef struct {
@@ -59,6 +59,15 @@ static inline void make_scene(ref_scene *sc, const char *prompt) {
     sc->px[b] = 3.14159265f * unit(k, n++);
     sc->py[b] = 3.14159265f * unit(k, n++);
   }
+}
+
+/* How much of the conditioning's drift new frame f (O ≤ f < F) of an
+ * F-frame segment with O conditioning frames keeps: 1 − smoothstep(u) at
+ * u = (f − O + 1) / (F − O), so it fades from about 1 after the prefix to 0
+ * at the last frame, flat at both ends. */
+REF_HD static inline float ref_keep(uint32_t f, uint32_t O, uint32_t F) {
+  float u = (float)(f - O + 1) / (float)(F - O);
+  return 1.0f - u * u * (3.0f - 2.0f * u);
 }
 
 /* The noise schedule: sigma at step s of n. */
