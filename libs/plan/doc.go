@@ -13,6 +13,14 @@
 // next aligned count and trims the surplus from its end (Segment.Trim).
 //
 // A segment's seed is a pure function of the job seed and the index, so a
-// retried segment regenerates the same frames, and its prompt is the one the
-// timeline has in force at the segment's first new frame.
+// retried segment regenerates the same frames. A segment is generated with
+// one prompt, so a prompt can change only where a segment's new frames
+// begin: each cue of the timeline lands on the segment boundary nearest to
+// the frame it asks for (the later of two at the same distance), at most
+// ⌈(W−O)/2⌉ frames away, and a segment's prompt is that of the cue landed at
+// or before its first new frame. The first window has no boundary inside its
+// W frames, so a cue that would land more than ⌈(W−O)/2⌉ frames from its
+// request there, two cues landing on one boundary, or a cue landing at or
+// past the end of a bounded video is refused (*CueError): every prompt asked
+// for is shown. Plan.Landings reports where each cue lands.
 package plan

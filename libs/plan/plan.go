@@ -73,7 +73,8 @@ type Segment struct {
 	// Trim is how many trailing frames are generated only to meet the
 	// model's alignment and are discarded; 0 unless Align > 1.
 	Trim int
-	// Prompt is the prompt in force at the segment's first new frame.
+	// Prompt is the prompt of the cue landed at or before the segment's
+	// first new frame (see Landing).
 	Prompt string
 	// Seed is the segment seed, SegmentSeed(spec seed, Index).
 	Seed uint64
@@ -90,11 +91,15 @@ func (s Segment) NewFrames() int { return s.Frames - s.Overlap - s.Trim }
 
 // Plan is a validated, normalised Spec ready to enumerate segments.
 type Plan struct {
-	spec Spec
+	spec     Spec
+	landings []Landing
+	landed   Timeline // the timeline with each cue moved to where it lands
 }
 
-// New validates spec, aligns its window and overlap when Align > 1, and
-// returns the plan. Errors wrap ErrInvalidSpec and name the field.
+// New validates spec, aligns its window and overlap when Align > 1, lands
+// every cue of the timeline on a segment boundary (see Landings) and returns
+// the plan. Errors wrap ErrInvalidSpec and name the field; a cue that cannot
+// land is a *CueError.
 func New(spec Spec) (*Plan, error) {
 	if spec.Align < 0 {
 		return nil, fmt.Errorf("%w: align %d must be ≥ 0", ErrInvalidSpec, spec.Align)
@@ -118,8 +123,25 @@ func New(spec Spec) (*Plan, error) {
 	if err := spec.Timeline.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
-	return &Plan{spec: spec}, nil
+	landings, err := land(spec)
+	if err != nil {
+		return nil, err
+	}
+	landed := make(Timeline, len(landings))
+	for i, l := range landings {
+		landed[i] = Cue{FromFrame: l.Landed, Prompt: l.Prompt}
+	}
+	return &Plan{spec: spec, landings: landings, landed: landed}, nil
 }
+
+// Landings says where each cue of the timeline takes effect, in timeline
+// order: on the segment boundary nearest to the frame it asks for, at most
+// ⌈(W−O)/2⌉ frames away; of two boundaries at the same distance, the later.
+// Landed frames strictly increase, the first is 0. The same for chain and
+// independent plans (in independent mode the stitcher's crossfade over the
+// O frames before the boundary blends the two prompts), and for live plans.
+// The slice is the plan's: do not modify it.
+func (p *Plan) Landings() []Landing { return p.landings }
 
 // Spec returns the normalised spec (window and overlap aligned).
 func (p *Plan) Spec() Spec { return p.spec }
@@ -161,7 +183,7 @@ func (p *Plan) Segment(i int64) (Segment, error) {
 			seg.Trim = seg.Frames - keep
 		}
 	}
-	seg.Prompt = p.spec.Timeline.At(newStart)
+	seg.Prompt = p.landed.At(newStart)
 	return seg, nil
 }
 

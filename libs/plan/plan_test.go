@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,20 +35,134 @@ func randomSpec(r *rand.Rand) plan.Spec {
 	spec.Timeline = plan.Timeline{{FromFrame: 0, Prompt: "p0"}}
 	at := int64(0)
 	for i := 1; i < cues; i++ {
-		at += 1 + r.Int64N(2000)
+		at += 1 + r.Int64N(1+spec.TotalFrames/int64(cues))
 		spec.Timeline = append(spec.Timeline, plan.Cue{FromFrame: at, Prompt: fmt.Sprintf("p%d", i)})
 	}
 	return spec
 }
 
+// nearestBoundary enumerates the segment boundaries (0, W, W+S, … with
+// S = W−O) and returns the one nearest to frame f, the later of two at the
+// same distance: an oracle for the planner's arithmetic.
+func nearestBoundary(f int64, w, o int) int64 {
+	best := int64(0)
+	for b := int64(0); ; {
+		if d, bd := abs(b-f), abs(best-f); d < bd || (d == bd && b > best) {
+			best = b
+		}
+		if b > f {
+			return best
+		}
+		switch stride := int64(w - o); {
+		case b == 0:
+			b = int64(w)
+		case b+64*stride < f: // far below f: skip boundaries in bulk
+			b += 63 * stride
+		default:
+			b += stride
+		}
+	}
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// checkLandings checks the cue invariants of a plan: every cue lands on a
+// segment boundary (the first new frame of its Segment) within ⌈(W−O)/2⌉
+// frames of its request, the nearest one; cues keep their order; and a
+// segment's prompt is that of the cue landed at or before its first new
+// frame.
+func checkLandings(t *testing.T, spec plan.Spec, p *plan.Plan, segs []plan.Segment) {
+	t.Helper()
+	norm := p.Spec()
+	maxErr := int64(norm.Window-norm.Overlap+1) / 2
+	ls := p.Landings()
+	if len(ls) != len(spec.Timeline) {
+		t.Fatalf("spec %+v: %d landings for %d cues", norm, len(ls), len(spec.Timeline))
+	}
+	for i, l := range ls {
+		ctx := fmt.Sprintf("spec %+v landing %+v", norm, l)
+		c := spec.Timeline[i]
+		if l.Cue != i || l.Requested != c.FromFrame || l.Prompt != c.Prompt {
+			t.Fatalf("%s: not cue %d %+v", ctx, i, c)
+		}
+		if abs(l.Landed-l.Requested) > maxErr {
+			t.Fatalf("%s: lands %d frames from its request, more than %d", ctx, abs(l.Landed-l.Requested), maxErr)
+		}
+		if want := nearestBoundary(c.FromFrame, norm.Window, norm.Overlap); l.Landed != want {
+			t.Fatalf("%s: lands at %d, the nearest boundary is %d", ctx, l.Landed, want)
+		}
+		if l.Segment >= int64(len(segs)) || segs[l.Segment].NewStart() != l.Landed {
+			t.Fatalf("%s: not the first new frame of segment %d", ctx, l.Segment)
+		}
+		if i == 0 && l.Landed != 0 || i > 0 && l.Landed <= ls[i-1].Landed {
+			t.Fatalf("%s: cues out of order", ctx)
+		}
+	}
+	for _, s := range segs {
+		want := ""
+		for _, l := range ls {
+			if l.Landed <= s.NewStart() {
+				want = l.Prompt
+			}
+		}
+		if s.Prompt != want {
+			t.Fatalf("spec %+v segment %+v: prompt %q, want %q, the cue landed at or before frame %d", norm, s, s.Prompt, want, s.NewStart())
+		}
+	}
+}
+
+// checkRefusal checks that a *CueError is right: the cue's nearest boundary
+// is too far, past the end, or taken by the cue before it, and every cue
+// before it lands.
+func checkRefusal(t *testing.T, spec plan.Spec, err error) {
+	t.Helper()
+	var ce *plan.CueError
+	if !errors.As(err, &ce) || !errors.Is(err, plan.ErrInvalidSpec) {
+		t.Fatalf("spec %+v: %v is not a cue error", spec, err)
+	}
+	w, o := spec.Window, spec.Overlap
+	if a := spec.Align; a > 1 {
+		w = w - (w-1)%a
+		if o > 0 {
+			o += (a - (o-1)%a) % a
+		}
+	}
+	maxErr := int64(w-o+1) / 2
+	prev := int64(-1)
+	for i, c := range spec.Timeline[:ce.Cue+1] {
+		at := nearestBoundary(c.FromFrame, w, o)
+		ok := abs(at-c.FromFrame) <= maxErr && (spec.Live || at < spec.TotalFrames) && at != prev
+		if i < ce.Cue && !ok {
+			t.Fatalf("spec %+v: %v, but cue %d cannot land either", spec, err, i)
+		}
+		if i == ce.Cue {
+			if ok || at != ce.Nearest || ce.MaxError != maxErr {
+				t.Fatalf("spec %+v: refused with %v (%+v), but the cue lands at %d", spec, err, ce, at)
+			}
+			if ce.Reason == plan.ReasonShared && (ce.Other != i-1 || at != prev) {
+				t.Fatalf("spec %+v: %v", spec, err)
+			}
+		}
+		prev = at
+	}
+}
+
 // TestPlanInvariants checks every invariant of DESIGN §5 over random specs.
 func TestPlanInvariants(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	refused, travelled := 0, 0
 	for n := 0; n < 5000; n++ {
 		spec := randomSpec(r)
 		p, err := plan.New(spec)
 		if err != nil {
-			t.Fatalf("spec %+v: %v", spec, err)
+			checkRefusal(t, spec, err)
+			refused++
+			continue
 		}
 		norm := p.Spec()
 		segs, err := p.All()
@@ -101,14 +216,19 @@ func TestPlanInvariants(t *testing.T) {
 			if s.Seed != plan.SegmentSeed(spec.Seed, s.Index) {
 				t.Fatalf("%s: seed is not SegmentSeed", ctx)
 			}
-			// The prompt follows the timeline.
-			if s.Prompt != spec.Timeline.At(s.NewStart()) {
-				t.Fatalf("%s: prompt %q, timeline has %q", ctx, s.Prompt, spec.Timeline.At(s.NewStart()))
-			}
 		}
 		if next != spec.TotalFrames {
 			t.Fatalf("spec %+v: new frames end at %d, want %d", norm, next, spec.TotalFrames)
 		}
+		// The prompts follow the timeline, each cue landed on a boundary.
+		checkLandings(t, spec, p, segs)
+		if len(spec.Timeline) > 1 {
+			travelled++
+		}
+	}
+	t.Logf("of 5000 random specs, %d refused and %d with several cues planned", refused, travelled)
+	if refused > 2500 || travelled < 1000 {
+		t.Fatalf("%d of 5000 random timelines refused: the property barely ran", refused)
 	}
 }
 
@@ -121,13 +241,15 @@ func TestLiveMatchesBounded(t *testing.T) {
 		spec.Align = 0
 		live := spec
 		live.Live, live.TotalFrames = true, 0
-		bp, err := plan.New(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
 		lp, err := plan.New(live)
 		if err != nil {
-			t.Fatal(err)
+			checkRefusal(t, live, err)
+			continue
+		}
+		bp, err := plan.New(spec)
+		if err != nil { // a cue near the end lands past it
+			checkRefusal(t, spec, err)
+			continue
 		}
 		if _, err := lp.All(); !errors.Is(err, plan.ErrUnbounded) {
 			t.Fatalf("All on a live plan: %v", err)
@@ -235,5 +357,89 @@ func TestFromSeconds(t *testing.T) {
 		if _, err := plan.FromSeconds(24, bad, make([]string, len(bad))); err == nil {
 			t.Errorf("FromSeconds(%v) accepted", bad)
 		}
+	}
+}
+
+// TestDemoCuesLand: the demo's timeline (cues at 0, 20 and 40 s at 24 fps,
+// 720p windows of 121 frames with 37 of overlap) changes prompt at the
+// boundaries nearest to the cues, frames 457 (19.04 s) and 961 (40.04 s),
+// not at the next boundary after each (541, 2.5 s late).
+func TestDemoCuesLand(t *testing.T) {
+	tl, err := plan.FromSeconds(24, []float64{0, 20, 40}, []string{"dusk", "night", "dawn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New(plan.Spec{TotalFrames: 1440, Window: 121, Overlap: 37, Timeline: tl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []plan.Landing{
+		{Cue: 0, Prompt: "dusk", Requested: 0, Landed: 0, Segment: 0},
+		{Cue: 1, Prompt: "night", Requested: 480, Landed: 457, Segment: 5},
+		{Cue: 2, Prompt: "dawn", Requested: 960, Landed: 961, Segment: 11},
+	}
+	if got := p.Landings(); !slices.Equal(got, want) {
+		t.Fatalf("landings %+v, want %+v", got, want)
+	}
+	segs, _ := p.All()
+	for i, s := range segs {
+		want := map[bool]string{true: "dusk"}[i < 5] + map[bool]string{true: "night"}[i >= 5 && i < 11] + map[bool]string{true: "dawn"}[i >= 11]
+		if s.Prompt != want {
+			t.Errorf("segment %d (new frames from %d): prompt %q, want %q", i, s.NewStart(), s.Prompt, want)
+		}
+	}
+}
+
+// TestCueLanding pins the landing rule on a small geometry: W = 10, O = 2,
+// so boundaries at 0, 10, 18, 26, … and at most ⌈8/2⌉ = 4 frames of error.
+func TestCueLanding(t *testing.T) {
+	cases := []struct {
+		name   string
+		total  int64 // 0: live
+		cues   []int64
+		landed []int64 // nil: refused
+		reason string
+		cue    int
+	}{
+		{"exact", 40, []int64{0, 10, 26}, []int64{0, 10, 26}, "", 0},
+		{"nearest below", 40, []int64{0, 21}, []int64{0, 18}, "", 0},
+		{"nearest above", 40, []int64{0, 23}, []int64{0, 26}, "", 0},
+		{"halfway goes to the later", 40, []int64{0, 14, 30}, []int64{0, 18, 34}, "", 0},
+		{"first window, near its end", 40, []int64{0, 6}, []int64{0, 10}, "", 0},
+		{"first window, halfway", 40, []int64{0, 5}, nil, plan.ReasonTooFar, 1},
+		{"first window, near the start", 40, []int64{0, 3}, nil, plan.ReasonShared, 1},
+		{"two cues on one boundary", 40, []int64{0, 12, 13}, nil, plan.ReasonShared, 2},
+		{"past the end", 24, []int64{0, 23}, nil, plan.ReasonPastEnd, 1},
+		{"live has no end", 0, []int64{0, 23, 100}, []int64{0, 26, 98}, "", 0},
+		{"last boundary inside the video", 27, []int64{0, 23}, []int64{0, 26}, "", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			spec := plan.Spec{TotalFrames: c.total, Live: c.total == 0, Window: 10, Overlap: 2}
+			for i, f := range c.cues {
+				spec.Timeline = append(spec.Timeline, plan.Cue{FromFrame: f, Prompt: fmt.Sprint("p", i)})
+			}
+			p, err := plan.New(spec)
+			if c.landed == nil {
+				var ce *plan.CueError
+				if !errors.As(err, &ce) || ce.Reason != c.reason || ce.Cue != c.cue || !errors.Is(err, plan.ErrInvalidSpec) {
+					t.Fatalf("got %v, want cue %d refused: %s", err, c.cue, c.reason)
+				}
+				if !strings.Contains(err.Error(), fmt.Sprintf("timeline[%d]", c.cue)) {
+					t.Fatalf("error %q does not name the cue", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, l := range p.Landings() {
+				got = append(got, l.Landed)
+			}
+			if !slices.Equal(got, c.landed) {
+				t.Fatalf("landed at %v, want %v", got, c.landed)
+			}
+		})
 	}
 }

@@ -1,0 +1,122 @@
+package plan
+
+import "fmt"
+
+// Landing says where a cue of the timeline takes effect. A prompt can only
+// change where a segment begins its new frames (a segment is generated with
+// one prompt), so each cue lands on the segment boundary nearest to the
+// frame it asks for.
+type Landing struct {
+	// Cue is the cue's index in the timeline.
+	Cue int
+	// Prompt is the cue's prompt.
+	Prompt string
+	// Requested is the frame the cue asks for (Cue.FromFrame).
+	Requested int64
+	// Landed is the video index where the prompt really takes over: the
+	// first new frame of segment Segment.
+	Landed int64
+	// Segment is the index of the first segment generated with the prompt.
+	Segment int64
+}
+
+// CueError is why a timeline cannot be planned: a cue has no segment
+// boundary of its own within MaxError frames. It wraps ErrInvalidSpec.
+type CueError struct {
+	// Cue is the cue's index in the timeline.
+	Cue int
+	// Requested is the frame it asks for.
+	Requested int64
+	// Nearest is the segment boundary nearest to it (ties: the later one).
+	Nearest int64
+	// MaxError is ⌈(W−O)/2⌉, the farthest a cue may land from its request.
+	MaxError int64
+	// Reason is one of ReasonTooFar, ReasonPastEnd, ReasonShared.
+	Reason string
+	// Other is the earlier cue that lands on Nearest too (ReasonShared).
+	Other int
+}
+
+// Why a cue cannot land (CueError.Reason).
+const (
+	// ReasonTooFar: no boundary within MaxError frames; only inside the
+	// first window, whose W frames have no boundary.
+	ReasonTooFar = "too far from a segment boundary"
+	// ReasonPastEnd: the nearest boundary is at or after the end of a
+	// bounded video, so the prompt would never show.
+	ReasonPastEnd = "nearest boundary past the end"
+	// ReasonShared: an earlier cue lands on the same boundary, so one of
+	// the two prompts would never show.
+	ReasonShared = "boundary shared with an earlier cue"
+)
+
+func (e *CueError) Error() string {
+	switch e.Reason {
+	case ReasonTooFar:
+		return fmt.Sprintf("timeline[%d]: cue at frame %d is %d frames from the nearest segment boundary (frame %d); a cue must be within %d",
+			e.Cue, e.Requested, abs64(e.Nearest-e.Requested), e.Nearest, e.MaxError)
+	case ReasonPastEnd:
+		return fmt.Sprintf("timeline[%d]: cue at frame %d is nearest to the segment boundary at frame %d, at or past the end of the video",
+			e.Cue, e.Requested, e.Nearest)
+	default:
+		return fmt.Sprintf("timeline[%d]: cue at frame %d lands on the segment boundary at frame %d, as timeline[%d] does",
+			e.Cue, e.Requested, e.Nearest, e.Other)
+	}
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidSpec) true.
+func (e *CueError) Unwrap() error { return ErrInvalidSpec }
+
+// boundary is the first new frame of segment k: 0, then W, then every W−O.
+func boundary(k int64, w, o int) int64 {
+	if k == 0 {
+		return 0
+	}
+	return int64(w) + (k-1)*int64(w-o)
+}
+
+// nearest is the segment whose first new frame is nearest to frame f ≥ 0,
+// the later one of two at the same distance, and that frame.
+func nearest(f int64, w, o int) (seg, at int64) {
+	lo := int64(0) // the last segment starting at or before f
+	if f >= int64(w) {
+		lo = 1 + (f-int64(w))/int64(w-o)
+	}
+	if b, n := boundary(lo, w, o), boundary(lo+1, w, o); n-f <= f-b {
+		return lo + 1, n
+	}
+	return lo, boundary(lo, w, o)
+}
+
+// land lands every cue of a validated timeline on the plan's segment
+// boundaries: each on the one nearest to it, ties to the later. A cue with
+// no boundary of its own within ⌈(W−O)/2⌉ frames, or whose boundary is at or
+// past the end of a bounded video, is a *CueError.
+func land(spec Spec) ([]Landing, error) {
+	maxErr := int64(spec.Window-spec.Overlap+1) / 2
+	out := make([]Landing, len(spec.Timeline))
+	for i, c := range spec.Timeline {
+		seg, at := nearest(c.FromFrame, spec.Window, spec.Overlap)
+		cerr := &CueError{Cue: i, Requested: c.FromFrame, Nearest: at, MaxError: maxErr}
+		switch {
+		case abs64(at-c.FromFrame) > maxErr:
+			cerr.Reason = ReasonTooFar
+		case !spec.Live && at >= spec.TotalFrames:
+			cerr.Reason = ReasonPastEnd
+		case i > 0 && at == out[i-1].Landed:
+			cerr.Reason, cerr.Other = ReasonShared, i-1
+		}
+		if cerr.Reason != "" {
+			return nil, cerr
+		}
+		out[i] = Landing{Cue: i, Prompt: c.Prompt, Requested: c.FromFrame, Landed: at, Segment: seg}
+	}
+	return out, nil
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
