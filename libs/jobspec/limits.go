@@ -51,7 +51,8 @@ func Limits() []Limit {
 		{"steps", fmt.Sprintf("%d..%d; 0 means the model default", MinSteps, MaxSteps)},
 		{"guidance", fmt.Sprintf("0..%d, finite; 0 means the model default", MaxGuidance)},
 		{"prompt", fmt.Sprintf("1..%d bytes of UTF-8, not blank; or a timeline", MaxPromptBytes)},
-		{"timeline", fmt.Sprintf("1..%d cues, the first at from_s 0, strictly increasing, each before the end of a bounded video", MaxTimelineCues)},
+		{"timeline", fmt.Sprintf("1..%d cues, the first at from_s 0, strictly increasing; each takes effect at the segment boundary nearest to it "+
+			"(at most half of window − overlap frames away; halfway: the later one), which must be its own and inside a bounded video", MaxTimelineCues)},
 		{"model", "a model of the catalogue (ref, sim, skyreels-v2-df-1.3b-540p, skyreels-v2-df-14b-720p by default)"},
 		{"pool", nameAllowed + "; a pool the dispatcher serves; empty means " + DefaultPool},
 		{"priority", fmt.Sprintf("%d..%d; 0 means %d", MinPriority, MaxPriority, DefaultPriority)},

@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strconv"
@@ -64,7 +65,11 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 		}
 	}
 	p, err := plan.New(j.PlanSpec())
-	if err != nil { // unreachable when the checks above hold; kept as a guard
+	var cue *plan.CueError
+	switch {
+	case errors.As(err, &cue): // a cue with no segment boundary of its own
+		return Job{}, cueErr(spec, j.FPS, cue)
+	case err != nil: // unreachable when the checks above hold; kept as a guard
 		return Job{}, fieldErr("window_frames", j.Window, err.Error())
 	}
 	j.Plan = p

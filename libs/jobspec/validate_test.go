@@ -98,6 +98,12 @@ func TestRejections(t *testing.T) {
 		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":0,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "strictly increasing"},
 		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":11,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "before the end"},
 		{`{"timeline":[{"fromS":0,"prompt":""}],"durationS":10}`, "timeline[0].prompt", "not blank"},
+		// 720p windows of 121 frames overlapping by 37 at 24 fps: boundaries
+		// at 0, 5.04 s, then every 3.5 s; a cue lands within 1.75 s.
+		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":2.5,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "within 1.75 s of a segment boundary"},
+		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":1,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "0 s, 5.04 s, then every 3.5 s"},
+		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":20,"prompt":"b"},{"fromS":20.5,"prompt":"c"}],"durationS":30}`, "timeline[2].from_s", "of its own"},
+		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":10.9,"prompt":"b"}],"durationS":11}`, "timeline[1].from_s", "before the end"},
 		{`{"mode":5,"prompt":"a","durationS":1}`, "mode", "MODE_CHAIN"},
 		{`{"prompt":"a","live":true,"mode":"MODE_INDEPENDENT"}`, "live", "chain mode"},
 	}

@@ -31,6 +31,9 @@ type CueError struct {
 	Nearest int64
 	// MaxError is ⌈(W−O)/2⌉, the farthest a cue may land from its request.
 	MaxError int64
+	// Window and Overlap are the plan's W and O (aligned), which place the
+	// boundaries: 0, W, then every W−O frames.
+	Window, Overlap int
 	// Reason is one of ReasonTooFar, ReasonPastEnd, ReasonShared.
 	Reason string
 	// Other is the earlier cue that lands on Nearest too (ReasonShared).
@@ -97,7 +100,7 @@ func land(spec Spec) ([]Landing, error) {
 	out := make([]Landing, len(spec.Timeline))
 	for i, c := range spec.Timeline {
 		seg, at := nearest(c.FromFrame, spec.Window, spec.Overlap)
-		cerr := &CueError{Cue: i, Requested: c.FromFrame, Nearest: at, MaxError: maxErr}
+		cerr := &CueError{Cue: i, Requested: c.FromFrame, Nearest: at, MaxError: maxErr, Window: spec.Window, Overlap: spec.Overlap}
 		switch {
 		case abs64(at-c.FromFrame) > maxErr:
 			cerr.Reason = ReasonTooFar

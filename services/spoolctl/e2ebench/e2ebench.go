@@ -216,16 +216,17 @@ func (r *rig) waitJob(ctx context.Context, id string, limit time.Duration) error
 }
 
 // DemoSpec is `make demo`'s job, for the overhead figure; short is a
-// 10-second cut of it.
+// 10-second cut of it, whose cues are moved onto the segment boundaries of
+// its first 10 s (5.04 s and 8.54 s), where a prompt can change.
 func DemoSpec(id string, short bool) string {
-	seconds := 60
+	seconds, cues := 60, [2]float64{20, 40}
 	if short {
-		seconds = 10
+		seconds, cues = 10, [2]float64{5, 8.5}
 	}
 	return fmt.Sprintf(`{"id":"%s","timeline":[{"fromS":0,"prompt":"a lighthouse on a cliff at dusk, waves below"},`+
-		`{"fromS":%d,"prompt":"the lighthouse beam sweeping over a stormy sea at night"},`+
-		`{"fromS":%d,"prompt":"dawn over a calm sea, the lighthouse in soft light"}],`+
-		`"durationS":%d,"resolution":"RESOLUTION_720P","fps":24,"mode":"MODE_CHAIN","seed":2026}`, id, seconds/3, 2*seconds/3, seconds)
+		`{"fromS":%g,"prompt":"the lighthouse beam sweeping over a stormy sea at night"},`+
+		`{"fromS":%g,"prompt":"dawn over a calm sea, the lighthouse in soft light"}],`+
+		`"durationS":%d,"resolution":"RESOLUTION_720P","fps":24,"mode":"MODE_CHAIN","seed":2026}`, id, cues[0], cues[1], seconds)
 }
 
 // RunOverhead times the demo spec distributed (two ref slots) and rendered
