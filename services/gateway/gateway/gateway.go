@@ -178,6 +178,7 @@ type jobView struct {
 	PreviewURL    string     `json:"preview_url,omitempty"`
 	DownloadURL   string     `json:"download_url,omitempty"`
 	VideoURL      string     `json:"video_url,omitempty"` // presigned, an hour
+	Cues          []cueView  `json:"cues,omitempty"`      // /status only: where the timeline's prompts take over
 	CreatedAt     time.Time  `json:"created_at"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 }
@@ -203,6 +204,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := view(j)
+	v.Cues = cueViews(j.Spec, g.catalog)
 	if j.FinalKey != "" { // for players, which cannot send the token
 		if u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour); err == nil {
 			v.VideoURL = u.String()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +185,32 @@ func TestAPI(t *testing.T) {
 	}
 	if r, v := call(t, srv, "GET", "/models/info", "", true); r.StatusCode != 200 || len(v["models"].([]any)) == 0 {
 		t.Fatalf("models %d %v", r.StatusCode, v)
+	}
+}
+
+// TestStatusShowsCueLandings: /status says where each cue of a job's
+// timeline really takes effect: the segment boundary nearest to it.
+func TestStatusShowsCueLandings(t *testing.T) {
+	srv := api(t)
+	// Windows of 13 frames overlapping by 4: boundaries at 0, 13, 22, 31, …
+	// At 24 fps, 0.75 s is frame 18, nearest to 22; 1.2 s is frame 29, to 31.
+	r, v := call(t, srv, "POST", "/generate", `{"id":"cues-job","timeline":[{"fromS":0,"prompt":"dusk"},{"fromS":0.75,"prompt":"night"},`+
+		`{"fromS":1.2,"prompt":"dawn"}],"durationFrames":40,"windowFrames":13,"overlapFrames":4,"width":96,"height":64,"steps":2,"fps":24}`, true)
+	if r.StatusCode != 202 {
+		t.Fatalf("generate: %d %v", r.StatusCode, v)
+	}
+	r, v = call(t, srv, "GET", "/status/cues-job", "", true)
+	want := []any{
+		map[string]any{"prompt": "dusk", "requested_frame": 0.0, "requested_s": 0.0, "landed_frame": 0.0, "landed_s": 0.0, "segment": 0.0},
+		map[string]any{"prompt": "night", "requested_frame": 18.0, "requested_s": 0.75, "landed_frame": 22.0, "landed_s": 0.917, "segment": 2.0},
+		map[string]any{"prompt": "dawn", "requested_frame": 29.0, "requested_s": 1.208, "landed_frame": 31.0, "landed_s": 1.292, "segment": 3.0},
+	}
+	if r.StatusCode != 200 || !reflect.DeepEqual(v["cues"], want) {
+		t.Fatalf("status %d: cues %v, want %v", r.StatusCode, v["cues"], want)
+	}
+	if r, v := call(t, srv, "POST", "/generate", `{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":0.2,"prompt":"b"}],"durationFrames":40,`+
+		`"windowFrames":13,"overlapFrames":4,"width":96,"height":64,"steps":2,"fps":24}`, true); r.StatusCode != 400 ||
+		v["field"] != "timeline[1].from_s" || !strings.Contains(v["message"].(string), "segment boundary") {
+		t.Fatalf("a cue without a boundary of its own: %d %v", r.StatusCode, v)
 	}
 }
