@@ -74,7 +74,7 @@ async function refreshJob() {
   const err = $("#job-error");
   err.hidden = !j.error_message;
   err.textContent = j.error_message ? `This job ${j.state === "rejected" ? "was rejected" : "failed"}: ${j.error_message}` : "";
-  timeline(lin.segments);
+  timeline(lin.segments, j);
   segmentsTable(lin.segments);
   if (j.state === "succeeded" && j.video_url) preview.final(j.video_url);
   else if (j.preview_url) preview.follow(j.preview_url);
@@ -95,8 +95,9 @@ function segmentsTable(segs) {
 }
 
 // timeline draws each attempt as a bar on its worker's lane, from its start
-// to its end.
-function timeline(segs) {
+// to its end; job is the job's status, whose cues say where each prompt of
+// its timeline took over (see promptMarks).
+function timeline(segs, job) {
   const el = $("#timeline");
   const bars = [];
   for (const s of segs) for (const a of s.attempts) {
@@ -108,6 +109,9 @@ function timeline(segs) {
   if (!bars.length) { el.innerHTML = `<p class="muted">No segment has started yet.</p>`; return; }
   const t0 = Math.min(...bars.map((b) => b.start)), t1 = Math.max(...bars.map((b) => b.end)), span = Math.max(t1 - t0, 1);
   const lanes = [...new Set(bars.map((b) => b.lane))].sort();
+  // The segments where a new prompt begins (the first prompt's, segment 0,
+  // is not a change).
+  const starts = new Map(((job && job.cues) || []).filter((c) => c.segment > 0).map((c) => [c.segment, c]));
   // Lanes leave 9rem for the worker's name and 1rem at the right for the
   // label of a short last bar.
   const x = (t) => `calc(9rem + (100% - 10rem) * ${(t - t0) / span})`;
@@ -123,6 +127,11 @@ function timeline(segs) {
       s.style.left = x(b.start);
       s.style.width = w(b.end - b.start);
       s.title = `segment ${b.seg}: ${b.outcome}, ${((b.end - b.start) / 1000).toFixed(1)} s from ${new Date(b.start).toLocaleTimeString()}`;
+      const cue = starts.get(b.seg);
+      if (cue) {
+        s.classList.add("cue");
+        s.title += ` · ${cueText(cue)}`;
+      }
       s.textContent = b.seg;
       if (b.outcome !== "done") s.style.background = "#d6a045";
       div.appendChild(s);
@@ -141,6 +150,39 @@ function timeline(segs) {
     axis.appendChild(tick);
   }
   el.appendChild(axis);
+  promptMarks(el, job);
+}
+
+// cueText says where a cue of the timeline took over, and where it asked to.
+function cueText(c) {
+  return `prompt “${c.prompt}” from ${c.landed_s.toFixed(2)} s (frame ${c.landed_frame}, segment ${c.segment}); ` +
+    `asked for ${c.requested_s.toFixed(2)} s (frame ${c.requested_frame})`;
+}
+
+// promptMarks adds a row on the video's own time axis (seconds of video, not
+// of work) with a mark where each prompt of a multi-prompt timeline takes
+// over: on a segment boundary, the one nearest to the time the cue asked
+// for. Its segment's bar above carries the same mark.
+function promptMarks(el, job) {
+  const cues = (job && job.cues) || [];
+  if (cues.length < 2) return;
+  const last = cues[cues.length - 1].landed_s;
+  const span = job.frames ? job.frames / job.fps : Math.max(last * 1.2, 1); // a live job: up to past its last cue
+  const row = document.createElement("div");
+  row.className = "prompts";
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = "prompts (video time)";
+  row.appendChild(name);
+  for (const c of cues) {
+    const m = document.createElement("span");
+    m.className = "cue-mark";
+    m.style.left = `calc(9rem + (100% - 10rem) * ${Math.min(c.landed_s / span, 1)})`;
+    m.textContent = `${c.landed_s.toFixed(2)} s`;
+    m.title = cueText(c);
+    row.appendChild(m);
+  }
+  el.appendChild(row);
 }
 
 // preview plays the job's HLS preview while it runs, through hls.js (the
