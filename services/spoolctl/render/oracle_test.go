@@ -89,12 +89,16 @@ func (sys *system) compare(t *testing.T, id, spec string, frames int) {
 // TestDistributedEqualsOracle: a job run by the dispatcher, a worker with
 // two ref slots and the stitcher decodes to exactly the frames of
 // `spoolctl render --local` of the same spec (framemd5), in chain and in
-// independent mode.
+// independent mode, and with prompts that change over the video (cues at
+// frames 18 and 29, landing on the boundaries 22 and 31).
 func TestDistributedEqualsOracle(t *testing.T) {
 	sys := newSystem(t, 0, 2)
-	for _, c := range []struct{ id, mode string }{{"oracle-chain", "MODE_CHAIN"}, {"oracle-indep", "MODE_INDEPENDENT"}} {
-		t.Run(c.mode, func(t *testing.T) {
-			spec := `{"id":"` + c.id + `","prompt":"a lighthouse at dusk","mode":"` + c.mode + `","durationFrames":40,` +
+	const one, travel = `"prompt":"a lighthouse at dusk"`, `"timeline":[{"fromS":0,"prompt":"a lighthouse at dusk"},` +
+		`{"fromS":0.75,"prompt":"a stormy sea at night"},{"fromS":1.2,"prompt":"dawn over a calm sea"}]`
+	for _, c := range []struct{ id, mode, prompts string }{{"oracle-chain", "MODE_CHAIN", one}, {"oracle-indep", "MODE_INDEPENDENT", one},
+		{"oracle-travel", "MODE_CHAIN", travel}, {"oracle-travel-indep", "MODE_INDEPENDENT", travel}} {
+		t.Run(c.id, func(t *testing.T) {
+			spec := `{"id":"` + c.id + `",` + c.prompts + `,"mode":"` + c.mode + `","durationFrames":40,` +
 				`"windowFrames":13,"overlapFrames":4,"width":96,"height":64,"steps":3,"seed":7,"fps":24,"pool":"` + pool + `"}`
 			sys.submit(t, spec)
 			sys.compare(t, c.id, spec, 40)
