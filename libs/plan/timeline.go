@@ -8,7 +8,8 @@ import (
 
 // Cue is a prompt that takes over at a frame.
 type Cue struct {
-	// FromFrame is the video index where the prompt takes over.
+	// FromFrame is the video index where the prompt asks to take over; a
+	// plan lands it on the segment boundary nearest to it (Plan.Landings).
 	FromFrame int64
 	// Prompt is the text in force from FromFrame on.
 	Prompt string
