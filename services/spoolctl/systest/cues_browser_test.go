@@ -1,17 +1,12 @@
 package systest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
@@ -20,21 +15,7 @@ import (
 // time axis and on the bar of the segment it begins, with the time the cue
 // asked for beside the time it landed.
 func TestDashboardMarksPromptChanges(t *testing.T) {
-	root := systest.RepoRoot(t)
-	driver := filepath.Join(root, ".spool", "browser")
-	chromium := os.Getenv("SPOOL_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		realpart.Missing(t, "node (Node.js ≥ 20) is missing: run `make test` or `make browser-deps`")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		realpart.Missing(t, "chromium at %s is missing: run `make test` or `make browser-deps`", chromium)
-	}
-	if _, err := os.Stat(filepath.Join(driver, "node_modules", "playwright-core")); err != nil {
-		realpart.Missing(t, "playwright-core in %s is missing: run `make test` or `make browser-deps`", driver)
-	}
+	browser := systest.NeedChromium(t)
 	sys := systest.Start(t, 30*time.Second, 2)
 	// 96 frames in windows of 25 overlapping by 5: boundaries at 0, 25, 45,
 	// 65, 85. At 24 fps the cues ask for frames 36 and 72 and land on 45
@@ -44,23 +25,11 @@ func TestDashboardMarksPromptChanges(t *testing.T) {
 		`"durationFrames":96,"windowFrames":25,"overlapFrames":5,"width":96,"height":64,"steps":2,"seed":3,"fps":24,"pool":"`+systest.Pool+`"}`)
 	sys.WaitSucceeded(t, job, time.Minute)
 
-	script, err := os.ReadFile(filepath.Join(root, "services", "spoolctl", "systest", "browser", "cues.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The script runs beside its node_modules: ES modules ignore NODE_PATH.
-	run := filepath.Join(driver, "cues.mjs")
-	if err := os.WriteFile(run, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", run, sys.API.URL+"/", job)
-	cmd.Env = append(os.Environ(), "SPOOL_CHROMIUM="+chromium)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("the dashboard driver: %v\n%s", err, stderr.String())
+	out, err := browser.Run(ctx, "cues.mjs", sys.API.URL+"/", job)
+	if err != nil {
+		t.Fatalf("the dashboard driver: %v", err)
 	}
 	var saw struct {
 		Marks []struct {
@@ -70,8 +39,8 @@ func TestDashboardMarksPromptChanges(t *testing.T) {
 		CueBars []struct{ Seg, Title string }
 		Errors  []string
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &saw); err != nil {
-		t.Fatalf("the driver's report %q: %v\n%s", stdout.String(), err, stderr.String())
+	if err := json.Unmarshal(out, &saw); err != nil {
+		t.Fatalf("the driver's report %q: %v", out, err)
 	}
 	t.Logf("saw %+v", saw)
 	if len(saw.Errors) > 0 {
@@ -90,8 +59,12 @@ func TestDashboardMarksPromptChanges(t *testing.T) {
 			t.Errorf("mark %d: %+v, want %q titled %q, right of the one before", i, m, w.text, w.title)
 		}
 	}
-	if len(saw.CueBars) != 2 || saw.CueBars[0].Seg != "2" || saw.CueBars[1].Seg != "3" ||
-		!strings.Contains(saw.CueBars[0].Title, "“night” from 1.88 s") || !strings.Contains(saw.CueBars[1].Title, "“dawn” from 2.71 s") {
+	// The bars stand on their workers' lanes, in any order.
+	bars := map[string]string{}
+	for _, b := range saw.CueBars {
+		bars[b.Seg] = b.Title
+	}
+	if len(saw.CueBars) != 2 || !strings.Contains(bars["2"], "“night” from 1.88 s") || !strings.Contains(bars["3"], "“dawn” from 2.71 s") {
 		t.Errorf("marked segment bars %+v, want segments 2 (night) and 3 (dawn)", saw.CueBars)
 	}
 }
