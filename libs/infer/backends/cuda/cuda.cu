@@ -165,7 +165,7 @@ static spool_status c_open(const spool_engine_options *o, void **state, char *er
   snprintf(s->model, sizeof s->model, "%s", o->model && *o->model ? o->model : "ref");
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, dev);
-  snprintf(s->version, sizeof s->version, REF_VERSION " on %s", prop.name);
+  snprintf(s->version, sizeof s->version, REF_VERSION " on %.80s", prop.name);
   for (int i = 0; i < REF_LUT; i++) {
     float v = -4.0f + 8.0f * ((float)i + 0.5f) / REF_LUT, y = 0.5f + 0.5f * v / (1.0f + fabsf(v));
     s->hlut[i] = (uint8_t)lrintf(255.0f * y);
