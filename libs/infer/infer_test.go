@@ -228,6 +228,45 @@ func TestCancelAndAbort(t *testing.T) {
 	}
 }
 
+// stepSink reports each denoise step on a channel.
+type stepSink struct{ steps chan int }
+
+func (s stepSink) Step(step, _ int) error { s.steps <- step; return nil }
+func (stepSink) Tail([]byte) error        { return nil }
+func (stepSink) Frame(infer.Frame) error  { return nil }
+
+// TestSimHangEndsOnlyByCancel: sim's hang_at_step reports the steps before
+// it and then nothing, and the run does not end by itself; cancelling ctx
+// ends it with ErrCancelled, and the engine runs the next request.
+func TestSimHangEndsOnlyByCancel(t *testing.T) {
+	e := open(t, "sim", infer.WithParams("step_ms=0;hang_at_step=3"))
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := stepSink{steps: make(chan int, 16)}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, req(), sink) }()
+	for want := 1; want <= 2; want++ {
+		if got := <-sink.steps; got != want {
+			t.Fatalf("step %d reported, want %d", got, want)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the hung run returned by itself: %v", err)
+	case step := <-sink.steps:
+		t.Fatalf("the hung step reported progress: step %d", step)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, infer.ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled hang: %v", err)
+	}
+	r := req()
+	r.Steps = 2
+	if c := run(t, e, r); len(c.frames) != r.Frames {
+		t.Fatalf("after the hang: %d frames", len(c.frames))
+	}
+}
+
 func TestMissingPluginAndBadOptions(t *testing.T) {
 	_, err := infer.Open("cuda", infer.WithPluginDir(t.TempDir()))
 	if !errors.Is(err, infer.ErrBackendNotFound) || !strings.Contains(err.Error(), "libspool_infer_cuda.so") ||
@@ -351,21 +390,23 @@ func TestIndependentMode(t *testing.T) {
 
 func TestOptionsValidate(t *testing.T) {
 	cases := map[string]infer.Option{
-		"threads 0":         infer.WithThreads(0),
-		"threads too many":  infer.WithThreads(infer.MaxThreads + 1),
-		"device -2":         infer.WithDevice(-2),
-		"params without =":  infer.WithParams("step_ms"),
-		"params empty key":  infer.WithParams("=3"),
-		"params twice":      infer.WithParams("a=1;a=2"),
-		"params NUL":        infer.WithParams("a=\x00"),
-		"map key with =":    infer.WithParamMap(map[string]string{"a=b": "1"}),
-		"map value with ;":  infer.WithParamMap(map[string]string{"a": "1;b=2"}),
-		"model NUL":         infer.WithModel("m\x00"),
-		"plugin dir NUL":    infer.WithPluginDir("/x\x00"),
-		"weights dir NUL":   infer.WithWeightsDir("/w\x00"),
-		"sim step_ms":       infer.WithParamMap(map[string]string{"step_ms": "fast"}),
-		"sim step_ms < 0":   infer.WithParams("step_ms=-1"),
-		"sim frame_us junk": infer.WithParams(";frame_us=1x;"),
+		"threads 0":          infer.WithThreads(0),
+		"threads too many":   infer.WithThreads(infer.MaxThreads + 1),
+		"device -2":          infer.WithDevice(-2),
+		"params without =":   infer.WithParams("step_ms"),
+		"params empty key":   infer.WithParams("=3"),
+		"params twice":       infer.WithParams("a=1;a=2"),
+		"params NUL":         infer.WithParams("a=\x00"),
+		"map key with =":     infer.WithParamMap(map[string]string{"a=b": "1"}),
+		"map value with ;":   infer.WithParamMap(map[string]string{"a": "1;b=2"}),
+		"model NUL":          infer.WithModel("m\x00"),
+		"plugin dir NUL":     infer.WithPluginDir("/x\x00"),
+		"weights dir NUL":    infer.WithWeightsDir("/w\x00"),
+		"sim step_ms":        infer.WithParamMap(map[string]string{"step_ms": "fast"}),
+		"sim step_ms < 0":    infer.WithParams("step_ms=-1"),
+		"sim frame_us junk":  infer.WithParams(";frame_us=1x;"),
+		"sim hang_at_step 0": infer.WithParams("hang_at_step=0"),
+		"sim hang alone":     infer.WithParams("hang_ignores_cancel=1"),
 	}
 	for name, opt := range cases {
 		if _, err := infer.Open("sim", opt); !errors.Is(err, infer.ErrInvalidRequest) {

@@ -89,7 +89,11 @@ func uint32Field(name string, v int) (C.uint32_t, error) {
 
 // Run generates one segment. Cancelling ctx sets the engine's cancel flag;
 // the run then stops within a denoise step or a frame with an error wrapping
-// both ErrCancelled and ctx.Err(). A Sink error stops the run too: Run
+// both ErrCancelled and ctx.Err(). A backend stuck inside a step (a
+// deadlocked device call, a Python module blocked outside its io calls)
+// does not read the flag, and Run then does not return: the engine stays
+// locked for good (Close would wait for it), so a caller that must go on
+// gives the engine up and ends the process. A Sink error stops the run too: Run
 // returns it wrapped with ErrAborted. Every status of the library maps to
 // one of the package's errors, with the engine's message.
 //

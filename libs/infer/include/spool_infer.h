@@ -88,7 +88,9 @@ typedef struct spool_engine_options {
                               $SPOOL_INFER_PLUGIN_DIR, then the directory of
                               the running executable (/proc/self/exe) */
   const char *params;      /* backend parameters, "key=value;key=value"; may be NULL
-                              (sim: step_ms, frame_us; python: module, path). */
+                              (sim: step_ms, frame_us, and hang_at_step,
+                              hang_ignores_cancel for tests of a stuck step;
+                              python: module, path). */
   int32_t threads;         /* CPU threads the backend may use, calling thread
                               included: 0 = the backend's default (1), else
                               1..SPOOL_MAX_THREADS. ref splits its loops over
@@ -197,11 +199,18 @@ SPOOL_API spool_status spool_engine_info_get(spool_engine_t *engine,
                                              spool_engine_info *info);
 
 /* Generates one segment. Blocks until it is done, failed or cancelled.
- * cancel, when not NULL, is read atomically at least once per denoise step
- * and once per decoded frame; a non-zero value stops the run with
- * SPOOL_ERR_CANCELLED. An engine runs one request at a time: calls on one
- * engine must be serialised by the caller; different engines may run at
- * once. On failure spool_engine_last_error describes it. */
+ * cancel, when not NULL, is owned by the caller, may be set from any thread
+ * while the call runs (an atomic store of 1), and is read atomically at
+ * least once per denoise step and once per decoded frame; a non-zero value
+ * stops the run with SPOOL_ERR_CANCELLED. The library cannot interrupt a
+ * backend stuck inside a step (a deadlocked device call, a Python module
+ * blocked outside io, sim's hang_ignores_cancel): such a call may never
+ * return. The engine then stays busy for good: it must not be run again or
+ * closed (spool_engine_close would race the stuck call), and a caller that
+ * must go on gives the engine up and ends the process, which frees the
+ * device context. An engine runs one request at a time: calls on one engine
+ * must be serialised by the caller; different engines may run at once. On
+ * failure spool_engine_last_error describes it. */
 SPOOL_API spool_status spool_engine_run(spool_engine_t *engine,
                                         const spool_request *req,
                                         const spool_callbacks *cb,

@@ -2,6 +2,7 @@
  * ABI. Run by `make -C libs/infer check` (and `asan`, `leakcheck`) as
  * test_engine <dir of the fake test plugins>. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,6 +441,49 @@ static void test_sim(void) {
   spool_engine_close(e);
 }
 
+/* Sets the cancel flag after 50 ms, from another thread, as the Go
+ * binding's watcher does. */
+static void *cancel_later(void *flag) {
+  struct timespec ts = {0, 50 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  __atomic_store_n((int32_t *)flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/* The sim backend's stuck step: no progress after step n - 1, and only the
+ * cancel flag (set from another thread) ends the run; bad hang params are
+ * refused. */
+static void test_sim_hang(void) {
+  char err[512];
+  const char *bad[] = {"hang_at_step=0", "hang_at_step=abc", "hang_at_step=", "hang_at_step=1001",
+                       "hang_ignores_cancel=1", "hang_at_step=2;hang_ignores_cancel=yes"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    spool_engine_t *e = NULL;
+    spool_engine_options o = {sizeof o, "sim", NULL, NULL, -1, NULL, bad[i]};
+    CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT && e == NULL &&
+              strstr(err, "hang_"),
+          "sim %s: opened (%s)", bad[i], err);
+  }
+  spool_engine_t *e = open_engine("sim", "step_ms=0;hang_at_step=3");
+  spool_request r = request();
+  int32_t cancel = 0;
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, cancel_later, &cancel) == 0, "thread");
+  sink s;
+  spool_status st = run(e, &r, &s, &cancel);
+  pthread_join(th, NULL);
+  CHECK(st == SPOOL_ERR_CANCELLED && s.steps == 2 && !s.saw_tail && s.nframes == 0,
+        "hang at step 3: status %d, %u steps, tail %d, %u frames", st, s.steps, s.saw_tail, s.nframes);
+  CHECK(strstr(spool_engine_last_error(e), "step 3"), "message: %s", spool_engine_last_error(e));
+  sink_free(&s);
+  /* The engine is usable after a cancelled hang; a hang past the last step
+   * never happens. */
+  r.steps = 2;
+  CHECK(run(e, &r, &s, NULL) == SPOOL_OK && s.nframes == 13, "after the hang: %s", spool_engine_last_error(e));
+  sink_free(&s);
+  spool_engine_close(e);
+}
+
 int main(int argc, char **argv) {
   test_determinism_and_order();
   test_chain_is_seamless();
@@ -451,6 +495,7 @@ int main(int argc, char **argv) {
   test_independent_mode();
   test_plugins_and_options(argc > 1 ? argv[1] : NULL);
   test_sim();
+  test_sim_hang();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
