@@ -62,7 +62,7 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 	for _, p := range d.cfg.Pools {
 		for _, c := range []spoolv1.ErrorClass{spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT,
 			spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, spoolv1.ErrorClass_ERROR_CLASS_CORRUPT, spoolv1.ErrorClass_ERROR_CLASS_RETURNED,
-			spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING} {
+			spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING, spoolv1.ErrorClass_ERROR_CLASS_STALLED} {
 			m.failed(bg, p, c, 0)
 		}
 	}

@@ -274,9 +274,13 @@ func uncounted(class spoolv1.ErrorClass) bool {
 }
 
 // onFailed retries a failed attempt with backoff, or fails the job when the
-// failure is permanent or the attempts are spent. Attempts a worker gave
-// back (RETURNED: it was shutting down) are retried at once and do not
-// count against SPOOL_DISPATCHER_MAX_ATTEMPTS.
+// failure is permanent or the attempts are spent. A TRANSIENT or STALLED
+// attempt (its engine made no progress for the worker's stall timeout, or
+// passed the task's deadline) counts and is retried with backoff; an
+// ABANDONED one (its worker went away) counts and is retried at once.
+// Attempts a worker gave back (RETURNED: it was shutting down) or that
+// found no conditioning are retried at once and do not count against
+// SPOOL_DISPATCHER_MAX_ATTEMPTS.
 func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) error {
 	job, idx, attempt := r.GetJobId(), int(r.GetIndex()), int(r.GetAttempt())
 	class := r.GetErrorClass()
