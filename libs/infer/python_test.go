@@ -98,3 +98,24 @@ func TestPythonCancelAndMissingModule(t *testing.T) {
 		t.Fatalf("no module param: %v", err)
 	}
 }
+
+// TestPythonSleepOutlivesCancel: a module blocked in time.sleep does not see
+// the cancel flag, which the plugin reads only inside io calls; the run
+// returns only when the sleep ends, cancelled. This is the engine that does
+// not return after cancel, which the worker's stall watchdog gives up on.
+func TestPythonSleepOutlivesCancel(t *testing.T) {
+	e := openPython(t, "spool_hangs")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	r := pyReq()
+	r.Prompt = "sleep 1.5"
+	start := time.Now()
+	err := e.Run(ctx, r, newCollect())
+	if took := time.Since(start); !errors.Is(err, infer.ErrCancelled) || took < 1500*time.Millisecond {
+		t.Fatalf("run: %v after %v; want cancelled, and not before the 1.5 s sleep ended", err, took)
+	}
+	r.Prompt = "sleep 0"
+	if c := run(t, e, r); len(c.frames) != r.Frames {
+		t.Fatalf("after the sleep: %d frames", len(c.frames))
+	}
+}
