@@ -7,6 +7,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,8 @@ import (
 
 // Command is a binary's main. -h prints about and every SPOOL_* variable
 // of cfg with its default; SIGINT and SIGTERM end run's context; an error
-// is printed and exits 1.
+// is printed and exits 1, or with the status its ExitCode method names
+// (an error wrapping one that has `ExitCode() int`).
 func Command(name, about string, cfg any, run func(ctx context.Context) error) {
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s\n\n%s\n\n", name, about)
@@ -35,7 +37,12 @@ func Command(name, about string, cfg any, run func(ctx context.Context) error) {
 	if err := run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		stop()
-		os.Exit(1)
+		code := 1
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) && coded.ExitCode() > 0 {
+			code = coded.ExitCode()
+		}
+		os.Exit(code)
 	}
 }
 

@@ -36,8 +36,9 @@ func (w *Worker) conditioning(ctx context.Context, task *spoolv1.SegmentTask) ([
 	deadline := time.Now().Add(w.cfg.TailWait)
 	for pause := 10 * time.Millisecond; ; pause = min(2*pause, 250*time.Millisecond) {
 		r, _, err := w.blob.Get(ctx, key)
+		touch(ctx) // the store answered: the wait is the worker's, bounded by TailWait
 		if err == nil {
-			state, err := io.ReadAll(r)
+			state, err := io.ReadAll(ctxReader{ctx, r})
 			r.Close()
 			if err != nil {
 				return nil, nil, fmt.Errorf("download tail %s: %w", key, err)

@@ -37,6 +37,10 @@ type Config struct {
 	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
 	TailWait   time.Duration `envconfig:"WORKER_TAIL_WAIT" default:"1m" desc:"how long a chain segment waits for its conditioning tail to reach the object store (the previous segment's worker uploads it behind the hand-off); past it the segment is retried on the previous segment's newest tail"`
 	Codec      string        `envconfig:"WORKER_CODEC" default:"h264" desc:"video codec of the fragments: h264; or lossless (RGB, for tests that check pixels); every worker and the stitcher must agree"`
+
+	// The stall watchdog (watchdog.go).
+	StallTimeout time.Duration `envconfig:"WORKER_STALL_TIMEOUT" default:"5m" desc:"a segment that makes no progress this long (no denoise step, tail, frame or transfer), or whose task's deadline passes, ends FAILED (stalled) and is retried; a model's catalog step time × 5 when that is longer"`
+	StallGrace   time.Duration `envconfig:"WORKER_STALL_GRACE" default:"30s" desc:"how long a stalled segment's engine has to return after its cancel; past it the worker reports the segment, deregisters and exits with status 75, so that it restarts with a fresh GPU context"`
 }
 
 func (c Config) validate() error {
@@ -47,6 +51,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: heartbeat %v and register interval %v must be > 0, drain timeout %v ≥ 0", c.Heartbeat, c.Register, c.Drain)
 	case c.Pool == "" || c.Backend == "":
 		return fmt.Errorf("worker: SPOOL_WORKER_POOL and SPOOL_WORKER_BACKEND must be set")
+	case c.StallTimeout <= 0 || c.StallGrace <= 0:
+		return fmt.Errorf("worker: SPOOL_WORKER_STALL_TIMEOUT %v and SPOOL_WORKER_STALL_GRACE %v: want > 0", c.StallTimeout, c.StallGrace)
 	case c.TailWait <= 0:
 		return fmt.Errorf("worker: SPOOL_WORKER_TAIL_WAIT %v: want > 0", c.TailWait)
 	case c.Pipeline < 1:

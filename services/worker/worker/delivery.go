@@ -15,8 +15,8 @@ import (
 )
 
 // delivery is one task message held by this worker, from fetch to settle.
-// While it is held, AckProgress keeps it ours, the registry lists it, and a
-// cancellation of its job cancels ctx.
+// While it is held and progresses (watchdog.go), AckProgress keeps it
+// ours; the registry lists it, and a cancellation of its job cancels ctx.
 type delivery struct {
 	w      *Worker
 	slot   *slot
@@ -24,10 +24,12 @@ type delivery struct {
 	task   *spoolv1.SegmentTask
 	key    string // "<job>/<segment>/<attempt>", as the reconciler reads it
 	queued time.Duration
-	ctx    context.Context
+	ctx    context.Context // carries watch, for the segment's work to report progress
 	cancel context.CancelFunc
+	watch  *watch
 
 	handedBack atomic.Bool // the drain timeout took the segment back
+	settled    atomic.Bool // FAILED or DONE went out (or will): by settle, or by the watchdog
 	stop       chan struct{}
 	stopped    chan struct{}
 }
@@ -65,42 +67,93 @@ func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery
 	// The segment outlives a shutdown request: drain lets it finish.
 	d := &delivery{w: w, slot: s, msg: m, task: task, queued: queued, stop: make(chan struct{}), stopped: make(chan struct{}),
 		key: fmt.Sprintf("%s/%d/%d", task.JobId, task.Index, task.Attempt)}
-	d.ctx, d.cancel = context.WithCancel(queueSpan(bus.ContextFromMsg(context.WithoutCancel(ctx), m), s, task, enqueued, received))
+	d.watch = newWatch(s.stall, task, queued)
+	d.ctx, d.cancel = context.WithCancel(withWatch(queueSpan(bus.ContextFromMsg(context.WithoutCancel(ctx), m), s, task, enqueued, received), d.watch))
 	w.hold(d)
 	go d.heartbeat(ctx)
 	return d
 }
 
-// heartbeat sends AckProgress every cfg.Heartbeat until the delivery is
-// settled. Once the worker is told to stop (ctx), the segment has
+// heartbeat watches the delivery until it is settled. Every
+// cfg.Heartbeat it sends AckProgress, as long as the segment progresses
+// (watchdog.go). No progress for the slot's stall timeout, or the task's
+// deadline passed, stalls it: the segment is cancelled, and if it has not
+// returned cfg.StallGrace later, the watchdog settles it and gives the
+// slot up. Once the worker is told to stop (ctx), the segment has
 // cfg.Drain to finish before it is cancelled and handed back.
 func (d *delivery) heartbeat(ctx context.Context) {
 	defer close(d.stopped)
-	t := time.NewTicker(d.w.cfg.Heartbeat)
-	defer t.Stop()
+	cfg := d.w.cfg
+	beat := time.NewTicker(cfg.Heartbeat)
+	defer beat.Stop()
+	_, next := d.watch.verdict(time.Now())
+	check := time.NewTimer(next)
+	defer check.Stop()
 	shutdown := ctx.Done()
-	var drain <-chan time.Time
+	var drain, grace <-chan time.Time
 	for {
 		select {
 		case <-d.stop:
 			return
-		case <-t.C:
-			_ = d.msg.InProgress()
+		case now := <-beat.C:
+			if why, _ := d.watch.verdict(now); why == "" && d.watch.stalled() == "" {
+				_ = d.msg.InProgress()
+			}
+		case now := <-check.C:
+			why, next := d.watch.verdict(now)
+			if why == "" {
+				check.Reset(next)
+				continue
+			}
+			d.watch.why.Store(&why)
+			d.w.log.Warn("segment stalled: cancelling it", "job", d.task.JobId, "segment", d.task.Index,
+				"attempt", d.task.Attempt, "slot", d.slot.id, "why", why, "grace", cfg.StallGrace)
+			d.cancel()
+			grace = time.After(cfg.StallGrace)
 		case <-shutdown:
-			shutdown, drain = nil, time.After(d.w.cfg.Drain)
+			shutdown, drain = nil, time.After(cfg.Drain)
 		case <-drain:
 			d.handedBack.Store(true)
 			d.cancel()
+		case <-grace:
+			select {
+			case <-d.stop: // it returned just now
+				return
+			default:
+			}
+			d.wedged()
+			return
 		}
 	}
 }
 
-// settle ends the delivery according to err: ack after DONE; Term plus
-// FAILED for a task that can never succeed; FAILED(cancelled) plus ack for a
-// cancelled job; FAILED(returned) for a segment handed back on drain; and
+// wedged settles a stalled delivery whose segment did not return within
+// the grace after its cancel, FAILED(STALLED), and gives its slot up: the
+// engine (or whatever holds the segment) may never return, and only a
+// restart of the process frees its GPU context.
+func (d *delivery) wedged() {
+	if !d.settled.CompareAndSwap(false, true) {
+		return
+	}
+	w, t := d.w, d.task
+	err := fmt.Errorf("stalled: %s; it did not return within %v of its cancel, so the worker gives the engine up and exits to restart with a fresh GPU context",
+		d.watch.stalled(), w.cfg.StallGrace)
+	w.log.Error("segment did not return after its cancel: giving the engine up", "job", t.JobId, "segment", t.Index,
+		"attempt", t.Attempt, "slot", d.slot.id, "err", err)
+	w.settleFailed(d.ctx, d, spoolv1.ErrorClass_ERROR_CLASS_STALLED, err, d.msg.Term)
+	w.metrics.settled(context.WithoutCancel(d.ctx), t.Pool, "stalled")
+	w.release(d)
+	w.giveUp(d.slot, fmt.Errorf("%w: slot %s, segment %s: %w", ErrEngineWedged, d.slot.id, d.key, err))
+}
+
+// settle ends the delivery according to err: ack after DONE; FAILED(stalled)
+// plus Term for a segment the watchdog cancelled; Term plus FAILED for a
+// task that can never succeed; FAILED(cancelled) plus ack for a cancelled
+// job; FAILED(returned) for a segment handed back on drain; and
 // FAILED(transient) for anything else, which the dispatcher retries with
 // backoff as a new attempt. Should FAILED not go out, the message is Nak'ed
-// and its redelivery settles it.
+// and its redelivery settles it. A delivery the watchdog already settled
+// (its segment returned after the grace) is only released.
 func (d *delivery) settle(ctx context.Context, err error) {
 	close(d.stop)
 	<-d.stopped
@@ -109,10 +162,18 @@ func (d *delivery) settle(ctx context.Context, err error) {
 		w.release(d)
 		d.cancel()
 	}()
+	if !d.settled.CompareAndSwap(false, true) {
+		w.log.Info("a given-up segment returned", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "err", err)
+		return
+	}
 	switch {
 	case err == nil:
 		_ = d.msg.Ack()
 		w.metrics.settled(ctx, t.Pool, "done")
+	case d.watch.stalled() != "":
+		w.log.Warn("segment stalled; it will be retried", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "err", err)
+		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_STALLED, fmt.Errorf("stalled: %s; cancelled: %w", d.watch.stalled(), err), d.msg.Term)
+		w.metrics.settled(ctx, t.Pool, "stalled")
 	case d.handedBack.Load():
 		w.log.Info("drain timeout: segment handed back", "job", t.JobId, "segment", t.Index)
 		w.giveBack(context.WithoutCancel(d.ctx), d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")

@@ -64,7 +64,7 @@ func newMetrics(w *Worker) (*metrics, error) {
 		metric.WithDescription("segments settled by this worker, by outcome")); err != nil {
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}
-	for _, o := range []string{"done", "failed", "cancelled", "abandoned", "returned"} { // known series start at zero
+	for _, o := range []string{"done", "failed", "cancelled", "abandoned", "returned", "stalled"} { // known series start at zero
 		m.segments.Add(context.Background(), 0, metric.WithAttributes(attribute.String("outcome", o), attribute.String("pool", w.cfg.Pool)))
 	}
 	busy, err := meter.Float64ObservableGauge(MetricBusyRatio, metric.WithUnit("1"),
@@ -162,7 +162,7 @@ func (m *metrics) observePhases(ctx context.Context, pool string, ph map[string]
 	}
 }
 
-// settled counts one segment by outcome: done, failed, cancelled, abandoned, returned.
+// settled counts one segment by outcome: done, failed, cancelled, abandoned, returned, stalled.
 func (m *metrics) settled(ctx context.Context, pool, outcome string) {
 	if m == nil {
 		return

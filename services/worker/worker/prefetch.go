@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,7 +25,8 @@ type prefetch struct {
 	lastStep   time.Time     // when the previous step ended
 	stepTook   time.Duration // the previous step's duration
 	decodeTook time.Duration // the previous run's time after its last step
-	pending    chan fetched  // the background fetch, or nil
+
+	pending atomic.Pointer[chan fetched] // the background fetch, or nil; taken once (take)
 }
 
 type fetched struct {
@@ -43,7 +45,7 @@ func (p *prefetch) step(ctx context.Context, step, total int) {
 		return
 	}
 	ch := make(chan fetched, 1)
-	p.pending = ch
+	p.pending.Store(&ch)
 	go func() {
 		m, err := bus.FetchOne(ctx, p.consumer, time.Second)
 		ch <- fetched{m, err}
@@ -53,7 +55,7 @@ func (p *prefetch) step(ctx context.Context, step, total int) {
 // due says whether to fetch ahead after this step: one step is left, and
 // it and the decode after it are expected within the window.
 func (p *prefetch) due(step, total int) bool {
-	return p.window > 0 && p.pending == nil && step == total-1 && p.stepTook > 0 && p.stepTook+p.decodeTook <= p.window
+	return p.window > 0 && p.pending.Load() == nil && step == total-1 && p.stepTook > 0 && p.stepTook+p.decodeTook <= p.window
 }
 
 // ran is called when the run returns: it records how long the run took
@@ -65,10 +67,19 @@ func (p *prefetch) ran() {
 	p.lastStep, p.stepTook = time.Time{}, 0
 }
 
+// take returns the pending background fetch, once, or nil. The slot's loop
+// takes it, and so does the watchdog when it gives up a slot whose loop is
+// stuck in its engine.
+func (p *prefetch) take() chan fetched {
+	if ch := p.pending.Swap(nil); ch != nil {
+		return *ch
+	}
+	return nil
+}
+
 // next returns the background fetch's result if one is pending, or fetches.
 func (p *prefetch) next(ctx context.Context) (jetstream.Msg, error) {
-	if ch := p.pending; ch != nil {
-		p.pending = nil
+	if ch := p.take(); ch != nil {
 		r := <-ch
 		return r.msg, r.err
 	}

@@ -25,7 +25,8 @@ func TestPrefetchIsDueOnlyForShortEndings(t *testing.T) {
 	for _, c := range cases {
 		p := &prefetch{window: c.window, stepTook: c.step, decodeTook: c.decode}
 		if c.pending {
-			p.pending = make(chan fetched)
+			ch := make(chan fetched)
+			p.pending.Store(&ch)
 		}
 		if got := p.due(c.at, c.total); got != c.want {
 			t.Errorf("%s: due = %v, want %v", c.name, got, c.want)

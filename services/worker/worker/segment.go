@@ -59,7 +59,7 @@ func (s *sink) Tail(state []byte) error {
 	s.tail, s.tailKey = e, string(key)
 	go func() {
 		began := time.Now()
-		_, err := s.w.blob.Put(s.ctx, key, bytes.NewReader(e.state), int64(len(e.state)),
+		_, err := s.w.blob.Put(s.ctx, key, progressReader{bytes.NewReader(e.state), &e.progress}, int64(len(e.state)),
 			blob.PutOptions{ContentType: "application/octet-stream", NoSHA256: true})
 		if err != nil {
 			err = fmt.Errorf("upload tail: %w", err)
@@ -143,7 +143,7 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 	start := time.Now()
 	out.sink.start = start
 	sl.since.Store(start.UnixNano())
-	runErr := sl.engine.Run(ctx, req, out.sink)
+	runErr := sl.engine.Run(ctx, req, progressSink{out.sink, d.watch})
 	out.decoded = time.Now()
 	if sl.prefetch != nil {
 		sl.prefetch.ran()
@@ -189,7 +189,7 @@ func (w *Worker) finish(d *delivery, out *output) error {
 		}
 		up := w.blob.NewWriter(ctx, key, blob.PutOptions{ContentType: "video/mp4"})
 		for _, part := range [][]byte{c.Init, c.Media} {
-			if _, err := up.Write(part); err != nil {
+			if err := writeAll(ctx, up, part); err != nil {
 				up.Abort(err)
 				return fmt.Errorf("upload fragment: %w", err)
 			}

@@ -25,7 +25,7 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 	defer s.dropWarm()
 	s.prefetch = &prefetch{consumer: c, window: w.cfg.Prefetch}
 	defer func() { // a task fetched ahead but never started goes back at once
-		if ch := s.prefetch.pending; ch != nil {
+		if ch := s.prefetch.take(); ch != nil {
 			if r := <-ch; r.err == nil {
 				w.returnUnstarted(ctx, s, r.msg)
 			}
@@ -62,7 +62,19 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 			continue
 		}
 		s.prepare.Add(int64(out.sink.start.Sub(fetched)))
-		finishing <- struct{}{}
+		// Waiting for the pipeline is no stall of this segment: the ones
+		// ahead of it are watched in their turn. A deadline or a cancel
+		// still ends the wait.
+		release := d.watch.hold()
+		select {
+		case finishing <- struct{}{}:
+			release()
+		case <-d.ctx.Done():
+			release()
+			_ = out.enc.Close()
+			d.settle(ctx, d.ctx.Err())
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -24,6 +24,7 @@ type tailEntry struct {
 	uploaded chan struct{} // closed when the upload has ended
 	err      error         // the upload's error, once uploaded is closed
 	took     time.Duration // how long the upload took, once uploaded is closed
+	progress clock         // moves as the upload's bytes go out
 }
 
 func newTailCache(max int) *tailCache { return &tailCache{max: max, tails: map[string]*tailEntry{}} }
@@ -64,7 +65,9 @@ func (e *tailEntry) done(err error, took time.Duration) {
 }
 
 // wait blocks until the entry's upload has ended and returns its error.
+// Meanwhile the upload's progress is that of ctx's task.
 func (e *tailEntry) wait(ctx context.Context) error {
+	defer following(ctx, &e.progress)()
 	select {
 	case <-e.uploaded:
 		return e.err

@@ -41,6 +41,8 @@ type Worker struct {
 	mu      sync.Mutex
 	running map[string]map[string]context.CancelFunc // job → held task → cancels its segment
 	changed chan struct{}                            // the held tasks changed: the registry entry is due
+	wedge   error                                    // why an engine was given up (ErrEngineWedged), or nil
+	stopRun context.CancelCauseFunc                  // ends runCtx: an engine was given up
 }
 
 // slot is one engine, kept warm, running one segment at a time.
@@ -53,6 +55,10 @@ type slot struct {
 
 	prefetch *prefetch    // owned by the slot's loop and its engine's callbacks
 	warm     *warmEncoder // an encoder started ahead for the next segment
+
+	stall     time.Duration // no progress for this long stalls a segment (watchdog.go)
+	wedged    chan struct{} // closed when the slot is given up: a segment did not return after its cancel
+	wedgeOnce sync.Once
 
 	segments atomic.Int64 // segments generated and finished
 	fetch    atomic.Int64 // ns waiting in fetches that returned a task, summed
@@ -83,6 +89,12 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 	}
 	if cfg.Encoder == "" {
 		cfg.Encoder = EncoderFFmpeg
+	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = 5 * time.Minute
+	}
+	if cfg.StallGrace == 0 {
+		cfg.StallGrace = 30 * time.Second
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -122,7 +134,7 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 	for i := range n {
 		opts := []infer.Option{infer.WithModel(cfg.Model), infer.WithParams(cfg.Params), infer.WithPluginDir(cfg.PluginDir),
 			infer.WithWeightsDir(cfg.Weights)}
-		s := &slot{id: fmt.Sprintf("%s/%d", cfg.ID, i)}
+		s := &slot{id: fmt.Sprintf("%s/%d", cfg.ID, i), wedged: make(chan struct{})}
 		if i < len(devices) {
 			s.gpu = devices[i]
 			opts = append(opts, infer.WithDevice(devices[i].Index))
@@ -132,20 +144,28 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 			w.Close()
 			return nil, fmt.Errorf("worker: slot %d: %w", i, err)
 		}
-		s.engine = e
+		s.engine, s.stall = e, w.stallTimeoutFor(e.Info().Model)
 		w.slots = append(w.slots, s)
 	}
 	return w, nil
 }
 
-// Close frees the engines.
+// Close frees the engines, except those given up as wedged: a call may
+// still be stuck inside them, and only the process's exit ends it.
 func (w *Worker) Close() {
 	for _, s := range w.slots {
-		_ = s.engine.Close()
+		select {
+		case <-s.wedged:
+		default:
+			_ = s.engine.Close()
+		}
 	}
 }
 
 // Run runs every slot until ctx ends; a slot then finishes its segment.
+// When the watchdog gives up a wedged engine, Run stops fetching, lets the
+// other slots drain as on a cancel of ctx, deregisters and returns an
+// error wrapping ErrEngineWedged.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.bus.Declare(ctx); err != nil { // idempotent: streams, consumers, the workers bucket
 		return err
@@ -166,11 +186,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: subscribe to cancellations: %w", err)
 	}
 	defer sub.Unsubscribe()
-	var wg sync.WaitGroup
 	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); _ = w.register(regCtx) }()
 	defer func() { stopReg(); <-regDone }() // deregister once every slot is done
+	ctx, w.stopRun = context.WithCancelCause(ctx)
+	defer w.stopRun(nil)
 	w.runCtx = ctx
 	encCtx, stopEnc := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEnc()
@@ -181,15 +202,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer m.close()
 	w.metrics = m
-	for _, s := range w.slots {
-		wg.Add(1)
+	done := make([]chan struct{}, len(w.slots))
+	for i, s := range w.slots {
+		done[i] = make(chan struct{})
 		go func() {
-			defer wg.Done()
+			defer close(done[i])
 			w.slotLoop(ctx, s, c)
 		}()
 	}
-	wg.Wait()
-	return nil
+	for i, s := range w.slots {
+		select {
+		case <-done[i]:
+		case <-s.wedged: // its loop may never return
+		}
+	}
+	return w.wedged()
 }
 
 func (w *Worker) onCancel(m *nats.Msg) {
