@@ -262,3 +262,30 @@ func TestDeadlineEndsAttemptStalled(t *testing.T) {
 	}
 	stop(10 * time.Second) // not wedged: the engine returned on cancel, Run ends cleanly
 }
+
+// TestFrozenWorkerTaskIsRedelivered: heartbeats come from the worker's
+// watchdog, so a worker frozen whole (SIGSTOP: nothing of it runs, neither
+// its engine nor its watchdog) sends none, and AckWait redelivers its task:
+// another worker reports the attempt abandoned and completes the segment.
+func TestFrozenWorkerTaskIsRedelivered(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	frozen := e.startProcess(t, "fz-"+e.pool[:8], "SPOOL_WORKER_BACKEND=sim", "SPOOL_WORKER_BACKEND_PARAMS=step_ms=10;hang_at_step=3",
+		"SPOOL_WORKER_STALL_TIMEOUT=1m")
+	job := e.oneSegment(t, "frozen-"+e.pool[:6], 6)
+	e.holds(t, frozen.id, job)
+	healthy := e.startProcess(t, "fh-"+e.pool[:8], "SPOOL_WORKER_BACKEND=sim")
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = frozen.cmd.Process.Signal(syscall.SIGCONT) })
+	a := e.waitAttempt(t, job, 0, 1, ackWait+stallSlack)
+	if a.Outcome != store.OutcomeAbandoned || a.ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_ABANDONED.String() {
+		t.Fatalf("attempt 1: %+v; want it abandoned once AckWait passed", a)
+	}
+	segs := e.waitDone(t, job)
+	as, _ := e.store.ListAttempts(context.Background(), job, 0)
+	if segs[0].CommittedAttempt != 2 || len(as) != 2 || !strings.HasPrefix(as[1].Worker.WorkerID, healthy.id) {
+		t.Fatalf("lineage %+v, committed attempt %d; want attempt 2 done by %s", as, segs[0].CommittedAttempt, healthy.id)
+	}
+}
