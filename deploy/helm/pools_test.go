@@ -214,3 +214,26 @@ func TestWorkerTailWait(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerStallWatchdog: worker.stallTimeout and worker.stallGrace reach
+// every pool's workers as SPOOL_WORKER_STALL_TIMEOUT and
+// SPOOL_WORKER_STALL_GRACE; left empty, the variables are unset.
+func TestWorkerStallWatchdog(t *testing.T) {
+	cases := []struct{ values, timeout, grace string }{
+		{"", "", ""},
+		{"worker: {stallTimeout: 10m}", "10m", ""},
+		{"worker: {stallTimeout: 2m, stallGrace: 15s}", "2m", "15s"},
+	}
+	for _, tc := range cases {
+		var vals chartutil.Values
+		if tc.values != "" {
+			vals = parseValues(t, tc.values)
+		}
+		plain, _ := envOf(container(t, mustRender(t, vals).deployments["video-spool-worker-default"]))
+		for name, want := range map[string]string{"SPOOL_WORKER_STALL_TIMEOUT": tc.timeout, "SPOOL_WORKER_STALL_GRACE": tc.grace} {
+			if got, set := plain[name]; got != want || set != (want != "") {
+				t.Errorf("values %q: %s=%q (set %v), want %q", tc.values, name, got, set, want)
+			}
+		}
+	}
+}

@@ -21,7 +21,7 @@ var knownEnv = map[string][]string{
 	"stitcher": {"ID", "PART_SIZE", "OPEN_JOBS", "PARALLEL", "LEASE", "LIVE_WINDOW", "CODEC", "MEMORY_LIMIT_MIB", "SWEEP_EVERY"},
 	"gateway":  {"ADDR", "TOKEN", "DEV", "POOLS", "MAX_BODY"},
 	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODEL", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT",
-		"DRAIN_TIMEOUT", "MIN_FREE_MIB", "REGISTER_EVERY", "PIPELINE", "PREFETCH", "ENCODER", "CODEC"},
+		"DRAIN_TIMEOUT", "MIN_FREE_MIB", "REGISTER_EVERY", "PIPELINE", "PREFETCH", "ENCODER", "CODEC", "STALL_TIMEOUT", "STALL_GRACE"},
 }
 
 // sharedEnv are the variables of libs/config, by which services read them.
