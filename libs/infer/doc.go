@@ -23,7 +23,9 @@
 //     model; behind the oracle, the tests and the demo. Same bytes for any
 //     thread count.
 //   - sim: sleeps per step and emits flat frames; for control-plane and
-//     scaling benchmarks only.
+//     scaling benchmarks only. Its hang_at_step parameter makes a step that
+//     never ends (and hang_ignores_cancel=1 one that ignores cancel too),
+//     for the tests of a stuck engine.
 //   - python: libspool_infer_python.so (make -C libs/infer python) embeds
 //     CPython and calls a module's generate_segment; see python/PROTOCOL.md.
 //   - cuda: libspool_infer_cuda.so (make -C libs/infer cuda, needs nvcc), the
