@@ -95,31 +95,32 @@ func (j job) terminal() bool {
 	return false
 }
 
-// submitAndWatch submits spec, shows a progress bar until the job ends and
-// downloads the video to out (when set).
-func (c *client) submitAndWatch(ctx context.Context, spec []byte, out string, stdout, stderr io.Writer) error {
+// submitAndWatch submits spec, shows its progress on stderr until the job
+// ends, downloads the video to out (when set) and returns the job's id. A
+// job that does not succeed is an error naming its state and message.
+func (c *client) submitAndWatch(ctx context.Context, spec []byte, out string, stdout, stderr io.Writer) (string, error) {
 	var sub struct {
 		ID string `json:"id"`
 	}
 	if _, err := c.do(ctx, "POST", "/generate", strings.NewReader(string(spec)), &sub); err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(stdout, "job %s submitted: %s/status/%s\n", sub.ID, c.base, sub.ID)
 	j, err := c.watch(ctx, sub.ID, stderr)
 	if err != nil {
-		return err
+		return sub.ID, err
 	}
 	if j.State != "succeeded" {
-		return fmt.Errorf("spoolctl: job %s %s: %s", j.ID, j.State, j.ErrorMessage)
+		return sub.ID, fmt.Errorf("spoolctl: job %s %s: %s", sub.ID, j.State, j.ErrorMessage)
 	}
 	if out == "" {
-		return nil
+		return sub.ID, nil
 	}
-	if err := c.download(ctx, j.ID, out); err != nil {
-		return err
+	if err := c.download(ctx, sub.ID, out); err != nil {
+		return sub.ID, err
 	}
-	fmt.Fprintf(stdout, "wrote %s (dashboard: %s/#%s)\n", out, c.base, j.ID)
-	return nil
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return sub.ID, nil
 }
 
 // watch follows the job's events, drawing a progress bar with segments,
@@ -293,7 +294,11 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *watch {
-		return c.submitAndWatch(ctx, spec, *out, stdout, stderr)
+		id, err := c.submitAndWatch(ctx, spec, *out, stdout, stderr)
+		if err == nil {
+			fmt.Fprintf(stdout, "dashboard: %s/#%s\n", c.base, id)
+		}
+		return err
 	}
 	var sub map[string]string
 	if _, err := c.do(ctx, "POST", "/generate", strings.NewReader(string(spec)), &sub); err != nil {
