@@ -29,15 +29,22 @@ var (
 	warning = regexp.MustCompile(`(?i)\bwarning:|cgo-gcc-prolog|-Wdeprecated`)
 )
 
-// mains are the binaries of the workspace: the last element of each main
-// package's directory, as `go build -o bin/` names them.
-func mains(t *testing.T, root string) []string {
+// modules are the workspace's modules as dir/... patterns, as the Makefile's
+// PKGS.
+func modules(t *testing.T) []string {
 	t.Helper()
 	mods, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}/...").Output()
 	if err != nil {
 		t.Fatalf("go list -m: %v", err)
 	}
-	args := append([]string{"list", "-f", `{{if eq .Name "main"}}{{.Dir}}{{end}}`}, strings.Fields(string(mods))...)
+	return strings.Fields(string(mods))
+}
+
+// mains are the binaries of the workspace: the last element of each main
+// package's directory, as `go build -o bin/` names them.
+func mains(t *testing.T, root string) []string {
+	t.Helper()
+	args := append([]string{"list", "-f", `{{if eq .Name "main"}}{{.Dir}}{{end}}`}, modules(t)...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	out, err := cmd.Output()
@@ -223,11 +230,7 @@ func TestMakeCompilesCgoWithoutWarning(t *testing.T) {
 	root := systest.RepoRoot(t)
 	shell := append(newcomerEnv(), "CGO_CFLAGS=-O2 -g")
 	env := makeEnv(t, root, shell)
-	mods, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}/...").Output()
-	if err != nil {
-		t.Fatalf("go list -m: %v", err)
-	}
-	args := append([]string{"list", "-deps", "-f", "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}"}, strings.Fields(string(mods))...)
+	args := append([]string{"list", "-deps", "-f", "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}"}, modules(t)...)
 	list := exec.Command("go", args...)
 	list.Dir, list.Env = root, append(shell, env...)
 	pkgs, err := list.Output()

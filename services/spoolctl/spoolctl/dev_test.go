@@ -97,15 +97,20 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 			if st, err := os.Stat(out); err != nil || st.Size() == 0 {
 				t.Fatalf("no video at %s: %v\nstdout:\n%s\nstderr:\n%s", out, err, strings.Join(printed, "\n"), stderr.String())
 			}
-			if c.exit {
+			// awaitExit waits a minute at most for spoolctl dev to exit 0 after what.
+			awaitExit := func(what string) {
+				t.Helper()
 				select {
 				case err := <-exited:
 					if err != nil {
-						t.Fatalf("spoolctl dev -exit: %v\nstderr:\n%s", err, stderr.String())
+						t.Fatalf("spoolctl dev after %s: %v\nstderr:\n%s", what, err, stderr.String())
 					}
 				case <-time.After(time.Minute):
-					t.Fatal("spoolctl dev -exit did not exit after writing the video")
+					t.Fatalf("spoolctl dev did not exit within a minute of %s", what)
 				}
+			}
+			if c.exit {
+				awaitExit("writing the video with -exit")
 				if url != "" || !strings.Contains(printed[len(printed)-1], "wrote "+out) {
 					t.Fatalf("spoolctl dev -exit printed a link it does not serve, or not the video:\n%s", strings.Join(printed, "\n"))
 				}
@@ -128,14 +133,7 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("spoolctl dev after SIGINT: %v\nstderr:\n%s", err, stderr.String())
-				}
-			case <-time.After(time.Minute):
-				t.Fatal("spoolctl dev did not stop within a minute of SIGINT")
-			}
+			awaitExit("SIGINT")
 			if _, err := os.Stat(filepath.Join(stack, "postgres", "data", "postmaster.pid")); !os.IsNotExist(err) {
 				t.Errorf("Postgres still runs after spoolctl dev stopped: postmaster.pid %v", err)
 			}
