@@ -10,8 +10,13 @@ BIN       := $(ROOT)/.spool/bin
 TOOLCACHE ?= $(HOME)/.cache/spool/tools
 export PATH := $(BIN):/usr/local/go/bin:$(PATH)
 export GOFLAGS ?= -buildvcs=false
-# go-nvml declares deprecated NVML calls; their warnings would drown real ones.
-export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+# go-nvml declares deprecated NVML calls; cgo compiles a wrapper of each, and
+# their warnings would drown real ones (a package outside the project cannot
+# take a #cgo directive). Every target that compiles sets the flag, on top of
+# whatever CGO_CFLAGS the caller has; `make build` therefore gives binaries
+# whose build printed no warning, and the docs run those, never `go run`.
+CGO_CFLAGS ?= -O2 -g
+export CGO_CFLAGS := $(filter-out -Wno-deprecated-declarations,$(CGO_CFLAGS)) -Wno-deprecated-declarations
 
 GO                    ?= go
 BUF_VERSION           := v1.75.0
@@ -31,15 +36,21 @@ TEST_FLAGS            ?=
 # Every module of the workspace, as ./dir/... patterns.
 MODULE_DIRS = $(shell $(GO) list -m -f '{{.Dir}}')
 PKGS        = $(addsuffix /...,$(MODULE_DIRS))
+# Where `make build` writes every binary of the workspace (each cmd/<name>).
+BUILD_BIN  ?= bin
 # Modules kept out of the workspace, so that their heavy dependencies
 # (compose-go and BuildKit, Helm and Kubernetes) never move the services'
 # versions: the deployment tests, and the collector's stand-in module.
 OUTSIDE_MODULES := docker deploy/helm deploy/otel/statusutil
 
-.PHONY: help deps browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help env deps browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+env: ## print export lines of the Go variables every target sets, to eval before running go by hand
+	@echo "export CGO_CFLAGS='$(CGO_CFLAGS)'"
+	@echo "export GOFLAGS='$(GOFLAGS)'"
 
 deps: tools ## install what the tests and the stack need (Debian packages, MinIO, buf)
 	@missing=(); \
@@ -126,9 +137,12 @@ $(BIN)/protoc-gen-go: Makefile
 $(BIN)/minio: Makefile
 	$(call install-tool,minio,github.com/minio/minio,$(MINIO_VERSION))
 
-build: $(PLAYER) ## compile every module
+build: $(PLAYER) ## compile every module and write every binary (each cmd/*) to bin/
 	@$(MAKE) --no-print-directory -C libs/infer sources-hash
-	$(GO) build $(PKGS)
+	@mkdir -p $(BUILD_BIN)
+	@echo "go build -o $(BUILD_BIN)/ (every package of every module)"
+	@$(GO) build -o $(BUILD_BIN)/ $(PKGS)
+	@echo "built:$$(for p in $$($(GO) list -f '{{if eq .Name "main"}}{{.Dir}}{{end}}' $(PKGS)); do printf ' $(BUILD_BIN)/%s' $${p##*/}; done)"
 
 test: deps browser-deps ## lint, check generated code, run every unit and integration test against the real stack
 	@$(MAKE) --no-print-directory lint proto-check
@@ -158,8 +172,8 @@ proto-check: tools ## fail if the committed generated code differs from a fresh 
 devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their SPOOL_* variables
 	$(GO) run ./libs/devstack/cmd/spool-devstack -dir $(ROOT)/.spool/devstack
 
-demo: deps build ## the main job: a minute of 720p through the whole system, written to out/demo.mp4
-	$(GO) run ./services/spoolctl/cmd/spoolctl dev --demo out/demo.mp4
+demo: deps build ## the main job: a minute of 720p through the whole system, written to out/demo.mp4, then the dashboard until Ctrl-C
+	$(BUILD_BIN)/spoolctl dev --demo out/demo.mp4
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT).
@@ -187,4 +201,4 @@ stack: ## the whole system in containers with a CPU worker (needs a Docker engin
 	docker compose -f docker/compose.yaml --profile cpu up --build
 
 clean: ## remove build outputs and local state
-	rm -rf .spool bench/results.json
+	rm -rf .spool bin bench/results.json

@@ -12,7 +12,7 @@ import (
 )
 
 // knownEnv lists the SPOOL_* variables each service reads, as
-// `go run ./services/<svc>/cmd/spool-<svc> -h` prints them: a variable the
+// `bin/spool-<svc> -h` (after `make build`) prints them: a variable the
 // chart sets that is not listed here is a typo the service would ignore.
 // Add a variable here when a service gains one.
 var knownEnv = map[string][]string{

@@ -3,12 +3,15 @@ module github.com/spoolvideo/spool/services/spoolctl
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/nats-io/nats.go v1.55.0
+	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spoolvideo/spool/libs v0.0.0
 	github.com/spoolvideo/spool/proto v0.0.0
 	github.com/spoolvideo/spool/services/dispatcher v0.0.0-00010101000000-000000000000
 	github.com/spoolvideo/spool/services/stitcher v0.0.0-00010101000000-000000000000
 	github.com/spoolvideo/spool/services/worker v0.0.0-00010101000000-000000000000
+	golang.org/x/term v0.47.0
 )
 
 require (
@@ -37,6 +40,7 @@ require (
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/minio/md5-simd v1.1.2 // indirect
 	github.com/minio/minio-go/v7 v7.4.1 // indirect
+	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
@@ -49,6 +53,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/rs/xid v1.6.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/tinylib/msgp v1.6.4 // indirect

@@ -95,35 +95,37 @@ func (j job) terminal() bool {
 	return false
 }
 
-// submitAndWatch submits spec, shows a progress bar until the job ends and
-// downloads the video to out (when set).
-func (c *client) submitAndWatch(ctx context.Context, spec []byte, out string, stdout, stderr io.Writer) error {
+// submitAndWatch submits spec, shows its progress on stderr until the job
+// ends, downloads the video to out (when set) and returns the job's id. A
+// job that does not succeed is an error naming its state and message.
+func (c *client) submitAndWatch(ctx context.Context, spec []byte, out string, stdout, stderr io.Writer) (string, error) {
 	var sub struct {
 		ID string `json:"id"`
 	}
 	if _, err := c.do(ctx, "POST", "/generate", strings.NewReader(string(spec)), &sub); err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(stdout, "job %s submitted: %s/status/%s\n", sub.ID, c.base, sub.ID)
 	j, err := c.watch(ctx, sub.ID, stderr)
 	if err != nil {
-		return err
+		return sub.ID, err
 	}
 	if j.State != "succeeded" {
-		return fmt.Errorf("spoolctl: job %s %s: %s", j.ID, j.State, j.ErrorMessage)
+		return sub.ID, fmt.Errorf("spoolctl: job %s %s: %s", sub.ID, j.State, j.ErrorMessage)
 	}
 	if out == "" {
-		return nil
+		return sub.ID, nil
 	}
-	if err := c.download(ctx, j.ID, out); err != nil {
-		return err
+	if err := c.download(ctx, sub.ID, out); err != nil {
+		return sub.ID, err
 	}
-	fmt.Fprintf(stdout, "wrote %s (dashboard: %s/#%s)\n", out, c.base, j.ID)
-	return nil
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return sub.ID, nil
 }
 
-// watch follows the job's events, drawing a progress bar with segments,
-// ETA and the workers at work, until the job ends.
+// watch follows the job's events until the job ends, showing on w its
+// progress: the share done, segments, state, ETA and the workers at work (a
+// bar on a terminal, plain lines elsewhere; see meter).
 func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error) {
 	resp, err := c.do(ctx, "GET", "/jobs/"+id+"/events", nil, nil)
 	if err != nil {
@@ -134,6 +136,7 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error)
 		return job{}, fmt.Errorf("spoolctl: events of %s: %s", id, resp.Status)
 	}
 	start := time.Now()
+	m := newMeter(w)
 	var last job
 	sc := bufio.NewScanner(resp.Body)
 	event := ""
@@ -168,12 +171,13 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error)
 				}
 			}
 		}
-		fmt.Fprintf(w, "\r%s", bar(last, time.Since(start), c.busy(ctx, id)))
+		m.show(progress{fraction: last.Progress, done: last.SegmentsDone, total: last.SegmentsTotal, state: last.State,
+			eta: etaOf(last.Progress, time.Since(start)), busy: c.busy(ctx, id)})
 		if last.terminal() {
 			break
 		}
 	}
-	fmt.Fprintln(w)
+	m.close()
 	if !last.terminal() {
 		// The stream ended early: ask once more.
 		if _, err := c.do(ctx, "GET", "/status/"+id, nil, &last); err != nil {
@@ -204,20 +208,6 @@ func (c *client) busy(ctx context.Context, id string) string {
 		}
 	}
 	return strings.Join(on, ", ")
-}
-
-func bar(j job, took time.Duration, busy string) string {
-	const width = 30
-	filled := int(j.Progress * width)
-	eta := "?"
-	if j.Progress > 0 && j.Progress < 1 {
-		eta = (time.Duration(float64(took)/j.Progress) - took).Round(time.Second).String()
-	} else if j.Progress >= 1 {
-		eta = "0s"
-	}
-	s := fmt.Sprintf("[%s%s] %3.0f%%  %d/%d segments  %s  ETA %s  %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
-		100*j.Progress, j.SegmentsDone, j.SegmentsTotal, j.State, eta, busy)
-	return fmt.Sprintf("%-110s", s)
 }
 
 // download follows the redirect to the final MP4 and writes it to out.
@@ -282,7 +272,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var watch *bool
 	var out *string
 	c, pos, err := clientCommand("submit", "[flags] spec.json", args, stderr, 1, func(fs *flag.FlagSet) {
-		watch = fs.Bool("watch", false, "show a progress bar until the job ends")
+		watch = fs.Bool("watch", false, "show the job's progress until it ends: a bar on a terminal, plain lines otherwise")
 		out = fs.String("o", "", "with --watch: download the video here")
 	})
 	if err != nil {
@@ -293,7 +283,11 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *watch {
-		return c.submitAndWatch(ctx, spec, *out, stdout, stderr)
+		id, err := c.submitAndWatch(ctx, spec, *out, stdout, stderr)
+		if err == nil {
+			fmt.Fprintf(stdout, "dashboard: %s/#%s\n", c.base, id)
+		}
+		return err
 	}
 	var sub map[string]string
 	if _, err := c.do(ctx, "POST", "/generate", strings.NewReader(string(spec)), &sub); err != nil {

@@ -17,7 +17,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 
 // TestSubmitWatchLineage: spoolctl submit --watch -o shows the progress
-// bar and writes the video; status, lineage and download work; a cancel
+// (plain lines, as its stderr is no terminal) and writes the video; status, lineage and download work; a cancel
 // of the finished job is refused with the gateway's message.
 func TestSubmitWatchLineage(t *testing.T) {
 	sys := systest.Start(t, 0, 2)
@@ -32,7 +32,8 @@ func TestSubmitWatchLineage(t *testing.T) {
 		return stdout.String(), stderr.String(), err
 	}
 	stdout, stderr, err := ctl("submit", "--watch", "-o", out, spec)
-	if err != nil || !strings.Contains(stdout, "wrote "+out) || !strings.Contains(stderr, "100%") || !strings.Contains(stderr, "3/3 segments") {
+	if err != nil || !strings.Contains(stdout, "wrote "+out) || !strings.Contains(stderr, "100%") || !strings.Contains(stderr, "3/3 segments") ||
+		strings.Contains(stderr, "\r") {
 		t.Fatalf("submit --watch: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
 	info, err := media.Probe(context.Background(), out, media.ProbeOptions{CountFrames: true})

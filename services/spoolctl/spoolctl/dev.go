@@ -22,13 +22,14 @@ import (
 	"github.com/spoolvideo/spool/services/worker/worker"
 )
 
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("dev", "[flags]", stderr)
 	dir := fs.String("dir", ".spool/dev", "directory of the stack's data (Postgres, MinIO, NATS); kept between runs")
 	addr := fs.String("addr", "127.0.0.1:8080", "the gateway's address")
 	slots := fs.Int("slots", 2, "ref worker slots")
-	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts), show its progress and write the video here")
-	stay := fs.Bool("stay", false, "with -demo: keep the system running after the video is written")
+	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts), show its progress, write the video here, then serve the dashboard until Ctrl-C")
+	spec := fs.String("spec", "", "with -demo: submit this job spec (a JSON file) instead of the demo's")
+	exit := fs.Bool("exit", false, "with -demo: exit once the video is written, for scripts (default: keep serving until Ctrl-C)")
 	level := fs.String("log", "warn", "log level of the services")
 	otel := fs.Bool("otel", true, "start the OpenTelemetry Collector (make otelcol) and export traces and metrics to it, written under -dir/otel")
 	metrics := fs.String("metrics", "", "serve the services' Prometheus /metrics at this address, e.g. 127.0.0.1:9464")
@@ -37,6 +38,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return nil
 		}
 		return ErrUsage
+	}
+	if *demo == "" && (*spec != "" || *exit) {
+		fs.Usage()
+		return fmt.Errorf("spoolctl dev: -spec and -exit need -demo")
+	}
+	job := []byte(e2ebench.DemoSpec(fmt.Sprintf("demo-%d", time.Now().Unix()), false))
+	if *spec != "" {
+		if job, err = os.ReadFile(*spec); err != nil {
+			return fmt.Errorf("spoolctl dev: %w", err)
+		}
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
@@ -47,7 +58,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer st.Stop()
+	defer func() {
+		if serr := st.Stop(); serr != nil && err == nil {
+			err = fmt.Errorf("spoolctl dev: stopping the stack: %w", serr)
+		}
+	}()
 	if *otel && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
 		switch err := st.Add(ctx, devstack.Options{Collector: true}); {
 		case errors.Is(err, devstack.ErrMissingBinary):
@@ -126,16 +141,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintln(stdout)
 	if *demo != "" {
-		spec := e2ebench.DemoSpec(fmt.Sprintf("demo-%d", time.Now().Unix()), false)
 		cl := &client{base: url}
-		if err := cl.submitAndWatch(ctx, []byte(spec), *demo, stdout, stderr); err != nil {
+		id, err := cl.submitAndWatch(ctx, job, *demo, stdout, stderr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("spoolctl dev: interrupted before %s was written", *demo)
+			}
 			return err
 		}
-		if !*stay {
+		if *exit {
 			return nil
 		}
+		fmt.Fprintf(stdout, "serving the dashboard at %s/#%s until Ctrl-C\n", url, id)
+	} else {
+		fmt.Fprintln(stdout, "serving until Ctrl-C")
 	}
-	fmt.Fprintln(stderr, "Ctrl-C stops it.")
 	select {
 	case <-ctx.Done():
 		return nil

@@ -56,21 +56,24 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	start := time.Now()
 	o := render.Options{Backend: *backend, Model: *model, Params: *params, Codec: c}
+	var m *meter
 	if !*quiet {
+		m = newMeter(stderr)
 		o.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\rsegment %d/%d  %s", done, total, time.Since(start).Round(100*time.Millisecond))
+			f := float64(done) / float64(max(total, 1))
+			m.show(progress{fraction: f, done: done, total: total, eta: etaOf(f, time.Since(start))})
 		}
 	}
 	res, err := render.Render(ctx, spec, f, o)
+	if m != nil {
+		m.close()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		_ = os.Remove(*out)
 		return fmt.Errorf("spoolctl render: %w", err)
-	}
-	if !*quiet {
-		fmt.Fprintln(stderr)
 	}
 	fmt.Fprintf(stdout, "%s: %d frames in %d segments, %d bytes, %s\n", *out, res.Frames, res.Segments, res.Bytes,
 		time.Since(start).Round(time.Millisecond))

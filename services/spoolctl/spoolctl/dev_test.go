@@ -1,0 +1,146 @@
+package spoolctl_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/services/spoolctl/systest"
+)
+
+// serving is the line spoolctl dev --demo prints once the video is written
+// and the system goes on serving.
+var serving = regexp.MustCompile(`^serving the dashboard at (http://127\.0\.0\.1:\d+)/#([a-z0-9_-]+) until Ctrl-C$`)
+
+// TestDevDemoServesUntilInterrupt runs the spoolctl binary as a newcomer
+// does (`spoolctl dev --demo out.mp4`, with a small job given by -spec): once
+// the video is written it says that it serves the dashboard until Ctrl-C,
+// the dashboard and the job's status answer, and SIGINT stops it cleanly
+// (exit 0, Postgres shut down, the port closed). With -exit it exits by
+// itself once the video is written and prints no link that would be dead.
+func TestDevDemoServesUntilInterrupt(t *testing.T) {
+	bin := devstacktest.Binary(t, "../cmd/spoolctl")
+	root := systest.RepoRoot(t)
+	dir := t.TempDir()
+	stack := filepath.Join(dir, "stack") // kept between the cases: Postgres is initialised once
+	spec := filepath.Join(dir, "spec.json")
+	_ = os.WriteFile(spec, []byte(`{"prompt":"a lighthouse at dusk","durationFrames":30,"windowFrames":13,`+
+		`"overlapFrames":4,"width":96,"height":64,"steps":3,"fps":24}`), 0o644)
+	cases := []struct {
+		name string
+		exit bool
+	}{
+		{"serves until Ctrl-C", false},
+		{"-exit", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".mp4")
+			args := []string{"dev", "-dir", stack, "-addr", "127.0.0.1:0", "-otel=false", "-slots", "1", "-demo", out, "-spec", spec}
+			if c.exit {
+				args = append(args, "-exit")
+			}
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = root
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			lines := make(chan string, 256)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+				exited <- cmd.Wait()
+			}()
+			defer func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+				}
+			}()
+			var printed []string
+			var url, id string
+			deadline := time.After(3 * time.Minute)
+		read:
+			for {
+				select {
+				case line, ok := <-lines:
+					if !ok {
+						break read
+					}
+					printed = append(printed, line)
+					if m := serving.FindStringSubmatch(line); m != nil {
+						url, id = m[1], m[2]
+						break read
+					}
+				case <-deadline:
+					t.Fatalf("spoolctl dev printed no line after 3 minutes:\n%s\nstderr:\n%s", strings.Join(printed, "\n"), stderr.String())
+				}
+			}
+			if st, err := os.Stat(out); err != nil || st.Size() == 0 {
+				t.Fatalf("no video at %s: %v\nstdout:\n%s\nstderr:\n%s", out, err, strings.Join(printed, "\n"), stderr.String())
+			}
+			// awaitExit waits a minute at most for spoolctl dev to exit 0 after what.
+			awaitExit := func(what string) {
+				t.Helper()
+				select {
+				case err := <-exited:
+					if err != nil {
+						t.Fatalf("spoolctl dev after %s: %v\nstderr:\n%s", what, err, stderr.String())
+					}
+				case <-time.After(time.Minute):
+					t.Fatalf("spoolctl dev did not exit within a minute of %s", what)
+				}
+			}
+			if c.exit {
+				awaitExit("writing the video with -exit")
+				if url != "" || !strings.Contains(printed[len(printed)-1], "wrote "+out) {
+					t.Fatalf("spoolctl dev -exit printed a link it does not serve, or not the video:\n%s", strings.Join(printed, "\n"))
+				}
+				return
+			}
+			if url == "" {
+				t.Fatalf("spoolctl dev --demo did not say it serves the dashboard until Ctrl-C:\n%s\nstderr:\n%s", strings.Join(printed, "\n"), stderr.String())
+			}
+			for _, path := range []string{"/", "/status/" + id} {
+				resp, err := http.Get(url + path)
+				if err != nil {
+					t.Fatalf("GET %s after the video was written: %v", path, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || (path != "/" && !strings.Contains(string(body), `"succeeded"`)) {
+					t.Fatalf("GET %s after the video was written: %s %s", path, resp.Status, body)
+				}
+			}
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			awaitExit("SIGINT")
+			if _, err := os.Stat(filepath.Join(stack, "postgres", "data", "postmaster.pid")); !os.IsNotExist(err) {
+				t.Errorf("Postgres still runs after spoolctl dev stopped: postmaster.pid %v", err)
+			}
+			if resp, err := http.Get(url + "/"); err == nil {
+				resp.Body.Close()
+				t.Errorf("the dashboard still answers after spoolctl dev stopped: %s", resp.Status)
+			}
+		})
+	}
+}
