@@ -31,10 +31,12 @@ type Store struct {
 
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
-	Key    Key
-	Size   int64
-	SHA256 string // lowercase hex; set by Put, empty from Stat
-	ETag   string
+	Key         Key
+	Size        int64     // bytes
+	SHA256      string    // lowercase hex; set by Put, empty from Stat, Get and Open
+	ETag        string    // without quotes
+	ContentType string    // set by Stat, Get and Open
+	ModTime     time.Time // set by Stat, Get and Open
 }
 
 // PutOptions tune Put.
@@ -138,18 +140,15 @@ type inMemory interface {
 // parallelParts is how many parts of an in-memory Put go up at once.
 const parallelParts = 4
 
-// Get opens key for reading. A missing key is ErrNotFound.
+// Get opens key for reading, in one GET: the info and the bytes are of the
+// same version, and a read fails with ErrChanged rather than go on into
+// another. A missing key is ErrNotFound.
 func (s *Store) Get(ctx context.Context, key Key) (io.ReadCloser, ObjectInfo, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, string(key), minio.GetObjectOptions{})
+	r, err := s.Open(ctx, key)
 	if err != nil {
-		return nil, ObjectInfo{}, s.wrap("get", key, err)
+		return nil, ObjectInfo{}, err
 	}
-	st, err := obj.Stat()
-	if err != nil {
-		_ = obj.Close()
-		return nil, ObjectInfo{}, s.wrap("get", key, err)
-	}
-	return obj, ObjectInfo{Key: key, Size: st.Size, ETag: st.ETag}, nil
+	return r, r.Info(), nil
 }
 
 // Stat describes key. A missing key is ErrNotFound.
@@ -158,7 +157,7 @@ func (s *Store) Stat(ctx context.Context, key Key) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, s.wrap("stat", key, err)
 	}
-	return ObjectInfo{Key: key, Size: st.Size, ETag: st.ETag}, nil
+	return objectInfo(key, st), nil
 }
 
 // Delete removes key; deleting a missing key succeeds.
