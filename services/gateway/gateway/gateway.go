@@ -175,7 +175,7 @@ type jobView struct {
 	ErrorField    string     `json:"error_field,omitempty"`
 	ErrorMessage  string     `json:"error_message,omitempty"`
 	FinalBytes    int64      `json:"final_bytes,omitempty"`
-	PreviewURL    string     `json:"preview_url,omitempty"`
+	PreviewURL    string     `json:"preview_url,omitempty"` // in /status, once the playlist exists
 	DownloadURL   string     `json:"download_url,omitempty"`
 	VideoURL      string     `json:"video_url,omitempty"` // presigned, an hour
 	Cues          []cueView  `json:"cues,omitempty"`      // /status only: where the timeline's prompts take over
@@ -188,9 +188,6 @@ func view(j store.Job) jobView {
 		Live: j.Live, Frames: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Pool: j.Pool,
 		ErrorCode: j.ErrorCode, ErrorField: j.ErrorField, ErrorMessage: j.ErrorMessage, FinalBytes: j.FinalBytes,
 		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
-	if j.SegmentsDone > 0 || j.FinalKey != "" {
-		v.PreviewURL = "/jobs/" + j.ID + "/hls/index.m3u8"
-	}
 	if j.FinalKey != "" {
 		v.DownloadURL = "/download/" + j.ID
 	}
@@ -205,6 +202,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	}
 	v := view(j)
 	v.Cues = cueViews(j.Spec, g.catalog)
+	v.PreviewURL = g.previewURL(r.Context(), j)
 	if j.FinalKey != "" { // for players, which cannot send the token
 		if u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour); err == nil {
 			v.VideoURL = u.String()
@@ -230,17 +228,22 @@ func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(data)
 }
 
-// download redirects to a presigned URL of the final MP4, or answers 409
-// with the job's state while there is none.
+// download redirects to a presigned URL of the final MP4; while the job
+// runs it answers 404 not_ready with Retry-After, and 409 with the job's
+// state when it ended without one.
 func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if j.FinalKey == "" {
+	switch {
+	case j.FinalKey == "" && !j.State.Terminal():
+		notReady(w, retryVideo, fmt.Sprintf("job %s is %s: its video is not made yet", j.ID, j.State))
+		return
+	case j.FinalKey == "":
 		writeJSON(w, http.StatusConflict, apiError{Code: "failed_precondition",
-			Message: fmt.Sprintf("job %s is %s: its video is not ready", j.ID, j.State)})
+			Message: fmt.Sprintf("job %s is %s without a video", j.ID, j.State)})
 		return
 	}
 	u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour)

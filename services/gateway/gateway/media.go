@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,7 +15,9 @@ import (
 func jsonLine(v any) ([]byte, error) { return json.Marshal(v) }
 
 // hls serves the job's live preview from MinIO: index.m3u8, init.mp4 and
-// <n>.m4s, so that any HLS player can watch it through the gateway.
+// <n>.m4s, so that any HLS player can watch it through the gateway. Each
+// file is served whole and of one version (serveObject); one not made yet
+// is 404 not_ready with Retry-After while the job runs.
 func (g *Gateway) hls(w http.ResponseWriter, r *http.Request) {
 	id, file := r.PathValue("id"), r.PathValue("file")
 	var key blob.Key
@@ -44,18 +46,16 @@ func (g *Gateway) hls(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
 		return
 	}
-	rc, info, err := g.blob.Get(r.Context(), key)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	defer rc.Close()
-	w.Header().Set("Content-Type", ctype)
+	cache := ""
 	if file == "index.m3u8" {
-		w.Header().Set("Cache-Control", "no-cache")
+		cache = "no-cache"
 	}
-	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
-	_, _ = io.Copy(w, rc)
+	switch err := g.serveObject(w, r, key, ctype, cache); {
+	case errors.Is(err, blob.ErrNotFound):
+		g.notMade(r.Context(), w, id, "preview file "+file, retryPreview)
+	case err != nil:
+		fail(w, err)
+	}
 }
 
 // modelsInfo lists the models, the pools and the live workers with their
