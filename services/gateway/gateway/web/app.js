@@ -13,9 +13,9 @@ async function api(path, as = "json") {
   const headers = tokenInput.value ? { Authorization: "Bearer " + tokenInput.value } : {};
   const r = await fetch(path, { headers });
   if (!r.ok) {
-    let msg = r.status + " " + r.statusText;
-    try { const e = await r.json(); msg = e.message || msg; } catch (_) {}
-    const err = new Error(msg); err.status = r.status; throw err;
+    let msg = r.status + " " + r.statusText, code = "";
+    try { const e = await r.json(); msg = e.message || msg; code = e.code || ""; } catch (_) {}
+    const err = new Error(msg); err.status = r.status; err.code = code; throw err;
   }
   return as === "json" ? r.json() : as === "text" ? r.text() : r.arrayBuffer();
 }
@@ -51,8 +51,10 @@ async function refreshJobs() {
   }
 }
 
-// plain turns an API error into words for a person.
+// plain turns an API error into words for a person; "not yet" (404
+// not_ready: the next refresh will find it) is no error to show.
 function plain(e) {
+  if (e.code === "not_ready") return "";
   if (e.status === 401) return "The gateway wants a token: paste it in the box above.";
   if (e.status === 404) return "No such job.";
   return "Could not reach spool: " + e.message;
@@ -69,7 +71,7 @@ async function refreshJob() {
   const id = selected;
   let j, lin;
   try { [j, lin] = await Promise.all([api("/status/" + id), api(`/jobs/${id}/lineage`)]); }
-  catch (e) { $("#job-error").hidden = false; $("#job-error").textContent = plain(e); return; }
+  catch (e) { $("#job-error").textContent = plain(e); $("#job-error").hidden = !plain(e); return; }
   $("#job-title").textContent = `${j.id} · ${j.state} · ${j.width}×${j.height} · ${j.frames || "live"} frames at ${j.fps} fps`;
   const err = $("#job-error");
   err.hidden = !j.error_message;
