@@ -33,12 +33,14 @@ type browser struct {
 	Narrowest     float64   `json:"narrowestBlock"` // px
 	Widest        float64   `json:"widestBlock"`
 	Errors        []string  `json:"errors"`
+	Failed        []string  `json:"failedRequests"` // "<status> <method> <url>" or "<net error> <method> <url>"
 }
 
 // TestDashboardInChromium: in Debian's headless Chromium, driven by
 // playwright-core, a submitted job appears on the dashboard, its progress
 // bar moves, the live preview plays through the bundled hls.js, and the
-// final video plays. The screenshot is saved as bench/dashboard.png.
+// final video plays; over the whole job the page logs no error and no
+// request fails. The screenshot is saved as bench/dashboard.png.
 func TestDashboardInChromium(t *testing.T) {
 	root := systest.RepoRoot(t)
 	driver := filepath.Join(root, ".spool", "browser")
@@ -127,6 +129,9 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Logf("saw %+v; screenshot %s", saw, shot)
 	if len(saw.Errors) > 0 {
 		t.Errorf("errors in the page: %q", saw.Errors)
+	}
+	if len(saw.Failed) > 0 {
+		t.Errorf("failed requests of the page: %q", saw.Failed)
 	}
 	if !saw.JobAppeared || saw.State != "succeeded" {
 		t.Fatalf("the job appeared %v, ended %q", saw.JobAppeared, saw.State)

@@ -7,11 +7,16 @@
 // It says "spool-dashboard: ready" on stderr once the page is open, then
 // waits for the job's row, samples its progress bar until the job is
 // done, opens the job, checks that the live preview plays (hls.js), then
-// that the final video plays, and takes a screenshot.
+// that the final video plays, and takes a screenshot. Every sample is one
+// snapshot of the page, read in a single evaluate: the page re-renders
+// between any two calls, so two reads would be two different moments.
+// It records every console error and every failed request (an HTTP error
+// status, or a request that failed other than by the page aborting it).
 import { chromium } from "playwright-core";
 
 const [url, job, shot] = process.argv.slice(2);
-const seen = { jobAppeared: false, bar: [], previewPlayed: false, previewTime: 0, finalPlayed: false, finalTime: 0, errors: [] };
+const seen = { jobAppeared: false, bar: [], previewPlayed: false, previewTime: 0, finalPlayed: false, finalTime: 0, errors: [],
+  failedRequests: [] };
 const deadline = Date.now() + 120_000;
 const left = () => Math.max(1000, deadline - Date.now());
 
@@ -24,6 +29,11 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on("pageerror", (e) => seen.errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") seen.errors.push(m.text()); });
+  page.on("response", (r) => { if (r.status() >= 400) seen.failedRequests.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
+  page.on("requestfailed", (r) => {
+    const why = (r.failure() || {}).errorText || "failed";
+    if (why !== "net::ERR_ABORTED") seen.failedRequests.push(`${why} ${r.method()} ${r.url()}`); // aborted: by the page itself
+  });
   await page.goto(url);
   // The test submits the job only now, so that a slow browser start cannot
   // hide the job's progress.
@@ -35,33 +45,44 @@ try {
   // Open the job at once, so that the preview plays while it runs, and
   // sample the bar's width in the jobs table meanwhile.
   await row.click();
-  const video = page.locator("#preview");
-  const playing = () => video.evaluate((v) => ({ t: v.currentTime, paused: v.paused, ready: v.readyState,
-    src: v.currentSrc, err: v.error && v.error.message, caption: document.querySelector("#preview-caption").textContent }));
-  let state = "";
+  // sample is one snapshot of the page: the job's row (bar and state) and
+  // the player.
+  const sample = () => page.evaluate((id) => {
+    const tr = document.querySelector(`tr[data-id="${id}"]`);
+    const bar = tr && tr.querySelector(".bar > div");
+    const v = document.querySelector("#preview");
+    return { width: bar ? parseFloat(bar.style.width) : null, state: tr ? tr.children[1].textContent : "",
+      t: v.currentTime, paused: v.paused, err: v.error && v.error.message,
+      caption: document.querySelector("#preview-caption").textContent };
+  }, job);
+  const record = (s) => {
+    if (s.width !== null && (seen.bar.length === 0 || seen.bar[seen.bar.length - 1] !== s.width)) seen.bar.push(s.width);
+    if (s.state) seen.state = s.state;
+  };
+  const over = (state) => ["succeeded", "failed", "cancelled", "rejected"].includes(state);
   while (Date.now() < deadline) {
-    const width = await page.locator(`tr[data-id="${job}"] .bar > div`).evaluate((d) => parseFloat(d.style.width));
-    if (seen.bar.length === 0 || seen.bar[seen.bar.length - 1] !== width) seen.bar.push(width);
-    state = await page.locator(`tr[data-id="${job}"] td:nth-child(2)`).textContent();
-    const v = await playing();
-    if (v.caption === "live preview" && v.t > 0 && !v.paused) { seen.previewPlayed = true; seen.previewTime = v.t; }
-    if (v.err) seen.errors.push("video: " + v.err);
-    if (["succeeded", "failed", "cancelled", "rejected"].includes(state)) break;
+    const s = await sample();
+    record(s);
+    if (s.caption === "live preview" && s.t > 0 && !s.paused) { seen.previewPlayed = true; seen.previewTime = s.t; }
+    if (s.err) seen.errors.push("video: " + s.err);
+    if (over(s.state)) break;
     await page.waitForTimeout(100);
   }
-  seen.state = state;
 
   // The final video replaces the preview once the job has succeeded.
   while (Date.now() < deadline) {
-    const v = await playing();
-    if (v.caption === "final video" && v.t > 0.2) { seen.finalPlayed = true; seen.finalTime = v.t; break; }
-    if (v.err) { seen.errors.push("final video: " + v.err); break; }
+    const s = await sample();
+    if (s.caption === "final video" && s.t > 0.2) { seen.finalPlayed = true; seen.finalTime = s.t; break; }
+    if (s.err) { seen.errors.push("final video: " + s.err); break; }
     await page.waitForTimeout(100);
   }
-  seen.timelineBlocks = await page.locator("#timeline .seg").count();
-  seen.axisTicks = await page.locator("#timeline .axis .tick").allTextContents();
-  seen.widestBlock = Math.max(...await page.locator("#timeline .seg").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width)));
-  seen.narrowestBlock = Math.min(...await page.locator("#timeline .seg").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width)));
+  // One more sample once the job has ended: the row as it stays.
+  record(await sample());
+  Object.assign(seen, await page.evaluate(() => {
+    const segs = [...document.querySelectorAll("#timeline .seg")].map((e) => e.getBoundingClientRect().width);
+    return { timelineBlocks: segs.length, widestBlock: Math.max(...segs), narrowestBlock: Math.min(...segs),
+      axisTicks: [...document.querySelectorAll("#timeline .axis .tick")].map((e) => e.textContent) };
+  }));
   await page.screenshot({ path: shot, fullPage: true });
 } catch (e) {
   seen.errors.push(String(e));
