@@ -258,3 +258,49 @@ func TestObjectsNotReady(t *testing.T) {
 		})
 	}
 }
+
+// TestPreviewOnlyOnceMade: /status offers preview_url only once the
+// stitcher has written the playlist, though a segment is committed before,
+// so that a player (the dashboard's) asks only for what exists; then the
+// playlist is served.
+func TestPreviewOnlyOnceMade(t *testing.T) {
+	srv, c := objectsAPI(t)
+	ctx := context.Background()
+	id := createJob(t, c.Store, "preview", store.JobQueued)
+	if err := c.Store.AppendSegments(ctx, id, []store.Segment{{Index: 0, Frames: 24, Pool: "default", Task: []byte{}},
+		{Index: 1, FirstFrame: 24, Frames: 24, Pool: "default", Task: []byte{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := c.Store.CommitDoneBatch(ctx, []store.SegmentDone{{JobID: id, Index: 0, Attempt: 1, Frames: 24}}, nil); err != nil || !done[0] {
+		t.Fatalf("commit: %v %v", done, err)
+	}
+	status := func() map[string]any {
+		r, v := call(t, srv, "GET", "/status/"+id, "", false)
+		if r.StatusCode != 200 || v["segments_done"] != float64(1) {
+			t.Fatalf("status %d %v", r.StatusCode, v)
+		}
+		return v
+	}
+	if v := status(); v["preview_url"] != nil {
+		t.Fatalf("preview_url %v before the playlist exists", v["preview_url"])
+	}
+	key, _ := blob.HLSPlaylist(id)
+	const m3u8 = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n"
+	if _, err := c.Blob.Put(ctx, key, strings.NewReader(m3u8), int64(len(m3u8)), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	url, _ := status()["preview_url"].(string)
+	if url != "/jobs/"+id+"/hls/index.m3u8" {
+		t.Fatalf("preview_url %q once the playlist exists", url)
+	}
+	resp, err := http.Get(srv.URL + url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != m3u8 || resp.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" ||
+		resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("the playlist: %s %q %v", resp.Status, body, resp.Header)
+	}
+}
