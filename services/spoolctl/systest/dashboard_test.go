@@ -6,14 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
-	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
@@ -42,52 +40,23 @@ type browser struct {
 // final video plays; over the whole job the page logs no error and no
 // request fails. The screenshot is saved as bench/dashboard.png.
 func TestDashboardInChromium(t *testing.T) {
-	root := systest.RepoRoot(t)
-	driver := filepath.Join(root, ".spool", "browser")
-	chromium := os.Getenv("SPOOL_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node (Node.js ≥ 20)")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, "chromium at "+chromium+" (Debian package chromium)")
-	}
-	if _, err := os.Stat(filepath.Join(driver, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "playwright-core in "+driver)
-	}
-	if _, err := os.Stat(filepath.Join(root, "services", "gateway", "gateway", "web", "vendor", "hls.min.js")); err != nil {
-		missing = append(missing, "the bundled hls.js")
-	}
-	if len(missing) > 0 {
-		realpart.Missing(t, "missing %s: run `make test` or `make deps browser-deps` (they install them)", strings.Join(missing, ", "))
-	}
-
+	chromium := systest.NeedChromium(t)
 	sys := systest.Start(t, 30*time.Second, 2)
 	// 12 segments of about two seconds each, slow enough to see the bar move
 	// and the preview play.
 	const job = "dashboard-job"
 	spec := `{"id":"` + job + `","prompt":"a lighthouse in fog","durationFrames":288,"windowFrames":29,"overlapFrames":5,` +
 		`"width":832,"height":480,"steps":200,"seed":3,"fps":24,"pool":"` + systest.Pool + `"}`
-	shot := filepath.Join(root, "bench", "dashboard.png")
+	shot := filepath.Join(chromium.Root, "bench", "dashboard.png")
 	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// The script runs beside its node_modules: ES modules ignore NODE_PATH.
-	script, err := os.ReadFile(filepath.Join(root, "services", "spoolctl", "systest", "browser", "dashboard.mjs"))
+	cmd, err := chromium.Command(ctx, "dashboard.mjs", sys.API.URL+"/", job, shot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := filepath.Join(driver, "dashboard.mjs")
-	if err := os.WriteFile(run, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, "node", run, sys.API.URL+"/", job, shot)
-	cmd.Env = append(os.Environ(), "SPOOL_CHROMIUM="+chromium)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	errPipe, err := cmd.StderrPipe()
