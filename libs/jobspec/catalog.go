@@ -189,6 +189,21 @@ func LoadCatalog(path string) (Catalog, error) {
 	return c, nil
 }
 
+// LoadRouted loads the catalog file (LoadCatalog; "" is the shipped one)
+// and routes it through the pools declared by decl (ParsePools), as the
+// dispatcher and the gateway do; errors name the variable decl came from.
+func LoadRouted(file, decl, variable string) (Catalog, error) {
+	pools, err := ParsePools(decl)
+	if err != nil {
+		return Catalog{}, fmt.Errorf("%s: %w", variable, err)
+	}
+	c, err := LoadCatalog(file)
+	if err != nil {
+		return Catalog{}, err
+	}
+	return c.WithPools(pools)
+}
+
 // WithPools returns the catalog routed through pools, after checking that
 // every model a pool serves is in the catalog.
 func (c Catalog) WithPools(pools Pools) (Catalog, error) {

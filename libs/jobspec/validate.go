@@ -29,7 +29,7 @@ type Job struct {
 	Width, Height int
 	// Resolution names the model's resolution of Width×Height; "" for a
 	// size the model accepts (AnySize) without listing it.
-	Resolution string
+	Resolution    string
 	Window        int // frames per segment, aligned for the model
 	Overlap       int // frames shared by neighbours, aligned for the model
 	Align         int
