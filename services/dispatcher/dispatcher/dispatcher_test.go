@@ -50,13 +50,13 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(s.Close)
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	return &env{t: t, bus: b, store: s, cfg: dispatcher.Config{
-		Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, ReconcileEvery: time.Hour,
+		Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, LiveAhead: 2, PoolWindow: 8, OutboxBatch: 64, SubmitBatch: 16,
 		SegmentDeadline: time.Minute,
 	}}
 }
 
-func (e *env) pool() string { return e.cfg.Pools[0] }
+func (e *env) pool() string { name, _, _ := strings.Cut(e.cfg.Pools, ":"); return name }
 
 // start runs a dispatcher until the returned stop is called.
 func (e *env) start() (d *dispatcher.Dispatcher, stop func()) {

@@ -35,7 +35,7 @@ func api(t *testing.T) *httptest.Server {
 	c := devstacktest.Connect(t, 0)
 	ctx := context.Background()
 	b, s, bl := c.Bus, c.Store, c.Blob
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{"default"}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: "default:ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
 		SubmitBatch: 16, SegmentDeadline: time.Minute}, b, s, quiet())
 	if err != nil {
@@ -57,7 +57,7 @@ func api(t *testing.T) *httptest.Server {
 		go func() { _ = run(rctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	g, err := gateway.New(gateway.Config{Token: token, Pools: []string{"default"}, MaxBody: 4096}, b, s, bl, quiet())
+	g, err := gateway.New(gateway.Config{Token: token, Pools: "default:ref,sim", MaxBody: 4096}, b, s, bl, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 	t.Helper()
 	c := devstacktest.Connect(t, ackWait)
 	ctx := context.Background()
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{Pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: Pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
 		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet())
 	if err != nil {
@@ -47,7 +47,7 @@ func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: []string{Pool}, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: Pool + ":ref,sim", MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func (e *env) run(t *testing.T, name string, run func(context.Context) error) {
 // startDispatcher runs a dispatcher for the test's pool; tune, if given,
 // changes its configuration first.
 func (e *env) startDispatcher(t *testing.T, tune ...func(*dispatcher.Config)) {
-	cfg := dispatcher.Config{Pools: []string{e.pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
+	cfg := dispatcher.Config{Pools: e.pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 8, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute}
 	for _, f := range tune {
 		f(&cfg)
