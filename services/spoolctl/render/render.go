@@ -64,7 +64,7 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	engines, err := worker.OpenEngines(worker.Config{Params: o.Params, PluginDir: o.PluginDir, Weights: o.WeightsDir},
 		[]jobspec.Model{m}, nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("render: model %s (backend %s): %w", m.Name, m.Backend, err)
+		return Result{}, fmt.Errorf("render: %w", err)
 	}
 	engine := engines[m.Name]
 	defer engine.Close()

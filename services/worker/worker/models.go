@@ -87,8 +87,8 @@ func engineOptions(cfg Config, m jobspec.Model) ([]infer.Option, error) {
 		infer.WithPluginDir(cfg.PluginDir), infer.WithWeightsDir(cfg.Weights)}, nil
 }
 
-// OpenEngines opens an engine of every model for a slot (on device, or the
-// CPU when device is nil), with the catalog's parameters of each and cfg's
+// OpenEngines opens an engine of every model for a slot (on device, but
+// the CPU for a ref model or when device is nil), with the catalog's parameters of each and cfg's
 // Params, PluginDir and Weights, and checks that each engine is the model
 // the catalog describes. The oracle (spoolctl render --local) opens its
 // engine the same way. The engines are the caller's to close.
@@ -99,10 +99,13 @@ func OpenEngines(cfg Config, models []jobspec.Model, device *gpu.GPU) (map[strin
 			_ = e.Close()
 		}
 	}
+	onDevice := func(m jobspec.Model) bool { return device != nil && m.Backend != "ref" } // ref runs on the CPU only
 	if device != nil {
 		var need uint64
 		for _, m := range models {
-			need += m.GPUMemoryMiB
+			if onDevice(m) {
+				need += m.GPUMemoryMiB
+			}
 		}
 		if have := device.MemoryTotal >> 20; need > have {
 			return nil, fmt.Errorf("GPU %d (%s) has %d MiB and models %s need %d MiB (the catalog's gpu_memory_mib): load fewer (SPOOL_WORKER_MODELS)",
@@ -115,13 +118,13 @@ func OpenEngines(cfg Config, models []jobspec.Model, device *gpu.GPU) (map[strin
 			closeAll()
 			return nil, err
 		}
-		if device != nil {
+		if onDevice(m) {
 			opts = append(opts, infer.WithDevice(device.Index))
 		}
 		e, err := infer.Open(m.Backend, opts...)
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			return nil, fmt.Errorf("model %s (backend %s): %w", m.Name, m.Backend, err)
 		}
 		engines[m.Name] = e
 		info := e.Info()
