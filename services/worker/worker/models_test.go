@@ -28,7 +28,7 @@ import (
 func TestTaskOfAModelNotLoaded(t *testing.T) {
 	e := newEnv(t)
 	e.startDispatcher(t)
-	e.startWorker(t, 1) // ref only
+	e.startWorkerOf(t, 1, "ref")
 	ctx := context.Background()
 	id := e.submit(t, `{"id":"wrong-model-`+e.pool[:4]+`","prompt":"x","durationFrames":9,"windowFrames":9,"overlapFrames":4,`+
 		`"model":"sim","width":64,"height":64,"steps":2,"fps":24,"pool":"`+e.pool+`"}`)
