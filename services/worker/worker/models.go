@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,15 +21,22 @@ var errNotServed = errors.New("model not served")
 
 // servedModels resolves the models the worker loads: SPOOL_WORKER_MODELS,
 // each on its catalog backend (SPOOL_WORKER_BACKEND, when also set, must be
-// every one's), or else every catalog model of SPOOL_WORKER_BACKEND (ref
-// when neither is set).
+// every one's); or else every catalog model of SPOOL_WORKER_BACKEND; or,
+// when neither is set, every CPU model of the catalog, which the default
+// pool serves (SPOOL_DISPATCHER_POOLS default:ref,sim).
 func servedModels(cfg Config, cat jobspec.Catalog) ([]jobspec.Model, error) {
 	names := cfg.Models
-	if len(names) == 0 {
-		backend := cmp.Or(cfg.Backend, "ref")
-		if names = cat.OfBackend(backend); len(names) == 0 {
+	switch {
+	case len(names) > 0:
+	case cfg.Backend != "":
+		if names = cat.OfBackend(cfg.Backend); len(names) == 0 {
 			return nil, fmt.Errorf("worker: no model of the catalog runs on backend %s (SPOOL_WORKER_BACKEND); the catalog has %s",
-				backend, describe(cat))
+				cfg.Backend, describe(cat))
+		}
+	default:
+		if names = cat.CPUModels(); len(names) == 0 {
+			return nil, fmt.Errorf("worker: the catalog has no CPU model to serve by default; set SPOOL_WORKER_MODELS or SPOOL_WORKER_BACKEND (the catalog has %s)",
+				describe(cat))
 		}
 	}
 	var out []jobspec.Model
@@ -156,6 +162,14 @@ func (w *Worker) backends() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Models lists, sorted, the models the worker serves.
+func (w *Worker) Models() []string {
+	if len(w.slots) == 0 {
+		return nil
+	}
+	return w.slots[0].models()
 }
 
 // models lists the models the slot serves, sorted.

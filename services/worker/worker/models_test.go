@@ -84,14 +84,18 @@ func TestServedModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// err is part of the error New must give, or, when it succeeds, the
+	// models the worker serves.
 	cases := []struct {
 		name string
 		cfg  worker.Config
 		gpus bool
 		err  string
 	}{
-		{"the backend's models", worker.Config{Backend: "sim", Models: []string{"tiny-sim"}}, false, ""},
-		{"both backends", worker.Config{Models: []string{"tiny-sim", "ref"}}, false, ""},
+		{"the backend's models", worker.Config{Backend: "sim"}, false, "huge-sim, tiny-sim"},
+		{"the CPU models", worker.Config{}, false, "ref, tiny-sim"},
+		{"named models", worker.Config{Backend: "sim", Models: []string{"tiny-sim"}}, false, "tiny-sim"},
+		{"both backends", worker.Config{Models: []string{"tiny-sim", "ref"}}, false, "ref, tiny-sim"},
 		{"not in the catalog", worker.Config{Models: []string{"skyreels-v2-df-14b-720p"}}, false,
 			`model "skyreels-v2-df-14b-720p" is not in the catalog, which has huge-sim (sim), ref (ref), tiny-sim (sim)`},
 		{"another backend", worker.Config{Backend: "ref", Models: []string{"tiny-sim"}}, false, "model tiny-sim runs on backend sim, not on SPOOL_WORKER_BACKEND ref"},
@@ -101,7 +105,7 @@ func TestServedModels(t *testing.T) {
 			"SPOOL_WORKER_BACKEND_PARAMS sets step_ms, which the catalog fixes for model tiny-sim (step_ms=1)"},
 		{"one weights dir, two models", worker.Config{Models: []string{"tiny-sim", "ref"}, Weights: "/w"}, false, "holds one model's weights"},
 		{"too big for the GPU", worker.Config{Models: []string{"huge-sim"}}, true, "MiB and models huge-sim need 100000 MiB (the catalog's gpu_memory_mib)"},
-		{"fits the GPU", worker.Config{Models: []string{"tiny-sim"}}, true, ""},
+		{"fits the GPU", worker.Config{Models: []string{"tiny-sim"}}, true, "tiny-sim"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -112,9 +116,13 @@ func TestServedModels(t *testing.T) {
 			}
 			w, err := worker.New(c.cfg, nil, nil, g, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if w != nil {
-				w.Close()
+				defer w.Close()
+				if got := strings.Join(w.Models(), ", "); got != c.err {
+					t.Fatalf("serves %s, want %s", got, c.err)
+				}
+				return
 			}
-			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			if !strings.Contains(err.Error(), c.err) {
 				t.Fatalf("got %v, want %q", err, c.err)
 			}
 		})
