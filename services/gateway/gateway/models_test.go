@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,11 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spoolvideo/spool/libs/blob"
-	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
-	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
-	"github.com/spoolvideo/spool/services/gateway/gateway"
-	"github.com/spoolvideo/spool/services/stitcher/stitcher"
 	"github.com/spoolvideo/spool/services/worker/worker"
 )
 
@@ -23,39 +17,8 @@ import (
 // 14B SkyReels-V2 model has none (it would scale from zero).
 func routedAPI(t *testing.T, cpu, gpu string) *httptest.Server {
 	t.Helper()
-	c := devstacktest.Connect(t, 0)
-	ctx := context.Background()
-	pools := cpu + ":ref,sim;" + gpu + ":skyreels-v2-df-14b-720p"
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
-		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
-		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sti, err := stitcher.New(stitcher.Config{ID: "models", PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 5 * time.Second,
-		LiveWindow: 3, Codec: "h264", Sweep: time.Second}, c.Bus, c.Store, c.Blob, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wk, err := worker.New(worker.Config{ID: "ref-only-" + cpu, Pool: cpu, Backend: "ref", Slots: 1, Heartbeat: time.Second,
-		Register: 100 * time.Millisecond}, c.Bus, c.Blob, nil, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wk.Close)
-	for _, run := range []func(context.Context) error{d.Run, sti.Run, wk.Run} {
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { _ = run(rctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-	}
-	g, err := gateway.New(gateway.Config{Token: token, Pools: pools, MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return srv
+	return apiOver(t, cpu+":ref,sim;"+gpu+":skyreels-v2-df-14b-720p", worker.Config{ID: "ref-only-" + cpu, Pool: cpu, Backend: "ref",
+		Slots: 1, Heartbeat: time.Second, Register: 100 * time.Millisecond})
 }
 
 // TestModelRouting: a job gets exactly the model it asked for, or a clear
