@@ -2,11 +2,13 @@ package helm_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v3/pkg/chartutil"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -14,17 +16,17 @@ import (
 
 // pool is what a test expects of one rendered GPU pool.
 type pool struct {
-	name, gpuProduct, backend, model string
-	gpus                             int64
-	min, max                         int32
-	lagThreshold                     string
-	longest                          time.Duration
+	name, gpuProduct, backend, models string
+	gpus                              int64
+	min, max                          int32
+	lagThreshold                      string
+	longest                           time.Duration
 }
 
 // twoPools are the pools of spool/ci/two-pools-values.yaml.
 var twoPools = []pool{
-	{name: "h100", gpuProduct: "NVIDIA-H100-80GB-HBM3", backend: "python", model: "skyreels_df", gpus: 8, min: 0, max: 6, lagThreshold: "24", longest: 600 * time.Second},
-	{name: "l40s", gpuProduct: "NVIDIA-L40S", backend: "cuda", gpus: 2, min: 1, max: 10, lagThreshold: "4", longest: 180 * time.Second},
+	{name: "h100", gpuProduct: "NVIDIA-H100-80GB-HBM3", backend: "python", models: "skyreels-v2-df-14b-720p", gpus: 8, min: 0, max: 6, lagThreshold: "24", longest: 600 * time.Second},
+	{name: "l40s", gpuProduct: "NVIDIA-L40S", backend: "cuda", models: "ref-cuda", gpus: 2, min: 1, max: 10, lagThreshold: "4", longest: 180 * time.Second},
 }
 
 func TestWorkerPools(t *testing.T) {
@@ -33,7 +35,7 @@ func TestWorkerPools(t *testing.T) {
 		vals  map[string]any
 		pools []pool
 	}{
-		{"defaults", nil, []pool{{name: "default", gpuProduct: "NVIDIA-H100-80GB-HBM3", backend: "cuda", gpus: 1, min: 0, max: 4, lagThreshold: "2", longest: 300 * time.Second}}},
+		{"defaults", nil, []pool{{name: "default", gpuProduct: "NVIDIA-H100-80GB-HBM3", backend: "cuda", models: "ref-cuda", gpus: 1, min: 0, max: 4, lagThreshold: "2", longest: 300 * time.Second}}},
 		{"two pools", readValues(t, twoPoolsFile), twoPools},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +72,7 @@ func checkDeployment(t *testing.T, m *manifests, p pool) {
 		t.Errorf("requests nvidia.com/gpu set; it follows the limit")
 	}
 	plain, _ := envOf(c)
-	for k, v := range map[string]string{"SPOOL_WORKER_POOL": p.name, "SPOOL_WORKER_BACKEND": p.backend, "SPOOL_WORKER_MODEL": p.model} {
+	for k, v := range map[string]string{"SPOOL_WORKER_POOL": p.name, "SPOOL_WORKER_BACKEND": p.backend, "SPOOL_WORKER_MODELS": p.models} {
 		if plain[k] != v {
 			t.Errorf("%s=%q, want %q", k, plain[k], v)
 		}
@@ -162,7 +164,7 @@ func TestPoolValidation(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("workerPools:\n")
 		for _, n := range names {
-			fmt.Fprintf(&b, "  - {name: %q, gpuProduct: NVIDIA-L40S, maxReplicas: 2, longestSegmentSeconds: 60}\n", n)
+			fmt.Fprintf(&b, "  - {name: %q, gpuProduct: NVIDIA-L40S, models: [ref-cuda], maxReplicas: 2, longestSegmentSeconds: 60}\n", n)
 		}
 		return b.String()
 	}
@@ -176,8 +178,12 @@ func TestPoolValidation(t *testing.T) {
 		{"duplicate", poolDoc("h100", "l40s", "h100"), `workerPools[2] ("h100"): duplicate pool name; workerPools[0] has the same name`},
 		{"too long", poolDoc(strings.Repeat("a", 50)), `over 63`},
 		{"not served", "dispatcher: {pools: [h100]}\n" + poolDoc("h100", "l40s"), `pool "l40s" is missing from dispatcher.pools`},
-		{"max below min", "workerPools:\n  - {name: a, gpuProduct: X, minReplicas: 3, maxReplicas: 2, longestSegmentSeconds: 60}\n", `workerPools[0] ("a").maxReplicas is required, ≥ 1 and ≥ minReplicas (3)`},
-		{"no gpu product", "workerPools:\n  - {name: a, gpuProduct: '', maxReplicas: 2, longestSegmentSeconds: 60}\n", `gpuProduct`},
+		{"max below min", "workerPools:\n  - {name: a, gpuProduct: X, models: [ref-cuda], minReplicas: 3, maxReplicas: 2, longestSegmentSeconds: 60}\n", `workerPools[0] ("a").maxReplicas is required, ≥ 1 and ≥ minReplicas (3)`},
+		{"no gpu product", "workerPools:\n  - {name: a, gpuProduct: '', models: [ref-cuda], maxReplicas: 2, longestSegmentSeconds: 60}\n", `gpuProduct`},
+		{"no models", "workerPools:\n  - {name: a, gpuProduct: X, maxReplicas: 2, longestSegmentSeconds: 60}\n", `models`},
+		{"empty models", "workerPools:\n  - {name: a, gpuProduct: X, models: [], maxReplicas: 2, longestSegmentSeconds: 60}\n", `models`},
+		{"gateway pool without models", "gateway: {pools: [h200]}\n" + poolDoc("h100"), `gateway.pools: pool "h200" is not in workerPools, where the models it serves are declared`},
+		{"dispatcher pool without models", "dispatcher: {pools: [h100, h200]}\n" + poolDoc("h100"), `dispatcher.pools: pool "h200" is not in workerPools`},
 		{"schema: zero margin", "worker: {drainMarginSeconds: 0}\n", `drainMarginSeconds`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,6 +240,72 @@ func TestWorkerStallWatchdog(t *testing.T) {
 			if got, set := plain[name]; got != want || set != (want != "") {
 				t.Errorf("values %q: %s=%q (set %v), want %q", tc.values, name, got, set, want)
 			}
+		}
+	}
+}
+
+// TestPoolModels: each pool's models reach its workers (SPOOL_WORKER_MODELS)
+// and the dispatcher's and the gateway's declaration of the pool
+// (SPOOL_*_POOLS), in the order of workerPools; a service's own list of
+// pools narrows the declaration.
+func TestPoolModels(t *testing.T) {
+	doc := `workerPools:
+  - {name: l40s, gpuProduct: NVIDIA-L40S, models: [skyreels-v2-df-1.3b-540p], maxReplicas: 2, longestSegmentSeconds: 60}
+  - {name: h100, gpuProduct: NVIDIA-H100-80GB-HBM3, models: [skyreels-v2-df-14b-720p, ref-cuda], maxReplicas: 2, longestSegmentSeconds: 60}
+gateway: {pools: [h100]}
+`
+	m := mustRender(t, parseValues(t, doc))
+	want := map[string]string{
+		"video-spool-dispatcher": "l40s:skyreels-v2-df-1.3b-540p;h100:skyreels-v2-df-14b-720p,ref-cuda",
+		"video-spool-gateway":    "h100:skyreels-v2-df-14b-720p,ref-cuda",
+	}
+	for name, decl := range want {
+		plain, _ := envOf(container(t, m.deployments[name]))
+		svc := strings.ToUpper(serviceOf(m.deployments[name]))
+		if got := plain["SPOOL_"+svc+"_POOLS"]; got != decl {
+			t.Errorf("%s: SPOOL_%s_POOLS=%q, want %q", name, svc, got, decl)
+		}
+	}
+	plain, _ := envOf(container(t, m.deployments["video-spool-worker-h100"]))
+	if plain["SPOOL_WORKER_MODELS"] != "skyreels-v2-df-14b-720p,ref-cuda" || plain["SPOOL_WORKER_BACKEND"] != "" {
+		t.Errorf("h100 workers: %v", plain)
+	}
+}
+
+// TestCatalogValue: a catalog in the values becomes a ConfigMap that the
+// dispatcher, the gateway and the workers mount and name in SPOOL_CATALOG
+// (and a change of it rolls their pods); without one, nothing is rendered
+// and the built-in catalog serves.
+func TestCatalogValue(t *testing.T) {
+	m := mustRender(t, nil)
+	if len(m.configMaps) != 0 {
+		t.Fatalf("no catalog value, yet %d ConfigMaps", len(m.configMaps))
+	}
+	for name, d := range m.deployments {
+		if plain, _ := envOf(container(t, d)); plain["SPOOL_CATALOG"] != "" {
+			t.Errorf("%s: SPOOL_CATALOG set without a catalog", name)
+		}
+	}
+	catalog := "models:\n  ref-cuda:\n    description: x\n"
+	m = mustRender(t, parseValues(t, "catalog: |\n  models:\n    ref-cuda:\n      description: x\n"))
+	cm := m.configMaps["video-spool-catalog"]
+	if cm == nil || strings.TrimSpace(cm.Data["catalog.yaml"]) != strings.TrimSpace(catalog) {
+		t.Fatalf("catalog ConfigMap %+v", cm)
+	}
+	for name, d := range m.deployments {
+		svc := serviceOf(d)
+		plain, _ := envOf(container(t, d))
+		reads := svc != "stitcher"
+		mounted := slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+			return v.ConfigMap != nil && v.ConfigMap.Name == "video-spool-catalog"
+		}) && slices.ContainsFunc(container(t, d).VolumeMounts, func(v corev1.VolumeMount) bool {
+			return v.Name == "catalog" && v.MountPath == "/etc/spool/catalog"
+		})
+		if got := plain["SPOOL_CATALOG"] == "/etc/spool/catalog/catalog.yaml" && mounted; got != reads {
+			t.Errorf("%s: catalog mounted and named %v, want %v", name, got, reads)
+		}
+		if d.Spec.Template.Annotations["checksum/catalog"] == "" {
+			t.Errorf("%s: no checksum/catalog annotation", name)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type manifests struct {
 	serviceAccounts map[string]*corev1.ServiceAccount
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	scaledObjects   map[string]*kedav1alpha1.ScaledObject
+	configMaps      map[string]*corev1.ConfigMap
 	notes           string
 }
 
@@ -105,6 +106,7 @@ func decode(out map[string]string) (*manifests, error) {
 		secrets:         map[string]*corev1.Secret{},
 		serviceAccounts: map[string]*corev1.ServiceAccount{},
 		pdbs:            map[string]*policyv1.PodDisruptionBudget{},
+		configMaps:      map[string]*corev1.ConfigMap{},
 		scaledObjects:   map[string]*kedav1alpha1.ScaledObject{},
 	}
 	files := make([]string, 0, len(out))
@@ -160,6 +162,8 @@ func (m *manifests) add(doc string) error {
 		name, err = decodeInto(doc, m.secrets)
 	case "v1/ServiceAccount":
 		name, err = decodeInto(doc, m.serviceAccounts)
+	case "v1/ConfigMap":
+		name, err = decodeInto(doc, m.configMaps)
 	case "policy/v1/PodDisruptionBudget":
 		name, err = decodeInto(doc, m.pdbs)
 	case "keda.sh/v1alpha1/ScaledObject":

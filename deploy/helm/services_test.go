@@ -20,7 +20,7 @@ var knownEnv = map[string][]string{
 		"POOL_WINDOW", "LIVE_AHEAD", "OUTBOX_BATCH", "SUBMIT_BATCH", "SEGMENT_DEADLINE"},
 	"stitcher": {"ID", "PART_SIZE", "OPEN_JOBS", "PARALLEL", "LEASE", "LIVE_WINDOW", "CODEC", "MEMORY_LIMIT_MIB", "SWEEP_EVERY"},
 	"gateway":  {"ADDR", "TOKEN", "DEV", "POOLS", "MAX_BODY"},
-	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODEL", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT",
+	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODELS", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT",
 		"DRAIN_TIMEOUT", "MIN_FREE_MIB", "REGISTER_EVERY", "PIPELINE", "PREFETCH", "ENCODER", "CODEC", "STALL_TIMEOUT", "STALL_GRACE"},
 }
 
@@ -34,6 +34,7 @@ var sharedEnv = map[string][]string{
 	"SPOOL_S3_ENDPOINT": {"stitcher", "gateway", "worker"}, "SPOOL_S3_ACCESS_KEY": {"stitcher", "gateway", "worker"},
 	"SPOOL_S3_SECRET_KEY": {"stitcher", "gateway", "worker"}, "SPOOL_S3_BUCKET": {"stitcher", "gateway", "worker"},
 	"SPOOL_S3_REGION": {"stitcher", "gateway", "worker"}, "SPOOL_S3_TLS": {"stitcher", "gateway", "worker"},
+	"SPOOL_CATALOG": {"dispatcher", "gateway", "worker"},
 }
 
 // knows reports whether service reads variable name.
@@ -150,16 +151,19 @@ func TestServiceConfig(t *testing.T) {
 	}
 }
 
-// poolsOf is the comma-separated names of the rendered worker pools.
+// poolsOf declares the rendered worker pools, sorted, each with the models
+// its workers load, "pool:model,model;pool:model": what the dispatcher and
+// the gateway must route by.
 func poolsOf(m *manifests) string {
 	var pools []string
 	for _, d := range m.deployments {
 		if p := d.Spec.Template.Labels["spool.video/pool"]; p != "" {
-			pools = append(pools, p)
+			plain, _ := envOf(d.Spec.Template.Spec.Containers[0])
+			pools = append(pools, p+":"+plain["SPOOL_WORKER_MODELS"])
 		}
 	}
 	sort.Strings(pools)
-	return strings.Join(pools, ",")
+	return strings.Join(pools, ";")
 }
 
 func TestGateway(t *testing.T) {

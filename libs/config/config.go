@@ -42,6 +42,13 @@ type S3 struct {
 	TLS       bool   `envconfig:"TLS" default:"false" desc:"use https to reach the endpoint"`
 }
 
+// Catalog locates the model catalog. Embed it (anonymously) in the Config
+// of a service that reads the catalog, so that its variable is
+// SPOOL_CATALOG; jobspec.LoadCatalog(File) loads it.
+type Catalog struct {
+	File string `envconfig:"CATALOG" desc:"model catalog file (YAML, in the format of libs/jobspec/catalog.yaml) that replaces the shipped catalog; empty: the shipped one"`
+}
+
 // Service names the running process. Embed it (anonymously) in a
 // service Config so that its variables are SPOOL_SERVICE_NAME,
 // SPOOL_LOG_LEVEL and SPOOL_METRICS_ADDR.

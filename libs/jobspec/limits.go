@@ -11,7 +11,6 @@ import (
 const (
 	MaxDurationS     = 86400 // a bounded video lasts at most 24 hours
 	MinFPS, MaxFPS   = 1, 60
-	DefaultFPS       = 24
 	MinSide          = 64   // pixels, either side, even
 	MaxLongSide      = 1920 // pixels
 	MaxShortSide     = 1080 // pixels
@@ -28,7 +27,7 @@ const (
 	DefaultPool      = "default"
 	DefaultTenant    = "default"
 	nameAllowed      = ident.Rule
-	resolutionPreset = "540p (960x540), 720p (1280x720) or 1080p (1920x1080)"
+	resolutionPreset = "540p, 720p or 1080p"
 )
 
 // Limit is one documented limit.
@@ -43,18 +42,18 @@ func Limits() []Limit {
 		{"duration_s", fmt.Sprintf("> 0 and ≤ %d s; exactly one of duration_s and duration_frames, or neither with live", MaxDurationS)},
 		{"duration_frames", fmt.Sprintf("≥ 1 and ≤ %d s × fps", MaxDurationS)},
 		{"live", "true only with no duration and in chain mode: an unbounded video, ended by cancel"},
-		{"fps", fmt.Sprintf("%d..%d; 0 means %d", MinFPS, MaxFPS, DefaultFPS)},
-		{"resolution", resolutionPreset + "; or width and height"},
-		{"width, height", fmt.Sprintf("even, %d..%d on the long side and %d..%d on the short side; both or neither", MinSide, MaxLongSide, MinSide, MaxShortSide)},
-		{"window_frames", fmt.Sprintf("%d..%d and at most the model's window; 0 means the model default (97 at 540p, 121 above)", MinWindow, MaxWindow)},
-		{"overlap_frames", "below window_frames, ≥ 1 in chain mode; 0 means the model default (17 at 540p, 37 above)"},
+		{"fps", fmt.Sprintf("%d..%d; 0 means the model's default (24 for every shipped model)", MinFPS, MaxFPS)},
+		{"resolution", resolutionPreset + ": the model's resolution of that name; or width and height; neither means the model's default resolution"},
+		{"width, height", fmt.Sprintf("even, %d..%d on the long side and %d..%d on the short side; both or neither; a size the model allows", MinSide, MaxLongSide, MinSide, MaxShortSide)},
+		{"window_frames", fmt.Sprintf("%d..%d and at most the model's trained window; 0 means the model's default at the resolution (SkyReels-V2 DF: 97 at 540p, 121 at 720p)", MinWindow, MaxWindow)},
+		{"overlap_frames", "below window_frames, ≥ 1 in chain mode; 0 means the model's default at the resolution (SkyReels-V2 DF: 17 at 540p, 37 at 720p)"},
 		{"steps", fmt.Sprintf("%d..%d; 0 means the model default", MinSteps, MaxSteps)},
 		{"guidance", fmt.Sprintf("0..%d, finite; 0 means the model default", MaxGuidance)},
 		{"prompt", fmt.Sprintf("1..%d bytes of UTF-8, not blank; or a timeline", MaxPromptBytes)},
 		{"timeline", fmt.Sprintf("1..%d cues, the first at from_s 0, strictly increasing; each takes effect at the segment boundary nearest to it "+
 			"(at most half of window − overlap frames away; halfway: the later one), which must be its own and inside a bounded video", MaxTimelineCues)},
-		{"model", "a model of the catalogue (ref, sim, skyreels-v2-df-1.3b-540p, skyreels-v2-df-14b-720p by default)"},
-		{"pool", nameAllowed + "; a pool the dispatcher serves; empty means " + DefaultPool},
+		{"model", "a model of the catalog that a pool serves (GET /models/info); empty means " + DefaultModel},
+		{"pool", nameAllowed + "; a pool that serves the model; empty means the first pool that serves it"},
 		{"priority", fmt.Sprintf("%d..%d; 0 means %d", MinPriority, MaxPriority, DefaultPriority)},
 		{"tenant", nameAllowed + "; empty means " + DefaultTenant},
 		{"id", "empty, or " + nameAllowed},

@@ -2,8 +2,8 @@ package jobspec
 
 import (
 	"errors"
+	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -27,6 +27,9 @@ type Job struct {
 	TotalFrames   int64
 	FPS           int
 	Width, Height int
+	// Resolution names the model's resolution of Width×Height; "" for a
+	// size the model accepts (AnySize) without listing it.
+	Resolution    string
 	Window        int // frames per segment, aligned for the model
 	Overlap       int // frames shared by neighbours, aligned for the model
 	Align         int
@@ -40,14 +43,20 @@ type Job struct {
 	Plan *plan.Plan
 }
 
-var presets = map[spoolv1.Resolution][2]int{
-	spoolv1.Resolution_RESOLUTION_540P:  {960, 540},
-	spoolv1.Resolution_RESOLUTION_720P:  {1280, 720},
-	spoolv1.Resolution_RESOLUTION_1080P: {1920, 1080},
+// presets are the names of the spec's resolutions in the catalog.
+var presets = map[spoolv1.Resolution]string{
+	spoolv1.Resolution_RESOLUTION_540P:  "540p",
+	spoolv1.Resolution_RESOLUTION_720P:  "720p",
+	spoolv1.Resolution_RESOLUTION_1080P: "1080p",
 }
 
 // Validate checks spec against the limits and the catalogue and returns the
-// normalised job, or the first *FieldError found (in field order).
+// normalised job, or the first *FieldError found (in field order). The
+// model is the spec's (DefaultModel when none) and must be in the catalog;
+// with pools, it must be served by the spec's pool, or the job goes to the
+// first pool that serves it. Unset fps, resolution, window, overlap, steps
+// and guidance take the model's defaults, and a resolution must be one the
+// model allows.
 func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 	if spec == nil {
 		return Job{}, fieldErr("spec", "null", "a JobSpec object")
@@ -82,16 +91,13 @@ func (j Job) PlanSpec() plan.Spec {
 		Align: j.Align, Mode: j.Mode, Seed: j.Seed, Timeline: j.Timeline}
 }
 
-func checkNames(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
-	j.Tenant, j.Pool = orDefault(spec.GetTenant(), DefaultTenant), orDefault(spec.GetPool(), DefaultPool)
+func checkNames(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+	j.Tenant = orDefault(spec.GetTenant(), DefaultTenant)
 	if !ident.Valid(j.Tenant) {
 		return fieldErr("tenant", j.Tenant, nameAllowed)
 	}
-	if !ident.Valid(j.Pool) {
-		return fieldErr("pool", j.Pool, nameAllowed)
-	}
-	if len(cat.Pools) > 0 && !slices.Contains(cat.Pools, j.Pool) {
-		return fieldErr("pool", j.Pool, "one of: "+strings.Join(cat.Pools, ", "))
+	if p := spec.GetPool(); p != "" && !ident.Valid(p) {
+		return fieldErr("pool", p, nameAllowed)
 	}
 	switch p := spec.GetPriority(); {
 	case p == 0:
@@ -112,26 +118,57 @@ func checkNames(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	return nil
 }
 
+// checkModel checks the model and routes the job to a pool serving it.
 func checkModel(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	j.Model = orDefault(spec.GetModel(), DefaultModel)
 	if _, ok := cat.Models[j.Model]; !ok {
-		return fieldErr("model", j.Model, "one of: "+cat.modelNames())
+		return fieldErr("model", j.Model, "a model of the catalog: "+cat.modelNames())
+	}
+	j.Pool = spec.GetPool()
+	if len(cat.Pools) == 0 { // no routing
+		j.Pool = orDefault(j.Pool, DefaultPool)
+		return nil
+	}
+	serving := cat.Pools.Serving(j.Model)
+	if j.Pool == "" {
+		if len(serving) == 0 {
+			return fieldErr("model", j.Model, fmt.Sprintf("a model that a pool serves: %s (pools: %s)",
+				strings.Join(cat.Pools.Served(), ", "), cat.Pools))
+		}
+		j.Pool = serving[0]
+		return nil
+	}
+	p, ok := cat.Pools.Get(j.Pool)
+	switch {
+	case !ok:
+		return fieldErr("pool", j.Pool, "one of: "+strings.Join(cat.Pools.Names(), ", "))
+	case !p.Serves(j.Model):
+		where := "no pool serves it"
+		if len(serving) > 0 {
+			where = "it is served by " + strings.Join(serving, ", ")
+		}
+		return fieldErr("pool", j.Pool, fmt.Sprintf("a pool that serves model %s (pool %s serves %s; %s)", j.Model, j.Pool,
+			strings.Join(p.Models, ", "), where))
 	}
 	return nil
 }
 
-func checkFPS(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
-	j.FPS = DefaultFPS
+func checkFPS(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	m := cat.Models[j.Model]
+	j.FPS = m.FPS
 	if f := spec.GetFps(); f != 0 {
 		if f < MinFPS || f > MaxFPS {
-			return fieldErr("fps", f, "1..60; 0 means 24")
+			return fieldErr("fps", f, fmt.Sprintf("1..60; 0 means the model's %d", m.FPS))
 		}
 		j.FPS = int(f)
 	}
 	return nil
 }
 
-func checkSize(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+// checkSize picks the job's size: the spec's width and height, or the
+// model's resolution the spec names, or the model's default resolution.
+func checkSize(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	m := cat.Models[j.Model]
 	w, h := int(spec.GetWidth()), int(spec.GetHeight())
 	res := spec.GetResolution()
 	if (w == 0) != (h == 0) {
@@ -142,14 +179,17 @@ func checkSize(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 		return fieldErr(field, v, "set together with the other side, or both 0 to use resolution")
 	}
 	if w == 0 {
-		if res == spoolv1.Resolution_RESOLUTION_UNSPECIFIED {
-			res = spoolv1.Resolution_RESOLUTION_720P
+		r := m.Default()
+		if res != spoolv1.Resolution_RESOLUTION_UNSPECIFIED {
+			name, ok := presets[res]
+			if !ok {
+				return fieldErr("resolution", res, resolutionPreset+", one of model "+j.Model+"'s")
+			}
+			if r, ok = m.Resolution(name); !ok {
+				return fieldErr("resolution", name, "a resolution of model "+j.Model+": "+m.resolutionsText())
+			}
 		}
-		wh, ok := presets[res]
-		if !ok {
-			return fieldErr("resolution", res, resolutionPreset)
-		}
-		w, h = wh[0], wh[1]
+		w, h = r.Width, r.Height
 	}
 	long, short, lf, sf := w, h, "width", "height"
 	if h > w {
@@ -162,7 +202,15 @@ func checkSize(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 	case short%2 != 0 || short < MinSide || short > MaxShortSide:
 		return fieldErr(sf, short, sides)
 	}
+	r, ok := m.windowFor(w, h)
+	if !ok {
+		return fieldErr("width", fmt.Sprintf("%dx%d", w, h), "a resolution of model "+j.Model+": "+m.resolutionsText())
+	}
+	if r.Width == w && r.Height == h {
+		j.Resolution = r.Name
+	}
 	j.Width, j.Height = w, h
+	j.Window, j.Overlap = r.Window, r.Overlap
 	return nil
 }
 
@@ -198,13 +246,10 @@ func checkDuration(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 func checkWindow(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	m := cat.Models[j.Model]
 	j.Align = m.Align
-	j.Window, j.Overlap = m.LargeWindow, m.LargeOverlap
-	if min(j.Width, j.Height) <= 540 {
-		j.Window, j.Overlap = m.SmallWindow, m.SmallOverlap
-	}
 	if w := int(spec.GetWindowFrames()); w != 0 {
 		if w < MinWindow || w > min(MaxWindow, m.MaxWindow) {
-			return fieldErr("window_frames", w, "2..257 and at most the model's window; 0 means the model default")
+			return fieldErr("window_frames", w, fmt.Sprintf("2..257 and at most the model's window (%s: %d); 0 means the model default (%d here)",
+				j.Model, m.MaxWindow, j.Window))
 		}
 		j.Window = w
 	}

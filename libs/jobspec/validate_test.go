@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := jobspec.Job{Tenant: "default", Pool: "default", Model: "ref", Priority: 5, Mode: plan.Chain,
-		TotalFrames: 1440, FPS: 24, Width: 1280, Height: 720, Window: 121, Overlap: 37, Align: 1, Steps: 30, Guidance: 6}
+		TotalFrames: 1440, FPS: 24, Width: 1280, Height: 720, Resolution: "720p", Window: 121, Overlap: 37, Align: 1, Steps: 30, Guidance: 6}
 	got := j
 	got.Timeline, got.Plan = nil, nil
 	if !reflect.DeepEqual(got, want) {
@@ -47,7 +47,7 @@ func TestPresetsAndTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Width != 960 || j.Height != 540 || j.Window != 97 || j.Overlap != 17 || j.Align != 4 || j.TotalFrames != 1800 || j.Mode != plan.Independent {
+	if j.Width != 960 || j.Height != 544 || j.Resolution != "540p" || j.Window != 97 || j.Overlap != 17 || j.Align != 4 || j.TotalFrames != 1800 || j.Mode != plan.Independent {
 		t.Fatalf("%+v", j)
 	}
 	if j.Timeline.At(599) != "dawn" || j.Timeline.At(600) != "noon" || j.Timeline.At(1200) != "dusk" {
@@ -56,6 +56,57 @@ func TestPresetsAndTimeline(t *testing.T) {
 	live, err := jobspec.Validate(parse(t, `{"prompt":"waves","live":true}`), jobspec.DefaultCatalog())
 	if err != nil || !live.Live || live.Plan.Count() != 0 {
 		t.Fatalf("live: %+v %v", live, err)
+	}
+}
+
+// routed is the shipped catalog fed to a CPU pool and a GPU pool per
+// SkyReels-V2 model.
+func routed(t testing.TB) jobspec.Catalog {
+	t.Helper()
+	pools, err := jobspec.ParsePools("default:ref,sim;gpu-l40s:skyreels-v2-df-1.3b-540p;gpu-h100:skyreels-v2-df-14b-720p;gpu-h200:skyreels-v2-df-14b-720p,ref")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := jobspec.DefaultCatalog().WithPools(pools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRouting: a job goes to a pool that serves its model, and takes the
+// model's defaults: the 540p model makes 960x544 in windows of 97 frames.
+func TestRouting(t *testing.T) {
+	cases := []struct {
+		spec, pool, res string
+		w, h, win, ovl  int
+	}{
+		{`{"prompt":"a","durationS":2}`, "default", "720p", 1280, 720, 121, 37},
+		{`{"prompt":"a","durationS":2,"model":"sim","width":96,"height":64}`, "default", "", 96, 64, 97, 17},
+		{`{"prompt":"a","durationS":2,"model":"skyreels-v2-df-1.3b-540p"}`, "gpu-l40s", "540p", 960, 544, 97, 17},
+		{`{"prompt":"a","durationS":2,"model":"skyreels-v2-df-1.3b-540p","resolution":"RESOLUTION_540P"}`, "gpu-l40s", "540p", 960, 544, 97, 17},
+		{`{"prompt":"a","durationS":2,"model":"skyreels-v2-df-1.3b-540p","width":544,"height":960}`, "gpu-l40s", "540p-portrait", 544, 960, 97, 17},
+		{`{"prompt":"a","durationS":2,"model":"skyreels-v2-df-14b-720p"}`, "gpu-h100", "720p", 1280, 720, 121, 37},
+		{`{"prompt":"a","durationS":2,"model":"skyreels-v2-df-14b-720p","pool":"gpu-h200"}`, "gpu-h200", "720p", 1280, 720, 121, 37},
+		{`{"prompt":"a","durationS":2,"pool":"gpu-h200"}`, "gpu-h200", "720p", 1280, 720, 121, 37},
+		{`{"prompt":"a","durationS":2,"resolution":"RESOLUTION_1080P"}`, "default", "1080p", 1920, 1080, 121, 37},
+	}
+	for _, c := range cases {
+		j, err := jobspec.Validate(parse(t, c.spec), routed(t))
+		if err != nil {
+			t.Errorf("%s: %v", c.spec, err)
+			continue
+		}
+		if j.Pool != c.pool || j.Resolution != c.res || j.Width != c.w || j.Height != c.h || j.Window != c.win || j.Overlap != c.ovl {
+			t.Errorf("%s: got pool %s %s %dx%d window %d/%d", c.spec, j.Pool, j.Resolution, j.Width, j.Height, j.Window, j.Overlap)
+		}
+	}
+	// A model no pool serves is refused, naming the models some pool serves.
+	cpu, _ := jobspec.DefaultCatalog().WithPools(jobspec.Pools{jobspec.DefaultCatalog().CPUPool("default")})
+	_, err := jobspec.Validate(parse(t, `{"id":"sky1","prompt":"x","durationS":2,"model":"skyreels-v2-df-1.3b-540p"}`), cpu)
+	var fe *jobspec.FieldError
+	if !errors.As(err, &fe) || fe.Field != "model" || !strings.Contains(err.Error(), `model: "skyreels-v2-df-1.3b-540p" is not allowed; allowed: a model that a pool serves: ref, sim (pools: default:ref,sim)`) {
+		t.Fatalf("an unserved model: %v", err)
 	}
 }
 
@@ -82,14 +133,19 @@ func TestRejections(t *testing.T) {
 		{`{"prompt":"a","durationS":1,"width":640}`, "height", "together"},
 		{`{"prompt":"a","durationS":1,"resolution":7}`, "resolution", "720p"},
 		{`{"prompt":"a","durationS":1,"windowFrames":1}`, "window_frames", "2..257"},
+		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","windowFrames":121}`, "window_frames", "(skyreels-v2-df-1.3b-540p: 97); 0 means the model default (97 here)"},
+		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","resolution":"RESOLUTION_720P"}`, "resolution", "a resolution of model skyreels-v2-df-1.3b-540p: 540p (960x544), 540p-portrait (544x960)"},
+		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","width":1280,"height":720}`, "width", "a resolution of model skyreels-v2-df-1.3b-540p: 540p (960x544)"},
+		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-14b-720p","pool":"default"}`, "pool", "a pool that serves model skyreels-v2-df-14b-720p (pool default serves ref, sim; it is served by gpu-h100, gpu-h200)"},
+		{`{"prompt":"a","durationS":1,"model":"ref-cuda"}`, "model", "a model that a pool serves: ref, sim, skyreels-v2-df-1.3b-540p, skyreels-v2-df-14b-720p"},
 		{`{"prompt":"a","durationS":1,"windowFrames":300}`, "window_frames", "2..257"},
 		{`{"prompt":"a","durationS":1,"windowFrames":33,"overlapFrames":33}`, "overlap_frames", "below window_frames"},
 		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","windowFrames":9,"overlapFrames":6}`, "overlap_frames", "4k+1"},
-		{`{"prompt":"a","durationS":1,"mode":"MODE_CHAIN","windowFrames":9,"overlapFrames":0,"model":"nope"}`, "model", "ref, sim"},
+		{`{"prompt":"a","durationS":1,"mode":"MODE_CHAIN","windowFrames":9,"overlapFrames":0,"model":"nope"}`, "model", "a model of the catalog: ref, ref-cuda, sim"},
 		{`{"prompt":"a","durationS":1,"steps":500}`, "steps", "1..200"},
 		{`{"prompt":"a","durationS":1,"guidance":-1}`, "guidance", "0..50"},
 		{`{"prompt":"a","durationS":1,"pool":"H100"}`, "pool", "a-z"},
-		{`{"prompt":"a","durationS":1,"pool":"a100"}`, "pool", "one of: default"},
+		{`{"prompt":"a","durationS":1,"pool":"a100"}`, "pool", "one of: default, gpu-l40s, gpu-h100, gpu-h200"},
 		{`{"prompt":"a","durationS":1,"tenant":"-x"}`, "tenant", "starting with"},
 		{`{"prompt":"a","durationS":1,"priority":10}`, "priority", "1..9"},
 		{`{"prompt":"a","durationS":1,"priority":-1}`, "priority", "1..9"},
@@ -109,7 +165,7 @@ func TestRejections(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {
-			_, err := jobspec.Validate(parse(t, c.spec), jobspec.DefaultCatalog())
+			_, err := jobspec.Validate(parse(t, c.spec), routed(t))
 			var fe *jobspec.FieldError
 			if !errors.As(err, &fe) || !errors.Is(err, jobspec.ErrInvalid) {
 				t.Fatalf("%s: got %v, want a FieldError", c.spec[:min(len(c.spec), 80)], err)

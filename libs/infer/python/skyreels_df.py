@@ -21,7 +21,10 @@ one segment at a time, with latent hand-off between segments:
 torch and diffusers are imported lazily, on the first segment: the mapping
 and the segment's control flow run against any pipeline-like object and
 tensor ops (see tests/test_skyreels_df.py, which uses numpy fakes).
-Weights come from request["weights_dir"] (a local snapshot) or MODEL_ID.
+Weights come from request["weights_dir"] (a local snapshot), else the
+engine's parameter "weights" (the model catalog's, a Hugging Face repository),
+else MODEL_ID; the scheduler's flow shift from the parameter "shift" (the
+catalog's), else FLOW_SHIFT.
 """
 
 import contextlib
@@ -40,9 +43,20 @@ LATENT_SCALE = 8
 DEFAULT_FPS = 24
 
 
-def info():
+def source(params, weights_dir=""):
+    """Where the weights come from: a local snapshot, the engine's "weights"
+    parameter, or MODEL_ID."""
+    return weights_dir or params.get("weights") or MODEL_ID
+
+
+def flow_shift(params):
+    """The scheduler's flow shift: the engine's "shift" parameter, or FLOW_SHIFT."""
+    return float(params.get("shift", FLOW_SHIFT))
+
+
+def info(params):
     return {
-        "model_version": "skyreels-v2-df (%s)" % MODEL_ID,
+        "model_version": "skyreels-v2-df (%s, shift %g)" % (source(params), flow_shift(params)),
         "latent_channels": LATENT_CHANNELS,
         "latent_scale": LATENT_SCALE,
         "frame_align": TEMPORAL_SCALE,
@@ -214,27 +228,28 @@ class TorchOps:
         del video
 
 
-_pipes = {}  # (weights, device) -> pipeline: loaded once, the engine stays warm
+_pipes = {}  # (weights, shift, device) -> pipeline: loaded once, the engine stays warm
 _pipes_lock = threading.Lock()
 
 
 def load(request):
-    """The pipeline for the request's weights and device, loaded on first use
-    (one per device: a worker opens one engine per GPU)."""
-    source = request.get("weights_dir") or MODEL_ID
+    """The pipeline for the request's weights, shift and device, loaded on
+    first use (one per device: a worker opens one engine per GPU)."""
+    params = request.get("params") or {}
+    weights, shift = source(params, request.get("weights_dir")), flow_shift(params)
     device = request.get("device", -1)
     with _pipes_lock:
-        pipe = _pipes.get((source, device))
+        pipe = _pipes.get((weights, shift, device))
         if pipe is None:
             import torch
             from diffusers import AutoencoderKLWan, SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
 
-            vae = AutoencoderKLWan.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32)
-            pipe = SkyReelsV2DiffusionForcingPipeline.from_pretrained(source, vae=vae, torch_dtype=torch.bfloat16)
-            pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=FLOW_SHIFT)
+            vae = AutoencoderKLWan.from_pretrained(weights, subfolder="vae", torch_dtype=torch.float32)
+            pipe = SkyReelsV2DiffusionForcingPipeline.from_pretrained(weights, vae=vae, torch_dtype=torch.bfloat16)
+            pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=shift)
             pipe.set_progress_bar_config(disable=True)
             pipe.to("cuda:%d" % device if device >= 0 else "cpu")
-            _pipes[(source, device)] = pipe
+            _pipes[(weights, shift, device)] = pipe
     return pipe
 
 

@@ -18,7 +18,7 @@ CHANNELS = 4
 SCALE = 8
 
 
-def info():
+def info(params):
     return {"model_version": "numpy-ref-1", "latent_channels": CHANNELS, "latent_scale": SCALE, "frame_align": 1}
 
 

@@ -47,7 +47,7 @@ func (d *Dispatcher) admitLoop(ctx context.Context) error {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
-		for _, p := range d.cfg.Pools {
+		for _, p := range d.pools {
 			if err := d.admit(ctx, p); err != nil && ctx.Err() == nil {
 				d.log.Warn("admit", "pool", p, "err", err)
 			}

@@ -15,10 +15,11 @@ import (
 // Config is the dispatcher's configuration, from SPOOL_* variables.
 type Config struct {
 	config.Service
+	config.Catalog
 	NATS     config.NATS     `envconfig:"NATS"`
 	Postgres config.Postgres `envconfig:"PG"`
 
-	Pools           []string      `envconfig:"DISPATCHER_POOLS" default:"default" desc:"GPU pools the dispatcher serves, comma-separated"`
+	Pools           string        `envconfig:"DISPATCHER_POOLS" default:"default:ref,sim" desc:"the pools the dispatcher feeds and the models each serves, pool:model,model;pool:model (every worker of a pool must serve all its models); a job naming no pool goes to the first pool serving its model"`
 	MaxAttempts     int           `envconfig:"DISPATCHER_MAX_ATTEMPTS" default:"3" desc:"attempts of a segment before its job fails"`
 	RetryBackoff    time.Duration `envconfig:"DISPATCHER_RETRY_BACKOFF" default:"2s" desc:"delay before a retry; doubles with each attempt"`
 	ReconcileEvery  time.Duration `envconfig:"DISPATCHER_RECONCILE_EVERY" default:"10s" desc:"how often the reconciler looks for lost segments"`
@@ -33,8 +34,6 @@ type Config struct {
 
 func (c Config) validate() error {
 	switch {
-	case len(c.Pools) == 0:
-		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_POOLS: at least one pool is required")
 	case c.MaxAttempts < 1:
 		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_MAX_ATTEMPTS %d: want ≥ 1", c.MaxAttempts)
 	case c.RetryBackoff < 0 || c.ReconcileEvery <= 0 || c.RunningStale <= 0 || c.QueuedStale <= 0:

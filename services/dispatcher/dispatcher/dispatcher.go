@@ -23,6 +23,7 @@ type Dispatcher struct {
 	bus       *bus.Bus
 	store     *store.Store
 	catalog   jobspec.Catalog
+	pools     []string      // the catalog's pools, in declaration order
 	kick      chan struct{} // wakes the outbox publisher
 	admitKick chan struct{} // wakes the admission loop
 	tpl       templates
@@ -35,19 +36,20 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cat, err := jobspec.LoadRouted(cfg.Catalog.File, cfg.Pools, "SPOOL_DISPATCHER_POOLS")
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
 	if err := b.Declare(ctx); err != nil {
 		return nil, err
 	}
-	for _, p := range cfg.Pools {
+	for _, p := range cat.Pools.Names() {
 		if _, err := b.DeclarePool(ctx, p); err != nil {
 			return nil, err
 		}
 	}
-	cat := jobspec.DefaultCatalog()
-	cat.Pools = cfg.Pools
-	d := &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, kick: make(chan struct{}, 1),
+	d := &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, pools: cat.Pools.Names(), kick: make(chan struct{}, 1),
 		admitKick: make(chan struct{}, 1)}
-	var err error
 	if d.metrics, err = newMetrics(d); err != nil {
 		return nil, err
 	}

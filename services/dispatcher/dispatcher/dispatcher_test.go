@@ -50,13 +50,13 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(s.Close)
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	return &env{t: t, bus: b, store: s, cfg: dispatcher.Config{
-		Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, ReconcileEvery: time.Hour,
+		Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, LiveAhead: 2, PoolWindow: 8, OutboxBatch: 64, SubmitBatch: 16,
 		SegmentDeadline: time.Minute,
 	}}
 }
 
-func (e *env) pool() string { return e.cfg.Pools[0] }
+func (e *env) pool() string { name, _, _ := strings.Cut(e.cfg.Pools, ":"); return name }
 
 // start runs a dispatcher until the returned stop is called.
 func (e *env) start() (d *dispatcher.Dispatcher, stop func()) {
@@ -330,17 +330,24 @@ func TestRejections(t *testing.T) {
 	}
 	p := `,"pool":"` + e.pool() + `"}`
 	n := fmt.Sprint(time.Now().UnixNano() % 1e9) // ids unique across -count runs
-	cases := []struct{ spec, field, contains string }{
-		{`{"id":"rej-fps-` + n + `","prompt":"a","durationS":1,"fps":500` + p, "fps", "1..60"},
-		{`{"id":"rej-model-` + n + `","prompt":"a","durationS":1,"model":"gpt"` + p, "model", "ref"},
-		{`{"id":"rej-pool-` + n + `","prompt":"a","durationS":1,"pool":"nowhere"}`, "pool", "one of"},
-		{`{"prompt":"a","durationS":"long"` + p, "spec", "durationS"},
+	// model is the model the rejected job records: the one it asked for.
+	cases := []struct{ spec, field, contains, model string }{
+		{`{"id":"rej-fps-` + n + `","prompt":"a","durationS":1,"fps":500` + p, "fps", "1..60", "ref"},
+		{`{"id":"rej-model-` + n + `","prompt":"a","durationS":1,"model":"gpt"` + p, "model", "ref", "gpt"},
+		{`{"id":"rej-pool-` + n + `","prompt":"a","durationS":1,"pool":"nowhere"}`, "pool", "one of", "ref"},
+		{`{"prompt":"a","durationS":"long"` + p, "spec", "durationS", "ref"},
+		// The pool feeds ref and sim workers: a SkyReels-V2 job is refused,
+		// never made by them.
+		{`{"id":"rej-sky-` + n + `","prompt":"x","durationS":2,"model":"skyreels-v2-df-1.3b-540p"}`, "model",
+			"a model that a pool serves: ref, sim", "skyreels-v2-df-1.3b-540p"},
+		{`{"id":"rej-mismatch-` + n + `","prompt":"x","durationS":2,"model":"skyreels-v2-df-14b-720p"` + p, "pool",
+			"a pool that serves model skyreels-v2-df-14b-720p (pool " + e.pool() + " serves ref, sim; no pool serves it)", "skyreels-v2-df-14b-720p"},
 	}
 	for _, c := range cases {
 		id := e.submit(c.spec)
 		j, _ := e.waitJob(id, "rejection", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobRejected })
-		if j.ErrorField != c.field || j.ErrorCode != "invalid_argument" || !strings.Contains(j.ErrorMessage, c.contains) {
-			t.Errorf("%s: field %q code %q message %q", id, j.ErrorField, j.ErrorCode, j.ErrorMessage)
+		if j.ErrorField != c.field || j.ErrorCode != "invalid_argument" || !strings.Contains(j.ErrorMessage, c.contains) || j.Model != c.model {
+			t.Errorf("%s: field %q code %q message %q model %q", id, j.ErrorField, j.ErrorCode, j.ErrorMessage, j.Model)
 		}
 	}
 	// A malformed body without an id is stored under its stream sequence.

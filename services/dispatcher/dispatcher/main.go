@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -23,6 +24,6 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
-	p.Log.Info("dispatcher running", "pools", cfg.Pools)
+	p.Log.Info("dispatcher running", "pools", cfg.Pools, "catalog", cmp.Or(cfg.Catalog.File, "shipped"))
 	return d.Run(ctx)
 }

@@ -59,7 +59,7 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 			m.finished.Add(bg, 0, metric.WithAttributes(attribute.String("outcome", o)))
 		}
 	}
-	for _, p := range d.cfg.Pools {
+	for _, p := range d.pools {
 		for _, c := range []spoolv1.ErrorClass{spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, spoolv1.ErrorClass_ERROR_CLASS_PERMANENT,
 			spoolv1.ErrorClass_ERROR_CLASS_ABANDONED, spoolv1.ErrorClass_ERROR_CLASS_CORRUPT, spoolv1.ErrorClass_ERROR_CLASS_RETURNED,
 			spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING, spoolv1.ErrorClass_ERROR_CLASS_STALLED} {
@@ -110,7 +110,7 @@ func newMetrics(d *Dispatcher) (*metrics, error) {
 		}
 		o.ObserveInt64(gauges[MetricJobsActive], queued, metric.WithAttributes(attribute.String("state", "queued")))
 		o.ObserveInt64(gauges[MetricJobsActive], running, metric.WithAttributes(attribute.String("state", "running")))
-		for _, p := range d.cfg.Pools {
+		for _, p := range d.pools {
 			pool := metric.WithAttributes(attribute.String("pool", p))
 			if !seen[p] { // an idle pool reads zero, not absent
 				o.ObserveInt64(gauges[MetricQueueReady], 0, pool)

@@ -45,7 +45,7 @@ func (d *Dispatcher) Reconcile(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	stale := min(d.cfg.RunningStale, d.cfg.QueuedStale)
-	segs, err := d.store.StaleSegments(ctx, d.cfg.Pools, time.Now().Add(-stale), 500)
+	segs, err := d.store.StaleSegments(ctx, d.pools, time.Now().Add(-stale), 500)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,14 +45,14 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	}
 	switch {
 	case decodeErr != nil:
-		err = d.reject(ctx, id, m.Data(), "invalid_argument", "spec", decodeErr.Error())
+		err = d.reject(ctx, id, m.Data(), nil, "invalid_argument", "spec", decodeErr.Error())
 	case err != nil:
 		var fe *jobspec.FieldError
 		if !errors.As(err, &fe) {
 			return err
 		}
 		raw, _ := protojson.Marshal(spec)
-		err = d.reject(ctx, id, raw, fe.Code, fe.Field, fe.Error())
+		err = d.reject(ctx, id, raw, spec, fe.Code, fe.Field, fe.Error())
 	default:
 		err = d.accept(ctx, id, spec, job)
 	}
@@ -63,7 +64,9 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	return m.Ack()
 }
 
-func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, code, field, msg string) error {
+// reject records job id as rejected, with the model and pool it asked for
+// (asked: nil when the spec did not decode) where they are names at all.
+func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, asked *spoolv1.JobSpec, code, field, msg string) error {
 	if !jsonObject(spec) {
 		spec, _ = protojson.Marshal(&spoolv1.JobSpec{})
 	}
@@ -72,8 +75,15 @@ func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, code, f
 	if err != nil {
 		return err
 	}
+	model, pool := cmp.Or(asked.GetModel(), jobspec.DefaultModel), cmp.Or(asked.GetPool(), jobspec.DefaultPool)
+	if !jobspec.ValidModelName(model) {
+		model = ""
+	}
+	if !ident.Valid(pool) {
+		pool = ""
+	}
 	created, err := d.store.RejectJob(ctx, store.Job{ID: id, Tenant: jobspec.DefaultTenant, Priority: jobspec.DefaultPriority,
-		Pool: jobspec.DefaultPool, Model: jobspec.DefaultModel, Mode: "chain", Spec: spec, Live: false, TotalFrames: 1,
+		Pool: pool, Model: model, Mode: "chain", Spec: spec, Live: false, TotalFrames: 1,
 		ErrorCode: code, ErrorField: field, ErrorMessage: msg}, ev)
 	if err != nil {
 		return err

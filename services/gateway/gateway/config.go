@@ -12,6 +12,7 @@ import (
 // Config is the gateway's configuration, from SPOOL_* variables.
 type Config struct {
 	config.Service
+	config.Catalog
 	NATS     config.NATS     `envconfig:"NATS"`
 	Postgres config.Postgres `envconfig:"PG"`
 	S3       config.S3       `envconfig:"S3"`
@@ -19,7 +20,7 @@ type Config struct {
 	Addr    string        `envconfig:"GATEWAY_ADDR" default:":8080" desc:"HTTP listen address"`
 	Token   config.Secret `envconfig:"GATEWAY_TOKEN" desc:"bearer token every request but /health and /openapi.yaml must carry"`
 	Dev     bool          `envconfig:"GATEWAY_DEV" default:"false" desc:"development mode: no token is required"`
-	Pools   []string      `envconfig:"GATEWAY_POOLS" default:"default" desc:"GPU pools jobs may ask for (as the dispatcher's), comma-separated"`
+	Pools   string        `envconfig:"GATEWAY_POOLS" default:"default:ref,sim" desc:"the pools and the models each serves, pool:model,model;pool:model: the dispatcher's SPOOL_DISPATCHER_POOLS, so that a job is refused here as it would be there"`
 	MaxBody int64         `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body, bytes"`
 }
 
@@ -29,8 +30,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_TOKEN is empty: set one, or SPOOL_GATEWAY_DEV=true for development")
 	case c.MaxBody < 1024:
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_MAX_BODY %d: want ≥ 1024", c.MaxBody)
-	case len(c.Pools) == 0:
-		return fmt.Errorf("gateway: SPOOL_GATEWAY_POOLS is empty")
 	}
 	return nil
 }

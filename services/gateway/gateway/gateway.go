@@ -57,8 +57,10 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cat := jobspec.DefaultCatalog()
-	cat.Pools = cfg.Pools
+	cat, err := jobspec.LoadRouted(cfg.Catalog.File, cfg.Pools, "SPOOL_GATEWAY_POOLS")
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux()}
 	handlers := map[string]http.HandlerFunc{
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
@@ -181,6 +183,7 @@ type jobView struct {
 	Cues          []cueView  `json:"cues,omitempty"`      // /status only: where the timeline's prompts take over
 	CreatedAt     time.Time  `json:"created_at"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	jobRuns                  // the models that made it, what it waits for (models.go)
 }
 
 func view(j store.Job) jobView {
@@ -203,6 +206,10 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	v := view(j)
 	v.Cues = cueViews(j.Spec, g.catalog)
 	v.PreviewURL = g.previewURL(r.Context(), j)
+	if err := g.modelStatus(r.Context(), &v, j); err != nil {
+		fail(w, err)
+		return
+	}
 	if j.FinalKey != "" { // for players, which cannot send the token
 		if u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour); err == nil {
 			v.VideoURL = u.String()

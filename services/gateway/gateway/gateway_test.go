@@ -32,32 +32,40 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // ref slots and the stitcher, on the real stack.
 func api(t *testing.T) *httptest.Server {
 	t.Helper()
+	return apiOver(t, "default:ref,sim", worker.Config{ID: "gw", Pool: "default", Backend: "ref", Slots: 2, Heartbeat: time.Second})
+}
+
+// apiOver is the gateway over a dispatcher feeding pools (as
+// SPOOL_DISPATCHER_POOLS, and the gateway's too), the stitcher and the
+// worker wk, on the real stack.
+func apiOver(t *testing.T, pools string, wk worker.Config) *httptest.Server {
+	t.Helper()
 	c := devstacktest.Connect(t, 0)
 	ctx := context.Background()
 	b, s, bl := c.Bus, c.Store, c.Blob
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{"default"}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
 		SubmitBatch: 16, SegmentDeadline: time.Minute}, b, s, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sti, err := stitcher.New(stitcher.Config{ID: "gw", PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 5 * time.Second,
+	sti, err := stitcher.New(stitcher.Config{ID: wk.ID, PartSize: blob.MinPartSize, OpenJobs: 4, Parallel: 4, Lease: 5 * time.Second,
 		LiveWindow: 3, Codec: "h264", Sweep: time.Second}, b, s, bl, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	wk, err := worker.New(worker.Config{ID: "gw", Pool: "default", Backend: "ref", Slots: 2, Heartbeat: time.Second}, b, bl, nil, quiet())
+	w, err := worker.New(wk, b, bl, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(wk.Close)
-	for _, run := range []func(context.Context) error{d.Run, sti.Run, wk.Run} {
+	t.Cleanup(w.Close)
+	for _, run := range []func(context.Context) error{d.Run, sti.Run, w.Run} {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { _ = run(rctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	g, err := gateway.New(gateway.Config{Token: token, Pools: []string{"default"}, MaxBody: 4096}, b, s, bl, quiet())
+	g, err := gateway.New(gateway.Config{Token: token, Pools: pools, MaxBody: 4096}, b, s, bl, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 func objectsAPI(t *testing.T) (*httptest.Server, devstacktest.Clients) {
 	t.Helper()
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: []string{"default"}, MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func exposed(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Config{ID: "gpu-node", Pool: systest.Pool, Backend: "sim", Slots: 1, Heartbeat: time.Second},
+	w, err := worker.New(worker.Config{ID: "gpu-node", Pool: systest.Pool, Models: systest.PoolModels, Slots: 1, Heartbeat: time.Second},
 		sys.Bus, sys.Blob, gpus, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -162,7 +162,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // services starts the dispatcher for pool, the stitcher when stitch is set,
 // and a worker.
 func (r *rig) services(ctx context.Context, pool string, window int, stitch bool, wcfg worker.Config) error {
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: time.Second,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: window, LiveAhead: 2, OutboxBatch: 256,
 		SubmitBatch: 64, SegmentDeadline: time.Hour}, r.bus, r.store, quiet())
 	if err != nil {

@@ -20,15 +20,14 @@ import (
 	"github.com/spoolvideo/spool/services/worker/worker"
 )
 
-// Options choose the engine and codec; they must match the workers'.
+// Options set up the engine and codec; they must match the workers'. The
+// spec's model, from the catalog, chooses the backend.
 type Options struct {
-	Backend    string // ref by default
-	Model      string // the backend's default when empty
-	Params     string
+	Params     string // backend parameters added to the catalog's, as SPOOL_WORKER_BACKEND_PARAMS
 	PluginDir  string
 	WeightsDir string
-	Codec      media.Codec // H264 when zero
-	Catalog    jobspec.Catalog
+	Codec      media.Codec     // H264 when zero
+	Catalog    jobspec.Catalog // the shipped one when it has no models; its pools are ignored
 	// Progress, when set, is called after each segment.
 	Progress func(done, total int)
 }
@@ -42,19 +41,13 @@ type Result struct {
 
 // Render renders spec into out as a fragmented MP4.
 func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options) (Result, error) {
-	if o.Backend == "" {
-		o.Backend = "ref"
-	}
 	if o.Codec.Name == "" {
 		o.Codec = media.H264()
 	}
 	if o.Catalog.Models == nil {
 		o.Catalog = jobspec.DefaultCatalog()
-		// The pool only says where a job runs, never what it looks like.
-		if p := spec.GetPool(); p != "" {
-			o.Catalog.Pools = append(o.Catalog.Pools, p)
-		}
 	}
+	o.Catalog.Pools = nil // the pool only says where a job runs, never what it looks like
 	job, err := jobspec.Validate(spec, o.Catalog)
 	if err != nil {
 		return Result{}, err
@@ -66,14 +59,14 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if err != nil {
 		return Result{}, err
 	}
-	opts := []infer.Option{infer.WithParams(o.Params), infer.WithPluginDir(o.PluginDir), infer.WithWeightsDir(o.WeightsDir)}
-	if o.Model != "" {
-		opts = append(opts, infer.WithModel(o.Model))
-	}
-	engine, err := infer.Open(o.Backend, opts...)
+	// The job's model and no other, opened as a worker opens it.
+	m := o.Catalog.Models[job.Model]
+	engines, err := worker.OpenEngines(worker.Config{Params: o.Params, PluginDir: o.PluginDir, Weights: o.WeightsDir},
+		[]jobspec.Model{m}, nil)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("render: %w", err)
 	}
+	engine := engines[m.Name]
 	defer engine.Close()
 	id := job.ID
 	if id == "" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/service"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
@@ -26,7 +27,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	fs := newFlags("dev", "[flags]", stderr)
 	dir := fs.String("dir", ".spool/dev", "directory of the stack's data (Postgres, MinIO, NATS); kept between runs")
 	addr := fs.String("addr", "127.0.0.1:8080", "the gateway's address")
-	slots := fs.Int("slots", 2, "ref worker slots")
+	slots := fs.Int("slots", 2, "worker slots; each serves every CPU model of the catalog")
+	catalog := fs.String("catalog", os.Getenv("SPOOL_CATALOG"), "model catalog file replacing the shipped one (default $SPOOL_CATALOG); the pool default serves its CPU models")
 	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts), show its progress, write the video here, then serve the dashboard until Ctrl-C")
 	spec := fs.String("spec", "", "with -demo: submit this job spec (a JSON file) instead of the demo's")
 	exit := fs.Bool("exit", false, "with -demo: exit once the video is written, for scripts (default: keep serving until Ctrl-C)")
@@ -49,6 +51,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 			return fmt.Errorf("spoolctl dev: %w", err)
 		}
 	}
+	cat, err := jobspec.LoadCatalog(*catalog)
+	if err != nil {
+		return fmt.Errorf("spoolctl dev: %w", err)
+	}
+	// The stack's one pool serves every CPU model, so that a worker of any
+	// of them started against the stack (SPOOL_WORKER_POOL=default) joins in.
+	pool := cat.CPUPool("default")
+	if len(pool.Models) == 0 {
+		return fmt.Errorf("spoolctl dev: the catalog has no CPU model (gpu_memory_mib 0) for the development pool to serve")
+	}
+	pools, models := jobspec.Pools{pool}.String(), config.Catalog{File: *catalog}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
@@ -87,7 +100,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	defer c.Close()
 	log := c.Log
 	var runs []func(context.Context) error
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{"default"}, MaxAttempts: 3, RetryBackoff: time.Second,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Catalog: models, Pools: pools, MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: 10 * time.Second, RunningStale: 90 * time.Second, QueuedStale: 5 * time.Minute, PoolWindow: 32, LiveAhead: 3,
 		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, c.Bus, c.Store, log)
 	if err != nil {
@@ -98,13 +111,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	wk, err := worker.New(worker.Config{ID: "dev", Pool: "default", Backend: "ref", Slots: *slots, Heartbeat: 10 * time.Second},
+	wk, err := worker.New(worker.Config{ID: "dev", Pool: pool.Name, Catalog: models, Models: pool.Models, Slots: *slots, Heartbeat: 10 * time.Second},
 		c.Bus, c.Blob, nil, log)
 	if err != nil {
 		return err
 	}
 	defer wk.Close()
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: []string{"default"}, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, log)
+	g, err := gateway.New(gateway.Config{Dev: true, Catalog: models, Pools: pools, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, log)
 	if err != nil {
 		return err
 	}
@@ -124,7 +137,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 	}()
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "spool is running: dispatcher, stitcher, %d ref worker slots, gateway\n\n", *slots)
+	fmt.Fprintf(stdout, "spool is running: dispatcher, stitcher, %d worker slots (pool %s: %s), gateway\n\n", *slots, pool.Name,
+		strings.Join(pool.Models, ", "))
 	fmt.Fprintf(stdout, "  dashboard %s/\n", url)
 	fmt.Fprintf(stdout, "  API      %s   (OpenAPI: %s/openapi.yaml)\n", url, url)
 	fmt.Fprintf(stdout, "  jobs     %s/jobs\n", url)

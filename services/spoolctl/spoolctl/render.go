@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/services/spoolctl/render"
 )
@@ -20,9 +21,8 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("render", "--local [flags] spec.json", stderr)
 	local := fs.Bool("local", false, "render in this process, with no NATS, Postgres or MinIO (required: the only mode)")
 	out := fs.String("o", "out.mp4", "output MP4 file")
-	backend := fs.String("backend", "ref", "inference backend, as the workers': ref, sim, python or cuda")
-	model := fs.String("model", "", "model name; default: the backend's")
-	params := fs.String("params", "", "backend parameters, key=value;key=value (as SPOOL_WORKER_BACKEND_PARAMS)")
+	catalog := fs.String("catalog", os.Getenv("SPOOL_CATALOG"), "model catalog file replacing the shipped one (default $SPOOL_CATALOG); the spec's model, from it, chooses the backend")
+	params := fs.String("params", "", "backend parameters added to the catalog's for the model, key=value;key=value (as SPOOL_WORKER_BACKEND_PARAMS)")
 	codec := fs.String("codec", "h264", "codec of the fragments: h264 or lossless (as SPOOL_WORKER_CODEC)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	pos, err := parse(fs, args)
@@ -55,7 +55,11 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("spoolctl render: %w", err)
 	}
 	start := time.Now()
-	o := render.Options{Backend: *backend, Model: *model, Params: *params, Codec: c}
+	cat, err := jobspec.LoadCatalog(*catalog)
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
+	o := render.Options{Params: *params, Codec: c, Catalog: cat}
 	var m *meter
 	if !*quiet {
 		m = newMeter(stderr)

@@ -18,6 +18,34 @@ func TestRenderCommandLine(t *testing.T) {
 	bad := filepath.Join(dir, "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"prompt":"x","durationFrames":20,"width":63,"height":64}`), 0o644)
 	out := filepath.Join(dir, "out.mp4")
+	// The spec's model chooses the engine: the 540p SkyReels-V2 model runs
+	// on its python backend or not at all, never on ref.
+	sky := filepath.Join(dir, "sky.json")
+	_ = os.WriteFile(sky, []byte(`{"prompt":"x","durationFrames":20,"model":"skyreels-v2-df-1.3b-540p","steps":2}`), 0o644)
+	// A catalog file replaces the shipped one: its sim model renders, the
+	// shipped default model (ref) is gone.
+	catalog := filepath.Join(dir, "catalog.yaml")
+	_ = os.WriteFile(catalog, []byte(`models:
+  tiny-sim:
+    description: sim, small
+    backend: sim
+    params: {}
+    frame_align: 1
+    max_window: 17
+    steps: 2
+    guidance: 5
+    shift: 0
+    fps: 12
+    gpu_memory_mib: 0
+    audio_sample_rate: 0
+    step_time: 0s
+    default_resolution: tiny
+    any_size: false
+    resolutions:
+      - {name: tiny, width: 96, height: 64, window: 13, overlap: 4}
+`), 0o644)
+	tiny := filepath.Join(dir, "tiny.json")
+	_ = os.WriteFile(tiny, []byte(`{"prompt":"x","durationFrames":20,"model":"tiny-sim"}`), 0o644)
 	cases := []struct {
 		args    []string
 		wantErr string
@@ -27,6 +55,10 @@ func TestRenderCommandLine(t *testing.T) {
 		{[]string{"render", spec, "--local", "-o", out, "-q"}, "", "20 frames"},
 		{[]string{"render", spec}, "want --local", ""},
 		{[]string{"render", "--local", bad, "-q"}, "width", ""},
+		{[]string{"render", "--local", sky, "-o", out, "-q"}, "render: model skyreels-v2-df-1.3b-540p (backend python): infer: ", ""},
+		{[]string{"render", "--local", "-catalog", catalog, tiny, "-o", out, "-q"}, "", "20 frames in 2 segments"},
+		{[]string{"render", "--local", "-catalog", catalog, spec, "-o", out, "-q"}, "model: \"ref\" is not allowed; allowed: a model of the catalog: tiny-sim", ""},
+		{[]string{"render", "--local", "-catalog", filepath.Join(dir, "none.yaml"), spec, "-q"}, "none.yaml: no such file", ""},
 		{[]string{"render", "--local", filepath.Join(dir, "missing.json")}, "no such file", ""},
 		{[]string{"frobnicate"}, "unknown command", ""},
 		{[]string{"-h"}, "", ""},

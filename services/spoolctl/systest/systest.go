@@ -13,6 +13,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 	"github.com/spoolvideo/spool/services/stitcher/stitcher"
@@ -21,6 +22,13 @@ import (
 
 // Pool is the GPU pool of the system's jobs.
 const Pool = "default"
+
+// PoolModels are the models Pool serves, and every worker of it loads:
+// the catalog's CPU models, as in spoolctl dev.
+var PoolModels = jobspec.DefaultCatalog().CPUModels()
+
+// pools declares Pool to the dispatcher and the gateway.
+var pools = jobspec.Pools{{Name: Pool, Models: PoolModels}}.String()
 
 // System is the running system.
 type System struct {
@@ -31,12 +39,12 @@ type System struct {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Start starts the system; slots > 0 adds an in-process worker with that
-// many ref slots. Everything stops when the test ends.
+// many CPU slots, serving PoolModels. Everything stops when the test ends.
 func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 	t.Helper()
 	c := devstacktest.Connect(t, ackWait)
 	ctx := context.Background()
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{Pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
 		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet())
 	if err != nil {
@@ -47,7 +55,7 @@ func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: []string{Pool}, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: pools, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +64,7 @@ func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 	s.Run(t, d.Run)
 	s.Run(t, sti.Run)
 	if slots > 0 {
-		wk, err := worker.New(worker.Config{ID: "systest", Pool: Pool, Backend: "ref", Slots: slots, Heartbeat: time.Second},
+		wk, err := worker.New(worker.Config{ID: "systest", Pool: Pool, Models: PoolModels, Slots: slots, Heartbeat: time.Second},
 			c.Bus, c.Blob, nil, quiet())
 		if err != nil {
 			t.Fatal(err)

@@ -106,7 +106,7 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 	if err := bl.EnsureBucket(ctx); err != nil {
 		return Stitch{}, err
 	}
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: time.Second,
+	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 8, LiveAhead: 2, OutboxBatch: 256,
 		SubmitBatch: 64, SegmentDeadline: time.Hour}, b, s, slog.New(slog.DiscardHandler))
 	if err != nil {

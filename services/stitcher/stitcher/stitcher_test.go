@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	b, s, bl := c.Bus, c.Store, c.Blob
 	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	e := &env{bus: b, blob: bl, store: s, pool: pool}
-	cfg := dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
+	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 64, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute}
 	d, err := dispatcher.New(ctx, cfg, b, s, quiet())
 	if err != nil {

@@ -16,14 +16,15 @@ import (
 // Config is the worker's configuration, from SPOOL_* variables.
 type Config struct {
 	config.Service
+	config.Catalog
 	NATS config.NATS `envconfig:"NATS"`
 	S3   config.S3   `envconfig:"S3"`
 
 	ID         string        `envconfig:"WORKER_ID" desc:"worker id; default: the host name and process id"`
 	Node       string        `envconfig:"WORKER_NODE" desc:"node name reported with results; default: the host name"`
 	Pool       string        `envconfig:"WORKER_POOL" default:"default" desc:"GPU pool whose tasks this worker takes"`
-	Backend    string        `envconfig:"WORKER_BACKEND" default:"ref" desc:"inference backend: ref, sim, python or cuda"`
-	Model      string        `envconfig:"WORKER_MODEL" desc:"model name; default: the backend's"`
+	Backend    string        `envconfig:"WORKER_BACKEND" desc:"inference backend (ref, sim, python or cuda) whose catalog models the worker loads when SPOOL_WORKER_MODELS is empty; when both are set, every model must run on it; both empty: every CPU model of the catalog (ref, sim), as the default pool serves"`
+	Models     []string      `envconfig:"WORKER_MODELS" desc:"the catalog models the worker loads and serves, comma-separated, each on its catalog backend; a task for any other model fails permanently; empty: every catalog model of SPOOL_WORKER_BACKEND"`
 	Params     string        `envconfig:"WORKER_BACKEND_PARAMS" desc:"backend parameters, key=value;key=value"`
 	PluginDir  string        `envconfig:"WORKER_PLUGIN_DIR" desc:"where backend plugins live; default: $SPOOL_INFER_PLUGIN_DIR"`
 	Weights    string        `envconfig:"WORKER_WEIGHTS_DIR" desc:"directory of the model weights"`
@@ -49,8 +50,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: SPOOL_WORKER_SLOTS %d: want ≥ 1", c.Slots)
 	case c.Heartbeat <= 0 || c.Drain < 0 || c.Register <= 0:
 		return fmt.Errorf("worker: heartbeat %v and register interval %v must be > 0, drain timeout %v ≥ 0", c.Heartbeat, c.Register, c.Drain)
-	case c.Pool == "" || c.Backend == "":
-		return fmt.Errorf("worker: SPOOL_WORKER_POOL and SPOOL_WORKER_BACKEND must be set")
+	case c.Pool == "":
+		return fmt.Errorf("worker: SPOOL_WORKER_POOL must be set")
 	case c.StallTimeout <= 0 || c.StallGrace <= 0:
 		return fmt.Errorf("worker: SPOOL_WORKER_STALL_TIMEOUT %v and SPOOL_WORKER_STALL_GRACE %v: want > 0", c.StallTimeout, c.StallGrace)
 	case c.TailWait <= 0:

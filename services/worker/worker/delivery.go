@@ -67,7 +67,7 @@ func (w *Worker) accept(ctx context.Context, s *slot, m jetstream.Msg) *delivery
 	// The segment outlives a shutdown request: drain lets it finish.
 	d := &delivery{w: w, slot: s, msg: m, task: task, queued: queued, stop: make(chan struct{}), stopped: make(chan struct{}),
 		key: fmt.Sprintf("%s/%d/%d", task.JobId, task.Index, task.Attempt)}
-	d.watch = newWatch(s.stall, task, queued)
+	d.watch = newWatch(w.stallTimeoutFor(task.Model), task, queued)
 	d.ctx, d.cancel = context.WithCancel(withWatch(queueSpan(bus.ContextFromMsg(context.WithoutCancel(ctx), m), s, task, enqueued, received), d.watch))
 	w.hold(d)
 	go d.heartbeat(ctx)

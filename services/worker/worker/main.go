@@ -29,6 +29,6 @@ func Main(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	defer w.Close()
-	p.Log.Info("worker running", "id", w.cfg.ID, "pool", cfg.Pool, "backend", cfg.Backend, "slots", len(w.slots), "gpus", len(gpus.GPUs()))
+	p.Log.Info("worker running", "id", w.cfg.ID, "pool", cfg.Pool, "models", w.Models(), "slots", len(w.slots), "gpus", len(gpus.GPUs()))
 	return w.Run(ctx)
 }

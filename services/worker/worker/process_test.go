@@ -118,7 +118,7 @@ func TestKilledProcessSegmentIsRedone(t *testing.T) {
 	// (the ref backend's time varies with the CPU).
 	slow := []string{"SPOOL_WORKER_BACKEND=sim", "SPOOL_WORKER_BACKEND_PARAMS=step_ms=10"}
 	a, b := e.startProcess(t, "ka-"+e.pool[:8], slow...), e.startProcess(t, "kb-"+e.pool[:8], slow...)
-	id := e.submit(t, `{"id":"killed","prompt":"a storm over the sea","durationFrames":60,"windowFrames":25,"overlapFrames":5,`+
+	id := e.submit(t, `{"id":"killed","prompt":"a storm over the sea","model":"sim","durationFrames":60,"windowFrames":25,"overlapFrames":5,`+
 		`"width":320,"height":192,"steps":200,"fps":24,"pool":"`+e.pool+`"}`)
 	victim := e.heldBy(t, id, 1, a, b)
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -16,14 +17,16 @@ import (
 func (w *Worker) info(started time.Time) *spoolv1.WorkerInfo {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	i := &spoolv1.WorkerInfo{Id: w.cfg.ID, Node: w.node, Pool: w.cfg.Pool, Backend: w.cfg.Backend,
+	i := &spoolv1.WorkerInfo{Id: w.cfg.ID, Node: w.node, Pool: w.cfg.Pool, Backend: strings.Join(w.backends(), ","),
 		Slots: uint32(len(w.slots)), StartedAt: timestamppb.New(started), HeartbeatAt: timestamppb.Now()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		i.Version = bi.Main.Version
 	}
 	models := map[string]bool{}
 	for _, s := range w.slots {
-		models[s.engine.Info().Model] = true
+		for _, m := range s.models() {
+			models[m] = true
+		}
 		if s.gpu.UUID != "" {
 			i.Gpus = append(i.Gpus, &spoolv1.GPU{Index: uint32(s.gpu.Index), Uuid: s.gpu.UUID, Name: s.gpu.Name, MemoryTotalBytes: s.gpu.MemoryTotal})
 		}

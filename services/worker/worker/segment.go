@@ -122,6 +122,10 @@ type frameEncoder interface {
 // denoising ends; the kept frames stream into the encoder as they decode.
 func (w *Worker) generate(d *delivery) (*output, error) {
 	ctx, task, sl := d.ctx, d.task, d.slot
+	engine, err := w.serve(sl, task)
+	if err != nil {
+		return nil, err
+	}
 	cond, condEntry, err := w.conditioning(ctx, task)
 	if err != nil {
 		return nil, err
@@ -143,7 +147,7 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 	start := time.Now()
 	out.sink.start = start
 	sl.since.Store(start.UnixNano())
-	runErr := sl.engine.Run(ctx, req, progressSink{out.sink, d.watch})
+	runErr := engine.Run(ctx, req, progressSink{out.sink, d.watch})
 	out.decoded = time.Now()
 	if sl.prefetch != nil {
 		sl.prefetch.ran()
@@ -234,10 +238,14 @@ func (w *Worker) finish(d *delivery, out *output) error {
 
 func ms(d time.Duration) uint32 { return uint32(max(d, 0).Milliseconds()) }
 
-// result is a result of the task's attempt with the slot's identity.
+// result is a result of the task's attempt with the slot's identity and
+// the model that runs it (none when the slot does not serve the task's).
 func (w *Worker) result(sl *slot, t *spoolv1.SegmentTask, phase spoolv1.Phase) *spoolv1.SegmentResult {
-	info := sl.engine.Info()
-	return &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, Phase: phase, Pool: t.Pool,
-		WorkerId: sl.id, Node: w.node, GpuUuid: sl.gpu.UUID, GpuName: sl.gpu.Name, Backend: info.Backend,
-		Model: info.Model, ModelVersion: info.ModelVersion, SentAt: timestamppb.Now()}
+	r := &spoolv1.SegmentResult{JobId: t.JobId, Index: t.Index, Attempt: t.Attempt, Phase: phase, Pool: t.Pool,
+		WorkerId: sl.id, Node: w.node, GpuUuid: sl.gpu.UUID, GpuName: sl.gpu.Name, SentAt: timestamppb.Now()}
+	if e := sl.engine(t.Model); e != nil {
+		info := e.Info()
+		r.Backend, r.Model, r.ModelVersion = info.Backend, info.Model, info.ModelVersion
+	}
+	return r
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -30,7 +31,12 @@ const stallSlack = 5 * time.Second
 
 // oneSegment is a one-segment sim job of the test's pool.
 func (e *env) oneSegment(t *testing.T, id string, steps int) string {
-	return e.submit(t, `{"id":"`+id+`","prompt":"a stuck engine","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"sim",`+
+	return e.oneSegmentOf(t, id, steps, "sim")
+}
+
+// oneSegmentOf is a one-segment job of model in the test's pool.
+func (e *env) oneSegmentOf(t *testing.T, id string, steps int, model string) string {
+	return e.submit(t, `{"id":"`+id+`","prompt":"a stuck engine","durationFrames":9,"windowFrames":9,"overlapFrames":4,"model":"`+model+`",`+
 		`"width":64,"height":64,"steps":`+strconv.Itoa(steps)+`,"fps":24,"pool":"`+e.pool+`"}`)
 }
 
@@ -137,11 +143,44 @@ func (p *process) exit(t *testing.T, limit time.Duration) int {
 	}
 }
 
-// pythonParams are the worker variables of a python-backend worker running
-// module (from libs/infer/python or its tests), with the plugin that
-// `make -C libs/infer python` builds. A missing plugin fails the test (it
-// skips only under -short outside CI).
-func pythonParams(t *testing.T, module string) []string {
+// pythonModel is the model of pythonCatalog: a python-backend model whose
+// module each worker names in its own parameters.
+const pythonModel = "python-test"
+
+// pythonCatalog is a catalog file: the shipped one and pythonModel.
+func pythonCatalog(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "catalog.yaml")
+	doc := string(jobspec.Shipped()) + `
+  ` + pythonModel + `:
+    description: a python module of libs/infer/python or its tests, named by the worker
+    backend: python
+    params: {}
+    frame_align: 1
+    max_window: 257
+    steps: 4
+    guidance: 5
+    shift: 0
+    fps: 24
+    gpu_memory_mib: 0
+    audio_sample_rate: 0
+    step_time: 0s
+    default_resolution: small
+    any_size: true
+    resolutions:
+      - {name: small, width: 64, height: 64, window: 9, overlap: 4}
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// pythonParams are the worker variables of a python-backend worker serving
+// pythonModel of catalog by module (from libs/infer/python or its tests),
+// with the plugin that `make -C libs/infer python` builds. A missing plugin
+// fails the test (it skips only under -short outside CI).
+func pythonParams(t *testing.T, catalog, module string) []string {
 	t.Helper()
 	infer, err := filepath.Abs("../../../libs/infer")
 	if err != nil {
@@ -152,7 +191,7 @@ func pythonParams(t *testing.T, module string) []string {
 		realpart.Missing(t, "python plugin not built: run \"make -C libs/infer python\" (needs Debian's python3-dev and python3-numpy)")
 	}
 	py := filepath.Join(infer, "python")
-	return []string{"SPOOL_WORKER_BACKEND=python", "SPOOL_WORKER_PLUGIN_DIR=" + plugins, "SPOOL_WORKER_MODEL=sim",
+	return []string{"SPOOL_CATALOG=" + catalog, "SPOOL_WORKER_BACKEND=python", "SPOOL_WORKER_MODELS=" + pythonModel, "SPOOL_WORKER_PLUGIN_DIR=" + plugins,
 		"SPOOL_WORKER_BACKEND_PARAMS=module=" + module + ";path=" + py + ":" + filepath.Join(py, "tests")}
 }
 
@@ -163,13 +202,14 @@ func pythonParams(t *testing.T, module string) []string {
 // (worker.ExitWedged). The segment completes on another worker process.
 func TestWedgedPythonWorkerExits(t *testing.T) {
 	e := newEnv(t)
-	e.startDispatcher(t)
+	catalog := pythonCatalog(t)
+	e.startDispatcher(t, func(c *dispatcher.Config) { c.Catalog.File, c.Pools = catalog, e.pool+":"+pythonModel })
 	const stall, grace = 2 * time.Second, time.Second
-	wedged := e.startProcess(t, "pw-"+e.pool[:8], append(pythonParams(t, "spool_hangs"),
+	wedged := e.startProcess(t, "pw-"+e.pool[:8], append(pythonParams(t, catalog, "spool_hangs"),
 		"SPOOL_WORKER_STALL_TIMEOUT="+stall.String(), "SPOOL_WORKER_STALL_GRACE="+grace.String())...)
-	job := e.oneSegment(t, "sleeps-"+e.pool[:6], 3)
+	job := e.oneSegmentOf(t, "sleeps-"+e.pool[:6], 3, pythonModel)
 	taken := e.holds(t, wedged.id, job)
-	healthy := e.startProcess(t, "ph-"+e.pool[:8], pythonParams(t, "spool_numpy_ref")...)
+	healthy := e.startProcess(t, "ph-"+e.pool[:8], pythonParams(t, catalog, "spool_numpy_ref")...)
 	if code := wedged.exit(t, stall+grace+stallSlack); code != worker.ExitWedged {
 		t.Fatalf("the wedged worker exited %d, want %d", code, worker.ExitWedged)
 	}

@@ -25,7 +25,7 @@ func attemptAttrs(s *slot, t *spoolv1.SegmentTask) []attribute.KeyValue {
 			gpu = "cpu" // a CPU slot, as lineage and the dashboard show it
 		}
 		a = append(a, telemetry.AttrWorker.String(s.id), telemetry.AttrGPU.String(gpu),
-			telemetry.AttrModel.String(s.engine.Info().Model))
+			telemetry.AttrModel.String(t.Model))
 	}
 	return a
 }

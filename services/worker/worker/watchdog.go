@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/infer"
-	"github.com/spoolvideo/spool/libs/jobspec"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
@@ -66,10 +65,11 @@ func (e *exitError) ExitCode() int { return e.code }
 // SPOOL_WORKER_STALL_TIMEOUT.
 const stallSteps = 5
 
-// stallTimeoutFor is the stall timeout of a slot running model: the larger
-// of cfg.StallTimeout (SPOOL_WORKER_STALL_TIMEOUT) and stallSteps × the model's catalog step time.
+// stallTimeoutFor is the stall timeout of a task of model: the larger of
+// cfg.StallTimeout (SPOOL_WORKER_STALL_TIMEOUT) and stallSteps × the
+// model's step time in the worker's catalog.
 func (w *Worker) stallTimeoutFor(model string) time.Duration {
-	m := jobspec.DefaultCatalog().Models[model]
+	m := w.catalog.Models[model]
 	return max(w.cfg.StallTimeout, stallSteps*m.StepTime)
 }
 

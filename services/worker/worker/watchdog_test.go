@@ -107,7 +107,7 @@ func TestHeartbeatsProveProgress(t *testing.T) {
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	msg := &acks{}
 	task := &spoolv1.SegmentTask{JobId: "j", Pool: "p"}
-	d := &delivery{w: w, slot: &slot{id: "s/0", stall: stall}, msg: msg, task: task, key: "j/0/1",
+	d := &delivery{w: w, slot: &slot{id: "s/0"}, msg: msg, task: task, key: "j/0/1",
 		watch: newWatch(stall, task, 0), stop: make(chan struct{}), stopped: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	go d.heartbeat(context.Background())

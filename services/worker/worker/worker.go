@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/gpu"
 	"github.com/spoolvideo/spool/libs/infer"
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
 )
 
@@ -36,6 +38,7 @@ type Worker struct {
 	cancelled     cancelledJobs
 	tails         *tailCache
 	codec         media.Codec
+	catalog       jobspec.Catalog // SPOOL_CATALOG's: the served models and their step times
 	meterProvider metric.MeterProvider
 
 	mu      sync.Mutex
@@ -45,18 +48,18 @@ type Worker struct {
 	stopRun context.CancelCauseFunc                  // ends runCtx: an engine was given up
 }
 
-// slot is one engine, kept warm, running one segment at a time.
+// slot is one engine per served model, kept warm, running one segment at
+// a time.
 type slot struct {
-	id     string
-	gpu    gpu.GPU
-	engine *infer.Engine
-	busy   atomic.Int64 // nanoseconds spent inside the engine by finished runs
-	since  atomic.Int64 // when the running engine call began (Unix ns), or 0
+	id      string
+	gpu     gpu.GPU
+	engines map[string]*infer.Engine // by model name
+	busy    atomic.Int64             // nanoseconds spent inside the engine by finished runs
+	since   atomic.Int64             // when the running engine call began (Unix ns), or 0
 
 	prefetch *prefetch    // owned by the slot's loop and its engine's callbacks
 	warm     *warmEncoder // an encoder started ahead for the next segment
 
-	stall     time.Duration // no progress for this long stalls a segment (watchdog.go)
 	wedged    chan struct{} // closed when the slot is given up: a segment did not return after its cancel
 	wedgeOnce sync.Once
 
@@ -75,8 +78,9 @@ func (s *slot) busyNow() time.Duration {
 	return d
 }
 
-// New opens an engine per slot: one per visible GPU (NVML), or cfg.Slots
-// CPU slots when there is none or the backend is ref (CPU only).
+// New opens, per slot, an engine of every model the worker serves (see
+// Config.Models): a slot per visible GPU (NVML), or cfg.Slots CPU slots
+// when there is none or every model runs on the ref backend (CPU only).
 func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Logger, opts ...Option) (*Worker, error) {
 	if cfg.Register == 0 {
 		cfg.Register = 10 * time.Second
@@ -117,8 +121,17 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 			return nil, err
 		}
 	}
+	cat, err := jobspec.LoadCatalog(cfg.Catalog.File)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	models, err := servedModels(cfg, cat)
+	if err != nil {
+		return nil, err
+	}
+	w.catalog = cat
 	devices := []gpu.GPU{}
-	if gpus != nil && cfg.Backend != "ref" {
+	if gpus != nil && slices.ContainsFunc(models, func(m jobspec.Model) bool { return m.Backend != "ref" }) {
 		devices = gpus.GPUs()
 	}
 	n := len(devices)
@@ -126,25 +139,20 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 		n = cfg.Slots
 	}
 	w.tails = newTailCache(2 * n)
-	codec, err := media.CodecByName(cfg.Codec)
+	w.codec, err = media.CodecByName(cfg.Codec)
 	if err != nil {
 		return nil, fmt.Errorf("worker: SPOOL_WORKER_CODEC: %w", err)
 	}
-	w.codec = codec
 	for i := range n {
-		opts := []infer.Option{infer.WithModel(cfg.Model), infer.WithParams(cfg.Params), infer.WithPluginDir(cfg.PluginDir),
-			infer.WithWeightsDir(cfg.Weights)}
 		s := &slot{id: fmt.Sprintf("%s/%d", cfg.ID, i), wedged: make(chan struct{})}
+		var device *gpu.GPU
 		if i < len(devices) {
-			s.gpu = devices[i]
-			opts = append(opts, infer.WithDevice(devices[i].Index))
+			s.gpu, device = devices[i], &devices[i]
 		}
-		e, err := infer.Open(cfg.Backend, opts...)
-		if err != nil {
+		if s.engines, err = OpenEngines(cfg, models, device); err != nil {
 			w.Close()
 			return nil, fmt.Errorf("worker: slot %d: %w", i, err)
 		}
-		s.engine, s.stall = e, w.stallTimeoutFor(e.Info().Model)
 		w.slots = append(w.slots, s)
 	}
 	return w, nil
@@ -157,7 +165,9 @@ func (w *Worker) Close() {
 		select {
 		case <-s.wedged:
 		default:
-			_ = s.engine.Close()
+			for _, e := range s.engines {
+				_ = e.Close()
+			}
 		}
 	}
 }

@@ -59,7 +59,7 @@ func (e *env) run(t *testing.T, name string, run func(context.Context) error) {
 // startDispatcher runs a dispatcher for the test's pool; tune, if given,
 // changes its configuration first.
 func (e *env) startDispatcher(t *testing.T, tune ...func(*dispatcher.Config)) {
-	cfg := dispatcher.Config{Pools: []string{e.pool}, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
+	cfg := dispatcher.Config{Pools: e.pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 8, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute}
 	for _, f := range tune {
 		f(&cfg)
@@ -71,8 +71,14 @@ func (e *env) startDispatcher(t *testing.T, tune ...func(*dispatcher.Config)) {
 	e.run(t, "dispatcher", d.Run)
 }
 
+// startWorker starts a worker serving the pool's models, ref and sim.
 func (e *env) startWorker(t *testing.T, slots int) {
-	w, err := worker.New(worker.Config{ID: "w-" + e.pool, Pool: e.pool, Backend: "ref", Slots: slots, Heartbeat: time.Second},
+	e.startWorkerOf(t, slots, "ref", "sim")
+}
+
+// startWorkerOf starts a worker w-<pool> that loads models.
+func (e *env) startWorkerOf(t *testing.T, slots int, models ...string) {
+	w, err := worker.New(worker.Config{ID: "w-" + e.pool, Pool: e.pool, Models: models, Slots: slots, Heartbeat: time.Second},
 		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +136,11 @@ func TestChainJobThroughRealWorkers(t *testing.T) {
 	}
 	e.checkFragments(t, segs, 30)
 	ctx := context.Background()
-	// Lineage: one attempt each, by this worker, with timings.
+	// Lineage: one attempt each, by this worker, with the model and
+	// version that ran it, and timings.
 	for _, s := range segs {
 		a, _ := e.store.ListAttempts(ctx, id, s.Index)
-		if len(a) != 1 || a[0].Worker.Backend != "ref" || !strings.HasPrefix(a[0].Worker.WorkerID, "w-") || a[0].Timings.DenoiseMS < 0 {
+		if len(a) != 1 || a[0].Worker.Backend != "ref" || a[0].Worker.Model != "ref" || a[0].Worker.ModelVersion == "" || !strings.HasPrefix(a[0].Worker.WorkerID, "w-") || a[0].Timings.DenoiseMS < 0 {
 			t.Fatalf("segment %d attempts %+v", s.Index, a)
 		}
 	}

@@ -83,7 +83,7 @@ func setup(ctx context.Context, pool string, window int) (r *rig, err error) {
 	if err = r.blob.EnsureBucket(ctx); err != nil {
 		return nil, err
 	}
-	cfg := dispatcher.Config{Pools: []string{pool}, MaxAttempts: 3, RetryBackoff: time.Second, ReconcileEvery: time.Hour,
+	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: time.Second, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: window, LiveAhead: 2, OutboxBatch: 256, SubmitBatch: 64,
 		SegmentDeadline: time.Hour}
 	d, err := dispatcher.New(ctx, cfg, r.bus, r.store, quiet())

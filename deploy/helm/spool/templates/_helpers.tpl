@@ -202,6 +202,9 @@ prometheus.io/path: /metrics
 {{- if not .Values.secrets.existingSecret }}
 checksum/secret: {{ toJson .Values.secrets | sha256sum }}
 {{- end }}
+{{- if .Values.catalog }}
+checksum/catalog: {{ .Values.catalog | sha256sum }}
+{{- end }}
 {{- with .Values.podAnnotations }}
 {{ toYaml . }}
 {{- end }}
@@ -234,15 +237,48 @@ checksum/secret: {{ toJson .Values.secrets | sha256sum }}
 {{- end }}
 {{- end -}}
 
-{{/* The comma-separated pools a service serves: its own list, else the names of workerPools. Arguments: dict root, pools. */}}
+{{/* The pools a service serves, each declared with the models of its
+workerPools entry, "pool:model,model;pool:model" (SPOOL_*_POOLS): its own
+list of names, else every one of workerPools. Arguments: dict root, pools. */}}
 {{- define "spool.poolList" -}}
-{{- if .pools -}}
-{{- join "," .pools -}}
-{{- else -}}
-{{- $names := list -}}
+{{- $decls := list -}}
 {{- range .root.Values.workerPools -}}
+{{- if or (not $.pools) (has .name $.pools) -}}
+{{- $decls = append $decls (printf "%s:%s" .name (join "," .models)) -}}
+{{- end -}}
+{{- end -}}
+{{- join ";" $decls -}}
+{{- end -}}
+
+{{/* The names of workerPools, comma-separated. Argument: root. */}}
+{{- define "spool.poolNames" -}}
+{{- $names := list -}}
+{{- range .Values.workerPools -}}
 {{- $names = append $names .name -}}
 {{- end -}}
 {{- join "," $names -}}
 {{- end -}}
+
+{{/* SPOOL_CATALOG, the volume and the mount of the catalog ConfigMap, when
+the values give a catalog. Argument: root. */}}
+{{- define "spool.catalogEnv" -}}
+{{- if .Values.catalog }}
+{{- include "spool.envVar" (list "SPOOL_CATALOG" "/etc/spool/catalog/catalog.yaml") }}
+{{- end }}
+{{- end -}}
+
+{{- define "spool.catalogVolume" -}}
+{{- if .Values.catalog }}
+- name: catalog
+  configMap:
+    name: {{ include "spool.fullname" . }}-catalog
+{{- end }}
+{{- end -}}
+
+{{- define "spool.catalogMount" -}}
+{{- if .Values.catalog }}
+- name: catalog
+  mountPath: /etc/spool/catalog
+  readOnly: true
+{{- end }}
 {{- end -}}

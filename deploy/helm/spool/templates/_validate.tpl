@@ -31,6 +31,9 @@ pools includes it; the first failure stops the render.
 {{- fail (printf "%s: duplicate pool name; workerPools[%d] has the same name, and pool names must be unique" $where (get $seen $name)) -}}
 {{- end -}}
 {{- $_ := set $seen $name $i -}}
+{{- if or (not (kindIs "slice" $p.models)) (not $p.models) -}}
+{{- fail (printf "%s.models is required: the catalog models the pool serves, e.g. [skyreels-v2-df-14b-720p]; every worker of the pool loads them all, and jobs of these models are routed to it" $where) -}}
+{{- end -}}
 {{- if not $p.gpuProduct -}}
 {{- fail (printf "%s.gpuProduct is required: the node label nvidia.com/gpu.product of the pool's GPUs, e.g. NVIDIA-H100-80GB-HBM3" $where) -}}
 {{- end -}}
@@ -49,6 +52,13 @@ pools includes it; the first failure stops the render.
 {{- end -}}
 {{- if and (hasKey $p "lagThreshold") (lt (int64 $p.lagThreshold) 1) -}}
 {{- fail (printf "%s.lagThreshold must be ≥ 1; got %v" $where $p.lagThreshold) -}}
+{{- end -}}
+{{- end -}}
+{{- range $svc := list "dispatcher" "gateway" -}}
+{{- range (index $v $svc).pools -}}
+{{- if not (has . (include "spool.poolNames" $ | splitList ",")) -}}
+{{- fail (printf "%s.pools: pool %q is not in workerPools, where the models it serves are declared" $svc .) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- with $v.dispatcher.pools -}}

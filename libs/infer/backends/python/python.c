@@ -30,6 +30,7 @@ int spool_param(const char *params, const char *key, char *out, size_t outlen);
 
 typedef struct {
   PyObject *module, *generate;
+  PyObject *params; /* dict of the engine's parameters, str -> str */
   char model[128], version[128], weights[1024];
   int device;
   uint32_t channels, scale, align, temporal;
@@ -244,6 +245,28 @@ static uint32_t dict_u32(PyObject *d, const char *key, uint32_t def) {
   return (uint32_t)x;
 }
 
+/* params_dict turns "k=v;k=v" (NULL: none) into a new dict of str, so that
+ * a module reads the parameters the engine was opened with (e.g. the
+ * catalog's weights and shift of its model). NULL with a Python error set
+ * on failure. Holds the GIL. */
+static PyObject *params_dict(const char *params) {
+  PyObject *d = PyDict_New();
+  for (const char *p = params; d && p && *p;) {
+    const char *end = strchr(p, ';');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    const char *eq = memchr(p, '=', n);
+    if (eq && eq > p) {
+      PyObject *v = PyUnicode_DecodeUTF8(eq + 1, (Py_ssize_t)(p + n - eq - 1), "strict");
+      PyObject *k = v ? PyUnicode_DecodeUTF8(p, (Py_ssize_t)(eq - p), "strict") : NULL;
+      if (!k || PyDict_SetItem(d, k, v) < 0) Py_CLEAR(d);
+      Py_XDECREF(k);
+      Py_XDECREF(v);
+    }
+    p = end ? end + 1 : p + n;
+  }
+  return d;
+}
+
 static spool_status py_open(const spool_engine_options *o, void **state, char *err, size_t errlen) {
   pthread_once(&init_once, init_python);
   if (init_error[0]) {
@@ -278,6 +301,12 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
     st = SPOOL_ERR_BACKEND_NOT_FOUND;
     goto out;
   }
+  s->params = params_dict(o->params);
+  if (!s->params) {
+    format_exception(err, errlen, "python backend: params");
+    st = SPOOL_ERR_BACKEND;
+    goto out;
+  }
   s->generate = PyObject_GetAttrString(s->module, "generate_segment");
   if (!s->generate || !PyCallable_Check(s->generate)) {
     PyErr_Clear();
@@ -290,7 +319,7 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
   PyObject *info_fn = PyObject_GetAttrString(s->module, "info");
   if (!info_fn) PyErr_Clear();
   if (info_fn) {
-    PyObject *info = PyObject_CallNoArgs(info_fn);
+    PyObject *info = PyObject_CallOneArg(info_fn, s->params);
     Py_DECREF(info_fn);
     if (!info || !PyDict_Check(info)) {
       if (!info) format_exception(err, errlen, "python backend: info()");
@@ -313,6 +342,7 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
   }
 out:
   if (st != SPOOL_OK) {
+    Py_XDECREF(s->params);
     Py_XDECREF(s->generate);
     Py_XDECREF(s->module);
     free(s);
@@ -327,6 +357,7 @@ static void py_close(void *state) {
   py_state *s = state;
   if (!s) return;
   PyGILState_STATE g = PyGILState_Ensure();
+  Py_XDECREF(s->params);
   Py_XDECREF(s->generate);
   Py_XDECREF(s->module);
   PyGILState_Release(g);
@@ -395,11 +426,11 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
   } else {
     cond = Py_NewRef(Py_None);
   }
-  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:K,s:I,s:O,s:s,s:s,s:i}", "prompt", r->prompt, "seed",
+  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:K,s:I,s:O,s:s,s:s,s:i,s:O}", "prompt", r->prompt, "seed",
                       (unsigned long long)r->seed, "width", r->width, "height", r->height, "frames", r->frames,
                       "overlap", r->overlap, "steps", r->steps, "guidance", (double)r->guidance, "first_frame",
                       (unsigned long long)r->first_frame, "tail_frames", r->tail_frames, "cond", cond, "model",
-                      s->model, "weights_dir", s->weights, "device", s->device);
+                      s->model, "weights_dir", s->weights, "device", s->device, "params", s->params);
   if (!req) goto pyfail;
   res = PyObject_CallFunctionObjArgs(s->generate, req, io, NULL);
   /* Once the cancel flag is up, however the module stops (spool.Abort from

@@ -11,8 +11,8 @@ import time
 import spool_numpy_ref
 
 
-def info():
-    return spool_numpy_ref.info()
+def info(params):
+    return spool_numpy_ref.info(params)
 
 
 def generate_segment(request, io):

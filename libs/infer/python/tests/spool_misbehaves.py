@@ -12,6 +12,10 @@ def generate_segment(request, io):
     if request["tail_frames"] and mode != "no-tail":
         c = 16
         io.tail(np.zeros((request["tail_frames"], c, -(-h // 8), -(-w // 8)), dtype=np.float32))
+    if mode == "params":  # the engine's parameters reach the module
+        p = request["params"]
+        if p.get("module") != "spool_misbehaves" or not p.get("path", "").endswith("/tests"):
+            raise ValueError("params %r lack the engine's module and path" % p)
     if mode == "bytes":  # any buffer will do, not only numpy
         for f in range(n):
             io.frame(f, bytes([f % 256]) * (h * w * 3))

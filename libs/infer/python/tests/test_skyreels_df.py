@@ -132,10 +132,16 @@ class SkyReelsMappingTest(unittest.TestCase):
         self.assertEqual(io.tail_latents.shape, (2, 16, 68, 120))  # what the plugin wants for 540 rows
 
     def test_info_matches_the_wan_vae(self):
-        i = df.info()
+        i = df.info({})
         self.assertEqual((i["latent_channels"], i["latent_scale"], i["temporal_scale"], i["frame_align"]), (16, 8, 4, 4))
         self.assertEqual(df.latent_frames(97), 25)
         self.assertEqual(df.latent_frames(17), 5)
+
+    def test_the_catalog_params_choose_weights_and_shift(self):
+        params = {"weights": "Skywork/SkyReels-V2-DF-14B-720P-Diffusers", "shift": "5"}
+        self.assertEqual(df.info(params)["model_version"], "skyreels-v2-df (Skywork/SkyReels-V2-DF-14B-720P-Diffusers, shift 5)")
+        self.assertEqual(df.source(params, "/weights/14b"), "/weights/14b")  # a local snapshot wins
+        self.assertEqual((df.source({}), df.flow_shift({})), (df.MODEL_ID, df.FLOW_SHIFT))
 
     def test_segment_order_and_shapes(self):
         io, pipe = make_io(), FakePipe()
