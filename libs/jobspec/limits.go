@@ -42,6 +42,7 @@ func Limits() []Limit {
 		{"duration_s", fmt.Sprintf("> 0 and ≤ %d s; exactly one of duration_s and duration_frames, or neither with live", MaxDurationS)},
 		{"duration_frames", fmt.Sprintf("≥ 1 and ≤ %d s × fps", MaxDurationS)},
 		{"live", "true only with no duration and in chain mode: an unbounded video, ended by cancel"},
+		{"live_ahead_s", liveAheadAllowed},
 		{"fps", fmt.Sprintf("%d..%d; 0 means the model's default (24 for every shipped model)", MinFPS, MaxFPS)},
 		{"resolution", resolutionPreset + ": the model's resolution of that name; or width and height; neither means the model's default resolution"},
 		{"width, height", fmt.Sprintf("even, %d..%d on the long side and %d..%d on the short side; both or neither; a size the model allows", MinSide, MaxLongSide, MinSide, MaxShortSide)},

@@ -39,6 +39,9 @@ type Job struct {
 	Timeline      plan.Timeline
 	InputVideoKey string
 	InputAudioKey string
+	// LiveAheadS is how far, in seconds of video, a live job may be
+	// generated ahead of its live edge; 0 for a bounded job.
+	LiveAheadS float64
 	// Plan enumerates the job's segments.
 	Plan *plan.Plan
 }
@@ -66,7 +69,7 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 		return Job{}, fieldErr("id", j.ID, nameAllowed)
 	}
 	steps := []func(*spoolv1.JobSpec, Catalog, *Job) error{
-		checkNames, checkModel, checkFPS, checkSize, checkDuration, checkWindow, checkQuality, checkPrompts,
+		checkNames, checkModel, checkFPS, checkSize, checkDuration, checkLiveAhead, checkWindow, checkQuality, checkPrompts,
 	}
 	for _, step := range steps {
 		if err := step(spec, cat, &j); err != nil {
