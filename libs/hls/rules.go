@@ -16,7 +16,9 @@ var ErrRule = errors.New("hls: playlist rule broken")
 // not ended, at least three target durations of segments (§6.2.2).
 func Check(p Playlist) error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...)) }
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
+	}
 	if p.Map == "" {
 		bad("no EXT-X-MAP")
 	}
@@ -67,7 +69,9 @@ func (w *Watcher) Next(p Playlist) error {
 	if err := Check(p); err != nil {
 		errs = append(errs, err)
 	}
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...)) }
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
+	}
 	if w.seen == nil {
 		w.seen = map[int]Segment{}
 	}
@@ -127,7 +131,9 @@ func (w *Watcher) Complete(frames int64, fps int) error {
 		return fmt.Errorf("%w: no version seen", ErrRule)
 	}
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...)) }
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
+	}
 	if !p.End {
 		bad("the last version has no EXT-X-ENDLIST")
 	}
