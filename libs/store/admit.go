@@ -13,7 +13,8 @@ import (
 // with the fewest segments in flight going first, and a tenant's own jobs go
 // oldest first. task builds each admitted segment's outbox row (attempt 1).
 // Admission of one pool is serialised across dispatcher replicas by an
-// advisory lock. It returns how many segments it admitted.
+// advisory lock. Admitting segment 0 of a live job starts its live clock
+// (Job.LiveStartAt). It returns how many segments it admitted.
 func (s *Store) AdmitReady(ctx context.Context, pool string, window int, task func(Segment) (OutboxMsg, error)) (int, error) {
 	admitted := 0
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -78,6 +79,18 @@ LIMIT $2`, pool, free)
 		segs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Segment, error) { return scanSegment(r) })
 		if err != nil {
 			return fmt.Errorf("admit: %w", err)
+		}
+		var firsts []string
+		for _, sg := range segs {
+			if sg.Index == 0 {
+				firsts = append(firsts, sg.JobID)
+			}
+		}
+		if len(firsts) > 0 { // a live job's clock starts when its segment 0 is first released
+			if _, err := tx.Exec(ctx, `UPDATE jobs SET live_start_at = now() WHERE id = ANY($1) AND live AND live_start_at IS NULL`,
+				firsts); err != nil {
+				return fmt.Errorf("admit: start live clocks: %w", err)
+			}
 		}
 		atts, msgs := make([]attemptRow, len(segs)), make([]OutboxMsg, len(segs))
 		for i, sg := range segs {

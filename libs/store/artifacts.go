@@ -62,7 +62,10 @@ type Final struct {
 	SHA256 string // hex
 	Bytes  int64
 	Frames int64
-	Outbox []OutboxMsg // the succeeded event
+	// Segments is how many segments the video holds. A live job's
+	// segment counts become it: what was made, not what was planned.
+	Segments int
+	Outbox   []OutboxMsg // the succeeded event
 }
 
 // FinishJob records the job's final artifact and marks the job succeeded,
@@ -70,6 +73,7 @@ type Final struct {
 // segment committed; a live job may be running, or cancelled (a stopped
 // live job is finalized with every frame made so far). It reports whether
 // the job moved: the same Final again changes nothing and returns false.
+// A live job's segments_total and segments_done become f.Segments.
 // It fails with ErrNotFound when there is no such job, and with ErrConflict
 // when the job cannot succeed (it failed, was rejected, still has segments
 // to commit, or succeeded with another output).
@@ -106,8 +110,10 @@ func (s *Store) FinishJob(ctx context.Context, f Final) (finished bool, err erro
 		b.Queue(insertArtifact, artifactArgs(a)...)
 		b.Queue(`UPDATE jobs SET state = 'succeeded', final_key = $2, final_sha256 = $3, final_bytes = $4, final_frames = $5,
 			progress = 1, error_code = NULL, error_field = NULL, error_message = NULL,
+			segments_total = CASE WHEN live AND $6 > 0 THEN $6 ELSE segments_total END,
+			segments_done = CASE WHEN live AND $6 > 0 THEN $6 ELSE segments_done END,
 			started_at = coalesce(started_at, now()), finished_at = now(), updated_at = now()
-			WHERE id = $1`, f.JobID, f.Key, f.SHA256, f.Bytes, f.Frames)
+			WHERE id = $1`, f.JobID, f.Key, f.SHA256, f.Bytes, f.Frames, f.Segments)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("finish job %s: %w", f.JobID, err)
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -86,12 +87,18 @@ func insertOutboxBatch(ctx context.Context, tx pgx.Tx, msgs []OutboxMsg) error {
 	}
 	ids, subjects := make([]string, len(msgs)), make([]string, len(msgs))
 	payloads, headers := make([][]byte, len(msgs)), make([]map[string]string, len(msgs))
+	notBefore := make([]*time.Time, len(msgs))
 	for i, m := range msgs {
 		ids[i], subjects[i], payloads[i], headers[i] = m.MsgID, m.Subject, m.Payload, headersOf(m)
+		if !m.NotBefore.IsZero() {
+			notBefore[i] = &msgs[i].NotBefore
+		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO outbox (msg_id, subject, payload, headers)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[]) ON CONFLICT (msg_id) DO NOTHING`,
-		ids, subjects, payloads, headers)
+	_, err := tx.Exec(ctx, `INSERT INTO outbox (msg_id, subject, payload, headers, not_before)
+		SELECT id, subject, payload, headers, coalesce(nb, now())
+		FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[], $5::timestamptz[]) AS m(id, subject, payload, headers, nb)
+		ON CONFLICT (msg_id) DO NOTHING`,
+		ids, subjects, payloads, headers, notBefore)
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}

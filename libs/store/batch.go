@@ -33,7 +33,7 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 		for i, d := range ds {
 			jobs[i], idxs[i] = d.JobID, int32(d.Index)
 		}
-		rows, err := tx.Query(ctx, `SELECT s.job_id, s.idx, s.state, s.committed_attempt
+		rows, err := tx.Query(ctx, `SELECT s.job_id, s.idx, s.state, s.committed_attempt, s.frames - s.overlap - s.trim_frames
 			FROM segments s JOIN unnest($1::text[], $2::int[]) AS k(job_id, idx) ON s.job_id = k.job_id AND s.idx = k.idx
 			ORDER BY s.job_id, s.idx FOR UPDATE OF s`, jobs, idxs)
 		if err != nil {
@@ -44,14 +44,15 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 			idx int
 		}
 		type seg struct {
-			state SegmentState
-			done  *int
+			state     SegmentState
+			done      *int
+			newFrames int64 // the frames it adds to the video
 		}
 		segs := map[key]*seg{}
 		for rows.Next() {
 			var k key
 			sg := &seg{}
-			if err := rows.Scan(&k.job, &k.idx, &sg.state, &sg.done); err != nil {
+			if err := rows.Scan(&k.job, &k.idx, &sg.state, &sg.done, &sg.newFrames); err != nil {
 				rows.Close()
 				return fmt.Errorf("lock segments: %w", err)
 			}
@@ -64,7 +65,7 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 		var cj, ck, csha []string
 		var ci, ca, cf []int32
 		var cb []int64
-		perJob := map[string]int{}
+		perJob, framesPerJob := map[string]int{}, map[string]int64{}
 		for i, d := range ds {
 			sg, ok := segs[key{d.JobID, d.Index}]
 			if !ok {
@@ -80,6 +81,7 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 			sg.done, sg.state = &attempt, SegDone
 			out[i] = true
 			perJob[d.JobID]++
+			framesPerJob[d.JobID] += sg.newFrames
 			atts = append(atts, attemptRow{d.JobID, d.Index, d.Attempt, OutcomeDone, d.Worker, d.Timings})
 			cj, ci, ca, ck = append(cj, d.JobID), append(ci, int32(d.Index)), append(ca, int32(d.Attempt)), append(ck, d.VideoKey)
 			csha, cb, cf = append(csha, d.SHA256), append(cb, d.Bytes), append(cf, int32(d.Frames))
@@ -110,10 +112,10 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 		var events []OutboxMsg
 		for _, j := range order {
 			var p Progress
-			if err := tx.QueryRow(ctx, `UPDATE jobs SET segments_done = segments_done + $2, updated_at = now(),
+			if err := tx.QueryRow(ctx, `UPDATE jobs SET segments_done = segments_done + $2, frames_done = frames_done + $3, updated_at = now(),
 				state = CASE WHEN state = 'queued' THEN 'running' ELSE state END, started_at = coalesce(started_at, now()),
 				progress = CASE WHEN segments_total > 0 THEN least(1, (segments_done + $2)::float8 / segments_total) ELSE progress END
-				WHERE id = $1 RETURNING state, segments_done, coalesce(segments_total, 0), progress`, j, perJob[j]).
+				WHERE id = $1 RETURNING state, segments_done, coalesce(segments_total, 0), progress`, j, perJob[j], framesPerJob[j]).
 				Scan(&p.State, &p.SegmentsDone, &p.SegmentsTotal, &p.Progress); err != nil {
 				return fmt.Errorf("job %s progress: %w", j, err)
 			}

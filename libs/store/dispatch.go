@@ -27,6 +27,10 @@ type Release struct {
 	Index           int
 	ConditioningKey string
 	Outbox          []OutboxMsg
+	// NotBefore is when its task goes out (a paced live segment; the
+	// task's outbox row has the same); zero for now. The segment counts
+	// as queued from then: the reconciler measures from it.
+	NotBefore time.Time
 }
 
 // ReleaseSegment queues a pending segment of a live (queued or running)
@@ -36,10 +40,10 @@ type Release struct {
 func (s *Store) ReleaseSegment(ctx context.Context, r Release) (released bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1,
-			queued_at = now(), updated_at = now()
+			queued_at = coalesce($4::timestamptz, now()), updated_at = coalesce($4::timestamptz, now())
 			WHERE job_id = $1 AND idx = $2 AND state = 'pending'
 			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`,
-			r.JobID, r.Index, nullable(r.ConditioningKey))
+			r.JobID, r.Index, nullable(r.ConditioningKey), notBeforeOf(OutboxMsg{NotBefore: r.NotBefore}))
 		if err != nil {
 			return fmt.Errorf("release %s/%d: %w", r.JobID, r.Index, err)
 		}
@@ -99,8 +103,9 @@ func (s *Store) RetrySegment(ctx context.Context, r Retry) (retried bool, err er
 				video_sha256 = NULL, video_bytes = NULL, video_frames = NULL WHERE job_id = $1 AND idx = $2`, r.JobID, r.Index); err != nil {
 				return fmt.Errorf("reopen %s/%d: %w", r.JobID, r.Index, err)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE jobs SET segments_done = greatest(segments_done - 1, 0), updated_at = now()
-				WHERE id = $1`, r.JobID); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE jobs SET segments_done = greatest(segments_done - 1, 0), updated_at = now(),
+				frames_done = greatest(frames_done - (SELECT frames - overlap - trim_frames FROM segments WHERE job_id = $1 AND idx = $2), 0)
+				WHERE id = $1`, r.JobID, r.Index); err != nil {
 				return fmt.Errorf("reopen %s/%d: %w", r.JobID, r.Index, err)
 			}
 			state, attempts = SegRunning, max(attempts, r.Attempt)

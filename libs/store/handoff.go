@@ -14,6 +14,8 @@ import (
 // tail's bookkeeping is sent as one pipelined batch, so the hand-off costs
 // few round trips. It reports whether this was the first TAIL_READY of the
 // segment and the released segment's row, nil when nothing was released.
+// A row with a NotBefore (a paced live segment) goes out then, and the
+// segment counts as queued from then (the reconciler measures from it).
 func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (OutboxMsg, error)) (first bool, released *OutboxMsg, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
@@ -49,8 +51,11 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 		}
 		b2 := &pgx.Batch{}
 		b2.Queue(`INSERT INTO attempts (job_id, idx, attempt, outcome) VALUES ($1, $2, 1, 'queued') ON CONFLICT DO NOTHING`, r.JobID, r.Index+1)
-		b2.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers) VALUES ($1, $2, $3, $4) ON CONFLICT (msg_id) DO NOTHING`,
-			msg.MsgID, msg.Subject, msg.Payload, headersOf(msg))
+		b2.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers, not_before) VALUES ($1, $2, $3, $4, coalesce($5, now()))
+			ON CONFLICT (msg_id) DO NOTHING`, msg.MsgID, msg.Subject, msg.Payload, headersOf(msg), notBeforeOf(msg))
+		if !msg.NotBefore.IsZero() {
+			b2.Queue(`UPDATE segments SET queued_at = $3, updated_at = $3 WHERE job_id = $1 AND idx = $2`, r.JobID, r.Index+1, msg.NotBefore)
+		}
 		if err := tx.SendBatch(ctx, b2).Close(); err != nil {
 			return fmt.Errorf("queue %s/%d: %w", r.JobID, r.Index+1, err)
 		}
@@ -65,19 +70,22 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 // pipelined batch, which Postgres runs as one implicit transaction, so the
 // hand-off costs a single round trip. It reports whether this was the first
 // TAIL_READY of the segment and whether the next segment was released (the
-// caller then publishes msg).
+// caller then publishes msg, or leaves it to the outbox when it has a
+// NotBefore).
 func (s *Store) HandOffPrepared(ctx context.Context, r TailReady, msg OutboxMsg) (first, released bool, err error) {
 	b := &pgx.Batch{}
 	queueTailReady(b, r)
-	b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1, queued_at = now(), updated_at = now()
+	b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1,
+		  queued_at = coalesce($4::timestamptz, now()), updated_at = coalesce($4::timestamptz, now())
 		WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending'
-		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, r.JobID, r.Index, r.TailKey)
+		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, r.JobID, r.Index, r.TailKey, notBeforeOf(msg))
 	// The next two see the release above: one implicit transaction.
 	wasReleased := `EXISTS (SELECT 1 FROM segments WHERE job_id = $1 AND idx = $2 + 1 AND state = 'queued' AND conditioning_key = $3)`
 	b.Queue(`INSERT INTO attempts (job_id, idx, attempt, outcome) SELECT $1, $2 + 1, 1, 'queued' WHERE `+wasReleased+`
 		ON CONFLICT DO NOTHING`, r.JobID, r.Index, r.TailKey)
-	b.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers) SELECT $4, $5, $6, $7 WHERE `+wasReleased+`
-		ON CONFLICT (msg_id) DO NOTHING`, r.JobID, r.Index, r.TailKey, msg.MsgID, msg.Subject, msg.Payload, headersOf(msg))
+	b.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers, not_before) SELECT $4, $5, $6, $7, coalesce($8::timestamptz, now())
+		WHERE `+wasReleased+` ON CONFLICT (msg_id) DO NOTHING`, r.JobID, r.Index, r.TailKey, msg.MsgID, msg.Subject, msg.Payload,
+		headersOf(msg), notBeforeOf(msg))
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {

@@ -27,9 +27,10 @@ func nullable[T comparable](v T) any {
 
 const insertJob = `
 INSERT INTO jobs (id, tenant, priority, pool, model, mode, state, spec, live, total_frames, fps, width, height,
-                  segments_total, error_code, error_field, error_message, trace_id, finished_at)
+                  segments_total, error_code, error_field, error_message, trace_id, finished_at, traceparent,
+                  live_ahead_s, longest_piece)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        CASE WHEN $7 = 'rejected' THEN now() END)
+        CASE WHEN $7 = 'rejected' THEN now() END, $19, $20, $21)
 ON CONFLICT (id) DO NOTHING`
 
 func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
@@ -39,7 +40,8 @@ func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
 	}
 	tag, err := tx.Exec(ctx, insertJob, j.ID, j.Tenant, j.Priority, j.Pool, j.Model, j.Mode, j.State, spec, j.Live,
 		nullable(j.TotalFrames), nullable(j.FPS), nullable(j.Width), nullable(j.Height), nullable(j.SegmentsTotal),
-		nullable(j.ErrorCode), nullable(j.ErrorField), nullable(j.ErrorMessage), nullable(j.TraceID))
+		nullable(j.ErrorCode), nullable(j.ErrorField), nullable(j.ErrorMessage), nullable(j.TraceID), nullable(j.Traceparent),
+		nullable(j.LiveAheadS), nullable(j.LongestPiece))
 	if err != nil {
 		return false, fmt.Errorf("insert job %s: %w", j.ID, err)
 	}
@@ -104,14 +106,16 @@ const jobColumns = `id, tenant, priority, pool, model, mode, state, spec, live, 
 	coalesce(width, 0), coalesce(height, 0), coalesce(segments_total, 0), segments_done, progress,
 	coalesce(final_key, ''), coalesce(final_sha256, ''), coalesce(final_bytes, 0), coalesce(final_frames, 0),
 	coalesce(error_code, ''), coalesce(error_field, ''), coalesce(error_message, ''), coalesce(trace_id, ''),
-	created_at, updated_at, started_at, finished_at`
+	created_at, updated_at, started_at, finished_at,
+	coalesce(traceparent, ''), coalesce(live_ahead_s, 0), live_start_at, coalesce(longest_piece, 0), frames_done`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
 	err := row.Scan(&j.ID, &j.Tenant, &j.Priority, &j.Pool, &j.Model, &j.Mode, &j.State, &j.Spec, &j.Live, &j.TotalFrames,
 		&j.FPS, &j.Width, &j.Height, &j.SegmentsTotal, &j.SegmentsDone, &j.Progress, &j.FinalKey, &j.FinalSHA256,
 		&j.FinalBytes, &j.FinalFrames, &j.ErrorCode, &j.ErrorField, &j.ErrorMessage, &j.TraceID,
-		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt)
+		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
+		&j.Traceparent, &j.LiveAheadS, &j.LiveStartAt, &j.LongestPiece, &j.FramesDone)
 	return j, err
 }
 

@@ -16,16 +16,20 @@ func headersOf(m OutboxMsg) map[string]string {
 	return m.Headers
 }
 
+// notBeforeOf is m's NotBefore as a query argument: NULL (now) when zero.
+func notBeforeOf(m OutboxMsg) any {
+	if m.NotBefore.IsZero() {
+		return nil
+	}
+	return m.NotBefore
+}
+
 func insertOutbox(ctx context.Context, tx pgx.Tx, msgs []OutboxMsg) error {
 	for _, m := range msgs {
 		headers := headersOf(m)
-		var notBefore any
-		if !m.NotBefore.IsZero() {
-			notBefore = m.NotBefore
-		}
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (msg_id, subject, payload, headers, not_before)
 			VALUES ($1, $2, $3, $4, coalesce($5, now())) ON CONFLICT (msg_id) DO NOTHING`,
-			m.MsgID, m.Subject, m.Payload, headers, notBefore); err != nil {
+			m.MsgID, m.Subject, m.Payload, headers, notBeforeOf(m)); err != nil {
 			return fmt.Errorf("insert outbox %s: %w", m.MsgID, err)
 		}
 	}

@@ -27,6 +27,9 @@ type Stitch struct {
 	// 0..Appended−1); those from NextIndex on are not in a part yet.
 	Appended  int
 	Finalized bool
+	// Closed marks a job that ended without a final video (cancelled or
+	// failed): its playlist was closed and its upload aborted.
+	Closed bool
 	// Owner is the stitcher holding (or last holding) the job's lease.
 	Owner string
 }
@@ -79,13 +82,15 @@ func (s *Store) claimStitch(ctx context.Context, job, owner string, lease time.D
 WITH c AS (
     UPDATE stitches SET owner = $2, lease_until = now() + $3 * interval '1 millisecond'
     WHERE job_id = $1 AND (owner IS NULL OR owner = $2 OR lease_until < now())
-    RETURNING job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended, finalized_at IS NOT NULL, owner)
+    RETURNING job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended, finalized_at IS NOT NULL,
+        closed_at IS NOT NULL, owner)
 SELECT * FROM c
 UNION ALL
-SELECT job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended, finalized_at IS NOT NULL, owner
+SELECT job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended, finalized_at IS NOT NULL,
+    closed_at IS NOT NULL, owner
 FROM stitches WHERE job_id = $1 AND NOT EXISTS (SELECT 1 FROM c)`, job, owner, lease.Milliseconds()).Scan(
 		&st.JobID, &st.UploadID, &parts, &st.NextIndex, &st.NextSeq, &st.Frames, &st.Bytes, &st.SHAState, &st.Appended,
-		&st.Finalized, &holder)
+		&st.Finalized, &st.Closed, &holder)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Stitch{}, fmt.Errorf("store: stitch %s: %w", job, ErrNotFound)
 	}
@@ -107,8 +112,9 @@ func (s *Store) GetStitch(ctx context.Context, job string) (Stitch, error) {
 	var st Stitch
 	var parts []byte
 	err := s.pool.QueryRow(ctx, `SELECT job_id, upload_id, parts, next_idx, next_seq, frames, bytes, sha_state, appended,
-		finalized_at IS NOT NULL, coalesce(owner, '') FROM stitches WHERE job_id = $1`, job).Scan(&st.JobID, &st.UploadID, &parts, &st.NextIndex,
-		&st.NextSeq, &st.Frames, &st.Bytes, &st.SHAState, &st.Appended, &st.Finalized, &st.Owner)
+		finalized_at IS NOT NULL, closed_at IS NOT NULL, coalesce(owner, '') FROM stitches WHERE job_id = $1`, job).Scan(&st.JobID,
+		&st.UploadID, &parts, &st.NextIndex, &st.NextSeq, &st.Frames, &st.Bytes, &st.SHAState, &st.Appended, &st.Finalized, &st.Closed,
+		&st.Owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Stitch{}, fmt.Errorf("store: stitch %s: %w", job, ErrNotFound)
 	}
@@ -188,4 +194,37 @@ func (s *Store) MarkFinalized(ctx context.Context, job string) error {
 		return fmt.Errorf("store: finalize stitch %s: %w", job, err)
 	}
 	return nil
+}
+
+// CloseStitch records that the job ended without a final video (it was
+// cancelled or failed): its playlist is closed and its upload aborted. It
+// ends owner's lease. Closing again changes nothing; it fails with
+// ErrLeased when owner does not hold the lease.
+func (s *Store) CloseStitch(ctx context.Context, job, owner string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE stitches SET closed_at = coalesce(closed_at, now()), owner = NULL, updated_at = now()
+		WHERE job_id = $1 AND (owner = $2 OR closed_at IS NOT NULL)`, job, owner)
+	if err != nil {
+		return fmt.Errorf("store: close stitch %s: %w", job, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: close stitch %s: %w", job, ErrLeased)
+	}
+	return nil
+}
+
+// EndedStitches lists up to limit jobs that ended (cancelled, failed, or
+// a stopped live job) while their stitch is still open: neither finalized
+// nor closed. The stitcher's sweep ends them.
+func (s *Store) EndedStitches(ctx context.Context, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT s.job_id FROM stitches s JOIN jobs j ON j.id = s.job_id
+		WHERE s.finalized_at IS NULL AND s.closed_at IS NULL AND j.state IN ('cancelled', 'failed')
+		ORDER BY j.finished_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: ended stitches: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: ended stitches: %w", err)
+	}
+	return ids, nil
 }

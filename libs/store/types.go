@@ -94,6 +94,30 @@ type Job struct {
 	UpdatedAt     time.Time
 	StartedAt     *time.Time
 	FinishedAt    *time.Time
+
+	// Traceparent is the job's W3C trace context (the span that planned
+	// it): every span about the job is started as its child.
+	Traceparent string
+	// LiveAheadS is how far, in seconds of video, a live job may run ahead
+	// of its live edge; 0 for a bounded job.
+	LiveAheadS float64
+	// LiveStartAt starts a live job's clock: frame f is at the live edge at
+	// LiveStartAt + f/FPS. Nil until segment 0 is first released.
+	LiveStartAt *time.Time
+	// LongestPiece is the frame count of the longest piece the job's plan
+	// can produce (plan.Plan.LongestPiece): its HLS target duration.
+	LongestPiece int
+	// FramesDone is the frames its committed segments add to the video.
+	FramesDone int64
+}
+
+// FramesMade is how many frames the job has made: its final video's once
+// there is one, else those of its committed segments. 0 before any.
+func (j Job) FramesMade() int64 {
+	if j.FinalKey != "" {
+		return j.FinalFrames
+	}
+	return j.FramesDone
 }
 
 // Segment is a row of segments.

@@ -27,6 +27,7 @@ type Dispatcher struct {
 	kick      chan struct{} // wakes the outbox publisher
 	admitKick chan struct{} // wakes the admission loop
 	tpl       templates
+	paces     paces
 	metrics   *metrics
 }
 
@@ -170,7 +171,21 @@ func (d *Dispatcher) publishLoop(ctx context.Context) error {
 // path: the hand-off of a chain segment costs one transaction, not two. A
 // failure leaves the row to the outbox loop; a crash before MarkSent makes
 // the loop publish it again, which the Nats-Msg-Id turns into a no-op.
+// Rows not due yet (a paced live segment) are left to the outbox loop,
+// which wakes when the first falls due.
 func (d *Dispatcher) publishNow(ctx context.Context, msgs ...store.OutboxMsg) {
+	now := time.Now()
+	due := msgs[:0:0]
+	for _, m := range msgs {
+		if m.NotBefore.After(now) {
+			d.wake() // re-arm the loop's timer
+			continue
+		}
+		due = append(due, m)
+	}
+	if msgs = due; len(msgs) == 0 {
+		return
+	}
 	n, err := d.publish(msgs)
 	if err != nil {
 		d.log.Warn("direct publish; the outbox loop will retry", "err", err)

@@ -162,14 +162,19 @@ func (d *Dispatcher) markRunning(ctx context.Context, job string) error {
 // onTailReady releases the next chain segment at once, conditioned on this
 // tail, in the same transaction that records the tail: the hand-off the
 // critical path depends on. With the next template read ahead, that is one
-// round trip to Postgres; the task is published straight after commit.
+// round trip to Postgres; the task is published straight after commit, or,
+// for a live job ahead of its pace, by the outbox when it falls due.
 func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) error {
 	job, idx := r.GetJobId(), int(r.GetIndex())
 	tr := store.TailReady{JobID: job, Index: idx, Attempt: int(r.GetAttempt()), TailKey: r.GetTailKey(), Worker: worker(r)}
+	p, err := d.pace(ctx, job)
+	if err != nil {
+		return err
+	}
 	var first bool
 	var msg *store.OutboxMsg
 	if tpl, ok := d.tpl.take(job, idx+1); ok {
-		m, err := d.taskMsg(ctx, tpl, 1, r.GetTailKey(), zeroTime)
+		m, err := d.taskMsg(ctx, tpl, 1, r.GetTailKey(), p.notBefore(tpl, time.Now()))
 		if err != nil {
 			return err
 		}
@@ -183,7 +188,7 @@ func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) 
 	} else {
 		var err error
 		first, msg, err = d.store.HandOff(ctx, tr, func(next store.Segment) (store.OutboxMsg, error) {
-			return d.taskMsg(ctx, next.Task, 1, r.GetTailKey(), zeroTime)
+			return d.taskMsg(ctx, next.Task, 1, r.GetTailKey(), p.notBefore(next.Task, time.Now()))
 		})
 		if err != nil {
 			return err
@@ -207,7 +212,8 @@ func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) 
 }
 
 // releaseNext queues chain segment idx+1 with tailKey as its conditioning,
-// planning live jobs further ahead. Releasing twice is a no-op.
+// paced like a hand-off, planning live jobs further ahead. Releasing twice
+// is a no-op.
 func (d *Dispatcher) releaseNext(ctx context.Context, job string, idx int, tailKey string) error {
 	if tailKey == "" {
 		return nil
@@ -219,12 +225,16 @@ func (d *Dispatcher) releaseNext(ctx context.Context, job string, idx int, tailK
 	if err != nil || next.State != store.SegPending {
 		return err
 	}
-	msg, err := d.taskMsg(ctx, next.Task, 1, tailKey, zeroTime)
+	p, err := d.pace(ctx, job)
+	if err != nil {
+		return err
+	}
+	msg, err := d.taskMsg(ctx, next.Task, 1, tailKey, p.notBefore(next.Task, time.Now()))
 	if err != nil {
 		return err
 	}
 	released, err := d.store.ReleaseSegment(ctx, store.Release{JobID: job, Index: idx + 1, ConditioningKey: tailKey,
-		Outbox: []store.OutboxMsg{msg}})
+		Outbox: []store.OutboxMsg{msg}, NotBefore: msg.NotBefore})
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,8 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", id, err)
 	}
-	rows, err := segmentRows(j, id, segs, traceparentOf(ctx))
+	traceparent := traceparentOf(ctx)
+	rows, err := segmentRows(j, id, segs, traceparent)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,8 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 	created, err := d.store.CreateJob(ctx, store.NewJob{
 		Job: store.Job{ID: id, Tenant: j.Tenant, Priority: j.Priority, Pool: j.Pool, Model: j.Model, Mode: mode,
 			State: store.JobQueued, Spec: raw, Live: j.Live, TotalFrames: j.TotalFrames, FPS: j.FPS, Width: j.Width,
-			Height: j.Height, SegmentsTotal: int(j.Plan.Count())},
+			Height: j.Height, SegmentsTotal: int(j.Plan.Count()), TraceID: traceIDOf(ctx), Traceparent: traceparent,
+			LiveAheadS: j.LiveAheadS, LongestPiece: j.Plan.LongestPiece()},
 		Segments: rows,
 		Outbox:   []store.OutboxMsg{ev},
 	})

@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -29,6 +30,14 @@ func traceHeaders(ctx context.Context) map[string]string {
 // traceparentOf is ctx's span as a W3C traceparent; empty when ctx has none.
 func traceparentOf(ctx context.Context) string {
 	return traceHeaders(ctx)["traceparent"]
+}
+
+// traceIDOf is ctx's trace id in hex; empty when ctx has no span.
+func traceIDOf(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return sc.TraceID().String()
+	}
+	return ""
 }
 
 // taskHeaders are the headers of a task: the job's trace context from its
@@ -99,7 +108,7 @@ func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent stri
 }
 
 // taskMsg is the outbox row publishing attempt of a segment from its
-// template.
+// template, no earlier than notBefore (zero: now).
 func (d *Dispatcher) taskMsg(ctx context.Context, tpl []byte, attempt int, condKey string, notBefore time.Time) (store.OutboxMsg, error) {
 	var t spoolv1.SegmentTask
 	if err := proto.Unmarshal(tpl, &t); err != nil {
@@ -110,7 +119,11 @@ func (d *Dispatcher) taskMsg(ctx context.Context, tpl []byte, attempt int, condK
 		return store.OutboxMsg{}, err
 	}
 	t.Attempt, t.ConditioningKey, t.OutputPrefix = uint32(attempt), condKey, string(prefix)
-	t.Deadline = timestamppb.New(time.Now().Add(d.cfg.SegmentDeadline))
+	out := time.Now() // the deadline runs from when the task goes out
+	if notBefore.After(out) {
+		out = notBefore
+	}
+	t.Deadline = timestamppb.New(out.Add(d.cfg.SegmentDeadline))
 	subject, err := bus.SegmentsSubject(t.Pool)
 	if err != nil {
 		return store.OutboxMsg{}, err
