@@ -161,7 +161,7 @@ func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
 	j.write(data)
 	j.appended, j.seq, j.frames = seg.Index+1, j.seq+p.Fragments, j.frames+int64(p.Frames)
 	j.pieces = append(j.pieces, p)
-	if err := j.s.writePlaylist(ctx, j, false); err != nil {
+	if err := j.s.writePlaylist(ctx, j.job, j.pieces, false); err != nil {
 		return err
 	}
 	j.s.metrics.appended(ctx, len(data), seg.UpdatedAt)
@@ -221,14 +221,15 @@ func (j *job) finalize(ctx context.Context) (err error) {
 		}
 	}
 	sum := hex.EncodeToString(j.hash.Sum(nil))
-	if err := j.s.finishJob(ctx, j.job, string(j.finalKey), sum, j.bytes, j.frames); err != nil {
+	if err := j.s.finishJob(ctx, j.job, store.Final{Key: string(j.finalKey), SHA256: sum, Bytes: j.bytes, Frames: j.frames,
+		Segments: j.appended}); err != nil {
 		return err
 	}
 	if err := j.s.store.MarkFinalized(ctx, id); err != nil {
 		return err
 	}
 	j.st.Finalized = true
-	return j.s.writePlaylist(ctx, j, true)
+	return j.s.writePlaylist(ctx, j.job, j.pieces, true)
 }
 
 // get reads a whole object.

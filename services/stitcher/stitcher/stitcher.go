@@ -174,7 +174,12 @@ func commitWait(m jetstream.Msg) time.Duration {
 // Append appends every committed segment of job that is next in order and
 // finalizes the job after its last; it returns how many segments the video
 // holds. A segment whose frames do not match the plan is sent back to the
-// dispatcher for a redo, and the job waits for it.
+// dispatcher for a redo, and the job waits for it. A job that ended without
+// a final video (cancelled or failed) has its playlist closed instead.
+//
+// Its spans join the job's trace whatever called it (a DONE, the sweep, a
+// stop): ctx's span when it is in the job's trace, else the job's stored
+// trace context, is their parent.
 func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 	unlock := s.lock(id)
 	defer unlock()
@@ -182,18 +187,24 @@ func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	ctx = jobContext(ctx, jb)
 	if jb.State == store.JobSucceeded {
 		s.drop(id)
 		return jb.SegmentsTotal, nil // finalized: a late or duplicate DONE changes nothing
 	}
 	stopped := jb.Live && jb.State == store.JobCancelled
-	if jb.State.Terminal() && jb.State != store.JobSucceeded && !stopped {
+	if jb.State.Terminal() && !stopped {
 		s.drop(id)
-		return 0, nil // failed, rejected or cancelled: nothing to append
+		return s.close(ctx, jb) // failed, rejected or cancelled: nothing to append
 	}
 	if stopped {
-		if _, err := s.store.GetStitch(ctx, id); errors.Is(err, store.ErrNotFound) {
+		st, err := s.store.GetStitch(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
 			return 0, nil // stopped before its first segment: no video
+		}
+		if err == nil && st.Appended == 0 && !st.Finalized {
+			s.drop(id)
+			return s.close(ctx, jb) // stopped before its first piece: no video either
 		}
 	}
 	j, err := s.state(ctx, jb)
@@ -301,25 +312,26 @@ func (s *Stitcher) lock(id string) func() {
 	}
 }
 
-// finishJob records the final artifact with the job's success, then
-// publishes the succeeded event (the dispatcher's outbox loop sends it
-// should this process die first).
-func (s *Stitcher) finishJob(ctx context.Context, jb store.Job, key, sum string, size, frames int64) error {
+// finishJob records the final artifact f (its job id set here) with the
+// job's success, then publishes the succeeded event (the dispatcher's
+// outbox loop sends it should this process die first). The event's
+// figures are those of the video made.
+func (s *Stitcher) finishJob(ctx context.Context, jb store.Job, f store.Final) error {
 	subject, err := bus.EventsSubject(jb.ID)
 	if err != nil {
 		return err
 	}
 	ev := &spoolv1.JobEvent{JobId: jb.ID, State: spoolv1.JobState_JOB_STATE_SUCCEEDED, Progress: 1,
-		SegmentsDone: uint32(jb.SegmentsTotal), SegmentsTotal: uint32(jb.SegmentsTotal), At: timestamppb.Now(),
-		Message: fmt.Sprintf("%d frames stitched into %s", frames, key)}
+		SegmentsDone: uint32(f.Segments), SegmentsTotal: uint32(f.Segments), At: timestamppb.Now(),
+		Message: fmt.Sprintf("%d frames stitched into %s", f.Frames, f.Key)}
 	payload, err := proto.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("stitcher: encode event: %w", err)
 	}
 	msgID := jb.ID + ".succeeded"
 	started := time.Now()
-	finished, err := s.store.FinishJob(ctx, store.Final{JobID: jb.ID, Key: key, SHA256: sum, Bytes: size, Frames: frames,
-		Outbox: []store.OutboxMsg{{MsgID: msgID, Subject: subject, Payload: payload}}})
+	f.JobID, f.Outbox = jb.ID, []store.OutboxMsg{{MsgID: msgID, Subject: subject, Payload: payload}}
+	finished, err := s.store.FinishJob(ctx, f)
 	if err != nil || !finished {
 		return err
 	}
@@ -327,12 +339,13 @@ func (s *Stitcher) finishJob(ctx context.Context, jb store.Job, key, sum string,
 		_ = s.store.MarkSent(ctx, msgID)
 	}
 	s.metrics.finished(ctx, time.Since(started), jb.CreatedAt)
-	s.log.Info("job succeeded", "job", jb.ID, "frames", frames, "bytes", size, "key", key)
+	s.log.Info("job succeeded", "job", jb.ID, "frames", f.Frames, "bytes", f.Bytes, "key", f.Key)
 	return nil
 }
 
 // sweepLoop appends for running jobs whose DONE this stitcher missed (a
-// message lost, a stitcher down), every Sweep.
+// message lost, a stitcher down), and ends the stitches of jobs that ended
+// meanwhile, every Sweep.
 func (s *Stitcher) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Sweep)
 	defer t.Stop()
@@ -360,6 +373,25 @@ func (s *Stitcher) sweepLoop(ctx context.Context) {
 				break
 			}
 			cur = next
+		}
+		s.sweepEnded(ctx)
+	}
+}
+
+// sweepEnded ends the stitches of jobs that ended while their stitch was
+// open, whose cancel this stitcher missed: a stopped live job is finalized,
+// a cancelled or failed one has its playlist closed.
+func (s *Stitcher) sweepEnded(ctx context.Context) {
+	ids, err := s.store.EndedStitches(ctx, 200)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("sweep ended jobs", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if _, err := s.Append(ctx, id); err != nil && !errors.Is(err, store.ErrLeased) && ctx.Err() == nil {
+			s.log.Warn("sweep ended job", "job", id, "err", err)
 		}
 	}
 }
