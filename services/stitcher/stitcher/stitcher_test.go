@@ -15,6 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
@@ -26,7 +30,16 @@ import (
 	"github.com/spoolvideo/spool/services/stitcher/stitcher"
 )
 
-func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
+// spans records every span the tests' processes start: the dispatcher's
+// and the stitcher's, with the W3C propagator that carries them in NATS
+// headers.
+var spans = tracetest.NewSpanRecorder()
+
+func TestMain(m *testing.M) {
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	os.Exit(devstacktest.Run(m))
+}
 
 const w, h = 64, 64
 
