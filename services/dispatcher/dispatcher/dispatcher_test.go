@@ -14,6 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
@@ -24,7 +27,13 @@ import (
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 )
 
-func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
+// TestMain traces the dispatcher with a real SDK and the W3C propagator,
+// as the services do, so that trace contexts travel in the tests too.
+func TestMain(m *testing.M) {
+	otel.SetTracerProvider(sdktrace.NewTracerProvider())
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	os.Exit(devstacktest.Run(m))
+}
 
 type env struct {
 	t     *testing.T

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/telemetry"
@@ -59,30 +61,56 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestOneJobOneTrace runs a chain job through the whole system, submitted
-// over HTTP, and checks its trace: as recorded in process, and as the real
-// collector exported it.
+// TestOneJobOneTrace runs the demo's kind of job through the whole system,
+// submitted over HTTP (a chain with a prompt timeline, several segments),
+// three ways: with every DONE reaching the stitcher; with none reaching it
+// (the stitchers' consumer paused, as if JetStream lost them), so that the
+// stitcher's sweep does all its work; and as a live job stopped after a
+// few segments. It checks their traces, as recorded in process and as the
+// real collector exported them: each job is exactly one trace, whatever
+// path did its work, and no span is outside a job's trace.
 func TestOneJobOneTrace(t *testing.T) {
 	sys := systest.Start(t, 30*time.Second, 2)
-	const job, segments = "traced-chain", 3
-	spec := `{"id":"` + job + `","prompt":"a kite over dunes","durationFrames":30,"windowFrames":13,"overlapFrames":4,` +
-		`"width":96,"height":64,"steps":3,"seed":9,"fps":24,"pool":"` + systest.Pool + `"}`
-	sys.Submit(t, spec)
+	const job, swept, live, segments = "traced-chain", "traced-swept", "traced-live", 4
+	spec := func(id string) string {
+		return `{"id":"` + id + `","timeline":[{"fromS":0,"prompt":"a kite over dunes"},{"fromS":0.5,"prompt":"a kite over the sea"},` +
+			`{"fromS":1,"prompt":"a kite at dusk"}],"durationFrames":40,"windowFrames":13,"overlapFrames":4,` +
+			`"width":96,"height":64,"steps":3,"seed":9,"fps":24,"pool":"` + systest.Pool + `"}`
+	}
+	ctx := context.Background()
+	sys.Submit(t, spec(job))
 	if j := sys.WaitSucceeded(t, job, 60*time.Second); j.SegmentsTotal != segments {
 		t.Fatalf("%d segments, want %d", j.SegmentsTotal, segments)
 	}
-	ctx := context.Background()
+	js := sys.Bus.JetStream()
+	if _, err := js.PauseConsumer(ctx, bus.StreamResults, bus.ConsumerStitcher, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	sys.Submit(t, spec(swept))
+	sys.WaitSucceeded(t, swept, 60*time.Second)
+	if _, err := js.ResumeConsumer(ctx, bus.StreamResults, bus.ConsumerStitcher); err != nil {
+		t.Fatal(err)
+	}
+	sys.Submit(t, `{"id":"`+live+`","prompt":"waves","live":true,"windowFrames":13,"overlapFrames":4,"width":96,"height":64,`+
+		`"steps":3,"seed":9,"fps":24,"pool":"`+systest.Pool+`"}`)
+	stopLive(t, sys, live, 2)
+	check := func(all []span) []string {
+		errs := checkTree(all, job, segments)
+		errs = append(errs, checkTree(all, swept, segments)...)
+		errs = append(errs, checkStopped(all, live)...)
+		return append(errs, checkNoOrphan(all, job, swept, live)...)
+	}
 
 	t.Run("in-memory", func(t *testing.T) {
 		var errs []string
 		var got []span
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			got = recorded()
-			if errs = checkTree(got, job, segments); len(errs) == 0 {
+			if errs = check(got); len(errs) == 0 {
 				return
 			}
 		}
-		t.Fatalf("the recorded trace (%s):\n%s", names(got), strings.Join(errs, "\n"))
+		t.Fatalf("the recorded traces (%s):\n%s", names(got), strings.Join(errs, "\n"))
 	})
 
 	t.Run("collector", func(t *testing.T) {
@@ -97,13 +125,46 @@ func TestOneJobOneTrace(t *testing.T) {
 			if got, err = exported(collector); err != nil {
 				t.Fatal(err)
 			}
-			if errs = checkTree(got, job, segments); len(errs) == 0 {
+			if errs = check(got); len(errs) == 0 {
 				t.Logf("the collector exported %d spans: %s", len(got), names(got))
 				return
 			}
 		}
-		t.Fatalf("the trace read back from the collector (%s):\n%s", names(got), strings.Join(errs, "\n"))
+		t.Fatalf("the traces read back from the collector (%s):\n%s", names(got), strings.Join(errs, "\n"))
 	})
+}
+
+// stopLive waits for n segments of live job id to be committed, cancels
+// it over HTTP and waits for its final video.
+func stopLive(t *testing.T, sys *systest.System, id string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		j, err := sys.Store.GetJob(ctx, id)
+		if err == nil && j.SegmentsDone >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live job %s: %+v, %v", id, j, err)
+		}
+	}
+	resp, err := http.Post(sys.API.URL+"/jobs/"+id+"/cancel", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel %s: %s", id, resp.Status)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		j, err := sys.Store.GetJob(ctx, id)
+		if err == nil && j.FinalKey != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stopped live job %s was not finalized: %+v, %v", id, j, err)
+		}
+	}
 }
 
 // recorded is what the in-memory recorder holds.

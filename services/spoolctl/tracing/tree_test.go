@@ -17,8 +17,9 @@ type span struct {
 // dispatch.plan under it; for each of the job's segments a segment.queue
 // under dispatch.plan, carrying the job, segment, attempt, worker, GPU and
 // model, with the four phases under it; a stitch.append per segment under
-// a segment.queue; and one stitch.finalize. Every span's parent is in the
-// trace. It returns what is wrong, or nil.
+// a segment.queue (the DONE that caused it) or under dispatch.plan (the
+// job's stored trace context: the sweep); and one stitch.finalize. Every
+// span's parent is in the trace. It returns what is wrong, or nil.
 func checkTree(all []span, job string, segments int) []string {
 	var root *span
 	for i := range all {
@@ -93,8 +94,9 @@ func checkTree(all []span, job string, segments int) []string {
 	}
 	appended := map[string]bool{}
 	for _, a := range named["stitch.append"] {
-		if _, ok := queues[a.Parent]; !ok {
-			bad("stitch.append of segment %s is not under a segment.queue", a.Attrs["spool.segment"])
+		if _, ok := queues[a.Parent]; !ok && a.Parent != plans[0].SpanID {
+			bad("stitch.append of segment %s is neither under a segment.queue (its DONE) nor under dispatch.plan (the job's stored context)",
+				a.Attrs["spool.segment"])
 		}
 		appended[a.Attrs["spool.segment"]] = true
 	}
@@ -119,4 +121,62 @@ func names(all []span) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")
+}
+
+// checkStopped checks a stopped live job's trace: one trace rooted at
+// job.submit, every span's parent in it, and the stop's stitch.finalize in
+// it.
+func checkStopped(all []span, job string) []string {
+	var root *span
+	for i := range all {
+		if all[i].Name == "job.submit" && all[i].Attrs["spool.job"] == job {
+			root = &all[i]
+		}
+	}
+	if root == nil {
+		return []string{"no job.submit span for " + job}
+	}
+	byID := map[string]bool{}
+	for _, s := range all {
+		if s.TraceID == root.TraceID {
+			byID[s.SpanID] = true
+		}
+	}
+	var errs []string
+	finalized := 0
+	for _, s := range all {
+		if s.TraceID != root.TraceID {
+			continue
+		}
+		if s.Name == "stitch.finalize" {
+			finalized++
+		}
+		if s.SpanID != root.SpanID && !byID[s.Parent] {
+			errs = append(errs, fmt.Sprintf("%s of %s (%v) has a parent %q outside the trace", s.Name, job, s.Attrs, s.Parent))
+		}
+	}
+	if finalized != 1 {
+		errs = append(errs, fmt.Sprintf("%d stitch.finalize spans in the trace of %s, want 1", finalized, job))
+	}
+	return errs
+}
+
+// checkNoOrphan checks that every span is in the trace of one of jobs (the
+// test runs nothing else): no span about a job started a trace of its own.
+func checkNoOrphan(all []span, jobs ...string) []string {
+	traces := map[string]string{}
+	for _, s := range all {
+		for _, j := range jobs {
+			if s.Name == "job.submit" && s.Attrs["spool.job"] == j {
+				traces[s.TraceID] = j
+			}
+		}
+	}
+	var errs []string
+	for _, s := range all {
+		if _, ok := traces[s.TraceID]; !ok {
+			errs = append(errs, fmt.Sprintf("%s (%v) is an orphan: its trace %s is no job's", s.Name, s.Attrs, s.TraceID))
+		}
+	}
+	return errs
 }
