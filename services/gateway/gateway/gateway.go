@@ -167,7 +167,9 @@ type jobView struct {
 	SegmentsDone  int        `json:"segments_done"`
 	SegmentsTotal int        `json:"segments_total"`
 	Live          bool       `json:"live"`
-	Frames        int64      `json:"frames"`
+	Frames        int64      `json:"frames"`       // made: the final video's, else the committed segments'
+	FramesTotal   int64      `json:"frames_total"` // planned; 0 when live
+	DurationS     float64    `json:"duration_s"`   // of the frames made
 	FPS           int        `json:"fps"`
 	Width         int        `json:"width"`
 	Height        int        `json:"height"`
@@ -188,9 +190,12 @@ type jobView struct {
 
 func view(j store.Job) jobView {
 	v := jobView{ID: j.ID, State: string(j.State), Progress: j.Progress, SegmentsDone: j.SegmentsDone, SegmentsTotal: j.SegmentsTotal,
-		Live: j.Live, Frames: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Pool: j.Pool,
+		Live: j.Live, Frames: j.FramesMade(), FramesTotal: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Pool: j.Pool,
 		ErrorCode: j.ErrorCode, ErrorField: j.ErrorField, ErrorMessage: j.ErrorMessage, FinalBytes: j.FinalBytes,
 		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
+	if j.FPS > 0 {
+		v.DurationS = float64(v.Frames) / float64(j.FPS)
+	}
 	if j.FinalKey != "" {
 		v.DownloadURL = "/download/" + j.ID
 	}

@@ -72,7 +72,7 @@ async function refreshJob() {
   let j, lin;
   try { [j, lin] = await Promise.all([api("/status/" + id), api(`/jobs/${id}/lineage`)]); }
   catch (e) { $("#job-error").textContent = plain(e); $("#job-error").hidden = !plain(e); return; }
-  $("#job-title").textContent = `${j.id} · ${j.state} · ${j.width}×${j.height} · ${j.frames || "live"} frames at ${j.fps} fps`;
+  $("#job-title").textContent = `${j.id} · ${j.state} · ${j.width}×${j.height} · ${j.frames}${j.frames_total ? ` of ${j.frames_total}` : j.live ? " (live)" : ""} frames at ${j.fps} fps`;
   const err = $("#job-error");
   err.hidden = !j.error_message;
   err.textContent = j.error_message ? `This job ${j.state === "rejected" ? "was rejected" : "failed"}: ${j.error_message}` : "";

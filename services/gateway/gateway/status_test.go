@@ -1,0 +1,91 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/store"
+)
+
+// TestStatusFiguresAreWhatWasMade: /status reports the frames, segments and
+// duration of what a job made, whatever its end: the final video's for a
+// job that succeeded (a stopped live job included), the committed segments'
+// for one cancelled midway; frames_total is the plan's (0 when live).
+func TestStatusFiguresAreWhatWasMade(t *testing.T) {
+	srv := api(t)
+	st := devstacktest.Connect(t, 0).Store
+	ctx := context.Background()
+	cases := []struct {
+		name, id, spec string
+		stopAfter      int // segments committed before the job is cancelled; 0 runs it to its end
+		state          string
+	}{
+		{"succeeded", "st-done", `"durationFrames":30`, 0, "succeeded"},
+		{"cancelled midway", "st-cancel", `"durationFrames":2400`, 2, "cancelled"},
+		{"live stopped", "st-live", `"live":true`, 2, "succeeded"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, v := call(t, srv, "POST", "/generate", fmt.Sprintf(`{"id":"%s","prompt":"a lighthouse","windowFrames":13,"overlapFrames":4,`+
+				`"width":96,"height":64,"steps":3,"fps":24,%s}`, c.id, c.spec), true)
+			if r.StatusCode != 202 {
+				t.Fatalf("generate: %d %v", r.StatusCode, v)
+			}
+			wait := func(what string, cond func(map[string]any) bool) map[string]any {
+				t.Helper()
+				for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					_, v := call(t, srv, "GET", "/status/"+c.id, "", true)
+					if cond(v) {
+						return v
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s never happened: %v", what, v)
+					}
+				}
+			}
+			if c.stopAfter > 0 {
+				wait("segments committed", func(v map[string]any) bool { return v["segments_done"].(float64) >= float64(c.stopAfter) })
+				if r, v := call(t, srv, "POST", "/jobs/"+c.id+"/cancel", "", true); r.StatusCode != 202 {
+					t.Fatalf("cancel: %d %v", r.StatusCode, v)
+				}
+			}
+			v = wait("the end", func(v map[string]any) bool {
+				return v["state"] == c.state && (c.state != "succeeded" || v["download_url"] != nil)
+			})
+			j, err := st.GetJob(ctx, c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			segs, err := st.ListSegments(ctx, c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var made int64 // the new frames of the committed segments
+			done := 0
+			for _, s := range segs {
+				if s.State == store.SegDone {
+					made, done = made+int64(s.Frames-s.Overlap-s.Trim), done+1
+				}
+			}
+			want := map[string]float64{"frames": float64(made), "frames_total": float64(j.TotalFrames), "segments_done": float64(done),
+				"duration_s": float64(made) / 24}
+			if j.FinalKey != "" {
+				want["frames"], want["duration_s"] = float64(j.FinalFrames), float64(j.FinalFrames)/24
+				want["segments_total"] = float64(done)
+			}
+			for k, w := range want {
+				got, _ := v[k].(float64)
+				if math.Abs(got-w) > 1e-9 {
+					t.Errorf("%s: %s %v, want %v (status %v)", c.id, k, v[k], w, v)
+				}
+			}
+			if made == 0 || (j.FinalKey != "" && j.FinalFrames != made) {
+				t.Fatalf("%s: %d frames committed, the final video has %d", c.id, made, j.FinalFrames)
+			}
+		})
+	}
+}
