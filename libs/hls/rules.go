@@ -15,10 +15,8 @@ var ErrRule = errors.New("hls: playlist rule broken")
 // positive duration, and, when segments have left a live playlist that has
 // not ended, at least three target durations of segments (§6.2.2).
 func Check(p Playlist) error {
-	var errs []error
-	bad := func(format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
-	}
+	var errs broken
+	bad := errs.add
 	if p.Map == "" {
 		bad("no EXT-X-MAP")
 	}
@@ -39,6 +37,14 @@ func Check(p Playlist) error {
 		bad("segments were removed down to %.3f s, below three target durations (%d s)", total, 3*p.TargetDuration)
 	}
 	return errors.Join(errs...)
+}
+
+// broken collects the rules a playlist breaks.
+type broken []error
+
+// add records a broken rule, wrapping ErrRule.
+func (b *broken) add(format string, a ...any) {
+	*b = append(*b, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
 }
 
 // Watcher checks the successive versions of one playlist, as a player that
@@ -65,13 +71,11 @@ type Watcher struct {
 // Next checks version p after the ones seen so far; the error names every
 // rule p breaks.
 func (w *Watcher) Next(p Playlist) error {
-	var errs []error
+	var errs broken
 	if err := Check(p); err != nil {
 		errs = append(errs, err)
 	}
-	bad := func(format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
-	}
+	bad := errs.add
 	if w.seen == nil {
 		w.seen = map[int]Segment{}
 	}
@@ -130,10 +134,8 @@ func (w *Watcher) Complete(frames int64, fps int) error {
 	if !ok {
 		return fmt.Errorf("%w: no version seen", ErrRule)
 	}
-	var errs []error
-	bad := func(format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrRule}, a...)...))
-	}
+	var errs broken
+	bad := errs.add
 	if !p.End {
 		bad("the last version has no EXT-X-ENDLIST")
 	}

@@ -21,12 +21,7 @@ type span struct {
 // job's stored trace context: the sweep); and one stitch.finalize. Every
 // span's parent is in the trace. It returns what is wrong, or nil.
 func checkTree(all []span, job string, segments int) []string {
-	var root *span
-	for i := range all {
-		if all[i].Name == "job.submit" && all[i].Attrs["spool.job"] == job {
-			root = &all[i]
-		}
-	}
+	root := rootOf(all, job)
 	if root == nil {
 		return []string{"no job.submit span for " + job}
 	}
@@ -123,16 +118,21 @@ func names(all []span) string {
 	return strings.Join(out, " ")
 }
 
+// rootOf is job's job.submit span; nil when there is none.
+func rootOf(all []span, job string) *span {
+	for i := range all {
+		if all[i].Name == "job.submit" && all[i].Attrs["spool.job"] == job {
+			return &all[i]
+		}
+	}
+	return nil
+}
+
 // checkStopped checks a stopped live job's trace: one trace rooted at
 // job.submit, every span's parent in it, and the stop's stitch.finalize in
 // it.
 func checkStopped(all []span, job string) []string {
-	var root *span
-	for i := range all {
-		if all[i].Name == "job.submit" && all[i].Attrs["spool.job"] == job {
-			root = &all[i]
-		}
-	}
+	root := rootOf(all, job)
 	if root == nil {
 		return []string{"no job.submit span for " + job}
 	}
@@ -165,11 +165,9 @@ func checkStopped(all []span, job string) []string {
 // test runs nothing else): no span about a job started a trace of its own.
 func checkNoOrphan(all []span, jobs ...string) []string {
 	traces := map[string]string{}
-	for _, s := range all {
-		for _, j := range jobs {
-			if s.Name == "job.submit" && s.Attrs["spool.job"] == j {
-				traces[s.TraceID] = j
-			}
+	for _, j := range jobs {
+		if root := rootOf(all, j); root != nil {
+			traces[root.TraceID] = j
 		}
 	}
 	var errs []string

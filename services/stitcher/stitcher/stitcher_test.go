@@ -445,17 +445,7 @@ func TestFrameMismatchIsSentBack(t *testing.T) {
 	tasks := e.chainTasks(t, "short", 3)
 	e.done(t, tasks[0], 1, 0)
 	e.done(t, tasks[1], 1, 4) // 6 kept frames in the plan, 4 delivered
-	// The dispatcher re-queues segment 1 as attempt 2.
-	c, err := e.bus.DeclarePool(context.Background(), e.pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := fetch(t, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	redo, _ := bus.DecodeTask(m.Data())
-	_ = m.Ack()
+	redo := e.nextTask(t)     // the dispatcher re-queues segment 1 as attempt 2
 	if redo.Index != 1 || redo.Attempt != 2 {
 		t.Fatalf("redo of segment %d attempt %d, want 1 and 2", redo.Index, redo.Attempt)
 	}
