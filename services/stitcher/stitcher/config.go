@@ -29,7 +29,7 @@ type Config struct {
 	OpenJobs   int           `envconfig:"STITCHER_OPEN_JOBS" default:"4" desc:"jobs whose part buffer is kept in memory; others are rebuilt from their pieces when they next grow"`
 	Parallel   int           `envconfig:"STITCHER_PARALLEL" default:"4" desc:"jobs appended at once"`
 	Lease      time.Duration `envconfig:"STITCHER_LEASE" default:"30s" desc:"how long a job stays with the stitcher that appends to it after its last append"`
-	LiveWindow int           `envconfig:"STITCHER_LIVE_WINDOW" default:"10" desc:"segments in the sliding HLS window of a live job"`
+	LiveWindow int           `envconfig:"STITCHER_LIVE_WINDOW" default:"10" desc:"segments in the sliding HLS window of a live job, at least; more while they last under three target durations"`
 	Codec      string        `envconfig:"STITCHER_CODEC" default:"h264" desc:"codec of the crossfades: h264, or lossless for tests; must match the workers'"`
 	MemoryMiB  int64         `envconfig:"STITCHER_MEMORY_LIMIT_MIB" default:"32" desc:"soft limit of the Go heap (GOMEMLIMIT), MiB; 0 leaves the runtime's default"`
 	Sweep      time.Duration `envconfig:"STITCHER_SWEEP_EVERY" default:"10s" desc:"how often running jobs are checked for appends whose DONE was missed"`
