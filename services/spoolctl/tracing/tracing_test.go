@@ -73,8 +73,8 @@ func TestOneJobOneTrace(t *testing.T) {
 	sys := systest.Start(t, 30*time.Second, 2)
 	const job, swept, live, segments = "traced-chain", "traced-swept", "traced-live", 4
 	spec := func(id string) string {
-		return `{"id":"` + id + `","timeline":[{"fromS":0,"prompt":"a kite over dunes"},{"fromS":0.5,"prompt":"a kite over the sea"},` +
-			`{"fromS":1,"prompt":"a kite at dusk"}],"durationFrames":40,"windowFrames":13,"overlapFrames":4,` +
+		return `{"id":"` + id + `","timeline":[{"fromS":0,"prompt":"a kite over dunes"},{"fromS":0.9,"prompt":"a kite over the sea"},` +
+			`{"fromS":1.3,"prompt":"a kite at dusk"}],"durationFrames":40,"windowFrames":13,"overlapFrames":4,` +
 			`"width":96,"height":64,"steps":3,"seed":9,"fps":24,"pool":"` + systest.Pool + `"}`
 	}
 	ctx := context.Background()
