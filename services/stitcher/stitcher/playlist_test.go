@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -165,7 +166,7 @@ func TestPlaylistRulesWhilePolled(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.stitcher(t, "s1") // a live window of 3 pieces, stretched to three target durations
-			id := c.id
+			id := unique(c.id)
 			p := e.pollPlaylist(t, id)
 			var answered []*spoolv1.SegmentTask
 			if strings.Contains(c.extra, "MODE_INDEPENDENT") {
@@ -216,6 +217,12 @@ func TestPlaylistRulesWhilePolled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unique makes a job id unique to this run of the test, so that -count
+// runs it again on the same stack.
+func unique(id string) string {
+	return fmt.Sprintf("%s-%s", id, strconv.FormatInt(time.Now().UnixNano()%(1<<40), 36))
 }
 
 // submit publishes a JSON spec.

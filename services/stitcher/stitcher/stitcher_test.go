@@ -54,7 +54,9 @@ func newEnv(t *testing.T) *env {
 	c := devstacktest.Connect(t, 0)
 	ctx := context.Background()
 	b, s, bl := c.Bus, c.Store, c.Blob
-	pool := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	// A pool of its own, this run's: tasks a test leaves queued never
+	// reach another test, nor the same test run again (-count).
+	pool := unique(strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 	e := &env{bus: b, blob: bl, store: s, pool: pool}
 	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 64, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute}

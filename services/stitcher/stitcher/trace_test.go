@@ -76,7 +76,7 @@ func TestSpansJoinTheJobTrace(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			j := c.check(t, e, c.id)
+			j := c.check(t, e, unique(c.id))
 			if j.Traceparent == "" {
 				t.Fatalf("job %s has no trace context", j.ID)
 			}
