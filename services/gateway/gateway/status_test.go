@@ -9,6 +9,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
 // TestStatusFiguresAreWhatWasMade: /status reports the frames, segments and
@@ -17,16 +18,19 @@ import (
 // for one cancelled midway; frames_total is the plan's (0 when live).
 func TestStatusFiguresAreWhatWasMade(t *testing.T) {
 	srv := api(t)
-	st := devstacktest.Connect(t, 0).Store
+	clients := devstacktest.Connect(t, 0)
+	st := clients.Store
 	ctx := context.Background()
 	cases := []struct {
 		name, id, spec string
-		stopAfter      int // segments committed before the job is cancelled; 0 runs it to its end
+		stopAfter      int  // segments committed before the job is cancelled (or fails); 0 runs it to its end
+		fail           bool // a segment fails for good instead of a cancel
 		state          string
 	}{
-		{"succeeded", "st-done", `"durationFrames":30`, 0, "succeeded"},
-		{"cancelled midway", "st-cancel", `"durationFrames":2400`, 2, "cancelled"},
-		{"live stopped", "st-live", `"live":true`, 2, "succeeded"},
+		{"succeeded", "st-done", `"durationFrames":30`, 0, false, "succeeded"},
+		{"cancelled midway", "st-cancel", `"durationFrames":2400`, 2, false, "cancelled"},
+		{"failed midway", "st-fail", `"durationFrames":2400`, 2, true, "failed"},
+		{"live stopped", "st-live", `"live":true`, 2, false, "succeeded"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,8 +52,14 @@ func TestStatusFiguresAreWhatWasMade(t *testing.T) {
 				}
 			}
 			if c.stopAfter > 0 {
-				wait("segments committed", func(v map[string]any) bool { return v["segments_done"].(float64) >= float64(c.stopAfter) })
-				if r, v := call(t, srv, "POST", "/jobs/"+c.id+"/cancel", "", true); r.StatusCode != 202 {
+				v := wait("segments committed", func(v map[string]any) bool { return v["segments_done"].(float64) >= float64(c.stopAfter) })
+				if c.fail { // the next segment's worker reports a permanent failure
+					next := uint32(v["segments_done"].(float64))
+					if _, err := clients.Bus.PublishResult(ctx, &spoolv1.SegmentResult{JobId: c.id, Index: next, Attempt: 1, Pool: "default",
+						Phase: spoolv1.Phase_PHASE_FAILED, ErrorClass: spoolv1.ErrorClass_ERROR_CLASS_PERMANENT, ErrorMessage: "broken"}); err != nil {
+						t.Fatal(err)
+					}
+				} else if r, v := call(t, srv, "POST", "/jobs/"+c.id+"/cancel", "", true); r.StatusCode != 202 {
 					t.Fatalf("cancel: %d %v", r.StatusCode, v)
 				}
 			}
