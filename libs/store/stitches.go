@@ -212,13 +212,18 @@ func (s *Store) CloseStitch(ctx context.Context, job, owner string) error {
 	return nil
 }
 
-// EndedStitches lists up to limit jobs that ended (cancelled, failed, or
-// a stopped live job) while their stitch is still open: neither finalized
-// nor closed. The stitcher's sweep ends them.
+// EndedStitches lists up to limit jobs whose stitch must still be ended:
+// jobs that ended (cancelled, failed, or a stopped live job) while their
+// stitch was open (neither finalized nor closed), and stopped live jobs
+// with committed segments whose stitch never opened (the stitcher missed
+// both their DONEs and their stop). The stitcher's sweep ends them.
 func (s *Store) EndedStitches(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT s.job_id FROM stitches s JOIN jobs j ON j.id = s.job_id
-		WHERE s.finalized_at IS NULL AND s.closed_at IS NULL AND j.state IN ('cancelled', 'failed')
-		ORDER BY j.finished_at LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, `(SELECT s.job_id FROM stitches s JOIN jobs j ON j.id = s.job_id
+		  WHERE s.finalized_at IS NULL AND s.closed_at IS NULL AND j.state IN ('cancelled', 'failed'))
+		UNION ALL
+		(SELECT j.id FROM jobs j WHERE j.live AND j.state = 'cancelled' AND j.segments_done > 0
+		  AND NOT EXISTS (SELECT 1 FROM stitches s WHERE s.job_id = j.id))
+		LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: ended stitches: %w", err)
 	}

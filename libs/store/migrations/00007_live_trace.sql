@@ -23,10 +23,13 @@ UPDATE jobs j SET
     longest_piece = (SELECT max(s.frames) FROM segments s WHERE s.job_id = j.id),
     live_ahead_s = CASE WHEN j.live THEN 30 END;
 ALTER TABLE stitches ADD COLUMN closed_at timestamptz;
--- The stitcher's sweep looks for open stitches of jobs that ended.
+-- The stitcher's sweep looks for open stitches of jobs that ended, and for
+-- stopped live jobs never finalized (a finalized one has succeeded).
 CREATE INDEX stitches_open ON stitches (job_id) WHERE finalized_at IS NULL AND closed_at IS NULL;
+CREATE INDEX jobs_stopped_live ON jobs (id) WHERE live AND state = 'cancelled';
 
 -- +goose Down
+DROP INDEX jobs_stopped_live;
 DROP INDEX stitches_open;
 ALTER TABLE stitches DROP COLUMN closed_at;
 ALTER TABLE jobs DROP COLUMN frames_done;

@@ -198,13 +198,10 @@ func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 		return s.close(ctx, jb) // failed, rejected or cancelled: nothing to append
 	}
 	if stopped {
-		st, err := s.store.GetStitch(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return 0, nil // stopped before its first segment: no video
-		}
-		if err == nil && st.Appended == 0 && !st.Finalized {
-			s.drop(id)
-			return s.close(ctx, jb) // stopped before its first piece: no video either
+		if _, err := s.store.GetStitch(ctx, id); errors.Is(err, store.ErrNotFound) {
+			if seg, err := s.store.GetSegment(ctx, id, 0); err != nil || seg.State != store.SegDone {
+				return 0, nil // stopped before its first segment was made: no video
+			}
 		}
 	}
 	j, err := s.state(ctx, jb)
@@ -226,6 +223,10 @@ func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		s.drop(id) // rebuild from Postgres and MinIO next time
 		return j.appended, err
+	}
+	if stopped && !j.st.Finalized { // stopped before a piece could be appended: no video
+		s.drop(id)
+		return s.close(ctx, jb)
 	}
 	if j.st.Finalized {
 		s.drop(id)

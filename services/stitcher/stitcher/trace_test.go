@@ -60,17 +60,7 @@ func TestSpansJoinTheJobTrace(t *testing.T) {
 			if err := e.bus.PublishCancel(context.Background(), id); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				j, err := e.store.GetJob(context.Background(), id)
-				if err == nil && j.FinalKey != "" {
-					return j
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the stopped live job was not finalized: %+v", j)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			return e.waitFinal(t, id)
 		}},
 	}
 	for _, c := range cases {
