@@ -199,7 +199,11 @@ func (s *Stitcher) Append(ctx context.Context, id string) (int, error) {
 	}
 	if stopped {
 		if _, err := s.store.GetStitch(ctx, id); errors.Is(err, store.ErrNotFound) {
-			if seg, err := s.store.GetSegment(ctx, id, 0); err != nil || seg.State != store.SegDone {
+			seg, err := s.store.GetSegment(ctx, id, 0)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return 0, err
+			}
+			if err != nil || seg.State != store.SegDone {
 				return 0, nil // stopped before its first segment was made: no video
 			}
 		}
