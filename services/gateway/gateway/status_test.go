@@ -32,7 +32,9 @@ func TestStatusFiguresAreWhatWasMade(t *testing.T) {
 		{"failed midway", "st-fail", `"durationFrames":2400`, 2, true, "failed"},
 		{"live stopped", "st-live", `"live":true`, 2, false, "succeeded"},
 	}
+	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9) // the database outlives one run of the test
 	for _, c := range cases {
+		c.id += "-" + suffix
 		t.Run(c.name, func(t *testing.T) {
 			r, v := call(t, srv, "POST", "/generate", fmt.Sprintf(`{"id":"%s","prompt":"a lighthouse","windowFrames":13,"overlapFrames":4,`+
 				`"width":96,"height":64,"steps":3,"fps":24,%s}`, c.id, c.spec), true)
@@ -52,10 +54,21 @@ func TestStatusFiguresAreWhatWasMade(t *testing.T) {
 				}
 			}
 			if c.stopAfter > 0 {
-				v := wait("segments committed", func(v map[string]any) bool { return v["segments_done"].(float64) >= float64(c.stopAfter) })
+				// Chain segments can commit out of order (segment k+1 starts at
+				// k's TAIL_READY and may finish first), so the wait is for the
+				// first stopAfter segments, and the segment made to fail is the
+				// first not committed.
+				var next int
+				for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					if next = committedPrefix(t, st, c.id); next >= c.stopAfter {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("segments 0..%d were never committed", c.stopAfter-1)
+					}
+				}
 				if c.fail { // the next segment's worker reports a permanent failure
-					next := uint32(v["segments_done"].(float64))
-					if _, err := clients.Bus.PublishResult(ctx, &spoolv1.SegmentResult{JobId: c.id, Index: next, Attempt: 1, Pool: "default",
+					if _, err := clients.Bus.PublishResult(ctx, &spoolv1.SegmentResult{JobId: c.id, Index: uint32(next), Attempt: 1, Pool: "default",
 						Phase: spoolv1.Phase_PHASE_FAILED, ErrorClass: spoolv1.ErrorClass_ERROR_CLASS_PERMANENT, ErrorMessage: "broken"}); err != nil {
 						t.Fatal(err)
 					}
@@ -74,18 +87,27 @@ func TestStatusFiguresAreWhatWasMade(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var made int64 // the new frames of the committed segments
-			done := 0
+			// made: the new frames of the committed segments. A video holds
+			// the committed segments from the first on, up to the first that
+			// is not (a stopped live chain can have a later segment committed
+			// and an earlier one, still encoding when the stop came,
+			// cancelled): prefix counts those.
+			var made, prefix int64
+			done, prefixDone := 0, 0
 			for _, s := range segs {
 				if s.State == store.SegDone {
 					made, done = made+int64(s.Frames-s.Overlap-s.Trim), done+1
+					if prefixDone == s.Index {
+						prefix, prefixDone = prefix+int64(s.Frames-s.Overlap-s.Trim), prefixDone+1
+					}
 				}
 			}
 			want := map[string]float64{"frames": float64(made), "frames_total": float64(j.TotalFrames), "segments_done": float64(done),
 				"duration_s": float64(made) / 24}
 			if j.FinalKey != "" {
+				made = prefix
 				want["frames"], want["duration_s"] = float64(j.FinalFrames), float64(j.FinalFrames)/24
-				want["segments_total"] = float64(done)
+				want["segments_total"], want["segments_done"] = float64(prefixDone), float64(prefixDone)
 			}
 			for k, w := range want {
 				got, _ := v[k].(float64)
@@ -94,8 +116,26 @@ func TestStatusFiguresAreWhatWasMade(t *testing.T) {
 				}
 			}
 			if made == 0 || (j.FinalKey != "" && j.FinalFrames != made) {
-				t.Fatalf("%s: %d frames committed, the final video has %d", c.id, made, j.FinalFrames)
+				t.Fatalf("%s: %d frames committed from the first segment on, the final video has %d", c.id, made, j.FinalFrames)
 			}
 		})
 	}
+}
+
+// committedPrefix is how many segments of job, from the first on, are
+// committed.
+func committedPrefix(t *testing.T, st *store.Store, job string) int {
+	t.Helper()
+	segs, err := st.ListSegments(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range segs {
+		if s.Index != n || s.State != store.SegDone {
+			break
+		}
+		n++
+	}
+	return n
 }
