@@ -50,7 +50,7 @@ func Limits() []Limit {
 		{"overlap_frames", "below window_frames, ≥ 1 in chain mode; 0 means the model's default at the resolution (SkyReels-V2 DF: 17 at 540p, 37 at 720p)"},
 		{"steps", fmt.Sprintf("%d..%d; 0 means the model default", MinSteps, MaxSteps)},
 		{"guidance", fmt.Sprintf("0..%d, finite; 0 means the model default", MaxGuidance)},
-		{"prompt", fmt.Sprintf("1..%d bytes of UTF-8, not blank; or a timeline", MaxPromptBytes)},
+		{"prompt", fmt.Sprintf("1..%d bytes of UTF-8, not blank; or a timeline, and then empty", MaxPromptBytes)},
 		{"timeline", fmt.Sprintf("1..%d cues, the first at from_s 0, strictly increasing; each takes effect at the segment boundary nearest to it "+
 			"(at most half of window − overlap frames away; halfway: the later one), which must be its own and inside a bounded video", MaxTimelineCues)},
 		{"model", "a model of the catalog that a pool serves (GET /models/info); empty means " + DefaultModel},

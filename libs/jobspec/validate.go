@@ -300,6 +300,9 @@ func checkPrompts(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 		j.Timeline = plan.Single(spec.GetPrompt())
 		return nil
 	}
+	if spec.GetPrompt() != "" {
+		return fieldErr("prompt", spec.GetPrompt(), "empty when a timeline is given: its cues carry the prompts (the first cue, at 0 s, is the opening prompt)")
+	}
 	if len(cues) > MaxTimelineCues {
 		return fieldErr("timeline", len(cues), "1..256 cues")
 	}

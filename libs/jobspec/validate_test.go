@@ -150,6 +150,7 @@ func TestRejections(t *testing.T) {
 		{`{"prompt":"a","durationS":1,"priority":10}`, "priority", "1..9"},
 		{`{"prompt":"a","durationS":1,"priority":-1}`, "priority", "1..9"},
 		{`{"prompt":"a","durationS":1,"id":"../etc"}`, "id", "a-z"},
+		{`{"prompt":"x","timeline":[{"fromS":0,"prompt":"a"}],"durationS":10}`, "prompt", "empty when a timeline is given"},
 		{`{"timeline":[{"fromS":1,"prompt":"a"}],"durationS":10}`, "timeline[0].from_s", "first cue"},
 		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":0,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "strictly increasing"},
 		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":11,"prompt":"b"}],"durationS":10}`, "timeline[1].from_s", "before the end"},

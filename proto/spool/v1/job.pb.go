@@ -197,7 +197,7 @@ type JobSpec struct {
 	// Job id: lowercase letters, digits, '-' and '_', 1..64 characters. Empty:
 	// the Nats-Msg-Id of the submission, else derived from the stream sequence.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The text prompt for the whole video, UTF-8. Ignored when timeline is set.
+	// The text prompt for the whole video, UTF-8. Must be empty when timeline is set.
 	Prompt string `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// A prompt timeline; when set it replaces prompt.
 	Timeline []*PromptCue `protobuf:"bytes,3,rep,name=timeline,proto3" json:"timeline,omitempty"`
