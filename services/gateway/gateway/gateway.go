@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,6 +142,18 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	again, err := g.resubmitted(r.Context(), spec)
+	switch {
+	case errors.Is(err, errOtherSpec):
+		writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Message: strings.TrimPrefix(err.Error(), errOtherSpec.Error()+": "), Field: "id"})
+		return
+	case err != nil:
+		fail(w, err)
+		return
+	case again:
+		accepted(w, spec.GetId())
+		return
+	}
 	// A caller that sends a W3C traceparent sees the job in its own trace.
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	id, _, err := g.bus.SubmitJob(ctx, spec)
@@ -155,6 +168,11 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	accepted(w, id)
+}
+
+// accepted is the answer to a submission of job id.
+func accepted(w http.ResponseWriter, id string) {
 	w.Header().Set("Location", "/status/"+id)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status_url": "/status/" + id, "events_url": "/jobs/" + id + "/events"})
 }
