@@ -102,7 +102,7 @@ func TestParseCatalogRejects(t *testing.T) {
 		{"shift as param", "{module: tiny}", "{module: tiny, shift: '2'}", `params: shift is the model's field shift`},
 		{"param value", "{module: tiny}", "{module: 'a;b'}", `params: module: value "a;b" is not allowed`},
 		{"gpu memory", "gpu_memory_mib: 0", "gpu_memory_mib: -5", `gpu_memory_mib: -5 is not allowed`},
-		{"audio rate", "audio_sample_rate: 0", "audio_sample_rate: 100", `audio_sample_rate: 100 is not allowed; want 0 (no audio) or 8000..192000 Hz`},
+		{"audio rate", "audio_sample_rate: 0", "audio_sample_rate: 16000", `audio_sample_rate: 16000 is not allowed; want 0: no engine is given audio yet`},
 		{"step time", "step_time: 100ms", "step_time: soon", `step_time: "soon" is not allowed`},
 		{"negative step time", "step_time: 100ms", "step_time: -1s", `step_time: "-1s" is not allowed`},
 		{"no resolutions", "    resolutions:\n      - {name: small, width: 128, height: 96, window: 33, overlap: 9}\n      - {name: wide, width: 256, height: 96, window: 17, overlap: 5}\n", "    resolutions: []\n", `resolutions: empty`},
