@@ -22,7 +22,7 @@ GO                    ?= go
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
-APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-numpy
+APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-venv
 # The dashboard's player, bundled into the gateway at build time from the
 # npm registry (no Node.js needed), pinned in services/gateway/player/pin.go.
 PLAYER                := services/gateway/gateway/web/vendor/hls.min.js
@@ -43,7 +43,7 @@ BUILD_BIN  ?= bin
 # versions: the deployment tests, and the collector's stand-in module.
 OUTSIDE_MODULES := docker deploy/helm deploy/otel/statusutil
 
-.PHONY: help env deps browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help env deps venv tiny-model browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,14 +59,46 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	command -v psql >/dev/null || missing+=(postgresql-client); \
 	command -v valgrind >/dev/null || missing+=(valgrind); \
 	[ -x /usr/bin/python3-config ] || missing+=(python3-dev); \
-	/usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy); \
+	/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv); \
 	if [ $${#missing[@]} -eq 0 ]; then echo "deps: Debian packages present"; exit 0; fi; \
 	echo "deps: installing $${missing[*]}"; \
 	if [ "$$(id -u)" != 0 ]; then \
 	  echo "deps: not root; run: sudo apt-get update && sudo apt-get install -y $(APT_PACKAGES)" >&2; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
-	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER) $(BIN)/spool-otelcol
+	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER) $(BIN)/spool-otelcol venv tiny-model
+
+# The python backend's environment: a venv from Debian's python3 with every
+# package of libs/infer/python/requirements.lock (torch, diffusers,
+# transformers, ...), built once per lock and interpreter in the cache outside
+# the work tree (about 2.7 GB downloaded from PyPI and 5 GB installed, about
+# 2 minutes the first time here), and linked as .spool/venv. The python
+# plugin embeds it (libs/infer/plugins.mk).
+VENV_LOCK  := libs/infer/python/requirements.lock
+VENV_BASE  ?= /usr/bin/python3
+VENV_CACHE  = $(HOME)/.cache/spool/venv/$(shell cat $(VENV_LOCK) | sha256sum | cut -c1-16)-$(shell $(VENV_BASE) -c 'import sys; print("py%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV       := $(ROOT)/.spool/venv
+venv: ## build the pinned Python environment of the python backend into .spool/venv (torch, diffusers; cached per lock)
+	@mkdir -p $(HOME)/.cache/spool/venv $(ROOT)/.spool
+	@cache=$(VENV_CACHE); exec 9>$$cache.lock; flock 9; \
+	if [ ! -f $$cache/.complete ]; then \
+	  echo "venv: building $$cache from $(VENV_LOCK) (the first time: about 2.7 GB from PyPI)"; start=$$(date +%s); \
+	  rm -rf $$cache && $(VENV_BASE) -m venv $$cache || { echo "venv: $(VENV_BASE) -m venv failed; run \"make deps\" (Debian's python3-venv)" >&2; exit 1; }; \
+	  $$cache/bin/python -m pip install --quiet --no-input --require-virtualenv --only-binary=:all: -r $(VENV_LOCK) && \
+	  $$cache/bin/python -m pip check >/dev/null || { echo "venv: installing $(VENV_LOCK) failed" >&2; exit 1; }; \
+	  touch $$cache/.complete; echo "venv: built in $$(( $$(date +%s) - start )) s, $$(du -sh $$cache | cut -f1)"; fi; \
+	[ "$$(readlink $(VENV) 2>/dev/null)" = "$$cache" ] || { rm -rf $(VENV) && ln -s $$cache $(VENV); }
+
+# The tiny SkyReels-V2 diffusion-forcing pipeline of the catalog's
+# skyreels-v2-df-tiny: diffusers' own classes with random weights from a
+# fixed seed, made offline in seconds (libs/infer/python/make_tiny_skyreels.py),
+# in the models folder workers read (SPOOL_WORKER_MODELS_DIR=.spool/models).
+MODELS     := $(ROOT)/.spool/models
+tiny-model: venv ## make the tiny SkyReels-V2 pipeline (random weights, offline) in .spool/models/skyreels-v2-df-tiny
+	@$(MAKE) --no-print-directory $(MODELS)/skyreels-v2-df-tiny/model_index.json
+$(MODELS)/skyreels-v2-df-tiny/model_index.json: libs/infer/python/make_tiny_skyreels.py $(VENV_LOCK)
+	@mkdir -p $(MODELS)
+	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 $(VENV)/bin/python -W ignore libs/infer/python/make_tiny_skyreels.py $(@D) >/dev/null
 
 $(PLAYER): services/gateway/player/pin.go
 	$(GO) run ./services/gateway/cmd/spool-bundle-player -out $(@D)

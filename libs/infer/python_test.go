@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +118,26 @@ func TestPythonSleepOutlivesCancel(t *testing.T) {
 	r.Prompt = "sleep 0"
 	if c := run(t, e, r); len(c.frames) != r.Frames {
 		t.Fatalf("after the sleep: %d frames", len(c.frames))
+	}
+}
+
+// The plugin embeds the environment it was built against (make venv's
+// .spool/venv by default): sys.prefix is that venv, numpy comes from it, and
+// sys.path holds nothing of Debian's dist-packages, the user's site
+// directory or PYTHONPATH.
+func TestPythonEmbedsItsEnvironment(t *testing.T) {
+	venv, err := filepath.Abs("../../.spool/venv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(venv, "bin", "python")); err != nil {
+		realpart.Missing(t, "the python environment is missing: run \"make venv\" (or \"make deps\")")
+	}
+	e := openPython(t, "spool_environment")
+	err = e.Run(context.Background(), pyReq(), newCollect())
+	msg := fmt.Sprint(err)
+	if !strings.Contains(msg, "prefix="+venv+" ") || !strings.Contains(msg, "numpy="+venv+"/lib/") ||
+		!strings.Contains(msg, "foreign=[]") {
+		t.Fatalf("the embedded interpreter is not %s alone: %v", venv, err)
 	}
 }

@@ -8,6 +8,10 @@
  * again around every callback into the engine's caller. The engine loads
  * plugins RTLD_LOCAL, so the plugin re-opens libpython RTLD_GLOBAL before
  * initialising, which extension modules such as numpy need.
+ *
+ * The interpreter embedded is the one the plugin was built against
+ * (SPOOL_PYTHON_EXECUTABLE, plugins.mk's PYTHON): with a venv, exactly that
+ * environment's packages.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,6 +27,9 @@
 
 #ifndef SPOOL_LIBPYTHON
 #error "build with -DSPOOL_LIBPYTHON=\"libpython3.X.so.1.0\" (see plugins.mk)"
+#endif
+#ifndef SPOOL_PYTHON_EXECUTABLE
+#error "build with -DSPOOL_PYTHON_EXECUTABLE=\"/path/to/venv/bin/python\" (see plugins.mk)"
 #endif
 
 /* Parameters are "k=v;k=v" (spool_param of validate.c, compiled in). */
@@ -63,7 +70,23 @@ static void init_python(void) {
     return;
   }
   if (!Py_IsInitialized()) {
-    Py_InitializeEx(0);
+    /* An isolated interpreter whose executable is the one the plugin was
+     * built against (a venv's bin/python): getpath finds its pyvenv.cfg, so
+     * sys.path is that environment's site-packages and the standard library,
+     * never PYTHONPATH, the user's site directory or another interpreter's
+     * packages. No signal handlers: the host process owns signals. */
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.install_signal_handlers = 0;
+    PyStatus ps = PyConfig_SetBytesString(&config, &config.program_name, SPOOL_PYTHON_EXECUTABLE);
+    if (!PyStatus_Exception(ps)) ps = PyConfig_SetBytesString(&config, &config.executable, SPOOL_PYTHON_EXECUTABLE);
+    if (!PyStatus_Exception(ps)) ps = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(ps)) {
+      snprintf(init_error, sizeof init_error, "cannot start the Python of %s: %s%s%s", SPOOL_PYTHON_EXECUTABLE,
+               ps.func ? ps.func : "", ps.func ? ": " : "", ps.err_msg ? ps.err_msg : "unknown error");
+      return;
+    }
     abort_error = PyErr_NewException("spool.Abort", PyExc_BaseException, NULL);
     PyEval_SaveThread(); /* release the GIL: runs take it when they need it */
   } else {
