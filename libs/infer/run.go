@@ -47,6 +47,9 @@ type Request struct {
 	// TailFrames is how many trailing frames' latents Tail receives; 0 for
 	// none.
 	TailFrames int
+	// FPS is the video's frame rate, 1..240 (0: not given). Models that
+	// are conditioned on it (SkyReels-V2 takes fps) read it; ref does not.
+	FPS int
 }
 
 // Frame is a decoded frame. RGB points into the engine's buffer, packed
@@ -115,12 +118,12 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	if strings.ContainsRune(req.Prompt, 0) {
 		return fmt.Errorf("infer: %w: prompt contains a NUL byte", ErrInvalidRequest)
 	}
-	var fields [6]C.uint32_t
+	var fields [7]C.uint32_t
 	for i, f := range [...]struct {
 		name string
 		v    int
 	}{{"width", req.Width}, {"height", req.Height}, {"frames", req.Frames}, {"overlap", req.Overlap},
-		{"steps", req.Steps}, {"tail_frames", req.TailFrames}} {
+		{"steps", req.Steps}, {"tail_frames", req.TailFrames}, {"fps", req.FPS}} {
 		v, err := uint32Field(f.name, f.v)
 		if err != nil {
 			return err
@@ -132,7 +135,7 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	*e.req = C.spool_request{
 		struct_size: C.uint32_t(unsafe.Sizeof(C.spool_request{})),
 		prompt:      prompt, seed: C.uint64_t(req.Seed), width: fields[0], height: fields[1], frames: fields[2],
-		overlap: fields[3], steps: fields[4], tail_frames: fields[5], guidance: C.float(req.Guidance),
+		overlap: fields[3], steps: fields[4], tail_frames: fields[5], fps: fields[6], guidance: C.float(req.Guidance),
 		first_frame: C.uint64_t(req.FirstFrame),
 	}
 	if len(req.Cond) > 0 {

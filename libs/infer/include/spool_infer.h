@@ -55,6 +55,7 @@ extern "C" {
 #define SPOOL_MAX_FRAMES 1024u
 /* Most denoise steps accepted. */
 #define SPOOL_MAX_STEPS 1000u
+#define SPOOL_MAX_FPS 240u
 /* Most CPU threads an engine may be given (spool_engine_options.threads). */
 #define SPOOL_MAX_THREADS 256
 
@@ -137,6 +138,8 @@ typedef struct spool_request {
   size_t cond_len;        /* bytes at cond; 0 when cond is NULL */
   uint32_t tail_frames;   /* trailing frames whose latents on_tail hands out,
                              ≤ frames; 0 = no tail (last segment, independent mode) */
+  uint32_t fps;           /* frames per second of the video, 1..SPOOL_MAX_FPS;
+                             0 = not given (backends that need it assume 24) */
 } spool_request;
 
 /* One decoded frame. rgb is owned by the engine and valid only during the

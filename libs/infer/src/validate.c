@@ -65,6 +65,7 @@ spool_status spool_validate_request(const spool_request *req, const spool_engine
   if (req->overlap >= req->frames) FAIL("overlap %u: want fewer than frames (%u)", req->overlap, req->frames);
   if (info->frame_align > 1 && (req->frames - 1) % info->frame_align != 0)
     FAIL("frames %u: this model wants frames ≡ 1 (mod %u)", req->frames, info->frame_align);
+  if (req->fps > SPOOL_MAX_FPS) FAIL("fps %u: want 0 (not given) or 1..%u", req->fps, SPOOL_MAX_FPS);
   if (req->tail_frames > req->frames) FAIL("tail_frames %u: want at most frames (%u)", req->tail_frames, req->frames);
   if (req->steps == 0 || req->steps > SPOOL_MAX_STEPS) FAIL("steps %u: want 1..%u", req->steps, SPOOL_MAX_STEPS);
   if (!isfinite(req->guidance) || req->guidance < 0 || req->guidance > 50)

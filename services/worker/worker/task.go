@@ -14,7 +14,7 @@ import (
 func Request(t *spoolv1.SegmentTask, cond []byte) infer.Request {
 	return infer.Request{Prompt: t.Prompt, Seed: t.Seed, Width: int(t.Width), Height: int(t.Height),
 		Frames: int(t.Frames), Overlap: int(t.Overlap), Steps: int(t.Steps), Guidance: t.Guidance,
-		FirstFrame: t.FirstFrame, Cond: cond, TailFrames: int(t.TailFrames)}
+		FirstFrame: t.FirstFrame, Cond: cond, TailFrames: int(t.TailFrames), FPS: int(t.Fps)}
 }
 
 // Keeps reports whether frame i of the segment goes into its fragment. In

@@ -37,6 +37,7 @@ int spool_param(const char *params, const char *key, char *out, size_t outlen);
 
 typedef struct {
   PyObject *module, *generate;
+  PyObject *engine; /* what the module's open(options) returned, or NULL */
   PyObject *params; /* dict of the engine's parameters, str -> str */
   char model[128], version[128], weights[1024];
   int device;
@@ -290,6 +291,31 @@ static PyObject *params_dict(const char *params) {
   return d;
 }
 
+/* d[key] = str(value); -1 with an exception set on failure. */
+static int set_str(PyObject *d, const char *key, const char *value) {
+  PyObject *v = PyUnicode_DecodeUTF8(value, (Py_ssize_t)strlen(value), "strict");
+  int rc = v ? PyDict_SetItemString(d, key, v) : -1;
+  Py_XDECREF(v);
+  return rc;
+}
+
+/* Calls the engine object's close() if it has one (an exception there is
+ * reported on stderr: closing cannot fail), and drops it. GIL held. */
+static void close_engine(py_state *s) {
+  if (!s->engine) return;
+  PyObject *fn = PyObject_GetAttrString(s->engine, "close");
+  if (!fn) PyErr_Clear();
+  PyObject *res = fn ? PyObject_CallNoArgs(fn) : NULL;
+  if (fn && !res) {
+    char msg[2048];
+    format_exception(msg, sizeof msg, "python backend: close()");
+    fprintf(stderr, "%s\n", msg);
+  }
+  Py_XDECREF(res);
+  Py_XDECREF(fn);
+  Py_CLEAR(s->engine);
+}
+
 static spool_status py_open(const spool_engine_options *o, void **state, char *err, size_t errlen) {
   pthread_once(&init_once, init_python);
   if (init_error[0]) {
@@ -330,19 +356,49 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
     st = SPOOL_ERR_BACKEND;
     goto out;
   }
-  s->generate = PyObject_GetAttrString(s->module, "generate_segment");
+  /* A module with open(options) gets one engine object per engine (per
+   * worker slot): its info() and generate_segment(request, io) are used,
+   * and its close() at engine close, so engines share no state. */
+  PyObject *open_fn = PyObject_GetAttrString(s->module, "open");
+  if (!open_fn) PyErr_Clear();
+  if (open_fn && PyCallable_Check(open_fn)) {
+    PyObject *options = PyDict_Copy(s->params), *dev = PyLong_FromLong(s->device);
+    if (!options || !dev || set_str(options, "model", s->model) < 0 || set_str(options, "weights_dir", s->weights) < 0 ||
+        PyDict_SetItemString(options, "device", dev) < 0) {
+      Py_XDECREF(options);
+      Py_XDECREF(dev);
+      Py_DECREF(open_fn);
+      format_exception(err, errlen, "python backend: options");
+      st = SPOOL_ERR_BACKEND;
+      goto out;
+    }
+    s->engine = PyObject_CallOneArg(open_fn, options);
+    Py_DECREF(options);
+    Py_DECREF(dev);
+    Py_DECREF(open_fn);
+    if (!s->engine) {
+      format_exception(err, errlen, "python backend: open()");
+      st = SPOOL_ERR_BACKEND;
+      goto out;
+    }
+  } else {
+    Py_XDECREF(open_fn);
+  }
+  PyObject *owner = s->engine ? s->engine : s->module;
+  s->generate = PyObject_GetAttrString(owner, "generate_segment");
   if (!s->generate || !PyCallable_Check(s->generate)) {
     PyErr_Clear();
-    snprintf(err, errlen, "python backend: module %s has no callable generate_segment(request, io)", module);
+    snprintf(err, errlen, "python backend: %s %s has no callable generate_segment(request, io)",
+             s->engine ? "the engine that open() returned of module" : "module", module);
     st = SPOOL_ERR_INVALID_ARGUMENT;
     goto out;
   }
   s->channels = 16, s->scale = 8, s->align = 1, s->temporal = 1;
   snprintf(s->version, sizeof s->version, "%s", module);
-  PyObject *info_fn = PyObject_GetAttrString(s->module, "info");
+  PyObject *info_fn = PyObject_GetAttrString(owner, "info");
   if (!info_fn) PyErr_Clear();
   if (info_fn) {
-    PyObject *info = PyObject_CallOneArg(info_fn, s->params);
+    PyObject *info = s->engine ? PyObject_CallNoArgs(info_fn) : PyObject_CallOneArg(info_fn, s->params);
     Py_DECREF(info_fn);
     if (!info || !PyDict_Check(info)) {
       if (!info) format_exception(err, errlen, "python backend: info()");
@@ -365,6 +421,7 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
   }
 out:
   if (st != SPOOL_OK) {
+    close_engine(s);
     Py_XDECREF(s->params);
     Py_XDECREF(s->generate);
     Py_XDECREF(s->module);
@@ -380,6 +437,7 @@ static void py_close(void *state) {
   py_state *s = state;
   if (!s) return;
   PyGILState_STATE g = PyGILState_Ensure();
+  close_engine(s);
   Py_XDECREF(s->params);
   Py_XDECREF(s->generate);
   Py_XDECREF(s->module);
@@ -449,10 +507,11 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
   } else {
     cond = Py_NewRef(Py_None);
   }
-  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:K,s:I,s:O,s:s,s:s,s:i,s:O}", "prompt", r->prompt, "seed",
+  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:K,s:I,s:I,s:O,s:s,s:s,s:i,s:O}", "prompt", r->prompt, "seed",
                       (unsigned long long)r->seed, "width", r->width, "height", r->height, "frames", r->frames,
                       "overlap", r->overlap, "steps", r->steps, "guidance", (double)r->guidance, "first_frame",
-                      (unsigned long long)r->first_frame, "tail_frames", r->tail_frames, "cond", cond, "model",
+                      (unsigned long long)r->first_frame, "tail_frames", r->tail_frames, "fps",
+                      r->fps ? r->fps : 24u, "cond", cond, "model",
                       s->model, "weights_dir", s->weights, "device", s->device, "params", s->params);
   if (!req) goto pyfail;
   res = PyObject_CallFunctionObjArgs(s->generate, req, io, NULL);
