@@ -29,5 +29,7 @@
 //   - python: libspool_infer_python.so (make -C libs/infer python) embeds
 //     CPython and calls a module's generate_segment; see python/PROTOCOL.md.
 //   - cuda: libspool_infer_cuda.so (make -C libs/infer cuda, needs nvcc), the
-//     ref algorithm on a GPU.
+//     ref algorithm on a GPU, built for sm_80, sm_86, sm_89 and sm_90 with
+//     compute_90 PTX (make -C libs/infer cuda-check checks them). On a
+//     machine without a GPU, Open fails with ErrDevice, "cuda: no CUDA device".
 package infer

@@ -25,6 +25,6 @@ if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   echo "gpu-check: no NVIDIA GPU visible (nvidia-smi -L failed)" >&2
   exit 1
 fi
-make --no-print-directory cuda
+make --no-print-directory cuda cuda-check
 nvidia-smi -L
 SPOOL_INFER_PLUGIN_DIR="$PWD/build" ./build/gpu_check -b cuda "$@"

@@ -153,7 +153,17 @@ static spool_status upload_tables(cuda_state *s, char *err, size_t errlen) {
 
 static spool_status c_open(const spool_engine_options *o, void **state, char *err, size_t errlen) {
   int n = 0;
-  CU(cudaGetDeviceCount(&n));
+  cudaError_t e = cudaGetDeviceCount(&n);
+  /* No GPU, or no driver at all (the runtime reads a missing libcuda.so.1 as
+   * an insufficient driver): the ordinary failure of a machine without one. */
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || (e == cudaSuccess && n == 0)) {
+    snprintf(err, errlen, "cuda: no CUDA device: %s", e == cudaSuccess ? "none present" : cudaGetErrorString(e));
+    return SPOOL_ERR_DEVICE;
+  }
+  if (e != cudaSuccess) {
+    snprintf(err, errlen, "cuda: cudaGetDeviceCount: %s", cudaGetErrorString(e));
+    return SPOOL_ERR_DEVICE;
+  }
   int dev = o->device < 0 ? 0 : o->device;
   if (dev >= n) {
     snprintf(err, errlen, "cuda: device %d requested, %d present", dev, n);
