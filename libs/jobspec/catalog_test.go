@@ -37,13 +37,13 @@ const tinyModel = `models:
 
 func TestShippedCatalog(t *testing.T) {
 	c := jobspec.DefaultCatalog()
-	if got, want := c.Names(), []string{"ref", "ref-cuda", "sim", "skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p"}; !slices.Equal(got, want) {
+	if got, want := c.Names(), []string{"ref", "ref-cuda", "sim", "skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p", "skyreels-v2-df-tiny"}; !slices.Equal(got, want) {
 		t.Fatalf("models %v, want %v", got, want)
 	}
 	if got := c.CPUModels(); !slices.Equal(got, []string{"ref", "sim"}) {
 		t.Fatalf("CPU models %v", got)
 	}
-	if got := c.OfBackend("python"); !slices.Equal(got, []string{"skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p"}) {
+	if got := c.OfBackend("python"); !slices.Equal(got, []string{"skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p", "skyreels-v2-df-tiny"}) {
 		t.Fatalf("python models %v", got)
 	}
 	for _, c := range []struct {
@@ -51,15 +51,17 @@ func TestShippedCatalog(t *testing.T) {
 		w, h, win, ovl   int
 		align, maxWindow int
 		step             time.Duration
+		steps            int
 	}{
-		{"skyreels-v2-df-1.3b-540p", "540p", 960, 544, 97, 17, 4, 97, 2 * time.Second},
-		{"skyreels-v2-df-14b-720p", "720p", 1280, 720, 121, 37, 4, 121, 20 * time.Second},
-		{"ref", "720p", 1280, 720, 121, 37, 1, 257, 0},
+		{"skyreels-v2-df-1.3b-540p", "540p", 960, 544, 97, 17, 4, 97, 2 * time.Second, 30},
+		{"skyreels-v2-df-14b-720p", "720p", 1280, 720, 121, 37, 4, 121, 20 * time.Second, 30},
+		{"ref", "720p", 1280, 720, 121, 37, 1, 257, 0, 30},
+		{"skyreels-v2-df-tiny", "tiny", 128, 64, 17, 5, 4, 33, 0, 4},
 	} {
 		m := jobspec.DefaultCatalog().Models[c.model]
 		d := m.Default()
 		if d.Name != c.res || d.Width != c.w || d.Height != c.h || d.Window != c.win || d.Overlap != c.ovl ||
-			m.Align != c.align || m.MaxWindow != c.maxWindow || m.StepTime != c.step || m.FPS != 24 || m.Steps != 30 {
+			m.Align != c.align || m.MaxWindow != c.maxWindow || m.StepTime != c.step || m.FPS != 24 || m.Steps != c.steps {
 			t.Errorf("%s: %+v", c.model, m)
 		}
 	}

@@ -117,7 +117,12 @@ func firstDiff(a, b []string) int {
 
 func waitSucceeded(t *testing.T, s *store.Store, id string) store.Job {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return waitSucceededWithin(t, s, id, 60*time.Second)
+}
+
+func waitSucceededWithin(t *testing.T, s *store.Store, id string, within time.Duration) store.Job {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		j, err := s.GetJob(context.Background(), id)
 		if err == nil && j.State == store.JobSucceeded {

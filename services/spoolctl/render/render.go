@@ -25,7 +25,8 @@ import (
 type Options struct {
 	Params     string // backend parameters added to the catalog's, as SPOOL_WORKER_BACKEND_PARAMS
 	PluginDir  string
-	WeightsDir string
+	WeightsDir string          // one model's weights, as SPOOL_WORKER_WEIGHTS_DIR
+	ModelsDir  string          // a folder of weights per model, as SPOOL_WORKER_MODELS_DIR
 	Codec      media.Codec     // H264 when zero
 	Catalog    jobspec.Catalog // the shipped one when it has no models; its pools are ignored
 	// Progress, when set, is called after each segment.
@@ -61,7 +62,7 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	}
 	// The job's model and no other, opened as a worker opens it.
 	m := o.Catalog.Models[job.Model]
-	engines, err := worker.OpenEngines(worker.Config{Params: o.Params, PluginDir: o.PluginDir, Weights: o.WeightsDir},
+	engines, err := worker.OpenEngines(worker.Config{Params: o.Params, PluginDir: o.PluginDir, Weights: o.WeightsDir, ModelsDir: o.ModelsDir},
 		[]jobspec.Model{m}, nil)
 	if err != nil {
 		return Result{}, fmt.Errorf("render: %w", err)

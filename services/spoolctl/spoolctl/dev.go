@@ -2,6 +2,7 @@ package spoolctl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,14 +29,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	fs := newFlags("dev", "[flags]", stderr)
 	dir := fs.String("dir", ".spool/dev", "directory of the stack's data (Postgres, MinIO, NATS); kept between runs")
 	addr := fs.String("addr", "127.0.0.1:8080", "the gateway's address")
-	slots := fs.Int("slots", 2, "worker slots; each serves every CPU model of the catalog")
+	slots := fs.Int("slots", 2, "worker slots; each serves every CPU model of the catalog, and -model's")
 	catalog := fs.String("catalog", os.Getenv("SPOOL_CATALOG"), "model catalog file replacing the shipped one (default $SPOOL_CATALOG); the pool default serves its CPU models")
-	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts), show its progress, write the video here, then serve the dashboard until Ctrl-C")
+	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts; with -model, that model at its default resolution), show its progress, write the video here, then serve the dashboard until Ctrl-C")
 	spec := fs.String("spec", "", "with -demo: submit this job spec (a JSON file) instead of the demo's")
 	exit := fs.Bool("exit", false, "with -demo: exit once the video is written, for scripts (default: keep serving until Ctrl-C)")
 	level := fs.String("log", "warn", "log level of the services")
 	otel := fs.Bool("otel", true, "start the OpenTelemetry Collector (make otelcol) and export traces and metrics to it, written under -dir/otel")
 	metrics := fs.String("metrics", "", "serve the services' Prometheus /metrics at this address, e.g. 127.0.0.1:9464")
+	ef := addEngineFlags(fs, "the development pool serves besides the CPU models")
 	if _, err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -61,6 +64,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if len(pool.Models) == 0 {
 		return fmt.Errorf("spoolctl dev: the catalog has no CPU model (gpu_memory_mib 0) for the development pool to serve")
 	}
+	extra, err := ef.models(cat)
+	if err != nil {
+		return fmt.Errorf("spoolctl dev: %w", err)
+	}
+	for _, m := range extra {
+		if !slices.Contains(pool.Models, m) {
+			pool.Models = append(pool.Models, m)
+		}
+	}
+	if *ef.model != "" && *spec == "" {
+		if job, err = demoFor(job, *ef.model); err != nil {
+			return fmt.Errorf("spoolctl dev: %w", err)
+		}
+	}
+	plugins, modelsDir := ef.dirs()
 	pools, models := jobspec.Pools{pool}.String(), config.Catalog{File: *catalog}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
@@ -111,7 +129,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	wk, err := worker.New(worker.Config{ID: "dev", Pool: pool.Name, Catalog: models, Models: pool.Models, Slots: *slots, Heartbeat: 10 * time.Second},
+	wk, err := worker.New(worker.Config{ID: "dev", Pool: pool.Name, Catalog: models, Models: pool.Models, Slots: *slots, Heartbeat: 10 * time.Second,
+		Params: ef.engineParams(cat, pool.Models), PluginDir: plugins, ModelsDir: modelsDir},
 		c.Bus, c.Blob, nil, log)
 	if err != nil {
 		return err
@@ -176,4 +195,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	case err := <-done:
 		return err
 	}
+}
+
+// demoFor is the demo spec for model: the same timeline and length, at the
+// model's default resolution.
+func demoFor(spec []byte, model string) ([]byte, error) {
+	var v map[string]any
+	if err := json.Unmarshal(spec, &v); err != nil {
+		return nil, fmt.Errorf("the demo spec: %w", err)
+	}
+	v["model"] = model
+	delete(v, "resolution")
+	return json.Marshal(v)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +24,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	local := fs.Bool("local", false, "render in this process, with no NATS, Postgres or MinIO (required: the only mode)")
 	out := fs.String("o", "out.mp4", "output MP4 file")
 	catalog := fs.String("catalog", os.Getenv("SPOOL_CATALOG"), "model catalog file replacing the shipped one (default $SPOOL_CATALOG); the spec's model, from it, chooses the backend")
-	params := fs.String("params", "", "backend parameters added to the catalog's for the model, key=value;key=value (as SPOOL_WORKER_BACKEND_PARAMS)")
+	ef := addEngineFlags(fs, "to render with (default: the spec's model); -model replaces the spec's")
 	codec := fs.String("codec", "h264", "codec of the fragments: h264 or lossless (as SPOOL_WORKER_CODEC)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	pos, err := parse(fs, args)
@@ -50,16 +52,28 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("spoolctl render: %w", err)
 	}
-	f, err := os.Create(*out)
-	if err != nil {
-		return fmt.Errorf("spoolctl render: %w", err)
-	}
 	start := time.Now()
 	cat, err := jobspec.LoadCatalog(*catalog)
 	if err != nil {
 		return fmt.Errorf("spoolctl render: %w", err)
 	}
-	o := render.Options{Params: *params, Codec: c, Catalog: cat}
+	models, err := ef.models(cat)
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
+	switch {
+	case *ef.model != "" || (len(models) == 1 && spec.GetModel() == ""):
+		spec.Model = models[0]
+	case len(models) > 0 && !slices.Contains(models, spec.GetModel()):
+		return fmt.Errorf("spoolctl render: the spec's model %q does not run on -backend %s (its models: %s); name one with -model",
+			spec.GetModel(), *ef.backend, strings.Join(models, ", "))
+	}
+	plugins, modelsDir := ef.dirs()
+	o := render.Options{Params: ef.engineParams(cat, []string{spec.GetModel()}), PluginDir: plugins, ModelsDir: modelsDir, Codec: c, Catalog: cat}
+	f, err := os.Create(*out)
+	if err != nil {
+		return fmt.Errorf("spoolctl render: %w", err)
+	}
 	var m *meter
 	if !*quiet {
 		m = newMeter(stderr)

@@ -27,9 +27,6 @@ const Pool = "default"
 // the catalog's CPU models, as in spoolctl dev.
 var PoolModels = jobspec.DefaultCatalog().CPUModels()
 
-// pools declares Pool to the dispatcher and the gateway.
-var pools = jobspec.Pools{{Name: Pool, Models: PoolModels}}.String()
-
 // System is the running system.
 type System struct {
 	devstacktest.Clients
@@ -42,6 +39,15 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // many CPU slots, serving PoolModels. Everything stops when the test ends.
 func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 	t.Helper()
+	return StartPools(t, ackWait, slots, nil)
+}
+
+// StartPools is Start with more pools besides Pool, declared to the
+// dispatcher and the gateway (their workers are the caller's to start,
+// e.g. spool-worker processes of a python model).
+func StartPools(t *testing.T, ackWait time.Duration, slots int, more jobspec.Pools) *System {
+	t.Helper()
+	pools := append(jobspec.Pools{{Name: Pool, Models: PoolModels}}, more...).String()
 	c := devstacktest.Connect(t, ackWait)
 	ctx := context.Background()
 	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,

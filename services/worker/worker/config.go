@@ -27,7 +27,8 @@ type Config struct {
 	Models     []string      `envconfig:"WORKER_MODELS" desc:"the catalog models the worker loads and serves, comma-separated, each on its catalog backend; a task for any other model fails permanently; empty: every catalog model of SPOOL_WORKER_BACKEND"`
 	Params     string        `envconfig:"WORKER_BACKEND_PARAMS" desc:"backend parameters, key=value;key=value"`
 	PluginDir  string        `envconfig:"WORKER_PLUGIN_DIR" desc:"where backend plugins live; default: $SPOOL_INFER_PLUGIN_DIR"`
-	Weights    string        `envconfig:"WORKER_WEIGHTS_DIR" desc:"directory of the model weights"`
+	Weights    string        `envconfig:"WORKER_WEIGHTS_DIR" desc:"directory of the weights of the one model the worker loads"`
+	ModelsDir  string        `envconfig:"WORKER_MODELS_DIR" desc:"directory with a folder of weights per catalog model, named as the model (e.g. /models/skyreels-v2-df-1.3b-540p); a python model's engine loads its folder; the model volume of a pool"`
 	Slots      int           `envconfig:"WORKER_SLOTS" default:"1" desc:"CPU slots when the worker has no GPU"`
 	Heartbeat  time.Duration `envconfig:"WORKER_HEARTBEAT" default:"10s" desc:"AckProgress interval while a segment runs (about AckWait/3)"`
 	Drain      time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"5m" desc:"on SIGTERM, how long a running segment may take to finish before it is handed back"`

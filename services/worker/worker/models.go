@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +54,9 @@ func servedModels(cfg Config, cat jobspec.Catalog) ([]jobspec.Model, error) {
 		}
 		out = append(out, m)
 	}
+	if cfg.Weights != "" && cfg.ModelsDir != "" {
+		return nil, fmt.Errorf("worker: set SPOOL_WORKER_WEIGHTS_DIR (one model's weights) or SPOOL_WORKER_MODELS_DIR (a folder per model), not both")
+	}
 	if cfg.Weights != "" && len(out) > 1 {
 		return nil, fmt.Errorf("worker: SPOOL_WORKER_WEIGHTS_DIR holds one model's weights, and the worker loads %d models (%s): set SPOOL_WORKER_MODELS to one",
 			len(out), strings.Join(modelNames(out), ", "))
@@ -77,12 +82,25 @@ func modelNames(ms []jobspec.Model) []string {
 }
 
 // engineOptions open model m's engine: its name, the catalog's parameters
-// for it (and its shift), then the worker's own parameters, which may add
-// to the catalog's but not change them.
-func engineOptions(cfg Config, m jobspec.Model) ([]infer.Option, error) {
+// for it (and its shift; for a python model its max_window too, and, on the
+// CPU, deterministic=1 so that a segment's bytes do not depend on the run),
+// then the worker's own parameters, which may add to the catalog's but not
+// change them, and its weights: SPOOL_WORKER_WEIGHTS_DIR, or the model's
+// folder of SPOOL_WORKER_MODELS_DIR.
+func engineOptions(cfg Config, m jobspec.Model, onCPU bool) ([]infer.Option, error) {
 	fixed := maps.Clone(m.Params)
 	if m.Shift > 0 {
 		fixed["shift"] = strconv.FormatFloat(float64(m.Shift), 'g', -1, 32)
+	}
+	if m.Backend == "python" {
+		fixed["max_window"] = strconv.Itoa(m.MaxWindow)
+		if onCPU {
+			fixed["deterministic"] = "1"
+		}
+	}
+	weights, err := weightsDir(cfg, m)
+	if err != nil {
+		return nil, err
 	}
 	for _, item := range strings.Split(cfg.Params, ";") {
 		if k, _, _ := strings.Cut(item, "="); k != "" && fixed[k] != "" {
@@ -90,7 +108,26 @@ func engineOptions(cfg Config, m jobspec.Model) ([]infer.Option, error) {
 		}
 	}
 	return []infer.Option{infer.WithModel(m.Name), infer.WithParamMap(fixed), infer.WithParams(cfg.Params),
-		infer.WithPluginDir(cfg.PluginDir), infer.WithWeightsDir(cfg.Weights)}, nil
+		infer.WithPluginDir(cfg.PluginDir), infer.WithWeightsDir(weights)}, nil
+}
+
+// weightsDir is where model m's engine loads its weights from:
+// SPOOL_WORKER_WEIGHTS_DIR, else the folder named as the model in
+// SPOOL_WORKER_MODELS_DIR (which a python model must have: a worker never
+// falls back to downloading), else none.
+func weightsDir(cfg Config, m jobspec.Model) (string, error) {
+	if cfg.Weights != "" || cfg.ModelsDir == "" {
+		return cfg.Weights, nil
+	}
+	dir := filepath.Join(cfg.ModelsDir, m.Name)
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir, nil
+	}
+	if m.Backend == "python" {
+		return "", fmt.Errorf("worker: SPOOL_WORKER_MODELS_DIR %s has no folder %s for model %s (put its weights there; deploy/README.md says how)",
+			cfg.ModelsDir, m.Name, m.Name)
+	}
+	return "", nil
 }
 
 // OpenEngines opens an engine of every model for a slot (on device, but
@@ -119,7 +156,7 @@ func OpenEngines(cfg Config, models []jobspec.Model, device *gpu.GPU) (map[strin
 		}
 	}
 	for _, m := range models {
-		opts, err := engineOptions(cfg, m)
+		opts, err := engineOptions(cfg, m, !onDevice(m))
 		if err != nil {
 			closeAll()
 			return nil, err

@@ -1,0 +1,139 @@
+package render_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/media"
+	"github.com/spoolvideo/spool/libs/realpart"
+	"github.com/spoolvideo/spool/services/spoolctl/render"
+	"github.com/spoolvideo/spool/services/spoolctl/systest"
+)
+
+// tinyModel is the catalog's tiny SkyReels-V2 pipeline (make tiny-model).
+const tinyModel = "skyreels-v2-df-tiny"
+
+// pythonSetup is what a python worker of tinyModel needs, from the
+// repository: the plugin built against the pinned environment, the module
+// folder and the models folder. A missing part fails the test in CI,
+// naming the make target that builds it.
+type pythonSetup struct{ plugins, modules, models string }
+
+func needPython(t *testing.T) pythonSetup {
+	t.Helper()
+	root, _ := filepath.Abs("../../..")
+	s := pythonSetup{filepath.Join(root, "libs/infer/build"), filepath.Join(root, "libs/infer/python"), filepath.Join(root, ".spool/models")}
+	for _, need := range []struct{ path, make string }{
+		{filepath.Join(root, ".spool/venv/bin/python"), "make venv (the pinned torch and diffusers)"},
+		{filepath.Join(s.plugins, "libspool_infer_python.so"), "make -C libs/infer python"},
+		{filepath.Join(s.models, tinyModel, "model_index.json"), "make tiny-model"},
+	} {
+		if _, err := os.Stat(need.path); err != nil {
+			realpart.Missing(t, "%s is missing: run \"%s\"", need.path, need.make)
+		}
+	}
+	return s
+}
+
+// TestPythonWorkersEqualOracle: a chain job and an independent job of the
+// tiny SkyReels-V2 pipeline (real diffusers code, random weights) run on
+// two spool-worker processes with SPOOL_WORKER_BACKEND=python, over the
+// real NATS, Postgres and MinIO, and their videos decode to exactly the
+// frames of `spoolctl render --local` with the same backend and model
+// (framemd5). The workers run on the CPU, where the worker makes torch
+// deterministic (deterministic algorithms, one thread per engine).
+func TestPythonWorkersEqualOracle(t *testing.T) {
+	py := needPython(t)
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	pyPool := "python-" + run
+	sys := &system{systest.StartPools(t, 0, 0, jobspec.Pools{{Name: pyPool, Models: []string{tinyModel}}})}
+	bin := devstacktest.Binary(t, "../../worker/cmd/spool-worker")
+	for i := range 2 {
+		cmd := exec.Command(bin)
+		cmd.Env = append(append(os.Environ(), sys.Stack.Env()...), fmt.Sprintf("SPOOL_WORKER_ID=py%d-%s", i, run),
+			"SPOOL_WORKER_POOL="+pyPool, "SPOOL_WORKER_BACKEND=python", "SPOOL_WORKER_MODELS="+tinyModel,
+			"SPOOL_WORKER_PLUGIN_DIR="+py.plugins, "SPOOL_WORKER_MODELS_DIR="+py.models,
+			"SPOOL_WORKER_BACKEND_PARAMS=path="+py.modules, "HF_HUB_OFFLINE=1",
+			"SPOOL_WORKER_HEARTBEAT=1s", "SPOOL_WORKER_REGISTER_EVERY=200ms", "SPOOL_LOG_LEVEL=warn")
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("worker %d:\n%s", i, logs.String())
+			}
+		})
+	}
+	for _, mode := range []string{"MODE_CHAIN", "MODE_INDEPENDENT"} {
+		id := "py-" + strings.ToLower(mode[5:]) + "-" + run
+		// 41 frames in windows of 17 with 5 of overlap: four segments.
+		spec := `{"id":"` + id + `","prompt":"a red fox running through snow","mode":"` + mode + `","durationFrames":41,` +
+			`"model":"` + tinyModel + `","seed":5,"fps":24,"pool":"` + pyPool + `"}`
+		sys.submit(t, spec)
+		t.Run(mode, func(t *testing.T) { comparePython(t, sys, py, id, spec, 41) })
+	}
+}
+
+// comparePython is compare with the oracle opened as the python workers
+// open their engines.
+func comparePython(t *testing.T, sys *system, py pythonSetup, id, spec string, frames int) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	h := nats.Header{}
+	h.Set(bus.HeaderContentType, bus.ContentJSON)
+	js, err := bus.DecodeJobSpec([]byte(spec), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := render.Render(ctx, js, &out, render.Options{Params: "path=" + py.modules, PluginDir: py.plugins, ModelsDir: py.models})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(dir, "local.mp4")
+	if err := os.WriteFile(local, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j := waitSucceededWithin(t, sys.Store, id, 3*time.Minute)
+	r, _, err := sys.Blob.Get(ctx, blob.Key(j.FinalKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(r)
+	r.Close()
+	dist := filepath.Join(dir, "distributed.mp4")
+	if err := os.WriteFile(dist, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := media.FrameMD5(ctx, local, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := media.FrameMD5(ctx, dist, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != frames || res.Frames != int64(frames) || !slices.Equal(got, want) {
+		t.Fatalf("distributed %d frames, oracle %d (%d rendered); first difference at %d", len(got), len(want), res.Frames, firstDiff(got, want))
+	}
+}
