@@ -162,13 +162,20 @@ func checkFinalStage(t *testing.T, df dockerfile, im image) {
 	}
 }
 
-// COPY --from names an earlier stage; a COPY from the build context names
-// paths that exist in the repository and that the Dockerfile's ignore file
-// lets through.
+// COPY --from and RUN --mount=…,from= name an earlier stage; a COPY from
+// the build context names paths that exist in the repository and that the
+// Dockerfile's ignore file lets through.
 func checkCopies(t *testing.T, df dockerfile, root string) {
 	t.Helper()
 	var earlier []string
 	for _, s := range df.Stages {
+		for _, r := range commands[*instructions.RunCommand](s) {
+			for _, m := range runMounts(t, r) {
+				if m.From != "" && !slices.Contains(earlier, strings.ToLower(m.From)) {
+					t.Errorf("stage %s: RUN --mount from=%s names no earlier stage (%v)", s.Name, m.From, earlier)
+				}
+			}
+		}
 		for _, c := range commands[*instructions.CopyCommand](s) {
 			if c.From != "" {
 				if !slices.Contains(earlier, strings.ToLower(c.From)) {
@@ -368,6 +375,17 @@ func TestWorkerImage(t *testing.T) {
 	if !makes {
 		t.Error("the build stage does not run make -C /src/libs/infer … cuda python")
 	}
+}
+
+// runMounts returns a RUN's --mount flags, parsed as BuildKit does with
+// variables left unexpanded (the parser defers every field but from= to an
+// expander).
+func runMounts(t *testing.T, r *instructions.RunCommand) []*instructions.Mount {
+	t.Helper()
+	if err := r.Expand(func(word string) (string, error) { return word, nil }); err != nil {
+		t.Fatalf("line %d: RUN --mount: %v", r.Location()[0].Start.Line, err)
+	}
+	return instructions.GetMounts(r)
 }
 
 // stageEnv is the ENV a stage sets (not its base image's).

@@ -3,7 +3,7 @@
 # spool-stitcher: appends committed segments into the final MP4 and HLS.
 # The Go binary is static (CGO_ENABLED=0), but the stitcher runs ffmpeg
 # (libs/media: the crossfades of independent mode, decode and probe), so it
-# cannot be distroless. Its base is ubuntu:22.04, the distribution of the
+# cannot be distroless. Its base is ubuntu:24.04, the distribution of the
 # worker's CUDA runtime base, so both run the same ffmpeg and libx264
 # build: a crossfade's init segment must be byte-equal to the workers'
 # (media.CrossfadeFragments refuses it otherwise).
@@ -30,7 +30,7 @@ COPY services/stitcher/ /src/services/stitcher/
 RUN --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags="-s -w" -o /out/spool-stitcher ./cmd/spool-stitcher
 
-FROM ubuntu:22.04
+FROM ubuntu:24.04
 # ffmpeg (with ffprobe) from the same Ubuntu release as the worker image;
 # ca-certificates for S3 over TLS.
 RUN apt-get update \

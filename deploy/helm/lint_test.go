@@ -1,6 +1,7 @@
 package helm_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -8,18 +9,27 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 )
 
-// TestLint runs the linter behind `helm lint --strict`: the chart's
-// metadata, values and schema, and every template rendered and parsed. As
-// with --strict, a warning fails as an error does; informational notes
-// (such as the missing icon) are logged.
+// TestLint runs the linter behind `helm lint --strict`, with the default
+// values and with each ci/*-values.yaml: the chart's metadata, values and
+// schema, and every template rendered and parsed. As with --strict, a
+// warning fails as an error does; informational notes (such as the missing
+// icon) are logged.
 func TestLint(t *testing.T) {
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		vals map[string]any
-	}{
-		{"defaults", map[string]any{}},
-		{"two pools", readValues(t, twoPoolsFile)},
-	} {
+	}{{"defaults", map[string]any{}}}
+	ci, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	if err != nil || len(ci) == 0 {
+		t.Fatalf("no %s/ci/*-values.yaml (%v)", chartDir, err)
+	}
+	for _, f := range ci {
+		cases = append(cases, struct {
+			name string
+			vals map[string]any
+		}{filepath.Base(f), readValues(t, f)})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			kube, err := chartutil.ParseKubeVersion("v1.33.0")
 			if err != nil {

@@ -20,7 +20,7 @@ var knownEnv = map[string][]string{
 		"POOL_WINDOW", "LIVE_AHEAD", "OUTBOX_BATCH", "SUBMIT_BATCH", "SEGMENT_DEADLINE"},
 	"stitcher": {"ID", "PART_SIZE", "OPEN_JOBS", "PARALLEL", "LEASE", "LIVE_WINDOW", "CODEC", "MEMORY_LIMIT_MIB", "SWEEP_EVERY"},
 	"gateway":  {"ADDR", "TOKEN", "DEV", "POOLS", "MAX_BODY"},
-	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODELS", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT",
+	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODELS", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "MODELS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT",
 		"DRAIN_TIMEOUT", "MIN_FREE_MIB", "REGISTER_EVERY", "PIPELINE", "PREFETCH", "ENCODER", "CODEC", "STALL_TIMEOUT", "STALL_GRACE"},
 }
 
@@ -84,7 +84,7 @@ func TestDefaultValuesRender(t *testing.T) {
 // the metrics port and its scrape annotations, the SPOOL_* and OTEL_*
 // variables, and secrets only by reference.
 func TestServiceConfig(t *testing.T) {
-	for _, tc := range []struct{ name, values string }{{"defaults", ""}, {"two pools", twoPoolsFile}} {
+	for _, tc := range []struct{ name, values string }{{"defaults", ""}, {"two pools", twoPoolsFile}, {"host models", hostModelsFile}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var vals map[string]any
 			if tc.values != "" {

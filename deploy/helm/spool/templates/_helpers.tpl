@@ -282,3 +282,39 @@ the values give a catalog. Argument: root. */}}
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/* The model volume of a worker pool: one folder per catalog model name,
+mounted read-only at spool.modelsDir, which SPOOL_WORKER_MODELS_DIR names.
+Argument: the pool. */}}
+{{- define "spool.modelsDir" -}}
+/models
+{{- end -}}
+
+{{- define "spool.modelsEnv" -}}
+{{- if .modelVolume }}
+{{- include "spool.envVar" (list "SPOOL_WORKER_MODELS_DIR" (include "spool.modelsDir" .)) }}
+{{- end }}
+{{- end -}}
+
+{{- define "spool.modelsVolume" -}}
+{{- with .modelVolume }}
+- name: models
+{{- if .claimName }}
+  persistentVolumeClaim:
+    claimName: {{ .claimName | quote }}
+    readOnly: true
+{{- else }}
+  hostPath:
+    path: {{ .hostPath | quote }}
+    type: Directory
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "spool.modelsMount" -}}
+{{- if .modelVolume }}
+- name: models
+  mountPath: {{ include "spool.modelsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}

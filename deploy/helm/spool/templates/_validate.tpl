@@ -50,6 +50,19 @@ pools includes it; the first failure stops the render.
 {{- if or (not (hasKey $p "maxReplicas")) (lt (int64 $p.maxReplicas) 1) (lt (int64 $p.maxReplicas) $min) -}}
 {{- fail (printf "%s.maxReplicas is required, ≥ 1 and ≥ minReplicas (%d)" $where $min) -}}
 {{- end -}}
+{{- if $p.modelVolume -}}
+{{- $dir := include "spool.modelsDir" $p -}}
+{{- range (hasKey $p "volumes" | ternary $p.volumes $v.worker.volumes | default list) -}}
+{{- if and (kindIs "map" .) (eq (toString .name) "models") -}}
+{{- fail (printf "%s: a volume is named models, the name of the pool's modelVolume; rename it" $where) -}}
+{{- end -}}
+{{- end -}}
+{{- range (hasKey $p "volumeMounts" | ternary $p.volumeMounts $v.worker.volumeMounts | default list) -}}
+{{- if and (kindIs "map" .) (eq (clean (toString .mountPath)) $dir) -}}
+{{- fail (printf "%s: volumeMounts mounts %s at %s, where the pool's modelVolume is mounted; move it" $where (toString .name) $dir) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and (hasKey $p "lagThreshold") (lt (int64 $p.lagThreshold) 1) -}}
 {{- fail (printf "%s.lagThreshold must be ≥ 1; got %v" $where $p.lagThreshold) -}}
 {{- end -}}
