@@ -1,67 +1,56 @@
 """Spool's python-backend module for SkyReels-V2 diffusion forcing.
 
-It drives diffusers' SkyReelsV2DiffusionForcingPipeline (diffusers >= 0.35)
-one segment at a time, with latent hand-off between segments:
+It drives diffusers' SkyReelsV2DiffusionForcingPipeline one diffusion-forcing
+window per spool segment, handing latents from segment to segment:
 
+* open(options) loads the pipeline of one engine (a worker slot): the
+  weights from options["weights_dir"] (a local snapshot), else the engine's
+  parameter "weights" (the model catalog's Hugging Face id); the
+  scheduler's flow shift from the parameter "shift". Every engine owns its
+  pipeline, generators and hooks: nothing is shared between slots.
 * the previous segment's tail (latents of its last `overlap` frames, in the
   pipeline's normalised latent space) comes in as request["cond"];
 * one window of `frames` frames is denoised with output_type="latent"
   (base_num_frames = num_frames, overlap_history None, ar_step 0: the
   pipeline's single-window, synchronous branch; spool's planner decides the
-  windows). The conditioning latents enter exactly where the pipeline's own
+  windows, and a window longer than the engine's `max_window` is refused).
+  The conditioning latents enter exactly where the pipeline's own
   long-video loop puts its history: prepare_latents hands them back as the
   prefix, so the pipeline writes them at the window's start, marks them
-  "pre-ready" in the diffusion-forcing timestep matrix (never updated by the
-  scheduler, seen by the model at timestep 0 or `addnoise_condition`);
+  pre-ready in the diffusion-forcing timestep matrix (never updated by the
+  scheduler) and shows them to the model with `addnoise_condition` noise;
 * a step-end callback reports progress and interrupts the pipeline when the
   run is cancelled;
-* the tail latents of this segment go out through io.tail before decode;
-* the VAE decode is converted and handed to io.frame one frame at a time.
-
-torch and diffusers are imported lazily, on the first segment: the mapping
-and the segment's control flow run against any pipeline-like object and
-tensor ops (see tests/test_skyreels_df.py, which uses numpy fakes).
-Weights come from request["weights_dir"] (a local snapshot), else the
-engine's parameter "weights" (the model catalog's, a Hugging Face repository),
-else MODEL_ID; the scheduler's flow shift from the parameter "shift" (the
-catalog's), else FLOW_SHIFT.
+* the tail latents go out through io.tail before any frame;
+* the VAE decodes one latent frame at a time (the Wan VAE's own causal
+  chunking, its temporal cache carried from chunk to chunk), so the frames
+  are those of a whole-window decode and go to io.frame as they come.
 """
 
 import contextlib
+import gc
+import hashlib
+import json
 import os
+import sys
 import threading
+import types
 
-MODEL_ID = os.environ.get("SPOOL_SKYREELS_MODEL", "Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers")
-FLOW_SHIFT = float(os.environ.get("SPOOL_SKYREELS_FLOW_SHIFT", "8.0"))  # 8 for T2V (the model card)
-ADDNOISE_CONDITION = float(os.environ.get("SPOOL_SKYREELS_ADDNOISE", "20"))  # noise on the prefix, per the card
-NEGATIVE_PROMPT = os.environ.get(
-    "SPOOL_SKYREELS_NEGATIVE_PROMPT", "static, blurry, low quality, distorted, watermark, subtitles"
+import numpy as np
+import torch
+
+# SkyReels-V2's own negative prompt (generate_video_df.py of SkyworkAI/SkyReels-V2, Wan's).
+DEFAULT_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
+    "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
 )
+NEGATIVE_PROMPT = os.environ.get("SPOOL_SKYREELS_NEGATIVE_PROMPT") or DEFAULT_NEGATIVE_PROMPT
+ADDNOISE_CONDITION = float(os.environ.get("SPOOL_SKYREELS_ADDNOISE", "20"))  # noise on the prefix, per the card
+FLOW_SHIFT = 8.0  # SkyReels-V2's text-to-video shift, when the engine has no "shift" parameter
 TEMPORAL_SCALE = 4  # Wan VAE: n frames are (n - 1) // 4 + 1 latent frames
-LATENT_CHANNELS = 16
 LATENT_SCALE = 8
 DEFAULT_FPS = 24
-
-
-def source(params, weights_dir=""):
-    """Where the weights come from: a local snapshot, the engine's "weights"
-    parameter, or MODEL_ID."""
-    return weights_dir or params.get("weights") or MODEL_ID
-
-
-def flow_shift(params):
-    """The scheduler's flow shift: the engine's "shift" parameter, or FLOW_SHIFT."""
-    return float(params.get("shift", FLOW_SHIFT))
-
-
-def info(params):
-    return {
-        "model_version": "skyreels-v2-df (%s, shift %g)" % (source(params), flow_shift(params)),
-        "latent_channels": LATENT_CHANNELS,
-        "latent_scale": LATENT_SCALE,
-        "frame_align": TEMPORAL_SCALE,
-        "temporal_scale": TEMPORAL_SCALE,
-    }
 
 
 def latent_frames(frames):
@@ -83,6 +72,109 @@ def padded(pixels):
     return p
 
 
+def flow_shift(params):
+    """The scheduler's flow shift: the engine's "shift" parameter, or FLOW_SHIFT."""
+    shift = float(params.get("shift") or FLOW_SHIFT)
+    if shift <= 0:
+        raise ValueError("skyreels_df: shift=%s: the flow shift must be positive" % params.get("shift"))
+    return shift
+
+
+def hub_offline():
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def weights_source(options):
+    """Where the engine's weights come from: options["weights_dir"] (a local
+    diffusers folder), else the parameter "weights" (a local folder or a
+    Hugging Face id, refused when HF_HUB_OFFLINE is set)."""
+    weights_dir = options.get("weights_dir") or ""
+    weights = weights_dir or options.get("weights") or ""
+    if not weights:
+        raise ValueError("skyreels_df: no weights: the engine needs weights_dir or the parameter weights "
+                         "(the model catalog's Hugging Face id)")
+    if weights_dir or os.path.isdir(weights):
+        if not os.path.isfile(os.path.join(weights, "model_index.json")):
+            raise FileNotFoundError("skyreels_df: %s is not a diffusers model folder (no model_index.json)" % weights)
+        return weights
+    if hub_offline():
+        raise RuntimeError(
+            "skyreels_df: weights %r are a Hugging Face id and HF_HUB_OFFLINE=1 forbids fetching them: give the "
+            "worker a local snapshot, SPOOL_WORKER_MODELS_DIR (a folder per model, named as the catalog) or "
+            "SPOOL_WORKER_WEIGHTS_DIR (one model's folder)" % weights
+        )
+    return weights
+
+
+def configure(params, device):
+    """Applies the engine's thread and determinism parameters (process-wide
+    in torch, so every engine of a worker passes the same): threads=N fixes
+    torch's intra-op threads; deterministic=1 turns on
+    torch.use_deterministic_algorithms, with 1 thread unless threads says
+    otherwise. Returns whether the engine is deterministic."""
+    deterministic = params.get("deterministic", "").strip().lower() in ("1", "true", "yes")
+    threads = params.get("threads") or ("1" if deterministic else "")
+    if threads:
+        torch.set_num_threads(int(threads))
+    if deterministic:
+        if device >= 0:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, before its first use
+            torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True)
+    return deterministic
+
+
+def torch_dtype(params, device):
+    """The transformer's and text encoder's dtype: the parameter dtype, else
+    bfloat16 on a GPU (the model card's) and float32 on the CPU. The VAE is
+    always float32."""
+    name = params.get("dtype") or ("bfloat16" if device >= 0 else "float32")
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError("skyreels_df: dtype=%s is not a torch dtype (bfloat16, float16, float32)" % name)
+    return dtype
+
+
+# from_pretrained changes process-wide torch state while it builds a model
+# (torch.set_default_dtype, torch.nn.init replaced by no-ops, accelerate's
+# patched nn.Module.register_parameter) and restores it after: two loads at
+# once on two threads corrupt each other. Loads from disk are serialised; the
+# copy to the engine's device, the long part on a GPU, is not.
+_load_lock = threading.Lock()
+
+
+def load_pipeline(source, device, shift, dtype):
+    """The pipeline of one engine, on its device (-1: the CPU)."""
+    from diffusers import AutoencoderKLWan, SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    with _load_lock:
+        engine_noise.install(sys.modules[SkyReelsV2DiffusionForcingPipeline.__module__])
+        vae = AutoencoderKLWan.from_pretrained(source, subfolder="vae", dtype=torch.float32)
+        pipe = SkyReelsV2DiffusionForcingPipeline.from_pretrained(source, vae=vae, dtype=dtype)
+    pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=shift)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to("cuda:%d" % device if device >= 0 else "cpu")
+
+
+def model_version(source, pipe, dtype):
+    """What was loaded: the folder's name or the hub id, a hash of the
+    transformer's, VAE's and scheduler's configurations, the diffusers
+    version and the dtype."""
+    import diffusers
+
+    configs = {name: dict(getattr(pipe, name).config) for name in ("transformer", "vae", "scheduler")}
+    for c in configs.values():
+        for k in [k for k in c if k.startswith("_")]:
+            del c[k]  # _name_or_path, _diffusers_version: where and by what it was saved
+    digest = hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    name = os.path.basename(os.path.normpath(source)) if os.path.isdir(source) else source
+    return "%s cfg %s diffusers %s %s" % (name[:64], digest, diffusers.__version__, str(dtype).replace("torch.", ""))
+
+
 def pipeline_kwargs(request, generator, on_step_end):
     """The pipeline's arguments for one segment: one window, latents out."""
     return {
@@ -97,12 +189,43 @@ def pipeline_kwargs(request, generator, on_step_end):
         "addnoise_condition": ADDNOISE_CONDITION if request["cond"] is not None else 0,
         "num_inference_steps": request["steps"],
         "guidance_scale": request["guidance"],
-        "fps": request.get("fps", DEFAULT_FPS),
+        "fps": int(request.get("fps") or DEFAULT_FPS),
         "generator": generator,
         "output_type": "latent",
         "callback_on_step_end": on_step_end,
-        "callback_on_step_end_tensor_inputs": [],
+        "callback_on_step_end_tensor_inputs": ["latents"],
     }
+
+
+def usable_prefix(prefix_frames, block):
+    """The latent frames of a prefix the pipeline keeps: whole causal blocks,
+    as its long-video loop keeps of its history."""
+    return prefix_frames - prefix_frames % block
+
+
+def check_request(request, max_window, block, model="the model"):
+    """Refuses what the pipeline would run wrongly without saying so."""
+    frames = request["frames"]
+    if max_window and frames > max_window:
+        raise ValueError(
+            "skyreels_df: a window of %d frames is longer than %s's window of %d frames (max_window): the model "
+            "was not trained on it; spool's planner splits longer videos into windows" % (frames, model, max_window)
+        )
+    if frames % TEMPORAL_SCALE != 1:
+        raise ValueError("skyreels_df: frames=%d: the Wan VAE needs 4k+1 frames" % frames)
+    if latent_frames(frames) % block:
+        raise ValueError(
+            "skyreels_df: a window of %d frames is %d latent frames, not whole causal blocks of %d: the pipeline "
+            "would never denoise the last %d" % (frames, latent_frames(frames), block, latent_frames(frames) % block)
+        )
+    cond = request["cond"]
+    if cond is not None and usable_prefix(cond.shape[0], block) == 0:
+        overlap = request["overlap"]
+        raise ValueError(
+            "skyreels_df: an overlap of %d frames is %d latent frames, shorter than one causal block of %d latent "
+            "frames: the pipeline would drop the conditioning and the segment would not continue the previous one; "
+            "use an overlap of at least %d frames" % (overlap, cond.shape[0], block, (block - 1) * TEMPORAL_SCALE + 1)
+        )
 
 
 @contextlib.contextmanager
@@ -118,7 +241,6 @@ def conditioned_on(pipe, prefix):
         yield
         return
     original = pipe.prepare_latents
-    block = getattr(getattr(pipe.transformer, "config", None), "num_frame_per_block", 1) or 1
 
     def prepare_latents(*args, **kwargs):
         out = original(*args, **kwargs)
@@ -127,7 +249,7 @@ def conditioned_on(pipe, prefix):
         latents, n, own_prefix, _ = out
         if own_prefix is not None:
             raise RuntimeError("skyreels_df: the pipeline ran its long-video loop; base_num_frames must equal num_frames")
-        usable = prefix.shape[2] - prefix.shape[2] % block
+        usable = usable_prefix(prefix.shape[2], kwargs.get("causal_block_size") or 1)
         return latents, n, prefix[:, :, :usable].to(latents.device, latents.dtype), usable
 
     pipe.prepare_latents = prepare_latents  # an instance attribute shadows the method
@@ -137,122 +259,207 @@ def conditioned_on(pipe, prefix):
         del pipe.prepare_latents
 
 
-def step_callback(io, steps):
-    """A callback_on_step_end that reports progress and interrupts the
-    pipeline once the run is cancelled (the pipeline then skips its
-    remaining steps and returns)."""
+class EngineNoise:
+    """The pipeline draws addnoise_condition's noise with torch.randn_like,
+    from the process's global generator, which every CPU engine of a process
+    shares (and which another engine may reseed mid-segment). install()
+    gives the pipeline's module a torch whose randn_like draws from the
+    generator the calling thread's engine set (use()), and from the global
+    one otherwise: the same numbers as the global generator seeded alike."""
 
-    def on_step_end(pipe, i, t, kwargs):
-        io.progress(min(i + 1, steps), steps)
-        if io.cancelled():
-            pipe._interrupt = True
-        return {}
+    def __init__(self):
+        self.local = threading.local()
 
-    return on_step_end
+    def install(self, module):
+        if isinstance(module.torch, _PipelineTorch):
+            return
+        module.torch = _PipelineTorch(module.torch, self)
+
+    @contextlib.contextmanager
+    def use(self, generator):
+        self.local.generator = generator
+        try:
+            yield
+        finally:
+            self.local.generator = None
+
+    def randn_like(self, real, input, *args, **kwargs):
+        g = getattr(self.local, "generator", None)
+        if g is None or args or kwargs.get("dtype") not in (None, input.dtype):
+            return real.randn_like(input, *args, **kwargs)
+        kwargs.pop("dtype", None)
+        return real.empty_like(input, **kwargs).normal_(generator=g)  # randn_like is empty_like().normal_()
 
 
-def tail_latents(latents, tail_frames):
-    """The last tail_frames video frames' latents, numpy [F, C, h, w], from
-    the window's latents [C, F, h, w]."""
-    n = latent_frames(tail_frames)
-    return latents[:, -n:].transpose(1, 0, 2, 3)
+class _PipelineTorch(types.ModuleType):
+    """torch, but for randn_like (see EngineNoise)."""
+
+    def __init__(self, real, noise):
+        super().__init__(real.__name__)
+        self._real, self._noise = real, noise
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def randn_like(self, input, *args, **kwargs):
+        return self._noise.randn_like(self._real, input, *args, **kwargs)
+
+
+engine_noise = EngineNoise()
+
+
+def addnoise_seed(seed):
+    """The seed of a segment's addnoise_condition draws: not the window
+    noise's own, whose first numbers it would repeat."""
+    return (seed ^ 0x5DEECE66D) & 0xFFFFFFFFFFFFFFFF
+
+
+def decode_frames(vae, latents, height, width):
+    """Decodes latents [1, C, F, h, w] (normalised, as the pipeline returns
+    them) as AutoencoderKLWan.decode does, one latent frame at a time with
+    its causal cache carried over, and yields uint8 [height, width, 3] frames
+    (cropped from the padded size) as each chunk is decoded: the bytes of a
+    whole-window decode, with memory for one chunk. The conversion to uint8
+    is diffusers' own (postprocess_video, then numpy_to_pil's)."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d, unpatchify
+
+    config = vae.config
+    with torch.no_grad():
+        z = latents.to(vae.dtype)
+        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(z.device, z.dtype)
+        inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(z.device, z.dtype)
+        x = vae.post_quant_conv(z / inv_std + mean)  # the pipeline's de-normalisation, then _decode's
+        del z, mean, inv_std
+    cache = [None] * sum(1 for m in vae.decoder.modules() if isinstance(m, WanCausalConv3d))
+    for i in range(x.shape[2]):
+        with torch.no_grad():  # never held across a yield: grad mode is the thread's
+            out = vae.decoder(x[:, :, i : i + 1], feat_cache=cache, feat_idx=[0], first_chunk=i == 0)
+            if config.patch_size is not None:
+                out = unpatchify(out, patch_size=config.patch_size)
+            out = (out.clamp(-1.0, 1.0) * 0.5 + 0.5).clamp(0, 1)
+            rgb = (out[0, :, :, :height, :width].float() * 255).round().to(torch.uint8)
+            rgb = rgb.permute(1, 2, 3, 0).contiguous().cpu()  # [frames, height, width, 3]
+            del out
+        for f in range(rgb.shape[0]):
+            yield rgb[f].numpy()
 
 
 class Cancelled(Exception):
     """The run was cancelled; the plugin reports SPOOL_ERR_CANCELLED."""
 
 
-def run_segment(pipe, request, io, ops):
-    """One segment on `pipe` with tensor operations `ops` (TorchOps on a GPU
-    node, numpy fakes in the tests): progress per step, then the tail, then
-    the frames one by one."""
-    import numpy as np
-
-    cond = request["cond"]
-    prefix = None if cond is None else ops.to_tensor(cond.transpose(1, 0, 2, 3)[None])  # [1, C, L, h, w]
-    generator = ops.seed(request["seed"] & 0xFFFFFFFFFFFFFFFF)
-    with conditioned_on(pipe, prefix):
-        out = pipe(**pipeline_kwargs(request, generator, step_callback(io, request["steps"])))
-    if io.cancelled():
-        raise Cancelled("cancelled")
-    latents = out.frames[0]  # [C, F, h, w], normalised latent space
-    if request["tail_frames"]:
-        tail = ops.to_numpy(latents)
-        if cond is not None and request["frames"] - request["tail_frames"] < request["overlap"]:
-            tail[:, : cond.shape[0]] = cond.transpose(1, 0, 2, 3)  # the exact float32 prefix
-        io.tail(np.ascontiguousarray(tail_latents(tail, request["tail_frames"]), dtype=np.float32))
-    for f, rgb in enumerate(ops.decode(pipe, latents, request["frames"], request["height"], request["width"])):
-        io.frame(f, rgb)
+def drop_locals(exc):
+    """Clears the finished frames of exc's tracebacks (and of the exceptions
+    it chains), so the tensors a failed segment held are freed now, not when
+    the plugin drops the exception."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            with contextlib.suppress(RuntimeError):  # a frame still running
+                tb.tb_frame.clear()
+                tb.tb_frame.f_locals  # noqa: B018 - empties the snapshot a locals() call left on it (3.11, 3.12)
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
 
 
-class TorchOps:
-    """The tensor operations of run_segment, on torch."""
+def open(options):  # noqa: A001 - the protocol's name
+    """The engine of one worker slot (see Engine)."""
+    return Engine(options)
 
-    def __init__(self, pipe):
-        import torch
 
-        self.torch, self.device = torch, pipe._execution_device
+class Engine:
+    """One engine: its pipeline on its device, loaded at open.
 
-    def to_tensor(self, a):
-        import numpy as np
+    options: every engine parameter (str -> str: module, path, the catalog's
+    weights, shift, max_window, and the worker's own: deterministic,
+    threads, dtype) plus "model", "weights_dir" and "device" (-1: the CPU)."""
 
-        return self.torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+    def __init__(self, options):
+        self.params = {k: v for k, v in options.items() if isinstance(v, str)}
+        self.device = int(options.get("device", -1))
+        self.model = options.get("model") or "skyreels-v2-df"  # the catalog's name, for messages
+        self.max_window = int(self.params.get("max_window") or 0)
+        self.deterministic = configure(self.params, self.device)
+        self.source = weights_source(options)
+        dtype = torch_dtype(self.params, self.device)
+        self.pipe = load_pipeline(self.source, self.device, flow_shift(self.params), dtype)
+        self.torch_device = torch.device("cuda:%d" % self.device if self.device >= 0 else "cpu")
+        self.version = model_version(self.source, self.pipe, dtype)
 
-    def to_numpy(self, t):
-        return t.float().cpu().numpy()
+    def info(self):
+        vae = self.pipe.vae
+        return {
+            "model_version": self.version,
+            "latent_channels": vae.config.z_dim,
+            "latent_scale": self.pipe.vae_scale_factor_spatial,
+            "frame_align": self.pipe.vae_scale_factor_temporal,
+            "temporal_scale": self.pipe.vae_scale_factor_temporal,
+        }
 
-    def seed(self, seed):
-        # addnoise_condition draws from the device's global generator: seed
-        # it too (this device only), so a retry regenerates the same frames.
-        torch = self.torch
-        if self.device.type == "cuda":
+    def close(self):
+        self.pipe = None
+        self.release(collect=True)
+
+    def generate_segment(self, request, io):
+        try:
+            self.segment(request, io)
+        except BaseException as exc:
+            drop_locals(exc)
+            self.release(collect=True)
+            raise
+        self.release()
+
+    def release(self, collect=False):
+        """Gives back what a segment held: its tensors are gone by now (on
+        failure once drop_locals cleared them and gc collected their
+        cycles); the CUDA allocator's cache goes back to the device."""
+        if self.pipe is not None:
+            self.pipe._current_timestep = None  # left set by a run that raised
+        if collect:
+            gc.collect()
+        if self.device >= 0 and torch.cuda.is_available():
             with torch.cuda.device(self.device):
-                torch.cuda.manual_seed(seed)
-        else:
-            torch.manual_seed(seed)
-        return torch.Generator(device=self.device).manual_seed(seed)
+                torch.cuda.empty_cache()
 
-    def decode(self, pipe, latents, frames, height, width):
-        """Decodes [C, F, h, w] latents; yields uint8 [height, width, 3]
-        frames (cropped from the padded size) one at a time, so only the
-        decoded video and one frame are held."""
-        torch, vae = self.torch, pipe.vae
-        z = vae.config.z_dim
-        mean = torch.tensor(vae.config.latents_mean).view(1, z, 1, 1, 1).to(self.device, vae.dtype)
-        std = torch.tensor(vae.config.latents_std).view(1, z, 1, 1, 1).to(self.device, vae.dtype)
-        with torch.no_grad():
-            video = vae.decode(latents[None].to(vae.dtype) * std + mean, return_dict=False)[0][0]  # [3, F, H, W]
-        for f in range(min(frames, video.shape[1])):
-            rgb = ((video[:, f, :height, :width].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-            yield rgb.permute(1, 2, 0).contiguous().cpu().numpy()
-        del video
+    def step_callback(self, io, steps):
+        """A callback_on_step_end that reports progress and interrupts the
+        pipeline once the run is cancelled (the pipeline then skips its
+        remaining steps and returns)."""
 
+        def on_step_end(pipe, i, t, kwargs):
+            io.progress(min(i + 1, steps), steps)
+            if io.cancelled():
+                pipe._interrupt = True
+            return {}
 
-_pipes = {}  # (weights, shift, device) -> pipeline: loaded once, the engine stays warm
-_pipes_lock = threading.Lock()
+        return on_step_end
 
+    def denoise(self, request, io):
+        """The window's latents [1, C, F, h, w], conditioned on request["cond"]."""
+        pipe = self.pipe
+        check_request(request, self.max_window, pipe.transformer.config.num_frame_per_block, self.model)
+        cond = request["cond"]
+        prefix = None
+        if cond is not None:
+            prefix = torch.from_numpy(np.ascontiguousarray(cond.transpose(1, 0, 2, 3)[None])).to(self.torch_device)
+        seed = request["seed"] & 0xFFFFFFFFFFFFFFFF
+        generator = torch.Generator(device=self.torch_device).manual_seed(seed)  # the window's noise
+        noise = torch.Generator(device=self.torch_device).manual_seed(addnoise_seed(seed))
+        kwargs = pipeline_kwargs(request, generator, self.step_callback(io, request["steps"]))
+        with conditioned_on(pipe, prefix), engine_noise.use(noise):
+            return pipe(**kwargs).frames
 
-def load(request):
-    """The pipeline for the request's weights, shift and device, loaded on
-    first use (one per device: a worker opens one engine per GPU)."""
-    params = request.get("params") or {}
-    weights, shift = source(params, request.get("weights_dir")), flow_shift(params)
-    device = request.get("device", -1)
-    with _pipes_lock:
-        pipe = _pipes.get((weights, shift, device))
-        if pipe is None:
-            import torch
-            from diffusers import AutoencoderKLWan, SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
-
-            vae = AutoencoderKLWan.from_pretrained(weights, subfolder="vae", torch_dtype=torch.float32)
-            pipe = SkyReelsV2DiffusionForcingPipeline.from_pretrained(weights, vae=vae, torch_dtype=torch.bfloat16)
-            pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=shift)
-            pipe.set_progress_bar_config(disable=True)
-            pipe.to("cuda:%d" % device if device >= 0 else "cpu")
-            _pipes[(weights, shift, device)] = pipe
-    return pipe
-
-
-def generate_segment(request, io):
-    pipe = load(request)
-    run_segment(pipe, request, io, TorchOps(pipe))
+    def segment(self, request, io):
+        """progress per step, then the tail, then the frames one by one."""
+        latents = self.denoise(request, io)
+        if io.cancelled():
+            raise Cancelled("cancelled")
+        if request["tail_frames"]:
+            tail = latents[0, :, -latent_frames(request["tail_frames"]) :].transpose(0, 1)
+            io.tail(np.ascontiguousarray(tail.float().cpu().numpy(), dtype=np.float32))
+            del tail
+        frames = decode_frames(self.pipe.vae, latents, request["height"], request["width"])
+        for f, rgb in enumerate(frames):
+            io.frame(f, rgb)

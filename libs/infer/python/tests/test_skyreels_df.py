@@ -1,206 +1,330 @@
-"""The SkyReels module's argument mapping, latent hand-off and segment flow,
-with a fake pipeline: torch, diffusers and the weights are not needed.
+"""skyreels_df.py on the tiny SkyReels-V2 pipeline: diffusers' own classes
+with random weights (tests/tiny.py), run on the CPU as a GPU node runs the
+real one. The window, its order of calls, what is refused, cancellation and
+what a failed segment leaves behind."""
 
-FakePipe follows diffusers' SkyReelsV2DiffusionForcingPipeline.__call__
-(v0.35+) in its single-window, synchronous branch: latents [B, C, F, h, w];
-prepare_latents returns (latents, frames, prefix, prefix_frames); the prefix
-is written at the window's start and marked pre-ready, so the scheduler never
-updates it; the step-end callback gets (pipe, i, t, kwargs); an interrupt
-skips the remaining steps; output_type="latent" returns the latents."""
-
-import types
+import gc
+import os
+import tempfile
+import threading
 import unittest
+import warnings
+import weakref
+from unittest import mock
 
 import numpy as np
+import torch
 
 import skyreels_df as df
+from tests import tiny
 from tests.fake_io import make_io
 
 
-class FakeTensor(np.ndarray):
-    """numpy standing in for a torch tensor: .to() is the identity."""
-
-    device = "fake"
-
-    def to(self, *args, **kwargs):
-        return self
+def run(engine, **kw):
+    io = make_io()
+    engine.generate_segment(tiny.request(**kw), io)
+    return io
 
 
-def fake_tensor(a):
-    return np.asarray(a, dtype=np.float32).view(FakeTensor)
+def live_tensors():
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # isinstance on torch's deprecated module attributes
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
 
 
-class FakePipe:
-    def __init__(self, frame_per_block=1):
-        self.kwargs = None
-        self.calls = 0
-        self._interrupt = False
-        self.transformer = types.SimpleNamespace(config=types.SimpleNamespace(num_frame_per_block=frame_per_block))
-        self.pre_ready = None
-        self.model_saw = []  # (step, prefix timestep, prefix latents) as the model saw them
-
-    def prepare_latents(self, batch, channels, height, width, num_frames, dtype, device, generator, latents=None,
-                        base_latent_num_frames=None, video_latents=None, causal_block_size=None,
-                        overlap_history_latent_frames=None, long_video_iter=None):
-        n = df.latent_frames(num_frames)
-        rng = np.random.default_rng(generator)
-        latents = fake_tensor(rng.standard_normal((batch, channels, n, height // 8, width // 8)))
-        return latents, n, None, 0
-
-    def __call__(self, prompt, negative_prompt, height, width, num_frames, num_inference_steps, guidance_scale,
-                 generator, output_type, callback_on_step_end, callback_on_step_end_tensor_inputs, overlap_history,
-                 addnoise_condition, base_num_frames, ar_step, fps, causal_block_size=None):
-        self.kwargs = dict(locals())
-        del self.kwargs["self"]
-        self.calls += 1
-        assert num_frames <= base_num_frames and ar_step == 0 and output_type == "latent"
-        self._interrupt = False
-        latents, n, prefix, pre = self.prepare_latents(
-            1, 16, height, width, num_frames, "f32", "dev", generator, None, video_latents=None,
-            base_latent_num_frames=None, causal_block_size=self.transformer.config.num_frame_per_block,
-            overlap_history_latent_frames=None, long_video_iter=None)
-        if pre:
-            latents[:, :, :pre] = prefix
-        self.pre_ready = pre
-        timesteps = np.linspace(1000, 0, num_inference_steps, endpoint=False)
-        for i, t in enumerate(timesteps):
-            if self._interrupt:
-                continue
-            step_t = np.full(n, t)
-            step_t[:pre] = addnoise_condition if addnoise_condition > 0 else 0  # pre-ready frames
-            self.model_saw.append((i, step_t[:pre].copy(), np.array(latents[:, :, :pre])))
-            update = np.arange(n) >= pre  # the update mask: pre-ready frames never change
-            latents[:, :, update] *= 0.5
-            callback_on_step_end(self, i, step_t, {})
-        return types.SimpleNamespace(frames=latents)
+class Abort(BaseException):
+    """What the plugin's io raises once a run is cancelled or aborted."""
 
 
-class NumpyOps:
-    """run_segment's tensor operations on numpy."""
+class WindowTest(tiny.TinyTestCase):
+    def test_one_window(self):
+        io = run(self.engine)
+        self.assertEqual(io.steps, [(1, 4), (2, 4), (3, 4), (4, 4)])
+        self.assertEqual(len(io.frames), tiny.WINDOW)
+        for f in io.frames:
+            self.assertEqual((f.dtype, f.shape), (np.uint8, (tiny.HEIGHT, tiny.WIDTH, 3)))
+        self.assertGreater(np.std([f.astype(float).mean() for f in io.frames] + [io.frames[0].std()]), 0)
+        tail = io.tail_latents
+        self.assertEqual(tail.shape, (df.latent_frames(tiny.OVERLAP), 16, tiny.HEIGHT // 8, tiny.WIDTH // 8))
+        self.assertEqual(tail.shape[0], 2)  # 5 frames: 2 latent frames
+        self.assertTrue(np.isfinite(tail).all())
+        # Denoised, not the window's initial noise (drawn from the seed as the pipeline draws it).
+        noise = torch.randn((1, 16, 5, 8, 16), generator=torch.Generator().manual_seed(5))
+        initial = noise[0, :, -2:].transpose(0, 1).numpy()
+        self.assertGreater(np.abs(tail - initial).mean(), 0.2)
+        self.assertTrue(0.2 < tail.std() < 5, tail.std())
 
-    def to_tensor(self, a):
-        return fake_tensor(a)
+    def test_deterministic_for_a_seed(self):
+        a, b, c = run(self.engine), run(self.engine), run(self.engine, seed=6)
+        np.testing.assert_array_equal(a.tail_latents, b.tail_latents)
+        np.testing.assert_array_equal(np.stack(a.frames), np.stack(b.frames))
+        self.assertFalse(np.array_equal(a.tail_latents, c.tail_latents))
 
-    def to_numpy(self, t):
-        return np.array(t, dtype=np.float32)
+    def test_no_tail_when_none_is_asked(self):
+        io = run(self.engine, tail_frames=0)
+        self.assertIsNone(io.tail_latents)
+        self.assertEqual(len(io.frames), tiny.WINDOW)
 
-    def seed(self, seed):
-        return seed
+    def test_size_padded_to_16_and_cropped_back(self):
+        self.assertEqual((df.padded(540), df.padded(960), df.padded(60)), (544, 960, 64))
+        with self.assertRaisesRegex(ValueError, "size 968 is not supported"):
+            df.padded(968)  # 121 latent cells; 976 would make 122
+        io = run(self.engine, height=60, frames=5, tail_frames=5)
+        self.assertEqual(io.frames[0].shape, (60, tiny.WIDTH, 3))
+        self.assertEqual(io.tail_latents.shape, (2, 16, 8, 16))  # ceil(60 / 8) = 8 rows, as the plugin sizes it
 
-    def decode(self, pipe, latents, frames, height, width):
-        for f in range(frames):
-            lf = 0 if f == 0 else (f - 1) // df.TEMPORAL_SCALE + 1  # the causal VAE's frame → latent map
-            v = np.asarray(latents[:3, lf]).repeat(8, 1).repeat(8, 2)
-            yield np.ascontiguousarray((np.tanh(v) * 127 + 128).astype(np.uint8).transpose(1, 2, 0)[:height, :width])
+    def test_fps_reaches_the_model(self):
+        seen = []
+        hook = self.engine.pipe.transformer.register_forward_pre_hook(
+            lambda module, args, kwargs: seen.append(list(kwargs["fps"])), with_kwargs=True)
+        try:
+            run(self.engine, fps=16, frames=5)
+            sixteen, seen[:] = seen[:], []
+            run(self.engine, fps=24, frames=5)
+            twenty_four, seen[:] = seen[:], []
+            request = tiny.request(frames=5)
+            del request["fps"]
+            self.engine.generate_segment(request, make_io())
+            unknown = seen[:]
+        finally:
+            hook.remove()
+        # The pipeline embeds fps as 0 for 16 fps and 1 otherwise (SkyReels-V2's two training rates).
+        self.assertEqual(sixteen, [[0]] * 8)  # 4 steps, conditional and unconditional
+        self.assertEqual(twenty_four, [[1]] * 8)
+        self.assertEqual(unknown, [[1]] * 8)
+        self.assertEqual(df.pipeline_kwargs(tiny.request(fps=30), None, None)["fps"], 30)
 
 
-def request(**kw):
-    r = dict(prompt="a ship at sea", seed=5, width=160, height=96, frames=33, overlap=0, steps=3, guidance=6.0,
-             first_frame=0, tail_frames=17, cond=None, model="skyreels", weights_dir="", device=0)
-    r.update(kw)
-    return r
-
-
-class SkyReelsMappingTest(unittest.TestCase):
+class MappingTest(unittest.TestCase):
     def test_pipeline_kwargs(self):
         cb = object()
-        kw = df.pipeline_kwargs(request(frames=97), "gen", cb)
-        self.assertEqual(kw["num_frames"], 97)
-        self.assertEqual(kw["base_num_frames"], 97)  # one window per segment
+        kw = df.pipeline_kwargs(tiny.request(frames=97, height=540, width=960), "gen", cb)
+        self.assertEqual((kw["num_frames"], kw["base_num_frames"]), (97, 97))  # one window per segment
         self.assertIsNone(kw["overlap_history"])
         self.assertEqual(kw["ar_step"], 0)
         self.assertNotIn("causal_block_size", kw)  # synchronous: the model's own
         self.assertEqual(kw["addnoise_condition"], 0)  # nothing to condition on
-        self.assertEqual((kw["height"], kw["width"]), (96, 160))
-        self.assertEqual(kw["num_inference_steps"], 3)
-        self.assertEqual(kw["guidance_scale"], 6.0)
-        self.assertEqual(kw["output_type"], "latent")
+        self.assertEqual((kw["height"], kw["width"]), (544, 960))
+        self.assertEqual((kw["num_inference_steps"], kw["guidance_scale"]), (4, 5.0))
+        self.assertEqual((kw["output_type"], kw["generator"], kw["fps"]), ("latent", "gen", 24))
         self.assertIs(kw["callback_on_step_end"], cb)
-        self.assertEqual(kw["generator"], "gen")
-        cond = np.zeros((5, 16, 12, 20), dtype=np.float32)
-        self.assertEqual(df.pipeline_kwargs(request(overlap=17, cond=cond), None, cb)["addnoise_condition"], 20.0)
+        cond = np.zeros((5, 16, 68, 120), dtype=np.float32)
+        self.assertEqual(df.pipeline_kwargs(tiny.request(overlap=17, cond=cond), None, cb)["addnoise_condition"], 20.0)
 
-    def test_540p_is_padded_to_544_and_cropped_back(self):
-        self.assertEqual(df.padded(540), 544)
-        self.assertEqual(df.padded(960), 960)
-        with self.assertRaisesRegex(ValueError, "size 968 is not supported"):
-            df.padded(968)  # 121 latent cells, 976 would make 122
-        io, pipe = make_io(), FakePipe()
-        df.run_segment(pipe, request(height=540, width=960, frames=9, tail_frames=5), io, NumpyOps())
-        self.assertEqual((pipe.kwargs["height"], pipe.kwargs["width"]), (544, 960))
-        self.assertEqual(io.frames[0].shape, (540, 960, 3))
-        self.assertEqual(io.tail_latents.shape, (2, 16, 68, 120))  # what the plugin wants for 540 rows
+    def test_negative_prompt_is_skyreels_own(self):
+        self.assertTrue(df.DEFAULT_NEGATIVE_PROMPT.startswith("色调艳丽，过曝，静态，细节模糊不清，字幕"))
+        self.assertTrue(df.DEFAULT_NEGATIVE_PROMPT.endswith("三条腿，背景人很多，倒着走"))
+        if not os.environ.get("SPOOL_SKYREELS_NEGATIVE_PROMPT"):
+            self.assertEqual(df.pipeline_kwargs(tiny.request(), None, None)["negative_prompt"], df.DEFAULT_NEGATIVE_PROMPT)
 
-    def test_info_matches_the_wan_vae(self):
-        i = df.info({})
-        self.assertEqual((i["latent_channels"], i["latent_scale"], i["temporal_scale"], i["frame_align"]), (16, 8, 4, 4))
-        self.assertEqual(df.latent_frames(97), 25)
-        self.assertEqual(df.latent_frames(17), 5)
+    def test_a_hub_id_is_refused_offline(self):
+        with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1"}):
+            with self.assertRaises(RuntimeError) as cm:
+                df.weights_source({"weights": "Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers", "weights_dir": ""})
+        msg = str(cm.exception)
+        for want in ("Skywork/SkyReels-V2-DF-1.3B-540P-Diffusers", "HF_HUB_OFFLINE", "SPOOL_WORKER_MODELS_DIR",
+                     "SPOOL_WORKER_WEIGHTS_DIR"):
+            self.assertIn(want, msg)
+        with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "0"}):
+            self.assertEqual(df.weights_source({"weights": "Skywork/x", "weights_dir": ""}), "Skywork/x")
 
-    def test_the_catalog_params_choose_weights_and_shift(self):
-        params = {"weights": "Skywork/SkyReels-V2-DF-14B-720P-Diffusers", "shift": "5"}
-        self.assertEqual(df.info(params)["model_version"], "skyreels-v2-df (Skywork/SkyReels-V2-DF-14B-720P-Diffusers, shift 5)")
-        self.assertEqual(df.source(params, "/weights/14b"), "/weights/14b")  # a local snapshot wins
-        self.assertEqual((df.source({}), df.flow_shift({})), (df.MODEL_ID, df.FLOW_SHIFT))
+    def test_weights_dir_wins_and_must_be_a_model(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "model_index.json"), "w") as f:
+                f.write("{}")
+            self.assertEqual(df.weights_source({"weights": "Skywork/x", "weights_dir": d}), d)
+            self.assertEqual(df.weights_source({"weights": d, "weights_dir": ""}), d)  # a folder as the weights
+        with self.assertRaisesRegex(FileNotFoundError, "no model_index.json"):
+            df.weights_source({"weights": "Skywork/x", "weights_dir": os.path.dirname(__file__)})
+        with self.assertRaisesRegex(ValueError, "no weights"):
+            df.weights_source({"weights_dir": ""})
 
-    def test_segment_order_and_shapes(self):
-        io, pipe = make_io(), FakePipe()
-        df.run_segment(pipe, request(), io, NumpyOps())
-        self.assertEqual(io.steps, [(1, 3), (2, 3), (3, 3)])
-        self.assertEqual(io.tail_latents.shape, (5, 16, 12, 20))  # 17 frames = 5 latent frames
-        self.assertEqual(len(io.frames), 33)
-        self.assertEqual(io.frames[0].shape, (96, 160, 3))
-        self.assertEqual(pipe.pre_ready, 0)
-        self.assertEqual(pipe.kwargs["callback_on_step_end_tensor_inputs"], [])
 
-    def test_chain_conditions_on_the_tail(self):
-        one = make_io()
-        df.run_segment(FakePipe(), request(), one, NumpyOps())
-        two, pipe = make_io(), FakePipe()
-        df.run_segment(pipe, request(seed=6, overlap=17, first_frame=16, cond=one.tail_latents), two, NumpyOps())
-        self.assertEqual(pipe.pre_ready, 5)
-        self.assertEqual(pipe.kwargs["addnoise_condition"], 20.0)
-        # The model saw the tail, clean, at the conditioning timestep, every step.
-        self.assertEqual(len(pipe.model_saw), 3)
-        for _, t, seen in pipe.model_saw:
-            np.testing.assert_array_equal(t, [20.0] * 5)
-            np.testing.assert_array_equal(seen[0], one.tail_latents.transpose(1, 0, 2, 3))
-        # The hook is gone after the call.
-        self.assertNotIn("prepare_latents", vars(pipe))
+class ModelVersionTest(tiny.TinyTestCase):
+    def test_reports_what_was_loaded(self):
+        import diffusers
 
-    def test_prefix_is_cut_to_whole_causal_blocks(self):
-        io, pipe = make_io(), FakePipe(frame_per_block=2)
-        cond = np.ones((5, 16, 12, 20), dtype=np.float32)
-        df.run_segment(pipe, request(overlap=17, cond=cond), io, NumpyOps())
-        self.assertEqual(pipe.pre_ready, 4)
+        v = self.engine.info()["model_version"]
+        self.assertTrue(v.startswith("skyreels-v2-df-tiny cfg "), v)
+        self.assertIn("diffusers %s float32" % diffusers.__version__, v)
+        self.assertLess(len(v), 128)  # the plugin keeps 127 bytes
+        other = df.open(tiny.options(shift="5"))
+        self.assertNotEqual(other.info()["model_version"], v)  # another scheduler configuration
+        other.close()
+        self.assertEqual(df.open(tiny.options()).info()["model_version"], v)
 
-    def test_hook_is_removed_when_the_pipeline_raises(self):
-        pipe = FakePipe()
+    def test_info_is_the_wan_vae(self):
+        i = self.engine.info()
+        self.assertEqual((i["latent_channels"], i["latent_scale"], i["frame_align"], i["temporal_scale"]), (16, 8, 4, 4))
 
-        def boom(**kw):
-            raise RuntimeError("out of memory")
 
-        with self.assertRaises(RuntimeError):
-            with df.conditioned_on(pipe, fake_tensor(np.zeros((1, 16, 5, 12, 20)))):
-                boom()
-        self.assertNotIn("prepare_latents", vars(pipe))
+class RefusedTest(tiny.TinyTestCase):
+    def test_a_window_over_max_window(self):
+        with self.assertRaisesRegex(ValueError, "a window of 37 frames is longer than skyreels-v2-df-tiny's window of 33 frames"):
+            run(self.engine, frames=37)
+        run(self.engine, frames=33, tail_frames=0)  # the trained window itself runs
 
-    def test_old_diffusers_is_refused_clearly(self):
-        pipe = FakePipe()
-        pipe.prepare_latents = lambda *a, **k: fake_tensor(np.zeros((1, 16, 9, 12, 20)))
-        with self.assertRaisesRegex(RuntimeError, "diffusers >= 0.35"):
-            df.run_segment(pipe, request(overlap=17, cond=np.zeros((5, 16, 12, 20), dtype=np.float32)), make_io(),
-                           NumpyOps())
+    def test_frames_not_4k_plus_1(self):
+        with self.assertRaisesRegex(ValueError, "frames=16: the Wan VAE needs 4k\\+1 frames"):
+            run(self.engine, frames=16)
 
+
+class CausalBlockTest(tiny.TinyTestCase):
+    """A transformer of causal blocks of 2 latent frames."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.engine:
+            cls.engine.pipe.transformer._set_ar_attention(2)
+
+    def cond(self, latent):
+        return np.random.default_rng(1).standard_normal((latent, 16, 8, 16)).astype(np.float32)
+
+    def test_a_prefix_shorter_than_a_block_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "an overlap of 1 frames is 1 latent frames, shorter than one causal block "
+                                                "of 2 .* at least 5 frames"):
+            run(self.engine, frames=13, overlap=1, first_frame=12, cond=self.cond(1))
+
+    def test_a_window_of_part_blocks_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "17 frames is 5 latent frames, not whole causal blocks of 2"):
+            run(self.engine, frames=17)
+
+    def test_a_prefix_is_cut_to_whole_blocks(self):
+        cond, got = self.cond(3), []
+        denoise = self.engine.denoise
+        with mock.patch.object(self.engine, "denoise", lambda r, io: got.append(denoise(r, io)) or got[-1]):
+            run(self.engine, frames=13, overlap=9, first_frame=4, cond=cond)
+        window = got[0][0].transpose(0, 1).numpy()  # [F, C, h, w]
+        np.testing.assert_array_equal(window[:2], cond[:2])  # as the pipeline cuts its own history
+        self.assertGreater(np.abs(window[2] - cond[2]).mean(), 0.1)  # generated again
+
+
+class CancelTest(tiny.TinyTestCase):
     def test_cancel_interrupts_the_pipeline(self):
-        io, pipe = make_io(), FakePipe()
+        io = make_io()
         io.cancel = True
         with self.assertRaises(df.Cancelled):
-            df.run_segment(pipe, request(steps=10), io, NumpyOps())
-        self.assertEqual(len(io.steps), 1)
-        self.assertTrue(pipe._interrupt)
+            self.engine.generate_segment(tiny.request(steps=10), io)
+        self.assertEqual(io.steps, [(1, 10)])
         self.assertIsNone(io.tail_latents)
         self.assertEqual(io.frames, [])
+
+    def test_progress_raising_stops_the_run(self):
+        io = make_io()
+        io.progress = lambda step, steps: (_ for _ in ()).throw(Abort()) if step == 2 else None
+        with self.assertRaises(Abort):
+            self.engine.generate_segment(tiny.request(), io)
+        self.assertIsNone(io.tail_latents)
+        self.assertEqual(io.frames, [])
+        self.assertNotIn("prepare_latents", vars(self.engine.pipe))
+        np.testing.assert_array_equal(np.stack(run(self.engine).frames), np.stack(run(self.engine).frames))
+
+
+class ReleaseTest(tiny.TinyTestCase):
+    """A failed segment frees what it held, before it returns."""
+
+    def fail_run(self, io, exc_type, **kw):
+        """Runs a segment that fails; returns a weak reference to its window's
+        latents and the exception, traceback and all, as the plugin holds it
+        while it formats it."""
+        got = []
+        denoise = self.engine.denoise
+
+        def spy(r, io):
+            latents = denoise(r, io)
+            got.append(weakref.ref(latents))
+            return latents
+
+        with mock.patch.object(self.engine, "denoise", spy):
+            try:
+                self.engine.generate_segment(tiny.request(**kw), io)
+            except exc_type as e:
+                exc = e
+            else:
+                self.fail("the segment did not fail")
+        self.assertIsNotNone(exc.__traceback__)
+        return got, exc
+
+    def test_a_failed_frame_frees_the_window(self):
+        run(self.engine, cond=None)  # lazily made state, once
+        before = live_tensors()
+        io = make_io()
+        real = io.frame
+        io.frame = lambda i, rgb: real(i, rgb) if i < 3 else (_ for _ in ()).throw(ValueError("encoder gone"))
+        got, exc = self.fail_run(io, ValueError)
+        self.assertTrue(got[0]() is None, "the window's latents outlived the failed segment")
+        self.assertEqual(live_tensors(), before)
+        del exc
+
+    def test_a_run_aborted_mid_pipeline_frees_its_tensors(self):
+        cond = run(self.engine).tail_latents
+        run(self.engine, overlap=5, first_frame=12, cond=cond)
+        before = live_tensors()
+        io = make_io()
+        io.progress = lambda step, steps: (_ for _ in ()).throw(Abort()) if step == 3 else None
+        _, exc = self.fail_run(io, Abort, overlap=5, first_frame=12, cond=cond)
+        # The traceback still references the pipeline's frames; their tensors are gone.
+        self.assertEqual(live_tensors(), before)
+        del exc
+
+
+class DeterministicParamTest(unittest.TestCase):
+    def setUp(self):
+        why = tiny.missing()
+        if why:
+            self.fail(why)
+        self.threads = torch.get_num_threads()
+
+    def tearDown(self):
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(self.threads)
+
+    def test_deterministic_sets_torch(self):
+        e = df.open(tiny.options(deterministic="1"))
+        self.assertTrue(torch.are_deterministic_algorithms_enabled())
+        self.assertEqual(torch.get_num_threads(), 1)
+        self.assertTrue(e.deterministic)
+        a, b = run(e), run(e)
+        np.testing.assert_array_equal(np.stack(a.frames), np.stack(b.frames))
+        df.open(tiny.options(deterministic="1", threads="2"))
+        self.assertEqual(torch.get_num_threads(), 2)
+
+
+class LoadTest(unittest.TestCase):
+    def setUp(self):
+        why = tiny.missing()
+        if why:
+            self.fail(why)
+
+    def test_engines_opened_at_once_load_alike(self):
+        alone = df.open(tiny.options())
+        want = {k: v.clone() for k, v in alone.pipe.transformer.state_dict().items()}
+        dtype, init = torch.get_default_dtype(), torch.nn.init.normal_
+        engines, errors = [None] * 4, []
+
+        def open_one(i):
+            try:
+                engines[i] = df.open(tiny.options())
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_one, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        for e in engines:
+            self.assertIsNot(e.pipe, alone.pipe)  # an engine's own pipeline
+            for k, v in e.pipe.transformer.state_dict().items():
+                torch.testing.assert_close(v, want[k], rtol=0, atol=0)
+        self.assertEqual((torch.get_default_dtype(), torch.nn.init.normal_), (dtype, init))
+
+    def test_open_on_a_missing_folder_fails_clearly(self):
+        with self.assertRaisesRegex(FileNotFoundError, "not a diffusers model folder"):
+            df.open(tiny.options(weights_dir="/nonexistent/skyreels"))
 
 
 if __name__ == "__main__":
