@@ -222,7 +222,7 @@ demo: deps build ## the main job: a minute of 720p through the whole system, wri
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT).
-BENCHES    := infer handoff dispatch busy worker-overhead scaling stitch overhead critical-path throughput
+BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch overhead critical-path throughput
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -230,6 +230,8 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@for b in $(BENCH); do case " $(BENCHES) " in *" $$b "*) ;; \
 	  *) echo "make bench: no benchmark '$$b' yet; available: $(BENCHES)" >&2; exit 2;; esac; done
 	@case " $(BENCH) " in *" infer "*) $(GO) run ./libs/infer/cmd/spool-infer-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
+	@case " $(BENCH) " in *" python "*) $(MAKE) --no-print-directory tiny-model && $(MAKE) --no-print-directory -C libs/infer python >/dev/null && \
+	  $(GO) run ./libs/infer/cmd/spool-python-bench $(BENCH_FLAGS) -o $(BENCH_OUT) 2> >(grep -v -e Warning -e warn >&2);; esac
 	@for b in handoff dispatch; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/dispatcher/cmd/spool-dispatch-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@for b in busy worker-overhead scaling; do case " $(BENCH) " in *" $$b "*) \

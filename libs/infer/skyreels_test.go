@@ -1,0 +1,113 @@
+package infer_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spoolvideo/spool/libs/infer"
+	"github.com/spoolvideo/spool/libs/realpart"
+)
+
+// openTiny opens skyreels_df.py on the tiny SkyReels-V2 pipeline (real
+// diffusers code, random weights; make tiny-model) through the python
+// plugin, as a CPU worker slot opens the catalog's skyreels-v2-df-tiny.
+func openTiny(t *testing.T) *infer.Engine {
+	t.Helper()
+	weights, _ := filepath.Abs("../../.spool/models/skyreels-v2-df-tiny")
+	if _, err := os.Stat(filepath.Join(weights, "model_index.json")); err != nil {
+		realpart.Missing(t, "the tiny SkyReels-V2 pipeline is missing: run \"make tiny-model\"")
+	}
+	dir, _ := filepath.Abs("build")
+	if _, err := os.Stat(filepath.Join(dir, "libspool_infer_python.so")); err != nil {
+		realpart.Missing(t, "python plugin not built: run \"make -C libs/infer python\" (after \"make venv\")")
+	}
+	py, _ := filepath.Abs("python")
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	e, err := infer.Open("python", infer.WithPluginDir(dir), infer.WithModel("skyreels-v2-df-tiny"), infer.WithWeightsDir(weights),
+		infer.WithParams("module=skyreels_df;path="+py+";shift=8;max_window=33;deterministic=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func tinyReq() infer.Request {
+	return infer.Request{Prompt: "a red fox running through snow", Seed: 11, Width: 128, Height: 64, Frames: 17, Steps: 4,
+		Guidance: 5, TailFrames: 5, FPS: 24}
+}
+
+// TestPythonTinySkyReelsThroughTheEngine: the Go engine runs segments of the real
+// pipeline through the plugin: a window gives its 17 frames after its
+// steps and tail (2 latent frames of 16 channels at 8×16), the same bytes
+// again for the same seed, and a second segment conditioned on that tail.
+func TestPythonTinySkyReelsThroughTheEngine(t *testing.T) {
+	e := openTiny(t)
+	info := e.Info()
+	if info.Backend != "python" || info.Model != "skyreels-v2-df-tiny" || info.LatentChannels != 16 || info.LatentScale != 8 ||
+		info.TemporalScale != 4 || info.FrameAlign != 4 || !strings.Contains(info.ModelVersion, "skyreels-v2-df-tiny") {
+		t.Fatalf("info %+v", info)
+	}
+	a := run(t, e, tinyReq())
+	if strings.Join(a.order, ",") != "step,tail,frames" || a.steps != 4 || len(a.frames) != 17 || len(a.frames[0]) != 128*64*3 {
+		t.Fatalf("order %v, %d steps, %d frames", a.order, a.steps, len(a.frames))
+	}
+	// The tail blob: a header and 2×16×8×16 float32 latents.
+	if want := 2 * 16 * 8 * 16 * 4; len(a.tail) < want {
+		t.Fatalf("tail of %d bytes, want at least the %d of its latents", len(a.tail), want)
+	}
+	b := run(t, e, tinyReq())
+	for i := range a.sums {
+		if a.sums[i] != b.sums[i] {
+			t.Fatalf("frame %d differs between two runs of one seed", i)
+		}
+	}
+	r2 := tinyReq()
+	r2.Seed, r2.Overlap, r2.FirstFrame, r2.Cond = 12, 5, 12, a.tail
+	if c := run(t, e, r2); len(c.frames) != 17 || len(c.tail) != len(a.tail) {
+		t.Fatalf("conditioned segment: %d frames, tail %d bytes", len(c.frames), len(c.tail))
+	}
+}
+
+// cancelAt cancels its context at a denoise step.
+type cancelAt struct {
+	*collect
+	step   int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) Step(step, steps int) error {
+	if step == c.step {
+		c.cancel()
+	}
+	return c.collect.Step(step, steps)
+}
+
+// TestPythonTinySkyReelsCancelAndTraceback: a cancel during the second denoise
+// step ends the run cancelled, before any frame, and the engine runs the
+// next segment; a window longer than the model's (max_window 33) is refused
+// by the module with its Python traceback in the error.
+func TestPythonTinySkyReelsCancelAndTraceback(t *testing.T) {
+	e := openTiny(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &cancelAt{collect: newCollect(), step: 2, cancel: cancel}
+	r := tinyReq()
+	r.Steps = 8
+	if err := e.Run(ctx, r, s); !errors.Is(err, infer.ErrCancelled) || len(s.frames) != 0 || s.steps < 2 || s.steps >= 8 {
+		t.Fatalf("cancel at step 2: %v after %d steps and %d frames", err, s.steps, len(s.frames))
+	}
+	if c := run(t, e, tinyReq()); len(c.frames) != 17 {
+		t.Fatalf("after the cancel: %d frames", len(c.frames))
+	}
+	long := tinyReq()
+	long.Frames = 37
+	err := e.Run(context.Background(), long, newCollect())
+	if !errors.Is(err, infer.ErrBackend) || !strings.Contains(err.Error(), "Traceback") ||
+		!strings.Contains(err.Error(), "skyreels_df.py") || !strings.Contains(err.Error(), "33") {
+		t.Fatalf("a 37-frame window of a 33-frame model: %v", err)
+	}
+}
