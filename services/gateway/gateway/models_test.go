@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/services/worker/worker"
 )
 
@@ -90,7 +91,7 @@ func TestModelRouting(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if info.Catalog != "shipped" || len(info.Models) != 5 || len(info.Pools) != 2 {
+	if info.Catalog != "shipped" || len(info.Models) != len(jobspec.DefaultCatalog().Models) || len(info.Pools) != 2 {
 		t.Fatalf("models/info: %+v", info)
 	}
 	for _, m := range info.Models {

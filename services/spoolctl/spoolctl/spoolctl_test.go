@@ -55,7 +55,7 @@ func TestRenderCommandLine(t *testing.T) {
 		{[]string{"render", spec, "--local", "-o", out, "-q"}, "", "20 frames"},
 		{[]string{"render", spec}, "want --local", ""},
 		{[]string{"render", "--local", bad, "-q"}, "width", ""},
-		{[]string{"render", "--local", sky, "-o", out, "-q"}, "render: model skyreels-v2-df-1.3b-540p (backend python): infer: ", ""},
+		{[]string{"render", "--local", sky, "-o", out, "-q"}, "has no folder skyreels-v2-df-1.3b-540p for model skyreels-v2-df-1.3b-540p", ""},
 		{[]string{"render", "--local", "-catalog", catalog, tiny, "-o", out, "-q"}, "", "20 frames in 2 segments"},
 		{[]string{"render", "--local", "-catalog", catalog, spec, "-o", out, "-q"}, "model: \"ref\" is not allowed; allowed: a model of the catalog: tiny-sim", ""},
 		{[]string{"render", "--local", "-catalog", filepath.Join(dir, "none.yaml"), spec, "-q"}, "none.yaml: no such file", ""},
