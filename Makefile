@@ -48,7 +48,7 @@ BUILD_BIN  ?= bin
 # versions: the deployment tests, and the collector's stand-in module.
 OUTSIDE_MODULES := docker deploy/helm deploy/otel/statusutil
 
-.PHONY: help env deps venv tiny-model browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help env deps venv tiny-model gpu-wheels browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -112,6 +112,27 @@ tiny-model: venv ## make the tiny SkyReels-V2 pipeline (random weights, offline)
 $(MODELS)/skyreels-v2-df-tiny/model_index.json: libs/infer/python/make_tiny_skyreels.py $(VENV_LOCK)
 	@mkdir -p $(MODELS)
 	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 $(VENV)/bin/python -W ignore libs/infer/python/make_tiny_skyreels.py $(@D) >/dev/null
+
+# The wheels libs/infer/gpu-check.sh carries to a GPU machine that reaches
+# no registry, whose CUDA image has its own python3.12 with torch,
+# transformers, accelerate, safetensors, huggingface_hub (1.33; diffusers
+# needs >= 1.32), numpy, regex, requests, Pillow and filelock, but not
+# diffusers and ftfy: these at the lock's versions with what they need
+# beyond the image's (wcwidth; importlib_metadata with zipp and
+# lazy-importer), for CPython 3.12 on manylinux x86_64, into
+# .spool/gpu-wheels (about 7 MB). Fetched again only when a pin changes.
+GPU_WHEELS     := diffusers ftfy wcwidth importlib_metadata zipp lazy-importer
+GPU_WHEELS_DIR := $(ROOT)/.spool/gpu-wheels
+gpu-wheels: ## download the wheels the GPU check carries (diffusers, ftfy, ... for CPython 3.12) into .spool/gpu-wheels
+	@pins=$$(for p in $(GPU_WHEELS); do grep -i -m1 "^$$p==" $(VENV_LOCK) || { echo "gpu-wheels: $$p is not pinned in $(VENV_LOCK)" >&2; exit 1; }; done) || exit 1; \
+	if [ "$$(cat $(GPU_WHEELS_DIR)/.pins 2>/dev/null)" = "$$pins" ]; then echo "gpu-wheels: $(GPU_WHEELS_DIR) is current"; exit 0; fi; \
+	py=$(VENV_BASE); $$py -m pip --version >/dev/null 2>&1 || py=$(VENV)/bin/python; \
+	rm -rf $(GPU_WHEELS_DIR).tmp && mkdir -p $(GPU_WHEELS_DIR).tmp && \
+	$$py -m pip download --quiet --no-input --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+	  -d $(GPU_WHEELS_DIR).tmp $$pins || { echo "gpu-wheels: pip download failed" >&2; rm -rf $(GPU_WHEELS_DIR).tmp; exit 1; }; \
+	echo "$$pins" > $(GPU_WHEELS_DIR).tmp/.pins && rm -rf $(GPU_WHEELS_DIR) && mv $(GPU_WHEELS_DIR).tmp $(GPU_WHEELS_DIR); \
+	echo "gpu-wheels: $$(ls $(GPU_WHEELS_DIR)/*.whl | wc -l) wheels, $$(du -sh $(GPU_WHEELS_DIR) | cut -f1), in $(GPU_WHEELS_DIR)"
 
 $(PLAYER): services/gateway/player/pin.go
 	$(GO) run ./services/gateway/cmd/spool-bundle-player -out $(@D)
