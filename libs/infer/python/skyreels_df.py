@@ -7,7 +7,11 @@ window per spool segment, handing latents from segment to segment:
   weights from options["weights_dir"] (a local snapshot), else the engine's
   parameter "weights" (the model catalog's Hugging Face id); the
   scheduler's flow shift from the parameter "shift". Every engine owns its
-  pipeline, generators and hooks: nothing is shared between slots.
+  pipeline, generators and hooks: nothing is shared between slots. With the
+  parameter init=random the folder needs only the parts' configurations:
+  every part is built from its configuration with random weights, on the
+  engine's device (the real architecture's speed and memory, without its
+  weights; the GPU check's);
 * the previous segment's tail (latents of its last `overlap` frames, in the
   pipeline's normalised latent space) comes in as request["cond"];
 * one window of `frames` frames is denoised with output_type="latent"
@@ -87,16 +91,27 @@ def hub_offline():
 def weights_source(options):
     """Where the engine's weights come from: options["weights_dir"] (a local
     diffusers folder), else the parameter "weights" (a local folder or a
-    Hugging Face id, refused when HF_HUB_OFFLINE is set)."""
+    Hugging Face id, refused when HF_HUB_OFFLINE is set). A local folder
+    without weights (configurations only) is refused unless init=random."""
     weights_dir = options.get("weights_dir") or ""
     weights = weights_dir or options.get("weights") or ""
     if not weights:
         raise ValueError("skyreels_df: no weights: the engine needs weights_dir or the parameter weights "
                          "(the model catalog's Hugging Face id)")
+    random_init = init_random(options)
     if weights_dir or os.path.isdir(weights):
         if not os.path.isfile(os.path.join(weights, "model_index.json")):
             raise FileNotFoundError("skyreels_df: %s is not a diffusers model folder (no model_index.json)" % weights)
+        if not random_init and not has_weights(weights):
+            raise FileNotFoundError(
+                "skyreels_df: %s holds configurations only (no weights in transformer/): give the engine the "
+                "parameter init=random to build every part from its configuration with random weights (for "
+                "timings), or a folder with the model's weights" % weights
+            )
         return weights
+    if random_init:
+        raise ValueError("skyreels_df: init=random builds the model from a local folder of configurations; "
+                         "%r is not a folder" % weights)
     if hub_offline():
         raise RuntimeError(
             "skyreels_df: weights %r are a Hugging Face id and HF_HUB_OFFLINE=1 forbids fetching them: give the "
@@ -104,6 +119,27 @@ def weights_source(options):
             "SPOOL_WORKER_WEIGHTS_DIR (one model's folder)" % weights
         )
     return weights
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+
+
+def has_weights(folder):
+    """Whether a diffusers folder's transformer/ holds a weights file (or an index of shards)."""
+    part = os.path.join(folder, "transformer")
+    if not os.path.isdir(part):
+        return False
+    return any(name.endswith(WEIGHT_SUFFIXES) or name.endswith(".index.json") for name in os.listdir(part))
+
+
+def init_random(params):
+    """Whether the engine's parameter init asks for random weights. init has
+    one value, random; anything else is refused, never ignored."""
+    init = (params.get("init") or "").strip().lower()
+    if init not in ("", "random"):
+        raise ValueError("skyreels_df: init=%s: the only init is random (every part built from its "
+                         "configuration with random weights)" % params.get("init"))
+    return init == "random"
 
 
 def configure(params, device):
@@ -160,10 +196,80 @@ def load_pipeline(source, device, shift, dtype):
     return pipe.to("cuda:%d" % device if device >= 0 else "cpu")
 
 
-def model_version(source, pipe, dtype):
-    """What was loaded: the folder's name or the hub id, a hash of the
-    transformer's, VAE's and scheduler's configurations, the diffusers
-    version and the dtype."""
+RANDOM_SEED = 20260  # init=random: the same weights every time, whatever the process's generators
+
+
+def random_pipeline(source, device, shift, dtype):
+    """init=random: the pipeline of the configurations in `source`
+    (model_index.json and each part's config), every part built from its
+    configuration with random weights directly on the engine's device, the
+    transformer and text encoder then cast to `dtype` as from_pretrained
+    casts them (see cast; the VAE stays float32, as loaded ones do). The
+    weights are the same at every open (RANDOM_SEED), and the process's
+    generators are left as they were. The tokenizer is ByT5's, which needs no
+    vocabulary file; its ids are below any UMT5 vocabulary's size, and the
+    pipeline pads every prompt to its 512 tokens, so the text encoder's work
+    is a real tokenizer's. The speed of a window does not depend on the
+    weights' values."""
+    from diffusers import (AutoencoderKLWan, SkyReelsV2DiffusionForcingPipeline, SkyReelsV2Transformer3DModel,
+                           UniPCMultistepScheduler)
+    from diffusers.utils import logging as diffusers_logging
+    from transformers import ByT5Tokenizer, UMT5Config, UMT5EncoderModel
+
+    diffusers_logging.disable_progress_bar()
+    dev = torch.device("cuda:%d" % device if device >= 0 else "cpu")
+    transformer_cfg = SkyReelsV2Transformer3DModel.load_config(source, subfolder="transformer")
+    vae_cfg = AutoencoderKLWan.load_config(source, subfolder="vae")
+    text_cfg = UMT5Config.from_pretrained(source, subfolder="text_encoder")
+    scheduler_cfg = UniPCMultistepScheduler.load_config(source, subfolder="scheduler")
+    with _load_lock:
+        engine_noise.install(sys.modules[SkyReelsV2DiffusionForcingPipeline.__module__])
+        gpus = list(range(torch.cuda.device_count())) if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus), torch.device(dev):
+            torch.manual_seed(RANDOM_SEED)
+            transformer = SkyReelsV2Transformer3DModel.from_config(transformer_cfg)
+            vae = AutoencoderKLWan.from_config(vae_cfg)
+            text_encoder = UMT5EncoderModel(text_cfg)
+        cast(transformer, dtype, transformer._keep_in_fp32_modules)
+        cast(vae, torch.float32)
+        cast(text_encoder, dtype, text_encoder._keep_in_fp32_modules if dtype == torch.float16 else ())
+    pipe = SkyReelsV2DiffusionForcingPipeline(
+        tokenizer=ByT5Tokenizer(), text_encoder=text_encoder.eval(), transformer=transformer.eval(), vae=vae.eval(),
+        scheduler=UniPCMultistepScheduler.from_config(scheduler_cfg, flow_shift=shift))
+    pipe.set_progress_bar_config(disable=True)
+    if dev.type == "cuda":
+        with torch.cuda.device(dev):
+            torch.cuda.empty_cache()  # the float32 copies the cast freed: memory figures are the windows'
+    return pipe
+
+
+def cast(model, dtype, keep=()):
+    """Casts a model's floating-point parameters to `dtype` as from_pretrained
+    loads them: those with a name component in `keep` (the class's
+    _keep_in_fp32_modules: diffusers keeps them float32 at any dtype,
+    transformers at float16) stay float32. Buffers are computed at build, in
+    float32, and from_pretrained leaves them so."""
+    keep = set(keep or ())
+    for prefix, module in model.named_modules():
+        parts = prefix.split(".") if prefix else []
+        for name, p in module.named_parameters(recurse=False):
+            if p.is_floating_point():
+                p.data = p.data.to(torch.float32 if keep.intersection(parts + [name]) else dtype)
+    return model
+
+
+def build_pipeline(source, device, shift, dtype, params):
+    """The engine's pipeline: loaded from `source`, or with init=random built
+    from its configurations with random weights."""
+    if init_random(params):
+        return random_pipeline(source, device, shift, dtype)
+    return load_pipeline(source, device, shift, dtype)
+
+
+def model_version(source, pipe, dtype, random_init=False):
+    """What was loaded: the folder's name or the hub id ("random weights"
+    when built with init=random), a hash of the transformer's, VAE's and
+    scheduler's configurations, the diffusers version and the dtype."""
     import diffusers
 
     configs = {name: dict(getattr(pipe, name).config) for name in ("transformer", "vae", "scheduler")}
@@ -172,7 +278,8 @@ def model_version(source, pipe, dtype):
             del c[k]  # _name_or_path, _diffusers_version: where and by what it was saved
     digest = hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode()).hexdigest()[:10]
     name = os.path.basename(os.path.normpath(source)) if os.path.isdir(source) else source
-    return "%s cfg %s diffusers %s %s" % (name[:64], digest, diffusers.__version__, str(dtype).replace("torch.", ""))
+    name = name[:64] + (" random weights" if random_init else "")
+    return "%s cfg %s diffusers %s %s" % (name, digest, diffusers.__version__, str(dtype).replace("torch.", ""))
 
 
 def pipeline_kwargs(request, generator, on_step_end):
@@ -374,7 +481,7 @@ class Engine:
 
     options: every engine parameter (str -> str: module, path, the catalog's
     weights, shift, max_window, and the worker's own: deterministic,
-    threads, dtype) plus "model", "weights_dir" and "device" (-1: the CPU)."""
+    threads, dtype, init) plus "model", "weights_dir" and "device" (-1: the CPU)."""
 
     def __init__(self, options):
         self.params = {k: v for k, v in options.items() if isinstance(v, str)}
@@ -384,9 +491,9 @@ class Engine:
         self.deterministic = configure(self.params, self.device)
         self.source = weights_source(options)
         dtype = torch_dtype(self.params, self.device)
-        self.pipe = load_pipeline(self.source, self.device, flow_shift(self.params), dtype)
+        self.pipe = build_pipeline(self.source, self.device, flow_shift(self.params), dtype, self.params)
         self.torch_device = torch.device("cuda:%d" % self.device if self.device >= 0 else "cpu")
-        self.version = model_version(self.source, self.pipe, dtype)
+        self.version = model_version(self.source, self.pipe, dtype, init_random(self.params))
 
     def info(self):
         vae = self.pipe.vae

@@ -133,6 +133,8 @@ class MappingTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "model_index.json"), "w") as f:
                 f.write("{}")
+            os.mkdir(os.path.join(d, "transformer"))
+            open(os.path.join(d, "transformer", "diffusion_pytorch_model.safetensors"), "w").close()
             self.assertEqual(df.weights_source({"weights": "Skywork/x", "weights_dir": d}), d)
             self.assertEqual(df.weights_source({"weights": d, "weights_dir": ""}), d)  # a folder as the weights
         with self.assertRaisesRegex(FileNotFoundError, "no model_index.json"):
