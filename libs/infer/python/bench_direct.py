@@ -5,15 +5,23 @@ worker path's seconds per window over these).
     python bench_direct.py [--model DIR] [--n 5] [--warmup 1] [--frames 17]
         [--width 128] [--height 64] [--steps 4] [--guidance 5] [--shift 8]
         [--fps 24] [--device -1] [--deterministic] [--threads N]
+        [--params 'init=random;dtype=bfloat16']
 
 prints one JSON object: seconds_per_window (the median), mean, min, max,
-every run's seconds, and what ran. A window is what skyreels_df.py does for
-an unconditioned segment of the same request, minus spool: the pipeline
-loaded by the same function (dtype, scheduler shift), called with the
-arguments skyreels_df.pipeline_kwargs builds (a step callback that does
-nothing in place of progress and cancel), then the whole window decoded by
+every run's seconds, peak_mem_mib (the most GPU memory torch held
+allocated during the windows, weights included, in MiB; 0 on the CPU), and
+what ran. --params are engine parameters as the worker gives them
+(k=v;k=v): init=random builds the model from a folder of configurations
+with random weights, dtype sets the transformer's and text encoder's.
+
+A window is what skyreels_df.py does for an unconditioned segment of the
+same request, minus spool: the pipeline loaded (or built, init=random) by
+the same function (dtype, scheduler shift), called with the arguments
+skyreels_df.pipeline_kwargs builds (a step callback that does nothing in
+place of progress and cancel), then the whole window decoded by
 AutoencoderKLWan.decode as the pipeline decodes it, to uint8 frames. The
-pipeline is loaded once, before the timed runs, as a worker loads it at open.
+pipeline is loaded once, before the timed runs, as a worker loads it at
+open.
 """
 
 import argparse
@@ -58,19 +66,38 @@ def window(pipe, req, device):
     return frames
 
 
+def parse_params(text):
+    """Engine parameters k=v;k=v (the worker's form) as a dict."""
+    params = {}
+    for item in (text or "").split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("bench_direct: --params %r: %r is not k=v" % (text, item))
+        params[key.strip()] = value.strip()
+    return params
+
+
 def bench(args):
     import torch
 
     import diffusers  # noqa: F401 - imported before load_seconds starts
 
-    params = {"deterministic": "1" if args.deterministic else "", "threads": str(args.threads or "")}
+    params = parse_params(args.params)
+    if args.deterministic:
+        params["deterministic"] = "1"
+    if args.threads:
+        params["threads"] = str(args.threads)
     deterministic = df.configure(params, args.device)
-    source = df.weights_source({"weights_dir": args.model})
-    dtype = df.torch_dtype({}, args.device)
+    source = df.weights_source(dict(params, weights_dir=args.model))
+    dtype = df.torch_dtype(params, args.device)
     t = time.perf_counter()
-    pipe = df.load_pipeline(source, args.device, args.shift, dtype)
+    pipe = df.build_pipeline(source, args.device, args.shift, dtype, params)
     load = time.perf_counter() - t
     device = torch.device("cuda:%d" % args.device if args.device >= 0 else "cpu")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # the windows' peak, not the load's
     req = request(args)
     for _ in range(args.warmup):
         window(pipe, req, device)
@@ -83,11 +110,12 @@ def bench(args):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         runs.append(time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0
     return {
         "seconds_per_window": statistics.median(runs), "mean": statistics.fmean(runs), "min": min(runs),
         "max": max(runs), "runs": runs, "n": args.n, "warmup": args.warmup, "load_seconds": load,
-        "model": df.model_version(source, pipe, dtype), "frames": args.frames, "width": args.width,
-        "height": args.height, "steps": args.steps, "guidance": args.guidance, "shift": args.shift,
+        "peak_mem_mib": peak, "model": df.model_version(source, pipe, dtype, df.init_random(params)),
+        "frames": args.frames, "width": args.width, "height": args.height, "steps": args.steps, "guidance": args.guidance, "shift": args.shift,
         "device": args.device, "deterministic": deterministic, "torch_threads": torch.get_num_threads(),
     }
 
@@ -109,6 +137,7 @@ def main(argv=None):
     p.add_argument("--device", type=int, default=-1, help="a CUDA device index, -1 for the CPU")
     p.add_argument("--deterministic", action="store_true", help="as an engine with deterministic=1")
     p.add_argument("--threads", type=int, default=0, help="torch threads (deterministic: 1 unless given)")
+    p.add_argument("--params", default="", help="engine parameters k=v;k=v, e.g. init=random (see skyreels_df)")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(json.dumps(bench(args)))

@@ -4,6 +4,8 @@ same request, and its JSON."""
 import contextlib
 import io
 import json
+import os
+import tempfile
 
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ import torch
 import bench_direct
 from tests import tiny
 from tests.fake_io import make_io
+from tests.test_skyreels_random import configs_only
 
 
 class BenchDirectTest(tiny.TinyTestCase):
@@ -29,3 +32,26 @@ class BenchDirectTest(tiny.TinyTestCase):
         self.assertEqual((got["n"], len(got["runs"]), got["frames"]), (2, 2, 5))
         self.assertGreater(got["seconds_per_window"], 0)
         self.assertTrue(got["model"].startswith("skyreels-v2-df-tiny cfg "))
+        self.assertEqual(got["peak_mem_mib"], 0)  # the CPU
+
+    def test_params_init_random_from_configs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            configs = configs_only(tiny.TINY, os.path.join(tmp, "tiny-configs"))
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                bench_direct.main(["--model", configs, "--n", "1", "--warmup", "0", "--frames", "5",
+                                   "--params", "init=random;dtype=float32", "--deterministic"])
+            got = json.loads(out.getvalue())
+            self.assertTrue(got["model"].startswith("tiny-configs random weights cfg "), got["model"])
+            self.assertTrue(got["model"].endswith(" float32"))
+            self.assertTrue(got["deterministic"])
+            self.assertEqual(len(got["runs"]), 1)
+            with self.assertRaisesRegex(FileNotFoundError, "configurations only"):
+                bench_direct.main(["--model", configs, "--n", "1", "--warmup", "0", "--frames", "5"])
+
+    def test_parse_params(self):
+        self.assertEqual(bench_direct.parse_params("init=random; dtype=bfloat16;"),
+                         {"init": "random", "dtype": "bfloat16"})
+        self.assertEqual(bench_direct.parse_params(""), {})
+        with self.assertRaisesRegex(ValueError, "is not k=v"):
+            bench_direct.parse_params("init")
