@@ -8,9 +8,11 @@ worker path's seconds per window over these).
         [--params 'init=random;dtype=bfloat16']
 
 prints one JSON object: seconds_per_window (the median), mean, min, max,
-every run's seconds, peak_mem_mib (the most GPU memory torch held
-allocated during the windows, weights included, in MiB; 0 on the CPU), and
-what ran. --params are engine parameters as the worker gives them
+every run's seconds, decode_seconds (the median of the windows' VAE
+decodes), denoise_seconds_per_step (the median of each window's seconds
+without its decode, over its steps: the text encoder's share included),
+peak_mem_mib (the most GPU memory torch held allocated during the windows,
+weights included, in MiB; 0 on the CPU), and what ran. --params are engine parameters as the worker gives them
 (k=v;k=v): init=random builds the model from a folder of configurations
 with random weights, dtype sets the transformer's and text encoder's.
 
@@ -46,8 +48,10 @@ def request(args):
             "first_frame": 0, "tail_frames": 0, "cond": None, "fps": args.fps}
 
 
-def window(pipe, req, device):
-    """One window, directly: the pipeline's call, then its decode, to uint8 frames."""
+def window(pipe, req, device, decode_seconds=None):
+    """One window, directly: the pipeline's call, then its decode, to uint8
+    frames. decode_seconds, a list, gets the decode's seconds (the device
+    synchronised before it: the decode's own .cpu() would wait as long)."""
     import torch
 
     def on_step_end(pipe, i, t, kwargs):
@@ -55,6 +59,9 @@ def window(pipe, req, device):
 
     generator = torch.Generator(device=device).manual_seed(req["seed"])
     latents = pipe(**df.pipeline_kwargs(req, generator, on_step_end)).frames
+    if decode_seconds is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
     vae = pipe.vae
     with torch.no_grad():
         std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(device)
@@ -62,6 +69,8 @@ def window(pipe, req, device):
         video = vae.decode(latents.to(vae.dtype) / std + mean, return_dict=False)[0]
         video = ((video * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
     frames = video[0, :, :, : req["height"], : req["width"]].permute(1, 2, 3, 0).cpu().numpy()
+    if decode_seconds is not None:
+        decode_seconds.append(time.perf_counter() - start)
     assert frames.shape[0] == req["frames"]
     return frames
 
@@ -101,12 +110,12 @@ def bench(args):
     req = request(args)
     for _ in range(args.warmup):
         window(pipe, req, device)
-    runs = []
+    runs, decodes = [], []
     for _ in range(args.n):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t = time.perf_counter()
-        window(pipe, req, device)
+        window(pipe, req, device, decodes)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         runs.append(time.perf_counter() - t)
@@ -114,9 +123,11 @@ def bench(args):
     return {
         "seconds_per_window": statistics.median(runs), "mean": statistics.fmean(runs), "min": min(runs),
         "max": max(runs), "runs": runs, "n": args.n, "warmup": args.warmup, "load_seconds": load,
+        "decode_seconds": statistics.median(decodes),
+        "denoise_seconds_per_step": statistics.median((r - d) / args.steps for r, d in zip(runs, decodes)),
         "peak_mem_mib": peak, "model": df.model_version(source, pipe, dtype, df.init_random(params)),
-        "frames": args.frames, "width": args.width, "height": args.height, "steps": args.steps, "guidance": args.guidance, "shift": args.shift,
-        "device": args.device, "deterministic": deterministic, "torch_threads": torch.get_num_threads(),
+        "frames": args.frames, "width": args.width, "height": args.height, "steps": args.steps,
+        "guidance": args.guidance, "shift": args.shift, "device": args.device, "deterministic": deterministic, "torch_threads": torch.get_num_threads(),
     }
 
 

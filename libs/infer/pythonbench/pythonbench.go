@@ -43,6 +43,11 @@ type Figures struct {
 	StepS float64 `json:"worker_s_per_step"`
 	// OpenS is each slot's engine open, in order: the model load.
 	OpenS []float64 `json:"open_s_per_slot"`
+	// DirectStepS is the direct path's seconds per denoise step: its
+	// windows without their VAE decode (DirectDecodeS, the median) over
+	// Steps, the text encoder's share included.
+	DirectStepS   float64 `json:"direct_denoise_s_per_step"`
+	DirectDecodeS float64 `json:"direct_decode_s"`
 	// DirectLoadS is bench_direct.py's load of the same pipeline.
 	DirectLoadS float64 `json:"direct_load_s"`
 	// On a GPU, from NVML during the worker path's windows: the mean
@@ -188,6 +193,7 @@ func Run(ctx context.Context, o Options) (Figures, error) {
 		}
 		f.DirectSecondsRuns = append(f.DirectSecondsRuns, d.Runs...)
 		f.DirectLoadS, f.TorchThreads = d.LoadS, d.TorchThreads
+		f.DirectStepS, f.DirectDecodeS = d.StepS, d.DecodeS
 		f.DirectPeakMemMiB = max(f.DirectPeakMemMiB, d.PeakMemMiB)
 	}
 	f.WorkerS, f.DirectS = median(f.WorkerSecondsRuns), median(f.DirectSecondsRuns)
@@ -204,6 +210,8 @@ type directResult struct {
 	LoadS        float64   `json:"load_seconds"`
 	TorchThreads int       `json:"torch_threads"`
 	PeakMemMiB   float64   `json:"peak_mem_mib"`
+	StepS        float64   `json:"denoise_seconds_per_step"`
+	DecodeS      float64   `json:"decode_seconds"`
 }
 
 // direct runs bench_direct.py for the same window, in its own process.
@@ -243,7 +251,8 @@ func median(xs []float64) float64 {
 }
 
 // sampler reads NVML every 100 ms while started: GPU utilisation and
-// memory used of the device. On the CPU it does nothing.
+// memory used of the device. On the CPU it does nothing; on a GPU without
+// NVML it says so on stderr and the figures stay 0.
 type sampler struct {
 	m     *gpu.Manager
 	uuid  string
@@ -261,6 +270,7 @@ func newSampler(device int) *sampler {
 	}
 	m, err := gpu.Open()
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "pythonbench: no GPU utilisation or memory figures: %v\n", err)
 		return s
 	}
 	for _, g := range m.GPUs() {
@@ -269,6 +279,7 @@ func newSampler(device int) *sampler {
 		}
 	}
 	if s.m == nil {
+		fmt.Fprintf(os.Stderr, "pythonbench: no GPU utilisation or memory figures: NVML lists no GPU %d\n", device)
 		_ = m.Close()
 	}
 	return s

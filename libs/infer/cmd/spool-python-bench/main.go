@@ -64,6 +64,8 @@ func main() {
 		bench.Fig("direct", f.DirectS, 3, "s/window", ""),
 		bench.Fig("ratio (direct ÷ worker)", f.Ratio, 3, "", target),
 		bench.Fig("worker path per step", f.StepS, 4, "s/step (decode included)", ""),
+		bench.Fig("direct per denoise step", f.DirectStepS, 4, "s/step (decode excluded)", ""),
+		bench.Fig("direct decode", f.DirectDecodeS, 3, "s/window", ""),
 		bench.Fig("direct load", f.DirectLoadS, 2, "s", ""),
 	}
 	for i, s := range f.OpenS {

@@ -33,6 +33,9 @@ class BenchDirectTest(tiny.TinyTestCase):
         self.assertGreater(got["seconds_per_window"], 0)
         self.assertTrue(got["model"].startswith("skyreels-v2-df-tiny cfg "))
         self.assertEqual(got["peak_mem_mib"], 0)  # the CPU
+        self.assertTrue(0 < got["decode_seconds"] < got["seconds_per_window"])
+        self.assertAlmostEqual(got["denoise_seconds_per_step"] * 4 + got["decode_seconds"], got["seconds_per_window"],
+                               delta=got["seconds_per_window"] / 2)  # medians of two runs: near, not equal
 
     def test_params_init_random_from_configs(self):
         with tempfile.TemporaryDirectory() as tmp:
