@@ -17,10 +17,27 @@ import (
 // plugin, as a CPU worker slot opens the catalog's skyreels-v2-df-tiny.
 func openTiny(t *testing.T) *infer.Engine {
 	t.Helper()
+	e, err := openSkyReels(t, tinyWeights(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// tinyWeights is the tiny pipeline's folder (make tiny-model).
+func tinyWeights(t *testing.T) string {
+	t.Helper()
 	weights, _ := filepath.Abs("../../.spool/models/skyreels-v2-df-tiny")
 	if _, err := os.Stat(filepath.Join(weights, "model_index.json")); err != nil {
 		realpart.Missing(t, "the tiny SkyReels-V2 pipeline is missing: run \"make tiny-model\"")
 	}
+	return weights
+}
+
+// openSkyReels opens skyreels_df.py on the folder weights with more
+// engine parameters (k=v;...), closed at the test's end.
+func openSkyReels(t *testing.T, weights, params string) (*infer.Engine, error) {
+	t.Helper()
 	dir, _ := filepath.Abs("build")
 	if _, err := os.Stat(filepath.Join(dir, "libspool_infer_python.so")); err != nil {
 		realpart.Missing(t, "python plugin not built: run \"make -C libs/infer python\" (after \"make venv\")")
@@ -28,12 +45,12 @@ func openTiny(t *testing.T) *infer.Engine {
 	py, _ := filepath.Abs("python")
 	t.Setenv("HF_HUB_OFFLINE", "1")
 	e, err := infer.Open("python", infer.WithPluginDir(dir), infer.WithModel("skyreels-v2-df-tiny"), infer.WithWeightsDir(weights),
-		infer.WithParams("module=skyreels_df;path="+py+";shift=8;max_window=33;deterministic=1"))
+		infer.WithParams("module=skyreels_df;path="+py+";shift=8;max_window=33;deterministic=1"+params))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	return e
+	return e, nil
 }
 
 func tinyReq() infer.Request {
@@ -109,5 +126,41 @@ func TestPythonTinySkyReelsCancelAndTraceback(t *testing.T) {
 	if !errors.Is(err, infer.ErrBackend) || !strings.Contains(err.Error(), "Traceback") ||
 		!strings.Contains(err.Error(), "skyreels_df.py") || !strings.Contains(err.Error(), "33") {
 		t.Fatalf("a 37-frame window of a 33-frame model: %v", err)
+	}
+}
+
+// TestPythonRandomSkyReelsFromConfigurations: a folder of the tiny
+// pipeline's configurations alone (no weights) opens with init=random, its
+// parts built with random weights, and runs a window through the engine;
+// without init=random the module refuses the folder, naming the parameter.
+func TestPythonRandomSkyReelsFromConfigurations(t *testing.T) {
+	tiny := tinyWeights(t)
+	configs := t.TempDir()
+	for _, f := range []string{"model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
+		"scheduler/scheduler_config.json"} {
+		b, err := os.ReadFile(filepath.Join(tiny, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(configs, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(configs, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := openSkyReels(t, configs, ""); err == nil || !strings.Contains(err.Error(), "holds configurations only") ||
+		!strings.Contains(err.Error(), "init=random") {
+		t.Fatalf("a folder of configurations without init=random: %v", err)
+	}
+	e, err := openSkyReels(t, configs, ";init=random")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := e.Info().ModelVersion; !strings.Contains(v, "random weights") {
+		t.Fatalf("model_version %q does not say random weights", v)
+	}
+	if a := run(t, e, tinyReq()); a.steps != 4 || len(a.frames) != 17 || len(a.frames[0]) != 128*64*3 {
+		t.Fatalf("%d steps, %d frames", a.steps, len(a.frames))
 	}
 }
