@@ -59,7 +59,9 @@
 # then run on the GPU machine (the device tool's run, from the repository's
 # root, carrying the binary and the wheels, 13 MB):
 #   run(command="set -o pipefail; GPU_CHECK_OUT=$OUT libs/infer/gpu-check.sh 2>&1 | tee $OUT/gpu-check.log",
-#       carry=["bin", ".spool/gpu-wheels"], timeout_s=570)
+#       carry=["bin/spool-python-bench", ".spool/gpu-wheels"], timeout_s=570)
+# (carry the binary alone: bin/ may hold every binary of the workspace, over
+# the 64 MiB a run carries).
 set -euo pipefail
 cd "$(dirname "$0")"
 INFER=$PWD
@@ -218,7 +220,7 @@ python_part() {
     (cd "$ROOT" && go build -o bin/ ./libs/infer/cmd/spool-python-bench)
   fi
   if [ ! -x "$BENCH_BIN" ] || ! "$BENCH_BIN" -h >/dev/null 2>&1; then
-    echo "gpu-check: $BENCH_BIN missing or not runnable here: build it where Go is (go build -o bin/ ./libs/infer/cmd/spool-python-bench) and carry bin" >&2
+    echo "gpu-check: $BENCH_BIN missing or not runnable here: build it where Go is (go build -o bin/ ./libs/infer/cmd/spool-python-bench) and carry bin/spool-python-bench" >&2
     record "bin/spool-python-bench" FAIL "missing"
     plugin=0
   fi
