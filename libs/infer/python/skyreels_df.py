@@ -39,6 +39,7 @@ import os
 import sys
 import threading
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -472,8 +473,14 @@ def drop_locals(exc):
 
 
 def open(options):  # noqa: A001 - the protocol's name
-    """The engine of one worker slot (see Engine)."""
-    return Engine(options)
+    """The engine of one worker slot (see Engine). A CPU engine never uses
+    CUDA: torch's warning that the machine's CUDA driver is too old for it
+    (a CPU machine with a driver library installed) is no news there."""
+    if int(options.get("device", -1)) >= 0:
+        return Engine(options)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="CUDA initialization", category=UserWarning)
+        return Engine(options)
 
 
 class Engine:
