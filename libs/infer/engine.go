@@ -43,6 +43,11 @@ type Engine struct {
 	cancel *C.int32_t
 	run    runner
 	handle cgo.Handle
+	// thread is the engine's OS thread: every C call of the engine runs on
+	// it (see osThread). runCall runs the request on it, setting st.
+	thread  *osThread
+	runCall func()
+	st      C.spool_status
 }
 
 // Open opens an engine of backend ("ref", "sim", "python", "cuda") and loads
@@ -78,28 +83,38 @@ func Open(backend string, opts ...Option) (*Engine, error) {
 	}
 	var errbuf [4096]C.char
 	var e *C.spool_engine_t
-	if st := C.spool_engine_open(&copts, &e, &errbuf[0], C.size_t(len(errbuf))); st != C.SPOOL_OK {
-		return nil, statusErr(st, C.GoString(&errbuf[0]))
-	}
+	var st C.spool_status
 	info := C.spool_engine_info{struct_size: C.uint32_t(unsafe.Sizeof(C.spool_engine_info{}))}
-	if st := C.spool_engine_info_get(e, &info); st != C.SPOOL_OK {
-		C.spool_engine_close(e)
-		return nil, statusErr(st, "engine info")
+	thread := startOSThread()
+	thread.do(func() {
+		if st = C.spool_engine_open(&copts, &e, &errbuf[0], C.size_t(len(errbuf))); st != C.SPOOL_OK {
+			return
+		}
+		if st = C.spool_engine_info_get(e, &info); st != C.SPOOL_OK {
+			C.spool_engine_close(e)
+			copy(errbuf[:], []C.char{'e', 'n', 'g', 'i', 'n', 'e', ' ', 'i', 'n', 'f', 'o', 0})
+		}
+	})
+	if st != C.SPOOL_OK {
+		thread.stop()
+		return nil, statusErr(st, C.GoString(&errbuf[0]))
 	}
 	req := (*C.spool_request)(C.calloc(1, C.size_t(unsafe.Sizeof(C.spool_request{}))))
 	cancel := (*C.int32_t)(C.calloc(1, 4))
 	if req == nil || cancel == nil {
 		C.free(unsafe.Pointer(req))
 		C.free(unsafe.Pointer(cancel))
-		C.spool_engine_close(e)
+		thread.do(func() { C.spool_engine_close(e) })
+		thread.stop()
 		return nil, fmt.Errorf("infer: %w: request buffers", ErrOutOfMemory)
 	}
-	eng := &Engine{e: e, req: req, cancel: cancel, info: Info{
+	eng := &Engine{e: e, req: req, cancel: cancel, thread: thread, info: Info{
 		Backend: C.GoString(info.backend), Model: C.GoString(info.model), ModelVersion: C.GoString(info.model_version),
 		LatentChannels: int(info.latent_channels), LatentScale: int(info.latent_scale), FrameAlign: int(info.frame_align),
 		TemporalScale: int(info.temporal_scale),
 	}}
 	eng.handle = cgo.NewHandle(&eng.run)
+	eng.runCall = eng.callRun
 	return eng, nil
 }
 
@@ -115,7 +130,8 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.e != nil {
-		C.spool_engine_close(e.e)
+		e.thread.do(func() { C.spool_engine_close(e.e) })
+		e.thread.stop()
 		C.free(unsafe.Pointer(e.req))
 		C.free(unsafe.Pointer(e.cancel))
 		e.handle.Delete()

@@ -90,6 +90,9 @@ func uint32Field(name string, v int) (C.uint32_t, error) {
 	return C.uint32_t(v), nil
 }
 
+// callRun runs the engine on e.req, on the engine's thread (runCall).
+func (e *Engine) callRun() { e.st = C.run_with_go(e.e, e.req, C.uintptr_t(e.handle), e.cancel) }
+
 // Run generates one segment. Cancelling ctx sets the engine's cancel flag;
 // the run then stops within a denoise step or a frame with an error wrapping
 // both ErrCancelled and ctx.Err(). A backend stuck inside a step (a
@@ -165,7 +168,8 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	}
 	e.run = runner{sink: sink}
 	defer func() { e.run = runner{} }() // keep no reference to the sink
-	st := C.run_with_go(e.e, e.req, C.uintptr_t(e.handle), e.cancel)
+	e.thread.do(e.runCall)
+	st := e.st
 	e.req.prompt, e.req.cond = nil, nil
 	if st == C.SPOOL_OK {
 		return nil

@@ -164,3 +164,20 @@ func TestPythonRandomSkyReelsFromConfigurations(t *testing.T) {
 		t.Fatalf("%d steps, %d frames", a.steps, len(a.frames))
 	}
 }
+
+// TestPythonTorchOnAnEngineThreadOfItsOwn: the interpreter is started by
+// one engine, and torch is first imported by another, on the thread of its
+// own that the binding gives every engine. pybind11 (torch) remembers the
+// thread state it was imported on; the plugin keeps every thread's state
+// for the process's life, so the engine's next calls on that thread find it
+// alive (a state made and deleted per call crashed the second call).
+func TestPythonTorchOnAnEngineThreadOfItsOwn(t *testing.T) {
+	first := openPython(t, "spool_numpy_ref")
+	run(t, first, pyReq())
+	e := openTiny(t)
+	for range 3 {
+		if c := run(t, e, tinyReq()); len(c.frames) != 17 {
+			t.Fatalf("%d frames", len(c.frames))
+		}
+	}
+}

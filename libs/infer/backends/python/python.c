@@ -291,6 +291,23 @@ static PyObject *params_dict(const char *params) {
   return d;
 }
 
+/* Takes the GIL on the calling thread, with a thread state that outlives
+ * the call: the first time on a thread PyGILState_Ensure makes one and it is
+ * never released; later calls on that thread restore it. A thread state
+ * made and deleted per call (PyGILState_Ensure/Release) would leave
+ * dangling pointers in extensions that remember the thread state they
+ * were imported on, as pybind11 does (torch): the next call on that thread
+ * would use freed memory. Threads are few (a worker's engine threads) and
+ * their thread states stay until the process ends. */
+static void enter_python(void) {
+  PyThreadState *ts = PyGILState_GetThisThreadState();
+  if (ts) PyEval_RestoreThread(ts);
+  else (void)PyGILState_Ensure();
+}
+
+/* Releases the GIL taken by enter_python, keeping the thread state. */
+static void leave_python(void) { (void)PyEval_SaveThread(); }
+
 /* d[key] = str(value); -1 with an exception set on failure. */
 static int set_str(PyObject *d, const char *key, const char *value) {
   PyObject *v = PyUnicode_DecodeUTF8(value, (Py_ssize_t)strlen(value), "strict");
@@ -334,7 +351,7 @@ static spool_status py_open(const spool_engine_options *o, void **state, char *e
   snprintf(s->weights, sizeof s->weights, "%s", o->weights_dir ? o->weights_dir : "");
   s->device = o->device;
   spool_status st = SPOOL_OK;
-  PyGILState_STATE g = PyGILState_Ensure();
+  enter_python();
   /* path is a ':'-separated list of directories, put first on sys.path
    * in the order given. */
   PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
@@ -429,19 +446,19 @@ out:
   } else {
     *state = s;
   }
-  PyGILState_Release(g);
+  leave_python();
   return st;
 }
 
 static void py_close(void *state) {
   py_state *s = state;
   if (!s) return;
-  PyGILState_STATE g = PyGILState_Ensure();
+  enter_python();
   close_engine(s);
   Py_XDECREF(s->params);
   Py_XDECREF(s->generate);
   Py_XDECREF(s->module);
-  PyGILState_Release(g);
+  leave_python();
   free(s);
 }
 
@@ -486,7 +503,7 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
   py_state *s = state;
   run_ctx c = {r, cb, cancel, s->channels, s->scale, s->temporal, 0, 0, 0, 0, ""};
   spool_status st = SPOOL_OK;
-  PyGILState_STATE g = PyGILState_Ensure();
+  enter_python();
   PyObject *type = NULL, *io = NULL, *req = NULL, *cond = NULL, *res = NULL;
   type = PyType_FromSpec(&io_spec);
   if (!type) goto pyfail;
@@ -554,7 +571,7 @@ done:
   Py_XDECREF(cond);
   Py_XDECREF(io);
   Py_XDECREF(type);
-  PyGILState_Release(g);
+  leave_python();
   return st;
 }
 
