@@ -49,6 +49,13 @@ func (sys *system) submit(t *testing.T, spec string) {
 // oracle's render of spec.
 func (sys *system) compare(t *testing.T, id, spec string, frames int) {
 	t.Helper()
+	sys.compareWith(t, id, spec, frames, render.Options{}, 60*time.Second)
+}
+
+// compareWith is compare with the oracle's engine set up by o (as the
+// workers set up theirs), waiting up to within for the job.
+func (sys *system) compareWith(t *testing.T, id, spec string, frames int, o render.Options, within time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	local := filepath.Join(dir, "local.mp4")
@@ -59,12 +66,12 @@ func (sys *system) compare(t *testing.T, id, spec string, frames int) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	res, err := render.Render(ctx, js, &out, render.Options{})
+	res, err := render.Render(ctx, js, &out, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = os.WriteFile(local, out.Bytes(), 0o644)
-	j := waitSucceeded(t, sys.Store, id)
+	j := waitSucceededWithin(t, sys.Store, id, within)
 	r, _, err := sys.Blob.Get(ctx, blob.Key(j.FinalKey))
 	if err != nil {
 		t.Fatal(err)

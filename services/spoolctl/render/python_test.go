@@ -2,24 +2,16 @@ package render_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/spoolvideo/spool/libs/blob"
-	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/jobspec"
-	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/services/spoolctl/render"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
@@ -89,51 +81,8 @@ func TestPythonWorkersEqualOracle(t *testing.T) {
 		spec := `{"id":"` + id + `","prompt":"a red fox running through snow","mode":"` + mode + `","durationFrames":41,` +
 			`"model":"` + tinyModel + `","seed":5,"fps":24,"pool":"` + pyPool + `"}`
 		sys.submit(t, spec)
-		t.Run(mode, func(t *testing.T) { comparePython(t, sys, py, id, spec, 41) })
-	}
-}
-
-// comparePython is compare with the oracle opened as the python workers
-// open their engines.
-func comparePython(t *testing.T, sys *system, py pythonSetup, id, spec string, frames int) {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	h := nats.Header{}
-	h.Set(bus.HeaderContentType, bus.ContentJSON)
-	js, err := bus.DecodeJobSpec([]byte(spec), h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res, err := render.Render(ctx, js, &out, render.Options{Params: "path=" + py.modules, PluginDir: py.plugins, ModelsDir: py.models})
-	if err != nil {
-		t.Fatal(err)
-	}
-	local := filepath.Join(dir, "local.mp4")
-	if err := os.WriteFile(local, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	j := waitSucceededWithin(t, sys.Store, id, 3*time.Minute)
-	r, _, err := sys.Blob.Get(ctx, blob.Key(j.FinalKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(r)
-	r.Close()
-	dist := filepath.Join(dir, "distributed.mp4")
-	if err := os.WriteFile(dist, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want, err := media.FrameMD5(ctx, local, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := media.FrameMD5(ctx, dist, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(want) != frames || res.Frames != int64(frames) || !slices.Equal(got, want) {
-		t.Fatalf("distributed %d frames, oracle %d (%d rendered); first difference at %d", len(got), len(want), res.Frames, firstDiff(got, want))
+		t.Run(mode, func(t *testing.T) {
+			sys.compareWith(t, id, spec, 41, render.Options{Params: "path=" + py.modules, PluginDir: py.plugins, ModelsDir: py.models}, 3*time.Minute)
+		})
 	}
 }
