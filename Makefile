@@ -252,7 +252,7 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	  *) echo "make bench: no benchmark '$$b' yet; available: $(BENCHES)" >&2; exit 2;; esac; done
 	@case " $(BENCH) " in *" infer "*) $(GO) run ./libs/infer/cmd/spool-infer-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@case " $(BENCH) " in *" python "*) $(MAKE) --no-print-directory tiny-model && $(MAKE) --no-print-directory -C libs/infer python >/dev/null && \
-	  $(GO) run ./libs/infer/cmd/spool-python-bench $(BENCH_FLAGS) -o $(BENCH_OUT) 2> >(grep -v -e Warning -e warn >&2);; esac
+	  $(GO) run ./libs/infer/cmd/spool-python-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@for b in handoff dispatch; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/dispatcher/cmd/spool-dispatch-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@for b in busy worker-overhead scaling; do case " $(BENCH) " in *" $$b "*) \

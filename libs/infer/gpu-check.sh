@@ -55,13 +55,11 @@
 #
 # Prepared on a machine with Go and the package registries, at the
 # repository's root:
-#   go build -o bin/ ./libs/infer/cmd/spool-python-bench && make gpu-wheels
-# then run on the GPU machine (the device tool's run, from the repository's
-# root, carrying the binary and the wheels, 13 MB):
-#   run(command="set -o pipefail; GPU_CHECK_OUT=$OUT libs/infer/gpu-check.sh 2>&1 | tee $OUT/gpu-check.log",
-#       carry=["bin/spool-python-bench", ".spool/gpu-wheels"], timeout_s=570)
-# (carry the binary alone: bin/ may hold every binary of the workspace, over
-# the 64 MiB a run carries).
+#   make build gpu-wheels
+# then copy the checkout to the GPU machine with bin/spool-python-bench and
+# .spool/gpu-wheels (about 13 MB; the rest of bin/ is not needed), and run
+# there, from the repository's root:
+#   set -o pipefail; GPU_CHECK_OUT=out/gpu libs/infer/gpu-check.sh 2>&1 | tee gpu-check.log
 set -euo pipefail
 cd "$(dirname "$0")"
 INFER=$PWD
