@@ -155,7 +155,10 @@ func TestMakeBuildPrintsNoWarning(t *testing.T) {
 			runs[name] = true
 		}
 	}
-	t.Run("README's render example", func(t *testing.T) { readmeRender(t, root) })
+	t.Run("README's render example", func(t *testing.T) { readmeRender(t, root, "render --local", "local.mp4") })
+	t.Run("README's python render example", func(t *testing.T) {
+		readmeRender(t, root, "render --local --backend python", "tiny-local.mp4")
+	})
 	for name := range runs {
 		t.Run(name+" -h", func(t *testing.T) {
 			cmd := exec.Command(filepath.Join(root, "bin", name), "-h")
@@ -168,22 +171,22 @@ func TestMakeBuildPrintsNoWarning(t *testing.T) {
 	}
 }
 
-// readmeRender runs README.md's `spoolctl render --local` example as
+// readmeRender runs README.md's `spoolctl <command>` example (writing /tmp/<output>) as
 // written, in bash from the repository root, with its /tmp/ files in a
 // temporary directory instead.
-func readmeRender(t *testing.T, root string) {
+func readmeRender(t *testing.T, root, command, output string) {
 	text, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var block string
 	for _, b := range strings.Split(string(text), "```sh\n")[1:] {
-		if b, _, _ = strings.Cut(b, "```"); strings.Contains(b, "bin/spoolctl render --local") {
+		if b, _, _ = strings.Cut(b, "```"); strings.Contains(b, "bin/spoolctl "+command) && strings.Contains(b, "/tmp/"+output) {
 			block = b
 		}
 	}
 	if block == "" {
-		t.Fatal("README.md shows no `bin/spoolctl render --local` example")
+		t.Fatalf("README.md shows no `bin/spoolctl %s` example writing /tmp/%s", command, output)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.ReplaceAll(block, "/tmp/", dir+"/"))
@@ -192,7 +195,7 @@ func readmeRender(t *testing.T, root string) {
 	if err != nil || warning.Match(out) {
 		t.Fatalf("README's render example: %v\n%s\n%s", err, block, out)
 	}
-	if st, err := os.Stat(filepath.Join(dir, "local.mp4")); err != nil || st.Size() == 0 {
+	if st, err := os.Stat(filepath.Join(dir, output)); err != nil || st.Size() == 0 {
 		t.Fatalf("README's render example wrote no video: %v", err)
 	}
 }
