@@ -18,6 +18,9 @@ const (
 	JobRejected  JobState = "rejected"
 )
 
+// JobStates lists every job state, in the order of a job's life.
+var JobStates = []JobState{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled, JobRejected}
+
 // Terminal reports whether no further change can happen.
 func (s JobState) Terminal() bool {
 	return s == JobSucceeded || s == JobFailed || s == JobCancelled || s == JobRejected

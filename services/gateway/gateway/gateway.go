@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -288,6 +289,11 @@ func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) jobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := store.ListJobsParams{State: store.JobState(q.Get("state")), Tenant: q.Get("tenant")}
+	if p.State != "" && !slices.Contains(store.JobStates, p.State) {
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "state",
+			Message: fmt.Sprintf("state %q: want one of %s, or none for every state", p.State, jobStates())})
+		return
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
@@ -448,4 +454,13 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// jobStates lists the job states, comma-separated.
+func jobStates() string {
+	names := make([]string, len(store.JobStates))
+	for i, st := range store.JobStates {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -165,6 +166,13 @@ func TestAPI(t *testing.T) {
 	}
 	if r, v := call(t, srv, "GET", "/jobs?limit=1", "", true); r.StatusCode != 200 || len(v["jobs"].([]any)) != 1 {
 		t.Fatalf("jobs %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/jobs?state=succeeded&limit=1", "", true); r.StatusCode != 200 || len(v["jobs"].([]any)) != 1 {
+		t.Fatalf("succeeded jobs %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "GET", "/jobs?state=bogus", "", true); r.StatusCode != 400 || v["field"] != "state" ||
+		!strings.Contains(fmt.Sprint(v["message"]), "queued, running, succeeded, failed, cancelled, rejected") {
+		t.Fatalf("a state that does not exist: %d %v", r.StatusCode, v)
 	}
 	if r, _ := call(t, srv, "GET", "/jobs/api-job/hls/index.m3u8", "", true); r.StatusCode != 200 {
 		t.Fatalf("preview playlist: %d", r.StatusCode)
