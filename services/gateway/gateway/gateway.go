@@ -79,8 +79,36 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	return g, nil
 }
 
-// Handler is the API with its routes.
-func (g *Gateway) Handler() http.Handler { return g.mux }
+// Handler is the API with its routes. A request no route takes is answered
+// in the API's error shape: 405 method_not_allowed with Allow when its path
+// has routes for other methods, else 404 not_found.
+func (g *Gateway) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := g.mux.Handler(r); pattern == "" {
+			g.unrouted(w, r)
+			return
+		}
+		g.mux.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		other := *r
+		other.Method = m
+		if _, pattern := g.mux.Handler(&other); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s (the API: /openapi.yaml)", r.Method, r.URL.Path))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+		fmt.Sprintf("%s %s: the path takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+}
 
 // auth requires the bearer token unless the gateway runs in dev mode.
 func (g *Gateway) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -170,6 +170,13 @@ func TestAPI(t *testing.T) {
 	if r, v := call(t, srv, "GET", "/jobs?state=succeeded&limit=1", "", true); r.StatusCode != 200 || len(v["jobs"].([]any)) != 1 {
 		t.Fatalf("succeeded jobs %d %v", r.StatusCode, v)
 	}
+	if r, v := call(t, srv, "GET", "/no/such/route", "", true); r.StatusCode != 404 || v["code"] != "not_found" {
+		t.Fatalf("an unknown route: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "DELETE", "/jobs", "", true); r.StatusCode != 405 || v["code"] != "method_not_allowed" ||
+		r.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("DELETE /jobs: %d %v (Allow %q)", r.StatusCode, v, r.Header.Get("Allow"))
+	}
 	if r, v := call(t, srv, "GET", "/jobs?state=bogus", "", true); r.StatusCode != 400 || v["field"] != "state" ||
 		!strings.Contains(fmt.Sprint(v["message"]), "queued, running, succeeded, failed, cancelled, rejected") {
 		t.Fatalf("a state that does not exist: %d %v", r.StatusCode, v)
