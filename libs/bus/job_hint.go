@@ -83,3 +83,23 @@ func allFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor
 	walk(md)
 	return out
 }
+
+// fieldInErr finds the field a JSON decoding error names.
+var fieldInErr = regexp.MustCompile(`field "?([A-Za-z_][A-Za-z0-9_]*)"?`)
+
+// MalformedField is the proto name of the JobSpec field that a decoding
+// error of DecodeJobSpec names (e.g. "resolution" for an enum value that
+// does not exist, "duration_s" for a string where a number goes), or
+// "spec" when it names none (a syntax error, a body that is not JSON).
+func MalformedField(err error) string {
+	m := fieldInErr.FindStringSubmatch(strings.ReplaceAll(err.Error(), "\u00a0", " "))
+	if m == nil {
+		return "spec"
+	}
+	for _, f := range allFields((&spoolv1.JobSpec{}).ProtoReflect().Descriptor()) {
+		if f.JSONName() == m[1] || string(f.Name()) == m[1] {
+			return string(f.Name())
+		}
+	}
+	return "spec"
+}

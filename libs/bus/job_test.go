@@ -157,6 +157,9 @@ func FuzzDecodeJobSpec(f *testing.F) {
 			if !errors.Is(err, bus.ErrMalformedJob) {
 				t.Fatalf("error without ErrMalformedJob: %v", err)
 			}
+			if f := bus.MalformedField(err); f == "" {
+				t.Fatalf("no field for %v", err)
+			}
 			return
 		}
 		js, err := protojson.Marshal(spec)
@@ -172,4 +175,29 @@ func FuzzDecodeJobSpec(f *testing.F) {
 			t.Fatalf("round trip:\n%s\n%s", js, js2)
 		}
 	})
+}
+
+// A malformed spec's error names the field it is about, by its proto name,
+// for the API's "field" and a rejected job's error_field.
+func TestMalformedFieldNamesTheField(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"fps":"abc"}`:                        "fps",
+		`{"durationS":"long"}`:                 "duration_s",
+		`{"resolution":"RESOLUTION_480P"}`:     "resolution",
+		`{"mode":"SIDEWAYS"}`:                  "mode",
+		`{"timeline":[{"fromS":[1]}]}`:         "from_s",
+		`{"promt":"typo"}`:                     "spec",
+		`{"prompt":"a",}`:                      "spec",
+		"\x0a\xff\xff\xff\xff\xff":             "spec",
+		`{"windowFrames":1e99}`:                "window_frames",
+		`{"prompt":"a","seed":"not a number"}`: "seed",
+	} {
+		_, err := bus.DecodeJobSpec([]byte(body), nil)
+		if err == nil {
+			t.Fatalf("%q decoded", body)
+		}
+		if got := bus.MalformedField(err); got != want {
+			t.Errorf("%q (%v): field %q, want %q", body, err, got, want)
+		}
+	}
 }

@@ -344,7 +344,7 @@ func TestRejections(t *testing.T) {
 		{`{"id":"rej-fps-` + n + `","prompt":"a","durationS":1,"fps":500` + p, "fps", "1..60", "ref"},
 		{`{"id":"rej-model-` + n + `","prompt":"a","durationS":1,"model":"gpt"` + p, "model", "ref", "gpt"},
 		{`{"id":"rej-pool-` + n + `","prompt":"a","durationS":1,"pool":"nowhere"}`, "pool", "one of", "ref"},
-		{`{"prompt":"a","durationS":"long"` + p, "spec", "durationS", "ref"},
+		{`{"prompt":"a","durationS":"long"` + p, "duration_s", "durationS", "ref"},
 		// The pool feeds ref and sim workers: a SkyReels-V2 job is refused,
 		// never made by them.
 		{`{"id":"rej-sky-` + n + `","prompt":"x","durationS":2,"model":"skyreels-v2-df-1.3b-540p"}`, "model",

@@ -45,7 +45,7 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	}
 	switch {
 	case decodeErr != nil:
-		err = d.reject(ctx, id, m.Data(), nil, "invalid_argument", "spec", decodeErr.Error())
+		err = d.reject(ctx, id, m.Data(), nil, "invalid_argument", bus.MalformedField(decodeErr), decodeErr.Error())
 	case err != nil:
 		var fe *jobspec.FieldError
 		if !errors.As(err, &fe) {

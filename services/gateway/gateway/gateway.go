@@ -164,7 +164,7 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 	h.Set(bus.HeaderContentType, bus.ContentJSON)
 	spec, err := bus.DecodeJobSpec(body, h)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Message: err.Error(), Field: bus.MalformedField(err)})
 		return
 	}
 	if _, err := jobspec.Validate(spec, g.catalog); err != nil {

@@ -170,6 +170,10 @@ func TestAPI(t *testing.T) {
 	if r, v := call(t, srv, "GET", "/jobs?state=succeeded&limit=1", "", true); r.StatusCode != 200 || len(v["jobs"].([]any)) != 1 {
 		t.Fatalf("succeeded jobs %d %v", r.StatusCode, v)
 	}
+	if r, v := call(t, srv, "POST", "/generate", `{"prompt":"x","resolution":"RESOLUTION_480P"}`, true); r.StatusCode != 400 ||
+		v["field"] != "resolution" || !strings.Contains(fmt.Sprint(v["message"]), "RESOLUTION_720P") {
+		t.Fatalf("a resolution that does not exist: %d %v", r.StatusCode, v)
+	}
 	if r, v := call(t, srv, "GET", "/no/such/route", "", true); r.StatusCode != 404 || v["code"] != "not_found" {
 		t.Fatalf("an unknown route: %d %v", r.StatusCode, v)
 	}
