@@ -73,9 +73,24 @@ type Sink interface {
 type runner struct {
 	sink Sink
 	err  error
+	// done is the run's ctx.Done(): every callback looks at it and raises
+	// the cancel flag itself, so a cancel that happened before or during a
+	// callback is seen by the engine's next check, whatever the watcher
+	// goroutine's scheduling (which stays for engines between callbacks).
+	done   <-chan struct{}
+	cancel *C.int32_t
 }
 
+// fail ends every callback: it raises the cancel flag if the run's context
+// is done, and turns the sink's error into the engine's abort.
 func (r *runner) fail(err error) C.int {
+	if r.done != nil {
+		select {
+		case <-r.done:
+			atomic.StoreInt32((*int32)(unsafe.Pointer(r.cancel)), 1)
+		default:
+		}
+	}
 	if err == nil {
 		return 0
 	}
@@ -166,7 +181,7 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 			<-watched
 		}()
 	}
-	e.run = runner{sink: sink}
+	e.run = runner{sink: sink, done: ctx.Done(), cancel: e.cancel}
 	defer func() { e.run = runner{} }() // keep no reference to the sink
 	e.thread.do(e.runCall)
 	st := e.st

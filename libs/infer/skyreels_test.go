@@ -105,7 +105,7 @@ func (c *cancelAt) Step(step, steps int) error {
 }
 
 // TestPythonTinySkyReelsCancelAndTraceback: a cancel during the second denoise
-// step ends the run cancelled, before any frame, and the engine runs the
+// step ends the run cancelled after that step, before any frame, and the engine runs the
 // next segment; a window longer than the model's (max_window 33) is refused
 // by the module with its Python traceback in the error.
 func TestPythonTinySkyReelsCancelAndTraceback(t *testing.T) {
@@ -114,7 +114,9 @@ func TestPythonTinySkyReelsCancelAndTraceback(t *testing.T) {
 	s := &cancelAt{collect: newCollect(), step: 2, cancel: cancel}
 	r := tinyReq()
 	r.Steps = 8
-	if err := e.Run(ctx, r, s); !errors.Is(err, infer.ErrCancelled) || len(s.frames) != 0 || s.steps < 2 || s.steps >= 8 {
+	// The binding raises the cancel flag in the step callback itself, so
+	// the module stops right after step 2, however busy the machine.
+	if err := e.Run(ctx, r, s); !errors.Is(err, infer.ErrCancelled) || len(s.frames) != 0 || s.steps != 2 {
 		t.Fatalf("cancel at step 2: %v after %d steps and %d frames", err, s.steps, len(s.frames))
 	}
 	if c := run(t, e, tinyReq()); len(c.frames) != 17 {
