@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -88,4 +89,15 @@ func Print(w io.Writer, title string, rows []Row) {
 // Fig is a row for value v printed with prec decimals.
 func Fig(figure string, v float64, prec int, unit, target string) Row {
 	return Row{Figure: figure, Value: strconv.FormatFloat(v, 'f', prec, 64), Unit: unit, Target: target}
+}
+
+// Median is the middle of xs (the upper one of an even count), 0 for none;
+// xs is left as it was.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

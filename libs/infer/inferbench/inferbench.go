@@ -7,10 +7,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/libs/infer"
 )
 
@@ -48,11 +48,6 @@ func (t *timing) Frame(f infer.Frame) error {
 	return nil
 }
 
-func median(xs []float64) float64 {
-	sort.Float64s(xs)
-	return xs[len(xs)/2]
-}
-
 // Run takes every figure.
 func Run(ctx context.Context, o Options) (Figures, error) {
 	var f Figures
@@ -78,7 +73,7 @@ func Run(ctx context.Context, o Options) (Figures, error) {
 			decs = append(decs, t.last.Sub(t.tail).Seconds())
 			fpss = append(fpss, float64(frames)/t.last.Sub(start).Seconds())
 		}
-		return median(dens), median(decs), median(fpss), nil
+		return bench.Median(dens), bench.Median(decs), bench.Median(fpss), nil
 	}
 	var err error
 	if f.Ref720pDenoiseS, f.Ref720pDecodeS, f.Ref720pFramesPerS, err = segment(1); err != nil {

@@ -13,11 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/libs/gpu"
 	"github.com/spoolvideo/spool/libs/infer"
 )
@@ -196,7 +196,7 @@ func Run(ctx context.Context, o Options) (Figures, error) {
 		f.DirectStepS, f.DirectDecodeS = d.StepS, d.DecodeS
 		f.DirectPeakMemMiB = max(f.DirectPeakMemMiB, d.PeakMemMiB)
 	}
-	f.WorkerS, f.DirectS = median(f.WorkerSecondsRuns), median(f.DirectSecondsRuns)
+	f.WorkerS, f.DirectS = bench.Median(f.WorkerSecondsRuns), bench.Median(f.DirectSecondsRuns)
 	f.Ratio = f.DirectS / f.WorkerS
 	f.StepS = f.WorkerS / float64(o.Steps)
 	f.GPUUtilPct, f.GPUPeakMemMiB = sampler.result()
@@ -239,15 +239,6 @@ func direct(ctx context.Context, o Options, req infer.Request) (directResult, er
 		return d, fmt.Errorf("pythonbench: bench_direct.py printed %q: %v", out, err)
 	}
 	return d, nil
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }
 
 // sampler reads NVML every 100 ms while started: GPU utilisation and
