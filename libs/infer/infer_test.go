@@ -192,6 +192,7 @@ func TestRequestValidation(t *testing.T) {
 		"cond wrong count":  func(r *infer.Request) { r.Overlap = 4; r.FirstFrame = 12; r.Cond = s1.tail },
 		"negative frames":   func(r *infer.Request) { r.Frames = -1 },
 		"NUL in the prompt": func(r *infer.Request) { r.Prompt = "a\x00b" },
+		"fps over 240":      func(r *infer.Request) { r.FPS = 241 },
 	}
 	for name, mut := range cases {
 		r := good

@@ -104,6 +104,8 @@ func TestServedModels(t *testing.T) {
 		{"a fixed parameter", worker.Config{Models: []string{"tiny-sim"}, Params: "step_ms=50"}, false,
 			"SPOOL_WORKER_BACKEND_PARAMS sets step_ms, which the catalog fixes for model tiny-sim (step_ms=1)"},
 		{"one weights dir, two models", worker.Config{Models: []string{"tiny-sim", "ref"}, Weights: "/w"}, false, "holds one model's weights"},
+		{"a weights dir and a models dir", worker.Config{Models: []string{"ref"}, Weights: "/w", ModelsDir: "/m"}, false,
+			"set SPOOL_WORKER_WEIGHTS_DIR (one model's weights) or SPOOL_WORKER_MODELS_DIR (a folder per model), not both"},
 		{"too big for the GPU", worker.Config{Models: []string{"huge-sim"}}, true, "MiB and models huge-sim need 100000 MiB (the catalog's gpu_memory_mib)"},
 		{"fits the GPU", worker.Config{Models: []string{"tiny-sim"}}, true, "tiny-sim"},
 	}
