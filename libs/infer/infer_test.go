@@ -311,15 +311,15 @@ func FuzzRequest(f *testing.F) {
 	}
 	corrupt := bytes.Clone(good.tail)
 	corrupt[len(corrupt)/2] ^= 1
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), good.tail, 2)          // valid chain segment
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), corrupt, 2)            // corrupt tail blob
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), uint64(2), good.tail[:60], 2)     // truncated tail blob
-	f.Add("p", 32, 32, 2, 2, 1, float32(1), uint64(0), []byte(nil), 0)        // frames ≤ overlap
-	f.Add("", 33, 32, 4, 5, 1, float32(1), uint64(0), []byte("SPTS"), 0)      // odd width, empty prompt
-	f.Add("\xff\xfe", 32, 32, 4, 0, 1, float32(1), uint64(0), []byte(nil), 0) // invalid UTF-8
-	f.Add(strings.Repeat("é", 5000), 4000, 2, 0, 0, 0, float32(-1), uint64(1)<<63, []byte{}, 9)
-	f.Add(strings.Repeat("x", 9000), 1920, 1080, 1025, 0, 1001, float32(51), uint64(0), []byte(nil), 0)
-	f.Fuzz(func(t *testing.T, prompt string, w, h, frames, overlap, steps int, g float32, first uint64, cond []byte, tail int) {
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), good.tail, 2)          // valid chain segment
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), corrupt, 2)            // corrupt tail blob
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), good.tail[:60], 2)     // truncated tail blob
+	f.Add("p", 32, 32, 2, 2, 1, float32(1), int64(0), []byte(nil), 0)        // frames ≤ overlap
+	f.Add("", 33, 32, 4, 5, 1, float32(1), int64(0), []byte("SPTS"), 0)      // odd width, empty prompt
+	f.Add("\xff\xfe", 32, 32, 4, 0, 1, float32(1), int64(0), []byte(nil), 0) // invalid UTF-8
+	f.Add(strings.Repeat("é", 5000), 4000, 2, 0, 0, 0, float32(-1), int64(-1)<<62, []byte{}, 9)
+	f.Add(strings.Repeat("x", 9000), 1920, 1080, 1025, 0, 1001, float32(51), int64(0), []byte(nil), 0)
+	f.Fuzz(func(t *testing.T, prompt string, w, h, frames, overlap, steps int, g float32, first int64, cond []byte, tail int) {
 		// Invalid requests are rejected before any work; bound the work of
 		// the ones that would pass the size checks. The point is validation.
 		sizeOK := w%2 == 0 && h%2 == 0 && min(w, h) >= 16 && max(w, h) <= 1920 && min(w, h) <= 1080

@@ -40,7 +40,7 @@ type Request struct {
 	Overlap    int // leading frames conditioned on Cond
 	Steps      int
 	Guidance   float32
-	FirstFrame uint64 // video index of the segment's first frame
+	FirstFrame int64  // video index of the segment's first frame
 	// Cond is the previous segment's tail state; nil for none. When given,
 	// the first Overlap frames reproduce the frames it was taken from.
 	Cond []byte

@@ -33,7 +33,7 @@ func renderChain(t *testing.T, e *infer.Engine, spec plan.Spec, w, h, steps int)
 	var tail []byte
 	for i, s := range segs {
 		r := infer.Request{Prompt: s.Prompt, Seed: s.Seed, Width: w, Height: h, Frames: s.Frames, Overlap: s.Overlap,
-			Steps: steps, Guidance: 6, FirstFrame: uint64(s.FirstFrame), Cond: tail, TailFrames: p.Spec().Overlap}
+			Steps: steps, Guidance: 6, FirstFrame: s.FirstFrame, Cond: tail, TailFrames: p.Spec().Overlap}
 		c := run(t, e, r)
 		if i > 0 {
 			// The conditioning frames are the previous segment's, exactly.

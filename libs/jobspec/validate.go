@@ -29,16 +29,14 @@ type Job struct {
 	Width, Height int
 	// Resolution names the model's resolution of Width×Height; "" for a
 	// size the model accepts (AnySize) without listing it.
-	Resolution    string
-	Window        int // frames per segment, aligned for the model
-	Overlap       int // frames shared by neighbours, aligned for the model
-	Align         int
-	Steps         int
-	Guidance      float32
-	Seed          uint64
-	Timeline      plan.Timeline
-	InputVideoKey string
-	InputAudioKey string
+	Resolution string
+	Window     int // frames per segment, aligned for the model
+	Overlap    int // frames shared by neighbours, aligned for the model
+	Align      int
+	Steps      int
+	Guidance   float32
+	Seed       uint64
+	Timeline   plan.Timeline
 	// LiveAheadS is how far, in seconds of video, a live job may be
 	// generated ahead of its live edge; 0 for a bounded job.
 	LiveAheadS float64
@@ -64,7 +62,7 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 	if spec == nil {
 		return Job{}, fieldErr("spec", "null", "a JobSpec object")
 	}
-	j := Job{ID: spec.GetId(), Seed: spec.GetSeed(), InputVideoKey: spec.GetInputVideoKey(), InputAudioKey: spec.GetInputAudioKey()}
+	j := Job{ID: spec.GetId(), Seed: spec.GetSeed()}
 	if j.ID != "" && !ident.Valid(j.ID) {
 		return Job{}, fieldErr("id", j.ID, nameAllowed)
 	}

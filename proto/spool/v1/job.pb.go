@@ -134,6 +134,66 @@ func (Resolution) EnumDescriptor() ([]byte, []int) {
 	return file_spool_v1_job_proto_rawDescGZIP(), []int{1}
 }
 
+// Fit says how an input image or video is fitted to a job's frame. Scaling
+// is bicubic, in ffmpeg's scale filter; the frame's size never changes.
+type Fit int32
+
+const (
+	// Unset; means FIT_CROP.
+	Fit_FIT_UNSPECIFIED Fit = 0
+	// Scale to cover the frame, keeping the aspect ratio, and crop the excess
+	// equally from both sides.
+	Fit_FIT_CROP Fit = 1
+	// Scale to fit inside the frame, keeping the aspect ratio, and pad equally
+	// on both sides with black.
+	Fit_FIT_PAD Fit = 2
+	// Scale each side to the frame's, changing the aspect ratio.
+	Fit_FIT_SCALE Fit = 3
+)
+
+// Enum value maps for Fit.
+var (
+	Fit_name = map[int32]string{
+		0: "FIT_UNSPECIFIED",
+		1: "FIT_CROP",
+		2: "FIT_PAD",
+		3: "FIT_SCALE",
+	}
+	Fit_value = map[string]int32{
+		"FIT_UNSPECIFIED": 0,
+		"FIT_CROP":        1,
+		"FIT_PAD":         2,
+		"FIT_SCALE":       3,
+	}
+)
+
+func (x Fit) Enum() *Fit {
+	p := new(Fit)
+	*p = x
+	return p
+}
+
+func (x Fit) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Fit) Descriptor() protoreflect.EnumDescriptor {
+	return file_spool_v1_job_proto_enumTypes[2].Descriptor()
+}
+
+func (Fit) Type() protoreflect.EnumType {
+	return &file_spool_v1_job_proto_enumTypes[2]
+}
+
+func (x Fit) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Fit.Descriptor instead.
+func (Fit) EnumDescriptor() ([]byte, []int) {
+	return file_spool_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
 // PromptCue switches the prompt at a point in time.
 type PromptCue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -233,10 +293,6 @@ type JobSpec struct {
 	Steps uint32 `protobuf:"varint,16,opt,name=steps,proto3" json:"steps,omitempty"`
 	// Classifier-free guidance scale; 0 means the model default.
 	Guidance float32 `protobuf:"fixed32,17,opt,name=guidance,proto3" json:"guidance,omitempty"`
-	// Optional object key of an input video, inside this job's prefix.
-	InputVideoKey string `protobuf:"bytes,18,opt,name=input_video_key,json=inputVideoKey,proto3" json:"input_video_key,omitempty"`
-	// Optional object key of an input audio track, inside this job's prefix.
-	InputAudioKey string `protobuf:"bytes,19,opt,name=input_audio_key,json=inputAudioKey,proto3" json:"input_audio_key,omitempty"`
 	// GPU pool the segments run on: lowercase letters, digits, '-' and '_';
 	// empty means "default".
 	Pool string `protobuf:"bytes,20,opt,name=pool,proto3" json:"pool,omitempty"`
@@ -250,7 +306,28 @@ type JobSpec struct {
 	// released and advances with the wall clock; a segment whose first new
 	// frame lies further ahead than this waits. 0 means the default (30 s);
 	// allowed 1..3600. Must be 0 for a bounded job.
-	LiveAheadS    float64 `protobuf:"fixed64,23,opt,name=live_ahead_s,json=liveAheadS,proto3" json:"live_ahead_s,omitempty"`
+	LiveAheadS float64 `protobuf:"fixed64,23,opt,name=live_ahead_s,json=liveAheadS,proto3" json:"live_ahead_s,omitempty"`
+	// Image to video: the id of an image upload (POST /uploads) of the job's
+	// tenant. The image, fitted to the job's frame (see fit), is the first
+	// frame of the video: segment 0 is conditioned on it. Chain or
+	// independent mode. Empty: no image.
+	Image string `protobuf:"bytes,24,opt,name=image,proto3" json:"image,omitempty"`
+	// Extension: the id of a video upload of the job's tenant. Its frames are
+	// fitted to the job's frame and resampled to the job's fps (each output
+	// frame takes the input frame shown at its time, as ffmpeg's fps filter
+	// does); segment 0 is conditioned on its last overlap_frames frames, so
+	// that the new frames continue it. Chain mode only; not with image or live.
+	Video string `protobuf:"bytes,25,opt,name=video,proto3" json:"video,omitempty"`
+	// The id of an audio upload of the job's tenant, for models that take
+	// audio (a catalog model with an audio sample rate). Empty: no audio.
+	Audio string `protobuf:"bytes,26,opt,name=audio,proto3" json:"audio,omitempty"`
+	// How an image or video of another size or shape is fitted to the job's
+	// frame; unset means FIT_CROP.
+	Fit Fit `protobuf:"varint,27,opt,name=fit,proto3,enum=spool.v1.Fit" json:"fit,omitempty"`
+	// Extension only: the final video is the input video (fitted and
+	// resampled, re-encoded once) followed by the new frames; duration counts
+	// the new frames only. False: the final video holds the new frames only.
+	IncludeInput  bool `protobuf:"varint,28,opt,name=include_input,json=includeInput,proto3" json:"include_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -404,20 +481,6 @@ func (x *JobSpec) GetGuidance() float32 {
 	return 0
 }
 
-func (x *JobSpec) GetInputVideoKey() string {
-	if x != nil {
-		return x.InputVideoKey
-	}
-	return ""
-}
-
-func (x *JobSpec) GetInputAudioKey() string {
-	if x != nil {
-		return x.InputAudioKey
-	}
-	return ""
-}
-
 func (x *JobSpec) GetPool() string {
 	if x != nil {
 		return x.Pool
@@ -446,6 +509,41 @@ func (x *JobSpec) GetLiveAheadS() float64 {
 	return 0
 }
 
+func (x *JobSpec) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *JobSpec) GetVideo() string {
+	if x != nil {
+		return x.Video
+	}
+	return ""
+}
+
+func (x *JobSpec) GetAudio() string {
+	if x != nil {
+		return x.Audio
+	}
+	return ""
+}
+
+func (x *JobSpec) GetFit() Fit {
+	if x != nil {
+		return x.Fit
+	}
+	return Fit_FIT_UNSPECIFIED
+}
+
+func (x *JobSpec) GetIncludeInput() bool {
+	if x != nil {
+		return x.IncludeInput
+	}
+	return false
+}
+
 var File_spool_v1_job_proto protoreflect.FileDescriptor
 
 const file_spool_v1_job_proto_rawDesc = "" +
@@ -453,7 +551,7 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\x12spool/v1/job.proto\x12\bspool.v1\":\n" +
 	"\tPromptCue\x12\x15\n" +
 	"\x06from_s\x18\x01 \x01(\x01R\x05fromS\x12\x16\n" +
-	"\x06prompt\x18\x02 \x01(\tR\x06prompt\"\xba\x05\n" +
+	"\x06prompt\x18\x02 \x01(\tR\x06prompt\"\xa0\x06\n" +
 	"\aJobSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12/\n" +
@@ -475,14 +573,17 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\rwindow_frames\x18\x0e \x01(\rR\fwindowFrames\x12%\n" +
 	"\x0eoverlap_frames\x18\x0f \x01(\rR\roverlapFrames\x12\x14\n" +
 	"\x05steps\x18\x10 \x01(\rR\x05steps\x12\x1a\n" +
-	"\bguidance\x18\x11 \x01(\x02R\bguidance\x12&\n" +
-	"\x0finput_video_key\x18\x12 \x01(\tR\rinputVideoKey\x12&\n" +
-	"\x0finput_audio_key\x18\x13 \x01(\tR\rinputAudioKey\x12\x12\n" +
+	"\bguidance\x18\x11 \x01(\x02R\bguidance\x12\x12\n" +
 	"\x04pool\x18\x14 \x01(\tR\x04pool\x12\x1a\n" +
 	"\bpriority\x18\x15 \x01(\x05R\bpriority\x12\x16\n" +
 	"\x06tenant\x18\x16 \x01(\tR\x06tenant\x12 \n" +
 	"\flive_ahead_s\x18\x17 \x01(\x01R\n" +
-	"liveAheadS*B\n" +
+	"liveAheadS\x12\x14\n" +
+	"\x05image\x18\x18 \x01(\tR\x05image\x12\x14\n" +
+	"\x05video\x18\x19 \x01(\tR\x05video\x12\x14\n" +
+	"\x05audio\x18\x1a \x01(\tR\x05audio\x12\x1f\n" +
+	"\x03fit\x18\x1b \x01(\x0e2\r.spool.v1.FitR\x03fit\x12#\n" +
+	"\rinclude_input\x18\x1c \x01(\bR\fincludeInputJ\x04\b\x12\x10\x13J\x04\b\x13\x10\x14R\x0finput_video_keyR\x0finput_audio_key*B\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -493,7 +594,12 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRESOLUTION_540P\x10\x01\x12\x13\n" +
 	"\x0fRESOLUTION_720P\x10\x02\x12\x14\n" +
-	"\x10RESOLUTION_1080P\x10\x03B\x8d\x01\n" +
+	"\x10RESOLUTION_1080P\x10\x03*D\n" +
+	"\x03Fit\x12\x13\n" +
+	"\x0fFIT_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bFIT_CROP\x10\x01\x12\v\n" +
+	"\aFIT_PAD\x10\x02\x12\r\n" +
+	"\tFIT_SCALE\x10\x03B\x8d\x01\n" +
 	"\fcom.spool.v1B\bJobProtoP\x01Z2github.com/spoolvideo/spool/proto/spool/v1;spoolv1\xa2\x02\x03SXX\xaa\x02\bSpool.V1\xca\x02\bSpool\\V1\xe2\x02\x14Spool\\V1\\GPBMetadata\xea\x02\tSpool::V1b\x06proto3"
 
 var (
@@ -508,23 +614,25 @@ func file_spool_v1_job_proto_rawDescGZIP() []byte {
 	return file_spool_v1_job_proto_rawDescData
 }
 
-var file_spool_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_spool_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_spool_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_spool_v1_job_proto_goTypes = []any{
 	(Mode)(0),         // 0: spool.v1.Mode
 	(Resolution)(0),   // 1: spool.v1.Resolution
-	(*PromptCue)(nil), // 2: spool.v1.PromptCue
-	(*JobSpec)(nil),   // 3: spool.v1.JobSpec
+	(Fit)(0),          // 2: spool.v1.Fit
+	(*PromptCue)(nil), // 3: spool.v1.PromptCue
+	(*JobSpec)(nil),   // 4: spool.v1.JobSpec
 }
 var file_spool_v1_job_proto_depIdxs = []int32{
-	2, // 0: spool.v1.JobSpec.timeline:type_name -> spool.v1.PromptCue
+	3, // 0: spool.v1.JobSpec.timeline:type_name -> spool.v1.PromptCue
 	1, // 1: spool.v1.JobSpec.resolution:type_name -> spool.v1.Resolution
 	0, // 2: spool.v1.JobSpec.mode:type_name -> spool.v1.Mode
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 3: spool.v1.JobSpec.fit:type_name -> spool.v1.Fit
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_spool_v1_job_proto_init() }
@@ -537,7 +645,7 @@ func file_spool_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_spool_v1_job_proto_rawDesc), len(file_spool_v1_job_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,

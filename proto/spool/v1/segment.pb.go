@@ -191,8 +191,10 @@ type SegmentTask struct {
 	// Attempt number, from 1; a retry gets the next number.
 	Attempt uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// Index in the job's output of the first frame this segment generates,
-	// counting its overlap frames.
-	FirstFrame uint64 `protobuf:"varint,4,opt,name=first_frame,json=firstFrame,proto3" json:"first_frame,omitempty"`
+	// counting its overlap frames. Negative only for the first segment of an
+	// extension without its input: its overlap frames are the input's last
+	// frames, which come before frame 0 of the output.
+	FirstFrame int64 `protobuf:"varint,4,opt,name=first_frame,json=firstFrame,proto3" json:"first_frame,omitempty"`
 	// Frames this segment generates, overlap included.
 	Frames uint32 `protobuf:"varint,5,opt,name=frames,proto3" json:"frames,omitempty"`
 	// Leading frames shared with the previous segment (conditioning in chain
@@ -240,7 +242,17 @@ type SegmentTask struct {
 	// The W3C traceparent of the job's dispatch.plan span. Every attempt's
 	// message carries it in its headers, whenever and by whatever path it is
 	// published, so that a job is one trace with its segments side by side.
-	Traceparent   string `protobuf:"bytes,23,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Traceparent string `protobuf:"bytes,23,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// Object key of the prefix frames, when the segment starts from media (an
+	// image or an input video) rather than from a tail state: prefix_frames
+	// frames of width x height packed RGB24, rows top to bottom, made at
+	// intake. Empty when there are none; conditioning_key is then the
+	// segment's conditioning, if any.
+	PrefixKey string `protobuf:"bytes,24,opt,name=prefix_key,json=prefixKey,proto3" json:"prefix_key,omitempty"`
+	// Leading frames of the segment conditioned on the prefix frames: 1 for
+	// image to video (the image is frame 0 of the video, kept), overlap for
+	// an extension (the input's last frames, dropped like any overlap).
+	PrefixFrames  uint32 `protobuf:"varint,25,opt,name=prefix_frames,json=prefixFrames,proto3" json:"prefix_frames,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,7 +308,7 @@ func (x *SegmentTask) GetAttempt() uint32 {
 	return 0
 }
 
-func (x *SegmentTask) GetFirstFrame() uint64 {
+func (x *SegmentTask) GetFirstFrame() int64 {
 	if x != nil {
 		return x.FirstFrame
 	}
@@ -434,6 +446,20 @@ func (x *SegmentTask) GetTraceparent() string {
 		return x.Traceparent
 	}
 	return ""
+}
+
+func (x *SegmentTask) GetPrefixKey() string {
+	if x != nil {
+		return x.PrefixKey
+	}
+	return ""
+}
+
+func (x *SegmentTask) GetPrefixFrames() uint32 {
+	if x != nil {
+		return x.PrefixFrames
+	}
+	return 0
 }
 
 // Timings are the per-phase durations of one attempt, in milliseconds.
@@ -749,12 +775,12 @@ var File_spool_v1_segment_proto protoreflect.FileDescriptor
 
 const file_spool_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\xaa\x05\n" +
+	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\xee\x05\n" +
 	"\vSegmentTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x18\n" +
 	"\aattempt\x18\x03 \x01(\rR\aattempt\x12\x1f\n" +
-	"\vfirst_frame\x18\x04 \x01(\x04R\n" +
+	"\vfirst_frame\x18\x04 \x01(\x03R\n" +
 	"firstFrame\x12\x16\n" +
 	"\x06frames\x18\x05 \x01(\rR\x06frames\x12\x18\n" +
 	"\aoverlap\x18\x06 \x01(\rR\aoverlap\x12\x16\n" +
@@ -777,7 +803,10 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\vtrim_frames\x18\x15 \x01(\rR\n" +
 	"trimFrames\x12)\n" +
 	"\x10crossfade_frames\x18\x16 \x01(\rR\x0fcrossfadeFrames\x12 \n" +
-	"\vtraceparent\x18\x17 \x01(\tR\vtraceparent\"\x9a\x01\n" +
+	"\vtraceparent\x18\x17 \x01(\tR\vtraceparent\x12\x1d\n" +
+	"\n" +
+	"prefix_key\x18\x18 \x01(\tR\tprefixKey\x12#\n" +
+	"\rprefix_frames\x18\x19 \x01(\rR\fprefixFrames\"\x9a\x01\n" +
 	"\aTimings\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\rR\aqueueMs\x12\x1d\n" +
 	"\n" +

@@ -14,7 +14,7 @@ import (
 func TestPaceReleaseAt(t *testing.T) {
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	live := pace{live: true, fps: 24, ahead: 30 * time.Second, start: start}
-	tpl := func(first, overlap uint64) []byte {
+	tpl := func(first int64, overlap uint64) []byte {
 		b, _ := proto.Marshal(&spoolv1.SegmentTask{FirstFrame: first, Overlap: uint32(overlap)})
 		return b
 	}

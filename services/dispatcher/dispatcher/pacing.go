@@ -43,7 +43,7 @@ func (p pace) notBefore(tpl []byte, now time.Time) time.Time {
 	if proto.Unmarshal(tpl, &t) != nil {
 		return time.Time{}
 	}
-	at := p.releaseAt(int64(t.FirstFrame) + int64(t.Overlap))
+	at := p.releaseAt(t.FirstFrame + int64(t.Overlap))
 	if !at.After(now) {
 		return time.Time{}
 	}

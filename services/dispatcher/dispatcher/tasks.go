@@ -76,7 +76,7 @@ func Template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.Segm
 		tail, crossfade = 0, 0
 	}
 	return &spoolv1.SegmentTask{
-		JobId: id, Index: uint32(s.Index), FirstFrame: uint64(s.FirstFrame), Frames: uint32(s.Frames),
+		JobId: id, Index: uint32(s.Index), FirstFrame: s.FirstFrame, Frames: uint32(s.Frames),
 		Overlap: uint32(s.Overlap), Prompt: s.Prompt, Seed: s.Seed, Model: j.Model,
 		Width: uint32(j.Width), Height: uint32(j.Height), Fps: uint32(j.FPS), Steps: uint32(j.Steps),
 		Guidance: j.Guidance, Mode: mode, Pool: j.Pool, TailFrames: tail, TrimFrames: uint32(s.Trim), CrossfadeFrames: crossfade,

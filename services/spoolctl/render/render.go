@@ -166,7 +166,7 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 		out = frags
 	} else {
 		lead, trail := int(t.Overlap), int(t.CrossfadeFrames)
-		head, core, tail, err := media.SplitOverlaps(frags, int64(t.FirstFrame), lead, trail, kept)
+		head, core, tail, err := media.SplitOverlaps(frags, t.FirstFrame, lead, trail, kept)
 		if err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 			out = append(out, head...)
 		} else {
 			blend, err := media.CrossfadeFragments(ctx, r.init, r.prevTail, media.Concat(head), media.CrossfadeOptions{
-				Width: int(t.Width), Height: int(t.Height), FPS: int(t.Fps), Codec: r.codec, Start: int64(t.FirstFrame)})
+				Width: int(t.Width), Height: int(t.Height), FPS: int(t.Fps), Codec: r.codec, Start: t.FirstFrame})
 			if err != nil {
 				return err
 			}

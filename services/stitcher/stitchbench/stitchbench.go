@@ -156,7 +156,7 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 			return Stitch{}, err
 		}
 		_ = msg.Ack()
-		clip, start := rest, int64(t.FirstFrame)+int64(t.Overlap)
+		clip, start := rest, t.FirstFrame+int64(t.Overlap)
 		if t.Index == 0 {
 			clip, start = first, 0
 		}

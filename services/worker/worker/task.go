@@ -32,9 +32,9 @@ func Keeps(t *spoolv1.SegmentTask, i int) bool {
 // KeptStart is the video frame of the fragment's first frame.
 func KeptStart(t *spoolv1.SegmentTask) int64 {
 	if t.Mode == spoolv1.Mode_MODE_CHAIN {
-		return int64(t.FirstFrame) + int64(t.Overlap)
+		return t.FirstFrame + int64(t.Overlap)
 	}
-	return int64(t.FirstFrame)
+	return t.FirstFrame
 }
 
 // CrossfadeKeyframes are the extra keyframes of an independent segment: at
