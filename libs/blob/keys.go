@@ -100,30 +100,52 @@ func Final(job string) (Key, error) {
 	return p + "final.mp4", err
 }
 
-// JobInput is a client-supplied input object of the job.
-func JobInput(job, name string) (Key, error) {
-	p, err := JobPrefix(job)
+// UploadIDPrefix starts every upload id.
+const UploadIDPrefix = "up-"
+
+// ValidateUploadID checks an upload id: "up-" then 1..61 of a-z and 0-9.
+func ValidateUploadID(id string) error {
+	rest, ok := strings.CutPrefix(id, UploadIDPrefix)
+	if !ok || len(rest) == 0 || len(rest) > 61 || strings.Trim(rest, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return fmt.Errorf("%w: upload id %q: want %q then 1..61 of a-z and 0-9", ErrInvalidKey, clip(id), UploadIDPrefix)
+	}
+	return nil
+}
+
+// UploadPrefix is "uploads/<tenant>/<upload>/", under which lie an
+// upload's bytes and everything intake derives from them.
+func UploadPrefix(tenant, id string) (Key, error) {
+	if !ident.Valid(tenant) {
+		return "", fmt.Errorf("%w: tenant %q: want %s", ErrInvalidKey, clip(tenant), ident.Rule)
+	}
+	if err := ValidateUploadID(id); err != nil {
+		return "", err
+	}
+	return Key("uploads/" + tenant + "/" + id + "/"), nil
+}
+
+// UploadSource is the uploaded bytes, as the client sent them.
+func UploadSource(tenant, id string) (Key, error) {
+	p, err := UploadPrefix(tenant, id)
+	return p + "source", err
+}
+
+// UploadDerived is what intake made of an upload for one use: variant
+// names the use (e.g. "960x540-24fps-crop"), name the object (e.g.
+// "image.rgb"); both follow the input-name rule (1..128 of A-Z, a-z, 0-9,
+// '.', '-' and '_', not starting with '.').
+func UploadDerived(tenant, id, variant, name string) (Key, error) {
+	p, err := UploadPrefix(tenant, id)
 	if err != nil {
+		return "", err
+	}
+	if err := validateName(variant); err != nil {
 		return "", err
 	}
 	if err := validateName(name); err != nil {
 		return "", err
 	}
-	return p + Key("in/"+name), nil
-}
-
-// KeyInJob accepts a key given by a client only when it names an input of
-// the job: "jobs/<job>/in/<name>" exactly.
-func KeyInJob(job, key string) (Key, error) {
-	p, err := JobPrefix(job)
-	if err != nil {
-		return "", err
-	}
-	name, ok := strings.CutPrefix(key, string(p)+"in/")
-	if !ok {
-		return "", fmt.Errorf("%w: key %q is not under %sin/", ErrInvalidKey, clip(key), p)
-	}
-	return JobInput(job, name)
+	return p + Key("derived/"+variant+"/"+name), nil
 }
 
 func u(v uint32) string { return strconv.FormatUint(uint64(v), 10) }

@@ -21,8 +21,11 @@ func TestKeys(t *testing.T) {
 		{func() (blob.Key, error) { return blob.HLSInit("j1") }, "jobs/j1/hls/init.mp4"},
 		{func() (blob.Key, error) { return blob.HLSSegment("j1", 4) }, "jobs/j1/hls/4.m4s"},
 		{func() (blob.Key, error) { return blob.Final("j1") }, "jobs/j1/final.mp4"},
-		{func() (blob.Key, error) { return blob.JobInput("j1", "voice.WAV") }, "jobs/j1/in/voice.WAV"},
-		{func() (blob.Key, error) { return blob.KeyInJob("j1", "jobs/j1/in/a.mp4") }, "jobs/j1/in/a.mp4"},
+		{func() (blob.Key, error) { return blob.UploadSource("acme", "up-7k2") }, "uploads/acme/up-7k2/source"},
+		{func() (blob.Key, error) {
+			return blob.UploadDerived("acme", "up-7k2", "960x540-24fps-crop", "image.rgb")
+		},
+			"uploads/acme/up-7k2/derived/960x540-24fps-crop/image.rgb"},
 		{func() (blob.Key, error) { return blob.ParseTailKey("j1", "jobs/j1/seg/3/a2/tail.bin") }, "jobs/j1/seg/3/a2/tail.bin"},
 	}
 	for _, c := range cases {
@@ -39,11 +42,12 @@ func TestKeys(t *testing.T) {
 		func() (blob.Key, error) { return blob.Final(strings.Repeat("a", 65)) },
 		func() (blob.Key, error) { return blob.SegmentTail("j", 0, 0) },
 		func() (blob.Key, error) { return blob.SegmentVideo("j", 0, 1, "exe") },
-		func() (blob.Key, error) { return blob.JobInput("j", "..") },
-		func() (blob.Key, error) { return blob.JobInput("j", "a/b") },
-		func() (blob.Key, error) { return blob.KeyInJob("j", "jobs/j/final.mp4") },
-		func() (blob.Key, error) { return blob.KeyInJob("j", "jobs/j/in/../../k/in/x") },
-		func() (blob.Key, error) { return blob.KeyInJob("j", "jobs/k/in/x") },
+		func() (blob.Key, error) { return blob.UploadSource("acme", "../x") },
+		func() (blob.Key, error) { return blob.UploadSource("acme", "up-") },
+		func() (blob.Key, error) { return blob.UploadSource("acme", "up-A") },
+		func() (blob.Key, error) { return blob.UploadSource("../acme", "up-a") },
+		func() (blob.Key, error) { return blob.UploadDerived("acme", "up-a", "..", "x") },
+		func() (blob.Key, error) { return blob.UploadDerived("acme", "up-a", "v", "a/b") },
 		func() (blob.Key, error) { return blob.ParseTailKey("j", "jobs/k/seg/1/a1/tail.bin") },
 		func() (blob.Key, error) { return blob.ParseTailKey("j", "jobs/j/seg/1/a1/tail.bin/../../x") },
 		func() (blob.Key, error) { return blob.ParseTailKey("j", "jobs/j/seg/01/a1/tail.bin") },
@@ -82,10 +86,22 @@ func FuzzKeys(f *testing.F) {
 		check(blob.SegmentTail(job, idx, attempt))
 		check(blob.HLSSegment(job, idx))
 		check(blob.Final(job))
-		check(blob.JobInput(job, name))
-		check(blob.KeyInJob(job, name))
-		check(blob.KeyInJob(job, "jobs/"+job+"/in/"+name))
 		check(blob.ParseTailKey(job, name))
 		check(blob.ParseTailKey(job, "jobs/"+job+"/"+name))
+		// Upload keys: job stands for the tenant, name for the id.
+		inUploads := func(k blob.Key, err error) {
+			if err != nil {
+				if !errors.Is(err, blob.ErrInvalidKey) {
+					t.Fatalf("error without ErrInvalidKey: %v", err)
+				}
+				return
+			}
+			s, prefix := string(k), "uploads/"+job+"/"+name+"/"
+			if !strings.HasPrefix(s, prefix) || path.Clean(s) != s || strings.Contains(s, "..") || strings.ContainsAny(s, "\\\x00") {
+				t.Fatalf("key %q escapes %q", s, prefix)
+			}
+		}
+		inUploads(blob.UploadSource(job, name))
+		inUploads(blob.UploadDerived(job, name, name, name))
 	})
 }
