@@ -11,10 +11,11 @@ type Landing struct {
 	Cue int
 	// Prompt is the cue's prompt.
 	Prompt string
-	// Requested is the frame the cue asks for (Cue.FromFrame).
+	// Requested is the frame the cue asks for (Cue.FromFrame), counted
+	// from the plan's Start.
 	Requested int64
-	// Landed is the video index where the prompt really takes over: the
-	// first new frame of segment Segment.
+	// Landed is where the prompt really takes over, counted from the
+	// plan's Start: the first new frame of segment Segment.
 	Landed int64
 	// Segment is the index of the first segment generated with the prompt.
 	Segment int64
@@ -32,7 +33,7 @@ type CueError struct {
 	// MaxError is ⌈(W−O)/2⌉, the farthest a cue may land from its request.
 	MaxError int64
 	// Window and Overlap are the plan's W and O (aligned), which place the
-	// boundaries: 0, W, then every W−O frames.
+	// boundaries: 0, W (W−O for an extension), then every W−O frames.
 	Window, Overlap int
 	// Reason is one of ReasonTooFar, ReasonPastEnd, ReasonShared.
 	Reason string
@@ -70,25 +71,26 @@ func (e *CueError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalidSpec) true.
 func (e *CueError) Unwrap() error { return ErrInvalidSpec }
 
-// boundary is the first new frame of segment k: 0, then W, then every W−O.
-func boundary(k int64, w, o int) int64 {
+// boundary is the first new frame of segment k: 0, then first (the new
+// frames of segment 0), then every stride frames.
+func boundary(k int64, first, stride int) int64 {
 	if k == 0 {
 		return 0
 	}
-	return int64(w) + (k-1)*int64(w-o)
+	return int64(first) + (k-1)*int64(stride)
 }
 
 // nearest is the segment whose first new frame is nearest to frame f ≥ 0,
 // the later one of two at the same distance, and that frame.
-func nearest(f int64, w, o int) (seg, at int64) {
+func nearest(f int64, first, stride int) (seg, at int64) {
 	lo := int64(0) // the last segment starting at or before f
-	if f >= int64(w) {
-		lo = 1 + (f-int64(w))/int64(w-o)
+	if f >= int64(first) {
+		lo = 1 + (f-int64(first))/int64(stride)
 	}
-	if b, n := boundary(lo, w, o), boundary(lo+1, w, o); n-f <= f-b {
+	if b, n := boundary(lo, first, stride), boundary(lo+1, first, stride); n-f <= f-b {
 		return lo + 1, n
 	}
-	return lo, boundary(lo, w, o)
+	return lo, boundary(lo, first, stride)
 }
 
 // land lands every cue of a validated timeline on the plan's segment
@@ -99,7 +101,11 @@ func land(spec Spec) ([]Landing, error) {
 	maxErr := int64(spec.Window-spec.Overlap+1) / 2
 	out := make([]Landing, len(spec.Timeline))
 	for i, c := range spec.Timeline {
-		seg, at := nearest(c.FromFrame, spec.Window, spec.Overlap)
+		first := spec.Window // segment 0's new frames
+		if spec.Extend {
+			first -= spec.Overlap
+		}
+		seg, at := nearest(c.FromFrame, first, spec.Window-spec.Overlap)
 		cerr := &CueError{Cue: i, Requested: c.FromFrame, Nearest: at, MaxError: maxErr, Window: spec.Window, Overlap: spec.Overlap}
 		switch {
 		case abs64(at-c.FromFrame) > maxErr:

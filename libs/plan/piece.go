@@ -9,7 +9,7 @@ package plan
 //     crossfaded with the previous segment's trailing one) up to where the
 //     next segment's overlap begins; the last segment keeps its tail.
 //
-// The pieces tile [0, total) in order. For a bounded plan i must be <
+// The pieces tile [Start, Start+total) in order. For a bounded plan i must be <
 // Count; a live plan has every i ≥ 0.
 func (p *Plan) Piece(i int64) (first int64, frames int, err error) {
 	s, err := p.Segment(i)

@@ -7,8 +7,8 @@ import (
 	"github.com/spoolvideo/spool/libs/plan"
 )
 
-// TestPiecesTileTheVideo: over random specs, the pieces tile [0, total)
-// exactly, in order, and LongestPiece is the longest of them.
+// TestPiecesTileTheVideo: over random specs, the pieces tile
+// [Start, Start+total) exactly, in order, and LongestPiece is the longest of them.
 func TestPiecesTileTheVideo(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for n := 0; n < 3000; n++ {
@@ -18,7 +18,7 @@ func TestPiecesTileTheVideo(t *testing.T) {
 		if err != nil {
 			t.Fatalf("spec %+v: %v", spec, err)
 		}
-		next, longest := int64(0), 0
+		next, longest := spec.Start, 0
 		for i := range p.Count() {
 			first, frames, err := p.Piece(i)
 			if err != nil {
@@ -29,8 +29,8 @@ func TestPiecesTileTheVideo(t *testing.T) {
 			}
 			next, longest = first+int64(frames), max(longest, frames)
 		}
-		if next != spec.TotalFrames {
-			t.Fatalf("spec %+v: the pieces end at %d, want %d", p.Spec(), next, spec.TotalFrames)
+		if next != spec.Start+spec.TotalFrames {
+			t.Fatalf("spec %+v: the pieces end at %d, want %d", p.Spec(), next, spec.Start+spec.TotalFrames)
 		}
 		if got := p.LongestPiece(); got != longest {
 			t.Fatalf("spec %+v: LongestPiece %d, the longest piece has %d frames", p.Spec(), got, longest)

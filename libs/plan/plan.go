@@ -53,8 +53,19 @@ type Spec struct {
 	Mode Mode
 	// Seed is the job seed.
 	Seed uint64
-	// Timeline holds the prompts; see Timeline.
+	// Timeline holds the prompts; see Timeline. Its frames, and those of
+	// the plan's Landings, count from Start, the first generated frame.
 	Timeline Timeline
+	// Start is the video index of the first generated frame: frames
+	// [0, Start) come from elsewhere (an extension's input video, kept in
+	// the output). TotalFrames counts the generated frames only. ≥ 0.
+	Start int64
+	// Extend makes the plan continue a video: segment 0 begins with Overlap
+	// frames of conditioning (the input's last frames, at video indices
+	// [Start−Overlap, Start), negative when Start < Overlap) that it does
+	// not add to the video, as every later chain segment does with its
+	// predecessor's. Chain mode only.
+	Extend bool
 }
 
 // Segment is one planned window.
@@ -62,13 +73,14 @@ type Segment struct {
 	// Index counts segments from 0.
 	Index int64
 	// FirstFrame is the video index of the first frame generated, overlap
-	// included.
+	// included; negative only for segment 0 of an extension (see
+	// Spec.Extend).
 	FirstFrame int64
 	// Frames is how many frames the segment generates, overlap and trim
 	// included.
 	Frames int
 	// Overlap is how many leading frames are shared with the previous
-	// segment; 0 for segment 0.
+	// segment; 0 for segment 0, unless the plan extends a video.
 	Overlap int
 	// Trim is how many trailing frames are generated only to meet the
 	// model's alignment and are discarded; 0 unless Align > 1.
@@ -119,6 +131,10 @@ func New(spec Spec) (*Plan, error) {
 		return nil, fmt.Errorf("%w: total frames %d must be 0 for a live plan", ErrInvalidSpec, spec.TotalFrames)
 	case !spec.Live && (spec.TotalFrames < 1 || spec.TotalFrames > MaxFrames):
 		return nil, fmt.Errorf("%w: total frames %d must be in [1, %d]", ErrInvalidSpec, spec.TotalFrames, int64(MaxFrames))
+	case spec.Start < 0 || spec.Start > MaxFrames:
+		return nil, fmt.Errorf("%w: start frame %d must be in [0, %d]", ErrInvalidSpec, spec.Start, int64(MaxFrames))
+	case spec.Extend && (spec.Mode != Chain || spec.Overlap < 1):
+		return nil, fmt.Errorf("%w: an extension must be a chain with overlap ≥ 1 (mode %s, overlap %d)", ErrInvalidSpec, spec.Mode, spec.Overlap)
 	}
 	if err := spec.Timeline.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
@@ -152,10 +168,21 @@ func (p *Plan) Count() int64 {
 		return 0
 	}
 	w, stride := int64(p.spec.Window), int64(p.spec.Window-p.spec.Overlap)
-	if p.spec.TotalFrames <= w {
+	total := p.spec.TotalFrames + int64(p.lead())
+	if total <= w {
 		return 1
 	}
-	return 1 + (p.spec.TotalFrames-w+stride-1)/stride
+	return 1 + (total-w+stride-1)/stride
+}
+
+// lead is the conditioning frames segment 0 takes from the input video:
+// Overlap for an extension, else 0. An extension is planned as a plain
+// plan of lead + TotalFrames frames whose first lead frames are given.
+func (p *Plan) lead() int {
+	if p.spec.Extend {
+		return p.spec.Overlap
+	}
+	return 0
 }
 
 // Segment returns segment i. For a bounded plan i must be < Count; a live
@@ -164,15 +191,16 @@ func (p *Plan) Segment(i int64) (Segment, error) {
 	if i < 0 || (!p.spec.Live && i >= p.Count()) {
 		return Segment{}, fmt.Errorf("plan: segment %d out of range [0, %d)", i, p.Count())
 	}
-	w, o := p.spec.Window, p.spec.Overlap
+	w, o, lead := p.spec.Window, p.spec.Overlap, p.lead()
 	stride := int64(w - o)
-	seg := Segment{Index: i, Frames: w, Seed: SegmentSeed(p.spec.Seed, i)}
+	// newStart counts from Start; segment 0 of an extension has lead
+	// frames of overlap, so it adds w − lead frames.
+	seg := Segment{Index: i, Frames: w, Overlap: lead, Seed: SegmentSeed(p.spec.Seed, i)}
 	newStart := int64(0)
 	if i > 0 {
-		newStart = int64(w) + (i-1)*stride
+		newStart = int64(w-lead) + (i-1)*stride
 		seg.Overlap = o
 	}
-	seg.FirstFrame = newStart - int64(seg.Overlap)
 	if !p.spec.Live {
 		if left := p.spec.TotalFrames - newStart; left < int64(w-seg.Overlap) {
 			keep := seg.Overlap + int(left)
@@ -184,6 +212,7 @@ func (p *Plan) Segment(i int64) (Segment, error) {
 		}
 	}
 	seg.Prompt = p.landed.At(newStart)
+	seg.FirstFrame = p.spec.Start + newStart - int64(seg.Overlap)
 	return seg, nil
 }
 

@@ -31,6 +31,12 @@ func randomSpec(r *rand.Rand) plan.Spec {
 			spec.Overlap = r.IntN(aligned - 3)
 		}
 	}
+	if r.IntN(4) == 0 {
+		spec.Start = r.Int64N(300)
+	}
+	if spec.Mode == plan.Chain && spec.Overlap > 0 && r.IntN(3) == 0 {
+		spec.Extend = true
+	}
 	cues := 1 + r.IntN(4)
 	spec.Timeline = plan.Timeline{{FromFrame: 0, Prompt: "p0"}}
 	at := int64(0)
@@ -42,9 +48,14 @@ func randomSpec(r *rand.Rand) plan.Spec {
 }
 
 // nearestBoundary enumerates the segment boundaries (0, W, W+S, … with
-// S = W−O) and returns the one nearest to frame f, the later of two at the
-// same distance: an oracle for the planner's arithmetic.
-func nearestBoundary(f int64, w, o int) int64 {
+// S = W−O; 0, W−O, … for an extension) and returns the one nearest to
+// frame f, the later of two at the same distance: an oracle for the
+// planner's arithmetic.
+func nearestBoundary(f int64, w, o int, extend bool) int64 {
+	first := int64(w)
+	if extend {
+		first -= int64(o)
+	}
 	best := int64(0)
 	for b := int64(0); ; {
 		if d, bd := abs(b-f), abs(best-f); d < bd || (d == bd && b > best) {
@@ -55,7 +66,7 @@ func nearestBoundary(f int64, w, o int) int64 {
 		}
 		switch stride := int64(w - o); {
 		case b == 0:
-			b = int64(w)
+			b = first
 		case b+64*stride < f: // far below f: skip boundaries in bulk
 			b += 63 * stride
 		default:
@@ -93,10 +104,10 @@ func checkLandings(t *testing.T, spec plan.Spec, p *plan.Plan, segs []plan.Segme
 		if abs(l.Landed-l.Requested) > maxErr {
 			t.Fatalf("%s: lands %d frames from its request, more than %d", ctx, abs(l.Landed-l.Requested), maxErr)
 		}
-		if want := nearestBoundary(c.FromFrame, norm.Window, norm.Overlap); l.Landed != want {
+		if want := nearestBoundary(c.FromFrame, norm.Window, norm.Overlap, norm.Extend); l.Landed != want {
 			t.Fatalf("%s: lands at %d, the nearest boundary is %d", ctx, l.Landed, want)
 		}
-		if l.Segment >= int64(len(segs)) || segs[l.Segment].NewStart() != l.Landed {
+		if l.Segment >= int64(len(segs)) || segs[l.Segment].NewStart()-norm.Start != l.Landed {
 			t.Fatalf("%s: not the first new frame of segment %d", ctx, l.Segment)
 		}
 		if i == 0 && l.Landed != 0 || i > 0 && l.Landed <= ls[i-1].Landed {
@@ -106,7 +117,7 @@ func checkLandings(t *testing.T, spec plan.Spec, p *plan.Plan, segs []plan.Segme
 	for _, s := range segs {
 		want := ""
 		for _, l := range ls {
-			if l.Landed <= s.NewStart() {
+			if l.Landed <= s.NewStart()-norm.Start {
 				want = l.Prompt
 			}
 		}
@@ -135,7 +146,7 @@ func checkRefusal(t *testing.T, spec plan.Spec, err error) {
 	maxErr := int64(w-o+1) / 2
 	prev := int64(-1)
 	for i, c := range spec.Timeline[:ce.Cue+1] {
-		at := nearestBoundary(c.FromFrame, w, o)
+		at := nearestBoundary(c.FromFrame, w, o, spec.Extend)
 		ok := abs(at-c.FromFrame) <= maxErr && (spec.Live || at < spec.TotalFrames) && at != prev
 		if i < ce.Cue && !ok {
 			t.Fatalf("spec %+v: %v, but cue %d cannot land either", spec, err, i)
@@ -172,10 +183,11 @@ func TestPlanInvariants(t *testing.T) {
 		if int64(len(segs)) != p.Count() {
 			t.Fatalf("All gave %d segments, Count %d", len(segs), p.Count())
 		}
-		next := int64(0)
+		next := norm.Start
 		for i, s := range segs {
 			ctx := fmt.Sprintf("spec %+v segment %+v", norm, s)
-			// The new-frame ranges tile [0, total) with no gap and no overlap.
+			// The new-frame ranges tile [Start, Start+total) with no gap and
+			// no overlap.
 			if s.NewStart() != next {
 				t.Fatalf("%s: new frames start at %d, want %d", ctx, s.NewStart(), next)
 			}
@@ -183,12 +195,17 @@ func TestPlanInvariants(t *testing.T) {
 				t.Fatalf("%s: adds no frame", ctx)
 			}
 			next = s.NewEnd()
-			// O < frames ≤ W, and only segment 0 has no overlap.
+			// O < frames ≤ W, and only segment 0 has no overlap, unless it
+			// extends a video: then its overlap is the input's last O frames,
+			// just before Start.
 			if s.Frames <= s.Overlap || s.Frames > norm.Window {
 				t.Fatalf("%s: frames outside (overlap, window]", ctx)
 			}
-			if i == 0 && s.Overlap != 0 {
+			if i == 0 && !norm.Extend && s.Overlap != 0 {
 				t.Fatalf("%s: the first segment has overlap", ctx)
+			}
+			if i == 0 && norm.Extend && (s.Overlap != norm.Overlap || s.FirstFrame != norm.Start-int64(norm.Overlap)) {
+				t.Fatalf("%s: an extension's first segment must begin with the input's last %d frames", ctx, norm.Overlap)
 			}
 			if i > 0 && s.Overlap != norm.Overlap {
 				t.Fatalf("%s: overlap %d, want %d", ctx, s.Overlap, norm.Overlap)
@@ -217,8 +234,8 @@ func TestPlanInvariants(t *testing.T) {
 				t.Fatalf("%s: seed is not SegmentSeed", ctx)
 			}
 		}
-		if next != spec.TotalFrames {
-			t.Fatalf("spec %+v: new frames end at %d, want %d", norm, next, spec.TotalFrames)
+		if next != spec.Start+spec.TotalFrames {
+			t.Fatalf("spec %+v: new frames end at %d, want %d", norm, next, spec.Start+spec.TotalFrames)
 		}
 		// The prompts follow the timeline, each cue landed on a boundary.
 		checkLandings(t, spec, p, segs)
@@ -441,5 +458,42 @@ func TestCueLanding(t *testing.T) {
 				t.Fatalf("landed at %v, want %v", got, c.landed)
 			}
 		})
+	}
+}
+
+// TestExtensionGeometry: an extension's segment 0 starts with the input's
+// last O frames, before Start; with Start 0 (the input not kept) they lie
+// before frame 0 of the output.
+func TestExtensionGeometry(t *testing.T) {
+	for _, start := range []int64{0, 40} {
+		p, err := plan.New(plan.Spec{TotalFrames: 20, Window: 17, Overlap: 5, Align: 4, Mode: plan.Chain, Extend: true,
+			Start: start, Timeline: plan.Single("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs, err := p.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []plan.Segment{
+			{Index: 0, FirstFrame: start - 5, Frames: 17, Overlap: 5},
+			{Index: 1, FirstFrame: start + 7, Frames: 13, Overlap: 5},
+		}
+		if len(segs) != len(want) {
+			t.Fatalf("start %d: %d segments, want %d: %+v", start, len(segs), len(want), segs)
+		}
+		for i, w := range want {
+			s := segs[i]
+			if s.FirstFrame != w.FirstFrame || s.Frames != w.Frames || s.Overlap != w.Overlap {
+				t.Errorf("start %d segment %d: %+v, want first %d frames %d overlap %d", start, i, s, w.FirstFrame, w.Frames, w.Overlap)
+			}
+		}
+		if last := segs[len(segs)-1]; last.NewEnd() != start+20 || last.Trim != 0 {
+			t.Errorf("start %d: ends at %d trim %d", start, last.NewEnd(), last.Trim)
+		}
+	}
+	if _, err := plan.New(plan.Spec{TotalFrames: 20, Window: 17, Overlap: 5, Mode: plan.Independent, Extend: true,
+		Timeline: plan.Single("x")}); !errors.Is(err, plan.ErrInvalidSpec) {
+		t.Errorf("independent extension: %v, want ErrInvalidSpec", err)
 	}
 }
