@@ -20,6 +20,9 @@ type EncodeOptions struct {
 	// Keyframes lists frame indices, besides 0, that start a new GOP and so
 	// a new fragment (e.g. both ends of an overlap to be crossfaded).
 	Keyframes []int
+	// KeyframeEvery, when > 0, starts a GOP (and a fragment) every that
+	// many frames instead; Keyframes must then be empty.
+	KeyframeEvery int
 }
 
 // Encoder pipes packed RGB24 frames into ffmpeg and writes a fragmented MP4
@@ -57,7 +60,14 @@ func NewEncoder(ctx context.Context, out io.Writer, o EncodeOptions) (*Encoder, 
 		"-f", "rawvideo", "-pix_fmt", "rgb24", "-s", fmt.Sprintf("%dx%d", o.Width, o.Height),
 		"-framerate", strconv.Itoa(o.FPS), "-i", "pipe:0", "-an"}
 	args = append(args, codecArgs...)
-	args = append(args, "-force_key_frames", keyframeExpr(o.Keyframes))
+	keys := keyframeExpr(o.Keyframes)
+	if o.KeyframeEvery > 0 {
+		if len(o.Keyframes) > 0 {
+			return nil, errors.New("media: encode: Keyframes and KeyframeEvery are exclusive")
+		}
+		keys = "expr:eq(mod(n," + strconv.Itoa(o.KeyframeEvery) + "),0)"
+	}
+	args = append(args, "-force_key_frames", keys)
 	if o.Codec.Name != "h264_nvenc" {
 		args = append(args, "-forced-idr", "1")
 	}
@@ -88,7 +98,7 @@ func (e *Encoder) WriteFrame(rgb []byte) error {
 		return fmt.Errorf("media: frame of %d bytes, want %d (%dx%d RGB24)", len(rgb), e.frameSize, e.opts.Width, e.opts.Height)
 	}
 	if _, err := e.stdin.Write(rgb); err != nil {
-		return fmt.Errorf("media: write frame %d: %w (%s)", e.frames, err, e.tail())
+		return fmt.Errorf("media: write frame %d: %w (%s)", e.frames, err, logTail(e.stderr))
 	}
 	e.frames++
 	return nil
@@ -106,7 +116,7 @@ func (e *Encoder) Close() error {
 	e.closed = true
 	cerr := e.stdin.Close()
 	if err := e.cmd.Wait(); err != nil {
-		return fmt.Errorf("media: ffmpeg: %w (%s)", err, e.tail())
+		return fmt.Errorf("media: ffmpeg: %w (%s)", err, logTail(e.stderr))
 	}
 	if cerr != nil {
 		return fmt.Errorf("media: close ffmpeg stdin: %w", cerr)
@@ -115,17 +125,6 @@ func (e *Encoder) Close() error {
 		return errors.New("media: no frame was encoded")
 	}
 	return nil
-}
-
-func (e *Encoder) tail() string {
-	s := strings.TrimSpace(e.stderr.String())
-	if len(s) > 600 {
-		s = "…" + s[len(s)-600:]
-	}
-	if s == "" {
-		return "no output from ffmpeg"
-	}
-	return s
 }
 
 // keyframeExpr forces a keyframe at frame 0 and at each listed index.
