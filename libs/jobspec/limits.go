@@ -58,5 +58,11 @@ func Limits() []Limit {
 		{"priority", fmt.Sprintf("%d..%d; 0 means %d", MinPriority, MaxPriority, DefaultPriority)},
 		{"tenant", nameAllowed + "; empty means " + DefaultTenant},
 		{"id", "empty, or " + nameAllowed},
+		{"image", "empty, or the id of an image upload of the job's tenant (POST /uploads): segment 0 starts from it, in chain or independent mode"},
+		{"video", "empty, or the id of a video upload of the job's tenant, lasting at least overlap_frames frames at the job's fps: " +
+			"the job extends it; chain mode only, bounded, not with image"},
+		{"audio", "empty, or the id of an audio upload of the job's tenant, for a model that takes audio (none of the shipped models does yet)"},
+		{"fit", "FIT_CROP, FIT_PAD or FIT_SCALE, only with image or video; unset means FIT_CROP"},
+		{"include_input", "true only with video: the output starts with the input video, then the new frames"},
 	}
 }

@@ -37,6 +37,18 @@ type Job struct {
 	Guidance   float32
 	Seed       uint64
 	Timeline   plan.Timeline
+	// Media inputs, upload ids; "" when not given.
+	Image, Video, Audio string
+	// Fit is how an image or video fits the frame: FitCrop, FitPad or
+	// FitScale.
+	Fit string
+	// IncludeInput keeps an extension's input video at the start of the
+	// output.
+	IncludeInput bool
+	// InputFrames is how many output frames, from frame 0, are the input
+	// video's (include_input); the generated frames follow. Known after
+	// intake (WithInputFrames); 0 until then and without include_input.
+	InputFrames int64
 	// LiveAheadS is how far, in seconds of video, a live job may be
 	// generated ahead of its live edge; 0 for a bounded job.
 	LiveAheadS float64
@@ -67,7 +79,7 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 		return Job{}, fieldErr("id", j.ID, nameAllowed)
 	}
 	steps := []func(*spoolv1.JobSpec, Catalog, *Job) error{
-		checkNames, checkModel, checkFPS, checkSize, checkDuration, checkLiveAhead, checkWindow, checkQuality, checkPrompts,
+		checkNames, checkModel, checkFPS, checkSize, checkDuration, checkLiveAhead, checkWindow, checkMedia, checkQuality, checkPrompts,
 	}
 	for _, step := range steps {
 		if err := step(spec, cat, &j); err != nil {
@@ -89,7 +101,7 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 // PlanSpec is the planner's view of the job.
 func (j Job) PlanSpec() plan.Spec {
 	return plan.Spec{TotalFrames: j.TotalFrames, Live: j.Live, Window: j.Window, Overlap: j.Overlap,
-		Align: j.Align, Mode: j.Mode, Seed: j.Seed, Timeline: j.Timeline}
+		Align: j.Align, Mode: j.Mode, Seed: j.Seed, Timeline: j.Timeline, Start: j.InputFrames, Extend: j.Video != ""}
 }
 
 func checkNames(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {

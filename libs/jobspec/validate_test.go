@@ -163,6 +163,16 @@ func TestRejections(t *testing.T) {
 		{`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":10.9,"prompt":"b"}],"durationS":11}`, "timeline[1].from_s", "before the end"},
 		{`{"mode":5,"prompt":"a","durationS":1}`, "mode", "MODE_CHAIN"},
 		{`{"prompt":"a","live":true,"mode":"MODE_INDEPENDENT"}`, "live", "chain mode"},
+		{`{"prompt":"a","durationS":1,"image":"../other/final.mp4"}`, "image", "the id of an upload"},
+		{`{"prompt":"a","durationS":1,"video":"up-X"}`, "video", "the id of an upload"},
+		{`{"prompt":"a","durationS":1,"video":"up-a","image":"up-b"}`, "video", "not both"},
+		{`{"prompt":"a","durationS":1,"video":"up-a","mode":"MODE_INDEPENDENT"}`, "video", "chain mode only"},
+		{`{"prompt":"a","live":true,"video":"up-a"}`, "video", "live"},
+		{`{"prompt":"a","durationS":1,"includeInput":true}`, "include_input", "unless video"},
+		{`{"prompt":"a","durationS":1,"includeInput":true,"image":"up-a"}`, "include_input", "unless video"},
+		{`{"prompt":"a","durationS":1,"fit":"FIT_PAD"}`, "fit", "unless image or video"},
+		{`{"prompt":"a","durationS":1,"fit":9,"image":"up-a"}`, "fit", "FIT_CROP, FIT_PAD or FIT_SCALE"},
+		{`{"prompt":"a","durationS":1,"audio":"up-a"}`, "audio", "takes no audio"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {
@@ -205,7 +215,8 @@ func TestREADMEDocumentsLimits(t *testing.T) {
 func FuzzValidate(f *testing.F) {
 	for _, s := range []string{`{"prompt":"a","durationS":60}`, `{"prompt":"a","live":true}`,
 		`{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":2,"prompt":"b"}],"durationS":3,"windowFrames":9,"overlapFrames":4}`,
-		`{"prompt":"a","durationFrames":5,"model":"skyreels-v2-df-14b-720p","windowFrames":6,"overlapFrames":1,"mode":"MODE_INDEPENDENT"}`} {
+		`{"prompt":"a","durationFrames":5,"model":"skyreels-v2-df-14b-720p","windowFrames":6,"overlapFrames":1,"mode":"MODE_INDEPENDENT"}`,
+		`{"prompt":"a","durationS":2,"video":"up-a","includeInput":true,"fit":"FIT_PAD"}`, `{"prompt":"a","durationS":2,"image":"up-b","mode":"MODE_INDEPENDENT"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -230,6 +241,27 @@ func FuzzValidate(f *testing.F) {
 		}
 		if last := segs[len(segs)-1]; last.NewEnd() != j.TotalFrames {
 			t.Fatalf("plan ends at %d, want %d", last.NewEnd(), j.TotalFrames)
+		}
+		// An extension re-planned after intake starts where its input ends
+		// (include_input) or at 0, its first segment conditioned on the
+		// input's last overlap frames.
+		if j.Video == "" {
+			return
+		}
+		n := int64(j.Overlap) + int64(len(data))
+		if err := j.WithInputFrames(n); err != nil {
+			t.Fatal(err)
+		}
+		segs, err = j.Plan.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := int64(0)
+		if j.IncludeInput {
+			start = n
+		}
+		if segs[0].FirstFrame != start-int64(j.Overlap) || segs[0].NewStart() != start || segs[len(segs)-1].NewEnd() != start+j.TotalFrames {
+			t.Fatalf("extension of %d frames planned %+v … %+v", n, segs[0], segs[len(segs)-1])
 		}
 	})
 }

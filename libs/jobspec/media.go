@@ -1,0 +1,161 @@
+package jobspec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/plan"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+// The kinds of upload (Upload.Kind).
+const (
+	KindImage = "image"
+	KindVideo = "video"
+	KindAudio = "audio"
+)
+
+// The fits of an input to the job's frame (Job.Fit).
+const (
+	FitCrop  = "crop"
+	FitPad   = "pad"
+	FitScale = "scale"
+)
+
+// Upload is what validation needs to know of an upload.
+type Upload struct {
+	ID, Tenant string
+	// Kind is KindImage, KindVideo or KindAudio.
+	Kind string
+	// DurationS is a video's or an audio track's length in seconds.
+	DurationS float64
+}
+
+// ErrNoUpload is what an Uploads returns for an upload that does not
+// exist, or is another tenant's: the two are told apart nowhere.
+var ErrNoUpload = errors.New("no such upload")
+
+// Uploads looks up a tenant's uploads (the store does, in Postgres).
+type Uploads interface {
+	// Upload returns the ready upload id of tenant, or an error wrapping
+	// ErrNoUpload.
+	Upload(ctx context.Context, tenant, id string) (Upload, error)
+}
+
+// Input is a media input of a job: the upload id and its role, which is
+// also the spec's field ("image", "video" or "audio").
+type Input struct {
+	Role, UploadID string
+}
+
+// Inputs lists the job's media inputs, in field order.
+func (j Job) Inputs() []Input {
+	var out []Input
+	for _, in := range []Input{{KindImage, j.Image}, {KindVideo, j.Video}, {KindAudio, j.Audio}} {
+		if in.UploadID != "" {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+var fits = map[spoolv1.Fit]string{
+	spoolv1.Fit_FIT_UNSPECIFIED: FitCrop, spoolv1.Fit_FIT_CROP: FitCrop, spoolv1.Fit_FIT_PAD: FitPad, spoolv1.Fit_FIT_SCALE: FitScale,
+}
+
+// checkMedia checks what can be checked of the media fields without
+// looking the uploads up: the ids' form and the combinations allowed.
+func checkMedia(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
+	j.Image, j.Video, j.Audio, j.IncludeInput = spec.GetImage(), spec.GetVideo(), spec.GetAudio(), spec.GetIncludeInput()
+	for _, f := range []struct{ field, id string }{{"image", j.Image}, {"video", j.Video}, {"audio", j.Audio}} {
+		if f.id != "" && blob.ValidateUploadID(f.id) != nil {
+			return fieldErr(f.field, f.id, "the id of an upload (POST /uploads): \"up-\" then 1..61 of a-z and 0-9")
+		}
+	}
+	fit, ok := fits[spec.GetFit()]
+	switch {
+	case !ok:
+		return fieldErr("fit", spec.GetFit(), "FIT_CROP, FIT_PAD or FIT_SCALE; unset means FIT_CROP")
+	case spec.GetFit() != spoolv1.Fit_FIT_UNSPECIFIED && j.Image == "" && j.Video == "":
+		return fieldErr("fit", spec.GetFit(), "unset unless image or video is given: it says how they fit the frame")
+	case j.Video != "" && j.Image != "":
+		return fieldErr("video", j.Video, "empty when image is set: a job starts from an image or extends a video, not both")
+	case j.Video != "" && j.Mode != plan.Chain:
+		return fieldErr("video", j.Video, "empty in independent mode: extending a video is chain mode only (MODE_CHAIN), "+
+			"each new window conditioned on the frames before it, starting from the video's last overlap_frames")
+	case j.Video != "" && j.Live:
+		return fieldErr("video", j.Video, "empty for a live job: an extension has a duration")
+	case j.IncludeInput && j.Video == "":
+		return fieldErr("include_input", true, "false unless video is given: it keeps the input video at the start of the output")
+	case j.Audio != "" && cat.Models[j.Model].AudioSampleRate == 0:
+		return fieldErr("audio", j.Audio, "empty for model "+j.Model+", which takes no audio (no audio_sample_rate in the catalog)")
+	}
+	if j.Image != "" || j.Video != "" {
+		j.Fit = fit
+	}
+	return nil
+}
+
+// CheckInputs looks up the job's uploads: each must exist, be the job's
+// tenant's, be of its field's kind and fit the job (a video lasts at most
+// MaxDurationS and gives at least overlap_frames frames at the job's fps).
+// A failure is a *FieldError naming the field; a lookup that fails for
+// another reason (the store is down) is returned as it is.
+func CheckInputs(ctx context.Context, j Job, ups Uploads) ([]Upload, error) {
+	var out []Upload
+	for _, in := range j.Inputs() {
+		u, err := ups.Upload(ctx, j.Tenant, in.UploadID)
+		switch {
+		case errors.Is(err, ErrNoUpload):
+			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an upload of tenant %s (POST /uploads); there is none with this id", j.Tenant))
+		case err != nil:
+			return nil, fmt.Errorf("look up upload %s: %w", in.UploadID, err)
+		case u.Kind != in.Role:
+			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an upload of kind %s; %s is %s %s upload", in.Role, in.UploadID, article(u.Kind), u.Kind))
+		}
+		if in.Role == KindVideo {
+			frames := int64(math.Round(u.DurationS * float64(j.FPS)))
+			switch {
+			case u.DurationS > MaxDurationS:
+				return nil, fieldErr("video", in.UploadID, fmt.Sprintf("a video of at most %d s; it lasts %.1f s", MaxDurationS, u.DurationS))
+			case frames < int64(j.Overlap):
+				return nil, fieldErr("video", in.UploadID, fmt.Sprintf("a video of at least overlap_frames (%d) frames at %d fps; it lasts %.3f s (%d frames)",
+					j.Overlap, j.FPS, u.DurationS, frames))
+			}
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// WithInputFrames re-plans an extension once intake has counted its input
+// video's frames at the job's fps: with include_input the new frames start
+// after them, else at frame 0. It refuses a video shorter than the
+// overlap, which conditions segment 0.
+func (j *Job) WithInputFrames(n int64) error {
+	if j.Video == "" {
+		return fmt.Errorf("jobspec: input frames of a job that extends no video")
+	}
+	if n < int64(j.Overlap) {
+		return fieldErr("video", j.Video, fmt.Sprintf("a video of at least overlap_frames (%d) frames at %d fps; it gives %d", j.Overlap, j.FPS, n))
+	}
+	if j.IncludeInput {
+		j.InputFrames = n
+	}
+	p, err := plan.New(j.PlanSpec())
+	if err != nil {
+		return fmt.Errorf("jobspec: re-plan with %d input frames: %w", n, err)
+	}
+	j.Plan = p
+	return nil
+}
+
+func article(kind string) string {
+	if kind == KindImage || kind == KindAudio {
+		return "an"
+	}
+	return "a"
+}
