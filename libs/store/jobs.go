@@ -14,6 +14,15 @@ type NewJob struct {
 	Job      Job
 	Segments []Segment
 	Outbox   []OutboxMsg
+	// Inputs are the uploads the job is made from (job_inputs).
+	Inputs []JobInput
+}
+
+// JobInput is an upload a job is made from, in its role: "image", "video",
+// "audio" or "reference" (the spec's field).
+type JobInput struct {
+	Role     string
+	UploadID string
 }
 
 // nullable turns zero values into NULL.
@@ -28,9 +37,9 @@ func nullable[T comparable](v T) any {
 const insertJob = `
 INSERT INTO jobs (id, tenant, priority, pool, model, mode, state, spec, live, total_frames, fps, width, height,
                   segments_total, error_code, error_field, error_message, trace_id, finished_at, traceparent,
-                  live_ahead_s, longest_piece)
+                  live_ahead_s, longest_piece, input_frames, input_key, frames_done)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        CASE WHEN $7 = 'rejected' THEN now() END, $19, $20, $21)
+        CASE WHEN $7 = 'rejected' THEN now() END, $19, $20, $21, $22, $23, $22)
 ON CONFLICT (id) DO NOTHING`
 
 func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
@@ -41,7 +50,7 @@ func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
 	tag, err := tx.Exec(ctx, insertJob, j.ID, j.Tenant, j.Priority, j.Pool, j.Model, j.Mode, j.State, spec, j.Live,
 		nullable(j.TotalFrames), nullable(j.FPS), nullable(j.Width), nullable(j.Height), nullable(j.SegmentsTotal),
 		nullable(j.ErrorCode), nullable(j.ErrorField), nullable(j.ErrorMessage), nullable(j.TraceID), nullable(j.Traceparent),
-		nullable(j.LiveAheadS), nullable(j.LongestPiece))
+		nullable(j.LiveAheadS), nullable(j.LongestPiece), j.InputFrames, nullable(j.InputKey))
 	if err != nil {
 		return false, fmt.Errorf("insert job %s: %w", j.ID, err)
 	}
@@ -71,9 +80,34 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (created bool, err err
 			pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("insert segments of %s: %w", nj.Job.ID, err)
 		}
+		for _, in := range nj.Inputs {
+			if _, err := tx.Exec(ctx, `INSERT INTO job_inputs (job_id, role, upload_id) VALUES ($1, $2, $3)`,
+				nj.Job.ID, in.Role, in.UploadID); err != nil {
+				return fmt.Errorf("insert input %s of %s: %w", in.Role, nj.Job.ID, err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE uploads SET last_used_at = now() WHERE id = $1`, in.UploadID); err != nil {
+				return fmt.Errorf("touch upload %s: %w", in.UploadID, err)
+			}
+		}
 		return insertOutbox(ctx, tx, nj.Outbox)
 	})
 	return created, err
+}
+
+// JobInputs are the uploads job was made from, by role.
+func (s *Store) JobInputs(ctx context.Context, job string) ([]JobInput, error) {
+	rows, err := s.pool.Query(ctx, `SELECT role, upload_id FROM job_inputs WHERE job_id = $1 ORDER BY role`, job)
+	if err != nil {
+		return nil, fmt.Errorf("store: inputs of %s: %w", job, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (JobInput, error) {
+		var in JobInput
+		return in, r.Scan(&in.Role, &in.UploadID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: inputs of %s: %w", job, err)
+	}
+	return out, nil
 }
 
 // attemptsOf is the attempt count a new segment starts with: a queued one
@@ -107,7 +141,8 @@ const jobColumns = `id, tenant, priority, pool, model, mode, state, spec, live, 
 	coalesce(final_key, ''), coalesce(final_sha256, ''), coalesce(final_bytes, 0), coalesce(final_frames, 0),
 	coalesce(error_code, ''), coalesce(error_field, ''), coalesce(error_message, ''), coalesce(trace_id, ''),
 	created_at, updated_at, started_at, finished_at,
-	coalesce(traceparent, ''), coalesce(live_ahead_s, 0), live_start_at, coalesce(longest_piece, 0), frames_done`
+	coalesce(traceparent, ''), coalesce(live_ahead_s, 0), live_start_at, coalesce(longest_piece, 0), frames_done,
+	input_frames, coalesce(input_key, '')`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -115,7 +150,7 @@ func scanJob(row pgx.Row) (Job, error) {
 		&j.FPS, &j.Width, &j.Height, &j.SegmentsTotal, &j.SegmentsDone, &j.Progress, &j.FinalKey, &j.FinalSHA256,
 		&j.FinalBytes, &j.FinalFrames, &j.ErrorCode, &j.ErrorField, &j.ErrorMessage, &j.TraceID,
 		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
-		&j.Traceparent, &j.LiveAheadS, &j.LiveStartAt, &j.LongestPiece, &j.FramesDone)
+		&j.Traceparent, &j.LiveAheadS, &j.LiveStartAt, &j.LongestPiece, &j.FramesDone, &j.InputFrames, &j.InputKey)
 	return j, err
 }
 

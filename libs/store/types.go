@@ -110,8 +110,15 @@ type Job struct {
 	// LongestPiece is the frame count of the longest piece the job's plan
 	// can produce (plan.Plan.LongestPiece): its HLS target duration.
 	LongestPiece int
-	// FramesDone is the frames its committed segments add to the video.
+	// FramesDone is the frames its committed segments add to the video,
+	// plus the input video's frames it starts with (InputFrames).
 	FramesDone int64
+	// InputFrames is how many output frames, from frame 0, are an
+	// extension's input video (include_input), kept as InputKey holds them:
+	// a fragmented MP4 made at intake with the workers' codec. TotalFrames
+	// counts them. 0 and "" otherwise.
+	InputFrames int64
+	InputKey    string
 }
 
 // FramesMade is how many frames the job has made: its final video's once

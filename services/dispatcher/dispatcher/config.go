@@ -18,6 +18,7 @@ type Config struct {
 	config.Catalog
 	NATS     config.NATS     `envconfig:"NATS"`
 	Postgres config.Postgres `envconfig:"PG"`
+	S3       config.S3       `envconfig:"S3"`
 
 	Pools           string        `envconfig:"DISPATCHER_POOLS" default:"default:ref,sim" desc:"the pools the dispatcher feeds and the models each serves, pool:model,model;pool:model (every worker of a pool must serve all its models); a job naming no pool goes to the first pool serving its model"`
 	MaxAttempts     int           `envconfig:"DISPATCHER_MAX_ATTEMPTS" default:"3" desc:"attempts of a segment before its job fails"`

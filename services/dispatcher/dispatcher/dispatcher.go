@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
@@ -22,6 +23,7 @@ type Dispatcher struct {
 	log       *slog.Logger
 	bus       *bus.Bus
 	store     *store.Store
+	blob      *blob.Store // nil: no media jobs
 	catalog   jobspec.Catalog
 	pools     []string      // the catalog's pools, in declaration order
 	kick      chan struct{} // wakes the outbox publisher
@@ -33,7 +35,7 @@ type Dispatcher struct {
 
 // New returns a dispatcher over an open bus and store. It declares the
 // topology and the pools' consumers.
-func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.Logger) (*Dispatcher, error) {
+func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.Logger, opts ...Option) (*Dispatcher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -51,6 +53,11 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	}
 	d := &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, pools: cat.Pools.Names(), kick: make(chan struct{}, 1),
 		admitKick: make(chan struct{}, 1)}
+	for _, o := range opts {
+		if err := o(d); err != nil {
+			return nil, err
+		}
+	}
 	if d.metrics, err = newMetrics(d); err != nil {
 		return nil, err
 	}

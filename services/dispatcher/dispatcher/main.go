@@ -15,12 +15,12 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err := config.Load(cfg); err != nil {
 		return err
 	}
-	p, err := service.Start(ctx, "spool-dispatcher", &cfg.Service, service.Parts{NATS: &cfg.NATS, Postgres: &cfg.Postgres})
+	p, err := service.Start(ctx, "spool-dispatcher", &cfg.Service, service.Parts{NATS: &cfg.NATS, Postgres: &cfg.Postgres, S3: &cfg.S3})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	d, err := New(ctx, *cfg, p.Bus, p.Store, p.Log)
+	d, err := New(ctx, *cfg, p.Bus, p.Store, p.Log, WithBlob(p.Blob))
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
