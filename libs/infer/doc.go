@@ -9,6 +9,11 @@
 // is used by one goroutine at a time (Run serialises calls); open one engine
 // per slot for parallelism, or give a CPU engine WithThreads.
 //
+// A segment starts from nothing, from the previous segment's tail state
+// (Request.Cond: a chain), or from media (Request.Prefix: RGB frames of an
+// image or of an input video's end, which the backend encodes into its
+// latent space).
+//
 // Frames reach the Sink without a copy: Frame.RGB is the engine's own buffer,
 // valid only during the call. The C callbacks reach the Go sink through a
 // runtime/cgo.Handle, and a Run allocates nothing on the Go heap per frame.

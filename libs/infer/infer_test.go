@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -87,8 +88,8 @@ func TestRefInfoAndOrder(t *testing.T) {
 	if len(c.frames[0]) != 128*72*3 {
 		t.Fatalf("frame of %d bytes", len(c.frames[0]))
 	}
-	if infer.ABIVersion() != 1 {
-		t.Fatal("ABI version")
+	if infer.ABIVersion() != 2 {
+		t.Fatalf("ABI version %d, want 2", infer.ABIVersion())
 	}
 }
 
@@ -311,15 +312,24 @@ func FuzzRequest(f *testing.F) {
 	}
 	corrupt := bytes.Clone(good.tail)
 	corrupt[len(corrupt)/2] ^= 1
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), good.tail, 2)          // valid chain segment
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), corrupt, 2)            // corrupt tail blob
-	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), good.tail[:60], 2)     // truncated tail blob
-	f.Add("p", 32, 32, 2, 2, 1, float32(1), int64(0), []byte(nil), 0)        // frames ≤ overlap
-	f.Add("", 33, 32, 4, 5, 1, float32(1), int64(0), []byte("SPTS"), 0)      // odd width, empty prompt
-	f.Add("\xff\xfe", 32, 32, 4, 0, 1, float32(1), int64(0), []byte(nil), 0) // invalid UTF-8
-	f.Add(strings.Repeat("é", 5000), 4000, 2, 0, 0, 0, float32(-1), int64(-1)<<62, []byte{}, 9)
-	f.Add(strings.Repeat("x", 9000), 1920, 1080, 1025, 0, 1001, float32(51), int64(0), []byte(nil), 0)
-	f.Fuzz(func(t *testing.T, prompt string, w, h, frames, overlap, steps int, g float32, first int64, cond []byte, tail int) {
+	media := bytes.Join(good.frames[2:], nil) // 2 frames of 32x32
+	none := []byte(nil)
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), good.tail, none, 2)        // valid chain segment
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), corrupt, none, 2)          // corrupt tail blob
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(2), good.tail[:60], none, 2)   // truncated tail blob
+	f.Add("p", 32, 32, 2, 2, 1, float32(1), int64(0), none, none, 0)             // frames ≤ overlap
+	f.Add("", 33, 32, 4, 5, 1, float32(1), int64(0), []byte("SPTS"), none, 0)    // odd width, empty prompt
+	f.Add("\xff\xfe", 32, 32, 4, 0, 1, float32(1), int64(0), none, none, 0)      // invalid UTF-8
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(-2), none, media, 2)           // valid extension
+	f.Add("p", 32, 32, 4, 1, 1, float32(1), int64(0), none, media[:32*32*3], 1)  // valid image to video
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(-2), good.tail, media, 2)      // prefix and cond
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(0), none, media[1:], 2)        // prefix a byte short
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(-3), none, media, 2)           // before -overlap
+	f.Add("p", 32, 32, 4, 2, 1, float32(1), int64(-1)<<63, none, none, 2)        // negative without media
+	f.Add("p", 32, 32, 4, 0, 1, float32(1), int64(math.MaxInt64), none, none, 0) // last frame overflows
+	f.Add(strings.Repeat("é", 5000), 4000, 2, 0, 0, 0, float32(-1), int64(-1)<<62, []byte{}, []byte{}, 9)
+	f.Add(strings.Repeat("x", 9000), 1920, 1080, 1025, 0, 1001, float32(51), int64(0), none, none, 0)
+	f.Fuzz(func(t *testing.T, prompt string, w, h, frames, overlap, steps int, g float32, first int64, cond, prefix []byte, tail int) {
 		// Invalid requests are rejected before any work; bound the work of
 		// the ones that would pass the size checks. The point is validation.
 		sizeOK := w%2 == 0 && h%2 == 0 && min(w, h) >= 16 && max(w, h) <= 1920 && min(w, h) <= 1080
@@ -327,7 +337,7 @@ func FuzzRequest(f *testing.F) {
 			return
 		}
 		r := infer.Request{Prompt: prompt, Width: w, Height: h, Frames: frames, Overlap: overlap, Steps: steps,
-			Guidance: g, FirstFrame: first, Cond: cond, TailFrames: tail}
+			Guidance: g, FirstFrame: first, Cond: cond, Prefix: prefix, TailFrames: tail}
 		err := e.Run(context.Background(), r, newCollect())
 		if err != nil && !errors.Is(err, infer.ErrInvalidRequest) {
 			t.Fatalf("unexpected error class: %v", err)

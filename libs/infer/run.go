@@ -32,18 +32,30 @@ import (
 
 // Request is one segment to generate.
 type Request struct {
-	Prompt     string
-	Seed       uint64
-	Width      int // pixels, even
-	Height     int // pixels, even
-	Frames     int // frames generated, overlap included
-	Overlap    int // leading frames conditioned on Cond
-	Steps      int
-	Guidance   float32
-	FirstFrame int64  // video index of the segment's first frame
+	Prompt   string
+	Seed     uint64
+	Width    int // pixels, even
+	Height   int // pixels, even
+	Frames   int // frames generated, overlap included
+	Overlap  int // leading frames conditioned on Cond or Prefix
+	Steps    int
+	Guidance float32
+	// FirstFrame is the video index of the segment's first frame. It is
+	// negative only for an extension's first segment, whose Overlap prefix
+	// frames are the input's last frames, before frame 0 of the output
+	// (then -Overlap ≤ FirstFrame < 0).
+	FirstFrame int64
 	// Cond is the previous segment's tail state; nil for none. When given,
 	// the first Overlap frames reproduce the frames it was taken from.
 	Cond []byte
+	// Prefix is media to start from instead of a tail state (never both):
+	// Overlap frames of Width×Height packed RGB24, rows top to bottom,
+	// frame after frame, exactly Overlap×Width×Height×3 bytes; nil for
+	// none. The backend encodes them into its latent space and holds them
+	// clean, and the first Overlap frames come out decoded from them: close
+	// to them, as near as the backend's encode and decode go. One frame is
+	// image to video; an input video's last frames are an extension.
+	Prefix []byte
 	// TailFrames is how many trailing frames' latents Tail receives; 0 for
 	// none.
 	TailFrames int
@@ -154,7 +166,7 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 		struct_size: C.uint32_t(unsafe.Sizeof(C.spool_request{})),
 		prompt:      prompt, seed: C.uint64_t(req.Seed), width: fields[0], height: fields[1], frames: fields[2],
 		overlap: fields[3], steps: fields[4], tail_frames: fields[5], fps: fields[6], guidance: C.float(req.Guidance),
-		first_frame: C.uint64_t(req.FirstFrame),
+		first_frame: C.int64_t(req.FirstFrame),
 	}
 	if len(req.Cond) > 0 {
 		// The engine reads the blob during the whole call: copy it into C
@@ -162,6 +174,12 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 		cond := C.CBytes(req.Cond)
 		defer C.free(cond)
 		e.req.cond, e.req.cond_len = (*C.uint8_t)(cond), C.size_t(len(req.Cond))
+	}
+	if len(req.Prefix) > 0 {
+		// Copied into C memory as cond is; the engine checks its length.
+		prefix := C.CBytes(req.Prefix)
+		defer C.free(prefix)
+		e.req.prefix, e.req.prefix_len = (*C.uint8_t)(prefix), C.size_t(len(req.Prefix))
 	}
 	*e.cancel = 0
 	if ctx.Done() != nil {
@@ -185,7 +203,7 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	defer func() { e.run = runner{} }() // keep no reference to the sink
 	e.thread.do(e.runCall)
 	st := e.st
-	e.req.prompt, e.req.cond = nil, nil
+	e.req.prompt, e.req.cond, e.req.prefix = nil, nil, nil
 	if st == C.SPOOL_OK {
 		return nil
 	}

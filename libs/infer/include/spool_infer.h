@@ -5,7 +5,10 @@
  * generates one video segment per spool_engine_run call: a denoise loop over a
  * latent grid, then a decode to RGB frames. Frames, progress and the tail state
  * (the latents of the segment's last `overlap` frames, which condition the next
- * segment of a chain) are streamed out through callbacks.
+ * segment of a chain) are streamed out through callbacks. A segment starts
+ * from nothing, from the tail state of the previous one, or from media:
+ * prefix RGB frames (an image, the last frames of an input video) that the
+ * backend encodes into its latent space.
  *
  * Conventions:
  *  - Every exported symbol is prefixed spool_ and marked SPOOL_API.
@@ -35,8 +38,11 @@ extern "C" {
 #endif
 
 /* ABI version of this header. A plugin built against another ABI version is
- * refused with SPOOL_ERR_ABI_MISMATCH. */
-#define SPOOL_INFER_ABI_VERSION 1u
+ * refused with SPOOL_ERR_ABI_MISMATCH (rebuild it: make -C libs/infer <name>).
+ *   1: the first.
+ *   2: spool_request gains prefix and prefix_len (RGB frames to start from);
+ *      first_frame becomes int64_t. */
+#define SPOOL_INFER_ABI_VERSION 2u
 
 /* Largest frame accepted, in pixels (either orientation). */
 #define SPOOL_MAX_WIDTH 1920u
@@ -120,7 +126,11 @@ typedef struct spool_engine_info {
 } spool_engine_info;
 
 /* One segment request. Pointers are borrowed for the duration of
- * spool_engine_run. */
+ * spool_engine_run; the engine copies nothing it does not need and keeps
+ * nothing after the call.
+ * Fields are only ever appended: a caller built against an older header
+ * passes its smaller struct_size (at least SPOOL_REQUEST_V1_SIZE) and the
+ * fields it lacks read as 0 (prefix NULL). */
 typedef struct spool_request {
   uint32_t struct_size;   /* sizeof(spool_request) */
   const char *prompt;     /* UTF-8, NUL-terminated, 1..SPOOL_MAX_PROMPT_BYTES bytes */
@@ -128,10 +138,14 @@ typedef struct spool_request {
   uint32_t width;         /* even, 16..SPOOL_MAX_WIDTH (either orientation) */
   uint32_t height;        /* even, 16..SPOOL_MAX_HEIGHT (either orientation) */
   uint32_t frames;        /* frames generated, overlap included; overlap < frames ≤ SPOOL_MAX_FRAMES */
-  uint32_t overlap;       /* leading frames conditioned on cond; 0 = none */
+  uint32_t overlap;       /* leading frames conditioned on cond or prefix; 0 = none */
   uint32_t steps;         /* denoise steps, 1..SPOOL_MAX_STEPS */
   float guidance;         /* classifier-free guidance scale, 0..50 */
-  uint64_t first_frame;   /* index of the segment's first frame in the video */
+  int64_t first_frame;    /* index of the segment's first frame in the video;
+                             negative only for an extension's first segment
+                             (prefix given), whose overlap frames are the
+                             input's last frames, before frame 0 of the
+                             output: then -overlap ≤ first_frame < 0 */
   const uint8_t *cond;    /* tail state of the previous segment, or NULL; when
                              given it holds exactly `overlap` frames starting
                              at first_frame, and those frames are reproduced */
@@ -140,7 +154,23 @@ typedef struct spool_request {
                              ≤ frames; 0 = no tail (last segment, independent mode) */
   uint32_t fps;           /* frames per second of the video, 1..SPOOL_MAX_FPS;
                              0 = not given (backends that need it assume 24) */
+  /* Since ABI 2. */
+  const uint8_t *prefix;  /* media to start from, or NULL: `overlap` packed
+                             RGB24 frames of width × height, each height rows
+                             top to bottom of 3 × width bytes, frame after
+                             frame. The backend encodes them into its latent
+                             space and holds them clean, as it holds a tail
+                             state's latents, and the first `overlap` frames
+                             come out decoded from them (≈ these frames, as
+                             near as the backend's encode and decode go).
+                             Mutually exclusive with cond. */
+  size_t prefix_len;      /* bytes at prefix: exactly overlap × width × height
+                             × 3; 0 when prefix is NULL */
 } spool_request;
+
+/* struct_size of the first version of spool_request (up to fps). Its
+ * first_frame was a uint64_t: the same bits for every index ≥ 0. */
+#define SPOOL_REQUEST_V1_SIZE (offsetof(spool_request, fps) + sizeof(uint32_t))
 
 /* One decoded frame. rgb is owned by the engine and valid only during the
  * callback; copy what must outlive it. */
@@ -184,7 +214,8 @@ SPOOL_API const char *spool_status_string(spool_status status);
  * running executable. A plugin found nowhere (or not loadable) is
  * SPOOL_ERR_BACKEND_NOT_FOUND with a message naming the file, the
  * directories searched and the make target that builds it; one built for
- * another ABI is SPOOL_ERR_ABI_MISMATCH. Loaded plugins stay loaded for the
+ * another ABI is SPOOL_ERR_ABI_MISMATCH, with a message naming both ABI
+ * versions and that make target. Loaded plugins stay loaded for the
  * life of the process.
  * Thread-safe: engines are independent of one another. */
 SPOOL_API spool_status spool_engine_open(const spool_engine_options *opts,
@@ -202,6 +233,10 @@ SPOOL_API spool_status spool_engine_info_get(spool_engine_t *engine,
                                              spool_engine_info *info);
 
 /* Generates one segment. Blocks until it is done, failed or cancelled.
+ * req and everything it points to (prompt, cond, prefix) are borrowed: the
+ * caller owns them and keeps them unchanged until the call returns; the
+ * engine keeps no pointer into them afterwards. A req with struct_size below
+ * SPOOL_REQUEST_V1_SIZE is SPOOL_ERR_INVALID_ARGUMENT.
  * cancel, when not NULL, is owned by the caller, may be set from any thread
  * while the call runs (an atomic store of 1), and is read atomically at
  * least once per denoise step and once per decoded frame; a non-zero value

@@ -90,8 +90,19 @@ static spool_status load_plugin(const spool_engine_options *o, const spool_backe
   }
   const spool_backend *be = entry(SPOOL_INFER_ABI_VERSION);
   if (!be || be->abi_version != SPOOL_INFER_ABI_VERSION) {
-    snprintf(err, errlen, "backend %s: %s was built for ABI %u, this library is ABI %u; rebuild the plugin",
-             o->backend, file, be ? be->abi_version : 0, SPOOL_INFER_ABI_VERSION);
+    /* A plugin answers NULL for an ABI it was not built for: ask it for
+     * the others to name the one it was (its table is static data, and a
+     * table of another ABI is only read for its version, never used). */
+    uint32_t built = be ? be->abi_version : 0;
+    for (uint32_t v = 1; !built && v <= SPOOL_INFER_ABI_VERSION + 16; v++) {
+      const spool_backend *other = v == SPOOL_INFER_ABI_VERSION ? NULL : entry(v);
+      if (other) built = other->abi_version;
+    }
+    char was[48] = "for another ABI";
+    if (built) snprintf(was, sizeof was, "for ABI %u", built);
+    snprintf(err, errlen,
+             "backend %s: %s was built %s, this library is ABI %u; rebuild the plugin with \"make -C libs/infer %s\"",
+             o->backend, file, was, SPOOL_INFER_ABI_VERSION, o->backend);
     return SPOOL_ERR_ABI_MISMATCH;
   }
   *out = be;
@@ -170,6 +181,22 @@ SPOOL_API spool_status spool_engine_run(spool_engine_t *e, const spool_request *
                                         const int32_t *cancel) {
   if (!e) return SPOOL_ERR_INVALID_ARGUMENT;
   e->err[0] = 0;
+  if (!req) {
+    snprintf(e->err, sizeof e->err, "request: NULL");
+    return SPOOL_ERR_INVALID_ARGUMENT;
+  }
+  if (req->struct_size < SPOOL_REQUEST_V1_SIZE) {
+    snprintf(e->err, sizeof e->err, "request: struct_size %u, want at least %zu (built against another header?)",
+             req->struct_size, (size_t)SPOOL_REQUEST_V1_SIZE);
+    return SPOOL_ERR_INVALID_ARGUMENT;
+  }
+  /* Fields appended after the caller's header read as 0 (prefix NULL);
+   * validation and the backend see the full-size copy. */
+  spool_request full;
+  memset(&full, 0, sizeof full);
+  memcpy(&full, req, req->struct_size < sizeof full ? req->struct_size : sizeof full);
+  full.struct_size = sizeof full;
+  req = &full;
   spool_status st = spool_validate_request(req, &e->info, e->err, sizeof e->err);
   if (st != SPOOL_OK) return st;
   static const spool_callbacks none = {0};

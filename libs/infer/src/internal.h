@@ -27,9 +27,11 @@ static inline uint32_t spool_latent_frames(uint32_t n, uint32_t t) { return t > 
  * bytes). Returns 1 when found. */
 SPOOL_HIDDEN int spool_param(const char *params, const char *key, char *out, size_t outlen);
 
-/* Checks a request against the engine's info: sizes, frames, steps, prompt
- * (UTF-8), guidance, and the tail-state blob's header, checksum and shape.
- * Writes a message naming the field into err on failure. */
+/* Checks a full-size request (struct_size ≥ sizeof(spool_request):
+ * spool_engine_run widens an older caller's first) against the engine's
+ * info: sizes, frames, steps, prompt (UTF-8), guidance, first_frame, the
+ * tail-state blob's header, checksum and shape, and the prefix frames'
+ * size. Writes a message naming the field into err on failure. */
 SPOOL_HIDDEN spool_status spool_validate_request(const spool_request *req, const spool_engine_info *info,
                                                  char *err, size_t errlen);
 

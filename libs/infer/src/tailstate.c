@@ -40,8 +40,9 @@ size_t spool_tail_size(uint32_t channels, uint32_t h, uint32_t w, uint32_t frame
 }
 
 spool_status spool_tail_encode(uint8_t *out, size_t out_len, uint32_t channels, uint32_t h,
-                               uint32_t w, uint32_t frames, uint64_t first_frame,
+                               uint32_t w, uint32_t frames, int64_t first_frame,
                                const float *latents) {
+  uint64_t first = (uint64_t)first_frame; /* two's complement: defined for every int64 */
   size_t size = spool_tail_size(channels, h, w, frames);
   if (!out || !latents || size == 0 || out_len < size) return SPOOL_ERR_INVALID_ARGUMENT;
   size_t floats = (size - SPOOL_TAIL_HEADER) / 4;
@@ -51,8 +52,8 @@ spool_status spool_tail_encode(uint8_t *out, size_t out_len, uint32_t channels, 
   put32(out + 12, h);
   put32(out + 16, w);
   put32(out + 20, frames);
-  put32(out + 24, (uint32_t)first_frame);
-  put32(out + 28, (uint32_t)(first_frame >> 32));
+  put32(out + 24, (uint32_t)first);
+  put32(out + 28, (uint32_t)(first >> 32));
   put32(out + 36, 0);
   uint8_t *payload = out + SPOOL_TAIL_HEADER;
   for (size_t i = 0; i < floats; i++) {

@@ -10,7 +10,10 @@
  *   12    4    u32 latent_h     latent rows h
  *   16    4    u32 latent_w     latent columns w
  *   20    4    u32 frames       latent frames F (the segment's overlap)
- *   24    8    u64 first_frame  video index of the blob's first frame
+ *   24    8    u64 first_frame  video index of the blob's first frame: the
+ *                                 request's int64 first_frame as its two's
+ *                                 complement bits (the field was unsigned
+ *                                 before ABI 2; every index ≥ 0 keeps its bits)
  *   32    4    u32 crc32        CRC-32 (IEEE) of the payload bytes
  *   36    4    u32 reserved = 0
  *   40    F*C*h*w float32 payload, [frame][channel][row][column]
@@ -18,7 +21,8 @@
  * Any corruption (magic, version, sizes, length, checksum, NaN or Inf,
  * reserved bits) makes spool_tail_parse fail with a message. The checksum
  * covers the payload; the shape fields are checked by the length they imply,
- * and first_frame by the engine against the request it conditions.
+ * and first_frame by the engine against the request it conditions, bit
+ * pattern against bit pattern (uint64_t)req->first_frame.
  *
  * Self-contained C99 with no engine dependency: the python and cuda plugins
  * compile this file in. Symbols are spool_-prefixed and hidden.
@@ -42,7 +46,7 @@
 
 typedef struct spool_tail_view {
   uint32_t channels, latent_h, latent_w, frames;
-  uint64_t first_frame;
+  uint64_t first_frame; /* the bits of the int64 index: compare with (uint64_t)first_frame */
   const float *latents; /* the copied payload, or NULL; see spool_tail_parse */
 } spool_tail_view;
 
@@ -53,7 +57,7 @@ SPOOL_HIDDEN size_t spool_tail_size(uint32_t channels, uint32_t h, uint32_t w, u
  * Borrowed pointers; no allocation. */
 SPOOL_HIDDEN spool_status spool_tail_encode(uint8_t *out, size_t out_len, uint32_t channels,
                                             uint32_t h, uint32_t w, uint32_t frames,
-                                            uint64_t first_frame, const float *latents);
+                                            int64_t first_frame, const float *latents);
 
 /* Checks blob and decodes its header into *view. The payload is copied
  * into dst (dst_floats ≥ frames × channels × h × w) when dst is not NULL,

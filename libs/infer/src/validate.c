@@ -1,6 +1,7 @@
 /* validate.c - request validation, done once by the engine for every backend. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -54,7 +55,7 @@ int spool_param(const char *params, const char *key, char *out, size_t outlen) {
 spool_status spool_validate_request(const spool_request *req, const spool_engine_info *info, char *err,
                                     size_t errlen) {
   if (!req) FAIL("request: NULL");
-  if (req->struct_size < sizeof(spool_request))
+  if (req->struct_size < sizeof(spool_request)) /* the engine widens an older caller's request first */
     FAIL("request: struct_size %u, want %zu (built against another header?)", req->struct_size, sizeof(spool_request));
   uint32_t w = req->width, h = req->height;
   uint32_t lo = w < h ? w : h, hi = w < h ? h : w;
@@ -74,7 +75,27 @@ spool_status spool_validate_request(const spool_request *req, const spool_engine
   size_t plen = strnlen(req->prompt, SPOOL_MAX_PROMPT_BYTES + 1);
   if (plen == 0 || plen > SPOOL_MAX_PROMPT_BYTES) FAIL("prompt: %zu bytes, want 1..%u", plen, SPOOL_MAX_PROMPT_BYTES);
   if (!valid_utf8((const unsigned char *)req->prompt, plen)) FAIL("prompt: not valid UTF-8");
+  if (req->first_frame > INT64_MAX - (int64_t)req->frames)
+    FAIL("first_frame %lld: the segment's last frame would be past the largest index", (long long)req->first_frame);
   if ((req->cond == NULL) != (req->cond_len == 0)) FAIL("cond: pointer and length disagree");
+  if ((req->prefix == NULL) != (req->prefix_len == 0)) FAIL("prefix: pointer and length disagree");
+  if (req->cond && req->prefix)
+    FAIL("cond and prefix: both given; a segment starts from a tail state (cond) or from media (prefix), not both");
+  if (req->first_frame < 0) {
+    if (!req->prefix)
+      FAIL("first_frame %lld: negative only for an extension's first segment, which has prefix frames",
+           (long long)req->first_frame);
+    if (req->first_frame < -(int64_t)req->overlap)
+      FAIL("first_frame %lld: at least -overlap (%lld): only the prefix frames come before frame 0",
+           (long long)req->first_frame, -(long long)req->overlap);
+  }
+  if (req->prefix) {
+    if (req->overlap == 0) FAIL("prefix: frames were given but overlap is 0");
+    uint64_t want = (uint64_t)req->overlap * w * h * 3; /* ≤ 1024 × 1920 × 1080 × 3: no overflow */
+    if ((uint64_t)req->prefix_len != want)
+      FAIL("prefix: %zu bytes, want overlap × width × height × 3 = %u × %u × %u × 3 = %llu (packed RGB24 frames)",
+           req->prefix_len, req->overlap, w, h, (unsigned long long)want);
+  }
   if (req->cond) {
     if (req->overlap == 0) FAIL("cond: a tail state was given but overlap is 0");
     spool_tail_view v;
@@ -87,9 +108,10 @@ spool_status spool_validate_request(const spool_request *req, const spool_engine
     uint32_t lf = spool_latent_frames(req->overlap, info->temporal_scale);
     if (v.frames != lf)
       FAIL("cond: tail state holds %u latent frames, overlap %u needs %u", v.frames, req->overlap, lf);
-    if (v.first_frame != req->first_frame)
-      FAIL("cond: tail state starts at frame %llu, this segment at %llu", (unsigned long long)v.first_frame,
-           (unsigned long long)req->first_frame);
+    /* The blob holds the int64's two's complement bits: compare bits. */
+    if (v.first_frame != (uint64_t)req->first_frame)
+      FAIL("cond: tail state starts at frame %lld, this segment at %lld", (long long)(int64_t)v.first_frame,
+           (long long)req->first_frame);
   }
   return SPOOL_OK;
 }

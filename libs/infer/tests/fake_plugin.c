@@ -1,6 +1,11 @@
 /* fake_plugin.c - plugins for the engine's loader tests, built by the
- * Makefile in three flavours:
- *   -DFAKE_NAME=fakeabi -DFAKE_ABI=99  a plugin built for another ABI
+ * Makefile in four flavours:
+ *   -DFAKE_NAME=fakeabi -DFAKE_ABI=99  a plugin built for another ABI that
+ *                                      hands out its table whatever it is asked
+ *   -DFAKE_NAME=fakeabi1 -DFAKE_ABI=1 -DFAKE_STRICT
+ *                                      a plugin built for ABI 1, answering as
+ *                                      the real plugins do: its table for its
+ *                                      own ABI, NULL for any other
  *   -DFAKE_NAME=noentry -DNO_ENTRY     a .so without spool_plugin_backend
  *   -DFAKE_NAME=fakedev                loads, but its device is absent */
 #include <stdio.h>
@@ -31,8 +36,12 @@ static const spool_backend table = {FAKE_ABI, STR(FAKE_NAME), f_open, f_close, f
 
 #ifndef NO_ENTRY
 SPOOL_API const spool_backend *spool_plugin_backend(uint32_t abi_version) {
+#ifdef FAKE_STRICT
+  return abi_version == FAKE_ABI ? &table : NULL;
+#else
   (void)abi_version;
   return &table; /* even for another ABI: the engine must check */
+#endif
 }
 #else
 SPOOL_API const spool_backend *spool_plugin_entry_misnamed(void) { return &table; }

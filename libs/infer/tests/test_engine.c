@@ -195,7 +195,7 @@ static void test_validation(void) {
   struct {
     const char *name;
     spool_request r;
-  } cases[40];
+  } cases[48];
   int n = 0;
 #define CASE(label, stmt) do { cases[n].name = label; cases[n].r = good; { spool_request *r = &cases[n].r; stmt; } n++; } while (0)
   CASE("odd width", r->width = 95);
@@ -229,6 +229,19 @@ static void test_validation(void) {
   CASE("truncated UTF-8", r->prompt = "caf\xc3");
   CASE("cond of another size", (r->overlap = 4, r->first_frame = 9, r->width = 128, r->cond = blob, r->cond_len = len));
   CASE("cond with too few frames", (r->overlap = 5, r->first_frame = 9, r->cond = blob, r->cond_len = len));
+  /* Prefix frames: s.frames holds 13 frames of 96×64, enough for any overlap here. */
+  size_t fb = 96 * 64 * 3;
+  CASE("prefix and cond", (r->overlap = 4, r->first_frame = 9, r->cond = blob, r->cond_len = len,
+                           r->prefix = s.frames, r->prefix_len = 4 * fb));
+  CASE("prefix without overlap", (r->prefix = s.frames, r->prefix_len = fb));
+  CASE("prefix one byte short", (r->overlap = 2, r->prefix = s.frames, r->prefix_len = 2 * fb - 1));
+  CASE("prefix one frame long", (r->overlap = 2, r->prefix = s.frames, r->prefix_len = 3 * fb));
+  CASE("prefix pointer without length", (r->overlap = 2, r->prefix = s.frames));
+  CASE("prefix length without pointer", (r->overlap = 2, r->prefix_len = 2 * fb));
+  CASE("negative first_frame without prefix", (r->overlap = 2, r->first_frame = -2));
+  CASE("negative first_frame with cond", (r->overlap = 4, r->first_frame = -4, r->cond = blob, r->cond_len = len));
+  CASE("first_frame before -overlap", (r->overlap = 2, r->first_frame = -3, r->prefix = s.frames, r->prefix_len = 2 * fb));
+  CASE("first_frame overflows", r->first_frame = INT64_MAX - 12);
 #undef CASE
   for (int i = 0; i < n; i++) {
     sink t;
@@ -238,6 +251,20 @@ static void test_validation(void) {
     CHECK(t.nframes == 0, "%s: frames were emitted", cases[i].name);
     sink_free(&t);
   }
+  /* The messages name the field. */
+  spool_request both = good;
+  both.overlap = 4, both.first_frame = 9, both.cond = blob, both.cond_len = len, both.prefix = s.frames;
+  both.prefix_len = 4 * fb;
+  sink t;
+  CHECK(run(e, &both, &t, NULL) == SPOOL_ERR_INVALID_ARGUMENT && strstr(spool_engine_last_error(e), "cond and prefix"),
+        "both: %s", spool_engine_last_error(e));
+  sink_free(&t);
+  spool_request short_prefix = good;
+  short_prefix.overlap = 2, short_prefix.prefix = s.frames, short_prefix.prefix_len = fb;
+  CHECK(run(e, &short_prefix, &t, NULL) == SPOOL_ERR_INVALID_ARGUMENT &&
+            strstr(spool_engine_last_error(e), "prefix: 18432 bytes, want overlap × width × height × 3"),
+        "short prefix: %s", spool_engine_last_error(e));
+  sink_free(&t);
   /* Corruption anywhere in the blob is caught. */
   spool_request r = good;
   r.overlap = 4;
@@ -319,12 +346,12 @@ static void test_backends_and_errors(void) {
   spool_engine_close(e);
 }
 
-/* Any thread count gives the same bytes: frames, tail, and a chained
- * segment; odd sizes and portrait included. */
+/* Any thread count gives the same bytes: frames, tail, a chained segment
+ * and one that starts from prefix frames; odd sizes and portrait included. */
 static void test_threads_are_bit_identical(void) {
   const uint32_t sizes[][2] = {{96, 64}, {330, 250}, {64, 200}};
   for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-    sink ref[2][2];
+    sink ref[2][3];
     const int32_t threads[2] = {1, 3};
     for (int t = 0; t < 2; t++) {
       spool_engine_t *e = open_engine_threads("ref", NULL, threads[t]);
@@ -338,9 +365,16 @@ static void test_threads_are_bit_identical(void) {
       r2.cond = ref[t][0].tail;
       r2.cond_len = ref[t][0].tail_len;
       CHECK(run(e, &r2, &ref[t][1], NULL) == SPOOL_OK, "threads %d chain: %s", threads[t], spool_engine_last_error(e));
+      /* An extension of segment 1's last 4 frames: the prefix encoder too. */
+      spool_request r3 = r;
+      r3.overlap = 4;
+      r3.first_frame = -4;
+      r3.prefix = ref[t][0].frames + 9 * ref[t][0].frame_bytes;
+      r3.prefix_len = 4 * ref[t][0].frame_bytes;
+      CHECK(run(e, &r3, &ref[t][2], NULL) == SPOOL_OK, "threads %d prefix: %s", threads[t], spool_engine_last_error(e));
       spool_engine_close(e);
     }
-    for (int seg = 0; seg < 2; seg++) {
+    for (int seg = 0; seg < 3; seg++) {
       sink *a = &ref[0][seg], *b = &ref[1][seg];
       CHECK(a->nframes == 13 && b->nframes == 13 &&
                 memcmp(a->frames, b->frames, a->frame_bytes * a->nframes) == 0,
@@ -349,7 +383,7 @@ static void test_threads_are_bit_identical(void) {
             sizes[k][0], sizes[k][1], seg);
     }
     for (int t = 0; t < 2; t++)
-      for (int seg = 0; seg < 2; seg++) sink_free(&ref[t][seg]);
+      for (int seg = 0; seg < 3; seg++) sink_free(&ref[t][seg]);
   }
 }
 
@@ -364,6 +398,66 @@ static void test_independent_mode(void) {
   CHECK(run(e, &r, &s, NULL) == SPOOL_OK && s.nframes == 13, "independent: %s", spool_engine_last_error(e));
   sink_free(&s);
   spool_engine_close(e);
+}
+
+/* A caller built against the first header passes a smaller spool_request:
+ * what lies past its struct_size (prefix) is never read. Prefix frames run
+ * on both built-in backends; sim hands them out unchanged. */
+static void test_request_sizes_and_prefix(void) {
+  spool_engine_t *e = open_engine("ref", NULL);
+  spool_request r = request();
+  sink plain, old;
+  CHECK(run(e, &r, &plain, NULL) == SPOOL_OK, "plain: %s", spool_engine_last_error(e));
+  spool_request v1 = r;
+  v1.struct_size = (uint32_t)SPOOL_REQUEST_V1_SIZE;
+  v1.prefix = (const uint8_t *)"junk past the caller's struct";
+  v1.prefix_len = 3;
+  CHECK(run(e, &v1, &old, NULL) == SPOOL_OK, "v1 request: %s", spool_engine_last_error(e));
+  CHECK(old.nframes == 13 && memcmp(old.frames, plain.frames, plain.frame_bytes * 13) == 0,
+        "a v1 request differs from the same request without a prefix");
+  v1.struct_size = (uint32_t)SPOOL_REQUEST_V1_SIZE - 1;
+  sink t;
+  CHECK(run(e, &v1, &t, NULL) == SPOOL_ERR_INVALID_ARGUMENT && strstr(spool_engine_last_error(e), "struct_size"),
+        "a request smaller than v1: %s", spool_engine_last_error(e));
+  sink_free(&t);
+  CHECK(spool_engine_run(e, NULL, NULL, NULL) == SPOOL_ERR_INVALID_ARGUMENT, "NULL request");
+
+  /* Image to video (1 prefix frame at frame 0) and an extension (4 frames
+   * before frame 0): the prefix frames come out decoded, close to the given
+   * ones (the Go tests state the bound), and the run is deterministic. */
+  const uint32_t overlaps[2] = {1, 4};
+  const int64_t firsts[2] = {0, -4};
+  for (int k = 0; k < 2; k++) {
+    spool_request p = r;
+    p.seed = 44;
+    p.overlap = overlaps[k];
+    p.first_frame = firsts[k];
+    p.prefix = plain.frames + (13 - overlaps[k]) * plain.frame_bytes;
+    p.prefix_len = overlaps[k] * plain.frame_bytes;
+    sink a, b;
+    CHECK(run(e, &p, &a, NULL) == SPOOL_OK && a.nframes == 13 && a.saw_tail, "prefix %u: %s", overlaps[k],
+          spool_engine_last_error(e));
+    CHECK(run(e, &p, &b, NULL) == SPOOL_OK && memcmp(a.frames, b.frames, a.frame_bytes * 13) == 0,
+          "prefix %u: two runs differ", overlaps[k]);
+    double err = frame_change(a.frames, p.prefix, p.prefix_len);
+    CHECK(err < 3, "prefix %u: decoded prefix frames %.2f levels from the given ones", overlaps[k], err);
+    sink_free(&a);
+    sink_free(&b);
+  }
+  spool_engine_close(e);
+
+  spool_engine_t *sim = open_engine("sim", "step_ms=0");
+  spool_request p = r;
+  p.overlap = 2;
+  p.first_frame = -2;
+  p.prefix = plain.frames;
+  p.prefix_len = 2 * plain.frame_bytes;
+  CHECK(run(sim, &p, &t, NULL) == SPOOL_OK && t.nframes == 13 && memcmp(t.frames, plain.frames, p.prefix_len) == 0,
+        "sim: the prefix frames are not its first frames: %s", spool_engine_last_error(sim));
+  sink_free(&t);
+  spool_engine_close(sim);
+  sink_free(&plain);
+  sink_free(&old);
 }
 
 /* Plugin loading: a missing plugin, one built for another ABI, one without
@@ -388,6 +482,16 @@ static void test_plugins_and_options(const char *dir) {
   o.backend = "fakeabi";
   CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_ABI_MISMATCH && e == NULL, "ABI mismatch: %s", err);
   CHECK(strstr(err, "ABI 99") && strstr(err, "rebuild"), "ABI message: %s", err);
+  /* A plugin built for ABI 1 answers NULL when asked for this ABI, as every
+   * real plugin does for an ABI not its own: the message still names both
+   * versions and the make target that rebuilds it. */
+  o.backend = "fakeabi1";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_ABI_MISMATCH && e == NULL, "ABI 1 plugin: %s", err);
+  char want[64];
+  snprintf(want, sizeof want, "this library is ABI %u", SPOOL_INFER_ABI_VERSION);
+  CHECK(strstr(err, "built for ABI 1,") && strstr(err, want) &&
+            strstr(err, "make -C libs/infer fakeabi1"),
+        "ABI 1 message: %s", err);
   o.backend = "noentry";
   CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_BACKEND_NOT_FOUND, "no entry point: %s", err);
   CHECK(strstr(err, "spool_plugin_backend") != NULL, "no entry message: %s", err);
@@ -496,6 +600,7 @@ int main(int argc, char **argv) {
   test_backends_and_errors();
   test_threads_are_bit_identical();
   test_independent_mode();
+  test_request_sizes_and_prefix();
   test_plugins_and_options(argc > 1 ? argv[1] : NULL);
   test_sim();
   test_sim_hang();

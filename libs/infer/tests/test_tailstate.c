@@ -37,7 +37,17 @@ int main(void) {
   size_t len = spool_tail_size(C, H, W, F);
   uint8_t *blob = malloc(len + 8), *bad = malloc(len + 8);
   CHECK(spool_tail_encode(blob, len - 1, C, H, W, F, 7, lat) == SPOOL_ERR_INVALID_ARGUMENT, "short output accepted");
-  CHECK(spool_tail_encode(blob, len, C, H, W, F, (uint64_t)1 << 40 | 7, lat) == SPOOL_OK, "encode");
+  /* A negative first_frame (an extension's first segment) is stored as its
+   * two's complement bits, and compared as such by the engine. */
+  CHECK(spool_tail_encode(blob, len, C, H, W, F, -5, lat) == SPOOL_OK, "encode at -5");
+  {
+    spool_tail_view neg;
+    char e[256];
+    CHECK(spool_tail_parse(blob, len, &neg, NULL, 0, e, sizeof e) == SPOOL_OK && neg.first_frame == (uint64_t)(int64_t)-5 &&
+              memcmp(blob + 24, "\xfb\xff\xff\xff\xff\xff\xff\xff", 8) == 0,
+          "first_frame -5: %llx (%s)", (unsigned long long)neg.first_frame, e);
+  }
+  CHECK(spool_tail_encode(blob, len, C, H, W, F, (int64_t)1 << 40 | 7, lat) == SPOOL_OK, "encode");
   CHECK(memcmp(blob, "SPTS\x01\0\0\0\x03\0\0\0", 12) == 0, "header is little-endian SPTS v1");
   spool_tail_view v;
   char err[256];

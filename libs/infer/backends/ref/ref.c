@@ -16,7 +16,8 @@
  *    With overlap > 0 and no tail state (independent mode) every frame
  *    starts from noise.
  *  - Conditioning: the first `overlap` frames are the clean prefix, the tail
- *    state's latents bit for bit. The segment continues from it as a
+ *    state's latents bit for bit, or the prefix RGB frames encoded (see
+ *    Encode). The segment continues from it as a
  *    diffusion-forcing model does, whatever its prompt: the last prefix
  *    frame's departure from this segment's scene, d = x[O−1] − scene(O−1),
  *    stays in the new frames and fades out along a smoothstep over them,
@@ -31,9 +32,18 @@
  *    tone curve to RGB24, into one reusable buffer. A frame depends only on
  *    its own latents, so equal latents decode to equal bytes and a chain is
  *    seamless.
+ *  - Encode (prefix frames): the inverse of decode as near as it goes, per
+ *    frame: the inverse tone curve (byte to latent-space value), an 8×8 box
+ *    average down to the latent grid (the inverse of the ×8 upsample for a
+ *    field that is flat over a cell; it smooths what varies within one), and
+ *    the minimal-norm least-squares inverse of the channel mix and bias (its
+ *    pseudo-inverse; scene.h's ref_tables). decode(encode(x)) is close to x
+ *    for smooth x whose colours the tone curve can make (bytes of about
+ *    25..230); infer's tests state the error.
  *
  * Threads (spool_engine_options.threads): every loop is split into
- * independent element ranges (cells of a frame, whole frames, rows), and each
+ * independent element ranges (cells of a frame, whole frames, rows, latent
+ * rows of the prefix frames), and each
  * element is computed by exactly the same operations whatever the split, so
  * the bytes do not depend on the thread count. Callbacks and the cancel flag
  * stay on the calling thread.
@@ -64,8 +74,7 @@ typedef struct {
   uint8_t *rgb;    /* H × W × 3 */
   uint8_t *tail;
   size_t lat_cap, scratch_cap, drift_cap, lrgb_cap, hpass_cap, xa_cap, x0_cap, rgb_cap, tail_cap;
-  uint8_t lut[REF_LUT];
-  float mix[3][REF_C], bias[3];
+  ref_tables tab;   /* decode's tables and their inverses (scene.h) */
 } ref_state;
 
 /* One run's shapes and inputs, shared by the parallel tasks. */
@@ -79,9 +88,39 @@ typedef struct {
   const float *src; /* decode: the frame's latents */
 } ref_job;
 
+/* Encode: the latents of latent rows [lo, hi) of the prefix frames, row r
+ * being frame r / h's latent row r % h, into the first O frames of lat.
+ * Each cell averages the inverse tone of its 8×8 pixels (fewer at the right
+ * and bottom edges), then the pseudo-inverse of the mix maps the RGB
+ * averages less the bias to its REF_C channels. */
+static void task_encode(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  const ref_tables *t = &j->s->tab;
+  const uint32_t H = j->H, W = j->W, w = j->w;
+  (void)tid;
+  for (size_t r = lo; r < hi; r++) {
+    size_t f = r / j->h;
+    uint32_t ly = (uint32_t)(r % j->h), y0 = ly * REF_SCALE, y1 = y0 + REF_SCALE < H ? y0 + REF_SCALE : H;
+    const uint8_t *rgb = j->req->prefix + f * (size_t)H * W * 3;
+    float *out = j->s->lat + f * j->fsz + (size_t)ly * w;
+    for (uint32_t lx = 0; lx < w; lx++) {
+      uint32_t x0 = lx * REF_SCALE, x1 = x0 + REF_SCALE < W ? x0 + REF_SCALE : W;
+      float avg[3];
+      for (int ch = 0; ch < 3; ch++) {
+        float sum = 0;
+        for (uint32_t Y = y0; Y < y1; Y++)
+          for (uint32_t X = x0; X < x1; X++) sum += t->tone[rgb[((size_t)Y * W + X) * 3 + ch]];
+        avg[ch] = sum / (float)((y1 - y0) * (x1 - x0)) - t->bias[ch];
+      }
+      for (int c = 0; c < REF_C; c++)
+        out[c * j->plane + lx] = t->pinv[c][0] * avg[0] + t->pinv[c][1] * avg[1] + t->pinv[c][2] * avg[2];
+    }
+  }
+}
+
 /* The scene's latent field at absolute frame t into out (C × h × w);
  * gy (h) and gx (w) are scratch. */
-static void render_scene(const ref_scene *sc, uint64_t t, uint32_t h, uint32_t w, float *out, float *gy, float *gx) {
+static void render_scene(const ref_scene *sc, int64_t t, uint32_t h, uint32_t w, float *out, float *gy, float *gx) {
   size_t plane = (size_t)h * w;
   for (int c = 0; c < REF_C; c++) {
     float *o = out + c * plane;
@@ -90,7 +129,7 @@ static void render_scene(const ref_scene *sc, uint64_t t, uint32_t h, uint32_t w
       for (uint32_t x = 0; x < w; x++) o[(size_t)y * w + x] = v;
     }
   }
-  float ft = (float)(t % 1000000);
+  float ft = ref_clock(t);
   float dim = (float)(h < w ? h : w);
   for (int b = 0; b < REF_BLOBS; b++) {
     float cx = (0.5f + 0.35f * sinf(sc->wx[b] * ft + sc->px[b])) * (float)w;
@@ -151,16 +190,7 @@ static spool_status ref_open(const spool_engine_options *o, void **state, char *
     free(s);
     return SPOOL_ERR_OUT_OF_MEMORY;
   }
-  for (int i = 0; i < REF_LUT; i++) {
-    float v = -4.0f + 8.0f * ((float)i + 0.5f) / REF_LUT;
-    float y = 0.5f + 0.5f * v / (1.0f + fabsf(v));
-    s->lut[i] = (uint8_t)lrintf(255.0f * y);
-  }
-  uint64_t k = 0x5eed5eedULL;
-  for (int ch = 0; ch < 3; ch++) {
-    s->bias[ch] = 0.1f * unit(k, 100 + ch);
-    for (int c = 0; c < REF_C; c++) s->mix[ch][c] = 0.9f * unit(k, (uint64_t)ch * REF_C + c);
-  }
+  ref_make_tables(&s->tab);
   *state = s;
   return SPOOL_OK;
 }
@@ -209,7 +239,7 @@ static void task_compose(void *arg, size_t lo, size_t hi, unsigned tid) {
   const ref_job *j = arg;
   float *scene = j->s->scratch + (size_t)tid * (j->fsz + j->h + j->w), *gy = scene + j->fsz, *gx = gy + j->h;
   for (size_t f = j->O + lo; f < j->O + hi; f++) {
-    render_scene(j->sc, j->req->first_frame + f, j->h, j->w, scene, gy, gx);
+    render_scene(j->sc, j->req->first_frame + (int64_t)f, j->h, j->w, scene, gy, gx);
     float *r = j->s->lat + f * j->fsz;
     if (j->O) {
       const float k = ref_keep((uint32_t)f, j->O, j->F), *d = j->s->drift;
@@ -230,9 +260,9 @@ static void task_mix(void *arg, size_t lo, size_t hi, unsigned tid) {
   for (int ch = 0; ch < 3; ch++) {
     for (size_t ly = lo; ly < hi; ly++) {
       float *o = s->lrgb + ch * j->plane + ly * w;
-      for (uint32_t x = 0; x < w; x++) o[x] = s->bias[ch];
+      for (uint32_t x = 0; x < w; x++) o[x] = s->tab.bias[ch];
       for (int c = 0; c < REF_C; c++) {
-        float m = s->mix[ch][c];
+        float m = s->tab.mix[ch][c];
         const float *l = j->src + c * j->plane + ly * w;
         for (uint32_t x = 0; x < w; x++) o[x] += m * l[x];
       }
@@ -270,7 +300,7 @@ static void task_rows(void *arg, size_t lo, size_t hi, unsigned tid) {
         float v = r0[X] * (1.0f - b) + r1[X] * b;
         int idx = (int)((v + 4.0f) * (REF_LUT / 8.0f));
         idx = idx < 0 ? 0 : idx >= REF_LUT ? REF_LUT - 1 : idx;
-        out[3 * X + ch] = s->lut[idx];
+        out[3 * X + ch] = s->tab.lut[idx];
       }
     }
   }
@@ -302,7 +332,7 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
   ref_scene sc;
   make_scene(&sc, req->prompt);
   ref_job j = {.s = s, .req = req, .sc = &sc, .H = req->height, .W = req->width, .F = req->frames,
-               .O = req->cond ? req->overlap : 0};
+               .O = req->cond || req->prefix ? req->overlap : 0};
   j.h = spool_latent_dim(j.H, REF_SCALE);
   j.w = spool_latent_dim(j.W, REF_SCALE);
   j.plane = (size_t)j.h * j.w;
@@ -313,13 +343,17 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
     return SPOOL_ERR_OUT_OF_MEMORY;
   }
 
-  /* Initial state: clean conditioning latents for the first O frames and
-   * the last one's drift from this segment's scene; seeded noise residuals
-   * for the rest. */
-  if (O) {
+  /* Initial state: clean conditioning latents for the first O frames (the
+   * tail state's, or the prefix frames encoded) and the last one's drift
+   * from this segment's scene; seeded noise residuals for the rest. */
+  if (req->prefix) {
+    ref_pool_for(s->pool, (size_t)O * j.h, task_encode, &j);
+  } else if (O) {
     spool_tail_view v;
     spool_status st = spool_tail_parse(req->cond, req->cond_len, &v, s->lat, j.fsz * F, err, errlen);
     if (st != SPOOL_OK) return st;
+  }
+  if (O) {
     render_scene(&sc, req->first_frame + O - 1, j.h, j.w, s->scratch, s->scratch + j.fsz, s->scratch + j.fsz + j.h);
     const float *last = s->lat + (size_t)(O - 1) * j.fsz;
     for (size_t i = 0; i < j.fsz; i++) s->drift[i] = last[i] - s->scratch[i];

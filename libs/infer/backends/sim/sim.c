@@ -2,9 +2,10 @@
  * sim.c - the simulation backend, FOR CONTROL-PLANE AND SCALING BENCHMARKS
  * ONLY. It generates no picture worth watching: it sleeps step_ms per
  * denoise step (and frame_us per frame), emits flat frames whose colour
- * comes from the seed and the frame index, and hands out a zero tail state of
- * the right shape, so the control plane sees the timing and the traffic of a
- * real model at no compute cost. Params: "step_ms=<ms>;frame_us=<µs>".
+ * comes from the seed and the frame index (a request's prefix frames, when it
+ * has them, come out as its first frames, unchanged), and hands out a zero
+ * tail state of the right shape, so the control plane sees the timing and the
+ * traffic of a real model at no compute cost. Params: "step_ms=<ms>;frame_us=<µs>".
  *
  * Two more params make a step that never ends, for the tests of the worker's
  * stall watchdog:
@@ -159,8 +160,10 @@ static spool_status sim_run(void *state, const spool_request *req, const spool_c
       return SPOOL_ERR_CANCELLED;
     }
     sleep_us(s->frame_us);
-    memset(s->rgb, (int)((req->seed + req->first_frame + f) & 0xFF), fb);
-    spool_frame fr = {f, req->width, req->height, req->width * 3, s->rgb};
+    const uint8_t *rgb = s->rgb;
+    if (req->prefix && f < req->overlap) rgb = req->prefix + (size_t)f * fb;
+    else memset(s->rgb, (int)((req->seed + (uint64_t)req->first_frame + f) & 0xFF), fb);
+    spool_frame fr = {f, req->width, req->height, req->width * 3, rgb};
     if (cb->on_frame && cb->on_frame(cb->user, &fr)) return SPOOL_ERR_ABORTED;
   }
   return SPOOL_OK;
