@@ -174,3 +174,17 @@ func ParseTailKey(job, key string) (Key, error) {
 	}
 	return k, nil
 }
+
+// ParseUploadDerivedKey accepts key only when it is an object intake
+// derived from an upload, exactly as UploadDerived builds it.
+func ParseUploadDerivedKey(key string) (Key, error) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 6 || parts[0] != "uploads" || parts[3] != "derived" {
+		return "", fmt.Errorf("%w: %q is not uploads/<tenant>/<upload>/derived/<variant>/<name>", ErrInvalidKey, clip(key))
+	}
+	k, err := UploadDerived(parts[1], parts[2], parts[4], parts[5])
+	if err != nil || string(k) != key {
+		return "", fmt.Errorf("%w: %q is not an object derived from an upload", ErrInvalidKey, clip(key))
+	}
+	return k, nil
+}

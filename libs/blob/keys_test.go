@@ -102,6 +102,11 @@ func FuzzKeys(f *testing.F) {
 			}
 		}
 		inUploads(blob.UploadSource(job, name))
+		if k, err := blob.ParseUploadDerivedKey(name); err == nil && !strings.HasPrefix(string(k), "uploads/") {
+			t.Fatalf("derived key %q accepted outside uploads/", k)
+		} else if err != nil && !errors.Is(err, blob.ErrInvalidKey) {
+			t.Fatalf("error without ErrInvalidKey: %v", err)
+		}
 		inUploads(blob.UploadDerived(job, name, name, name))
 	})
 }

@@ -30,6 +30,7 @@ type Config struct {
 	LiveAhead       int           `envconfig:"DISPATCHER_LIVE_AHEAD" default:"3" desc:"segments planned ahead of the newest one for live jobs"`
 	OutboxBatch     int           `envconfig:"DISPATCHER_OUTBOX_BATCH" default:"256" desc:"outbox rows published per transaction"`
 	SubmitBatch     int           `envconfig:"DISPATCHER_SUBMIT_BATCH" default:"64" desc:"submissions fetched at once"`
+	Codec           string        `envconfig:"DISPATCHER_CODEC" default:"h264" desc:"codec with which intake re-encodes an input video that a job keeps (include_input): h264, or lossless for tests; must match the workers'"`
 	SegmentDeadline time.Duration `envconfig:"DISPATCHER_SEGMENT_DEADLINE" default:"30m" desc:"time a worker has to finish a segment attempt"`
 }
 

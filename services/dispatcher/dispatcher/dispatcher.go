@@ -14,6 +14,7 @@ import (
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
 )
 
@@ -24,6 +25,7 @@ type Dispatcher struct {
 	bus       *bus.Bus
 	store     *store.Store
 	blob      *blob.Store // nil: no media jobs
+	codec     media.Codec
 	catalog   jobspec.Catalog
 	pools     []string      // the catalog's pools, in declaration order
 	kick      chan struct{} // wakes the outbox publisher
@@ -51,7 +53,11 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 			return nil, err
 		}
 	}
-	d := &Dispatcher{cfg: cfg, log: log, bus: b, store: s, catalog: cat, pools: cat.Pools.Names(), kick: make(chan struct{}, 1),
+	codec, err := media.CodecByName(cfg.Codec)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: SPOOL_DISPATCHER_CODEC: %w", err)
+	}
+	d := &Dispatcher{cfg: cfg, codec: codec, log: log, bus: b, store: s, catalog: cat, pools: cat.Pools.Names(), kick: make(chan struct{}, 1),
 		admitKick: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if err := o(d); err != nil {

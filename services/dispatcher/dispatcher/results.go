@@ -263,7 +263,7 @@ func (d *Dispatcher) planAhead(ctx context.Context, job string, seg store.Segmen
 	if err != nil {
 		return err
 	}
-	rows, err := segmentRows(norm, job, ahead, templateTraceparent(seg.Task))
+	rows, err := segmentRows(norm, job, ahead, templateTraceparent(seg.Task), Inputs{})
 	if err != nil {
 		return err
 	}

@@ -40,8 +40,12 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	}
 	span.SetAttributes(telemetry.AttrJob.String(id))
 	var job jobspec.Job
+	var in Inputs
 	if decodeErr == nil {
 		job, err = jobspec.Validate(spec, d.catalog)
+		if err == nil {
+			in, err = d.mediaOf(ctx, m, &job)
+		}
 	}
 	switch {
 	case decodeErr != nil:
@@ -54,7 +58,7 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 		raw, _ := protojson.Marshal(spec)
 		err = d.reject(ctx, id, raw, spec, fe.Code, fe.Field, fe.Error())
 	default:
-		err = d.accept(ctx, id, spec, job)
+		err = d.accept(ctx, id, spec, job, in)
 	}
 	if err != nil {
 		span.RecordError(err)
@@ -109,7 +113,7 @@ func jsonObject(b []byte) bool {
 	return false
 }
 
-func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpec, j jobspec.Job) error {
+func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpec, j jobspec.Job, in Inputs) error {
 	var segs []plan.Segment
 	var err error
 	if j.Live {
@@ -121,7 +125,7 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 		return fmt.Errorf("plan %s: %w", id, err)
 	}
 	traceparent := traceparentOf(ctx)
-	rows, err := segmentRows(j, id, segs, traceparent)
+	rows, err := segmentRows(j, id, segs, traceparent, in)
 	if err != nil {
 		return err
 	}
@@ -140,11 +144,12 @@ func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpe
 	}
 	created, err := d.store.CreateJob(ctx, store.NewJob{
 		Job: store.Job{ID: id, Tenant: j.Tenant, Priority: j.Priority, Pool: j.Pool, Model: j.Model, Mode: mode,
-			State: store.JobQueued, Spec: raw, Live: j.Live, TotalFrames: j.TotalFrames, FPS: j.FPS, Width: j.Width,
+			State: store.JobQueued, Spec: raw, Live: j.Live, TotalFrames: j.InputFrames + j.TotalFrames, FPS: j.FPS, Width: j.Width,
 			Height: j.Height, SegmentsTotal: int(j.Plan.Count()), TraceID: traceIDOf(ctx), Traceparent: traceparent,
-			LiveAheadS: j.LiveAheadS, LongestPiece: j.Plan.LongestPiece()},
+			LiveAheadS: j.LiveAheadS, LongestPiece: j.Plan.LongestPiece(), InputFrames: in.InputFrames, InputKey: in.InputKey},
 		Segments: rows,
 		Outbox:   []store.OutboxMsg{ev},
+		Inputs:   jobInputs(j),
 	})
 	if err != nil {
 		return err

@@ -87,12 +87,16 @@ func Template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.Segm
 // templates. Segments that can start (all of an independent job, the first
 // of a chain) are ready: admission queues them in fair order.
 // traceparent is the job's trace context that every task carries.
-func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent string) ([]store.Segment, error) {
+// Segment 0 of a job with an image or a video starts from in's prefix.
+func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent string, in Inputs) ([]store.Segment, error) {
 	rows := make([]store.Segment, len(segs))
 	for i, s := range segs {
 		last := !j.Live && s.Index == j.Plan.Count()-1
 		t := Template(j, id, s, last)
 		t.Traceparent = traceparent
+		if s.Index == 0 && in.PrefixFrames > 0 {
+			t.PrefixKey, t.PrefixFrames = in.PrefixKey, uint32(in.PrefixFrames)
+		}
 		tpl, err := proto.Marshal(t)
 		if err != nil {
 			return nil, fmt.Errorf("encode task: %w", err)

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/spoolvideo/spool/libs/infer"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
@@ -29,6 +31,10 @@ type Options struct {
 	ModelsDir  string          // a folder of weights per model, as SPOOL_WORKER_MODELS_DIR
 	Codec      media.Codec     // H264 when zero
 	Catalog    jobspec.Catalog // the shipped one when it has no models; its pools are ignored
+	// Image and Video are files standing in for the spec's image and video
+	// uploads (the same bytes give the same frames); a spec that names no
+	// upload in their field gets a stand-in id, "up-local".
+	Image, Video string
 	// Progress, when set, is called after each segment.
 	Progress func(done, total int)
 }
@@ -49,12 +55,20 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 		o.Catalog = jobspec.DefaultCatalog()
 	}
 	o.Catalog.Pools = nil // the pool only says where a job runs, never what it looks like
+	spec, err := withFiles(spec, o)
+	if err != nil {
+		return Result{}, err
+	}
 	job, err := jobspec.Validate(spec, o.Catalog)
 	if err != nil {
 		return Result{}, err
 	}
 	if job.Live {
 		return Result{}, errors.New("render: a live job has no end to render")
+	}
+	in, err := intake(ctx, &job, o)
+	if err != nil {
+		return Result{}, err
 	}
 	segs, err := job.Plan.All()
 	if err != nil {
@@ -74,17 +88,24 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 		id = "local"
 	}
 	r := &renderer{job: job, codec: o.Codec, out: out, seq: 1}
+	if err := r.input(in); err != nil {
+		return Result{}, err
+	}
 	for i, s := range segs {
 		t := dispatcher.Template(job, id, s, i == len(segs)-1)
-		if err := r.segment(ctx, engine, t); err != nil {
+		prefix := []byte(nil)
+		if s.Index == 0 && in.PrefixFrames > 0 {
+			t.PrefixFrames, prefix = uint32(in.PrefixFrames), in.Prefix
+		}
+		if err := r.segment(ctx, engine, t, prefix); err != nil {
 			return Result{}, fmt.Errorf("render: segment %d: %w", i, err)
 		}
 		if o.Progress != nil {
 			o.Progress(i+1, len(segs))
 		}
 	}
-	if r.frames != job.TotalFrames {
-		return Result{}, fmt.Errorf("render: %w: %d frames rendered, the plan has %d", media.ErrFrameMismatch, r.frames, job.TotalFrames)
+	if want := job.InputFrames + job.TotalFrames; r.frames != want {
+		return Result{}, fmt.Errorf("render: %w: %d frames rendered, the plan has %d", media.ErrFrameMismatch, r.frames, want)
 	}
 	return Result{Segments: len(segs), Frames: r.frames, Bytes: r.bytes}, nil
 }
@@ -130,7 +151,7 @@ func (s *sink) Frame(f infer.Frame) error {
 
 // segment renders one task into its fragments, then joins them as the
 // stitcher does: chain by copy; independent with crossfaded overlaps.
-func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1.SegmentTask) error {
+func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1.SegmentTask, prefix []byte) error {
 	var enc bytes.Buffer
 	e, err := media.NewEncoder(ctx, &enc, media.EncodeOptions{Width: int(t.Width), Height: int(t.Height), FPS: int(t.Fps),
 		Codec: r.codec, Keyframes: worker.CrossfadeKeyframes(t)})
@@ -138,7 +159,7 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 		return err
 	}
 	s := &sink{task: t, enc: e}
-	if err := engine.Run(ctx, worker.Request(t, r.cond), s); err != nil {
+	if err := engine.Run(ctx, worker.Request(t, r.cond, prefix), s); err != nil {
 		_ = e.Close()
 		return err
 	}
@@ -154,11 +175,8 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 	if err != nil {
 		return err
 	}
-	if r.init == nil {
-		r.init = init
-		if err := r.write(init); err != nil {
-			return err
-		}
+	if err := r.writeInit(init); err != nil {
+		return err
 	}
 	kept := int(t.Frames - t.TrimFrames)
 	var out []media.Fragment
@@ -187,7 +205,21 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 			out = append(out, tail...)
 		}
 	}
-	for _, f := range out {
+	return r.append(out)
+}
+
+// writeInit writes the init segment once, before the first fragment.
+func (r *renderer) writeInit(init []byte) error {
+	if r.init != nil {
+		return nil
+	}
+	r.init = init
+	return r.write(init)
+}
+
+// append writes fragments, numbered on from the last.
+func (r *renderer) append(frags []media.Fragment) error {
+	for _, f := range frags {
 		b, err := media.Renumber(f.Data, uint32(r.seq))
 		if err != nil {
 			return err
@@ -199,6 +231,76 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 		}
 	}
 	return nil
+}
+
+// input writes an extension's kept input video, as the stitcher does
+// before the first segment: the intake's re-encoding, copied.
+func (r *renderer) input(in dispatcher.Inputs) error {
+	if in.InputFrames == 0 {
+		return nil
+	}
+	init, frags, err := media.Fragments(in.Input)
+	if err != nil {
+		return fmt.Errorf("render: input video: %w", err)
+	}
+	if err := r.writeInit(init); err != nil {
+		return err
+	}
+	return r.append(frags)
+}
+
+// withFiles gives the spec's image and video fields an id when the files
+// stand in for them and none is named, and refuses a named upload with no
+// file.
+func withFiles(spec *spoolv1.JobSpec, o Options) (*spoolv1.JobSpec, error) {
+	spec = proto.Clone(spec).(*spoolv1.JobSpec)
+	for _, f := range []struct {
+		field, file string
+		id          *string
+	}{{"image", o.Image, &spec.Image}, {"video", o.Video, &spec.Video}} {
+		switch {
+		case f.file != "" && *f.id == "":
+			*f.id = "up-local"
+		case f.file == "" && *f.id != "":
+			return nil, fmt.Errorf("render: the spec's %s is upload %s; give its file with -%s", f.field, *f.id, f.field)
+		}
+	}
+	if spec.GetAudio() != "" {
+		return nil, fmt.Errorf("render: the spec's audio %s: no model renders audio yet", spec.GetAudio())
+	}
+	return spec, nil
+}
+
+// intake makes of the files what the dispatcher makes of the uploads, with
+// the same options, so the frames are the same.
+func intake(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Inputs, error) {
+	file, field := o.Image, "image"
+	if j.Video != "" {
+		file, field = o.Video, "video"
+	}
+	if j.Image == "" && j.Video == "" {
+		return dispatcher.Inputs{}, nil
+	}
+	mo := dispatcher.IntakeOptions(*j, o.Codec)
+	var enc bytes.Buffer
+	if mo.FragmentFrames > 0 {
+		mo.Encode = &enc
+	}
+	res, err := media.Intake(ctx, file, mo)
+	if err != nil {
+		return dispatcher.Inputs{}, fmt.Errorf("render: %s %s: %w", field, file, err)
+	}
+	in := dispatcher.Inputs{Prefix: res.Last, PrefixFrames: 1}
+	if j.Video != "" {
+		in.PrefixFrames = len(res.Last) / (j.Width * j.Height * 3)
+		if err := j.WithInputFrames(res.Frames); err != nil {
+			return dispatcher.Inputs{}, fmt.Errorf("render: %w", err)
+		}
+		if j.IncludeInput {
+			in.Input, in.InputFrames = enc.Bytes(), res.Frames
+		}
+	}
+	return in, nil
 }
 
 func (r *renderer) write(b []byte) error {

@@ -27,6 +27,8 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ef := addEngineFlags(fs, "to render with (default: the spec's model); -model replaces the spec's")
 	codec := fs.String("codec", "h264", "codec of the fragments: h264 or lossless (as SPOOL_WORKER_CODEC)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
+	image := fs.String("image", "", "image file standing in for the spec's image upload (image to video): the same bytes give the same frames as the uploaded image")
+	video := fs.String("video", "", "video file standing in for the spec's video upload (extension): the same bytes give the same frames as the uploaded video")
 	pos, err := parse(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -69,7 +71,8 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			spec.GetModel(), *ef.backend, strings.Join(models, ", "))
 	}
 	plugins, modelsDir := ef.dirs()
-	o := render.Options{Params: ef.engineParams(cat, []string{spec.GetModel()}), PluginDir: plugins, ModelsDir: modelsDir, Codec: c, Catalog: cat}
+	o := render.Options{Params: ef.engineParams(cat, []string{spec.GetModel()}), PluginDir: plugins, ModelsDir: modelsDir, Codec: c, Catalog: cat,
+		Image: *image, Video: *video}
 	f, err := os.Create(*out)
 	if err != nil {
 		return fmt.Errorf("spoolctl render: %w", err)

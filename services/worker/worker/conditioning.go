@@ -58,3 +58,30 @@ func (w *Worker) conditioning(ctx context.Context, task *spoolv1.SegmentTask) ([
 		}
 	}
 }
+
+// prefix returns the prefix frames of a task that starts from media,
+// nil for one that does not. The key must be one intake derived from an
+// upload, and the object exactly PrefixFrames frames of the task's size.
+func (w *Worker) prefix(ctx context.Context, task *spoolv1.SegmentTask) ([]byte, error) {
+	if task.PrefixFrames == 0 {
+		return nil, nil
+	}
+	key, err := blob.ParseUploadDerivedKey(task.PrefixKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: prefix key: %w", errPermanent, err)
+	}
+	r, _, err := w.blob.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("download prefix %s: %w", key, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(ctxReader{ctx, r})
+	touch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("download prefix %s: %w", key, err)
+	}
+	if want := int(task.PrefixFrames) * int(task.Width) * int(task.Height) * 3; len(b) != want {
+		return nil, fmt.Errorf("%w: prefix %s holds %d bytes, want %d frames of %dx%d RGB24", errPermanent, key, len(b), task.PrefixFrames, task.Width, task.Height)
+	}
+	return b, nil
+}

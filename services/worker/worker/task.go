@@ -10,11 +10,17 @@ import (
 // both make the same bytes.
 
 // Request is the engine request of a task, conditioned on cond (the
-// previous segment's tail state, or nil).
-func Request(t *spoolv1.SegmentTask, cond []byte) infer.Request {
-	return infer.Request{Prompt: t.Prompt, Seed: t.Seed, Width: int(t.Width), Height: int(t.Height),
+// previous segment's tail state, or nil) or, for a segment that starts from
+// media, on prefix (the task's PrefixFrames frames of RGB24): the engine
+// then conditions its first PrefixFrames frames on them.
+func Request(t *spoolv1.SegmentTask, cond, prefix []byte) infer.Request {
+	r := infer.Request{Prompt: t.Prompt, Seed: t.Seed, Width: int(t.Width), Height: int(t.Height),
 		Frames: int(t.Frames), Overlap: int(t.Overlap), Steps: int(t.Steps), Guidance: t.Guidance,
 		FirstFrame: t.FirstFrame, Cond: cond, TailFrames: int(t.TailFrames), FPS: int(t.Fps)}
+	if t.PrefixFrames > 0 {
+		r.Overlap, r.Prefix, r.Cond = int(t.PrefixFrames), prefix, nil
+	}
+	return r
 }
 
 // Keeps reports whether frame i of the segment goes into its fragment. In

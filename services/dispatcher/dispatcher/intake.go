@@ -1,0 +1,268 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/media"
+	"github.com/spoolvideo/spool/libs/store"
+)
+
+// Inputs is what intake made of a job's media for its segments and its
+// stitch.
+type Inputs struct {
+	// Prefix holds segment 0's prefix frames (packed RGB24 of the job's
+	// frame), PrefixFrames of them: the image, or the input video's last
+	// overlap frames. Nil without image or video.
+	Prefix       []byte
+	PrefixFrames int
+	// PrefixKey is where Prefix is stored; "" in a local render.
+	PrefixKey string
+	// InputKey holds the input video re-encoded with the workers' codec in
+	// fragments of at most the plan's longest piece (include_input);
+	// InputFrames counts its frames. "" and 0 otherwise.
+	InputKey    string
+	InputFrames int64
+	// Input is that re-encoding itself, in a local render only.
+	Input []byte
+}
+
+// IntakeOptions are the media part of intake: what media.Intake is asked
+// for an image or a video of job j. The oracle and the dispatcher share it.
+func IntakeOptions(j jobspec.Job, codec media.Codec) media.IntakeOptions {
+	fit := map[string]media.Fit{jobspec.FitCrop: media.FitCrop, jobspec.FitPad: media.FitPad, jobspec.FitScale: media.FitScale}[j.Fit]
+	o := media.IntakeOptions{Width: j.Width, Height: j.Height, Fit: fit, Keep: 1, Image: j.Image != ""}
+	if j.Video != "" {
+		o.FPS, o.Keep, o.Image = j.FPS, j.Overlap, false
+		o.MaxFrames = int64(jobspec.MaxDurationS) * int64(j.FPS)
+		if j.IncludeInput {
+			o.Codec, o.FragmentFrames = codec, j.Plan.LongestPiece()
+		}
+	}
+	return o
+}
+
+// intakeManifest is written last among a video's derived objects: its
+// presence says they are all there, and it keeps the frame count.
+type intakeManifest struct {
+	Frames int64 `json:"frames"`
+}
+
+// errNoBlob rejects a media job on a dispatcher built without a store.
+var errNoBlob = errors.New("dispatcher: no object store configured (SPOOL_S3_*); cannot take media inputs")
+
+// intake derives what job j's segments need from its uploads, or finds it
+// already derived (by another job with the same frame, fps, fit and
+// overlap, or by an earlier delivery of this submission): the image fitted
+// to the frame; the video fitted, resampled to the job's fps, its last
+// overlap frames, and with include_input the whole of it re-encoded with
+// the workers' codec. It re-plans an extension with the input's frame
+// count. A problem with the media itself is a *jobspec.FieldError naming
+// the field; anything else (the store is down) is returned as it is, to be
+// retried. Derived objects lie under the upload's prefix: the same bytes
+// on every run, so racing dispatchers write the same objects.
+func (d *Dispatcher) intake(ctx context.Context, j *jobspec.Job, codec media.Codec) (Inputs, error) {
+	if j.Image == "" && j.Video == "" {
+		return Inputs{}, nil
+	}
+	if d.blob == nil {
+		return Inputs{}, errNoBlob
+	}
+	field, id := "image", j.Image
+	if j.Video != "" {
+		field, id = "video", j.Video
+	}
+	o := IntakeOptions(*j, codec)
+	variant := fmt.Sprintf("%dx%d-%s", j.Width, j.Height, j.Fit)
+	names := []string{"image.rgb"}
+	if j.Video != "" {
+		variant = fmt.Sprintf("%dx%d-%dfps-%s", j.Width, j.Height, j.FPS, j.Fit)
+		names = []string{"last-" + strconv.Itoa(o.Keep) + ".rgb"}
+		if o.FragmentFrames > 0 {
+			names = append(names, "video-"+strconv.Itoa(o.FragmentFrames)+"-"+codecTag(codec)+".mp4")
+		}
+		names = append(names, "intake-"+strconv.Itoa(o.Keep)+"-"+strconv.Itoa(o.FragmentFrames)+".json")
+	}
+	keys := make([]blob.Key, len(names))
+	for i, n := range names {
+		k, err := blob.UploadDerived(j.Tenant, id, variant, n)
+		if err != nil {
+			return Inputs{}, err
+		}
+		keys[i] = k
+	}
+	in, err := d.derived(ctx, j, keys)
+	if err != nil || in.Prefix == nil {
+		if in, err = d.derive(ctx, j, id, o, keys); err != nil {
+			var fe *jobspec.FieldError
+			if errors.As(err, &fe) || !errors.Is(err, media.ErrIntake) {
+				return Inputs{}, err
+			}
+			return Inputs{}, &jobspec.FieldError{Code: jobspec.CodeInvalidArgument, Field: field, Value: strconv.Quote(id),
+				Allowed: "an upload that decodes: " + err.Error()}
+		}
+	}
+	if j.Video != "" {
+		if err := j.WithInputFrames(in.InputFrames); err != nil {
+			return Inputs{}, err
+		}
+		if !j.IncludeInput {
+			in.InputKey, in.InputFrames = "", 0
+		}
+	}
+	return in, nil
+}
+
+// codecTag names the codec parameters in a derived key, so that workers
+// with other parameters never share a re-encoding.
+func codecTag(c media.Codec) string {
+	return fmt.Sprintf("%s.%s.crf%d.%s.t%d", c.Name, c.Preset, c.CRF, c.PixFmt, c.Threads)
+}
+
+// derived reads what an earlier intake stored under keys; Prefix is nil when
+// it is not all there.
+func (d *Dispatcher) derived(ctx context.Context, j *jobspec.Job, keys []blob.Key) (Inputs, error) {
+	in := Inputs{PrefixKey: string(keys[0]), PrefixFrames: 1}
+	if j.Video != "" {
+		raw, err := d.read(ctx, keys[len(keys)-1])
+		if err != nil {
+			return Inputs{}, err
+		}
+		var m intakeManifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return Inputs{}, fmt.Errorf("intake manifest %s: %w", keys[len(keys)-1], err)
+		}
+		in.InputFrames, in.PrefixFrames = m.Frames, j.Overlap
+		if len(keys) == 3 {
+			in.InputKey = string(keys[1])
+		}
+	}
+	prefix, err := d.read(ctx, keys[0])
+	if err != nil {
+		return Inputs{}, err
+	}
+	if len(prefix) != in.PrefixFrames*j.Width*j.Height*3 {
+		return Inputs{}, fmt.Errorf("intake: %s holds %d bytes, want %d frames of %dx%d", keys[0], len(prefix), in.PrefixFrames, j.Width, j.Height)
+	}
+	in.Prefix = prefix
+	return in, nil
+}
+
+func (d *Dispatcher) read(ctx context.Context, key blob.Key) ([]byte, error) {
+	r, _, err := d.blob.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// derive runs media.Intake on the upload (read by ffmpeg through a
+// presigned URL) and stores what it made: the re-encoding streams to the
+// store as ffmpeg writes it; the manifest goes last.
+func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o media.IntakeOptions, keys []blob.Key) (Inputs, error) {
+	src, err := blob.UploadSource(j.Tenant, id)
+	if err != nil {
+		return Inputs{}, err
+	}
+	url, err := d.blob.PresignGet(ctx, src, time.Hour)
+	if err != nil {
+		return Inputs{}, err
+	}
+	var w *blob.Writer
+	if o.FragmentFrames > 0 {
+		w = d.blob.NewWriter(ctx, keys[1], blob.PutOptions{ContentType: "video/mp4"})
+		o.Encode = w
+	}
+	res, err := media.Intake(ctx, url.String(), o)
+	if w != nil {
+		if err != nil {
+			w.Abort(err)
+		} else if err = w.Close(); err != nil {
+			return Inputs{}, err
+		}
+	}
+	if err != nil {
+		return Inputs{}, err
+	}
+	if _, err := d.blob.Put(ctx, keys[0], bytes.NewReader(res.Last), int64(len(res.Last)), blob.PutOptions{ContentType: "application/octet-stream"}); err != nil {
+		return Inputs{}, err
+	}
+	in := Inputs{Prefix: res.Last, PrefixKey: string(keys[0]), PrefixFrames: 1}
+	if j.Video != "" {
+		in.PrefixFrames, in.InputFrames = len(res.Last)/(j.Width*j.Height*3), res.Frames
+		if o.FragmentFrames > 0 {
+			in.InputKey = string(keys[1])
+		}
+		raw, _ := json.Marshal(intakeManifest{Frames: res.Frames})
+		if _, err := d.blob.Put(ctx, keys[len(keys)-1], bytes.NewReader(raw), int64(len(raw)), blob.PutOptions{ContentType: "application/json"}); err != nil {
+			return Inputs{}, err
+		}
+	}
+	return in, nil
+}
+
+// uploads looks a job's uploads up in the store: only a ready upload that
+// is not deleted exists for a job.
+type uploads struct{ s *store.Store }
+
+func (u uploads) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, error) {
+	up, err := u.s.GetUpload(ctx, tenant, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return jobspec.Upload{}, fmt.Errorf("%w: %s", jobspec.ErrNoUpload, id)
+	case err != nil:
+		return jobspec.Upload{}, err
+	case up.DeletedAt != nil:
+		return jobspec.Upload{}, fmt.Errorf("%w: %s was deleted", jobspec.ErrNoUpload, id)
+	case up.State != store.UploadReady:
+		return jobspec.Upload{}, fmt.Errorf("%w: %s is not completed", jobspec.ErrNoUpload, id)
+	}
+	return jobspec.Upload{ID: up.ID, Tenant: up.Tenant, Kind: up.Kind, DurationS: up.DurationS}, nil
+}
+
+// mediaOf checks a validated job's uploads and runs their intake, telling
+// JetStream the submission is in progress meanwhile (a long video takes a
+// while to re-encode).
+func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Job) (Inputs, error) {
+	if len(j.Inputs()) == 0 {
+		return Inputs{}, nil
+	}
+	if _, err := jobspec.CheckInputs(ctx, *j, uploads{d.store}); err != nil {
+		return Inputs{}, err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return d.intake(ctx, j, d.codec)
+}
+
+// jobInputs are the job_inputs rows of j.
+func jobInputs(j jobspec.Job) []store.JobInput {
+	var out []store.JobInput
+	for _, in := range j.Inputs() {
+		out = append(out, store.JobInput{Role: in.Role, UploadID: in.UploadID})
+	}
+	return out
+}
