@@ -94,6 +94,13 @@ func HLSSegment(job string, idx uint32) (Key, error) {
 	return p + Key("hls/"+u(idx)+".m4s"), err
 }
 
+// HLSInputSegment is fragment k of an extension's kept input video, as a
+// media segment of the playlist, listed before segment 0's.
+func HLSInputSegment(job string, k uint32) (Key, error) {
+	p, err := JobPrefix(job)
+	return p + Key("hls/in"+u(k)+".m4s"), err
+}
+
 // Final is the job's final MP4.
 func Final(job string) (Key, error) {
 	p, err := JobPrefix(job)

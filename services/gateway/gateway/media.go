@@ -12,8 +12,8 @@ import (
 
 func jsonLine(v any) ([]byte, error) { return json.Marshal(v) }
 
-// hls serves the job's live preview from MinIO: index.m3u8, init.mp4 and
-// <n>.m4s, so that any HLS player can watch it through the gateway. Each
+// hls serves the job's live preview from MinIO: index.m3u8, init.mp4,
+// <n>.m4s and an extension's kept input, in<k>.m4s, so that any HLS player can watch it through the gateway. Each
 // file is served whole and of one version (serveObject); one not made yet
 // is 404 not_ready with Retry-After while the job runs.
 func (g *Gateway) hls(w http.ResponseWriter, r *http.Request) {
@@ -29,12 +29,17 @@ func (g *Gateway) hls(w http.ResponseWriter, r *http.Request) {
 		key, err = blob.HLSInit(id)
 		ctype = "video/mp4"
 	case strings.HasSuffix(file, ".m4s"):
-		n, perr := strconv.ParseUint(strings.TrimSuffix(file, ".m4s"), 10, 32)
-		if perr != nil {
+		name, input := strings.CutPrefix(strings.TrimSuffix(file, ".m4s"), "in")
+		n, perr := strconv.ParseUint(name, 10, 32)
+		if perr != nil || strings.HasPrefix(name, "+") {
 			writeError(w, http.StatusNotFound, "not_found", "no such preview file "+file)
 			return
 		}
-		key, err = blob.HLSSegment(id, uint32(n))
+		if input {
+			key, err = blob.HLSInputSegment(id, uint32(n))
+		} else {
+			key, err = blob.HLSSegment(id, uint32(n))
+		}
 		ctype = "video/iso.segment"
 	default:
 		writeError(w, http.StatusNotFound, "not_found", "no such preview file "+file)

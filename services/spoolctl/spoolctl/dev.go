@@ -120,7 +120,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	var runs []func(context.Context) error
 	d, err := dispatcher.New(ctx, dispatcher.Config{Catalog: models, Pools: pools, MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: 10 * time.Second, RunningStale: 90 * time.Second, QueuedStale: 5 * time.Minute, PoolWindow: 32, LiveAhead: 3,
-		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, c.Bus, c.Store, log)
+		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, c.Bus, c.Store, log, dispatcher.WithBlob(c.Blob))
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func StartPools(t *testing.T, ackWait time.Duration, slots int, more jobspec.Poo
 	ctx := context.Background()
 	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
-		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet())
+		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet(), dispatcher.WithBlob(c.Blob))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,9 @@ func playlist(jb store.Job, pieces []store.Piece, final bool, window int) hls.Pl
 	pl := hls.Playlist{TargetDuration: target, Event: !jb.Live, Map: "init.mp4", End: final}
 	if len(pieces) > 0 {
 		pl.MediaSequence = pieces[0].Index
+		if pieces[0].Index == 0 { // an extension's kept input comes first
+			pl.Segments = inputSegments(jb, fps)
+		}
 	}
 	for _, p := range pieces {
 		pl.Segments = append(pl.Segments, hls.Segment{URI: strconv.Itoa(p.Index) + ".m4s", Duration: float64(p.Frames) / float64(fps)})

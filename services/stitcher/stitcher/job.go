@@ -89,6 +89,14 @@ func (s *Stitcher) open(ctx context.Context, jb store.Job) (*job, error) {
 		}
 		if p.Index == 0 {
 			j.write(j.init)
+			if j.job.InputFrames > 0 {
+				_, input, n, err := j.input(ctx, false)
+				if err != nil {
+					return nil, err
+				}
+				j.write(input)
+				j.seq, j.frames = j.seq+n, j.frames+j.job.InputFrames
+			}
 		}
 		j.write(data)
 		j.appended, j.seq, j.frames = p.Index+1, j.seq+p.Fragments, j.frames+int64(p.Frames)
@@ -137,8 +145,22 @@ func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
 	ctx, span := tracer.Start(ctx, "stitch.append", trace.WithAttributes(telemetry.AttrJob.String(j.job.ID),
 		telemetry.AttrSegment.Int(seg.Index)))
 	defer func() { endSpan(span, err) }()
+	// Segment 0 of an extension follows its kept input: the input's
+	// fragments go first, numbered from 1, and the piece's after them.
+	var input, inputInit []byte
+	var inputFrags int
+	if seg.Index == 0 && j.job.InputFrames > 0 {
+		if inputInit, input, inputFrags, err = j.input(ctx, true); err != nil {
+			return err
+		}
+	}
+	j.seq += inputFrags
 	p, data, err := j.piece(ctx, seg)
+	if err == nil && input != nil && !bytes.Equal(inputInit, j.init) {
+		err = fmt.Errorf("stitcher: the input video of %s was encoded with another codec configuration than its segments", j.job.ID)
+	}
 	if err != nil {
+		j.seq -= inputFrags
 		return err
 	}
 	id := j.job.ID
@@ -157,6 +179,8 @@ func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
 	}
 	if seg.Index == 0 {
 		j.write(j.init)
+		j.write(input)
+		j.frames += j.job.InputFrames
 	}
 	j.write(data)
 	j.appended, j.seq, j.frames = seg.Index+1, j.seq+p.Fragments, j.frames+int64(p.Frames)

@@ -45,9 +45,9 @@ func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte
 	start, last := seg.FirstFrame, !j.job.Live && seg.Index == j.job.SegmentsTotal-1
 	var out []media.Fragment
 	if j.job.Mode != "independent" {
-		if seg.Index > 0 {
-			start, kept = start+int64(seg.Overlap), kept-seg.Overlap
-		}
+		// The worker dropped the overlap: the previous segment's last
+		// frames, or an extension's input's.
+		start, kept = start+int64(seg.Overlap), kept-seg.Overlap
 		out = frags
 		if err := media.Span(frags, start, kept); err != nil {
 			return store.Piece{}, nil, fmt.Errorf("stitcher: segment %d: %w", seg.Index, err)
@@ -94,10 +94,11 @@ func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte
 	return p, b.Bytes(), nil
 }
 
-// nextFrame is where the next piece must start.
+// nextFrame is where the next piece must start: after an extension's kept
+// input for the first.
 func (j *job) nextFrame() int64 {
 	if len(j.pieces) == 0 {
-		return 0
+		return j.job.InputFrames
 	}
 	p := j.pieces[len(j.pieces)-1]
 	return p.FirstFrame + int64(p.Frames)

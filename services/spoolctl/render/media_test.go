@@ -1,0 +1,144 @@
+package render_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/spoolctl/render"
+)
+
+// makeMedia makes the test's inputs with ffmpeg: a 2 s 30 fps 320x240
+// video and a 400x300 image.
+func makeMedia(t *testing.T) (video, image string) {
+	t.Helper()
+	dir := t.TempDir()
+	video, image = filepath.Join(dir, "in.mp4"), filepath.Join(dir, "in.png")
+	for _, args := range [][]string{
+		{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p", video},
+		{"-f", "lavfi", "-i", "testsrc=size=400x300", "-frames:v", "1", image},
+	} {
+		if b, err := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
+		}
+	}
+	return video, image
+}
+
+// storeUpload records file as a ready upload of tenant, as the gateway's
+// POST /uploads does, and returns its id.
+func storeUpload(t *testing.T, sys *system, tenant, file, kind string, durationS float64) string {
+	t.Helper()
+	ctx := context.Background()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]byte, 10)
+	_, _ = rand.Read(raw)
+	id := "up-" + strings.ToLower(hex.EncodeToString(raw))
+	key, err := blob.UploadSource(tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.Blob.Put(ctx, key, bytes.NewReader(data), int64(len(data)), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Store.CreateUpload(ctx, store.Upload{ID: id, Tenant: tenant, ObjectKey: string(key)}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	u, _, err := sys.Store.MarkUploadReady(ctx, tenant, id, store.UploadProbe{Kind: kind, DurationS: durationS,
+		SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Probe: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// TestMediaJobsEqualOracle: image to video in chain and independent mode,
+// and the extension of a video with and without its input, each over the
+// real NATS, Postgres, MinIO and ffmpeg, decode to the frames of `spoolctl
+// render --local -image/-video` of the same files; with include_input the
+// input's 48 frames (2 s resampled to 24 fps) come first, then exactly the
+// asked 30.
+func TestMediaJobsEqualOracle(t *testing.T) {
+	sys := newSystem(t, 0, 2)
+	video, image := makeMedia(t)
+	vid := storeUpload(t, sys, "default", video, "video", 2)
+	img := storeUpload(t, sys, "default", image, "image", 0)
+	const common = `"prompt":"a red fox in the snow","durationFrames":30,"windowFrames":13,"overlapFrames":5,"width":96,"height":64,"steps":3,"seed":3,"fps":24`
+	cases := []struct {
+		id, media string
+		o         render.Options
+		frames    int
+	}{
+		{"i2v-chain", `"image":"` + img + `","mode":"MODE_CHAIN"`, render.Options{Image: image}, 30},
+		{"i2v-indep", `"image":"` + img + `","mode":"MODE_INDEPENDENT","fit":"FIT_PAD"`, render.Options{Image: image}, 30},
+		{"extend", `"video":"` + vid + `"`, render.Options{Video: video}, 30},
+		{"extend-input", `"video":"` + vid + `","includeInput":true,"fit":"FIT_SCALE"`, render.Options{Video: video}, 48 + 30},
+	}
+	for _, c := range cases {
+		spec := `{"id":"` + c.id + `",` + common + `,` + c.media + `}`
+		sys.submit(t, spec)
+	}
+	for _, c := range cases {
+		t.Run(c.id, func(t *testing.T) {
+			spec := `{"id":"` + c.id + `",` + common + `,` + c.media + `}`
+			sys.compareWith(t, c.id, spec, c.frames, c.o, 90*time.Second)
+		})
+	}
+	// A second job with the same image and frame reuses intake's objects:
+	// the upload's prefix holds its source and one derived variant.
+	objs, err := sys.Blob.List(context.Background(), blob.Key("uploads/default/"+img+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 3 { // source, and image.rgb for the crop and the pad fits
+		t.Errorf("objects under the image upload: %v", objs)
+	}
+}
+
+// TestMediaJobsRejected: a spec naming another tenant's upload, a missing
+// one, a video given as image and an independent extension are each
+// rejected with the field named.
+func TestMediaJobsRejected(t *testing.T) {
+	sys := newSystem(t, 0, 0)
+	video, image := makeMedia(t)
+	vid := storeUpload(t, sys, "default", video, "video", 2)
+	other := storeUpload(t, sys, "acme", image, "image", 0)
+	const common = `"prompt":"a fox","durationFrames":30,"windowFrames":13,"overlapFrames":5,"width":96,"height":64,"steps":3,"fps":24`
+	for _, c := range []struct{ id, media, field, says string }{
+		{"rej-tenant", `"image":"` + other + `"`, "image", "an upload of tenant default"},
+		{"rej-missing", `"image":"up-nothere"`, "image", "there is none"},
+		{"rej-kind", `"image":"` + vid + `"`, "image", "is a video upload"},
+		{"rej-indep", `"video":"` + vid + `","mode":"MODE_INDEPENDENT"`, "video", "chain mode only"},
+		{"rej-key", `"image":"../other/final.mp4"`, "image", "the id of an upload"},
+	} {
+		sys.submit(t, `{"id":"`+c.id+`",`+common+`,`+c.media+`}`)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			j, err := sys.Store.GetJob(context.Background(), c.id)
+			if err == nil && j.State == store.JobRejected {
+				if j.ErrorField != c.field || !strings.Contains(j.ErrorMessage, c.says) {
+					t.Errorf("%s: rejected on %s: %s; want %s saying %q", c.id, j.ErrorField, j.ErrorMessage, c.field, c.says)
+				}
+				break
+			}
+			if err == nil && j.State.Terminal() || time.Now().After(deadline) {
+				t.Fatalf("%s: not rejected: %+v %v", c.id, j.State, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
