@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolvideo/spool/libs/jobspec"
 )
 
 // NewJob is everything written when a job is accepted.
@@ -231,4 +233,22 @@ func (s *Store) SetJobState(ctx context.Context, id string, from []JobState, to 
 		return false, fmt.Errorf("store: job %s to %s: %w", id, to, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// Upload is the tenant's upload id as job validation sees it, making the
+// store a jobspec.Uploads: only a ready upload that is not deleted exists
+// for a job; any other, and another tenant's, wraps jobspec.ErrNoUpload.
+func (s *Store) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, error) {
+	up, err := s.GetUpload(ctx, tenant, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return jobspec.Upload{}, fmt.Errorf("%w: %s", jobspec.ErrNoUpload, id)
+	case err != nil:
+		return jobspec.Upload{}, err
+	case up.DeletedAt != nil:
+		return jobspec.Upload{}, fmt.Errorf("%w: %s was deleted", jobspec.ErrNoUpload, id)
+	case up.State != UploadReady:
+		return jobspec.Upload{}, fmt.Errorf("%w: %s is not completed", jobspec.ErrNoUpload, id)
+	}
+	return jobspec.Upload{ID: up.ID, Tenant: up.Tenant, Kind: up.Kind, DurationS: up.DurationS}, nil
 }

@@ -212,25 +212,6 @@ func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o me
 	return in, nil
 }
 
-// uploads looks a job's uploads up in the store: only a ready upload that
-// is not deleted exists for a job.
-type uploads struct{ s *store.Store }
-
-func (u uploads) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, error) {
-	up, err := u.s.GetUpload(ctx, tenant, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return jobspec.Upload{}, fmt.Errorf("%w: %s", jobspec.ErrNoUpload, id)
-	case err != nil:
-		return jobspec.Upload{}, err
-	case up.DeletedAt != nil:
-		return jobspec.Upload{}, fmt.Errorf("%w: %s was deleted", jobspec.ErrNoUpload, id)
-	case up.State != store.UploadReady:
-		return jobspec.Upload{}, fmt.Errorf("%w: %s is not completed", jobspec.ErrNoUpload, id)
-	}
-	return jobspec.Upload{ID: up.ID, Tenant: up.Tenant, Kind: up.Kind, DurationS: up.DurationS}, nil
-}
-
 // mediaOf checks a validated job's uploads and runs their intake, telling
 // JetStream the submission is in progress meanwhile (a long video takes a
 // while to re-encode).
@@ -238,7 +219,7 @@ func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Jo
 	if len(j.Inputs()) == 0 {
 		return Inputs{}, nil
 	}
-	if _, err := jobspec.CheckInputs(ctx, *j, uploads{d.store}); err != nil {
+	if _, err := jobspec.CheckInputs(ctx, *j, d.store); err != nil {
 		return Inputs{}, err
 	}
 	done := make(chan struct{})

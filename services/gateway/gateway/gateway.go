@@ -167,7 +167,11 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Message: err.Error(), Field: bus.MalformedField(err)})
 		return
 	}
-	if _, err := jobspec.Validate(spec, g.catalog); err != nil {
+	job, err := jobspec.Validate(spec, g.catalog)
+	if err == nil {
+		_, err = jobspec.CheckInputs(r.Context(), job, g.store)
+	}
+	if err != nil {
 		fail(w, err)
 		return
 	}

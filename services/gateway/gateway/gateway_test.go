@@ -107,6 +107,17 @@ func TestAPI(t *testing.T) {
 		v["code"] != "invalid_argument" || v["field"] != "fps" || !strings.Contains(v["message"].(string), "allowed") {
 		t.Fatalf("bad fps: %d %v", r.StatusCode, v)
 	}
+	// Media inputs are upload ids, looked up before the job is submitted.
+	for _, c := range []struct{ spec, field, says string }{
+		{`{"prompt":"x","durationFrames":20,"image":"up-missing"}`, "image", "there is none with this id"},
+		{`{"prompt":"x","durationFrames":20,"video":"../other/final.mp4"}`, "video", "the id of an upload"},
+		{`{"prompt":"x","durationFrames":20,"includeInput":true}`, "include_input", "unless video"},
+	} {
+		if r, v := call(t, srv, "POST", "/generate", c.spec, true); r.StatusCode != 400 || v["field"] != c.field ||
+			!strings.Contains(v["message"].(string), c.says) {
+			t.Fatalf("%s: %d %v", c.spec, r.StatusCode, v)
+		}
+	}
 	if r, v := call(t, srv, "POST", "/generate", `{"prompt":"`+strings.Repeat("x", 5000)+`"}`, true); r.StatusCode != 413 {
 		t.Fatalf("big body: %d %v", r.StatusCode, v)
 	}
