@@ -59,8 +59,9 @@ func newEnv(t *testing.T) *env {
 	pool := unique(strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 	e := &env{bus: b, blob: bl, store: s, pool: pool}
 	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
-		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 64, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute}
-	d, err := dispatcher.New(ctx, cfg, b, s, quiet())
+		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 64, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute,
+		Codec: "lossless"}
+	d, err := dispatcher.New(ctx, cfg, b, s, quiet(), dispatcher.WithBlob(bl))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func (e *env) done(t *testing.T, task *spoolv1.SegmentTask, attempt uint32, fram
 	kept, o := int(task.Frames-task.TrimFrames), int(task.Overlap)
 	from, start := 0, int64(task.FirstFrame)
 	var keys []int
-	if task.Mode == spoolv1.Mode_MODE_CHAIN && task.Index > 0 {
+	if task.Mode == spoolv1.Mode_MODE_CHAIN { // overlap dropped; 0 for segment 0 unless it extends a video
 		from, start = o, start+int64(o)
 	}
 	if task.Mode == spoolv1.Mode_MODE_INDEPENDENT {
