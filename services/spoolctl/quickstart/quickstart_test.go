@@ -156,6 +156,9 @@ func TestMakeBuildPrintsNoWarning(t *testing.T) {
 		}
 	}
 	t.Run("README's render example", func(t *testing.T) { readmeRender(t, root, "render --local", "local.mp4") })
+	t.Run("README's media render example", func(t *testing.T) {
+		readmeRender(t, root, "render --local -q -video", "extend-local.mp4")
+	})
 	t.Run("README's python render example", func(t *testing.T) {
 		readmeRender(t, root, "render --local --backend python", "tiny-local.mp4")
 	})
