@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -158,6 +159,29 @@ func (d *Dispatcher) derived(ctx context.Context, j *jobspec.Job, keys []blob.Ke
 	return in, nil
 }
 
+// download copies key into a new temporary file and returns its path.
+func (d *Dispatcher) download(ctx context.Context, key blob.Key) (string, error) {
+	r, _, err := d.blob.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	f, err := os.CreateTemp("", "spool-intake-*")
+	if err != nil {
+		return "", fmt.Errorf("intake: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("intake: download %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("intake: %w", err)
+	}
+	return f.Name(), nil
+}
+
 func (d *Dispatcher) read(ctx context.Context, key blob.Key) ([]byte, error) {
 	r, _, err := d.blob.Get(ctx, key)
 	if err != nil {
@@ -167,24 +191,27 @@ func (d *Dispatcher) read(ctx context.Context, key blob.Key) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// derive runs media.Intake on the upload (read by ffmpeg through a
-// presigned URL) and stores what it made: the re-encoding streams to the
-// store as ffmpeg writes it; the manifest goes last.
+// derive runs media.Intake on the upload and stores what it made: the
+// re-encoding streams to the store as ffmpeg writes it; the manifest goes
+// last. The upload is first copied to a temporary file, so that a failure
+// to read it (the store is down) is told apart from media ffmpeg cannot
+// decode: only the latter is the job's fault.
 func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o media.IntakeOptions, keys []blob.Key) (Inputs, error) {
 	src, err := blob.UploadSource(j.Tenant, id)
 	if err != nil {
 		return Inputs{}, err
 	}
-	url, err := d.blob.PresignGet(ctx, src, time.Hour)
+	file, err := d.download(ctx, src)
 	if err != nil {
 		return Inputs{}, err
 	}
+	defer os.Remove(file)
 	var w *blob.Writer
 	if o.FragmentFrames > 0 {
 		w = d.blob.NewWriter(ctx, keys[1], blob.PutOptions{ContentType: "video/mp4"})
 		o.Encode = w
 	}
-	res, err := media.Intake(ctx, url.String(), o)
+	res, err := media.Intake(ctx, file, o)
 	if w != nil {
 		if err != nil {
 			w.Abort(err)
