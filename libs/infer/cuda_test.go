@@ -16,7 +16,8 @@ import (
 // open with the ordinary device error, never crash or report another fault;
 // where the NVIDIA driver lists a GPU (/proc/driver/nvidia/gpus; not
 // /dev/nvidiactl, which libcuda creates by itself when run as root) it must open and render what ref
-// renders, within the plugin's tolerance (gpu-check.sh measures it fully).
+// renders, a segment and an extension from prefix frames, within the
+// plugin's tolerance (gpu-check.sh measures it fully).
 func TestCudaPlugin(t *testing.T) {
 	dir, _ := filepath.Abs("build")
 	if _, err := os.Stat(filepath.Join(dir, "libspool_infer_cuda.so")); err != nil {
@@ -40,14 +41,24 @@ func TestCudaPlugin(t *testing.T) {
 	if info := e.Info(); info.Backend != "cuda" {
 		t.Fatalf("info %+v", info)
 	}
-	got, want := run(t, e, req()), run(t, open(t, "ref"), req())
+	ref := open(t, "ref")
+	got, want := run(t, e, req()), run(t, ref, req())
+	within(t, "segment", got, want)
+	// An extension from ref's last frames: the prefix encoder.
+	ext := prefixReq(128, 72, 5, lastFrames(want, 5))
+	within(t, "extension", run(t, e, ext), run(t, ref, ext))
+}
+
+// within fails t unless got's frames are want's within 2 levels.
+func within(t *testing.T, what string, got, want *collect) {
+	t.Helper()
 	if len(got.frames) != len(want.frames) {
-		t.Fatalf("%d frames, ref %d", len(got.frames), len(want.frames))
+		t.Fatalf("%s: %d frames, ref %d", what, len(got.frames), len(want.frames))
 	}
 	for i := range want.frames {
 		for j, v := range want.frames[i] {
 			if d := int(got.frames[i][j]) - int(v); d < -2 || d > 2 {
-				t.Fatalf("frame %d byte %d: %d, ref %d (tolerance 2)", i, j, got.frames[i][j], v)
+				t.Fatalf("%s: frame %d byte %d: %d, ref %d (tolerance 2)", what, i, j, got.frames[i][j], v)
 			}
 		}
 	}

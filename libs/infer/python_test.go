@@ -61,6 +61,27 @@ func TestPythonChainIsDeterministicAndSeamless(t *testing.T) {
 	}
 }
 
+// TestPythonPrefixFramesComeBack: prefix frames reach the module (numpy
+// uint8, a negative FirstFrame for an extension), and spool_numpy_ref,
+// whose encoder inverts its decoder, gives them back within a level.
+func TestPythonPrefixFramesComeBack(t *testing.T) {
+	e := openPython(t, "spool_numpy_ref")
+	a := run(t, e, pyReq())
+	r := pyReq()
+	r.Seed, r.Overlap, r.FirstFrame, r.Prefix = 4, 3, -3, lastFrames(a, 3)
+	c := run(t, e, r)
+	if len(c.frames) != r.Frames {
+		t.Fatalf("%d frames, want %d", len(c.frames), r.Frames)
+	}
+	if _, worst := meanAbs(bytes.Join(c.frames[:3], nil), r.Prefix); worst > 1 {
+		t.Fatalf("the prefix frames come back %d levels off", worst)
+	}
+	r.Cond = a.tail
+	if err := e.Run(context.Background(), r, newCollect()); !errors.Is(err, infer.ErrInvalidRequest) {
+		t.Fatalf("cond and prefix: %v", err)
+	}
+}
+
 func TestPythonExceptionCarriesTraceback(t *testing.T) {
 	e := openPython(t, "spool_raises")
 	err := e.Run(context.Background(), pyReq(), newCollect())

@@ -61,7 +61,8 @@ func tinyReq() infer.Request {
 // TestPythonTinySkyReelsThroughTheEngine: the Go engine runs segments of the real
 // pipeline through the plugin: a window gives its 17 frames after its
 // steps and tail (2 latent frames of 16 channels at 8×16), the same bytes
-// again for the same seed, and a second segment conditioned on that tail.
+// again for the same seed, a second segment conditioned on that tail, and
+// segments from an image and from a video's last frames (prefix frames).
 func TestPythonTinySkyReelsThroughTheEngine(t *testing.T) {
 	e := openTiny(t)
 	info := e.Info()
@@ -87,6 +88,24 @@ func TestPythonTinySkyReelsThroughTheEngine(t *testing.T) {
 	r2.Seed, r2.Overlap, r2.FirstFrame, r2.Cond = 12, 5, 12, a.tail
 	if c := run(t, e, r2); len(c.frames) != 17 || len(c.tail) != len(a.tail) {
 		t.Fatalf("conditioned segment: %d frames, tail %d bytes", len(c.frames), len(c.tail))
+	}
+	// Segments from media: an image (frame 0) and a video's last 5 frames
+	// (before frame 0), here the first segment's, encoded by the VAE.
+	for _, overlap := range []int{1, 5} {
+		r3 := tinyReq()
+		r3.Seed, r3.Overlap, r3.Prefix = 13, overlap, lastFrames(a, overlap)
+		if overlap > 1 {
+			r3.FirstFrame = -int64(overlap)
+		}
+		x, y := run(t, e, r3), run(t, e, r3)
+		if len(x.frames) != 17 || len(x.tail) != len(a.tail) {
+			t.Fatalf("%d prefix frames: %d frames, tail %d bytes", overlap, len(x.frames), len(x.tail))
+		}
+		for i := range x.sums {
+			if x.sums[i] != y.sums[i] {
+				t.Fatalf("%d prefix frames: frame %d differs between two runs of one seed", overlap, i)
+			}
+		}
 	}
 }
 

@@ -13,16 +13,25 @@ window per spool segment, handing latents from segment to segment:
   engine's device (the real architecture's speed and memory, without its
   weights; the GPU check's);
 * the previous segment's tail (latents of its last `overlap` frames, in the
-  pipeline's normalised latent space) comes in as request["cond"];
+  pipeline's normalised latent space) comes in as request["cond"]; or the
+  segment starts from media, request["prefix_frames"] (uint8 RGB
+  [overlap, H, W, 3]: an image, 1 frame, or an input video's last frames),
+  which encode_prefix encodes with the pipeline's VAE as diffusers'
+  SkyReelsV2DiffusionForcingImageToVideoPipeline (1 frame) and
+  SkyReelsV2DiffusionForcingVideoToVideoPipeline (n frames) encode their
+  image or video (the same numbers: a test checks), into the same
+  normalised latents as a tail;
 * one window of `frames` frames is denoised with output_type="latent"
   (base_num_frames = num_frames, overlap_history None, ar_step 0: the
   pipeline's single-window, synchronous branch; spool's planner decides the
   windows, and a window longer than the engine's `max_window` is refused).
   The conditioning latents enter exactly where the pipeline's own
-  long-video loop puts its history: prepare_latents hands them back as the
-  prefix, so the pipeline writes them at the window's start, marks them
-  pre-ready in the diffusion-forcing timestep matrix (never updated by the
-  scheduler) and shows them to the model with `addnoise_condition` noise;
+  long-video loop puts its history (and where the image-to-video and
+  video-to-video pipelines put their encoded media): prepare_latents hands
+  them back as the prefix, so the pipeline writes them at the window's
+  start, marks them pre-ready in the diffusion-forcing timestep matrix
+  (never updated by the scheduler) and shows them to the model with
+  `addnoise_condition` noise;
 * a step-end callback reports progress and interrupts the pipeline when the
   run is cancelled;
 * the tail latents go out through io.tail before any frame;
@@ -294,7 +303,7 @@ def pipeline_kwargs(request, generator, on_step_end):
         "base_num_frames": request["frames"],  # one window: the single-window branch
         "overlap_history": None,  # spool hands the history over (conditioned_on)
         "ar_step": 0,  # synchronous: causal_block_size stays the model's own
-        "addnoise_condition": ADDNOISE_CONDITION if request["cond"] is not None else 0,
+        "addnoise_condition": ADDNOISE_CONDITION if conditioned(request) else 0,
         "num_inference_steps": request["steps"],
         "guidance_scale": request["guidance"],
         "fps": int(request.get("fps") or DEFAULT_FPS),
@@ -303,6 +312,52 @@ def pipeline_kwargs(request, generator, on_step_end):
         "callback_on_step_end": on_step_end,
         "callback_on_step_end_tensor_inputs": ["latents"],
     }
+
+
+def conditioned(request):
+    """Whether the segment starts from a tail state or from prefix frames."""
+    return request["cond"] is not None or request.get("prefix_frames") is not None
+
+
+def conditioning_frames(request):
+    """Latent frames of the segment's conditioning: the tail state's, or those
+    the VAE makes of the prefix frames; None without either."""
+    if request["cond"] is not None:
+        return request["cond"].shape[0]
+    if request.get("prefix_frames") is not None:
+        return latent_frames(request["prefix_frames"].shape[0])
+    return None
+
+
+def encode_prefix(pipe, frames, device):
+    """The normalised latents [1, C, L, h, w] (float32) of prefix frames,
+    uint8 RGB [n, H, W, 3], encoded as diffusers' diffusion-forcing pipelines
+    encode their media: SkyReelsV2DiffusionForcingImageToVideoPipeline an
+    image (n = 1), SkyReelsV2DiffusionForcingVideoToVideoPipeline a video's
+    last n frames. Both take the frames through the pipeline's
+    video_processor ([0, 1] floats, as its PIL path makes them, normalised to
+    [-1, 1]), encode them in the VAE's dtype with the mode of the latent
+    distribution (retrieve_latents, sample_mode "argmax") and cast to float32,
+    then normalise with the VAE's latents_mean and latents_std: image to
+    video with statistics in float32, video to video in the VAE's dtype (the
+    same numbers for a float32 VAE). The frames come at the request's size;
+    the pipeline runs at its padded size (multiples of 16), so they are padded
+    by repeating their last row and column (the inverse of the crop of
+    decode_frames), where diffusers would resize media of another size."""
+    from diffusers.pipelines.skyreels_v2.pipeline_skyreels_v2_diffusion_forcing_v2v import retrieve_latents
+
+    n, height, width, _ = frames.shape
+    ph, pw = padded(height), padded(width)
+    x = np.pad(frames, ((0, 0), (0, ph - height), (0, pw - width), (0, 0)), mode="edge")
+    x = x.astype(np.float32) / 255.0  # PIL to numpy, as the pipelines' preprocessing does it
+    video = pipe.video_processor.preprocess_video(x, height=ph, width=pw).to(device, dtype=torch.float32)
+    vae = pipe.vae
+    stats = torch.float32 if n == 1 else vae.dtype
+    with torch.no_grad():
+        latents = retrieve_latents(vae.encode(video.to(vae.dtype)), sample_mode="argmax").to(torch.float32)
+    mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(device, stats)
+    inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(device, stats)
+    return (latents - mean) * inv_std
 
 
 def usable_prefix(prefix_frames, block):
@@ -326,13 +381,15 @@ def check_request(request, max_window, block, model="the model"):
             "skyreels_df: a window of %d frames is %d latent frames, not whole causal blocks of %d: the pipeline "
             "would never denoise the last %d" % (frames, latent_frames(frames), block, latent_frames(frames) % block)
         )
-    cond = request["cond"]
-    if cond is not None and usable_prefix(cond.shape[0], block) == 0:
+    if request["cond"] is not None and request.get("prefix_frames") is not None:
+        raise ValueError("skyreels_df: both cond and prefix_frames: a segment starts from one or the other")
+    latent = conditioning_frames(request)
+    if latent is not None and usable_prefix(latent, block) == 0:
         overlap = request["overlap"]
         raise ValueError(
             "skyreels_df: an overlap of %d frames is %d latent frames, shorter than one causal block of %d latent "
-            "frames: the pipeline would drop the conditioning and the segment would not continue the previous one; "
-            "use an overlap of at least %d frames" % (overlap, cond.shape[0], block, (block - 1) * TEMPORAL_SCALE + 1)
+            "frames: the pipeline would drop the conditioning and the segment would not continue from it; "
+            "use an overlap of at least %d frames" % (overlap, latent, block, (block - 1) * TEMPORAL_SCALE + 1)
         )
 
 
@@ -550,14 +607,22 @@ class Engine:
 
         return on_step_end
 
+    def conditioning(self, request):
+        """The latents [1, C, L, h, w] the window starts from: the tail
+        state's, or the prefix frames encoded; None without either."""
+        if request.get("prefix_frames") is not None:
+            return encode_prefix(self.pipe, request["prefix_frames"], self.torch_device)
+        cond = request["cond"]
+        if cond is not None:
+            return torch.from_numpy(np.ascontiguousarray(cond.transpose(1, 0, 2, 3)[None])).to(self.torch_device)
+        return None
+
     def denoise(self, request, io):
-        """The window's latents [1, C, F, h, w], conditioned on request["cond"]."""
+        """The window's latents [1, C, F, h, w], conditioned on request["cond"]
+        or request["prefix_frames"]."""
         pipe = self.pipe
         check_request(request, self.max_window, pipe.transformer.config.num_frame_per_block, self.model)
-        cond = request["cond"]
-        prefix = None
-        if cond is not None:
-            prefix = torch.from_numpy(np.ascontiguousarray(cond.transpose(1, 0, 2, 3)[None])).to(self.torch_device)
+        prefix = self.conditioning(request)
         seed = request["seed"] & 0xFFFFFFFFFFFFFFFF
         generator = torch.Generator(device=self.torch_device).manual_seed(seed)  # the window's noise
         noise = torch.Generator(device=self.torch_device).manual_seed(addnoise_seed(seed))

@@ -4,8 +4,10 @@ It has the structure of ref (and of SkyReels-V2 diffusion forcing) at toy
 scale: latents [frames, 4, h, w] start from seeded noise around a scene set
 by the prompt; `steps` denoise iterations shrink the noise and couple each
 frame to the one before; the first `overlap` frames are the clean
-conditioning prefix (the previous segment's tail, exactly); the tail is handed
-out before decode; decode upsamples each latent frame to RGB.
+conditioning prefix (the previous segment's tail, exactly, or the request's
+prefix RGB frames encoded: the inverse of decode, exact but for rounding on
+frames this model decoded); the tail is handed out before decode; decode
+upsamples each latent frame to RGB.
 
 Deterministic: the same request gives the same frames.
 """
@@ -35,12 +37,28 @@ def _scene(prompt, t, h, w):
     return base + amp * blob[None, :, :]
 
 
+MIX = np.array([[0.9, -0.3, 0.2, 0.1], [0.1, 0.8, -0.4, 0.2], [-0.2, 0.3, 0.9, -0.1]], dtype=np.float32)
+
+
 def _decode(latent, height, width):
-    mix = np.array([[0.9, -0.3, 0.2, 0.1], [0.1, 0.8, -0.4, 0.2], [-0.2, 0.3, 0.9, -0.1]], dtype=np.float32)
-    rgb = np.tensordot(mix, latent, axes=([1], [0]))  # [3, h, w]
+    rgb = np.tensordot(MIX, latent, axes=([1], [0]))  # [3, h, w]
     rgb = np.repeat(np.repeat(rgb, SCALE, axis=1), SCALE, axis=2)[:, :height, :width]
     out = 255.0 * (0.5 + 0.5 * rgb / (1.0 + np.abs(rgb)))
     return np.ascontiguousarray(np.clip(np.rint(out), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+
+
+def _encode(frames, h, w):
+    """Latents [n, CHANNELS, h, w] of uint8 frames [n, H, W, 3]: the inverse
+    tone curve, the mean of each 8x8 cell (fewer pixels at the edges), and the
+    minimal-norm inverse of the channel mix (its pseudo-inverse)."""
+    n, height, width, _ = frames.shape
+    s = np.clip(frames.astype(np.float64) / 255.0 * 2.0 - 1.0, -0.999, 0.999)
+    v = s / (1.0 - np.abs(s))  # y = 0.5 + 0.5 v / (1 + |v|), inverted
+    padded = np.full((n, h * SCALE, w * SCALE, 3), np.nan)
+    padded[:, :height, :width] = v
+    cells = np.nanmean(padded.reshape(n, h, SCALE, w, SCALE, 3), axis=(2, 4))  # [n, h, w, 3]
+    lat = np.tensordot(cells, np.linalg.pinv(MIX.astype(np.float64)), axes=([3], [1]))  # [n, h, w, C]
+    return np.ascontiguousarray(lat.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
 def generate_segment(request, io):
@@ -49,6 +67,8 @@ def generate_segment(request, io):
     h, w = -(-height // SCALE), -(-width // SCALE)
     first = request["first_frame"]
     cond = request["cond"]
+    if request.get("prefix_frames") is not None:
+        cond = _encode(request["prefix_frames"], h, w)
     o = overlap if cond is not None else 0
 
     rng = np.random.default_rng(request["seed"])

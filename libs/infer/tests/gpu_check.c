@@ -1,6 +1,7 @@
-/* gpu_check.c - runs the same request on ref and on another backend (cuda
- * by default), compares frames and tail latents within tolerance, and times
- * both. Run through ../gpu-check.sh. Usage:
+/* gpu_check.c - runs the same requests on ref and on another backend (cuda
+ * by default): a segment, a chain segment on ref's tail, one with a new
+ * prompt, and an extension from prefix RGB frames; compares frames and tail
+ * latents within tolerance, and times both. Run through ../gpu-check.sh. Usage:
  *   gpu_check [-b backend] [-w width] [-h height] [-f frames] [-s steps] */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -164,8 +165,23 @@ int main(int argc, char **argv) {
   int worst3 = frame_diff(&a3, &b3, 0, 0, r3.frames, &mean3);
   double lat_worst3 = latent_diff(&a3, &b3, nlat);
 
+  /* An extension: segment 1's last frames (ref's) as prefix RGB frames,
+   * before frame 0, on both: the encoder's path (inverse tone, box average,
+   * pseudo-inverse of the mix) and the prefix's drift. */
+  spool_request r4 = r;
+  r4.seed = r.seed + 2;
+  r4.overlap = r.tail_frames;
+  r4.first_frame = -(int64_t)r.tail_frames;
+  r4.prefix = a.frames + a.frame_bytes * (r.frames - r.tail_frames);
+  r4.prefix_len = a.frame_bytes * r.tail_frames;
+  out_t a4 = {0}, b4 = {0};
+  double ta4, tb4, mean4;
+  if (run("ref", &r4, &a4, &ta4) || run(other, &r4, &b4, &tb4)) return 1;
+  int worst4 = frame_diff(&a4, &b4, 0, 0, r4.frames, &mean4);
+  double lat_worst4 = latent_diff(&a4, &b4, nlat);
+
   int ok = worst <= FRAME_TOL && worst2 <= FRAME_TOL && lat_worst <= LATENT_TOL && seam == 0 && worst3 <= FRAME_TOL &&
-           lat_worst3 <= LATENT_TOL;
+           lat_worst3 <= LATENT_TOL && worst4 <= FRAME_TOL && lat_worst4 <= LATENT_TOL;
   printf("%-8s %-10s %-9s %8s %10s %10s %9s\n", "backend", "size", "segment", "frames", "seconds", "frames/s", "speedup");
   printf("%-8s %4ux%-5u %-9s %8u %10.3f %10.1f %9s\n", "ref", r.width, r.height, "1", r.frames, ta, r.frames / ta, "1.00");
   printf("%-8s %4ux%-5u %-9s %8u %10.3f %10.1f %9.2f\n", other, r.width, r.height, "1", r.frames, tb, r.frames / tb,
@@ -182,7 +198,11 @@ int main(int argc, char **argv) {
   printf("segment 2 with a new prompt (conditioned on ref's tail): max |diff| %d (tolerance %d), mean %.4f levels; "
          "tail latents max |diff| %.2e (tolerance %.0e); ref %.3f s, %s %.3f s\n",
          worst3, FRAME_TOL, mean3, lat_worst3, LATENT_TOL, ta3, other, tb3);
+  printf("extension from %u prefix frames (ref's): max |diff| %d (tolerance %d), mean %.4f levels; tail latents "
+         "max |diff| %.2e (tolerance %.0e); ref %.3f s, %s %.3f s\n",
+         r4.overlap, worst4, FRAME_TOL, mean4, lat_worst4, LATENT_TOL, ta4, other, tb4);
   printf("%s\n", ok ? "PASS" : "FAIL");
+  free(a4.frames), free(b4.frames), free(a4.tail), free(b4.tail);
   free(a2.frames), free(b2.frames), free(c2.frames), free(a2.tail), free(b2.tail), free(c2.tail);
   free(a3.frames), free(b3.frames), free(a3.tail), free(b3.tail);
   free(a.frames), free(b.frames), free(a.tail), free(b.tail);

@@ -5,6 +5,7 @@
  * Covers: a two-segment chain through the tail blob (deterministic,
  * seamless), two engines running at once on two threads (one interpreter,
  * GIL released), a Python exception's traceback, protocol violations,
+ * prefix frames (numpy, signed first_frame),
  * cancel (before, mid-run, swallowed by the module), a caller's abort, and a
  * missing module. */
 #include <pthread.h>
@@ -233,6 +234,51 @@ static void test_protocol(void) {
   spool_engine_close(e);
 }
 
+/* Prefix frames reach the module as a writable numpy uint8 array [overlap,
+ * H, W, 3] with a negative first_frame (spool_misbehaves checks both and
+ * echoes the frames); without a prefix it gets None. Through
+ * spool_numpy_ref, whose encoder inverts its decoder, the prefix frames
+ * come back within a level. */
+static void test_prefix(void) {
+  spool_engine_t *e = must_open("spool_misbehaves");
+  spool_request r = request();
+  size_t fb = (size_t)r.width * r.height * 3;
+  uint8_t *prefix = malloc(2 * fb);
+  for (size_t i = 0; i < 2 * fb; i++) prefix[i] = (uint8_t)(i * 7 % 251);
+  r.prompt = "prefix";
+  r.overlap = 2;
+  r.first_frame = -2;
+  r.prefix = prefix;
+  r.prefix_len = 2 * fb;
+  sink s = {0};
+  CHECK(run(e, &r, &s, NULL) == SPOOL_OK, "prefix: %s", spool_engine_last_error(e));
+  CHECK(s.nframes == 9 && memcmp(s.frames, prefix, 2 * fb) == 0, "prefix: the frames are not the prefix");
+  sink_free(&s);
+  spool_request none = request();
+  none.prompt = "no-prefix";
+  CHECK(run(e, &none, &s, NULL) == SPOOL_OK, "no prefix: %s", spool_engine_last_error(e));
+  sink_free(&s);
+  spool_engine_close(e);
+
+  e = must_open("spool_numpy_ref");
+  spool_request one = request();
+  sink a = {0}, b = {0};
+  CHECK(run(e, &one, &a, NULL) == SPOOL_OK, "numpy segment: %s", spool_engine_last_error(e));
+  spool_request ext = request();
+  ext.seed = 9, ext.overlap = 3, ext.first_frame = -3, ext.prefix = a.frames + 6 * fb, ext.prefix_len = 3 * fb;
+  CHECK(run(e, &ext, &b, NULL) == SPOOL_OK && b.nframes == 9, "numpy extension: %s", spool_engine_last_error(e));
+  int worst = 0;
+  for (size_t i = 0; b.nframes == 9 && i < 3 * fb; i++) {
+    int d = abs((int)b.frames[i] - (int)ext.prefix[i]);
+    if (d > worst) worst = d;
+  }
+  CHECK(worst <= 1, "numpy extension: the prefix frames come back %d levels off", worst);
+  sink_free(&a);
+  sink_free(&b);
+  spool_engine_close(e);
+  free(prefix);
+}
+
 static void test_cancel_and_abort(void) {
   spool_engine_t *e = must_open("spool_numpy_ref");
   spool_request r = request();
@@ -289,6 +335,7 @@ int main(int argc, char **argv) {
   test_two_engines_at_once();
   test_exception_has_traceback();
   test_protocol();
+  test_prefix();
   test_cancel_and_abort();
   test_open_errors();
   if (failures) {

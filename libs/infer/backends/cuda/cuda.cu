@@ -15,6 +15,13 @@
  * prefix frame's drift from the scene fades out over the new frames by
  * ref_keep (scene.h), computed on the host so both backends use the same
  * factor.
+ *
+ * Prefix frames (a segment that starts from media) are encoded as ref
+ * encodes them, one thread per latent cell of each prefix frame: the inverse
+ * tone curve, the 8×8 box average in the same order, and the pseudo-inverse
+ * of the channel mix, with the tables of scene.h's ref_make_tables (computed
+ * on the host by the same code as ref's); the latents then condition the
+ * segment as a tail state's do.
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -40,14 +47,14 @@ __global__ void k_noise(float *lat, size_t fsz, uint32_t O, uint32_t F, uint64_t
  * src is not NULL (a new frame: residual + scene + the fading drift of the
  * conditioning); mode -1 subtracts it from src into out (the drift of the
  * last conditioning frame). */
-__global__ void k_scene(scene sc, uint64_t t, uint32_t h, uint32_t w, float *out, const float *src, float keep,
+__global__ void k_scene(scene sc, int64_t t, uint32_t h, uint32_t w, float *out, const float *src, float keep,
                         int mode) {
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, plane = (size_t)h * w;
   if (i >= plane * REF_C) return;
   int c = (int)(i / plane);
   uint32_t y = (uint32_t)((i % plane) / w), x = (uint32_t)(i % w);
   float v = sc.bg[c] + sc.grad[c] * ((float)y / (float)h - 0.5f);
-  float ft = (float)(t % 1000000), dim = (float)(h < w ? h : w);
+  float ft = ref_clock(t), dim = (float)(h < w ? h : w);
   for (int b = 0; b < REF_BLOBS; b++) {
     float cx = (0.5f + 0.35f * sinf(sc.wx[b] * ft + sc.px[b])) * (float)w;
     float cy = (0.5f + 0.30f * sinf(sc.wy[b] * ft + sc.py[b])) * (float)h;
@@ -73,6 +80,30 @@ __global__ void k_step(float *lat, size_t fsz, uint32_t O, uint32_t F, float rat
       r[i] = r[i] * ratio;
     }
   }
+}
+
+/* The latents of prefix frames: thread i is latent cell i % plane of prefix
+ * frame i / plane; see ref.c's task_encode, whose loop order it keeps. tone
+ * (256), pinv (REF_C × 3) and bias (3) are ref_tables'. */
+__global__ void k_encode(const uint8_t *prefix, float *lat, const float *tone, const float *pinv, const float *bias,
+                         uint32_t O, uint32_t h, uint32_t w, uint32_t H, uint32_t W) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, plane = (size_t)h * w;
+  if (i >= plane * O) return;
+  size_t f = i / plane, cell = i % plane;
+  uint32_t ly = (uint32_t)(cell / w), lx = (uint32_t)(cell % w);
+  uint32_t y0 = ly * REF_SCALE, y1 = y0 + REF_SCALE < H ? y0 + REF_SCALE : H;
+  uint32_t x0 = lx * REF_SCALE, x1 = x0 + REF_SCALE < W ? x0 + REF_SCALE : W;
+  const uint8_t *rgb = prefix + f * (size_t)H * W * 3;
+  float avg[3];
+  for (int ch = 0; ch < 3; ch++) {
+    float sum = 0;
+    for (uint32_t Y = y0; Y < y1; Y++)
+      for (uint32_t X = x0; X < x1; X++) sum += tone[rgb[((size_t)Y * W + X) * 3 + ch]];
+    avg[ch] = sum / (float)((y1 - y0) * (x1 - x0)) - bias[ch];
+  }
+  float *out = lat + f * plane * REF_C + cell;
+  for (int c = 0; c < REF_C; c++)
+    out[c * plane] = pinv[c * 3] * avg[0] + pinv[c * 3 + 1] * avg[1] + pinv[c * 3 + 2] * avg[2];
 }
 
 __global__ void k_mix(const float *lat, float *lrgb, size_t plane, const float *mix, const float *bias) {
@@ -112,11 +143,11 @@ struct cuda_state {
   int device;
   char model[64], version[96];
   float *lat = nullptr, *drift = nullptr, *lrgb = nullptr, *mix = nullptr, *bias = nullptr;
-  uint8_t *rgb = nullptr, *lut = nullptr, *host_rgb = nullptr, *tail = nullptr;
+  float *tone = nullptr, *pinv = nullptr;
+  uint8_t *rgb = nullptr, *lut = nullptr, *host_rgb = nullptr, *tail = nullptr, *prefix = nullptr;
   float *host_lat = nullptr;
-  size_t lat_cap = 0, frame_cap = 0, rgb_cap = 0, tail_cap = 0, host_lat_cap = 0;
-  float hmix[3][REF_C], hbias[3];
-  uint8_t hlut[REF_LUT];
+  size_t lat_cap = 0, frame_cap = 0, rgb_cap = 0, tail_cap = 0, host_lat_cap = 0, prefix_cap = 0;
+  ref_tables tab; /* on the host; uploaded at open */
 };
 
 #define CU(call)                                                                                   \
@@ -140,14 +171,20 @@ static spool_status grow_dev(void **p, size_t *cap, size_t need, char *err, size
 
 static void c_close(void *state);
 
-/* The decode tables (LUT, channel mix, bias) onto the device. */
+/* The decode tables (LUT, channel mix, bias) and the encoder's (inverse
+ * tone, pseudo-inverse of the mix) onto the device. */
 static spool_status upload_tables(cuda_state *s, char *err, size_t errlen) {
+  const ref_tables *t = &s->tab;
   CU(cudaMalloc(&s->lut, REF_LUT));
-  CU(cudaMalloc(&s->mix, sizeof s->hmix));
-  CU(cudaMalloc(&s->bias, sizeof s->hbias));
-  CU(cudaMemcpy(s->lut, s->hlut, REF_LUT, cudaMemcpyHostToDevice));
-  CU(cudaMemcpy(s->mix, s->hmix, sizeof s->hmix, cudaMemcpyHostToDevice));
-  CU(cudaMemcpy(s->bias, s->hbias, sizeof s->hbias, cudaMemcpyHostToDevice));
+  CU(cudaMalloc(&s->mix, sizeof t->mix));
+  CU(cudaMalloc(&s->bias, sizeof t->bias));
+  CU(cudaMalloc(&s->tone, sizeof t->tone));
+  CU(cudaMalloc(&s->pinv, sizeof t->pinv));
+  CU(cudaMemcpy(s->lut, t->lut, REF_LUT, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->mix, t->mix, sizeof t->mix, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->bias, t->bias, sizeof t->bias, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->tone, t->tone, sizeof t->tone, cudaMemcpyHostToDevice));
+  CU(cudaMemcpy(s->pinv, t->pinv, sizeof t->pinv, cudaMemcpyHostToDevice));
   return SPOOL_OK;
 }
 
@@ -176,15 +213,7 @@ static spool_status c_open(const spool_engine_options *o, void **state, char *er
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, dev);
   snprintf(s->version, sizeof s->version, REF_VERSION " on %.80s", prop.name);
-  for (int i = 0; i < REF_LUT; i++) {
-    float v = -4.0f + 8.0f * ((float)i + 0.5f) / REF_LUT, y = 0.5f + 0.5f * v / (1.0f + fabsf(v));
-    s->hlut[i] = (uint8_t)lrintf(255.0f * y);
-  }
-  uint64_t k = 0x5eed5eedULL;
-  for (int ch = 0; ch < 3; ch++) {
-    s->hbias[ch] = 0.1f * unit(k, 100 + ch);
-    for (int c = 0; c < REF_C; c++) s->hmix[ch][c] = 0.9f * unit(k, (uint64_t)ch * REF_C + c);
-  }
+  ref_make_tables(&s->tab);
   spool_status st = upload_tables(s, err, errlen);
   if (st != SPOOL_OK) {
     c_close(s); /* frees what was allocated before the failure */
@@ -204,6 +233,9 @@ static void c_close(void *state) {
   cudaFree(s->lut);
   cudaFree(s->mix);
   cudaFree(s->bias);
+  cudaFree(s->tone);
+  cudaFree(s->pinv);
+  cudaFree(s->prefix);
   cudaFreeHost(s->host_rgb);
   free(s->host_lat);
   free(s->tail);
@@ -225,7 +257,7 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
                           char *err, size_t errlen) {
   cuda_state *s = (cuda_state *)state;
   CU(cudaSetDevice(s->device));
-  const uint32_t W = req->width, H = req->height, F = req->frames, O = req->cond ? req->overlap : 0;
+  const uint32_t W = req->width, H = req->height, F = req->frames, O = req->cond || req->prefix ? req->overlap : 0;
   const uint32_t h = (H + REF_SCALE - 1) / REF_SCALE, w = (W + REF_SCALE - 1) / REF_SCALE;
   const size_t plane = (size_t)h * w, fsz = plane * REF_C, total = fsz * F;
   spool_status st;
@@ -244,7 +276,12 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
   }
   scene sc;
   make_scene(&sc, req->prompt);
-  if (O) {
+  if (req->prefix) {
+    if ((st = grow_dev((void **)&s->prefix, &s->prefix_cap, req->prefix_len, err, errlen)) != SPOOL_OK) return st;
+    CU(cudaMemcpy(s->prefix, req->prefix, req->prefix_len, cudaMemcpyHostToDevice));
+    k_encode<<<blocks((size_t)O * plane), 256>>>(s->prefix, s->lat, s->tone, s->pinv, s->bias, O, h, w, H, W);
+    CU(cudaGetLastError());
+  } else if (O) {
     if (s->host_lat_cap < (size_t)O * fsz) {
       free(s->host_lat);
       s->host_lat = (float *)malloc((size_t)O * fsz * 4);
@@ -255,9 +292,10 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
     if ((st = spool_tail_parse(req->cond, req->cond_len, &v, s->host_lat, (size_t)O * fsz, err, errlen)) != SPOOL_OK)
       return st;
     CU(cudaMemcpy(s->lat, s->host_lat, (size_t)O * fsz * 4, cudaMemcpyHostToDevice));
+  }
+  if (O)
     k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + O - 1, h, w, s->drift, s->lat + (size_t)(O - 1) * fsz, 0.0f,
                                   -1);
-  }
   k_noise<<<blocks(fsz), 256>>>(s->lat, fsz, O, F, req->seed);
   CU(cudaGetLastError());
   for (uint32_t step = 0; step < req->steps; step++) {
@@ -272,7 +310,7 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
     if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) return SPOOL_ERR_ABORTED;
   }
   for (uint32_t f = O; f < F; f++)
-    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + f, h, w, s->lat + (size_t)f * fsz, O ? s->drift : nullptr,
+    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + (int64_t)f, h, w, s->lat + (size_t)f * fsz, O ? s->drift : nullptr,
                                   O ? ref_keep(f, O, F) : 0.0f, 1);
   CU(cudaDeviceSynchronize());
   if (req->tail_frames) {

@@ -498,13 +498,27 @@ static PyObject *cond_array(const spool_request *r, py_state *s, char *err, size
   return arr;
 }
 
+/* The prefix frames as a numpy uint8 array [overlap, height, width, 3],
+ * copied into a bytearray (writable, and the module may keep it). */
+static PyObject *prefix_array(const spool_request *r) {
+  PyObject *buf = PyByteArray_FromStringAndSize((const char *)r->prefix, (Py_ssize_t)r->prefix_len);
+  if (!buf) return NULL;
+  PyObject *np = PyImport_ImportModule("numpy");
+  PyObject *flat = np ? PyObject_CallMethod(np, "frombuffer", "Os", buf, "uint8") : NULL;
+  PyObject *arr = flat ? PyObject_CallMethod(flat, "reshape", "(IIII)", r->overlap, r->height, r->width, 3u) : NULL;
+  Py_XDECREF(flat);
+  Py_XDECREF(np);
+  Py_DECREF(buf);
+  return arr;
+}
+
 static spool_status py_run(void *state, const spool_request *r, const spool_callbacks *cb, const int32_t *cancel,
                            char *err, size_t errlen) {
   py_state *s = state;
   run_ctx c = {r, cb, cancel, s->channels, s->scale, s->temporal, 0, 0, 0, 0, ""};
   spool_status st = SPOOL_OK;
   enter_python();
-  PyObject *type = NULL, *io = NULL, *req = NULL, *cond = NULL, *res = NULL;
+  PyObject *type = NULL, *io = NULL, *req = NULL, *cond = NULL, *prefix = NULL, *res = NULL;
   type = PyType_FromSpec(&io_spec);
   if (!type) goto pyfail;
   io = PyType_GenericAlloc((PyTypeObject *)type, 0);
@@ -524,12 +538,14 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
   } else {
     cond = Py_NewRef(Py_None);
   }
-  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:K,s:I,s:I,s:O,s:s,s:s,s:i,s:O}", "prompt", r->prompt, "seed",
-                      (unsigned long long)r->seed, "width", r->width, "height", r->height, "frames", r->frames,
+  prefix = r->prefix ? prefix_array(r) : Py_NewRef(Py_None);
+  if (!prefix) goto pyfail;
+  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:L,s:I,s:I,s:O,s:O,s:s,s:s,s:i,s:O}", "prompt", r->prompt,
+                      "seed", (unsigned long long)r->seed, "width", r->width, "height", r->height, "frames", r->frames,
                       "overlap", r->overlap, "steps", r->steps, "guidance", (double)r->guidance, "first_frame",
-                      (unsigned long long)r->first_frame, "tail_frames", r->tail_frames, "fps",
-                      r->fps ? r->fps : 24u, "cond", cond, "model",
-                      s->model, "weights_dir", s->weights, "device", s->device, "params", s->params);
+                      (long long)r->first_frame, "tail_frames", r->tail_frames, "fps", r->fps ? r->fps : 24u, "cond",
+                      cond, "prefix_frames", prefix, "model", s->model, "weights_dir", s->weights, "device", s->device,
+                      "params", s->params);
   if (!req) goto pyfail;
   res = PyObject_CallFunctionObjArgs(s->generate, req, io, NULL);
   /* Once the cancel flag is up, however the module stops (spool.Abort from
@@ -569,6 +585,7 @@ done:
   Py_XDECREF(res);
   Py_XDECREF(req);
   Py_XDECREF(cond);
+  Py_XDECREF(prefix);
   Py_XDECREF(io);
   Py_XDECREF(type);
   leave_python();

@@ -25,6 +25,20 @@ def generate_segment(request, io):
         io.frame(0, np.zeros((h, w, 2), dtype=np.uint8))
     elif mode == "too-few":
         io.frame(0, np.zeros((h, w, 3), dtype=np.uint8))
+    elif mode == "prefix":  # the prefix frames and a signed first_frame reach the module; echoes the frames
+        prefix, o = request["prefix_frames"], request["overlap"]
+        if not isinstance(prefix, np.ndarray) or prefix.dtype != np.uint8 or prefix.shape != (o, h, w, 3):
+            raise ValueError("prefix_frames: %r, want uint8 [%d, %d, %d, 3]" % (type(prefix), o, h, w))
+        if request["first_frame"] != -o or request["cond"] is not None:
+            raise ValueError("first_frame %r, cond %r" % (request["first_frame"], request["cond"]))
+        prefix[0, 0, 0, 0] ^= 0  # writable
+        for f in range(n):
+            io.frame(f, prefix[f] if f < o else np.full((h, w, 3), 128, dtype=np.uint8))
+    elif mode == "no-prefix":  # prefix_frames is None without one
+        if request["prefix_frames"] is not None:
+            raise ValueError("prefix_frames %r without a prefix" % type(request["prefix_frames"]))
+        for f in range(n):
+            io.frame(f, np.full((h, w, 3), 128, dtype=np.uint8))
     elif mode == "swallow-cancel":  # ignores io's Abort and returns early
         try:
             while True:

@@ -37,6 +37,15 @@ class NumpyRefTest(unittest.TestCase):
         for i in range(3):
             np.testing.assert_array_equal(two.frames[i], one.frames[6 + i])
 
+    def test_prefix_frames_come_back(self):
+        one = self.run_segment()
+        prefix = np.stack(one.frames[6:])
+        for first in (-3, 0):
+            two = self.run_segment(seed=4, overlap=3, first_frame=first, prefix_frames=prefix)
+            self.assertEqual(len(two.frames), 9)
+            for i in range(3):
+                self.assertLessEqual(np.abs(two.frames[i].astype(int) - prefix[i].astype(int)).max(), 1)
+
     def test_prompts_differ(self):
         a, b = self.run_segment(), self.run_segment(prompt="a whale under ice")
         self.assertGreater(np.abs(a.frames[4].astype(int) - b.frames[4].astype(int)).mean(), 5)

@@ -30,7 +30,7 @@ def options(**params):
 
 def request(**kw):
     r = dict(prompt="a lighthouse in a storm", seed=5, width=WIDTH, height=HEIGHT, frames=WINDOW, overlap=0,
-             steps=STEPS, guidance=GUIDANCE, first_frame=0, tail_frames=OVERLAP, cond=None, fps=24,
+             steps=STEPS, guidance=GUIDANCE, first_frame=0, tail_frames=OVERLAP, cond=None, prefix_frames=None, fps=24,
              model="skyreels-v2-df-tiny", weights_dir=TINY, device=-1, params={})
     r.update(kw)
     return r
