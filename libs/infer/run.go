@@ -41,9 +41,9 @@ type Request struct {
 	Steps    int
 	Guidance float32
 	// FirstFrame is the video index of the segment's first frame. It is
-	// negative only for an extension's first segment, whose Overlap prefix
-	// frames are the input's last frames, before frame 0 of the output
-	// (then -Overlap ≤ FirstFrame < 0).
+	// negative only in an extension, when some of its Overlap conditioning
+	// frames (Prefix, or Cond) come before frame 0 of the output (then
+	// -Overlap ≤ FirstFrame < 0).
 	FirstFrame int64
 	// Cond is the previous segment's tail state; nil for none. When given,
 	// the first Overlap frames reproduce the frames it was taken from.

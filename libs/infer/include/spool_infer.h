@@ -142,10 +142,11 @@ typedef struct spool_request {
   uint32_t steps;         /* denoise steps, 1..SPOOL_MAX_STEPS */
   float guidance;         /* classifier-free guidance scale, 0..50 */
   int64_t first_frame;    /* index of the segment's first frame in the video;
-                             negative only for an extension's first segment
-                             (prefix given), whose overlap frames are the
-                             input's last frames, before frame 0 of the
-                             output: then -overlap ≤ first_frame < 0 */
+                             negative only in an extension, when some of the
+                             segment's conditioning frames (prefix, or cond
+                             for a window shorter than twice its overlap)
+                             come before frame 0 of the output: then
+                             -overlap ≤ first_frame < 0 */
   const uint8_t *cond;    /* tail state of the previous segment, or NULL; when
                              given it holds exactly `overlap` frames starting
                              at first_frame, and those frames are reproduced */

@@ -82,11 +82,12 @@ spool_status spool_validate_request(const spool_request *req, const spool_engine
   if (req->cond && req->prefix)
     FAIL("cond and prefix: both given; a segment starts from a tail state (cond) or from media (prefix), not both");
   if (req->first_frame < 0) {
-    if (!req->prefix)
-      FAIL("first_frame %lld: negative only for an extension's first segment, which has prefix frames",
+    if (!req->prefix && !req->cond)
+      FAIL("first_frame %lld: negative only for a segment of an extension, whose conditioning frames (prefix or cond) "
+           "may come before frame 0",
            (long long)req->first_frame);
     if (req->first_frame < -(int64_t)req->overlap)
-      FAIL("first_frame %lld: at least -overlap (%lld): only the prefix frames come before frame 0",
+      FAIL("first_frame %lld: at least -overlap (%lld): only conditioning frames come before frame 0",
            (long long)req->first_frame, -(long long)req->overlap);
   }
   if (req->prefix) {
