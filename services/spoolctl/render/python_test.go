@@ -42,8 +42,8 @@ func needPython(t *testing.T) pythonSetup {
 	return s
 }
 
-// TestPythonWorkersEqualOracle: a chain job and an independent job of the
-// tiny SkyReels-V2 pipeline (real diffusers code, random weights) run on
+// TestPythonWorkersEqualOracle: a chain job, an independent job, an image
+// to video job and an extension of a video of the tiny SkyReels-V2 pipeline (real diffusers code, random weights) run on
 // two spool-worker processes with SPOOL_WORKER_BACKEND=python, over the
 // real NATS, Postgres and MinIO, and their videos decode to exactly the
 // frames of `spoolctl render --local` with the same backend and model
@@ -73,6 +73,26 @@ func TestPythonWorkersEqualOracle(t *testing.T) {
 			if t.Failed() {
 				t.Logf("worker %d:\n%s", i, logs.String())
 			}
+		})
+	}
+	// Media in: image to video, and the extension of a video kept before
+	// the new frames (48 frames: 2 s resampled to 24 fps), in 29 new frames:
+	// two segments each.
+	video, image := makeMedia(t)
+	vid := storeUpload(t, sys, "default", video, "video", 2)
+	img := storeUpload(t, sys, "default", image, "image", 0)
+	for _, c := range []struct {
+		name, media string
+		o           render.Options
+		frames      int
+	}{{"image", `"image":"` + img + `"`, render.Options{Image: image}, 29}, {"extend", `"video":"` + vid + `","includeInput":true`, render.Options{Video: video}, 48 + 29}} {
+		id := "py-" + c.name + "-" + run
+		spec := `{"id":"` + id + `","prompt":"a red fox running through snow",` + c.media + `,"durationFrames":29,` +
+			`"model":"` + tinyModel + `","seed":5,"fps":24,"pool":"` + pyPool + `"}`
+		sys.submit(t, spec)
+		defer t.Run(c.name, func(t *testing.T) {
+			c.o.Params, c.o.PluginDir, c.o.ModelsDir = "path="+py.modules, py.plugins, py.models
+			sys.compareWith(t, id, spec, c.frames, c.o, 3*time.Minute)
 		})
 	}
 	for _, mode := range []string{"MODE_CHAIN", "MODE_INDEPENDENT"} {
