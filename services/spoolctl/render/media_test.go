@@ -1,12 +1,7 @@
 package render_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,35 +30,10 @@ func makeMedia(t *testing.T) (video, image string) {
 	return video, image
 }
 
-// storeUpload records file as a ready upload of tenant, as the gateway's
-// POST /uploads does, and returns its id.
+// storeUpload records file as a ready upload of tenant.
 func storeUpload(t *testing.T, sys *system, tenant, file, kind string, durationS float64) string {
 	t.Helper()
-	ctx := context.Background()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := make([]byte, 10)
-	_, _ = rand.Read(raw)
-	id := "up-" + strings.ToLower(hex.EncodeToString(raw))
-	key, err := blob.UploadSource(tenant, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sys.Blob.Put(ctx, key, bytes.NewReader(data), int64(len(data)), blob.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sys.Store.CreateUpload(ctx, store.Upload{ID: id, Tenant: tenant, ObjectKey: string(key)}); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	u, _, err := sys.Store.MarkUploadReady(ctx, tenant, id, store.UploadProbe{Kind: kind, DurationS: durationS,
-		SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Probe: []byte(`{}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.ID
+	return sys.Clients.Upload(t, tenant, file, kind, durationS)
 }
 
 // TestMediaJobsEqualOracle: image to video in chain and independent mode,

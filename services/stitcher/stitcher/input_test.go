@@ -3,10 +3,6 @@ package stitcher_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,23 +29,7 @@ func TestExtensionKeepsInputAcrossResume(t *testing.T) {
 		"-c:v", "libx264rgb", "-crf", "0", "-pix_fmt", "rgb24", in).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
-	data, _ := os.ReadFile(in)
-	id := fmt.Sprintf("up-ext%d", time.Now().UnixNano())
-	key, err := blob.UploadSource("default", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.blob.Put(ctx, key, bytes.NewReader(data), int64(len(data)), blob.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.CreateUpload(ctx, store.Upload{ID: id, Tenant: "default", ObjectKey: string(key)}); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	if _, _, err := e.store.MarkUploadReady(ctx, "default", id, store.UploadProbe{Kind: "video", DurationS: 1,
-		SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Probe: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
+	id := e.clients.Upload(t, "default", in, "video", 1)
 	job := unique("extend")
 	spec := `{"id":"` + job + `","prompt":"x","model":"sim","durationFrames":12,"windowFrames":9,"overlapFrames":3,"width":64,"height":64,` +
 		`"steps":1,"fps":24,"pool":"` + e.pool + `","video":"` + id + `","includeInput":true}`

@@ -44,10 +44,11 @@ func TestMain(m *testing.M) {
 const w, h = 64, 64
 
 type env struct {
-	bus   *bus.Bus
-	blob  *blob.Store
-	store *store.Store
-	pool  string
+	clients devstacktest.Clients
+	bus     *bus.Bus
+	blob    *blob.Store
+	store   *store.Store
+	pool    string
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	// A pool of its own, this run's: tasks a test leaves queued never
 	// reach another test, nor the same test run again (-count).
 	pool := unique(strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
-	e := &env{bus: b, blob: bl, store: s, pool: pool}
+	e := &env{clients: c, bus: b, blob: bl, store: s, pool: pool}
 	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond, ReconcileEvery: time.Hour,
 		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 64, LiveAhead: 2, OutboxBatch: 64, SubmitBatch: 16, SegmentDeadline: time.Minute,
 		Codec: "lossless"}
