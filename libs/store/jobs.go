@@ -144,7 +144,7 @@ const jobColumns = `id, tenant, priority, pool, model, mode, state, spec, live, 
 	coalesce(error_code, ''), coalesce(error_field, ''), coalesce(error_message, ''), coalesce(trace_id, ''),
 	created_at, updated_at, started_at, finished_at,
 	coalesce(traceparent, ''), coalesce(live_ahead_s, 0), live_start_at, coalesce(longest_piece, 0), frames_done,
-	input_frames, coalesce(input_key, '')`
+	input_frames, coalesce(input_key, ''), deleted_at`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -152,7 +152,8 @@ func scanJob(row pgx.Row) (Job, error) {
 		&j.FPS, &j.Width, &j.Height, &j.SegmentsTotal, &j.SegmentsDone, &j.Progress, &j.FinalKey, &j.FinalSHA256,
 		&j.FinalBytes, &j.FinalFrames, &j.ErrorCode, &j.ErrorField, &j.ErrorMessage, &j.TraceID,
 		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
-		&j.Traceparent, &j.LiveAheadS, &j.LiveStartAt, &j.LongestPiece, &j.FramesDone, &j.InputFrames, &j.InputKey)
+		&j.Traceparent, &j.LiveAheadS, &j.LiveStartAt, &j.LongestPiece, &j.FramesDone, &j.InputFrames, &j.InputKey,
+		&j.DeletedAt)
 	return j, err
 }
 

@@ -119,6 +119,9 @@ type Job struct {
 	// counts them. 0 and "" otherwise.
 	InputFrames int64
 	InputKey    string
+	// DeletedAt is when the job's objects were deleted (DELETE /jobs/{id}
+	// or retention); nil while they exist. The row and its lineage stay.
+	DeletedAt *time.Time
 }
 
 // FramesMade is how many frames the job has made: its final video's once
