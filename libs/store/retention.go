@@ -43,17 +43,28 @@ type Expired struct {
 }
 
 // jobFinished holds for a job j that nothing writes to any more: in a
-// terminal state, with no stitch still open, and not a stopped live job
-// whose video the stitcher has yet to finalize (it is cancelled first and
-// succeeds once finalized).
+// terminal state; with no stitch still open; not a stopped live job whose
+// video the stitcher has yet to finalize (it is cancelled first and
+// succeeds once finalized); and with no attempt a worker still holds (one
+// running when its job was cancelled uploads until it sees the cancel).
+// An attempt whose segment no heartbeat touched for inFlightQuiet is taken
+// for dead: its worker went away.
 const jobFinished = `(j.state IN ('succeeded', 'failed', 'cancelled', 'rejected')
 	AND NOT EXISTS (SELECT 1 FROM stitches st WHERE st.job_id = j.id AND st.finalized_at IS NULL AND st.closed_at IS NULL)
 	AND NOT (j.live AND j.state = 'cancelled' AND j.segments_done > 0
-	         AND NOT EXISTS (SELECT 1 FROM stitches st WHERE st.job_id = j.id)))`
+	         AND NOT EXISTS (SELECT 1 FROM stitches st WHERE st.job_id = j.id))
+	AND NOT EXISTS (SELECT 1 FROM attempts a JOIN segments sg ON sg.job_id = a.job_id AND sg.idx = a.idx
+	                WHERE a.job_id = j.id AND a.outcome IN ('running', 'tail_ready')
+	                  AND sg.updated_at > now() - interval '` + inFlightQuiet + `'))`
+
+// inFlightQuiet is how long an attempt of a finished job may go without a
+// heartbeat before it is taken for dead.
+const inFlightQuiet = "2 minutes"
 
 // JobFinished reports whether nothing writes to the job's objects any more:
-// it is in a terminal state and the stitcher is done with it (a cancelled
-// or failed job's stitch is closed, a stopped live job's finalized).
+// it is in a terminal state, the stitcher is done with it (a cancelled or
+// failed job's stitch is closed, a stopped live job's finalized) and no
+// worker still holds one of its segments.
 // ErrNotFound when there is no such job.
 func (s *Store) JobFinished(ctx context.Context, id string) (bool, error) {
 	var done bool

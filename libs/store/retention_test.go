@@ -54,6 +54,10 @@ func TestClaimExpiredJobs(t *testing.T) {
 	if err := s.ExecForTest(ctx, `INSERT INTO stitches (job_id, upload_id) VALUES ($1, 'u')`, closing); err != nil {
 		t.Fatal(err)
 	}
+	held := endedJob(t, s, "short", store.JobCancelled) // a worker still uploads its segment
+	if err := s.ExecForTest(ctx, `INSERT INTO attempts (job_id, idx, attempt, outcome) VALUES ($1, 0, 1, 'running')`, held); err != nil {
+		t.Fatal(err)
+	}
 	kept := endedJob(t, s, "kept", store.JobSucceeded)    // the default: an hour
 	forever := endedJob(t, s, "forever", store.JobFailed) // zero
 	if _, err := s.RecordArtifact(ctx, store.Artifact{Key: "jobs/" + short + "/hls/index.m3u8", JobID: short, Kind: store.KindHLS}); err != nil {
@@ -64,7 +68,8 @@ func TestClaimExpiredJobs(t *testing.T) {
 
 	got, err := s.ClaimExpiredJobs(ctx, "a", ttl, 300*time.Millisecond, 10)
 	if want := []string{failed, short}; err != nil || !slices.Equal(ids(got), sortedCopy(want)) {
-		t.Fatalf("claimed %v, %v; want %v (not %s queued, %s closing, %s kept, %s forever)", ids(got), err, want, queued, closing, kept, forever)
+		t.Fatalf("claimed %v, %v; want %v (not %s queued, %s closing, %s held, %s kept, %s forever)", ids(got), err, want, queued, closing,
+			held, kept, forever)
 	}
 	if got[0].Tenant != "short" {
 		t.Fatalf("tenant %q", got[0].Tenant)
@@ -110,9 +115,19 @@ func TestClaimExpiredJobs(t *testing.T) {
 	if fin, err := s.JobFinished(ctx, failed); err != nil || !fin {
 		t.Fatalf("failed job not finished: %v %v", fin, err)
 	}
+	if fin, err := s.JobFinished(ctx, held); err != nil || fin {
+		t.Fatalf("finished while a worker holds a segment: %v %v", fin, err)
+	}
+	// The worker goes silent: two minutes on, its attempt is taken for dead.
+	if err := s.ExecForTest(ctx, `UPDATE segments SET updated_at = now() - interval '3 minutes' WHERE job_id = $1`, held); err != nil {
+		t.Fatal(err)
+	}
+	if fin, err := s.JobFinished(ctx, held); err != nil || !fin {
+		t.Fatalf("not finished with a dead worker's attempt: %v %v", fin, err)
+	}
 	time.Sleep(5 * time.Millisecond)
-	if left, err := s.ClaimExpiredJobs(ctx, "c", ttl, time.Minute, 10); err != nil || len(left) != 0 {
-		t.Fatalf("claims after the sweep: %v %v", ids(left), err)
+	if left, err := s.ClaimExpiredJobs(ctx, "c", ttl, time.Minute, 10); err != nil || !slices.Equal(ids(left), []string{held}) {
+		t.Fatalf("claims after the sweep: %v %v; want only %s", ids(left), err, held)
 	}
 }
 
