@@ -5,9 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/spoolvideo/spool/libs/blob"
-
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 )
@@ -39,18 +40,32 @@ func notReady(w http.ResponseWriter, retryAfter int, msg string) {
 	writeError(w, http.StatusNotFound, "not_ready", msg)
 }
 
-// fail answers err with the status its kind calls for: 400 for a bad
-// field, 404 for a missing row or object, and 503 (with Retry-After) only
-// for what is left: a dependency that failed.
+// fail answers err with the status its kind calls for (see problem), and
+// a 503 with Retry-After.
 func fail(w http.ResponseWriter, err error) {
+	status, e := problem(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(retryUnavailable))
+	}
+	writeJSON(w, status, e)
+}
+
+// problem is the status and body that answer err: 400 for a malformed spec
+// or a bad field, 409 already_exists for an id that names a job with
+// another spec, 404 for a missing row or object, and 503 only for what is
+// left: a dependency that failed.
+func problem(err error) (int, apiError) {
 	var fe *jobspec.FieldError
 	switch {
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Error(), Field: fe.Field})
+		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Error(), Field: fe.Field}
+	case errors.Is(err, bus.ErrMalformedJob):
+		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: err.Error(), Field: bus.MalformedField(err)}
+	case errors.Is(err, errOtherSpec):
+		return http.StatusConflict, apiError{Code: "already_exists", Message: strings.TrimPrefix(err.Error(), errOtherSpec.Error()+": "), Field: "id"}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, blob.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		return http.StatusNotFound, apiError{Code: "not_found", Message: err.Error()}
 	default:
-		w.Header().Set("Retry-After", strconv.Itoa(retryUnavailable))
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: err.Error()}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,10 +48,17 @@ type Gateway struct {
 var Routes = []string{
 	"GET /{$}", "GET /ui/{file...}", "GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
 	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
+	"DELETE /jobs/{id}", "POST /batches", "GET /batches/{id}",
 }
 
 // New checks cfg and builds the routes.
 func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logger) (*Gateway, error) {
+	if cfg.BatchMax == 0 {
+		cfg.BatchMax = defaultBatchMax
+	}
+	if cfg.BatchMaxBody == 0 {
+		cfg.BatchMaxBody = max(defaultBatchMaxBody, cfg.MaxBody)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -68,6 +74,7 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
 		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
+		"DELETE /jobs/{id}": g.deleteJob, "POST /batches": g.postBatch, "GET /batches/{id}": g.getBatch,
 	}
 	for _, r := range Routes {
 		h := handlers[r]
@@ -160,47 +167,19 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_argument", fmt.Sprintf("the body exceeds %d bytes", g.cfg.MaxBody))
 		return
 	}
-	h := nats.Header{}
-	h.Set(bus.HeaderContentType, bus.ContentJSON)
-	spec, err := bus.DecodeJobSpec(body, h)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Message: err.Error(), Field: bus.MalformedField(err)})
-		return
-	}
-	job, err := jobspec.Validate(spec, g.catalog)
-	if err == nil {
-		_, err = jobspec.CheckInputs(r.Context(), job, g.store)
-	}
+	spec, err := decodeSpec(body)
 	if err != nil {
 		fail(w, err)
-		return
-	}
-	again, err := g.resubmitted(r.Context(), spec)
-	switch {
-	case errors.Is(err, errOtherSpec):
-		writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Message: strings.TrimPrefix(err.Error(), errOtherSpec.Error()+": "), Field: "id"})
-		return
-	case err != nil:
-		fail(w, err)
-		return
-	case again:
-		accepted(w, spec.GetId())
 		return
 	}
 	// A caller that sends a W3C traceparent sees the job in its own trace.
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	id, _, err := g.bus.SubmitJob(ctx, spec)
+	id, err := g.submit(ctx, spec)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	// Read your writes: wait (briefly) for the dispatcher to record the
-	// job, so that /status answers at once.
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := g.store.GetJob(r.Context(), id); err == nil {
-			break
-		}
-	}
+	g.awaitRecorded(r.Context(), id)
 	accepted(w, id)
 }
 
@@ -212,42 +191,44 @@ func accepted(w http.ResponseWriter, id string) {
 
 // jobView is a job as the API shows it.
 type jobView struct {
-	ID            string     `json:"id"`
-	State         string     `json:"state"`
-	Progress      float64    `json:"progress"`
-	SegmentsDone  int        `json:"segments_done"`
-	SegmentsTotal int        `json:"segments_total"`
-	Live          bool       `json:"live"`
-	Frames        int64      `json:"frames"`       // made: the final video's, else the committed segments'
-	FramesTotal   int64      `json:"frames_total"` // planned; 0 when live
-	DurationS     float64    `json:"duration_s"`   // of the frames made
-	FPS           int        `json:"fps"`
-	Width         int        `json:"width"`
-	Height        int        `json:"height"`
-	Model         string     `json:"model"`
-	Pool          string     `json:"pool"`
-	ErrorCode     string     `json:"error_code,omitempty"`
-	ErrorField    string     `json:"error_field,omitempty"`
-	ErrorMessage  string     `json:"error_message,omitempty"`
-	FinalBytes    int64      `json:"final_bytes,omitempty"`
-	PreviewURL    string     `json:"preview_url,omitempty"` // in /status, once the playlist exists
-	DownloadURL   string     `json:"download_url,omitempty"`
-	VideoURL      string     `json:"video_url,omitempty"` // presigned, an hour
-	Cues          []cueView  `json:"cues,omitempty"`      // /status only: where the timeline's prompts take over
-	CreatedAt     time.Time  `json:"created_at"`
-	FinishedAt    *time.Time `json:"finished_at,omitempty"`
-	jobRuns                  // the models that made it, what it waits for (models.go)
+	ID            string      `json:"id"`
+	State         string      `json:"state"`
+	Progress      float64     `json:"progress"`
+	SegmentsDone  int         `json:"segments_done"`
+	SegmentsTotal int         `json:"segments_total"`
+	Live          bool        `json:"live"`
+	Frames        int64       `json:"frames"`       // made: the final video's, else the committed segments'
+	FramesTotal   int64       `json:"frames_total"` // planned; 0 when live
+	DurationS     float64     `json:"duration_s"`   // of the frames made
+	FPS           int         `json:"fps"`
+	Width         int         `json:"width"`
+	Height        int         `json:"height"`
+	Model         string      `json:"model"`
+	Pool          string      `json:"pool"`
+	ErrorCode     string      `json:"error_code,omitempty"`
+	ErrorField    string      `json:"error_field,omitempty"`
+	ErrorMessage  string      `json:"error_message,omitempty"`
+	FinalBytes    int64       `json:"final_bytes,omitempty"`
+	PreviewURL    string      `json:"preview_url,omitempty"` // in /status, once the playlist exists
+	DownloadURL   string      `json:"download_url,omitempty"`
+	VideoURL      string      `json:"video_url,omitempty"` // presigned, an hour
+	Cues          []cueView   `json:"cues,omitempty"`      // /status only: where the timeline's prompts take over
+	Inputs        *inputsView `json:"inputs,omitempty"`    // /status only: the uploads it is made from
+	CreatedAt     time.Time   `json:"created_at"`
+	FinishedAt    *time.Time  `json:"finished_at,omitempty"`
+	DeletedAt     *time.Time  `json:"deleted_at,omitempty"` // its objects are gone; its lineage stays
+	jobRuns                   // the models that made it, what it waits for (models.go)
 }
 
 func view(j store.Job) jobView {
 	v := jobView{ID: j.ID, State: string(j.State), Progress: j.Progress, SegmentsDone: j.SegmentsDone, SegmentsTotal: j.SegmentsTotal,
 		Live: j.Live, Frames: j.FramesMade(), FramesTotal: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Pool: j.Pool,
 		ErrorCode: j.ErrorCode, ErrorField: j.ErrorField, ErrorMessage: j.ErrorMessage, FinalBytes: j.FinalBytes,
-		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
+		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, DeletedAt: j.DeletedAt}
 	if j.FPS > 0 {
 		v.DurationS = float64(v.Frames) / float64(j.FPS)
 	}
-	if j.FinalKey != "" {
+	if j.FinalKey != "" && j.DeletedAt == nil {
 		v.DownloadURL = "/download/" + j.ID
 	}
 	return v
@@ -261,12 +242,15 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	}
 	v := view(j)
 	v.Cues = cueViews(j.Spec, g.catalog)
-	v.PreviewURL = g.previewURL(r.Context(), j)
+	v.Inputs = inputsOf(j.Spec)
+	if j.DeletedAt == nil {
+		v.PreviewURL = g.previewURL(r.Context(), j)
+	}
 	if err := g.modelStatus(r.Context(), &v, j); err != nil {
 		fail(w, err)
 		return
 	}
-	if j.FinalKey != "" { // for players, which cannot send the token
+	if j.FinalKey != "" && j.DeletedAt == nil { // for players, which cannot send the token
 		if u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour); err == nil {
 			v.VideoURL = u.String()
 		}
@@ -292,8 +276,8 @@ func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
 }
 
 // download redirects to a presigned URL of the final MP4; while the job
-// runs it answers 404 not_ready with Retry-After, and 409 with the job's
-// state when it ended without one.
+// runs it answers 404 not_ready with Retry-After, 409 with the job's state
+// when it ended without one, and 410 deleted once its objects are deleted.
 func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -301,6 +285,9 @@ func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case j.DeletedAt != nil:
+		gone(w, j, "video")
+		return
 	case j.FinalKey == "" && !j.State.Terminal():
 		notReady(w, retryVideo, fmt.Sprintf("job %s is %s: its video is not made yet", j.ID, j.State))
 		return

@@ -132,13 +132,16 @@ func (r *watched) Read(p []byte) (int, error) {
 }
 
 // notMade answers for a job's file (what) that is not there: 404
-// not_ready with Retry-After while the job runs, since it may come; 404
-// not_found when the job has ended without it or does not exist.
+// not_ready with Retry-After while the job runs, since it may come; 410
+// deleted when the job's objects were deleted; 404 not_found when the job
+// has ended without it or does not exist.
 func (g *Gateway) notMade(ctx context.Context, w http.ResponseWriter, id, what string, retry int) {
 	j, err := g.store.GetJob(ctx, id)
 	switch {
 	case err != nil:
 		fail(w, err)
+	case j.DeletedAt != nil:
+		gone(w, j, what)
 	case j.State.Terminal():
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("job %s is %s without its %s", id, j.State, what))
 	default:

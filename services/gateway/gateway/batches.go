@@ -1,0 +1,327 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/spoolvideo/spool/libs/ident"
+	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
+)
+
+// Batch limits. A batch's jobs without an id of their own are named
+// "<batch>-<index>", which must stay a valid job id: the batch id leaves
+// room for a dash and the digits of the largest index.
+const (
+	maxBatchCount   = 100_000
+	maxBatchIDLen   = ident.MaxLen - len("-99999")
+	batchSubmitters = 8 // specs submitted at once
+)
+
+// errUnsupportedBatch is a batch body of a content type that is neither
+// JSON nor JSON Lines.
+var errUnsupportedBatch = errors.New("gateway: unsupported batch content type")
+
+// batchItemView is what became of one spec of a batch.
+type batchItemView struct {
+	Index    int        `json:"index"`
+	ID       string     `json:"id,omitempty"`
+	Error    *apiError  `json:"error,omitempty"`
+	State    string     `json:"state,omitempty"`    // GET only; "submitted" until the dispatcher records the job
+	Progress *float64   `json:"progress,omitempty"` // GET only
+	Deleted  *time.Time `json:"deleted_at,omitempty"`
+}
+
+// postBatch submits the job specs of the body, a JSON array or JSON Lines
+// (one spec a line), each validated and submitted as POST /generate does.
+// Refused specs do not stop the others: each is answered at its index. It
+// answers 201 when every spec became a job, 207 when some did not.
+func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id, tenant := q.Get("id"), q.Get("tenant")
+	if tenant == "" {
+		tenant = jobspec.DefaultTenant
+	}
+	switch {
+	case id == "":
+		id = newBatchID()
+	case !ident.Valid(id) || len(id) > maxBatchIDLen:
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "id",
+			Message: fmt.Sprintf("batch id %q: want %s, at most %d long", id, ident.Rule, maxBatchIDLen)})
+		return
+	}
+	if !ident.Valid(tenant) {
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: fmt.Sprintf("tenant %q: want %s", tenant, ident.Rule)})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.BatchMaxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid_argument",
+			fmt.Sprintf("the body exceeds %d bytes (SPOOL_GATEWAY_BATCH_MAX_BODY)", g.cfg.BatchMaxBody))
+		return
+	}
+	specs, err := splitBatch(body, r.Header.Get("Content-Type"))
+	switch {
+	case errors.Is(err, errUnsupportedBatch):
+		writeError(w, http.StatusUnsupportedMediaType, "invalid_argument", err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
+		return
+	case len(specs) == 0:
+		writeError(w, http.StatusBadRequest, "invalid_argument", "the batch has no job spec: send a JSON array of specs, or one spec a line")
+		return
+	case len(specs) > g.cfg.BatchMax:
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid_argument",
+			fmt.Sprintf("the batch has %d job specs: want 1..%d (SPOOL_GATEWAY_BATCH_MAX)", len(specs), g.cfg.BatchMax))
+		return
+	}
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	b := store.Batch{ID: id, Tenant: tenant, Jobs: len(specs), Items: g.submitBatch(ctx, id, tenant, specs)}
+	saved, err := g.store.SaveBatch(r.Context(), b)
+	if errors.Is(err, store.ErrConflict) {
+		writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Field: "id", Message: err.Error() +
+			": retry it with the same specs and tenant, or choose another id"})
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := batchAnswer{BatchID: id, StatusURL: "/batches/" + id, Jobs: make([]batchItemView, len(saved.Items))}
+	var jobs []string
+	status := http.StatusCreated
+	for i, it := range saved.Items {
+		out.Jobs[i] = itemView(it)
+		if it.JobID != "" {
+			jobs = append(jobs, it.JobID)
+		} else {
+			status = http.StatusMultiStatus
+		}
+	}
+	if len(jobs) > 0 {
+		g.awaitRecorded(r.Context(), jobs...)
+	}
+	w.Header().Set("Location", out.StatusURL)
+	writeJSON(w, status, out)
+}
+
+// batchAnswer is the answer to POST /batches.
+type batchAnswer struct {
+	BatchID   string          `json:"batch_id"`
+	StatusURL string          `json:"status_url"`
+	Jobs      []batchItemView `json:"jobs"`
+}
+
+func itemView(it store.BatchItem) batchItemView {
+	v := batchItemView{Index: it.Index, ID: it.JobID}
+	if it.JobID == "" {
+		v.Error = &apiError{Code: it.ErrorCode, Field: it.ErrorField, Message: it.ErrorMessage}
+	}
+	return v
+}
+
+// submitBatch decodes, checks and submits each spec of a batch and returns
+// what became of each. A spec without an id gets "<batch>-<index>", and one
+// without a tenant the batch's, so that the same batch sent again (a retry)
+// names the same jobs and submits nothing twice.
+func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) []store.BatchItem {
+	items := make([]store.BatchItem, len(specs))
+	refuse := func(i int, err error) {
+		_, e := problem(err)
+		items[i] = store.BatchItem{Index: i, ErrorCode: e.Code, ErrorField: e.Field, ErrorMessage: e.Message}
+	}
+	decoded := make([]*spoolv1.JobSpec, len(specs))
+	first := map[string]int{} // job id → the index that has it
+	for i, raw := range specs {
+		items[i].Index = i
+		if int64(len(raw)) > g.cfg.MaxBody {
+			items[i] = store.BatchItem{Index: i, ErrorCode: "invalid_argument",
+				ErrorMessage: fmt.Sprintf("the spec is %d bytes: want at most %d (SPOOL_GATEWAY_MAX_BODY)", len(raw), g.cfg.MaxBody)}
+			continue
+		}
+		spec, err := decodeSpec(raw)
+		if err != nil {
+			refuse(i, err)
+			continue
+		}
+		switch {
+		case spec.GetTenant() == "" && tenant != jobspec.DefaultTenant:
+			spec.Tenant = tenant
+		case spec.GetTenant() != "" && spec.GetTenant() != tenant:
+			items[i] = store.BatchItem{Index: i, ErrorCode: "invalid_argument", ErrorField: "tenant",
+				ErrorMessage: fmt.Sprintf("tenant %q: the batch's tenant is %q (?tenant=); leave the spec's empty, or send it in another batch", spec.GetTenant(), tenant)}
+			continue
+		}
+		if spec.GetId() == "" {
+			spec.Id = batch + "-" + strconv.Itoa(i)
+		}
+		if j, dup := first[spec.GetId()]; dup {
+			items[i] = store.BatchItem{Index: i, ErrorCode: "already_exists", ErrorField: "id",
+				ErrorMessage: fmt.Sprintf("id %q is also the id of spec %d of the batch", spec.GetId(), j)}
+			continue
+		}
+		first[spec.GetId()] = i
+		decoded[i] = spec
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, batchSubmitters)
+	for i, spec := range decoded {
+		if spec == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			id, err := g.submit(ctx, spec)
+			if err != nil {
+				refuse(i, err)
+				return
+			}
+			items[i].JobID = id
+		}()
+	}
+	wg.Wait()
+	return items
+}
+
+// splitBatch splits a batch body into its specs: a JSON array
+// (application/json) or JSON Lines (application/x-ndjson, application/jsonl:
+// one spec a line, blank lines skipped). Without a content type, a body
+// that starts with '[' is an array and any other is JSON Lines.
+func splitBatch(body []byte, contentType string) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	array := len(trimmed) > 0 && trimmed[0] == '['
+	if contentType != "" {
+		mt, _, err := mime.ParseMediaType(contentType)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: %q: %w", errUnsupportedBatch, contentType, err)
+		case mt == "application/json":
+			array = true
+		case mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/json-lines" || mt == "application/x-jsonlines":
+			array = false
+		default:
+			return nil, fmt.Errorf("%w: %q: want application/json (an array of job specs) or application/x-ndjson (one spec a line)",
+				errUnsupportedBatch, contentType)
+		}
+	}
+	if array {
+		var specs []json.RawMessage
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		if err := dec.Decode(&specs); err != nil {
+			return nil, fmt.Errorf("the body is not a JSON array of job specs ([{...}, {...}]; one job alone goes to POST /generate): %w", err)
+		}
+		if dec.More() {
+			return nil, errors.New("the body holds more than one JSON array: send one array of job specs")
+		}
+		return specs, nil
+	}
+	var specs []json.RawMessage
+	for n, line := range bytes.Split(body, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' {
+			return nil, fmt.Errorf("line %d is not a JSON object: JSON Lines hold one job spec ({...}) a line", n+1)
+		}
+		specs = append(specs, json.RawMessage(line))
+	}
+	return specs, nil
+}
+
+// newBatchID is a fresh batch id: "b" and 20 random base-32 digits.
+func newBatchID() string {
+	const digits = "0123456789abcdefghijklmnopqrstuv"
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = digits[b[i]%32]
+	}
+	return "b" + string(b[:])
+}
+
+// batchView is a batch's progress as GET /batches/{id} shows it.
+type batchView struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
+	CreatedAt time.Time `json:"created_at"`
+	Specs     int       `json:"specs"`    // in the batch
+	Accepted  int       `json:"accepted"` // specs that became jobs
+	Refused   int       `json:"refused"`  // specs refused, each with its error in jobs
+	// States counts the jobs per state; "submitted" counts those the
+	// dispatcher has not recorded yet.
+	States      map[string]int  `json:"states"`
+	Deleted     int             `json:"deleted"`      // jobs whose objects are deleted
+	FramesDone  int64           `json:"frames_done"`  // made so far, over every job
+	FramesTotal int64           `json:"frames_total"` // planned, over the bounded jobs
+	Progress    float64         `json:"progress"`     // 0..1: the jobs' mean, a finished job counting 1
+	Finished    bool            `json:"finished"`     // every job has ended
+	Jobs        []batchItemView `json:"jobs"`         // by index: the job (id, state, progress) or the error
+}
+
+// getBatch shows a batch's progress: its jobs per state, frames made of
+// those planned, its progress and whether every job has ended, and each
+// spec's job (its state) or error.
+func (g *Gateway) getBatch(w http.ResponseWriter, r *http.Request) {
+	b, err := g.store.GetBatch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v := batchView{ID: b.ID, Tenant: b.Tenant, CreatedAt: b.CreatedAt, Specs: b.Jobs, States: map[string]int{"submitted": 0},
+		Jobs: make([]batchItemView, len(b.Items)), Finished: true}
+	for _, st := range store.JobStates {
+		v.States[string(st)] = 0
+	}
+	sum := 0.0
+	for i, it := range b.Items {
+		iv := itemView(it)
+		switch j := it.Job; {
+		case it.JobID == "":
+			v.Refused++
+		case j == nil:
+			v.Accepted++
+			v.States["submitted"]++
+			iv.State, iv.Progress, v.Finished = "submitted", new(float64), false
+		default:
+			v.Accepted++
+			v.States[string(j.State)]++
+			p := j.Progress
+			if j.State.Terminal() {
+				p = 1
+			} else {
+				v.Finished = false
+			}
+			sum += p
+			iv.State, iv.Progress, iv.Deleted = string(j.State), &j.Progress, j.DeletedAt
+			if j.DeletedAt != nil {
+				v.Deleted++
+			}
+			v.FramesDone += j.FramesMade()
+			v.FramesTotal += j.TotalFrames
+		}
+		v.Jobs[i] = iv
+	}
+	v.Progress = 1
+	if v.Accepted > 0 {
+		v.Progress = sum / float64(v.Accepted)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
