@@ -19,7 +19,7 @@ var knownEnv = map[string][]string{
 	"dispatcher": {"POOLS", "MAX_ATTEMPTS", "RETRY_BACKOFF", "RECONCILE_EVERY", "RUNNING_STALE", "QUEUED_STALE",
 		"POOL_WINDOW", "LIVE_AHEAD", "OUTBOX_BATCH", "SUBMIT_BATCH", "SEGMENT_DEADLINE"},
 	"stitcher": {"ID", "PART_SIZE", "OPEN_JOBS", "PARALLEL", "LEASE", "LIVE_WINDOW", "CODEC", "MEMORY_LIMIT_MIB", "SWEEP_EVERY"},
-	"gateway":  {"ADDR", "TOKEN", "DEV", "POOLS", "MAX_BODY"},
+	"gateway":  {"ADDR", "TOKEN", "DEV", "POOLS", "MAX_BODY", "BATCH_MAX", "BATCH_MAX_BODY"},
 	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODELS", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "MODELS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT",
 		"DRAIN_TIMEOUT", "MIN_FREE_MIB", "REGISTER_EVERY", "PIPELINE", "PREFETCH", "ENCODER", "CODEC", "STALL_TIMEOUT", "STALL_GRACE"},
 }
@@ -31,9 +31,11 @@ var sharedEnv = map[string][]string{
 	"SPOOL_NATS_CREDS": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_NATS_CLIENT_NAME": {"dispatcher", "stitcher", "gateway", "worker"},
 	"SPOOL_NATS_ACK_WAIT": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_NATS_REPLICAS": {"dispatcher", "stitcher", "gateway", "worker"},
 	"SPOOL_PG_DSN": {"dispatcher", "stitcher", "gateway"}, "SPOOL_PG_MAX_CONNS": {"dispatcher", "stitcher", "gateway"},
-	"SPOOL_S3_ENDPOINT": {"stitcher", "gateway", "worker"}, "SPOOL_S3_ACCESS_KEY": {"stitcher", "gateway", "worker"},
-	"SPOOL_S3_SECRET_KEY": {"stitcher", "gateway", "worker"}, "SPOOL_S3_BUCKET": {"stitcher", "gateway", "worker"},
-	"SPOOL_S3_REGION": {"stitcher", "gateway", "worker"}, "SPOOL_S3_TLS": {"stitcher", "gateway", "worker"},
+	"SPOOL_S3_ENDPOINT": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_S3_ACCESS_KEY": {"dispatcher", "stitcher", "gateway", "worker"},
+	"SPOOL_S3_SECRET_KEY": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_S3_BUCKET": {"dispatcher", "stitcher", "gateway", "worker"},
+	"SPOOL_S3_REGION": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_S3_TLS": {"dispatcher", "stitcher", "gateway", "worker"},
+	"SPOOL_RETENTION_JOBS": {"dispatcher"}, "SPOOL_RETENTION_UPLOADS": {"dispatcher"}, "SPOOL_RETENTION_TENANTS": {"dispatcher"},
+	"SPOOL_RETENTION_INTERVAL": {"dispatcher"}, "SPOOL_RETENTION_LEASE": {"dispatcher"}, "SPOOL_RETENTION_BATCH": {"dispatcher"},
 	"SPOOL_CATALOG": {"dispatcher", "gateway", "worker"},
 }
 

@@ -16,6 +16,7 @@ import (
 type Config struct {
 	config.Service
 	config.Catalog
+	Retention
 	NATS     config.NATS     `envconfig:"NATS"`
 	Postgres config.Postgres `envconfig:"PG"`
 	S3       config.S3       `envconfig:"S3"`
