@@ -239,7 +239,8 @@ func (c *client) download(ctx context.Context, id, out string) error {
 	return f.Close()
 }
 
-// clientCommand parses a client command's flags and positional arguments.
+// clientCommand parses a client command's flags and positional arguments:
+// want of them, or at least one when want is negative.
 func clientCommand(name, synopsis string, args []string, stderr io.Writer, want int, extra func(*flag.FlagSet)) (*client, []string, error) {
 	fs := newFlags(name, synopsis, stderr)
 	c, url, tok := newClient(fs)
@@ -253,7 +254,11 @@ func clientCommand(name, synopsis string, args []string, stderr io.Writer, want 
 		}
 		return nil, nil, ErrUsage
 	}
-	if len(pos) != want {
+	switch {
+	case want < 0 && len(pos) == 0:
+		fs.Usage()
+		return nil, nil, fmt.Errorf("spoolctl %s: want at least one argument", name)
+	case want >= 0 && len(pos) != want:
 		fs.Usage()
 		return nil, nil, fmt.Errorf("spoolctl %s: want %d argument(s), got %d", name, want, len(pos))
 	}
@@ -270,18 +275,34 @@ func helpIsOK(err error) error {
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var watch *bool
-	var out *string
-	c, pos, err := clientCommand("submit", "[flags] spec.json", args, stderr, 1, func(fs *flag.FlagSet) {
-		watch = fs.Bool("watch", false, "show the job's progress until it ends: a bar on a terminal, plain lines otherwise")
-		out = fs.String("o", "", "with --watch: download the video here")
+	var out, batch, tenant *string
+	c, pos, err := clientCommand("submit", "[flags] spec.json [spec.json ...] | specs.jsonl", args, stderr, -1, func(fs *flag.FlagSet) {
+		watch = fs.Bool("watch", false, "show the progress until the job (or every job of the batch) ends: a bar on a terminal, plain lines otherwise")
+		out = fs.String("o", "", "with --watch and one spec: download the video here")
+		batch = fs.String("batch", "", "with more than one spec: the batch's id, so that sending it again submits nothing twice; default: a new one")
+		tenant = fs.String("tenant", "", "with more than one spec: the batch's tenant; default: the gateway's")
 	})
 	if err != nil {
 		return helpIsOK(err)
 	}
-	spec, err := os.ReadFile(pos[0])
+	specs, err := readSpecs(pos)
 	if err != nil {
 		return err
 	}
+	if len(specs) > 1 { // one request for them all: POST /batches
+		if *out != "" {
+			return errors.New("spoolctl submit: -o downloads one job's video; with a batch, download each job with spoolctl download")
+		}
+		id := *batch
+		if id == "" {
+			id = newBatchID()
+		}
+		if err := c.submitBatch(ctx, id, *tenant, specs, stdout); err != nil || !*watch {
+			return err
+		}
+		return c.watchBatch(ctx, id, stderr)
+	}
+	spec := []byte(specs[0])
 	if *watch {
 		id, err := c.submitAndWatch(ctx, spec, *out, stdout, stderr)
 		if err == nil {

@@ -21,7 +21,7 @@ type command struct {
 var commands = map[string]command{
 	"render":   {"render a job spec in this process (--local): the oracle the distributed output must equal", runRender},
 	"dev":      {"the whole system in one process: devstack, dispatcher, stitcher, gateway and ref worker slots", runDev},
-	"submit":   {"submit a job spec (JSON file); --watch shows its progress, -o downloads the video", runSubmit},
+	"submit":   {"submit a job spec (JSON file), or many at once (several files, or a .jsonl of one spec a line); --watch shows the progress, -o downloads the video", runSubmit},
 	"status":   {"a job's state, progress and errors", runStatus},
 	"cancel":   {"cancel a job", runCancel},
 	"download": {"download a job's video", runDownload},
