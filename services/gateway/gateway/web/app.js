@@ -1,6 +1,7 @@
-// The spool dashboard: jobs with live progress, and per job its segment
-// timeline (which worker and GPU made each segment, and when), the live
-// preview while it runs and the final video. It uses only the gateway's
+// The spool dashboard: jobs with live progress, and per job the media it
+// is made from, its segment timeline (which worker and GPU made each
+// segment, and when), the live preview while it runs and the final video.
+// A job whose objects were deleted is marked, its lineage still shown. It uses only the gateway's
 // API; the preview plays the HLS playlist through hls.js.
 "use strict";
 
@@ -43,9 +44,10 @@ async function refreshJobs() {
   $("#jobs-empty").hidden = list.jobs.length > 0;
   for (const j of list.jobs) {
     const tr = document.createElement("tr");
-    tr.className = `job state-${j.state}` + (j.id === selected ? " selected" : "");
+    tr.className = `job state-${j.state}` + (j.id === selected ? " selected" : "") + (j.deleted_at ? " deleted" : "");
     tr.dataset.id = j.id;
-    tr.innerHTML = `<td>${j.id}</td><td>${j.state}</td><td>${bar(j.progress)}</td><td>${j.segments_done}/${j.segments_total || "∞"}</td>`;
+    const mark = j.deleted_at ? `<span class="tag" title="its video and files were deleted at ${new Date(j.deleted_at).toLocaleString()}">deleted</span>` : "";
+    tr.innerHTML = `<td>${j.id}${mark}</td><td>${j.state}</td><td>${bar(j.progress)}</td><td>${j.segments_done}/${j.segments_total || "∞"}</td>`;
     tr.addEventListener("click", () => select(j.id));
     body.appendChild(tr);
   }
@@ -72,14 +74,40 @@ async function refreshJob() {
   let j, lin;
   try { [j, lin] = await Promise.all([api("/status/" + id), api(`/jobs/${id}/lineage`)]); }
   catch (e) { $("#job-error").textContent = plain(e); $("#job-error").hidden = !plain(e); return; }
-  $("#job-title").textContent = `${j.id} · ${j.state} · ${j.width}×${j.height} · ${j.frames}${j.frames_total ? ` of ${j.frames_total}` : j.live ? " (live)" : ""} frames at ${j.fps} fps`;
+  $("#job-title").textContent = `${j.id} · ${j.state}${j.deleted_at ? " · deleted" : ""} · ${j.width}×${j.height} · ${j.frames}${j.frames_total ? ` of ${j.frames_total}` : j.live ? " (live)" : ""} frames at ${j.fps} fps`;
   const err = $("#job-error");
   err.hidden = !j.error_message;
   err.textContent = j.error_message ? `This job ${j.state === "rejected" ? "was rejected" : "failed"}: ${j.error_message}` : "";
+  inputs(j);
   timeline(lin.segments, j);
   segmentsTable(lin.segments);
-  if (j.state === "succeeded" && j.video_url) preview.final(j.video_url);
+  if (j.deleted_at) preview.gone(j.deleted_at);
+  else if (j.state === "succeeded" && j.video_url) preview.final(j.video_url);
   else if (j.preview_url) preview.follow(j.preview_url);
+}
+
+// inputs says what media the job is made from: the uploads its spec names
+// (image, video to extend, audio), how an image or video is fitted to the
+// frame, and whether the video starts with the input.
+function inputs(j) {
+  const el = $("#job-inputs"), i = j.inputs;
+  el.hidden = !i;
+  el.innerHTML = "";
+  if (!i) return;
+  el.append("Made from ");
+  const parts = [];
+  if (i.image) parts.push(["image", i.image, `fitted by ${i.fit}`]);
+  if (i.video) parts.push(["video", i.video, `fitted by ${i.fit}` + (i.include_input ? ", which the output starts with" : ", extended")]);
+  if (i.audio) parts.push(["audio", i.audio, ""]);
+  parts.forEach(([role, id, how], n) => {
+    if (n > 0) el.append(n === parts.length - 1 ? " and " : ", ");
+    const code = document.createElement("code");
+    code.textContent = id;
+    code.title = `upload ${id}`;
+    el.append(`${role} `, code);
+    if (how) el.append(` (${how})`);
+  });
+  el.append(".");
 }
 
 function segmentsTable(segs) {
@@ -193,6 +221,13 @@ function promptMarks(el, job) {
 const preview = {
   video: $("#preview"), hls: null, url: null, finalURL: null,
   caption(text) { $("#preview-caption").textContent = text; },
+  // gone shows that the job's video was deleted (its lineage stays).
+  gone(at) {
+    if (this.finalURL === "deleted") return;
+    this.reset();
+    this.finalURL = "deleted";
+    this.caption(`deleted at ${new Date(at).toLocaleString()}: its video and preview are gone`);
+  },
   reset() {
     if (this.hls) this.hls.destroy();
     this.hls = null; this.url = null; this.finalURL = null;
