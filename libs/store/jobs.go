@@ -87,13 +87,31 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (created bool, err err
 				nj.Job.ID, in.Role, in.UploadID); err != nil {
 				return fmt.Errorf("insert input %s of %s: %w", in.Role, nj.Job.ID, err)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE uploads SET last_used_at = now() WHERE id = $1`, in.UploadID); err != nil {
+			// Touching the upload locks its row: a janitor claiming it skips
+			// it, and after the commit the job_inputs row keeps it. One the
+			// janitor has claimed or deleted already is gone for this job.
+			tag, err := tx.Exec(ctx, `UPDATE uploads SET last_used_at = now() WHERE id = $1 AND deleted_at IS NULL
+				AND (purge_claimed_until IS NULL OR purge_claimed_until < now())`, in.UploadID)
+			if err != nil {
 				return fmt.Errorf("touch upload %s: %w", in.UploadID, err)
+			}
+			if tag.RowsAffected() == 0 {
+				return &UploadGoneError{Role: in.Role, UploadID: in.UploadID}
 			}
 		}
 		return insertOutbox(ctx, tx, nj.Outbox)
 	})
 	return created, err
+}
+
+// UploadGoneError is why CreateJob refused a job: one of its uploads was
+// deleted (or is being deleted) by retention since the job was checked.
+type UploadGoneError struct {
+	Role, UploadID string
+}
+
+func (e *UploadGoneError) Error() string {
+	return fmt.Sprintf("store: %s upload %s has expired and its files are deleted", e.Role, e.UploadID)
 }
 
 // JobInputs are the uploads job was made from, by role.
@@ -250,6 +268,13 @@ func (s *Store) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, 
 		return jobspec.Upload{}, fmt.Errorf("%w: %s was deleted", jobspec.ErrNoUpload, id)
 	case up.State != UploadReady:
 		return jobspec.Upload{}, fmt.Errorf("%w: %s is not completed", jobspec.ErrNoUpload, id)
+	}
+	var purging bool
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(purge_claimed_until > now(), false) FROM uploads WHERE id = $1`, id).Scan(&purging); err != nil {
+		return jobspec.Upload{}, fmt.Errorf("store: upload %s: %w", id, err)
+	}
+	if purging {
+		return jobspec.Upload{}, fmt.Errorf("%w: %s has expired and is being deleted", jobspec.ErrNoUpload, id)
 	}
 	return jobspec.Upload{ID: up.ID, Tenant: up.Tenant, Kind: up.Kind, DurationS: up.DurationS}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 )
 
@@ -241,5 +242,29 @@ func TestClaimExpiredUploads(t *testing.T) {
 	}
 	if err := s.MarkUploadDeleted(ctx, "up-none"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("no upload: %v", err)
+	}
+	// An upload claimed for deletion, or deleted, is gone for a new job:
+	// its lookup says so, and creating the job refuses it, naming the role.
+	for _, id := range []string{"up-finished", "up-unused"} {
+		if _, err := s.Upload(ctx, "short", id); !errors.Is(err, jobspec.ErrNoUpload) {
+			t.Errorf("lookup of %s: %v, want ErrNoUpload", id, err)
+		}
+		nj := newJob(t, 1)
+		nj.Job.Tenant, nj.Inputs = "short", []store.JobInput{{Role: "image", UploadID: id}}
+		var gone *store.UploadGoneError
+		if _, err := s.CreateJob(ctx, nj); !errors.As(err, &gone) || gone.Role != "image" || gone.UploadID != id {
+			t.Errorf("job with %s: %v, want an UploadGoneError", id, err)
+		}
+		if _, err := s.GetJob(ctx, nj.Job.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the refused job %s was recorded: %v", nj.Job.ID, err)
+		}
+	}
+	nj := newJob(t, 1)
+	nj.Job.Tenant, nj.Inputs = "forever", []store.JobInput{{Role: "image", UploadID: "up-forever"}}
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatalf("job with a live upload: %v", err)
+	}
+	if in, err := s.JobInputs(ctx, nj.Job.ID); err != nil || len(in) != 1 || in[0].UploadID != "up-forever" {
+		t.Fatalf("inputs %v %v", in, err)
 	}
 }

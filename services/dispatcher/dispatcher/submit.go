@@ -59,6 +59,12 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 		err = d.reject(ctx, id, raw, spec, fe.Code, fe.Field, fe.Error())
 	default:
 		err = d.accept(ctx, id, spec, job, in)
+		var gone *store.UploadGoneError
+		if errors.As(err, &gone) { // retention took the upload since intake
+			raw, _ := protojson.Marshal(spec)
+			err = d.reject(ctx, id, raw, spec, jobspec.CodeInvalidArgument, gone.Role,
+				fmt.Sprintf("%s: %q is not allowed; allowed: an upload of tenant %s that has not expired (%v)", gone.Role, gone.UploadID, job.Tenant, gone))
+		}
 	}
 	if err != nil {
 		span.RecordError(err)
