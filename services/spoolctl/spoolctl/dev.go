@@ -144,7 +144,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return fmt.Errorf("spoolctl dev: the gateway's address: %w", err)
 	}
-	runs = append(runs, d.Run, sti.Run, wk.Run, func(ctx context.Context) error { return gateway.Serve(ctx, ln, g.Handler()) })
+	// The retention janitor with the dispatcher's defaults, so that a dev
+	// store left running stays bounded as a deployed one does.
+	jan, err := dispatcher.NewJanitor(dispatcher.Retention{Jobs: 168 * time.Hour, Uploads: 72 * time.Hour, Interval: 10 * time.Minute,
+		Lease: 5 * time.Minute, Batch: 100}, c.Store, c.Blob, log)
+	if err != nil {
+		return err
+	}
+	runs = append(runs, d.Run, sti.Run, wk.Run, jan.Run, func(ctx context.Context) error { return gateway.Serve(ctx, ln, g.Handler()) })
 	done := make(chan error, len(runs))
 	for _, run := range runs {
 		go func() { done <- run(ctx) }()
