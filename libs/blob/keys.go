@@ -1,6 +1,8 @@
 package blob
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strconv"
@@ -135,6 +137,22 @@ func UploadPrefix(tenant, id string) (Key, error) {
 func UploadSource(tenant, id string) (Key, error) {
 	p, err := UploadPrefix(tenant, id)
 	return p + "source", err
+}
+
+// UploadIncoming is where a presigned PUT lands: completing the upload
+// copies it to UploadSource, which only the gateway writes, so that bytes
+// PUT again after the probe never replace what was probed.
+func UploadIncoming(tenant, id string) (Key, error) {
+	p, err := UploadPrefix(tenant, id)
+	return p + "incoming", err
+}
+
+// NewUploadID returns a fresh upload id: UploadIDPrefix then 26 random
+// characters of a-z and 2-7 (130 bits).
+func NewUploadID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return UploadIDPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // UploadDerived is what intake made of an upload for one use: variant

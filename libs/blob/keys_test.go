@@ -22,6 +22,7 @@ func TestKeys(t *testing.T) {
 		{func() (blob.Key, error) { return blob.HLSSegment("j1", 4) }, "jobs/j1/hls/4.m4s"},
 		{func() (blob.Key, error) { return blob.Final("j1") }, "jobs/j1/final.mp4"},
 		{func() (blob.Key, error) { return blob.UploadSource("acme", "up-7k2") }, "uploads/acme/up-7k2/source"},
+		{func() (blob.Key, error) { return blob.UploadIncoming("acme", "up-7k2") }, "uploads/acme/up-7k2/incoming"},
 		{func() (blob.Key, error) {
 			return blob.UploadDerived("acme", "up-7k2", "960x540-24fps-crop", "image.rgb")
 		},
@@ -107,6 +108,18 @@ func FuzzKeys(f *testing.F) {
 		} else if err != nil && !errors.Is(err, blob.ErrInvalidKey) {
 			t.Fatalf("error without ErrInvalidKey: %v", err)
 		}
+		inUploads(blob.UploadIncoming(job, name))
 		inUploads(blob.UploadDerived(job, name, name, name))
 	})
+}
+
+func TestNewUploadID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := blob.NewUploadID()
+		if err := blob.ValidateUploadID(id); err != nil || len(id) != len("up-")+26 || seen[id] {
+			t.Fatalf("id %q: %v (seen: %v)", id, err, seen[id])
+		}
+		seen[id] = true
+	}
 }

@@ -190,6 +190,17 @@ func (s *Store) PresignGet(ctx context.Context, key Key, expiry time.Duration) (
 	return u, nil
 }
 
+// PresignPut returns a URL that stores a request's body as key, without
+// credentials, until expiry passes. It cannot bound the body's size: the
+// caller checks the object it finds.
+func (s *Store) PresignPut(ctx context.Context, key Key, expiry time.Duration) (*url.URL, error) {
+	u, err := s.client.PresignedPutObject(ctx, s.bucket, string(key), expiry)
+	if err != nil {
+		return nil, fmt.Errorf("blob: presign put %s: %w", key, err)
+	}
+	return u, nil
+}
+
 func (s *Store) wrap(op string, key Key, err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case "NoSuchKey", "NoSuchUpload", "NoSuchBucket":

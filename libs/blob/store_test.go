@@ -268,6 +268,31 @@ func TestPresignedGet(t *testing.T) {
 	}
 }
 
+// TestPresignedPut: a presigned URL stores a PUT's body without
+// credentials.
+func TestPresignedPut(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	k, _ := blob.UploadIncoming("acme", blob.NewUploadID())
+	data := random(t, 4096)
+	u, err := s.PresignPut(ctx, k, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, u.String(), bytes.NewReader(data))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("presigned PUT: %s", resp.Status)
+	}
+	if info, err := s.Stat(ctx, k); err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("stored %+v %v", info, err)
+	}
+}
+
 // TestPutInMemoryInParallelParts: a *bytes.Reader larger than a part goes
 // up in parallel parts, from where the reader stands, with the SHA-256 of
 // exactly the bytes stored.
