@@ -87,3 +87,19 @@ func (s *Store) AbortMultipart(ctx context.Context, key Key, uploadID string) er
 	}
 	return nil
 }
+
+// IncompleteUploads returns the ids of key's multipart uploads that were
+// started and neither completed nor aborted. (MinIO lists them by exact
+// key only.)
+func (s *Store) IncompleteUploads(ctx context.Context, key Key) ([]string, error) {
+	var out []string
+	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, string(key), false) {
+		if u.Err != nil {
+			return nil, s.wrap("list incomplete uploads of", key, u.Err)
+		}
+		if u.Key == string(key) {
+			out = append(out, u.UploadID)
+		}
+	}
+	return out, nil
+}

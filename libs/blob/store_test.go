@@ -213,8 +213,14 @@ func TestMultipartResume(t *testing.T) {
 		t.Fatalf("parts of a completed upload: %v", err)
 	}
 	id2, _ := s.NewMultipart(ctx, k, blob.PutOptions{})
+	if ids, err := s.IncompleteUploads(ctx, k); err != nil || len(ids) != 1 || ids[0] != id2 {
+		t.Fatalf("incomplete uploads %v %v, want %s", ids, err, id2)
+	}
 	if err := s.AbortMultipart(ctx, k, id2); err != nil {
 		t.Fatal(err)
+	}
+	if ids, err := s.IncompleteUploads(ctx, k); err != nil || len(ids) != 0 {
+		t.Fatalf("incomplete uploads after the abort %v %v", ids, err)
 	}
 }
 
