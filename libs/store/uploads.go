@@ -193,6 +193,21 @@ func (s *Store) GetUpload(ctx context.Context, tenant, id string) (Upload, error
 	return u, nil
 }
 
+// FindReadyUpload returns the tenant's ready upload of the bytes whose
+// SHA-256 is sha (hex), so that bytes uploaded again need no probe;
+// ErrNotFound when there is none.
+func (s *Store) FindReadyUpload(ctx context.Context, tenant, sha string) (Upload, error) {
+	u, err := scanUpload(s.pool.QueryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
+		WHERE tenant = $1 AND sha256 = $2 AND state = 'ready' AND deleted_at IS NULL`, tenant, sha))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Upload{}, fmt.Errorf("store: upload of %s with sha256 %s: %w", tenant, sha, ErrNotFound)
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("store: upload of %s by sha256: %w", tenant, err)
+	}
+	return u, nil
+}
+
 // TouchUpload sets the upload's last_used_at to now, so that the janitor
 // keeps it: a job that uses it calls this. ErrNotFound as GetUpload.
 func (s *Store) TouchUpload(ctx context.Context, tenant, id string) error {

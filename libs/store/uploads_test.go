@@ -173,6 +173,12 @@ func TestUploadDedupe(t *testing.T) {
 			t.Fatalf("the duplicate %s is still there: %v", u.ID, err)
 		}
 	}
+	if u, err := s.FindReadyUpload(ctx, tenant, sha); err != nil || u.ID != winner {
+		t.Fatalf("find by sha256: %+v %v", u, err)
+	}
+	if _, err := s.FindReadyUpload(ctx, tenant+"-b", sha); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("find another tenant's: %v", err)
+	}
 	list, _, err := s.ListUploads(ctx, store.ListUploadsParams{Tenant: tenant})
 	if err != nil || len(list) != 1 || list[0].ID != winner {
 		t.Fatalf("list %+v %v", list, err)
