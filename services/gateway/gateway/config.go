@@ -5,8 +5,11 @@ package gateway
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/config"
+	"github.com/spoolvideo/spool/libs/media"
 )
 
 // Config is the gateway's configuration, from SPOOL_* variables.
@@ -25,6 +28,59 @@ type Config struct {
 
 	BatchMax     int   `envconfig:"GATEWAY_BATCH_MAX" default:"1000" desc:"most job specs in one POST /batches"`
 	BatchMaxBody int64 `envconfig:"GATEWAY_BATCH_MAX_BODY" default:"16777216" desc:"largest POST /batches body, bytes"`
+
+	Uploads UploadConfig `envconfig:"GATEWAY_UPLOAD"`
+}
+
+// UploadConfig bounds media uploads (POST /uploads). Zero values take the
+// defaults.
+type UploadConfig struct {
+	MaxBytes  int64         `envconfig:"MAX_BYTES" default:"2147483648" desc:"largest upload, bytes: a streamed body is refused (413) as soon as it passes it, a presigned upload may announce no more"`
+	MaxPixels int64         `envconfig:"MAX_PIXELS" default:"64000000" desc:"largest image or video frame of an upload, width × height (an image is measured from its header)"`
+	URLExpiry time.Duration `envconfig:"URL_EXPIRY" default:"1h" desc:"how long a presigned upload URL stays valid; a pending upload not completed by then is abandoned"`
+	PartSize  int64         `envconfig:"PART_SIZE" default:"8388608" desc:"part size of a streamed upload into MinIO, bytes (5 MiB..5 GiB): each upload holds two parts in memory"`
+	Parallel  int           `envconfig:"PARALLEL" default:"16" desc:"uploads streamed or completed at once; more are answered 503 with Retry-After"`
+	Probe     time.Duration `envconfig:"PROBE_TIMEOUT" default:"10m" desc:"how long probing an upload may take"`
+}
+
+// withDefaults fills zero values with the defaults.
+func (c UploadConfig) withDefaults() UploadConfig {
+	def := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxBytes, 2<<30)
+	def(&c.MaxPixels, media.DefaultMaxPixels)
+	def(&c.PartSize, 8<<20)
+	if c.URLExpiry == 0 {
+		c.URLExpiry = time.Hour
+	}
+	if c.Parallel == 0 {
+		c.Parallel = 16
+	}
+	if c.Probe == 0 {
+		c.Probe = 10 * time.Minute
+	}
+	return c
+}
+
+func (c UploadConfig) validate() error {
+	switch {
+	case c.MaxBytes < 1:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_UPLOAD_MAX_BYTES %d: want ≥ 1", c.MaxBytes)
+	case c.MaxPixels < 1:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_UPLOAD_MAX_PIXELS %d: want ≥ 1", c.MaxPixels)
+	case c.URLExpiry < time.Second || c.URLExpiry > 7*24*time.Hour:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_UPLOAD_URL_EXPIRY %s: want 1s..168h (S3's longest)", c.URLExpiry)
+	case c.PartSize < blob.MinPartSize || c.PartSize > blob.MaxPartSize:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_UPLOAD_PART_SIZE %d: want %d..%d", c.PartSize, blob.MinPartSize, blob.MaxPartSize)
+	case c.Parallel < 1:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_UPLOAD_PARALLEL %d: want ≥ 1", c.Parallel)
+	case c.Probe < time.Second:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_UPLOAD_PROBE_TIMEOUT %s: want ≥ 1s", c.Probe)
+	}
+	return nil
 }
 
 // Batch limits of a Config that leaves them zero (one built in code).
@@ -44,5 +100,5 @@ func (c Config) validate() error {
 	case c.BatchMaxBody < c.MaxBody:
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_BATCH_MAX_BODY %d: want ≥ SPOOL_GATEWAY_MAX_BODY (%d)", c.BatchMaxBody, c.MaxBody)
 	}
-	return nil
+	return c.Uploads.validate()
 }

@@ -18,6 +18,9 @@ type apiError struct {
 	Code    string `json:"code"`    // invalid_argument, not_found, unavailable, …
 	Message string `json:"message"` // for a person: names the field and the allowed values
 	Field   string `json:"field,omitempty"`
+	// Reason says why an upload was refused (empty, not_media, truncated,
+	// too_large, ...), for programs; only on refused uploads.
+	Reason string `json:"reason,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -41,6 +41,7 @@ type Gateway struct {
 	blob    *blob.Store
 	catalog jobspec.Catalog
 	mux     *http.ServeMux
+	uploads chan struct{} // a slot per upload streamed or completed now
 }
 
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
@@ -49,6 +50,7 @@ var Routes = []string{
 	"GET /{$}", "GET /ui/{file...}", "GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
 	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
 	"DELETE /jobs/{id}", "POST /batches", "GET /batches/{id}",
+	"POST /uploads", "GET /uploads/{id}", "POST /uploads/{id}/complete",
 }
 
 // New checks cfg and builds the routes.
@@ -59,6 +61,7 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	if cfg.BatchMaxBody == 0 {
 		cfg.BatchMaxBody = max(defaultBatchMaxBody, cfg.MaxBody)
 	}
+	cfg.Uploads = cfg.Uploads.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -69,12 +72,14 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux()}
+	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux(),
+		uploads: make(chan struct{}, cfg.Uploads.Parallel)}
 	handlers := map[string]http.HandlerFunc{
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
 		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
 		"DELETE /jobs/{id}": g.deleteJob, "POST /batches": g.postBatch, "GET /batches/{id}": g.getBatch,
+		"POST /uploads": g.createUpload, "GET /uploads/{id}": g.getUpload, "POST /uploads/{id}/complete": g.completeUpload,
 	}
 	for _, r := range Routes {
 		h := handlers[r]

@@ -13,6 +13,6 @@ import (
 func main() {
 	var cfg gateway.Config
 	service.Command("spool-gateway", "Serves the HTTP API: POST /generate, GET /status/{id}, /jobs, /jobs/{id}/events (SSE),\n"+
-		"/jobs/{id}/lineage, /download/{id}, /models/info, /health; the OpenAPI document at /openapi.yaml;\n"+
-		"the dashboard at /.", &cfg, func(ctx context.Context) error { return gateway.Main(ctx, &cfg) })
+		"/jobs/{id}/lineage, /download/{id}, /models/info, /health; media uploads at /uploads; the OpenAPI\n"+
+		"document at /openapi.yaml; the dashboard at /.", &cfg, func(ctx context.Context) error { return gateway.Main(ctx, &cfg) })
 }
