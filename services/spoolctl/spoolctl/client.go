@@ -53,6 +53,13 @@ func (c *client) do(ctx context.Context, method, path string, body io.Reader, ou
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.roundTrip(req, out)
+}
+
+// roundTrip sends req and, unless out is nil, decodes the JSON answer into
+// out, or the gateway's error into an error.
+func (c *client) roundTrip(req *http.Request, out any) (*http.Response, error) {
+	method, path := req.Method, req.URL.Path
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("spoolctl: %s %s: %w", method, path, err)

@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"cancel":   {"cancel a job", runCancel},
 	"download": {"download a job's video", runDownload},
 	"lineage":  {"a job's segments and attempts: worker, GPU, per-phase timings", runLineage},
+	"upload":   {"upload a media file (image, video, audio) for jobs to use; prints its id", runUpload},
 }
 
 // ErrUsage is returned for a command line that cannot run; the usage has
