@@ -243,7 +243,7 @@ demo: deps build ## the main job: a minute of 720p through the whole system, wri
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT).
-BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch overhead critical-path throughput
+BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch upload overhead critical-path throughput
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -258,6 +258,7 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@for b in busy worker-overhead scaling; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/worker/cmd/spool-worker-bench -only $${b#worker-} $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@case " $(BENCH) " in *" stitch "*) $(GO) run ./services/stitcher/cmd/spool-stitch-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
+	@case " $(BENCH) " in *" upload "*) $(GO) run ./services/gateway/cmd/spool-upload-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@for b in overhead critical-path throughput; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/spoolctl/cmd/spool-e2e-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@echo "results: $(BENCH_OUT)"

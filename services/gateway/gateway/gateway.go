@@ -42,6 +42,7 @@ type Gateway struct {
 	catalog jobspec.Catalog
 	mux     *http.ServeMux
 	uploads chan struct{} // a slot per upload streamed or completed now
+	parts   *partPool     // the part buffers of uploads
 }
 
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
@@ -73,7 +74,7 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux(),
-		uploads: make(chan struct{}, cfg.Uploads.Parallel)}
+		uploads: make(chan struct{}, cfg.Uploads.Parallel), parts: &partPool{size: cfg.Uploads.PartSize}}
 	handlers := map[string]http.HandlerFunc{
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
@@ -39,20 +40,43 @@ type partResult struct {
 	err  error
 }
 
+// partPool keeps the part buffers of finished uploads for the next ones,
+// so that uploads one after another do not leave a heap of garbage parts.
+type partPool struct {
+	size int64
+	pool sync.Pool // of *[]byte of size bytes
+}
+
+func (p *partPool) get() *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, p.size)
+	return &b
+}
+
+func (p *partPool) put(b *[]byte) { p.pool.Put(b) }
+
 // streamTo stores r as key through a multipart upload with bounded memory:
 // the next part is read (and hashed) while the one before it goes up, so
-// an upload holds two parts of partSize bytes. It returns errTooLarge as
-// soon as r passes limit bytes. Any failure aborts the multipart upload,
-// so that nothing is left of it. An empty r stores nothing and returns
-// Bytes 0.
-func streamTo(ctx context.Context, bl *blob.Store, key blob.Key, r io.Reader, limit, partSize int64, contentType string) (streamed, error) {
+// an upload holds two of parts' buffers. It returns errTooLarge as soon as
+// r passes limit bytes. Any failure aborts the multipart upload, so that
+// nothing is left of it. An empty r stores nothing and returns Bytes 0.
+func streamTo(ctx context.Context, bl *blob.Store, key blob.Key, r io.Reader, limit int64, parts *partPool, contentType string) (streamed, error) {
 	h := sha256.New()
 	body := io.LimitReader(r, limit+1)
+	var bufs [2]*[]byte
+	defer func() {
+		for _, b := range bufs {
+			if b != nil {
+				parts.put(b)
+			}
+		}
+	}()
 	var (
-		bufs     [2][]byte
 		n        int64
 		uploadID string
-		parts    []blob.Part
+		done     []blob.Part
 		inflight chan partResult // the part going up, nil when none
 		err      error
 	)
@@ -60,18 +84,18 @@ func streamTo(ctx context.Context, bl *blob.Store, key blob.Key, r io.Reader, li
 		res := <-inflight
 		inflight = nil
 		if res.err == nil {
-			parts = append(parts, res.part)
+			done = append(done, res.part)
 		}
 		return res.err
 	}
 	for number := 1; ; number++ {
-		b := &bufs[number%2]
-		if *b == nil {
-			*b = make([]byte, partSize)
+		if bufs[number%2] == nil {
+			bufs[number%2] = parts.get()
 		}
-		k, rerr := io.ReadFull(body, *b)
+		b := *bufs[number%2]
+		k, rerr := io.ReadFull(body, b)
 		n += int64(k)
-		h.Write((*b)[:k])
+		h.Write(b[:k])
 		eof := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
 		if n > limit {
 			err = errTooLarge
@@ -101,7 +125,7 @@ func streamTo(ctx context.Context, bl *blob.Store, key blob.Key, r io.Reader, li
 		go func(ch chan<- partResult, number int, data []byte) {
 			p, err := bl.UploadPart(ctx, key, uploadID, number, bytes.NewReader(data), int64(len(data)))
 			ch <- partResult{p, err}
-		}(inflight, number, (*b)[:k])
+		}(inflight, number, b[:k])
 		if eof {
 			break
 		}
@@ -112,7 +136,7 @@ func streamTo(ctx context.Context, bl *blob.Store, key blob.Key, r io.Reader, li
 		}
 	}
 	if err == nil {
-		_, err = bl.CompleteMultipart(ctx, key, uploadID, parts)
+		_, err = bl.CompleteMultipart(ctx, key, uploadID, done)
 	}
 	if err != nil {
 		if uploadID != "" {

@@ -53,7 +53,7 @@ func TestStreamTo(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			key, _ := blob.UploadSource("streamtest", blob.NewUploadID())
-			s, err := streamTo(ctx, c.Blob, key, tc.body, tc.limit, part, "video/mp4")
+			s, err := streamTo(ctx, c.Blob, key, tc.body, tc.limit, &partPool{size: part}, "video/mp4")
 			var re *readError
 			switch {
 			case tc.read && !errors.As(err, &re):

@@ -162,7 +162,7 @@ func (g *Gateway) streamUpload(w http.ResponseWriter, r *http.Request, tenant, c
 		fail(w, err)
 		return
 	}
-	s, err := streamTo(ctx, g.blob, key, r.Body, limit, g.cfg.Uploads.PartSize, ct)
+	s, err := streamTo(ctx, g.blob, key, r.Body, limit, g.parts, ct)
 	if err != nil || s.Bytes == 0 {
 		g.dropUpload(ctx, tenant, id)
 	}
@@ -381,7 +381,7 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	// A failure to copy (MinIO's, not the bytes') leaves the upload as it
 	// was, to complete again.
-	s, err := streamTo(ctx, g.blob, src, rd, u.MaxBytes, g.cfg.Uploads.PartSize, u.ContentType)
+	s, err := streamTo(ctx, g.blob, src, rd, u.MaxBytes, g.parts, u.ContentType)
 	switch {
 	case errors.Is(err, errTooLarge):
 		g.dropUpload(ctx, tenant, id)
