@@ -190,6 +190,22 @@ func (s *Store) PresignGet(ctx context.Context, key Key, expiry time.Duration) (
 	return u, nil
 }
 
+// Copy copies src into dst inside the object store, without the bytes
+// passing through this process, and of src's version etag only: a src
+// replaced meanwhile is ErrChanged, a missing one ErrNotFound. Objects of
+// any size are copied (over 5 GiB in parts).
+func (s *Store) Copy(ctx context.Context, src, dst Key, etag string) (ObjectInfo, error) {
+	info, err := s.client.ComposeObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: string(dst)},
+		minio.CopySrcOptions{Bucket: s.bucket, Object: string(src), MatchETag: etag})
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "PreconditionFailed" {
+			return ObjectInfo{}, fmt.Errorf("blob: copy %s version %s: %w", src, etag, ErrChanged)
+		}
+		return ObjectInfo{}, s.wrap("copy "+string(src)+" to", dst, err)
+	}
+	return ObjectInfo{Key: dst, Size: info.Size, ETag: info.ETag}, nil
+}
+
 // PresignPut returns a URL that stores a request's body as key, without
 // credentials, until expiry passes. It cannot bound the body's size: the
 // caller checks the object it finds.

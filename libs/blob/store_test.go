@@ -299,6 +299,31 @@ func TestPresignedPut(t *testing.T) {
 	}
 }
 
+// TestCopy: a copy is of the version asked for, or fails.
+func TestCopy(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	src, dst := blob.Key("copy/src"), blob.Key("copy/dst")
+	data := random(t, 6<<20+3)
+	info, err := s.Put(ctx, src, bytes.NewReader(data), int64(len(data)), blob.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stat(ctx, src)
+	if got, err := s.Copy(ctx, src, dst, st.ETag); err != nil || got.Size != int64(len(data)) || sum(readAll(t, s, dst)) != info.SHA256 {
+		t.Fatalf("copy %+v %v", got, err)
+	}
+	if _, err := s.Put(ctx, src, bytes.NewReader(data[:100]), 100, blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Copy(ctx, src, "copy/other", st.ETag); !errors.Is(err, blob.ErrChanged) {
+		t.Fatalf("copy of a replaced version: %v", err)
+	}
+	if _, err := s.Copy(ctx, "copy/none", "copy/other", ""); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("copy of nothing: %v", err)
+	}
+}
+
 // TestPutInMemoryInParallelParts: a *bytes.Reader larger than a part goes
 // up in parallel parts, from where the reader stands, with the SHA-256 of
 // exactly the bytes stored.
