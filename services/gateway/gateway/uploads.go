@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,10 +187,10 @@ func tooLarge(n, limit int64) string {
 	return fmt.Sprintf("the upload is %d bytes: want at most %d (SPOOL_GATEWAY_UPLOAD_MAX_BYTES)", n, limit)
 }
 
-// takeIn makes a stored upload ready: the bytes of a ready upload of the
-// tenant already are answered with it (200) and stored no twice; others
-// are probed and recorded (201). Bytes the probe refuses are deleted with
-// their row (400).
+// takeIn makes a streamed upload ready: the bytes of a ready upload of
+// the tenant already are answered with it (200) and not stored twice;
+// others are probed and recorded. Bytes the probe refuses are deleted
+// with their row (400).
 func (g *Gateway) takeIn(w http.ResponseWriter, r *http.Request, tenant, id string, key blob.Key, s streamed) {
 	ctx := r.Context()
 	if same, err := g.store.FindReadyUpload(ctx, tenant, s.SHA256); err == nil {
@@ -203,32 +205,64 @@ func (g *Gateway) takeIn(w http.ResponseWriter, r *http.Request, tenant, id stri
 	p, err := g.probe(ctx, key)
 	if err != nil {
 		g.dropUpload(ctx, tenant, id)
-		if ue, ok := media.AsUploadError(err); ok {
-			g.log.Info("upload refused", "upload", id, "tenant", tenant, "reason", ue.Code, "error", ue.Message)
-			refuseUpload(w, http.StatusBadRequest, ue.Code, "body", ue.Message)
-			return
-		}
-		fail(w, err)
+		g.probeFailed(w, tenant, id, err)
 		return
 	}
+	g.record(w, r, tenant, id, key, s, p, false)
+}
+
+// probeFailed answers a probe that failed: 400 with the reason for a file
+// it refused, else as fail does.
+func (g *Gateway) probeFailed(w http.ResponseWriter, tenant, id string, err error) {
+	if ue, ok := media.AsUploadError(err); ok {
+		g.log.Info("upload refused", "upload", id, "tenant", tenant, "reason", ue.Code, "error", ue.Message)
+		refuseUpload(w, http.StatusBadRequest, ue.Code, "body", ue.Message)
+		return
+	}
+	fail(w, err)
+}
+
+// record makes the probed upload ready (201), or answers with the upload
+// of the same bytes that was made ready first (200), deleting this one's
+// object. A failure to record drops the upload, unless retry says that
+// the client may complete it again.
+func (g *Gateway) record(w http.ResponseWriter, r *http.Request, tenant, id string, key blob.Key, s streamed, p media.UploadProbe, retry bool) {
+	ctx := r.Context()
 	raw, _ := json.Marshal(p)
 	u, created, err := g.store.MarkUploadReady(ctx, tenant, id, store.UploadProbe{Kind: p.Kind, Codec: p.Codec, Width: p.Width,
 		Height: p.Height, FPS: p.FPS, Frames: p.Frames, DurationS: p.DurationS, SampleRate: p.SampleRate, Channels: p.Channels,
 		SHA256: s.SHA256, Bytes: s.Bytes, Probe: raw})
 	switch {
 	case err != nil:
-		g.dropUpload(ctx, tenant, id)
+		if !retry {
+			g.dropUpload(ctx, tenant, id)
+		}
 		fail(w, err)
 	case created:
 		g.log.Info("upload ready", "upload", id, "tenant", tenant, "kind", p.Kind, "bytes", s.Bytes)
 		w.Header().Set("Location", "/uploads/"+id)
 		writeJSON(w, http.StatusCreated, viewUpload(u))
-	case u.ID != id: // the same bytes were made ready meanwhile
+	case u.ID != id: // the same bytes were made ready first
 		g.deleteObject(ctx, key)
 		writeJSON(w, http.StatusOK, viewUpload(u))
 	default: // completed by a request before this one
 		writeJSON(w, http.StatusOK, viewUpload(u))
 	}
+}
+
+// hashObject reads key whole for its SHA-256 and size.
+func (g *Gateway) hashObject(ctx context.Context, key blob.Key) (streamed, error) {
+	rd, err := g.blob.Open(ctx, key)
+	if err != nil {
+		return streamed{}, err
+	}
+	defer rd.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, rd, make([]byte, 256<<10))
+	if err != nil {
+		return streamed{}, fmt.Errorf("gateway: hash %s: %w", key, err)
+	}
+	return streamed{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // probe runs media.ProbeUpload on the object through a presigned GET.
@@ -333,9 +367,11 @@ func (g *Gateway) presignUpload(w http.ResponseWriter, r *http.Request, tenant s
 }
 
 // completeUpload is POST /uploads/{id}/complete: the bytes PUT to the
-// presigned URL are copied into the upload's source (hashed on the way,
-// and no more than announced), then taken in. An upload already complete
-// is answered as it is.
+// presigned URL, no more than announced, are copied into the upload's
+// source inside MinIO (a PUT after this changes nothing of the upload),
+// then hashed and probed at once, and recorded. An upload already ready is
+// answered as it is; one whose completion failed along the way (not for
+// its bytes) may be completed again.
 func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := uploadTenant(w, r)
 	if !ok {
@@ -351,27 +387,34 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	in, _ := blob.UploadIncoming(tenant, id)
 	if u.State == store.UploadReady {
+		g.deleteObject(ctx, in) // a PUT after the completion, if any
 		writeJSON(w, http.StatusOK, viewUpload(u))
 		return
 	}
-	in, _ := blob.UploadIncoming(tenant, id)
 	src := blob.Key(u.ObjectKey)
-	rd, err := g.blob.Open(ctx, in)
-	if errors.Is(err, blob.ErrNotFound) {
+	copied := false
+	st, err := g.blob.Stat(ctx, in)
+	if errors.Is(err, blob.ErrNotFound) { // or copied in by a completion that failed later
+		st, err = g.blob.Stat(ctx, src)
+		copied = err == nil
+	}
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
 		writeJSON(w, http.StatusConflict, apiError{Code: "failed_precondition",
 			Message: fmt.Sprintf("upload %s has no bytes yet: PUT the file to its upload_url first (until %s)", id, u.ExpiresAt.Format(time.RFC3339))})
 		return
-	}
-	if err != nil {
+	case err != nil:
 		fail(w, err)
 		return
-	}
-	defer rd.Close()
-	if size := rd.Info().Size; size > u.MaxBytes {
+	case st.Size > u.MaxBytes:
 		g.dropUpload(ctx, tenant, id)
-		refuseUpload(w, http.StatusRequestEntityTooLarge, "too_large", "body",
-			fmt.Sprintf("%d bytes were PUT: want at most the %d announced", size, u.MaxBytes))
+		refuseUpload(w, http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Sprintf("%d bytes were PUT: want at most the %d announced", st.Size, u.MaxBytes))
+		return
+	case st.Size == 0:
+		g.dropUpload(ctx, tenant, id)
+		refuseUpload(w, http.StatusBadRequest, media.UploadEmpty, "body", "the file PUT is empty: want the bytes of an image, a video or an audio file")
 		return
 	}
 	release, ok := g.admitUpload(w)
@@ -379,22 +422,35 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	// A failure to copy (MinIO's, not the bytes') leaves the upload as it
-	// was, to complete again.
-	s, err := streamTo(ctx, g.blob, src, rd, u.MaxBytes, g.parts, u.ContentType)
-	switch {
-	case errors.Is(err, errTooLarge):
-		g.dropUpload(ctx, tenant, id)
-		refuseUpload(w, http.StatusRequestEntityTooLarge, "too_large", "body", fmt.Sprintf("the bytes PUT pass the %d announced", u.MaxBytes))
-	case err != nil:
-		fail(w, err)
-	case s.Bytes == 0:
-		g.dropUpload(ctx, tenant, id)
-		refuseUpload(w, http.StatusBadRequest, media.UploadEmpty, "body", "the file PUT is empty: want the bytes of an image, a video or an audio file")
-	default:
+	if !copied {
+		_, err := g.blob.Copy(ctx, in, src, st.ETag)
+		if errors.Is(err, blob.ErrChanged) {
+			writeJSON(w, http.StatusConflict, apiError{Code: "failed_precondition",
+				Message: fmt.Sprintf("upload %s: the file was PUT again while it was completed: complete it again", id)})
+			return
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
 		g.deleteObject(ctx, in)
-		g.takeIn(w, r, tenant, id, src, s)
 	}
+	var s streamed
+	var herr error
+	hashed := make(chan struct{})
+	go func() { defer close(hashed); s, herr = g.hashObject(ctx, src) }()
+	p, perr := g.probe(ctx, src)
+	<-hashed
+	if _, refused := media.AsUploadError(perr); refused {
+		g.dropUpload(ctx, tenant, id)
+		g.probeFailed(w, tenant, id, perr)
+		return
+	}
+	if err := errors.Join(perr, herr); err != nil {
+		fail(w, err)
+		return
+	}
+	g.record(w, r, tenant, id, src, s, p, true)
 }
 
 // getUpload is GET /uploads/{id}.

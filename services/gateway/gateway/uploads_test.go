@@ -312,11 +312,38 @@ func TestUploadPresigned(t *testing.T) {
 	same(t, "completed", fields(v, probeKeys...), map[string]any{"state": "ready", "kind": "video", "codec": "h264", "width": 320, "height": 240,
 		"fps": 24, "frames": 48, "duration_s": 2, "audio_codec": "aac", "sample_rate": 48000, "channels": 2, "bytes": len(video)})
 	objs, _ := c.Blob.List(ctx, blob.Key("uploads/"+tenant+"/"))
-	if src, _ := blob.UploadSource(tenant, id); len(objs) != 1 || objs[0].Key != src {
+	if len(objs) != 1 || objs[0].Key != blob.Key("uploads/"+tenant+"/"+id+"/source") {
 		t.Fatalf("objects %+v, want the source alone", objs)
 	}
 	if r, again := complete(tenant, id); r.StatusCode != 200 || again["id"] != id {
 		t.Fatalf("complete again: %d %v", r.StatusCode, again)
+	}
+	// A PUT after the completion changes nothing of the upload.
+	put(a["upload_url"].(string), []byte("something else entirely"))
+	if r, again := complete(tenant, id); r.StatusCode != 200 || again["sha256"] != v["sha256"] {
+		t.Fatalf("complete after another PUT: %d %v", r.StatusCode, again)
+	}
+	src, _ := blob.UploadSource(tenant, id)
+	if info, err := c.Blob.Stat(ctx, src); err != nil || info.Size != int64(len(video)) {
+		t.Fatalf("the source after another PUT: %+v %v", info, err)
+	}
+	// A completion that failed after copying the bytes in completes again.
+	other := freshTenant()
+	r, o := announce(other, len(video), "video/mp4")
+	if r.StatusCode != 201 {
+		t.Fatalf("announce: %d %v", r.StatusCode, o)
+	}
+	put(o["upload_url"].(string), video)
+	oid := o["id"].(string)
+	oin, _ := blob.UploadIncoming(other, oid)
+	osrc, _ := blob.UploadSource(other, oid)
+	st, _ := c.Blob.Stat(ctx, oin)
+	if _, err := c.Blob.Copy(ctx, oin, osrc, st.ETag); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Blob.Delete(ctx, oin)
+	if r, v := complete(other, oid); r.StatusCode != 201 || v["frames"] != float64(48) {
+		t.Fatalf("complete after a copy: %d %v", r.StatusCode, v)
 	}
 	// The same bytes through a second presigned upload: the first one.
 	r, b := announce(tenant, len(video), "video/mp4")

@@ -41,13 +41,13 @@ func main() {
 		os.Exit(1)
 	}
 	bench.Print(os.Stdout, fmt.Sprintf("upload (a %.0f MB video, %d frames of 640x360)", float64(r.Bytes)/(1<<20), r.Frames), []bench.Row{
-		bench.Fig("plain PUT", r.PlainMBPerS, 1, "MB/s, one PUT to MinIO", "the reference"),
+		bench.Fig("plain PUT", r.PlainMBPerS, 1, "MB/s, one PUT to MinIO (before and after the flows)", "the reference"),
 		bench.Fig("streamed", r.GatewayMBPerS, 1, "MB/s, POST /uploads to its answer (hash, probe)", ""),
 		bench.Fig("streamed ÷ plain", r.GatewayRatio, 3, "", ""),
 		bench.Fig("presigned", r.PresignedMBPerS, 1, "MB/s, announce + PUT + complete", ""),
 		bench.Fig("presigned ÷ plain", r.PresignedRatio, 3, "", ""),
 		bench.Fig("  PUT", r.PresignedPutS, 2, "s", ""),
-		bench.Fig("  complete", r.CompleteS, 2, "s (copy into place, hash, probe)", ""),
+		bench.Fig("  complete", r.CompleteS, 2, "s (copy in MinIO, then hash and probe at once)", ""),
 		bench.Fig("probe alone", r.ProbeS, 2, "s (ffprobe counting packets, first frame decoded)", ""),
 		bench.Fig("gateway peak RSS", r.PeakRSSMB, 1, "MB (idle "+fmt.Sprintf("%.1f", r.IdleRSSMB)+"), both uploads", "")})
 	if err := bench.Merge(*out, "upload", r); err != nil {
