@@ -130,12 +130,24 @@ func (s *Store) MarkUploadReady(ctx context.Context, tenant, id string, p Upload
 				u = cur
 				return nil
 			}
+			if gone, err := claimed(ctx, tx, id); err != nil || gone || cur.DeletedAt != nil {
+				return errors.Join(err, fmt.Errorf("upload %s lapsed: retention has claimed it: %w", id, ErrConflict))
+			}
 			same, err := scanUpload(tx.QueryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
 				WHERE tenant = $1 AND sha256 = $2 AND state = 'ready' AND deleted_at IS NULL`, tenant, p.SHA256))
 			switch {
 			case err == nil:
+				// The same bytes: that upload is used again, unless
+				// retention is deleting it (then try again once it is gone).
+				if gone, err := claimed(ctx, tx, same.ID); err != nil || gone {
+					return errors.Join(err, fmt.Errorf("upload %s of the same bytes is being deleted: %w", same.ID, ErrConflict))
+				}
 				if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
 					return fmt.Errorf("delete duplicate upload %s: %w", id, err)
+				}
+				if err := tx.QueryRow(ctx, `UPDATE uploads SET last_used_at = now() WHERE id = $1 RETURNING last_used_at`,
+					same.ID).Scan(&same.LastUsedAt); err != nil {
+					return fmt.Errorf("touch upload %s: %w", same.ID, err)
 				}
 				u = same
 				return nil
@@ -194,11 +206,14 @@ func (s *Store) GetUpload(ctx context.Context, tenant, id string) (Upload, error
 }
 
 // FindReadyUpload returns the tenant's ready upload of the bytes whose
-// SHA-256 is sha (hex), so that bytes uploaded again need no probe;
-// ErrNotFound when there is none.
+// SHA-256 is sha (hex), so that bytes uploaded again need no probe, and
+// marks it used now; ErrNotFound when there is none, or retention has
+// claimed it.
 func (s *Store) FindReadyUpload(ctx context.Context, tenant, sha string) (Upload, error) {
-	u, err := scanUpload(s.pool.QueryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
-		WHERE tenant = $1 AND sha256 = $2 AND state = 'ready' AND deleted_at IS NULL`, tenant, sha))
+	u, err := scanUpload(s.pool.QueryRow(ctx, `UPDATE uploads SET last_used_at = now()
+		WHERE tenant = $1 AND sha256 = $2 AND state = 'ready' AND deleted_at IS NULL
+		  AND (purge_claimed_until IS NULL OR purge_claimed_until < now())
+		RETURNING `+uploadColumns, tenant, sha))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Upload{}, fmt.Errorf("store: upload of %s with sha256 %s: %w", tenant, sha, ErrNotFound)
 	}
@@ -282,6 +297,17 @@ func scanUpload(row pgx.Row) (Upload, error) {
 		u.Probe = probe
 	}
 	return u, err
+}
+
+// claimed reports whether a janitor holds a lease on the upload to delete
+// its objects.
+func claimed(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
+	var c bool
+	err := tx.QueryRow(ctx, `SELECT coalesce(purge_claimed_until > now(), false) FROM uploads WHERE id = $1`, id).Scan(&c)
+	if err != nil {
+		return false, fmt.Errorf("upload %s: %w", id, err)
+	}
+	return c, nil
 }
 
 // isUniqueViolation reports whether err is a unique violation of the

@@ -238,3 +238,45 @@ func TestListUploadsPages(t *testing.T) {
 		t.Fatal("limit 5000 accepted")
 	}
 }
+
+// TestUploadRetentionClaims: an upload a janitor has claimed is neither
+// made ready nor reused for the same bytes (the caller tries again once it
+// is gone); reusing one marks it used.
+func TestUploadRetentionClaims(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	tenant := fmt.Sprintf("claims%d", time.Now().UnixNano())
+	claim := func(id string) {
+		t.Helper()
+		if err := s.ExecForTest(ctx, `UPDATE uploads SET purge_claimed_until = now() + interval '1 hour' WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lapsed := newUpload(t, s, tenant)
+	claim(lapsed.ID)
+	if _, _, err := s.MarkUploadReady(ctx, tenant, lapsed.ID, videoProbe(digest(lapsed.ID))); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("ready once claimed: %v", err)
+	}
+	first := newUpload(t, s, tenant)
+	sha := digest(first.ID)
+	ready, _, err := s.MarkUploadReady(ctx, tenant, first.ID, videoProbe(sha))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	reused, err := s.FindReadyUpload(ctx, tenant, sha)
+	if err != nil || reused.ID != first.ID || !reused.LastUsedAt.After(ready.LastUsedAt) {
+		t.Fatalf("reuse: %+v %v (last used before %v)", reused, err, ready.LastUsedAt)
+	}
+	claim(first.ID)
+	if _, err := s.FindReadyUpload(ctx, tenant, sha); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("reuse of a claimed upload: %v", err)
+	}
+	second := newUpload(t, s, tenant)
+	if _, _, err := s.MarkUploadReady(ctx, tenant, second.ID, videoProbe(sha)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the same bytes as a claimed upload: %v", err)
+	}
+	if got, err := s.GetUpload(ctx, tenant, second.ID); err != nil || got.State != store.UploadPending {
+		t.Fatalf("the second upload after the conflict: %+v %v", got, err)
+	}
+}

@@ -52,12 +52,14 @@ type uploadView struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	DeletedAt   *time.Time `json:"deleted_at,omitempty"` // retention removed its objects
 }
 
 func viewUpload(u store.Upload) uploadView {
 	v := uploadView{ID: u.ID, Tenant: u.Tenant, State: string(u.State), ContentType: u.ContentType, Kind: u.Kind, Codec: u.Codec,
 		Width: u.Width, Height: u.Height, FPS: u.FPS, Frames: u.Frames, DurationS: u.DurationS, SampleRate: u.SampleRate,
-		Channels: u.Channels, SHA256: u.SHA256, Bytes: u.Bytes, CreatedAt: u.CreatedAt, CompletedAt: u.CompletedAt, ExpiresAt: u.ExpiresAt}
+		Channels: u.Channels, SHA256: u.SHA256, Bytes: u.Bytes, CreatedAt: u.CreatedAt, CompletedAt: u.CompletedAt, ExpiresAt: u.ExpiresAt,
+		DeletedAt: u.DeletedAt}
 	if u.State == store.UploadPending {
 		v.MaxBytes = u.MaxBytes
 	}
@@ -388,9 +390,17 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, _ := blob.UploadIncoming(tenant, id)
-	if u.State == store.UploadReady {
+	switch {
+	case u.DeletedAt != nil:
+		writeError(w, http.StatusGone, "deleted", fmt.Sprintf("upload %s was deleted at %s", id, u.DeletedAt.UTC().Format(time.RFC3339)))
+		return
+	case u.State == store.UploadReady:
 		g.deleteObject(ctx, in) // a PUT after the completion, if any
 		writeJSON(w, http.StatusOK, viewUpload(u))
+		return
+	case u.ExpiresAt != nil && time.Now().After(*u.ExpiresAt):
+		writeError(w, http.StatusGone, "deleted", fmt.Sprintf("upload %s lapsed at %s, uncompleted, and is left for retention to delete: announce the file again",
+			id, u.ExpiresAt.UTC().Format(time.RFC3339)))
 		return
 	}
 	src := blob.Key(u.ObjectKey)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
@@ -439,5 +440,46 @@ func TestUploadMemoryBounded(t *testing.T) {
 		float64(peak.Load())/(1<<20), growth, pad>>20)
 	if growth > 64 {
 		t.Fatalf("the heap grew by %.1f MB over the upload, want < 64 MB", growth)
+	}
+}
+
+// TestUploadLapsed: a presigned upload not completed before its URL
+// lapses is gone (410), left for retention.
+func TestUploadLapsed(t *testing.T) {
+	srv, _ := uploadsAPI(t, gateway.UploadConfig{URLExpiry: time.Second})
+	tenant := freshTenant()
+	r, a := send(t, "POST", srv.URL+"/uploads?tenant="+tenant, "application/json", strings.NewReader(`{"bytes":100}`), -1)
+	if r.StatusCode != 201 {
+		t.Fatalf("announce: %d %v", r.StatusCode, a)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if r, v := send(t, "POST", srv.URL+"/uploads/"+a["id"].(string)+"/complete?tenant="+tenant, "", nil, 0); r.StatusCode != 410 ||
+		v["code"] != "deleted" || !strings.Contains(fmt.Sprint(v["message"]), "lapsed") {
+		t.Fatalf("complete after the URL lapsed: %d %v", r.StatusCode, v)
+	}
+}
+
+// TestUploadsNamedBySpecs: what POST /uploads records is what a job spec
+// may name: uploads of the job's tenant of the right kinds pass the
+// lookup; another kind, or another tenant's, is refused by POST /generate
+// naming the field.
+func TestUploadsNamedBySpecs(t *testing.T) {
+	srv, c := uploadsAPI(t, gateway.UploadConfig{})
+	files := mediaFiles(t)
+	tenant := freshTenant()
+	_, img := upload(t, srv, tenant, "image/png", files["image.png"])
+	_, vid := upload(t, srv, tenant, "video/mp4", files["video.mp4"])
+	ups, err := jobspec.CheckInputs(context.Background(), jobspec.Job{Tenant: tenant, Image: img["id"].(string), Video: vid["id"].(string),
+		FPS: 24, Overlap: 4}, c.Store)
+	if err != nil || len(ups) != 2 || ups[0].Kind != "image" || ups[1].Kind != "video" || ups[1].DurationS != 2 {
+		t.Fatalf("the lookup of a job's uploads: %+v %v", ups, err)
+	}
+	spec := func(tenant, field, id string) string {
+		return fmt.Sprintf(`{"prompt":"x","durationFrames":20,"tenant":%q,%q:%q}`, tenant, field, id)
+	}
+	for _, body := range []string{spec(tenant, "image", vid["id"].(string)), spec("other", "image", img["id"].(string))} {
+		if r, v := send(t, "POST", srv.URL+"/generate", "application/json", strings.NewReader(body), -1); r.StatusCode != 400 || v["field"] != "image" {
+			t.Fatalf("%s: %d %v", body, r.StatusCode, v)
+		}
 	}
 }
