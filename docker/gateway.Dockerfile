@@ -1,7 +1,8 @@
 # check=error=true
 
-# spool-gateway: the HTTP API and the dashboard. Pure Go with no external
-# program: a static binary (CGO_ENABLED=0) on distroless static.
+# spool-gateway: the HTTP API and the dashboard. A static binary
+# (CGO_ENABLED=0) that runs ffprobe and ffmpeg on uploads (libs/media), so
+# on Ubuntu with the ffmpeg package rather than distroless.
 #
 # The dashboard's player (hls.js, pinned in services/gateway/player) is
 # fetched from the npm registry and checked against its integrity in the
@@ -31,7 +32,14 @@ RUN go run ./cmd/spool-bundle-player -out gateway/web/vendor
 RUN --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags="-s -w" -o /out/spool-gateway ./cmd/spool-gateway
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ubuntu:24.04
+# ffprobe and ffmpeg (the ffmpeg package), from the worker image's Ubuntu
+# release: every upload is probed and its first frame decoded.
+# ca-certificates for S3 over TLS.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates ffmpeg \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 65532 --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nonroot
 COPY --from=build /out/spool-gateway /usr/local/bin/spool-gateway
 # HTTP API (SPOOL_GATEWAY_ADDR) and Prometheus /metrics (SPOOL_METRICS_ADDR).
 EXPOSE 8080 9464
