@@ -1,9 +1,15 @@
 package render_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +116,71 @@ func TestMediaJobsRejected(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// TestBatchSharesOneImage: an image uploaded once through the gateway and
+// 500 jobs of one POST /batches made from it: every job is accepted and
+// succeeds, and the upload's prefix holds its bytes once and the image
+// fitted to the jobs' frame once.
+func TestBatchSharesOneImage(t *testing.T) {
+	sys := newSystem(t, 0, 2)
+	_, image := makeMedia(t)
+	data, err := os.ReadFile(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(sys.API.URL+"/uploads", "image/png", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up struct {
+		ID   string `json:"id"`
+		Kind string `json:"kind"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&up); err != nil || resp.StatusCode != http.StatusCreated || up.Kind != "image" {
+		t.Fatalf("upload: %d %+v %v", resp.StatusCode, up, err)
+	}
+	resp.Body.Close()
+	const n = 500
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	var body bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&body, `{"id":"b%s-%d","prompt":"a red fox","image":"%s","durationFrames":2,"windowFrames":2,"overlapFrames":1,`+
+			`"width":64,"height":64,"steps":1,"seed":%d,"fps":24,"mode":"MODE_INDEPENDENT"}`+"\n", run, i, up.ID, i)
+	}
+	resp, err = http.Post(sys.API.URL+"/batches?id=b"+run, "application/x-ndjson", &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch struct {
+		Jobs []struct {
+			ID    string `json:"id"`
+			Error any    `json:"error"`
+		} `json:"jobs"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&batch); err != nil || resp.StatusCode != http.StatusCreated || len(batch.Jobs) != n {
+		t.Fatalf("batch: %d, %d jobs, %v", resp.StatusCode, len(batch.Jobs), err)
+	}
+	resp.Body.Close()
+	for _, j := range batch.Jobs {
+		if j.Error != nil {
+			t.Fatalf("a job of the batch was refused: %v", j.Error)
+		}
+	}
+	for _, j := range batch.Jobs {
+		waitSucceededWithin(t, sys.Store, j.ID, 3*time.Minute)
+	}
+	objs, err := sys.Blob.List(context.Background(), blob.Key("uploads/default/"+up.ID+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, string(o.Key))
+	}
+	want := []string{"uploads/default/" + up.ID + "/derived/64x64-crop/image.rgb", "uploads/default/" + up.ID + "/source"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("objects under the upload: %v, want %v", keys, want)
 	}
 }
