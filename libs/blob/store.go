@@ -77,10 +77,23 @@ func New(cfg config.S3, opts ...Option) (*Store, error) {
 // Bucket names the bucket.
 func (s *Store) Bucket() string { return s.bucket }
 
+// notInitialized is MinIO's answer while it starts (its object layer not
+// ready yet, though it already serves HTTP): worth waiting for.
+const notInitialized = "XMinioServerNotInitialized"
+
 // EnsureBucket creates the bucket unless it exists; racing creators both
-// succeed.
+// succeed. A MinIO still starting up is waited for, up to 30 s.
 func (s *Store) EnsureBucket(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.bucket)
+	for wait, deadline := 50*time.Millisecond, time.Now().Add(30*time.Second); err != nil &&
+		minio.ToErrorResponse(err).Code == notInitialized && time.Now().Before(deadline); wait = min(2*wait, time.Second) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("blob: bucket %s: %w", s.bucket, ctx.Err())
+		case <-time.After(wait):
+		}
+		ok, err = s.client.BucketExists(ctx, s.bucket)
+	}
 	if err != nil {
 		return fmt.Errorf("blob: bucket %s: %w", s.bucket, err)
 	}

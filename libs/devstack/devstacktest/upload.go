@@ -16,7 +16,8 @@ import (
 // Upload records file as a ready upload of tenant, of kind ("image",
 // "video" or "audio") and duration, as the gateway's POST /uploads leaves
 // one, without probing it; it returns the upload's id. For tests of what
-// jobs do with uploads; the uploads' own tests go through the gateway.
+// jobs do with uploads; the uploads' own tests go through the gateway. The
+// same bytes uploaded twice by a tenant are one upload, as there.
 func (c Clients) Upload(t testing.TB, tenant, file, kind string, durationS float64) string {
 	t.Helper()
 	ctx := context.Background()
@@ -42,6 +43,14 @@ func (c Clients) Upload(t testing.TB, tenant, file, kind string, durationS float
 		SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Probe: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if u.ID != id { // the tenant had these bytes already: that upload it is
+		if err := c.Blob.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Store.DeleteUpload(ctx, tenant, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return u.ID
 }

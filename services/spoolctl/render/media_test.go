@@ -51,9 +51,13 @@ func storeUpload(t *testing.T, sys *system, tenant, file, kind string, durationS
 func TestMediaJobsEqualOracle(t *testing.T) {
 	sys := newSystem(t, 0, 2)
 	video, image := makeMedia(t)
-	vid := storeUpload(t, sys, "default", video, "video", 2)
-	img := storeUpload(t, sys, "default", image, "image", 0)
-	const common = `"prompt":"a red fox in the snow","durationFrames":30,"windowFrames":13,"overlapFrames":5,"width":96,"height":64,"steps":3,"seed":3,"fps":24`
+	// A tenant of this run's: the same bytes uploaded by an earlier run are
+	// another tenant's upload, with variants of their own.
+	tenant := fmt.Sprintf("media-%x", time.Now().UnixNano())
+	vid := storeUpload(t, sys, tenant, video, "video", 2)
+	img := storeUpload(t, sys, tenant, image, "image", 0)
+	common := `"tenant":"` + tenant + `","prompt":"a red fox in the snow","durationFrames":30,"windowFrames":13,"overlapFrames":5,` +
+		`"width":96,"height":64,"steps":3,"seed":3,"fps":24`
 	cases := []struct {
 		id, media string
 		o         render.Options
@@ -76,7 +80,7 @@ func TestMediaJobsEqualOracle(t *testing.T) {
 	}
 	// A second job with the same image and frame reuses intake's objects:
 	// the upload's prefix holds its source and one derived variant.
-	objs, err := sys.Blob.List(context.Background(), blob.Key("uploads/default/"+img+"/"))
+	objs, err := sys.Blob.List(context.Background(), blob.Key("uploads/"+tenant+"/"+img+"/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +134,11 @@ func TestBatchSharesOneImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(sys.API.URL+"/uploads", "image/png", bytes.NewReader(data))
+	// A tenant of this run's: the same bytes uploaded by another test, or
+	// an earlier run, are another upload.
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	tenant := "batch-" + run
+	resp, err := http.Post(sys.API.URL+"/uploads?tenant="+tenant, "image/png", bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,13 +151,12 @@ func TestBatchSharesOneImage(t *testing.T) {
 	}
 	resp.Body.Close()
 	const n = 500
-	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	var body bytes.Buffer
 	for i := range n {
-		fmt.Fprintf(&body, `{"id":"b%s-%d","prompt":"a red fox","image":"%s","durationFrames":2,"windowFrames":2,"overlapFrames":1,`+
-			`"width":64,"height":64,"steps":1,"seed":%d,"fps":24,"mode":"MODE_INDEPENDENT"}`+"\n", run, i, up.ID, i)
+		fmt.Fprintf(&body, `{"id":"b%s-%d","tenant":"%s","prompt":"a red fox","image":"%s","durationFrames":2,"windowFrames":2,"overlapFrames":1,`+
+			`"width":64,"height":64,"steps":1,"seed":%d,"fps":24,"mode":"MODE_INDEPENDENT"}`+"\n", run, i, tenant, up.ID, i)
 	}
-	resp, err = http.Post(sys.API.URL+"/batches?id=b"+run, "application/x-ndjson", &body)
+	resp, err = http.Post(sys.API.URL+"/batches?id=b"+run+"&tenant="+tenant, "application/x-ndjson", &body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +178,8 @@ func TestBatchSharesOneImage(t *testing.T) {
 	for _, j := range batch.Jobs {
 		waitSucceededWithin(t, sys.Store, j.ID, 3*time.Minute)
 	}
-	objs, err := sys.Blob.List(context.Background(), blob.Key("uploads/default/"+up.ID+"/"))
+	prefix := "uploads/" + tenant + "/" + up.ID + "/"
+	objs, err := sys.Blob.List(context.Background(), blob.Key(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +187,7 @@ func TestBatchSharesOneImage(t *testing.T) {
 	for _, o := range objs {
 		keys = append(keys, string(o.Key))
 	}
-	want := []string{"uploads/default/" + up.ID + "/derived/64x64-crop/image.rgb", "uploads/default/" + up.ID + "/source"}
+	want := []string{prefix + "derived/64x64-crop/image.rgb", prefix + "source"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("objects under the upload: %v, want %v", keys, want)
 	}

@@ -127,8 +127,10 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("%d segments on the timeline, want 12", saw.Timeline)
 	}
 	// Every segment's bar spans its work: of equal segments none shrinks to
-	// a sliver (as those whose first report was DONE once did).
-	if saw.Narrowest < saw.Widest/4 {
+	// a sliver (as those whose first report was DONE once did, a few
+	// pixels). Bars are wall time, so a loaded machine widens some several
+	// times over; a sliver is far narrower still.
+	if saw.Narrowest < saw.Widest/12 {
 		t.Errorf("timeline bars from %.0f to %.0f px wide for equal segments", saw.Narrowest, saw.Widest)
 	}
 	if len(saw.AxisTicks) != 5 || saw.AxisTicks[0] != "0.0 s" {
