@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -91,7 +92,16 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	b := store.Batch{ID: id, Tenant: tenant, Jobs: len(specs), Items: g.submitBatch(ctx, id, tenant, specs)}
+	items, other := g.submitBatch(ctx, id, tenant, specs)
+	if other >= 0 { // a spec names a job made with another spec: a retry of this batch with other specs?
+		if _, err := g.store.GetBatch(r.Context(), id); err == nil {
+			writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Field: "id", Message: fmt.Sprintf(
+				"batch %s exists, and spec %d differs from the job it made (%s): retry a batch with the same specs, or choose another id",
+				id, other, items[other].ErrorMessage)})
+			return
+		}
+	}
+	b := store.Batch{ID: id, Tenant: tenant, Jobs: len(specs), Items: items}
 	saved, err := g.store.SaveBatch(r.Context(), b)
 	if errors.Is(err, store.ErrConflict) {
 		writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Field: "id", Message: err.Error() +
@@ -139,8 +149,11 @@ func itemView(it store.BatchItem) batchItemView {
 // what became of each. A spec without an id gets "<batch>-<index>", and one
 // without a tenant the batch's, so that the same batch sent again (a retry)
 // names the same jobs and submits nothing twice.
-func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) []store.BatchItem {
-	items := make([]store.BatchItem, len(specs))
+// other is the first index whose id names an existing job with another
+// spec, -1 when none does.
+func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) (items []store.BatchItem, other int) {
+	items = make([]store.BatchItem, len(specs))
+	others := make([]bool, len(specs))
 	refuse := func(i int, err error) {
 		_, e := problem(err)
 		items[i] = store.BatchItem{Index: i, ErrorCode: e.Code, ErrorField: e.Field, ErrorMessage: e.Message}
@@ -191,13 +204,15 @@ func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs [
 			id, err := g.submit(ctx, spec)
 			if err != nil {
 				refuse(i, err)
+				others[i] = errors.Is(err, errOtherSpec)
 				return
 			}
 			items[i].JobID = id
 		}()
 	}
 	wg.Wait()
-	return items
+	other = slices.Index(others, true)
+	return items, other
 }
 
 // splitBatch splits a batch body into its specs: a JSON array

@@ -98,6 +98,12 @@ func TestBatch(t *testing.T) {
 	if r, v := post(t, srv, "/batches?id="+batch, "application/json", "["+small("")+"]"); r.StatusCode != 409 || v["code"] != "already_exists" {
 		t.Fatalf("the id with other specs: %d %v", r.StatusCode, v)
 	}
+	// The same count of specs, one of them changed: not a retry either.
+	other := "[" + strings.Replace(small(""), `"prompt":"`, `"prompt":"another `, 1) + ",\n" + bad + "," + small(`,"id":"`+own+`"`) + "]"
+	if r, v := post(t, srv, "/batches?id="+batch, "application/json", other); r.StatusCode != 409 || v["code"] != "already_exists" ||
+		!strings.Contains(v["message"].(string), "spec 0 differs") {
+		t.Fatalf("the batch again with spec 0 changed: %d %v", r.StatusCode, v)
+	}
 
 	// JSON Lines, and a spec of another tenant.
 	lines := small("") + "\n\n" + small(`,"tenant":"beta"`) + "\n"
