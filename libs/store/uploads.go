@@ -60,6 +60,10 @@ type Upload struct {
 	ExpiresAt   *time.Time // pending: when its presigned PUT lapses
 	LastUsedAt  time.Time
 	DeletedAt   *time.Time // its objects were removed; the row stays
+	// SameAs is, for a pending presigned upload whose bytes a tenant's
+	// ready upload already held, that upload's id: completing it answers
+	// with that one.
+	SameAs string
 }
 
 // UploadProbe is what marking an upload ready records: its bytes' digest
@@ -96,8 +100,9 @@ func (s *Store) CreateUpload(ctx context.Context, u Upload) error {
 
 // MarkUploadReady records the probe of pending upload (tenant, id) and
 // makes it ready, unless the tenant already has a ready upload of the same
-// bytes (SHA256): then the pending row is deleted and that upload returned
-// instead, and the caller deletes the object it stored. Concurrent calls
+// bytes (SHA256): then that upload is returned instead, the caller deletes
+// the object it stored, and the pending row is deleted (streamed) or kept
+// pending with SameAs naming that upload (presigned: see SameAs). Concurrent calls
 // for the same bytes leave one ready upload; each other call returns it.
 //
 // created reports whether this call made (tenant, id) ready. When it did
@@ -142,8 +147,17 @@ func (s *Store) MarkUploadReady(ctx context.Context, tenant, id string, p Upload
 				if gone, err := claimed(ctx, tx, same.ID); err != nil || gone {
 					return errors.Join(err, fmt.Errorf("upload %s of the same bytes is being deleted: %w", same.ID, ErrConflict))
 				}
-				if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
-					return fmt.Errorf("delete duplicate upload %s: %w", id, err)
+				// A presigned duplicate stays pending, answering with that
+				// upload, until its URL lapses and retention deletes what
+				// it may have let in since; a streamed one goes.
+				var err error
+				if cur.MaxBytes > 0 {
+					_, err = tx.Exec(ctx, `UPDATE uploads SET same_as = $2 WHERE id = $1`, id, same.ID)
+				} else {
+					_, err = tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id)
+				}
+				if err != nil {
+					return fmt.Errorf("retire duplicate upload %s: %w", id, err)
 				}
 				if err := tx.QueryRow(ctx, `UPDATE uploads SET last_used_at = now() WHERE id = $1 RETURNING last_used_at`,
 					same.ID).Scan(&same.LastUsedAt); err != nil {
@@ -246,7 +260,7 @@ type ListUploadsParams struct {
 }
 
 // ListUploads lists a tenant's uploads newest first, deleted ones
-// included, one page at a time. The returned cursor is nil on the last
+// included and presigned duplicates (SameAs) left out, one page at a time. The returned cursor is nil on the last
 // page.
 func (s *Store) ListUploads(ctx context.Context, p ListUploadsParams) ([]Upload, *Cursor, error) {
 	if p.Tenant == "" {
@@ -264,7 +278,7 @@ func (s *Store) ListUploads(ctx context.Context, p ListUploadsParams) ([]Upload,
 		afterAt, afterID = &p.After.CreatedAt, p.After.ID
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+uploadColumns+` FROM uploads
-		WHERE tenant = $1 AND ($2 = '' OR state = $2) AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+		WHERE tenant = $1 AND same_as IS NULL AND ($2 = '' OR state = $2) AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
 		ORDER BY created_at DESC, id DESC LIMIT $5`, p.Tenant, string(p.State), afterAt, afterID, p.Limit+1)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: list uploads: %w", err)
@@ -285,14 +299,14 @@ func (s *Store) ListUploads(ctx context.Context, p ListUploadsParams) ([]Upload,
 const uploadColumns = `id, tenant, state, object_key, content_type, coalesce(kind, ''), coalesce(codec, ''),
 	coalesce(width, 0), coalesce(height, 0), coalesce(fps, 0), coalesce(frames, 0), coalesce(duration_s, 0),
 	coalesce(sample_rate, 0), coalesce(channels, 0), coalesce(sha256, ''), coalesce(bytes, 0), coalesce(max_bytes, 0), probe,
-	created_at, completed_at, expires_at, last_used_at, deleted_at`
+	created_at, completed_at, expires_at, last_used_at, deleted_at, coalesce(same_as, '')`
 
 func scanUpload(row pgx.Row) (Upload, error) {
 	var u Upload
 	var probe []byte
 	err := row.Scan(&u.ID, &u.Tenant, &u.State, &u.ObjectKey, &u.ContentType, &u.Kind, &u.Codec, &u.Width, &u.Height, &u.FPS,
 		&u.Frames, &u.DurationS, &u.SampleRate, &u.Channels, &u.SHA256, &u.Bytes, &u.MaxBytes, &probe,
-		&u.CreatedAt, &u.CompletedAt, &u.ExpiresAt, &u.LastUsedAt, &u.DeletedAt)
+		&u.CreatedAt, &u.CompletedAt, &u.ExpiresAt, &u.LastUsedAt, &u.DeletedAt, &u.SameAs)
 	if len(probe) > 0 {
 		u.Probe = probe
 	}

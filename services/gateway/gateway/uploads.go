@@ -280,7 +280,9 @@ func (g *Gateway) probe(ctx context.Context, key blob.Key) (media.UploadProbe, e
 
 // dropUpload deletes a refused upload: its objects, then its pending row.
 // It goes on when the request's context has ended, so that a client that
-// hangs up leaves nothing either.
+// hangs up leaves nothing either. A presigned upload's row stays, pending
+// until its URL lapses: retention then deletes whatever the URL let in
+// after this (a PUT again), with the row.
 func (g *Gateway) dropUpload(ctx context.Context, tenant, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -288,6 +290,9 @@ func (g *Gateway) dropUpload(ctx context.Context, tenant, id string) {
 		if k, err := key(tenant, id); err == nil {
 			g.deleteObject(ctx, k)
 		}
+	}
+	if u, err := g.store.GetUpload(ctx, tenant, id); err == nil && u.MaxBytes > 0 { // presigned
+		return
 	}
 	if err := g.store.DeleteUpload(ctx, tenant, id); err != nil {
 		g.log.Warn("a refused upload's row is left", "upload", id, "error", err)
@@ -397,6 +402,15 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 	case u.State == store.UploadReady:
 		g.deleteObject(ctx, in) // a PUT after the completion, if any
 		writeJSON(w, http.StatusOK, viewUpload(u))
+		return
+	case u.SameAs != "": // completed before: its bytes were those of another upload
+		g.deleteObject(ctx, in)
+		same, err := g.store.GetUpload(ctx, tenant, u.SameAs)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewUpload(same))
 		return
 	case u.ExpiresAt != nil && time.Now().After(*u.ExpiresAt):
 		writeError(w, http.StatusGone, "deleted", fmt.Sprintf("upload %s lapsed at %s, uncompleted, and is left for retention to delete: announce the file again",
