@@ -21,6 +21,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/ident"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -178,6 +179,20 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	// ?tenant= names the job's tenant, as it does an upload's and a
+	// batch's; a spec naming another is refused.
+	if t := r.URL.Query().Get("tenant"); t != "" {
+		switch {
+		case !ident.Valid(t):
+			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: fmt.Sprintf("tenant %q: want %s", t, ident.Rule)})
+			return
+		case spec.GetTenant() != "" && spec.GetTenant() != t:
+			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant",
+				Message: fmt.Sprintf("tenant %q: the request's tenant is %q (?tenant=); leave the spec's empty, or name the same", spec.GetTenant(), t)})
+			return
+		}
+		spec.Tenant = t
+	}
 	// A caller that sends a W3C traceparent sees the job in its own trace.
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	id, err := g.submit(ctx, spec)
@@ -210,6 +225,7 @@ type jobView struct {
 	Width         int         `json:"width"`
 	Height        int         `json:"height"`
 	Model         string      `json:"model"`
+	Tenant        string      `json:"tenant"`
 	Pool          string      `json:"pool"`
 	ErrorCode     string      `json:"error_code,omitempty"`
 	ErrorField    string      `json:"error_field,omitempty"`
@@ -228,7 +244,7 @@ type jobView struct {
 
 func view(j store.Job) jobView {
 	v := jobView{ID: j.ID, State: string(j.State), Progress: j.Progress, SegmentsDone: j.SegmentsDone, SegmentsTotal: j.SegmentsTotal,
-		Live: j.Live, Frames: j.FramesMade(), FramesTotal: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Pool: j.Pool,
+		Live: j.Live, Frames: j.FramesMade(), FramesTotal: j.TotalFrames, FPS: j.FPS, Width: j.Width, Height: j.Height, Model: j.Model, Tenant: j.Tenant, Pool: j.Pool,
 		ErrorCode: j.ErrorCode, ErrorField: j.ErrorField, ErrorMessage: j.ErrorMessage, FinalBytes: j.FinalBytes,
 		CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, DeletedAt: j.DeletedAt}
 	if j.FPS > 0 {

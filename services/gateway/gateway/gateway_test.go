@@ -118,6 +118,13 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("%s: %d %v", c.spec, r.StatusCode, v)
 		}
 	}
+	if r, v := call(t, srv, "POST", "/generate?tenant=acme", `{"prompt":"x","durationFrames":20,"tenant":"beta"}`, true); r.StatusCode != 400 || v["field"] != "tenant" {
+		t.Fatalf("a spec's tenant other than ?tenant=: %d %v", r.StatusCode, v)
+	}
+	if r, v := call(t, srv, "POST", "/generate?tenant=acme", `{"prompt":"x","durationFrames":20,"image":"up-missing"}`, true); r.StatusCode != 400 ||
+		!strings.Contains(v["message"].(string), "tenant acme") {
+		t.Fatalf("?tenant= is the job's tenant: %d %v", r.StatusCode, v)
+	}
 	if r, v := call(t, srv, "POST", "/generate", `{"prompt":"`+strings.Repeat("x", 5000)+`"}`, true); r.StatusCode != 413 {
 		t.Fatalf("big body: %d %v", r.StatusCode, v)
 	}
