@@ -101,17 +101,23 @@ func FrameMD5(ctx context.Context, input, pixFmt string) ([]string, error) {
 }
 
 func run(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	var stdout, stderr bytes.Buffer
+	out, _, err := runLogged(ctx, bin, args...)
+	return out, err
+}
+
+// runLogged is run that also returns what the tool logged on stderr.
+func runLogged(ctx context.Context, bin string, args ...string) (stdout, log []byte, err error) {
+	var out, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 600 {
 			msg = "…" + msg[len(msg)-600:]
 		}
-		return nil, fmt.Errorf("media: %s: %w: %s", bin, err, msg)
+		return nil, stderr.Bytes(), fmt.Errorf("media: %s: %w: %s", bin, err, msg)
 	}
-	return stdout.Bytes(), nil
+	return out.Bytes(), stderr.Bytes(), nil
 }
 
 func str(v any) string {

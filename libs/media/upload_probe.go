@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -366,13 +367,18 @@ func ProbeUpload(ctx context.Context, input string, limits UploadLimits) (Upload
 	case format != "" && int64(w)*int64(h) > l.MaxPixels:
 		return UploadProbe{Kind: KindImage, Codec: format, Width: w, Height: h}, tooManyPixels("image", w, h, l.MaxPixels)
 	}
-	out, err := run(ctx, probe, "-hide_banner", "-v", "error", "-show_streams", "-show_format", "-count_packets", "-of", "json", input)
+	out, log, err := runLogged(ctx, probe, "-hide_banner", "-v", "warning", "-show_streams", "-show_format", "-count_packets", "-of", "json", input)
 	if err != nil {
 		return UploadProbe{}, probeFailure(ctx, input, err)
 	}
 	p, err := ParseUploadProbe(out, l)
 	if err != nil {
 		return p, err
+	}
+	// A file cut inside its media data (a fragmented MP4 has no index to
+	// tell) is read to its end by -count_packets, and the demuxer says so.
+	if bytes.Contains(log, []byte("partial file")) || bytes.Contains(log, []byte("Packet corrupt")) {
+		return p, refuse(UploadTruncated, "truncated: the file ends inside its media data (ffprobe: partial file, packet corrupt); %d packets read", p.Frames)
 	}
 	args := []string{"-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", input}
 	switch p.Kind {

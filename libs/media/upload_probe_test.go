@@ -103,6 +103,12 @@ func TestProbeUpload(t *testing.T) {
 	cut := writeFile(t, dir, "cut.mp4", data[:len(data)*2/3]) // its moov is at the end
 	fastData := readFile(t, fast)
 	fastCut := writeFile(t, dir, "fastcut.mp4", fastData[:len(fastData)*2/3])
+	// A fragmented MP4 (a fragment every 6 frames) cut inside a fragment:
+	// no index says how long it was.
+	frag := ffmpegTo(t, dir, "frag.mp4", cat(testsrc, []string{"-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "6",
+		"-movflags", "frag_keyframe+empty_moov"})...)
+	fragData := readFile(t, frag)
+	fragCut := writeFile(t, dir, "fragcut.mp4", fragData[:len(fragData)*3/4])
 	webmData := readFile(t, webm)
 	webmCut := writeFile(t, dir, "cut.webm", webmData[:len(webmData)/2])
 	// An unknown codec: the sample entry's fourcc patched.
@@ -154,6 +160,7 @@ func TestProbeUpload(t *testing.T) {
 		{"empty", writeFile(t, dir, "empty", nil), media.UploadLimits{}, want{code: media.UploadEmpty, msg: "empty"}},
 		{"truncated mp4", cut, media.UploadLimits{}, want{code: media.UploadTruncated, msg: "moov"}},
 		{"truncated faststart mp4", fastCut, media.UploadLimits{}, want{code: media.UploadTruncated, msg: "header says 48 frames"}},
+		{"truncated fragmented mp4", fragCut, media.UploadLimits{}, want{code: media.UploadTruncated, msg: "partial file"}},
 		{"truncated webm", webmCut, media.UploadLimits{}, want{code: media.UploadTruncated, msg: "the file says 2.000 s"}},
 		{"unknown codec", writeFile(t, dir, "unknown.mp4", unknown), media.UploadLimits{}, want{code: media.UploadUnsupportedCodec, msg: "zzzz"}},
 		{"garbled first frame", writeFile(t, dir, "garbled.mp4", garbled), media.UploadLimits{}, want{code: media.UploadUndecodable, msg: "first frame"}},
