@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/plan"
@@ -110,7 +112,11 @@ func CheckInputs(ctx context.Context, j Job, ups Uploads) ([]Upload, error) {
 		u, err := ups.Upload(ctx, j.Tenant, in.UploadID)
 		switch {
 		case errors.Is(err, ErrNoUpload):
-			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an upload of tenant %s (POST /uploads); there is none with this id", j.Tenant))
+			why, _ := strings.CutPrefix(err.Error(), ErrNoUpload.Error()+": ")
+			if why == err.Error() {
+				why = "there is none with this id"
+			}
+			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("a ready upload of tenant %s (POST /uploads); %s", j.Tenant, why))
 		case err != nil:
 			return nil, fmt.Errorf("look up upload %s: %w", in.UploadID, err)
 		case u.Kind != in.Role:
@@ -122,8 +128,8 @@ func CheckInputs(ctx context.Context, j Job, ups Uploads) ([]Upload, error) {
 			case u.DurationS > MaxDurationS:
 				return nil, fieldErr("video", in.UploadID, fmt.Sprintf("a video of at most %d s; it lasts %.1f s", MaxDurationS, u.DurationS))
 			case frames < int64(j.Overlap):
-				return nil, fieldErr("video", in.UploadID, fmt.Sprintf("a video of at least overlap_frames (%d) frames at %d fps; it lasts %.3f s (%d frames)",
-					j.Overlap, j.FPS, u.DurationS, frames))
+				return nil, fieldErr("video", in.UploadID, fmt.Sprintf("a video of at least overlap_frames (%d) frames at %d fps; it lasts %.3f s (%s)",
+					j.Overlap, j.FPS, u.DurationS, plural(frames, "frame")))
 			}
 		}
 		out = append(out, u)
@@ -151,6 +157,14 @@ func (j *Job) WithInputFrames(n int64) error {
 	}
 	j.Plan = p
 	return nil
+}
+
+// plural is "1 frame", "2 frames".
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
 }
 
 func article(kind string) string {

@@ -33,8 +33,8 @@ func TestCheckInputs(t *testing.T) {
 	cases := []struct{ spec, field, allowed string }{
 		{`{"prompt":"a","durationS":2,"image":"up-img"}`, "", ""},
 		{`{"prompt":"a","durationS":2,"video":"up-vid","includeInput":true}`, "", ""},
-		{`{"prompt":"a","durationS":2,"image":"up-none"}`, "image", "an upload of tenant default"},
-		{`{"prompt":"a","durationS":2,"image":"up-acme"}`, "image", "an upload of tenant default"},
+		{`{"prompt":"a","durationS":2,"image":"up-none"}`, "image", "a ready upload of tenant default (POST /uploads); there is none with this id"},
+		{`{"prompt":"a","durationS":2,"image":"up-acme"}`, "image", "a ready upload of tenant default"},
 		{`{"prompt":"a","durationS":2,"image":"up-vid"}`, "image", "up-vid is a video upload"},
 		{`{"prompt":"a","durationS":2,"video":"up-img"}`, "video", "up-img is an image upload"},
 		{`{"prompt":"a","durationS":2,"video":"up-short"}`, "video", "at least overlap_frames (37) frames at 24 fps"},

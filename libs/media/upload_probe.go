@@ -282,8 +282,8 @@ func checkSize(p UploadProbe, l UploadLimits) error {
 }
 
 func tooManyPixels(kind string, w, h int, limit int64) error {
-	return refuse(UploadTooManyPixels, "the %s is %d×%d, %.1f Mpx: want at most %.1f Mpx (width × height ≤ %d)",
-		kind, w, h, float64(w)*float64(h)/1e6, float64(limit)/1e6, limit)
+	return refuse(UploadTooManyPixels, "the %s is %d×%d, %d pixels: want at most %d (width × height; SPOOL_GATEWAY_UPLOAD_MAX_PIXELS)",
+		kind, w, h, int64(w)*int64(h), limit)
 }
 
 // isImageFormat reports whether an ffprobe format name is one of the

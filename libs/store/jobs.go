@@ -261,20 +261,20 @@ func (s *Store) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, 
 	up, err := s.GetUpload(ctx, tenant, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return jobspec.Upload{}, fmt.Errorf("%w: %s", jobspec.ErrNoUpload, id)
+		return jobspec.Upload{}, fmt.Errorf("%w: there is none with this id", jobspec.ErrNoUpload)
 	case err != nil:
 		return jobspec.Upload{}, err
 	case up.DeletedAt != nil:
-		return jobspec.Upload{}, fmt.Errorf("%w: %s was deleted", jobspec.ErrNoUpload, id)
+		return jobspec.Upload{}, fmt.Errorf("%w: it was deleted by retention at %s", jobspec.ErrNoUpload, up.DeletedAt.UTC().Format(time.RFC3339))
 	case up.State != UploadReady:
-		return jobspec.Upload{}, fmt.Errorf("%w: %s is not completed", jobspec.ErrNoUpload, id)
+		return jobspec.Upload{}, fmt.Errorf("%w: it is not completed (POST /uploads/%s/complete)", jobspec.ErrNoUpload, id)
 	}
 	var purging bool
 	if err := s.pool.QueryRow(ctx, `SELECT coalesce(purge_claimed_until > now(), false) FROM uploads WHERE id = $1`, id).Scan(&purging); err != nil {
 		return jobspec.Upload{}, fmt.Errorf("store: upload %s: %w", id, err)
 	}
 	if purging {
-		return jobspec.Upload{}, fmt.Errorf("%w: %s has expired and is being deleted", jobspec.ErrNoUpload, id)
+		return jobspec.Upload{}, fmt.Errorf("%w: it has expired and is being deleted by retention", jobspec.ErrNoUpload)
 	}
 	return jobspec.Upload{ID: up.ID, Tenant: up.Tenant, Kind: up.Kind, DurationS: up.DurationS}, nil
 }

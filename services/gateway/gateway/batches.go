@@ -240,7 +240,8 @@ func splitBatch(body []byte, contentType string) ([]json.RawMessage, error) {
 		var specs []json.RawMessage
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
 		if err := dec.Decode(&specs); err != nil {
-			return nil, fmt.Errorf("the body is not a JSON array of job specs ([{...}, {...}]; one job alone goes to POST /generate): %w", err)
+			return nil, fmt.Errorf("the body is not a JSON array of job specs ([{...}, {...}]; one job alone goes to POST /generate; "+
+				"one spec a line is Content-Type application/x-ndjson): %w", err)
 		}
 		if dec.More() {
 			return nil, errors.New("the body holds more than one JSON array: send one array of job specs")

@@ -99,7 +99,7 @@ func TestMediaJobsRejected(t *testing.T) {
 	other := storeUpload(t, sys, "acme", image, "image", 0)
 	const common = `"prompt":"a fox","durationFrames":30,"windowFrames":13,"overlapFrames":5,"width":96,"height":64,"steps":3,"fps":24`
 	for _, c := range []struct{ id, media, field, says string }{
-		{"rej-tenant", `"image":"` + other + `"`, "image", "an upload of tenant default"},
+		{"rej-tenant", `"image":"` + other + `"`, "image", "a ready upload of tenant default"},
 		{"rej-missing", `"image":"up-nothere"`, "image", "there is none"},
 		{"rej-kind", `"image":"` + vid + `"`, "image", "is a video upload"},
 		{"rej-indep", `"video":"` + vid + `","mode":"MODE_INDEPENDENT"`, "video", "chain mode only"},
