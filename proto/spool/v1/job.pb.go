@@ -325,8 +325,9 @@ type JobSpec struct {
 	// frame; unset means FIT_CROP.
 	Fit Fit `protobuf:"varint,27,opt,name=fit,proto3,enum=spool.v1.Fit" json:"fit,omitempty"`
 	// Extension only: the final video is the input video (fitted and
-	// resampled, re-encoded once) followed by the new frames; duration counts
-	// the new frames only. False: the final video holds the new frames only.
+	// resampled, re-encoded once; without its sound) followed by the new
+	// frames; duration counts the new frames only. False: the final video
+	// holds the new frames only.
 	IncludeInput  bool `protobuf:"varint,28,opt,name=include_input,json=includeInput,proto3" json:"include_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -102,6 +102,9 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("spoolctl upload: %w", err)
 	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("spoolctl upload: %s is not a file (a %s): give an image, a video or an audio file", pos[0], st.Mode().Type())
+	}
 	if *ctype == "" {
 		*ctype = mediaTypeOf(pos[0])
 	}
