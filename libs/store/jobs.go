@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/spoolvideo/spool/libs/jobspec"
 )
 
 // NewJob is everything written when a job is accepted.
@@ -252,29 +250,4 @@ func (s *Store) SetJobState(ctx context.Context, id string, from []JobState, to 
 		return false, fmt.Errorf("store: job %s to %s: %w", id, to, err)
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-// Upload is the tenant's upload id as job validation sees it, making the
-// store a jobspec.Uploads: only a ready upload that is not deleted exists
-// for a job; any other, and another tenant's, wraps jobspec.ErrNoUpload.
-func (s *Store) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, error) {
-	up, err := s.GetUpload(ctx, tenant, id)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return jobspec.Upload{}, fmt.Errorf("%w: there is none with this id", jobspec.ErrNoUpload)
-	case err != nil:
-		return jobspec.Upload{}, err
-	case up.DeletedAt != nil:
-		return jobspec.Upload{}, fmt.Errorf("%w: it was deleted by retention at %s", jobspec.ErrNoUpload, up.DeletedAt.UTC().Format(time.RFC3339))
-	case up.State != UploadReady:
-		return jobspec.Upload{}, fmt.Errorf("%w: it is not completed (POST /uploads/%s/complete)", jobspec.ErrNoUpload, id)
-	}
-	var purging bool
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(purge_claimed_until > now(), false) FROM uploads WHERE id = $1`, id).Scan(&purging); err != nil {
-		return jobspec.Upload{}, fmt.Errorf("store: upload %s: %w", id, err)
-	}
-	if purging {
-		return jobspec.Upload{}, fmt.Errorf("%w: it has expired and is being deleted by retention", jobspec.ErrNoUpload)
-	}
-	return jobspec.Upload{ID: up.ID, Tenant: up.Tenant, Kind: up.Kind, DurationS: up.DurationS}, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/spoolvideo/spool/libs/jobspec"
 )
 
 // UploadState is the life cycle of an upload: pending until its bytes are
@@ -329,4 +331,31 @@ func claimed(ctx context.Context, tx pgx.Tx, id string) (bool, error) {
 func isUniqueViolation(err error, constraint string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// Upload is the tenant's upload id as job validation sees it, making the
+// store a jobspec.Uploads: only a ready upload that is not deleted, nor
+// being deleted by retention, exists for a job; any other, and another
+// tenant's, wraps jobspec.ErrNoUpload with the reason.
+func (s *Store) Upload(ctx context.Context, tenant, id string) (jobspec.Upload, error) {
+	var u jobspec.Upload
+	var state UploadState
+	var deleted *time.Time
+	var purging bool
+	err := s.pool.QueryRow(ctx, `SELECT id, tenant, coalesce(kind, ''), coalesce(duration_s, 0), state, deleted_at,
+		coalesce(purge_claimed_until > now(), false) FROM uploads WHERE id = $1 AND tenant = $2`, id, tenant).
+		Scan(&u.ID, &u.Tenant, &u.Kind, &u.DurationS, &state, &deleted, &purging)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return jobspec.Upload{}, fmt.Errorf("%w: there is none with this id", jobspec.ErrNoUpload)
+	case err != nil:
+		return jobspec.Upload{}, fmt.Errorf("store: upload %s: %w", id, err)
+	case deleted != nil:
+		return jobspec.Upload{}, fmt.Errorf("%w: it was deleted by retention at %s", jobspec.ErrNoUpload, deleted.UTC().Format(time.RFC3339))
+	case purging:
+		return jobspec.Upload{}, fmt.Errorf("%w: it has expired and is being deleted by retention", jobspec.ErrNoUpload)
+	case state != UploadReady:
+		return jobspec.Upload{}, fmt.Errorf("%w: it is not completed (POST /uploads/%s/complete)", jobspec.ErrNoUpload, id)
+	}
+	return u, nil
 }

@@ -24,7 +24,7 @@ import (
 type Inputs struct {
 	// Prefix holds segment 0's prefix frames (packed RGB24 of the job's
 	// frame), PrefixFrames of them: the image, or the input video's last
-	// overlap frames. Nil without image or video.
+	// overlap frames; in a local render only (the workers read PrefixKey).
 	Prefix       []byte
 	PrefixFrames int
 	// PrefixKey is where Prefix is stored; "" in a local render.
@@ -51,6 +51,16 @@ func IntakeOptions(j jobspec.Job, codec media.Codec) media.IntakeOptions {
 		}
 	}
 	return o
+}
+
+// InputsOf is what media.Intake's result gives job j's segments: the
+// prefix frames it kept and, for a video, the frames it counted.
+func InputsOf(j jobspec.Job, res media.IntakeResult) Inputs {
+	in := Inputs{Prefix: res.Last, PrefixFrames: len(res.Last) / (j.Width * j.Height * 3)}
+	if j.Video != "" {
+		in.InputFrames = res.Frames
+	}
+	return in
 }
 
 // intakeManifest is written last among a video's derived objects: its
@@ -103,7 +113,7 @@ func (d *Dispatcher) intake(ctx context.Context, j *jobspec.Job, codec media.Cod
 		keys[i] = k
 	}
 	in, err := d.derived(ctx, j, keys)
-	if err != nil || in.Prefix == nil {
+	if err != nil {
 		if in, err = d.derive(ctx, j, id, o, keys); err != nil {
 			var fe *jobspec.FieldError
 			if errors.As(err, &fe) || !errors.Is(err, media.ErrIntake) {
@@ -130,8 +140,8 @@ func codecTag(c media.Codec) string {
 	return fmt.Sprintf("%s.%s.crf%d.%s.t%d", c.Name, c.Preset, c.CRF, c.PixFmt, c.Threads)
 }
 
-// derived reads what an earlier intake stored under keys; Prefix is nil when
-// it is not all there.
+// derived finds what an earlier intake stored under keys, without reading
+// the frames (the workers do): an error when it is not all there.
 func (d *Dispatcher) derived(ctx context.Context, j *jobspec.Job, keys []blob.Key) (Inputs, error) {
 	in := Inputs{PrefixKey: string(keys[0]), PrefixFrames: 1}
 	if j.Video != "" {
@@ -148,14 +158,13 @@ func (d *Dispatcher) derived(ctx context.Context, j *jobspec.Job, keys []blob.Ke
 			in.InputKey = string(keys[1])
 		}
 	}
-	prefix, err := d.read(ctx, keys[0])
+	st, err := d.blob.Stat(ctx, keys[0])
 	if err != nil {
 		return Inputs{}, err
 	}
-	if len(prefix) != in.PrefixFrames*j.Width*j.Height*3 {
-		return Inputs{}, fmt.Errorf("intake: %s holds %d bytes, want %d frames of %dx%d", keys[0], len(prefix), in.PrefixFrames, j.Width, j.Height)
+	if want := int64(in.PrefixFrames) * int64(j.Width) * int64(j.Height) * 3; st.Size != want {
+		return Inputs{}, fmt.Errorf("intake: %s holds %d bytes, want %d frames of %dx%d", keys[0], st.Size, in.PrefixFrames, j.Width, j.Height)
 	}
-	in.Prefix = prefix
 	return in, nil
 }
 
@@ -225,9 +234,9 @@ func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o me
 	if _, err := d.blob.Put(ctx, keys[0], bytes.NewReader(res.Last), int64(len(res.Last)), blob.PutOptions{ContentType: "application/octet-stream"}); err != nil {
 		return Inputs{}, err
 	}
-	in := Inputs{Prefix: res.Last, PrefixKey: string(keys[0]), PrefixFrames: 1}
+	in := InputsOf(*j, res)
+	in.Prefix, in.PrefixKey = nil, string(keys[0])
 	if j.Video != "" {
-		in.PrefixFrames, in.InputFrames = len(res.Last)/(j.Width*j.Height*3), res.Frames
 		if o.FragmentFrames > 0 {
 			in.InputKey = string(keys[1])
 		}

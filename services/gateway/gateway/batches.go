@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/spoolvideo/spool/libs/ident"
-	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
@@ -52,10 +51,10 @@ type batchItemView struct {
 // Refused specs do not stop the others: each is answered at its index. It
 // answers 201 when every spec became a job, 207 when some did not.
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	id, tenant := q.Get("id"), q.Get("tenant")
-	if tenant == "" {
-		tenant = jobspec.DefaultTenant
+	id := r.URL.Query().Get("id")
+	tenant, ok := uploadTenant(w, r)
+	if !ok {
+		return
 	}
 	switch {
 	case id == "":
@@ -63,10 +62,6 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 	case !ident.Valid(id) || len(id) > maxBatchIDLen:
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "id",
 			Message: fmt.Sprintf("batch id %q: want %s, at most %d long", id, ident.Rule, maxBatchIDLen)})
-		return
-	}
-	if !ident.Valid(tenant) {
-		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: fmt.Sprintf("tenant %q: want %s", tenant, ident.Rule)})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.BatchMaxBody))
@@ -172,12 +167,8 @@ func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs [
 			refuse(i, err)
 			continue
 		}
-		switch {
-		case spec.GetTenant() == "" && tenant != jobspec.DefaultTenant:
-			spec.Tenant = tenant
-		case spec.GetTenant() != "" && spec.GetTenant() != tenant:
-			items[i] = store.BatchItem{Index: i, ErrorCode: "invalid_argument", ErrorField: "tenant",
-				ErrorMessage: fmt.Sprintf("tenant %q: the batch's tenant is %q (?tenant=); leave the spec's empty, or send it in another batch", spec.GetTenant(), tenant)}
+		if err := withTenant(spec, tenant, "the batch's"); err != nil {
+			items[i] = store.BatchItem{Index: i, ErrorCode: "invalid_argument", ErrorField: "tenant", ErrorMessage: err.Error()}
 			continue
 		}
 		if spec.GetId() == "" {

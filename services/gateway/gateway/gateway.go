@@ -21,7 +21,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/ident"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -181,17 +180,15 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 	}
 	// ?tenant= names the job's tenant, as it does an upload's and a
 	// batch's; a spec naming another is refused.
-	if t := r.URL.Query().Get("tenant"); t != "" {
-		switch {
-		case !ident.Valid(t):
-			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: fmt.Sprintf("tenant %q: want %s", t, ident.Rule)})
-			return
-		case spec.GetTenant() != "" && spec.GetTenant() != t:
-			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant",
-				Message: fmt.Sprintf("tenant %q: the request's tenant is %q (?tenant=); leave the spec's empty, or name the same", spec.GetTenant(), t)})
+	tenant, ok := queryTenant(w, r)
+	if !ok {
+		return
+	}
+	if tenant != "" {
+		if err := withTenant(spec, tenant, "the request's"); err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: err.Error()})
 			return
 		}
-		spec.Tenant = t
 	}
 	// A caller that sends a W3C traceparent sees the job in its own trace.
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))

@@ -31,7 +31,7 @@ func (g *Gateway) hls(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(file, ".m4s"):
 		name, input := strings.CutPrefix(strings.TrimSuffix(file, ".m4s"), "in")
 		n, perr := strconv.ParseUint(name, 10, 32)
-		if perr != nil || strings.HasPrefix(name, "+") {
+		if perr != nil {
 			writeError(w, http.StatusNotFound, "not_found", "no such preview file "+file)
 			return
 		}

@@ -230,6 +230,9 @@ func TestObjectsNotReady(t *testing.T) {
 		{path: "/jobs/" + early + "/hls/index.m3u8", code: 404, error: "not_ready", retry: true},
 		{path: "/jobs/" + early + "/hls/init.mp4", code: 404, error: "not_ready", retry: true},
 		{path: "/jobs/" + early + "/hls/3.m4s", code: 404, error: "not_ready", retry: true},
+		{path: "/jobs/" + early + "/hls/in2.m4s", code: 404, error: "not_ready", retry: true},
+		{path: "/jobs/" + early + "/hls/in+2.m4s", code: 404, error: "not_found"},
+		{path: "/jobs/" + early + "/hls/inx.m4s", code: 404, error: "not_found"},
 		{path: "/download/" + early, code: 404, error: "not_ready", retry: true},
 		{path: "/jobs/" + over + "/hls/index.m3u8", code: 404, error: "not_found"},
 		{path: "/download/" + over, code: 409, error: "failed_precondition"},
@@ -239,6 +242,20 @@ func TestObjectsNotReady(t *testing.T) {
 		{path: "/jobs/no-such-job/lineage", code: 404, error: "not_found"},
 		{path: "/jobs/no-such-job/events", code: 404, error: "not_found"},
 		{path: "/download/no-such-job", code: 404, error: "not_found"},
+	}
+	// An extension's kept input is served as in<k>.m4s, its object's bytes.
+	in1, _ := blob.HLSInputSegment(early, 1)
+	if _, err := c.Blob.Put(context.Background(), in1, strings.NewReader("input fragment 1"), 16, blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(srv.URL + "/jobs/" + early + "/hls/in1.m4s"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "input fragment 1" || resp.Header.Get("Content-Type") != "video/iso.segment" {
+			t.Fatalf("in1.m4s: %s %q %s", resp.Status, b, resp.Header.Get("Content-Type"))
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {

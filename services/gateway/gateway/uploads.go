@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
 // Uploads. A client sends media either as the body of POST /uploads,
@@ -87,16 +89,44 @@ func refuseUpload(w http.ResponseWriter, status int, reason, field, msg string) 
 
 // uploadTenant is the request's tenant: ?tenant=, else the default one.
 func uploadTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
+	t, ok := queryTenant(w, r)
+	return cmp.Or(t, jobspec.DefaultTenant), ok
+}
+
+// queryTenant is the request's ?tenant=, checked; "" when it names none.
+// Until API keys exist it is how a request names its tenant.
+func queryTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	t := r.URL.Query().Get("tenant")
-	if t == "" {
-		return jobspec.DefaultTenant, true
-	}
-	if !ident.Valid(t) {
+	if t != "" && !ident.Valid(t) {
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant",
 			Message: fmt.Sprintf("tenant %q: want %s, or none for %q", t, ident.Rule, jobspec.DefaultTenant)})
 		return "", false
 	}
 	return t, true
+}
+
+// withTenant gives spec the request's tenant: a spec naming none takes it,
+// one naming another is refused (the message says so); what names the
+// tenant, for the message, is e.g. "the request's".
+func withTenant(spec *spoolv1.JobSpec, tenant, whose string) error {
+	switch {
+	case spec.GetTenant() == "":
+		if tenant != jobspec.DefaultTenant {
+			spec.Tenant = tenant
+		}
+	case spec.GetTenant() != tenant:
+		return fmt.Errorf("tenant %q: %s tenant is %q (?tenant=); leave the spec's empty, or name the same", spec.GetTenant(), whose, tenant)
+	}
+	return nil
+}
+
+// uploadRef is the request's tenant and upload {id}, checked.
+func uploadRef(w http.ResponseWriter, r *http.Request) (tenant, id string, ok bool) {
+	if tenant, ok = uploadTenant(w, r); !ok {
+		return "", "", false
+	}
+	id, ok = uploadID(w, r)
+	return tenant, id, ok
 }
 
 // uploadID is the request's {id}, checked.
@@ -380,11 +410,7 @@ func (g *Gateway) presignUpload(w http.ResponseWriter, r *http.Request, tenant s
 // answered as it is; one whose completion failed along the way (not for
 // its bytes) may be completed again.
 func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := uploadTenant(w, r)
-	if !ok {
-		return
-	}
-	id, ok := uploadID(w, r)
+	tenant, id, ok := uploadRef(w, r)
 	if !ok {
 		return
 	}
@@ -479,11 +505,7 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 
 // getUpload is GET /uploads/{id}.
 func (g *Gateway) getUpload(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := uploadTenant(w, r)
-	if !ok {
-		return
-	}
-	id, ok := uploadID(w, r)
+	tenant, id, ok := uploadRef(w, r)
 	if !ok {
 		return
 	}

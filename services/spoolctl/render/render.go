@@ -290,14 +290,13 @@ func intake(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Inputs, 
 	if err != nil {
 		return dispatcher.Inputs{}, fmt.Errorf("render: %s %s: %w", field, file, err)
 	}
-	in := dispatcher.Inputs{Prefix: res.Last, PrefixFrames: 1}
+	in := dispatcher.InputsOf(*j, res)
 	if j.Video != "" {
-		in.PrefixFrames = len(res.Last) / (j.Width * j.Height * 3)
-		if err := j.WithInputFrames(res.Frames); err != nil {
+		if err := j.WithInputFrames(in.InputFrames); err != nil {
 			return dispatcher.Inputs{}, fmt.Errorf("render: %w", err)
 		}
-		if j.IncludeInput {
-			in.Input, in.InputFrames = enc.Bytes(), res.Frames
+		if in.Input = enc.Bytes(); !j.IncludeInput {
+			in.Input, in.InputFrames = nil, 0
 		}
 	}
 	return in, nil
