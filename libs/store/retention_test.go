@@ -67,7 +67,10 @@ func TestClaimExpiredJobs(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	ttl := store.TTLs{Default: time.Hour, Tenants: map[string]time.Duration{"short": time.Millisecond, "forever": 0}}
 
-	got, err := s.ClaimExpiredJobs(ctx, "a", ttl, 300*time.Millisecond, 10)
+	// a's lease is long enough that b's claim just below comes within it on
+	// a loaded machine, and short enough to wait out.
+	const lease = 2 * time.Second
+	got, err := s.ClaimExpiredJobs(ctx, "a", ttl, lease, 10)
 	if want := []string{failed, short}; err != nil || !slices.Equal(ids(got), sortedCopy(want)) {
 		t.Fatalf("claimed %v, %v; want %v (not %s queued, %s closing, %s held, %s kept, %s forever)", ids(got), err, want, queued, closing,
 			held, kept, forever)
@@ -78,7 +81,7 @@ func TestClaimExpiredJobs(t *testing.T) {
 	if again, err := s.ClaimExpiredJobs(ctx, "b", ttl, time.Minute, 10); err != nil || len(again) != 0 {
 		t.Fatalf("a second janitor took held claims: %v %v", ids(again), err)
 	}
-	time.Sleep(400 * time.Millisecond) // a's claims lapse: a died mid-sweep
+	time.Sleep(lease + 100*time.Millisecond) // a's claims lapse: a died mid-sweep
 	resumed, err := s.ClaimExpiredJobs(ctx, "b", ttl, time.Minute, 10)
 	if err != nil || !slices.Equal(ids(resumed), ids(got)) {
 		t.Fatalf("resumed %v, %v; want %v", ids(resumed), err, ids(got))

@@ -359,6 +359,13 @@ func TestRejections(t *testing.T) {
 			t.Errorf("%s: field %q code %q message %q model %q", id, j.ErrorField, j.ErrorCode, j.ErrorMessage, j.Model)
 		}
 	}
+	// This dispatcher has no object store: a job with media is refused as
+	// unavailable here, never retried for ever.
+	media := e.submit(`{"id":"rej-media-` + n + `","prompt":"a","durationS":1,"image":"up-any"` + p)
+	if j, _ := e.waitJob(media, "rejection", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobRejected }); j.ErrorField != "image" ||
+		j.ErrorCode != "unavailable" || !strings.Contains(j.ErrorMessage, "object store") {
+		t.Errorf("a media job without a store: field %q code %q message %q", j.ErrorField, j.ErrorCode, j.ErrorMessage)
+	}
 	// A malformed body without an id is stored under its stream sequence.
 	id := e.submit(`{"prompt": 12}`)
 	j, _ := e.waitJob(id, "rejection", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobRejected })
@@ -367,7 +374,7 @@ func TestRejections(t *testing.T) {
 	}
 	// Every rejection was announced.
 	seen := map[string]bool{}
-	for len(seen) < len(cases)+1 {
+	for len(seen) < len(cases)+2 {
 		m, err := sub.NextMsg(5 * time.Second)
 		if err != nil {
 			t.Fatalf("events: %v (saw %v)", err, seen)

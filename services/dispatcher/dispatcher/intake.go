@@ -69,9 +69,6 @@ type intakeManifest struct {
 	Frames int64 `json:"frames"`
 }
 
-// errNoBlob rejects a media job on a dispatcher built without a store.
-var errNoBlob = errors.New("dispatcher: no object store configured (SPOOL_S3_*); cannot take media inputs")
-
 // intake derives what job j's segments need from its uploads, or finds it
 // already derived (by another job with the same frame, fps, fit and
 // overlap, or by an earlier delivery of this submission): the image fitted
@@ -85,9 +82,6 @@ var errNoBlob = errors.New("dispatcher: no object store configured (SPOOL_S3_*);
 func (d *Dispatcher) intake(ctx context.Context, j *jobspec.Job, codec media.Codec) (Inputs, error) {
 	if j.Image == "" && j.Video == "" {
 		return Inputs{}, nil
-	}
-	if d.blob == nil {
-		return Inputs{}, errNoBlob
 	}
 	field, id := "image", j.Image
 	if j.Video != "" {
@@ -252,8 +246,13 @@ func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o me
 // JetStream the submission is in progress meanwhile (a long video takes a
 // while to re-encode).
 func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Job) (Inputs, error) {
-	if len(j.Inputs()) == 0 {
+	inputs := j.Inputs()
+	if len(inputs) == 0 {
 		return Inputs{}, nil
+	}
+	if d.blob == nil { // refused, not retried: no delivery would fare better
+		return Inputs{}, &jobspec.FieldError{Code: "unavailable", Field: inputs[0].Role, Value: strconv.Quote(inputs[0].UploadID),
+			Allowed: "media inputs on a dispatcher with an object store (SPOOL_S3_*); this one has none"}
 	}
 	if _, err := jobspec.CheckInputs(ctx, *j, d.store); err != nil {
 		return Inputs{}, err
