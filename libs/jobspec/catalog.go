@@ -41,6 +41,10 @@ type Model struct {
 	// AudioSampleRate is the rate, in Hz, of the mono audio an
 	// audio-driven model reads; 0 for a model without audio.
 	AudioSampleRate int
+	// TalkingHead marks a model that animates a reference (an image or a
+	// video of a face: the job's reference) speaking the job's audio. Its
+	// jobs need both; AudioSampleRate is then > 0.
+	TalkingHead bool
 	// StepTime is the expected wall time of one denoise step of a full
 	// window on the model's target hardware; the worker's stall watchdog
 	// waits several of these for progress before it ends an attempt

@@ -22,13 +22,16 @@ const (
 	MaxShift        = 100
 	MaxGPUMemoryMiB = 1 << 24 // 16 TiB
 	MaxStepTime     = time.Hour
+	// The sample rates an audio-driven model may read, Hz.
+	MinAudioRate = 8000
+	MaxAudioRate = 192000
 )
 
 // modelKeys and resolutionKeys are every key of a model and of a
 // resolution, each required; any other key is an error.
 var (
 	modelKeys = []string{"description", "backend", "params", "frame_align", "max_window", "steps", "guidance", "shift", "fps",
-		"gpu_memory_mib", "audio_sample_rate", "step_time", "default_resolution", "any_size", "resolutions"}
+		"gpu_memory_mib", "audio_sample_rate", "talking_head", "step_time", "default_resolution", "any_size", "resolutions"}
 	resolutionKeys = []string{"name", "width", "height", "window", "overlap"}
 )
 
@@ -131,7 +134,7 @@ type rawModel struct {
 	FrameAlign, MaxWindow, Steps, FPS, AudioRate      int
 	Guidance, Shift                                   float64
 	GPUMemoryMiB                                      int64
-	AnySize                                           bool
+	AnySize, TalkingHead                              bool
 	Resolutions                                       []yaml.Node
 }
 
@@ -142,13 +145,14 @@ func parseModel(n *yaml.Node) (Model, error) {
 	var r rawModel
 	if err := decodeFields(n, map[string]any{"description": &r.Description, "backend": &r.Backend, "params": &r.Params,
 		"frame_align": &r.FrameAlign, "max_window": &r.MaxWindow, "steps": &r.Steps, "guidance": &r.Guidance, "shift": &r.Shift,
-		"fps": &r.FPS, "gpu_memory_mib": &r.GPUMemoryMiB, "audio_sample_rate": &r.AudioRate, "step_time": &r.StepTime,
+		"fps": &r.FPS, "gpu_memory_mib": &r.GPUMemoryMiB, "audio_sample_rate": &r.AudioRate, "talking_head": &r.TalkingHead,
+		"step_time": &r.StepTime,
 		"default_resolution": &r.DefaultResolution, "any_size": &r.AnySize, "resolutions": &r.Resolutions}); err != nil {
 		return Model{}, err
 	}
 	m := Model{Description: strings.TrimSpace(r.Description), Backend: r.Backend, Params: r.Params, Align: r.FrameAlign,
 		MaxWindow: r.MaxWindow, Steps: r.Steps, Guidance: float32(r.Guidance), Shift: float32(r.Shift), FPS: r.FPS,
-		AudioSampleRate: r.AudioRate, DefaultResolution: r.DefaultResolution, AnySize: r.AnySize}
+		AudioSampleRate: r.AudioRate, TalkingHead: r.TalkingHead, DefaultResolution: r.DefaultResolution, AnySize: r.AnySize}
 	if m.Params == nil {
 		m.Params = map[string]string{}
 	}
@@ -174,8 +178,10 @@ func parseModel(n *yaml.Node) (Model, error) {
 		return Model{}, fmt.Errorf("fps: %d is not allowed; want %d..%d", r.FPS, MinFPS, MaxFPS)
 	case r.GPUMemoryMiB < 0 || r.GPUMemoryMiB > MaxGPUMemoryMiB:
 		return Model{}, fmt.Errorf("gpu_memory_mib: %d is not allowed; want 0..%d (0: a CPU model)", r.GPUMemoryMiB, MaxGPUMemoryMiB)
-	case r.AudioRate != 0: // refused rather than ignored until a job can carry audio
-		return Model{}, fmt.Errorf("audio_sample_rate: %d is not allowed; want 0: no engine is given audio yet, so a rate would be ignored", r.AudioRate)
+	case r.AudioRate != 0 && (r.AudioRate < MinAudioRate || r.AudioRate > MaxAudioRate):
+		return Model{}, fmt.Errorf("audio_sample_rate: %d is not allowed; want 0 (no audio) or %d..%d Hz", r.AudioRate, MinAudioRate, MaxAudioRate)
+	case r.TalkingHead && r.AudioRate == 0:
+		return Model{}, errors.New("talking_head: true is not allowed with audio_sample_rate 0; a talking-head model speaks audio at a rate")
 	}
 	m.GPUMemoryMiB = uint64(r.GPUMemoryMiB)
 	st, err := time.ParseDuration(r.StepTime)

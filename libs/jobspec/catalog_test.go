@@ -27,6 +27,7 @@ const tinyModel = `models:
     fps: 16
     gpu_memory_mib: 0
     audio_sample_rate: 0
+    talking_head: false
     step_time: 100ms
     default_resolution: small
     any_size: false
@@ -37,11 +38,14 @@ const tinyModel = `models:
 
 func TestShippedCatalog(t *testing.T) {
 	c := jobspec.DefaultCatalog()
-	if got, want := c.Names(), []string{"ref", "ref-cuda", "sim", "skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p", "skyreels-v2-df-tiny"}; !slices.Equal(got, want) {
+	if got, want := c.Names(), []string{"ref", "ref-cuda", "ref-talk", "ref-talk-cuda", "sim", "skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p", "skyreels-v2-df-tiny"}; !slices.Equal(got, want) {
 		t.Fatalf("models %v, want %v", got, want)
 	}
-	if got := c.CPUModels(); !slices.Equal(got, []string{"ref", "sim"}) {
+	if got := c.CPUModels(); !slices.Equal(got, []string{"ref", "ref-talk", "sim"}) {
 		t.Fatalf("CPU models %v", got)
+	}
+	if m := c.Models["ref-talk"]; !m.TalkingHead || m.AudioSampleRate != 16000 || m.Backend != "ref" || c.Models["ref"].TalkingHead {
+		t.Fatalf("ref-talk: %+v", m)
 	}
 	if got := c.OfBackend("python"); !slices.Equal(got, []string{"skyreels-v2-df-1.3b-540p", "skyreels-v2-df-14b-720p", "skyreels-v2-df-tiny"}) {
 		t.Fatalf("python models %v", got)
@@ -104,7 +108,8 @@ func TestParseCatalogRejects(t *testing.T) {
 		{"shift as param", "{module: tiny}", "{module: tiny, shift: '2'}", `params: shift is the model's field shift`},
 		{"param value", "{module: tiny}", "{module: 'a;b'}", `params: module: value "a;b" is not allowed`},
 		{"gpu memory", "gpu_memory_mib: 0", "gpu_memory_mib: -5", `gpu_memory_mib: -5 is not allowed`},
-		{"audio rate", "audio_sample_rate: 0", "audio_sample_rate: 16000", `audio_sample_rate: 16000 is not allowed; want 0: no engine is given audio yet`},
+		{"audio rate", "audio_sample_rate: 0", "audio_sample_rate: 4000", `audio_sample_rate: 4000 is not allowed; want 0 (no audio) or 8000..192000 Hz`},
+		{"talking head without audio", "talking_head: false", "talking_head: true", `talking_head: true is not allowed with audio_sample_rate 0`},
 		{"step time", "step_time: 100ms", "step_time: soon", `step_time: "soon" is not allowed`},
 		{"negative step time", "step_time: 100ms", "step_time: -1s", `step_time: "-1s" is not allowed`},
 		{"no resolutions", "    resolutions:\n      - {name: small, width: 128, height: 96, window: 33, overlap: 9}\n      - {name: wide, width: 256, height: 96, window: 17, overlap: 5}\n", "    resolutions: []\n", `resolutions: empty`},
@@ -198,7 +203,11 @@ func FuzzParseCatalog(f *testing.F) {
 			t.Fatal("an empty catalog accepted")
 		}
 		for name, m := range c.Models {
-			spec := parse(t, `{"prompt":"a","durationFrames":200,"model":"`+name+`"}`)
+			media := ""
+			if m.TalkingHead {
+				media = `,"audio":"up-a","reference":"up-r"`
+			}
+			spec := parse(t, `{"prompt":"a","durationFrames":200,"model":"`+name+`"`+media+`}`)
 			j, err := jobspec.Validate(spec, c)
 			if err != nil {
 				t.Fatalf("model %s's defaults are refused: %v", name, err)

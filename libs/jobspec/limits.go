@@ -10,6 +10,8 @@ import (
 // in step.
 const (
 	MaxDurationS     = 86400 // a bounded video lasts at most 24 hours
+	MaxAudioS        = 10800 // an audio track lasts at most 3 hours
+	MaxReferenceS    = 10    // a talking head's template video lasts at most 10 s
 	MinFPS, MaxFPS   = 1, 60
 	MinSide          = 64   // pixels, either side, even
 	MaxLongSide      = 1920 // pixels
@@ -39,7 +41,8 @@ type Limit struct {
 // Limits lists every limit, in the order the README shows them.
 func Limits() []Limit {
 	return []Limit{
-		{"duration_s", fmt.Sprintf("> 0 and ≤ %d s; exactly one of duration_s and duration_frames, or neither with live", MaxDurationS)},
+		{"duration_s", fmt.Sprintf("> 0 and ≤ %d s; exactly one of duration_s and duration_frames, or neither with live or audio "+
+			"(the job then lasts as long as its audio); with audio, at most the audio's length", MaxDurationS)},
 		{"duration_frames", fmt.Sprintf("≥ 1 and ≤ %d s × fps", MaxDurationS)},
 		{"live", "true only with no duration and in chain mode: an unbounded video, ended by cancel"},
 		{"live_ahead_s", liveAheadAllowed},
@@ -61,8 +64,12 @@ func Limits() []Limit {
 		{"image", "empty, or the id of an image upload of the job's tenant (POST /uploads): segment 0 starts from it, in chain or independent mode"},
 		{"video", "empty, or the id of a video upload of the job's tenant, lasting at least overlap_frames frames at the job's fps: " +
 			"the job extends it; chain mode only, bounded, not with image"},
-		{"audio", "empty, or the id of an audio upload of the job's tenant, for a model that takes audio (none of the shipped models does yet)"},
-		{"fit", "FIT_CROP, FIT_PAD or FIT_SCALE, only with image or video; unset means FIT_CROP"},
+		{"audio", fmt.Sprintf("the id of an audio upload of the job's tenant lasting at most %d s, for a model that takes audio "+
+			"(audio_sample_rate in the catalog: ref-talk); required by a talking-head model; empty otherwise; not with live", MaxAudioS)},
+		{"reference", fmt.Sprintf("for a talking-head model (talking_head in the catalog: ref-talk), and required by it: the id of an image "+
+			"upload, or of a video upload of at most %d s, of the job's tenant: the avatar; a video shorter than the job plays back and forth; "+
+			"empty for other models; not with image or video", MaxReferenceS)},
+		{"fit", "FIT_CROP, FIT_PAD or FIT_SCALE, only with image, video or reference; unset means FIT_CROP"},
 		{"include_input", "true only with video: the output starts with the input video, then the new frames"},
 	}
 }

@@ -47,8 +47,12 @@ type Uploads interface {
 	Upload(ctx context.Context, tenant, id string) (Upload, error)
 }
 
+// RoleReference is the role of a talking head's reference (its avatar):
+// an image or a video upload.
+const RoleReference = "reference"
+
 // Input is a media input of a job: the upload id and its role, which is
-// also the spec's field ("image", "video" or "audio").
+// also the spec's field ("image", "video", "audio" or "reference").
 type Input struct {
 	Role, UploadID string
 }
@@ -56,7 +60,7 @@ type Input struct {
 // Inputs lists the job's media inputs, in field order.
 func (j Job) Inputs() []Input {
 	var out []Input
-	for _, in := range []Input{{KindImage, j.Image}, {KindVideo, j.Video}, {KindAudio, j.Audio}} {
+	for _, in := range []Input{{KindImage, j.Image}, {KindVideo, j.Video}, {KindAudio, j.Audio}, {RoleReference, j.Reference}} {
 		if in.UploadID != "" {
 			out = append(out, in)
 		}
@@ -72,7 +76,9 @@ var fits = map[spoolv1.Fit]string{
 // looking the uploads up: the ids' form and the combinations allowed.
 func checkMedia(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	j.Image, j.Video, j.Audio, j.IncludeInput = spec.GetImage(), spec.GetVideo(), spec.GetAudio(), spec.GetIncludeInput()
-	for _, f := range []struct{ field, id string }{{"image", j.Image}, {"video", j.Video}, {"audio", j.Audio}} {
+	j.Reference = spec.GetReference()
+	m := cat.Models[j.Model]
+	for _, f := range []struct{ field, id string }{{"image", j.Image}, {"video", j.Video}, {"audio", j.Audio}, {"reference", j.Reference}} {
 		if f.id != "" && blob.ValidateUploadID(f.id) != nil {
 			return fieldErr(f.field, f.id, "the id of an upload (POST /uploads): \"up-\" then 1..61 of a-z and 0-9")
 		}
@@ -81,8 +87,8 @@ func checkMedia(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	switch {
 	case !ok:
 		return fieldErr("fit", spec.GetFit(), "FIT_CROP, FIT_PAD or FIT_SCALE; unset means FIT_CROP")
-	case spec.GetFit() != spoolv1.Fit_FIT_UNSPECIFIED && j.Image == "" && j.Video == "":
-		return fieldErr("fit", spec.GetFit(), "unset unless image or video is given: it says how they fit the frame")
+	case spec.GetFit() != spoolv1.Fit_FIT_UNSPECIFIED && j.Image == "" && j.Video == "" && j.Reference == "":
+		return fieldErr("fit", spec.GetFit(), "unset unless image, video or reference is given: it says how they fit the frame")
 	case j.Video != "" && j.Image != "":
 		return fieldErr("video", j.Video, "empty when image is set: a job starts from an image or extends a video, not both")
 	case j.Video != "" && j.Mode != plan.Chain:
@@ -92,21 +98,56 @@ func checkMedia(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 		return fieldErr("video", j.Video, "empty for a live job: an extension has a duration")
 	case j.IncludeInput && j.Video == "":
 		return fieldErr("include_input", true, "false unless video is given: it keeps the input video at the start of the output")
-	case j.Audio != "" && cat.Models[j.Model].AudioSampleRate == 0:
-		return fieldErr("audio", j.Audio, "empty for model "+j.Model+", which takes no audio (no audio_sample_rate in the catalog)")
+	case j.Audio != "" && m.AudioSampleRate == 0:
+		return fieldErr("audio", j.Audio, "empty for model "+j.Model+", which takes no audio (no audio_sample_rate in the catalog; "+
+			"talking-head models: "+cat.talkingHeads()+")")
+	case j.Audio != "" && j.Live:
+		return fieldErr("audio", j.Audio, "empty for a live job: an audio track has an end, a live job none")
+	case m.TalkingHead && j.Audio == "":
+		return fieldErr("audio", "", "the id of an audio upload: model "+j.Model+" is a talking head, which speaks it")
+	case m.TalkingHead && j.Reference == "":
+		return fieldErr("reference", "", "the id of an image or video upload: model "+j.Model+" is a talking head, which animates it")
+	case !m.TalkingHead && j.Reference != "":
+		return fieldErr("reference", j.Reference, "empty for model "+j.Model+", which is not a talking head (talking-head models: "+cat.talkingHeads()+")")
+	case j.Reference != "" && j.Image != "":
+		return fieldErr("image", j.Image, "empty for a talking head: its reference is the avatar")
+	case j.Reference != "" && j.Video != "":
+		return fieldErr("video", j.Video, "empty for a talking head: its reference is the avatar")
 	}
-	if j.Image != "" || j.Video != "" {
+	if j.Image != "" || j.Video != "" || j.Reference != "" {
 		j.Fit = fit
+	}
+	if j.Audio != "" {
+		j.AudioRate = m.AudioSampleRate
 	}
 	return nil
 }
 
+// talkingHeads lists the catalog's talking-head models, or says there is
+// none.
+func (c Catalog) talkingHeads() string {
+	var out []string
+	for _, name := range c.Names() {
+		if c.Models[name].TalkingHead {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return "none in this catalog"
+	}
+	return strings.Join(out, ", ")
+}
+
 // CheckInputs looks up the job's uploads: each must exist, be the job's
 // tenant's, be of its field's kind and fit the job (a video lasts at most
-// MaxDurationS and gives at least overlap_frames frames at the job's fps).
-// A failure is a *FieldError naming the field; a lookup that fails for
-// another reason (the store is down) is returned as it is.
-func CheckInputs(ctx context.Context, j Job, ups Uploads) ([]Upload, error) {
+// MaxDurationS and gives at least overlap_frames frames at the job's fps;
+// an audio track lasts at most MaxAudioS and at least the job's duration;
+// a reference video at most MaxReferenceS). A job that lasts as long as
+// its audio is planned here from the upload's probed length, which intake
+// corrects to the decoded samples (WithAudioSamples). A failure is a
+// *FieldError naming the field; a lookup that fails for another reason
+// (the store is down) is returned as it is.
+func CheckInputs(ctx context.Context, j *Job, ups Uploads) ([]Upload, error) {
 	var out []Upload
 	for _, in := range j.Inputs() {
 		u, err := ups.Upload(ctx, j.Tenant, in.UploadID)
@@ -119,8 +160,22 @@ func CheckInputs(ctx context.Context, j Job, ups Uploads) ([]Upload, error) {
 			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("a ready upload of tenant %s (POST /uploads); %s", j.Tenant, why))
 		case err != nil:
 			return nil, fmt.Errorf("look up upload %s: %w", in.UploadID, err)
-		case u.Kind != in.Role:
+		case in.Role == RoleReference && u.Kind != KindImage && u.Kind != KindVideo:
+			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an image or video upload; %s is %s %s upload", in.UploadID, article(u.Kind), u.Kind))
+		case in.Role == RoleReference && u.Kind == KindVideo && u.DurationS > MaxReferenceS:
+			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an image, or a video of at most %d s (a template the job loops); it lasts %.1f s",
+				MaxReferenceS, u.DurationS))
+		case in.Role != RoleReference && u.Kind != in.Role:
 			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an upload of kind %s; %s is %s %s upload", in.Role, in.UploadID, article(u.Kind), u.Kind))
+		}
+		if in.Role == KindAudio {
+			if u.DurationS > MaxAudioS {
+				return nil, fieldErr("audio", in.UploadID, fmt.Sprintf("an audio track of at most %d s; it lasts %.1f s", MaxAudioS, u.DurationS))
+			}
+			if err := j.WithAudioSamples(int64(math.Round(u.DurationS * float64(j.AudioRate)))); err != nil {
+				return nil, err
+			}
+			j.AudioSamples = 0 // known exactly only after intake
 		}
 		if in.Role == KindVideo {
 			frames := int64(math.Round(u.DurationS * float64(j.FPS)))
@@ -154,6 +209,39 @@ func (j *Job) WithInputFrames(n int64) error {
 	p, err := plan.New(j.PlanSpec())
 	if err != nil {
 		return fmt.Errorf("jobspec: re-plan with %d input frames: %w", n, err)
+	}
+	j.Plan = p
+	return nil
+}
+
+// WithAudioSamples records that the job's audio decodes to n samples at
+// AudioRate. A job that lasts as long as its audio gets
+// plan.FramesOfSamples(n) frames and is planned; a job with a duration is
+// refused (a *FieldError on its duration field) when it lasts longer than
+// the audio by more than half a frame, and plays the audio's first
+// duration only otherwise.
+func (j *Job) WithAudioSamples(n int64) error {
+	if j.Audio == "" || j.AudioRate < 1 {
+		return fmt.Errorf("jobspec: audio samples of a job without audio")
+	}
+	if n < 1 {
+		return fieldErr("audio", j.Audio, "an audio track of at least one sample at "+strconv.Itoa(j.AudioRate)+" Hz; it decodes to none")
+	}
+	frames := plan.FramesOfSamples(n, j.FPS, j.AudioRate)
+	secs := float64(n) / float64(j.AudioRate)
+	if !j.AudioLength && j.TotalFrames > frames {
+		return fieldErr(j.DurationField, fmt.Sprintf("%.3f s (%s)", float64(j.TotalFrames)/float64(j.FPS), plural(j.TotalFrames, "frame")),
+			fmt.Sprintf("at most the audio's length, %.3f s (%s at %d fps), or unset to take it; a job cannot be longer than its audio",
+				secs, plural(frames, "frame"), j.FPS))
+	}
+	j.AudioSamples = n
+	if !j.AudioLength {
+		return nil
+	}
+	j.TotalFrames = frames
+	p, err := plan.New(j.PlanSpec())
+	if err != nil {
+		return fieldErr("timeline", secs, "cues inside the audio's length ("+strconv.FormatFloat(secs, 'f', 3, 64)+" s), each at its own segment boundary: "+err.Error())
 	}
 	j.Plan = p
 	return nil

@@ -38,10 +38,24 @@ type Job struct {
 	Seed       uint64
 	Timeline   plan.Timeline
 	// Media inputs, upload ids; "" when not given.
-	Image, Video, Audio string
-	// Fit is how an image or video fits the frame: FitCrop, FitPad or
-	// FitScale.
+	Image, Video, Audio, Reference string
+	// Fit is how an image, video or reference fits the frame: FitCrop,
+	// FitPad or FitScale.
 	Fit string
+	// AudioRate is the model's audio sample rate, Hz, for a job with audio;
+	// 0 otherwise.
+	AudioRate int
+	// AudioSamples is how many samples at AudioRate intake decoded from the
+	// audio (WithAudioSamples); 0 until then and without audio.
+	AudioSamples int64
+	// AudioLength says the spec gave no duration: the job lasts as long as
+	// its audio. Its TotalFrames and Plan are unknown (0 and nil) until
+	// the audio's length is (CheckInputs, from the upload's probe, then
+	// WithAudioSamples, exactly).
+	AudioLength bool
+	// DurationField is the spec's field that gave the duration,
+	// "duration_s" or "duration_frames"; "" when none did.
+	DurationField string
 	// IncludeInput keeps an extension's input video at the start of the
 	// output.
 	IncludeInput bool
@@ -85,6 +99,9 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 		if err := step(spec, cat, &j); err != nil {
 			return Job{}, err
 		}
+	}
+	if j.AudioLength {
+		return j, nil // planned once the audio's length is known
 	}
 	p, err := plan.New(j.PlanSpec())
 	var cue *plan.CueError
@@ -239,15 +256,19 @@ func checkDuration(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 	case ds != 0 && df != 0:
 		return fieldErr("duration_frames", df, "0 when duration_s is set (give one of them)")
 	case df != 0:
+		j.DurationField = "duration_frames"
 		if int64(df) > int64(MaxDurationS)*int64(j.FPS) {
 			return fieldErr("duration_frames", df, "1..24 h × fps")
 		}
 		j.TotalFrames = int64(df)
 	case math.IsNaN(ds) || math.IsInf(ds, 0) || ds < 0 || ds > MaxDurationS:
 		return fieldErr("duration_s", ds, "> 0 and ≤ 86400")
+	case ds == 0 && spec.GetAudio() != "":
+		j.AudioLength = true // as long as the audio
 	case ds == 0:
-		return fieldErr("duration_s", ds, "> 0 and ≤ 86400, or duration_frames, or live")
+		return fieldErr("duration_s", ds, "> 0 and ≤ 86400, or duration_frames, or live, or neither with audio")
 	default:
+		j.DurationField = "duration_s"
 		j.TotalFrames = int64(math.Round(ds * float64(j.FPS)))
 		if j.TotalFrames < 1 {
 			return fieldErr("duration_s", ds, "at least one frame at the job's fps")
@@ -333,7 +354,7 @@ func checkPrompts(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 			return fieldErr(field("from_s"), s, "0 for the first cue")
 		case i > 0 && f <= prev:
 			return fieldErr(field("from_s"), s, "after the previous cue's time (strictly increasing, at least one frame apart)")
-		case !j.Live && f >= j.TotalFrames:
+		case !j.Live && !j.AudioLength && f >= j.TotalFrames:
 			return fieldErr(field("from_s"), s, "before the end of the video")
 		}
 		prev = f

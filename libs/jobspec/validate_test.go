@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := jobspec.Job{Tenant: "default", Pool: "default", Model: "ref", Priority: 5, Mode: plan.Chain,
-		TotalFrames: 1440, FPS: 24, Width: 1280, Height: 720, Resolution: "720p", Window: 121, Overlap: 37, Align: 1, Steps: 30, Guidance: 6}
+		TotalFrames: 1440, FPS: 24, Width: 1280, Height: 720, Resolution: "720p", Window: 121, Overlap: 37, Align: 1, Steps: 30, Guidance: 6, DurationField: "duration_s"}
 	got := j
 	got.Timeline, got.Plan = nil, nil
 	if !reflect.DeepEqual(got, want) {
@@ -63,7 +63,7 @@ func TestPresetsAndTimeline(t *testing.T) {
 // SkyReels-V2 model.
 func routed(t testing.TB) jobspec.Catalog {
 	t.Helper()
-	pools, err := jobspec.ParsePools("default:ref,sim;gpu-l40s:skyreels-v2-df-1.3b-540p;gpu-h100:skyreels-v2-df-14b-720p;gpu-h200:skyreels-v2-df-14b-720p,ref")
+	pools, err := jobspec.ParsePools("default:ref,ref-talk,sim;gpu-l40s:skyreels-v2-df-1.3b-540p;gpu-h100:skyreels-v2-df-14b-720p;gpu-h200:skyreels-v2-df-14b-720p,ref")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestRouting(t *testing.T) {
 	cpu, _ := jobspec.DefaultCatalog().WithPools(jobspec.Pools{jobspec.DefaultCatalog().CPUPool("default")})
 	_, err := jobspec.Validate(parse(t, `{"id":"sky1","prompt":"x","durationS":2,"model":"skyreels-v2-df-1.3b-540p"}`), cpu)
 	var fe *jobspec.FieldError
-	if !errors.As(err, &fe) || fe.Field != "model" || !strings.Contains(err.Error(), `model: "skyreels-v2-df-1.3b-540p" is not allowed; allowed: a model that a pool serves: ref, sim (pools: default:ref,sim)`) {
+	if !errors.As(err, &fe) || fe.Field != "model" || !strings.Contains(err.Error(), `model: "skyreels-v2-df-1.3b-540p" is not allowed; allowed: a model that a pool serves: ref, ref-talk, sim (pools: default:ref,ref-talk,sim)`) {
 		t.Fatalf("an unserved model: %v", err)
 	}
 }
@@ -136,12 +136,12 @@ func TestRejections(t *testing.T) {
 		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","windowFrames":121}`, "window_frames", "(skyreels-v2-df-1.3b-540p: 97); 0 means the model default (97 here)"},
 		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","resolution":"RESOLUTION_720P"}`, "resolution", "a resolution of model skyreels-v2-df-1.3b-540p: 540p (960x544), 540p-portrait (544x960)"},
 		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","width":1280,"height":720}`, "width", "a resolution of model skyreels-v2-df-1.3b-540p: 540p (960x544)"},
-		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-14b-720p","pool":"default"}`, "pool", "a pool that serves model skyreels-v2-df-14b-720p (pool default serves ref, sim; it is served by gpu-h100, gpu-h200)"},
-		{`{"prompt":"a","durationS":1,"model":"ref-cuda"}`, "model", "a model that a pool serves: ref, sim, skyreels-v2-df-1.3b-540p, skyreels-v2-df-14b-720p"},
+		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-14b-720p","pool":"default"}`, "pool", "a pool that serves model skyreels-v2-df-14b-720p (pool default serves ref, ref-talk, sim; it is served by gpu-h100, gpu-h200)"},
+		{`{"prompt":"a","durationS":1,"model":"ref-cuda"}`, "model", "a model that a pool serves: ref, ref-talk, sim, skyreels-v2-df-1.3b-540p, skyreels-v2-df-14b-720p"},
 		{`{"prompt":"a","durationS":1,"windowFrames":300}`, "window_frames", "2..257"},
 		{`{"prompt":"a","durationS":1,"windowFrames":33,"overlapFrames":33}`, "overlap_frames", "below window_frames"},
 		{`{"prompt":"a","durationS":1,"model":"skyreels-v2-df-1.3b-540p","windowFrames":9,"overlapFrames":6}`, "overlap_frames", "4k+1"},
-		{`{"prompt":"a","durationS":1,"mode":"MODE_CHAIN","windowFrames":9,"overlapFrames":0,"model":"nope"}`, "model", "a model of the catalog: ref, ref-cuda, sim"},
+		{`{"prompt":"a","durationS":1,"mode":"MODE_CHAIN","windowFrames":9,"overlapFrames":0,"model":"nope"}`, "model", "a model of the catalog: ref, ref-cuda, ref-talk, ref-talk-cuda, sim"},
 		{`{"prompt":"a","durationS":1,"steps":500}`, "steps", "1..200"},
 		{`{"prompt":"a","durationS":1,"guidance":-1}`, "guidance", "0..50"},
 		{`{"prompt":"a","durationS":1,"pool":"H100"}`, "pool", "a-z"},
@@ -170,9 +170,15 @@ func TestRejections(t *testing.T) {
 		{`{"prompt":"a","live":true,"video":"up-a"}`, "video", "live"},
 		{`{"prompt":"a","durationS":1,"includeInput":true}`, "include_input", "unless video"},
 		{`{"prompt":"a","durationS":1,"includeInput":true,"image":"up-a"}`, "include_input", "unless video"},
-		{`{"prompt":"a","durationS":1,"fit":"FIT_PAD"}`, "fit", "unless image or video"},
+		{`{"prompt":"a","durationS":1,"fit":"FIT_PAD"}`, "fit", "unless image, video or reference"},
 		{`{"prompt":"a","durationS":1,"fit":9,"image":"up-a"}`, "fit", "FIT_CROP, FIT_PAD or FIT_SCALE"},
 		{`{"prompt":"a","durationS":1,"audio":"up-a"}`, "audio", "takes no audio"},
+		{`{"prompt":"a","durationS":1,"model":"ref-talk","reference":"up-r"}`, "audio", "is a talking head, which speaks it"},
+		{`{"prompt":"a","model":"ref-talk","audio":"up-a"}`, "reference", "is a talking head, which animates it"},
+		{`{"prompt":"a","durationS":1,"reference":"up-r"}`, "reference", "not a talking head (talking-head models: ref-talk, ref-talk-cuda)"},
+		{`{"prompt":"a","model":"ref-talk","audio":"up-a","reference":"up-r","image":"up-i"}`, "image", "its reference is the avatar"},
+		{`{"prompt":"a","model":"ref-talk","audio":"up-a","reference":"up-r","live":true}`, "audio", "empty for a live job"},
+		{`{"prompt":"a"}`, "duration_s", "or neither with audio"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {

@@ -37,9 +37,9 @@ func nullable[T comparable](v T) any {
 const insertJob = `
 INSERT INTO jobs (id, tenant, priority, pool, model, mode, state, spec, live, total_frames, fps, width, height,
                   segments_total, error_code, error_field, error_message, trace_id, finished_at, traceparent,
-                  live_ahead_s, longest_piece, input_frames, input_key, frames_done)
+                  live_ahead_s, longest_piece, input_frames, input_key, frames_done, audio_key, waveform_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        CASE WHEN $7 = 'rejected' THEN now() END, $19, $20, $21, $22, $23, $22)
+        CASE WHEN $7 = 'rejected' THEN now() END, $19, $20, $21, $22, $23, $22, $24, $25)
 ON CONFLICT (id) DO NOTHING`
 
 func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
@@ -50,7 +50,8 @@ func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
 	tag, err := tx.Exec(ctx, insertJob, j.ID, j.Tenant, j.Priority, j.Pool, j.Model, j.Mode, j.State, spec, j.Live,
 		nullable(j.TotalFrames), nullable(j.FPS), nullable(j.Width), nullable(j.Height), nullable(j.SegmentsTotal),
 		nullable(j.ErrorCode), nullable(j.ErrorField), nullable(j.ErrorMessage), nullable(j.TraceID), nullable(j.Traceparent),
-		nullable(j.LiveAheadS), nullable(j.LongestPiece), j.InputFrames, nullable(j.InputKey))
+		nullable(j.LiveAheadS), nullable(j.LongestPiece), j.InputFrames, nullable(j.InputKey), nullable(j.AudioKey),
+		nullable(j.WaveformKey))
 	if err != nil {
 		return false, fmt.Errorf("insert job %s: %w", j.ID, err)
 	}
@@ -160,7 +161,7 @@ const jobColumns = `id, tenant, priority, pool, model, mode, state, spec, live, 
 	coalesce(error_code, ''), coalesce(error_field, ''), coalesce(error_message, ''), coalesce(trace_id, ''),
 	created_at, updated_at, started_at, finished_at,
 	coalesce(traceparent, ''), coalesce(live_ahead_s, 0), live_start_at, coalesce(longest_piece, 0), frames_done,
-	input_frames, coalesce(input_key, ''), deleted_at`
+	input_frames, coalesce(input_key, ''), deleted_at, coalesce(audio_key, ''), coalesce(waveform_key, '')`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -169,7 +170,7 @@ func scanJob(row pgx.Row) (Job, error) {
 		&j.FinalBytes, &j.FinalFrames, &j.ErrorCode, &j.ErrorField, &j.ErrorMessage, &j.TraceID,
 		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
 		&j.Traceparent, &j.LiveAheadS, &j.LiveStartAt, &j.LongestPiece, &j.FramesDone, &j.InputFrames, &j.InputKey,
-		&j.DeletedAt)
+		&j.DeletedAt, &j.AudioKey, &j.WaveformKey)
 	return j, err
 }
 

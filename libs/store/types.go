@@ -122,6 +122,11 @@ type Job struct {
 	// DeletedAt is when the job's objects were deleted (DELETE /jobs/{id}
 	// or retention); nil while they exist. The row and its lineage stay.
 	DeletedAt *time.Time
+	// AudioKey is the manifest of the AAC encode of the job's audio that
+	// its final video and preview carry (blob.UploadDerived …/aac/…); ""
+	// for a silent job. WaveformKey is that audio's loudness envelope for
+	// the dashboard; "" likewise.
+	AudioKey, WaveformKey string
 }
 
 // FramesMade is how many frames the job has made: its final video's once

@@ -262,7 +262,10 @@ type JobSpec struct {
 	// A prompt timeline; when set it replaces prompt.
 	Timeline []*PromptCue `protobuf:"bytes,3,rep,name=timeline,proto3" json:"timeline,omitempty"`
 	// Length of the video in seconds. Exactly one of duration_s and
-	// duration_frames may be non-zero, unless live is set.
+	// duration_frames may be non-zero, unless live is set or audio is given:
+	// a job with audio and neither lasts as long as its audio (its samples
+	// at the model's rate, in frames rounded to the nearest, at least 1); a
+	// shorter duration trims the audio, a longer one is refused.
 	DurationS float64 `protobuf:"fixed64,4,opt,name=duration_s,json=durationS,proto3" json:"duration_s,omitempty"`
 	// Length of the video in frames.
 	DurationFrames uint32 `protobuf:"varint,5,opt,name=duration_frames,json=durationFrames,proto3" json:"duration_frames,omitempty"`
@@ -319,7 +322,11 @@ type JobSpec struct {
 	// that the new frames continue it. Chain mode only; not with image or live.
 	Video string `protobuf:"bytes,25,opt,name=video,proto3" json:"video,omitempty"`
 	// The id of an audio upload of the job's tenant, for models that take
-	// audio (a catalog model with an audio sample rate). Empty: no audio.
+	// audio (a catalog model with an audio sample rate): a talking-head
+	// model speaks it. Intake decodes it once to mono float32 PCM at the
+	// model's rate, which each segment reads its own samples of, and to AAC,
+	// which the final video and the preview carry. Without a duration the
+	// job lasts as long as the audio. Not with live. Empty: no audio.
 	Audio string `protobuf:"bytes,26,opt,name=audio,proto3" json:"audio,omitempty"`
 	// How an image or video of another size or shape is fitted to the job's
 	// frame; unset means FIT_CROP.
@@ -328,7 +335,15 @@ type JobSpec struct {
 	// resampled, re-encoded once; without its sound) followed by the new
 	// frames; duration counts the new frames only. False: the final video
 	// holds the new frames only.
-	IncludeInput  bool `protobuf:"varint,28,opt,name=include_input,json=includeInput,proto3" json:"include_input,omitempty"`
+	IncludeInput bool `protobuf:"varint,28,opt,name=include_input,json=includeInput,proto3" json:"include_input,omitempty"`
+	// Talking-head models only (the catalog's talking_head), and required by
+	// them: the id of an image or video upload of the job's tenant, the
+	// avatar that speaks the audio, fitted to the job's frame (see fit). A
+	// video is resampled to the job's fps and, when shorter than the job,
+	// played back and forth: output frame t shows reference frame
+	// p(t) = m if m < R else 2R-2-m, with m = t mod (2R-2), for a video of R
+	// frames (always frame 0 when R is 1). Not with image or video.
+	Reference     string `protobuf:"bytes,29,opt,name=reference,proto3" json:"reference,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -545,6 +560,13 @@ func (x *JobSpec) GetIncludeInput() bool {
 	return false
 }
 
+func (x *JobSpec) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
 var File_spool_v1_job_proto protoreflect.FileDescriptor
 
 const file_spool_v1_job_proto_rawDesc = "" +
@@ -552,7 +574,7 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\x12spool/v1/job.proto\x12\bspool.v1\":\n" +
 	"\tPromptCue\x12\x15\n" +
 	"\x06from_s\x18\x01 \x01(\x01R\x05fromS\x12\x16\n" +
-	"\x06prompt\x18\x02 \x01(\tR\x06prompt\"\xa0\x06\n" +
+	"\x06prompt\x18\x02 \x01(\tR\x06prompt\"\xbe\x06\n" +
 	"\aJobSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12/\n" +
@@ -584,7 +606,8 @@ const file_spool_v1_job_proto_rawDesc = "" +
 	"\x05video\x18\x19 \x01(\tR\x05video\x12\x14\n" +
 	"\x05audio\x18\x1a \x01(\tR\x05audio\x12\x1f\n" +
 	"\x03fit\x18\x1b \x01(\x0e2\r.spool.v1.FitR\x03fit\x12#\n" +
-	"\rinclude_input\x18\x1c \x01(\bR\fincludeInputJ\x04\b\x12\x10\x13J\x04\b\x13\x10\x14R\x0finput_video_keyR\x0finput_audio_key*B\n" +
+	"\rinclude_input\x18\x1c \x01(\bR\fincludeInput\x12\x1c\n" +
+	"\treference\x18\x1d \x01(\tR\treferenceJ\x04\b\x12\x10\x13J\x04\b\x13\x10\x14R\x0finput_video_keyR\x0finput_audio_key*B\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

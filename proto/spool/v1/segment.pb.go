@@ -252,9 +252,29 @@ type SegmentTask struct {
 	// Leading frames of the segment conditioned on the prefix frames: 1 for
 	// image to video (the image is frame 0 of the video, kept), overlap for
 	// an extension (the input's last frames, dropped like any overlap).
-	PrefixFrames  uint32 `protobuf:"varint,25,opt,name=prefix_frames,json=prefixFrames,proto3" json:"prefix_frames,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PrefixFrames uint32 `protobuf:"varint,25,opt,name=prefix_frames,json=prefixFrames,proto3" json:"prefix_frames,omitempty"`
+	// Object key of the job's audio, decoded at intake: audio_samples mono
+	// float32 little-endian samples at audio_rate Hz, sample 0 at the time
+	// of frame 0. The worker reads the segment's samples with a ranged read:
+	// frames [a, b) (overlap included) are samples
+	// [round(a*audio_rate/fps), round(b*audio_rate/fps)), and those past
+	// audio_samples (or before 0) are silence. Empty for a job without audio.
+	AudioKey string `protobuf:"bytes,26,opt,name=audio_key,json=audioKey,proto3" json:"audio_key,omitempty"`
+	// Sample rate of audio_key, Hz: the model's (the catalog's
+	// audio_sample_rate). 0 without audio.
+	AudioRate uint32 `protobuf:"varint,27,opt,name=audio_rate,json=audioRate,proto3" json:"audio_rate,omitempty"`
+	// Samples at audio_key. 0 without audio.
+	AudioSamples int64 `protobuf:"varint,28,opt,name=audio_samples,json=audioSamples,proto3" json:"audio_samples,omitempty"`
+	// Object key of a talking-head job's reference (its avatar):
+	// reference_frames frames of width x height packed RGB24, made at intake
+	// (an image is 1 frame). The segment's frame at video frame t shows
+	// reference frame p(t), the back-and-forth loop of JobSpec.reference.
+	// Empty for other jobs.
+	ReferenceKey string `protobuf:"bytes,29,opt,name=reference_key,json=referenceKey,proto3" json:"reference_key,omitempty"`
+	// Frames at reference_key; 0 without a reference.
+	ReferenceFrames uint32 `protobuf:"varint,30,opt,name=reference_frames,json=referenceFrames,proto3" json:"reference_frames,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SegmentTask) Reset() {
@@ -458,6 +478,41 @@ func (x *SegmentTask) GetPrefixKey() string {
 func (x *SegmentTask) GetPrefixFrames() uint32 {
 	if x != nil {
 		return x.PrefixFrames
+	}
+	return 0
+}
+
+func (x *SegmentTask) GetAudioKey() string {
+	if x != nil {
+		return x.AudioKey
+	}
+	return ""
+}
+
+func (x *SegmentTask) GetAudioRate() uint32 {
+	if x != nil {
+		return x.AudioRate
+	}
+	return 0
+}
+
+func (x *SegmentTask) GetAudioSamples() int64 {
+	if x != nil {
+		return x.AudioSamples
+	}
+	return 0
+}
+
+func (x *SegmentTask) GetReferenceKey() string {
+	if x != nil {
+		return x.ReferenceKey
+	}
+	return ""
+}
+
+func (x *SegmentTask) GetReferenceFrames() uint32 {
+	if x != nil {
+		return x.ReferenceFrames
 	}
 	return 0
 }
@@ -775,7 +830,7 @@ var File_spool_v1_segment_proto protoreflect.FileDescriptor
 
 const file_spool_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\xee\x05\n" +
+	"\x16spool/v1/segment.proto\x12\bspool.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12spool/v1/job.proto\"\x9f\a\n" +
 	"\vSegmentTask\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x18\n" +
@@ -806,7 +861,13 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"\vtraceparent\x18\x17 \x01(\tR\vtraceparent\x12\x1d\n" +
 	"\n" +
 	"prefix_key\x18\x18 \x01(\tR\tprefixKey\x12#\n" +
-	"\rprefix_frames\x18\x19 \x01(\rR\fprefixFrames\"\x9a\x01\n" +
+	"\rprefix_frames\x18\x19 \x01(\rR\fprefixFrames\x12\x1b\n" +
+	"\taudio_key\x18\x1a \x01(\tR\baudioKey\x12\x1d\n" +
+	"\n" +
+	"audio_rate\x18\x1b \x01(\rR\taudioRate\x12#\n" +
+	"\raudio_samples\x18\x1c \x01(\x03R\faudioSamples\x12#\n" +
+	"\rreference_key\x18\x1d \x01(\tR\freferenceKey\x12)\n" +
+	"\x10reference_frames\x18\x1e \x01(\rR\x0freferenceFrames\"\x9a\x01\n" +
 	"\aTimings\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\rR\aqueueMs\x12\x1d\n" +
 	"\n" +

@@ -254,7 +254,7 @@ func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Jo
 		return Inputs{}, &jobspec.FieldError{Code: "unavailable", Field: inputs[0].Role, Value: strconv.Quote(inputs[0].UploadID),
 			Allowed: "media inputs on a dispatcher with an object store (SPOOL_S3_*); this one has none"}
 	}
-	if _, err := jobspec.CheckInputs(ctx, *j, d.store); err != nil {
+	if _, err := jobspec.CheckInputs(ctx, j, d.store); err != nil {
 		return Inputs{}, err
 	}
 	done := make(chan struct{})

@@ -29,7 +29,7 @@ func (g *Gateway) submit(ctx context.Context, spec *spoolv1.JobSpec) (string, er
 	if err != nil {
 		return "", err
 	}
-	if _, err := jobspec.CheckInputs(ctx, job, g.store); err != nil {
+	if _, err := jobspec.CheckInputs(ctx, &job, g.store); err != nil {
 		return "", err
 	}
 	again, err := g.resubmitted(ctx, spec)

@@ -483,7 +483,7 @@ func TestUploadsNamedBySpecs(t *testing.T) {
 	tenant := freshTenant()
 	_, img := upload(t, srv, tenant, "image/png", files["image.png"])
 	_, vid := upload(t, srv, tenant, "video/mp4", files["video.mp4"])
-	ups, err := jobspec.CheckInputs(context.Background(), jobspec.Job{Tenant: tenant, Image: img["id"].(string), Video: vid["id"].(string),
+	ups, err := jobspec.CheckInputs(context.Background(), &jobspec.Job{Tenant: tenant, Image: img["id"].(string), Video: vid["id"].(string),
 		FPS: 24, Overlap: 4}, c.Store)
 	if err != nil || len(ups) != 2 || ups[0].Kind != "image" || ups[1].Kind != "video" || ups[1].DurationS != 2 {
 		t.Fatalf("the lookup of a job's uploads: %+v %v", ups, err)
