@@ -146,7 +146,7 @@ func parseModel(n *yaml.Node) (Model, error) {
 	if err := decodeFields(n, map[string]any{"description": &r.Description, "backend": &r.Backend, "params": &r.Params,
 		"frame_align": &r.FrameAlign, "max_window": &r.MaxWindow, "steps": &r.Steps, "guidance": &r.Guidance, "shift": &r.Shift,
 		"fps": &r.FPS, "gpu_memory_mib": &r.GPUMemoryMiB, "audio_sample_rate": &r.AudioRate, "talking_head": &r.TalkingHead,
-		"step_time": &r.StepTime,
+		"step_time":          &r.StepTime,
 		"default_resolution": &r.DefaultResolution, "any_size": &r.AnySize, "resolutions": &r.Resolutions}); err != nil {
 		return Model{}, err
 	}
