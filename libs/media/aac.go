@@ -92,3 +92,25 @@ func DecodeAACIndex(b []byte) ([]uint64, error) {
 	}
 	return out, nil
 }
+
+// AudioManifest is what intake stored of a job's audio, as JSON in the
+// object AudioManifestName, written after the others of the same folder
+// (its presence says they are all there): the PCM the engines read and
+// the AAC the outputs carry.
+type AudioManifest struct {
+	// Rate and Samples of the PCM (PCMName): mono float32 little-endian.
+	Rate    int   `json:"rate"`
+	Samples int64 `json:"samples"`
+	// Track describes the AAC (AACName, indexed by AACIndexName).
+	Track AACTrack `json:"track"`
+}
+
+// The objects of an audio intake, side by side in one folder of the
+// upload's derived objects (blob.UploadDerived).
+const (
+	AudioManifestName = "audio.json"
+	PCMName           = "pcm.f32"  // mono float32 little-endian samples at AudioManifest.Rate
+	AACName           = "aac.raw"  // the AAC packets back to back
+	AACIndexName      = "aac.idx"  // EncodeAACIndex of their sizes
+	PeaksName         = "peaks.u8" // one byte per 10 ms of the PCM: its peak |sample| × 255
+)
