@@ -55,6 +55,11 @@ type IntakeOptions struct {
 	Keep int
 	// MaxFrames bounds the frames read; more is an error. 0: no bound.
 	MaxFrames int64
+	// Frames, when not nil, receives every frame, in order, as packed
+	// RGB24 of Width×Height, as it is decoded (a talking-head model's
+	// reference frames): a video's after fitting and resampling, an
+	// image's one frame.
+	Frames io.Writer
 	// Encode, when not nil, receives every frame re-encoded with Codec as
 	// a fragmented MP4 whose fragments hold at most FragmentFrames frames
 	// each (a keyframe starts each), decoding from frame 0.
@@ -95,8 +100,8 @@ func FitFilter(w, h int, fit Fit) (string, error) {
 
 // Intake decodes input (a path or a URL ffmpeg can read), fits every frame
 // to the job's frame, resamples a video to the job's fps, and returns the
-// frame count and the last Keep frames; with o.Encode it also writes the
-// frames re-encoded with the workers' codec. ffmpeg runs on one thread with
+// frame count and the last Keep frames; with o.Frames it also streams every
+// frame, and with o.Encode it writes them re-encoded with the workers' codec. ffmpeg runs on one thread with
 // bit-exact flags, so the same input gives the same bytes on any machine:
 // the oracle (render --local) and the distributed system agree.
 func Intake(ctx context.Context, input string, o IntakeOptions) (IntakeResult, error) {
@@ -185,6 +190,11 @@ func readIntake(ctx context.Context, r io.Reader, o IntakeOptions) (IntakeResult
 		}
 		if o.Keep > 0 {
 			copy(ring[int(n%int64(o.Keep))*size:], frame)
+		}
+		if o.Frames != nil {
+			if _, err := o.Frames.Write(frame); err != nil {
+				return IntakeResult{}, fmt.Errorf("media: intake: write frame %d: %w", n, err)
+			}
 		}
 		if enc != nil {
 			if err := enc.WriteFrame(frame); err != nil {

@@ -118,3 +118,40 @@ func TestIntakeRefuses(t *testing.T) {
 		t.Error("fit 9 accepted")
 	}
 }
+
+// TestIntakeFramesWriter: the Frames writer gets every frame of a video,
+// the same bytes as the frames kept, and the one frame of an image; the
+// re-encoding alongside it is unchanged.
+func TestIntakeFramesWriter(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	vid := ffmpegMake(t, dir, "in.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+	o := media.IntakeOptions{Width: 64, Height: 48, FPS: 24, Fit: media.FitCrop, Keep: 100, Codec: media.H264(), FragmentFrames: 12}
+	var plain, enc bytes.Buffer
+	o.Encode = &plain
+	want, err := media.Intake(ctx, vid, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames bytes.Buffer
+	o.Encode, o.Frames = &enc, &frames
+	got, err := media.Intake(ctx, vid, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Frames != 24 || got.Frames != 24 || !bytes.Equal(frames.Bytes(), want.Last) || !bytes.Equal(got.Last, want.Last) {
+		t.Fatalf("%d frames, %d bytes written: want the 24 frames kept, %d bytes", got.Frames, frames.Len(), len(want.Last))
+	}
+	if !bytes.Equal(plain.Bytes(), enc.Bytes()) {
+		t.Fatal("the re-encoding differs when frames are also written")
+	}
+	img := ffmpegMake(t, dir, "in.png", "-f", "lavfi", "-i", "testsrc=size=100x80", "-frames:v", "1")
+	frames.Reset()
+	r, err := media.Intake(ctx, img, media.IntakeOptions{Width: 64, Height: 48, Fit: media.FitPad, Image: true, Keep: 1, Frames: &frames})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Frames != 1 || frames.Len() != 64*48*3 || !bytes.Equal(frames.Bytes(), r.Last) {
+		t.Fatalf("image: %d frames, %d bytes written, want 1 frame of %d", r.Frames, frames.Len(), 64*48*3)
+	}
+}
