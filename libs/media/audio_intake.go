@@ -135,6 +135,8 @@ func IntakeAudio(ctx context.Context, file string, o AudioIntakeOptions) (AudioI
 			ErrIntake, float64(limit)/float64(o.Rate), in.seconds, o.MaxSeconds)
 	case readErr != nil:
 		return AudioIntakeResult{}, readErr
+	case waitErr != nil && ctx.Err() != nil:
+		return AudioIntakeResult{}, fmt.Errorf("media: audio intake: %w", context.Cause(ctx))
 	case waitErr != nil && strings.Contains(stderr.String(), "resampling engine is unavailable"):
 		return AudioIntakeResult{}, fmt.Errorf("media: audio intake needs an ffmpeg built with libsoxr (Debian's is): %s", logTail(stderr))
 	case waitErr != nil:

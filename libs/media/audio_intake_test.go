@@ -241,3 +241,19 @@ func TestIntakeAudioRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestIntakeAudioCancel: a cancelled intake says so, not that the input
+// is bad.
+func TestIntakeAudioCancel(t *testing.T) {
+	in := ffmpegMake(t, t.TempDir(), "long.flac", "-f", "lavfi", "-i", "sine=r=48000:d=120")
+	ctx, cancel := context.WithCancel(context.Background())
+	pcm := writerFunc(func(b []byte) (int, error) { cancel(); return len(b), nil })
+	_, err := media.IntakeAudio(ctx, in, media.AudioIntakeOptions{Rate: 16000, PCM: pcm})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, media.ErrIntake) {
+		t.Fatalf("%v, want context.Canceled", err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
