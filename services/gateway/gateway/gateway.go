@@ -50,7 +50,7 @@ type Gateway struct {
 var Routes = []string{
 	"GET /{$}", "GET /ui/{file...}", "GET /health", "GET /openapi.yaml", "GET /models/info", "POST /generate", "GET /status/{id}", "GET /download/{id}",
 	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
-	"DELETE /jobs/{id}", "POST /batches", "GET /batches/{id}",
+	"GET /jobs/{id}/waveform", "DELETE /jobs/{id}", "POST /batches", "GET /batches/{id}",
 	"POST /uploads", "GET /uploads/{id}", "POST /uploads/{id}/complete",
 }
 
@@ -79,7 +79,7 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
 		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
-		"DELETE /jobs/{id}": g.deleteJob, "POST /batches": g.postBatch, "GET /batches/{id}": g.getBatch,
+		"GET /jobs/{id}/waveform": g.waveform, "DELETE /jobs/{id}": g.deleteJob, "POST /batches": g.postBatch, "GET /batches/{id}": g.getBatch,
 		"POST /uploads": g.createUpload, "GET /uploads/{id}": g.getUpload, "POST /uploads/{id}/complete": g.completeUpload,
 	}
 	for _, r := range Routes {
@@ -233,6 +233,7 @@ type jobView struct {
 	VideoURL      string      `json:"video_url,omitempty"` // presigned, an hour
 	Cues          []cueView   `json:"cues,omitempty"`      // /status only: where the timeline's prompts take over
 	Inputs        *inputsView `json:"inputs,omitempty"`    // /status only: the uploads it is made from
+	Audio         *audioView  `json:"audio,omitempty"`     // /status only: its sound, when it has one (waveform.go)
 	CreatedAt     time.Time   `json:"created_at"`
 	FinishedAt    *time.Time  `json:"finished_at,omitempty"`
 	DeletedAt     *time.Time  `json:"deleted_at,omitempty"` // its objects are gone; its lineage stays
@@ -262,6 +263,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	v := view(j)
 	v.Cues = cueViews(j.Spec, g.catalog)
 	v.Inputs = inputsOf(j.Spec)
+	v.Audio = audioOf(j, v.Inputs)
 	if j.DeletedAt == nil {
 		v.PreviewURL = g.previewURL(r.Context(), j)
 	}
@@ -410,6 +412,7 @@ func (g *Gateway) lineage(w http.ResponseWriter, r *http.Request) {
 		Index            int             `json:"index"`
 		FirstFrame       int64           `json:"first_frame"`
 		Frames           int             `json:"frames"`
+		Overlap          int             `json:"overlap"` // its first frames, shared with the segment before
 		State            string          `json:"state"`
 		CommittedAttempt int             `json:"committed_attempt,omitempty"`
 		Attempts         []store.Attempt `json:"attempts"`
@@ -421,7 +424,7 @@ func (g *Gateway) lineage(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		out[i] = segView{Index: s.Index, FirstFrame: s.FirstFrame, Frames: s.Frames - s.Trim, State: string(s.State),
+		out[i] = segView{Index: s.Index, FirstFrame: s.FirstFrame, Frames: s.Frames - s.Trim, Overlap: s.Overlap, State: string(s.State),
 			CommittedAttempt: s.CommittedAttempt, Attempts: a}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "segments": out})

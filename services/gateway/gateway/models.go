@@ -35,7 +35,8 @@ type modelView struct {
 	Shift             float32           `json:"shift"`
 	FPS               int               `json:"fps"`
 	GPUMemoryMiB      uint64            `json:"gpu_memory_mib"`
-	AudioSampleRate   int               `json:"audio_sample_rate"`
+	AudioSampleRate   int               `json:"audio_sample_rate"` // Hz of the audio it takes; 0 for none
+	TalkingHead       bool              `json:"talking_head"`      // it animates a reference speaking the audio
 	StepTimeMS        int64             `json:"step_time_ms"`
 	DefaultResolution string            `json:"default_resolution"`
 	AnySize           bool              `json:"any_size"`
@@ -92,7 +93,7 @@ func (g *Gateway) modelsInfo(w http.ResponseWriter, r *http.Request) {
 		m := g.catalog.Models[name]
 		mv := modelView{Name: m.Name, Description: m.Description, Backend: m.Backend, FrameAlign: m.Align, MaxWindow: m.MaxWindow,
 			Steps: m.Steps, Guidance: m.Guidance, Shift: m.Shift, FPS: m.FPS, GPUMemoryMiB: m.GPUMemoryMiB,
-			AudioSampleRate: m.AudioSampleRate, StepTimeMS: m.StepTime.Milliseconds(), DefaultResolution: m.DefaultResolution,
+			AudioSampleRate: m.AudioSampleRate, TalkingHead: m.TalkingHead, StepTimeMS: m.StepTime.Milliseconds(), DefaultResolution: m.DefaultResolution,
 			AnySize: m.AnySize, Params: m.Params, Pools: append([]string{}, g.catalog.Pools.Serving(name)...)}
 		for _, res := range m.Resolutions {
 			mv.Resolutions = append(mv.Resolutions, resolutionView(res))
