@@ -134,4 +134,29 @@ func TestWaveform(t *testing.T) {
 	if _, v := call(t, srv, "GET", "/status/"+silent, "", false); v["audio"] != nil {
 		t.Errorf("status of a silent job: audio %v", v["audio"])
 	}
+	// /models/info says which models take audio, at what rate, and which
+	// are talking heads (its workers registry is the topology's).
+	if err := c.Bus.Declare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Models []struct {
+			Name            string
+			AudioSampleRate int  `json:"audio_sample_rate"`
+			TalkingHead     bool `json:"talking_head"`
+		}
+	}
+	getJSON(t, srv, "/models/info", &info)
+	talk := map[string]bool{}
+	for _, m := range info.Models {
+		if m.TalkingHead && m.AudioSampleRate > 0 {
+			talk[m.Name] = true
+		}
+		if m.Name == "ref" && (m.TalkingHead || m.AudioSampleRate != 0) {
+			t.Errorf("models/info: ref %+v, a silent model", m)
+		}
+	}
+	if !talk["ref-talk"] {
+		t.Errorf("models/info: talking heads with an audio rate %v, want ref-talk among them", talk)
+	}
 }
