@@ -10,6 +10,7 @@ import (
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 
 	"github.com/spoolvideo/spool/libs/jobspec"
+	"github.com/spoolvideo/spool/libs/plan"
 )
 
 // cueView is where one cue of a job's timeline takes effect: the prompt
@@ -30,14 +31,28 @@ const promptChars = 100
 
 // cueViews plans a job's stored spec again with the catalog (the plan is a
 // pure function of both, as the dispatcher's is) and says where each cue
-// lands; nil for a spec that does not plan, such as a rejected job's.
-func cueViews(spec json.RawMessage, cat jobspec.Catalog) []cueView {
+// lands; nil for a spec that does not plan, such as a rejected job's. A job
+// that lasts as long as its audio is planned with the frames its row
+// records (total, from intake); nil before.
+func cueViews(spec json.RawMessage, total int64, cat jobspec.Catalog) []cueView {
 	var s spoolv1.JobSpec
 	if protojson.Unmarshal(spec, &s) != nil {
 		return nil
 	}
 	j, err := jobspec.Validate(&s, cat)
 	if err != nil {
+		return nil
+	}
+	if j.AudioLength {
+		if total <= 0 {
+			return nil
+		}
+		j.TotalFrames = total
+		if j.Plan, err = plan.New(j.PlanSpec()); err != nil {
+			return nil
+		}
+	}
+	if j.Plan == nil {
 		return nil
 	}
 	secs := func(f int64) float64 { return math.Round(float64(f)*1000/float64(j.FPS)) / 1000 }

@@ -261,7 +261,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := view(j)
-	v.Cues = cueViews(j.Spec, g.catalog)
+	v.Cues = cueViews(j.Spec, j.TotalFrames, g.catalog)
 	v.Inputs = inputsOf(j.Spec)
 	v.Audio = audioOf(j, v.Inputs)
 	if j.DeletedAt == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/gateway/gateway"
 )
 
 // audioJob records a queued talking-head job of tenant, 48 frames at 24
@@ -50,10 +52,19 @@ func level(b byte) float64 { return math.Round(float64(b)/255*1000) / 1000 }
 // audio (a peak per 10 ms), over the job's video only, to ?buckets= maxima;
 // past the audio's end is silence; bad buckets, another tenant, an unknown
 // job, a silent job and one whose audio is not taken in yet are answered
-// with the API's errors; /status shows the audio and the inputs the
-// reference.
+// with the API's errors; /status shows the audio, the inputs the
+// reference, and the cues of a job as long as its audio (planned from the
+// frames intake recorded).
 func TestWaveform(t *testing.T) {
-	srv, c := objectsAPI(t)
+	// The gateway alone, dev mode, serving the talking head ref-talk: a spec
+	// of its lasts as long as its audio, planned only at intake.
+	c := devstacktest.Connect(t, 0)
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim,ref-talk", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
 	tenant := freshTenant()
 	// 2.5 s of audio for 2 s of video: the last 50 peaks, the loudest, are
 	// past the video's end.
@@ -123,6 +134,9 @@ func TestWaveform(t *testing.T) {
 	if want := map[string]any{"upload": audio, "duration_s": 2.0, "waveform": "/jobs/" + job + "/waveform"}; r.StatusCode != 200 ||
 		!reflect.DeepEqual(v["audio"], want) {
 		t.Errorf("status: audio %v, want %v", v["audio"], want)
+	}
+	if cues, _ := v["cues"].([]any); len(cues) != 1 || cues[0].(map[string]any)["prompt"] != "a reading" {
+		t.Errorf("status: cues %v, want its one prompt, planned over the frames of its audio", v["cues"])
 	}
 	if in, _ := v["inputs"].(map[string]any); in["audio"] != audio || !strings.HasPrefix(fmt.Sprint(in["reference"]), blob.UploadIDPrefix) ||
 		in["fit"] != "pad" {
