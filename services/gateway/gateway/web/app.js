@@ -1,6 +1,8 @@
 // The spool dashboard: jobs with live progress, and per job the media it
 // is made from, its segment timeline (which worker and GPU made each
-// segment, and when), the live preview while it runs and the final video.
+// segment, and when; for a job with audio, its segments over the waveform
+// of their sound), the live preview while it runs and the final video,
+// both with their sound.
 // A job whose objects were deleted is marked, its lineage still shown. It uses only the gateway's
 // API; the preview plays the HLS playlist through hls.js.
 "use strict";
@@ -87,8 +89,9 @@ async function refreshJob() {
 }
 
 // inputs says what media the job is made from: the uploads its spec names
-// (image, video to extend, audio), how an image or video is fitted to the
-// frame, and whether the video starts with the input.
+// (image, video to extend, audio, a talking head's reference), how an
+// image, video or reference is fitted to the frame, and whether the video
+// starts with the input.
 function inputs(j) {
   const el = $("#job-inputs"), i = j.inputs;
   el.hidden = !i;
@@ -99,6 +102,7 @@ function inputs(j) {
   if (i.image) parts.push(["image", i.image, `fitted by ${i.fit}`]);
   if (i.video) parts.push(["video", i.video, `fitted by ${i.fit}` + (i.include_input ? ", which the output starts with" : ", extended")]);
   if (i.audio) parts.push(["audio", i.audio, ""]);
+  if (i.reference) parts.push(["reference", i.reference, `fitted by ${i.fit}`]);
   parts.forEach(([role, id, how], n) => {
     if (n > 0) el.append(n === parts.length - 1 ? " and " : ", ");
     const code = document.createElement("code");
@@ -136,7 +140,11 @@ function timeline(segs, job) {
     bars.push({ seg: s.index, lane: (a.Worker && a.Worker.WorkerID) || "?", gpu: a.Worker && a.Worker.GPUName, start, end, outcome: a.Outcome });
   }
   el.innerHTML = "";
-  if (!bars.length) { el.innerHTML = `<p class="muted">No segment has started yet.</p>`; return; }
+  if (!bars.length) {
+    el.innerHTML = `<p class="muted">No segment has started yet.</p>`;
+    soundRows(el, segs, job);
+    return;
+  }
   const t0 = Math.min(...bars.map((b) => b.start)), t1 = Math.max(...bars.map((b) => b.end)), span = Math.max(t1 - t0, 1);
   const lanes = [...new Set(bars.map((b) => b.lane))].sort();
   // The segments where a new prompt begins (the first prompt's, segment 0,
@@ -181,6 +189,7 @@ function timeline(segs, job) {
   }
   el.appendChild(axis);
   promptMarks(el, job);
+  soundRows(el, segs, job);
 }
 
 // cueText says where a cue of the timeline took over, and where it asked to.
@@ -215,6 +224,95 @@ function promptMarks(el, job) {
   el.appendChild(row);
 }
 
+// soundRows adds, for a job with audio, rows on the video's own time axis
+// (seconds of video, not of work, as the prompt marks): each segment over
+// the frames it adds, then the waveform of the job's audio, then the axis,
+// so that a segment sits over its sound. The waveform is drawn once intake
+// has made it (job.audio.waveform).
+function soundRows(el, segs, job) {
+  const a = job && job.audio;
+  const span = a && (a.duration_s || job.frames / job.fps);
+  if (!(span > 0)) return;
+  const at = (s) => `calc(9rem + (100% - 10rem) * ${Math.min(Math.max(s / span, 0), 1)})`;
+  const row = (cls, name) => {
+    const r = document.createElement("div");
+    r.className = cls;
+    r.innerHTML = `<span class="name">${name}</span>`;
+    el.appendChild(r);
+    return r;
+  };
+  const pieces = row("pieces", "segments (video time)");
+  for (const s of segs) {
+    const from = s.first_frame + (s.overlap || 0), to = s.first_frame + s.frames;
+    if (to <= from) continue;
+    const p = document.createElement("div");
+    p.className = "piece" + (s.state === "done" ? "" : " pending");
+    p.style.left = at(from / job.fps);
+    p.style.width = `calc((100% - 10rem) * ${(to - from) / job.fps / span})`;
+    p.textContent = s.index;
+    p.title = `segment ${s.index}: frames ${from}–${to - 1}, ${(from / job.fps).toFixed(2)}–${(to / job.fps).toFixed(2)} s of video (${s.state})`;
+    pieces.appendChild(p);
+  }
+  const sound = row("sound", "sound");
+  sound.title = `audio ${a.upload}`;
+  if (a.waveform) {
+    const c = document.createElement("canvas");
+    c.className = "waveform";
+    c.dataset.job = job.id;
+    sound.appendChild(c);
+    waveform.show(c, a.waveform);
+  } else {
+    sound.insertAdjacentHTML("beforeend", `<span class="wave-note">the waveform comes once the audio is taken in</span>`);
+  }
+  const axis = row("vaxis", "video time");
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    const tick = document.createElement("span");
+    tick.className = f === 1 ? "vtick end" : "vtick";
+    tick.style.left = at(f * span);
+    tick.textContent = `${(f * span).toFixed(1)} s`;
+    axis.appendChild(tick);
+  }
+}
+
+// waveform draws a job's waveform on a canvas: as many bars as the canvas
+// is wide in CSS pixels, each the loudest sound of its slice of the video,
+// from GET /jobs/{id}/waveform?buckets=<that width>. The timeline is
+// redrawn every refresh, so the peaks are kept per URL and width, and a
+// new canvas is painted at once from them.
+const waveform = {
+  key: "", peaks: null,
+  show(canvas, url) {
+    const width = Math.round(canvas.getBoundingClientRect().width);
+    if (width < 1) return;
+    const key = `${url}?buckets=${Math.min(width, 10000)}`;
+    if (key === this.key) {
+      if (this.peaks) this.paint(canvas, this.peaks);
+      return;
+    }
+    this.key = key;
+    this.peaks = null;
+    api(key).then((w) => {
+      if (this.key !== key) return;
+      this.peaks = w.peaks;
+      const now = document.querySelector(`#timeline canvas.waveform[data-job="${canvas.dataset.job}"]`);
+      if (now) this.paint(now, w.peaks);
+    }, () => { if (this.key === key) this.key = ""; }); // asked again at the next refresh
+  },
+  paint(canvas, peaks) {
+    const r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(r.width * dpr);
+    canvas.height = Math.round(r.height * dpr);
+    const g = canvas.getContext("2d");
+    g.setTransform(dpr * r.width / peaks.length, 0, 0, dpr, 0, 0); // one unit a bucket across, a CSS pixel down
+    g.fillStyle = "#5a6478";
+    const mid = r.height / 2;
+    peaks.forEach((p, i) => {
+      const h = Math.max(p * r.height, 0.5);
+      g.fillRect(i, mid - h / 2, 1, h);
+    });
+  },
+};
+
 // preview plays the job's HLS preview while it runs, through hls.js (the
 // maintained player bundled at build time), and the final MP4 once there is
 // one. Browsers that play HLS themselves (Safari) get the playlist directly.
@@ -228,6 +326,13 @@ const preview = {
     this.finalURL = "deleted";
     this.caption(`deleted at ${new Date(at).toLocaleString()}: its video and preview are gone`);
   },
+  // start plays the video with its sound. A browser that allows no autoplay
+  // with sound leaves it to the viewer's ▶ (the controls), and says so.
+  start(what) {
+    this.video.play().catch((e) => {
+      if (e && e.name === "NotAllowedError") this.caption(`${what}: press ▶ to play it with its sound`);
+    });
+  },
   reset() {
     if (this.hls) this.hls.destroy();
     this.hls = null; this.url = null; this.finalURL = null;
@@ -239,8 +344,8 @@ const preview = {
     if (this.hls) { this.hls.destroy(); this.hls = null; }
     this.finalURL = url;
     this.video.src = url;
-    this.video.play().catch(() => {});
     this.caption("final video");
+    this.start("final video");
   },
   follow(playlistURL) {
     if (this.finalURL || this.url === playlistURL) return;
@@ -250,7 +355,7 @@ const preview = {
         // The gateway's HLS proxy wants the same token as the API.
         xhrSetup: (xhr) => { if (tokenInput.value) xhr.setRequestHeader("Authorization", "Bearer " + tokenInput.value); },
       });
-      hls.on(Hls.Events.MANIFEST_PARSED, () => this.video.play().catch(() => {}));
+      hls.on(Hls.Events.MANIFEST_PARSED, () => this.start("live preview"));
       hls.on(Hls.Events.ERROR, (_, d) => {
         if (!d.fatal) return;
         this.caption("preview: " + (d.response && d.response.code === 401 ? "the gateway wants a token" : d.details));
@@ -262,7 +367,7 @@ const preview = {
       this.hls = hls;
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
       this.video.src = playlistURL;
-      this.video.play().catch(() => {});
+      this.start("live preview");
     } else {
       this.caption(window.Hls ? "this browser cannot play the preview (no Media Source Extensions)"
         : "the preview player is not in this build: run make build");
