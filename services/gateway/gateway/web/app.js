@@ -262,7 +262,8 @@ function soundRows(el, segs, job) {
     sound.appendChild(c);
     waveform.show(c, a.waveform);
   } else {
-    sound.insertAdjacentHTML("beforeend", `<span class="wave-note">the waveform comes once the audio is taken in</span>`);
+    const note = terminal(job.state) ? "no waveform: the job ended before its audio was taken in" : "the waveform comes once the audio is taken in";
+    sound.insertAdjacentHTML("beforeend", `<span class="wave-note">${note}</span>`);
   }
   const axis = row("vaxis", "video time");
   for (const f of [0, 0.25, 0.5, 0.75, 1]) {
