@@ -19,7 +19,7 @@ import (
 func routedAPI(t *testing.T, cpu, gpu string) *httptest.Server {
 	t.Helper()
 	return apiOver(t, cpu+":ref,sim;"+gpu+":skyreels-v2-df-14b-720p", worker.Config{ID: "ref-only-" + cpu, Pool: cpu, Backend: "ref",
-		Slots: 1, Heartbeat: time.Second, Register: 100 * time.Millisecond})
+		Models: []string{"ref"}, Slots: 1, Heartbeat: time.Second, Register: 100 * time.Millisecond})
 }
 
 // TestModelRouting: a job gets exactly the model it asked for, or a clear
