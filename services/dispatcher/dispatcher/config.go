@@ -21,7 +21,7 @@ type Config struct {
 	Postgres config.Postgres `envconfig:"PG"`
 	S3       config.S3       `envconfig:"S3"`
 
-	Pools           string        `envconfig:"DISPATCHER_POOLS" default:"default:ref,sim" desc:"the pools the dispatcher feeds and the models each serves, pool:model,model;pool:model (every worker of a pool must serve all its models); a job naming no pool goes to the first pool serving its model"`
+	Pools           string        `envconfig:"DISPATCHER_POOLS" default:"default:ref,ref-talk,sim" desc:"the pools the dispatcher feeds and the models each serves, pool:model,model;pool:model (every worker of a pool must serve all its models); a job naming no pool goes to the first pool serving its model"`
 	MaxAttempts     int           `envconfig:"DISPATCHER_MAX_ATTEMPTS" default:"3" desc:"attempts of a segment before its job fails"`
 	RetryBackoff    time.Duration `envconfig:"DISPATCHER_RETRY_BACKOFF" default:"2s" desc:"delay before a retry; doubles with each attempt"`
 	ReconcileEvery  time.Duration `envconfig:"DISPATCHER_RECONCILE_EVERY" default:"10s" desc:"how often the reconciler looks for lost segments"`

@@ -36,6 +36,8 @@ type Inputs struct {
 	InputFrames int64
 	// Input is that re-encoding itself, in a local render only.
 	Input []byte
+	// Sound is the job's audio and a talking head's reference.
+	Sound Sound
 }
 
 // IntakeOptions are the media part of intake: what media.Intake is asked
@@ -254,8 +256,15 @@ func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Jo
 		return Inputs{}, &jobspec.FieldError{Code: "unavailable", Field: inputs[0].Role, Value: strconv.Quote(inputs[0].UploadID),
 			Allowed: "media inputs on a dispatcher with an object store (SPOOL_S3_*); this one has none"}
 	}
-	if _, err := jobspec.CheckInputs(ctx, j, d.store); err != nil {
+	ups, err := jobspec.CheckInputs(ctx, j, d.store)
+	if err != nil {
 		return Inputs{}, err
+	}
+	refIsVideo := false
+	for _, u := range ups {
+		if u.ID == j.Reference && u.Kind == jobspec.KindVideo {
+			refIsVideo = true
+		}
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -271,7 +280,14 @@ func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Jo
 			}
 		}
 	}()
-	return d.intake(ctx, j, d.codec)
+	in, err := d.intake(ctx, j, d.codec)
+	if err != nil {
+		return Inputs{}, err
+	}
+	if in.Sound, err = d.sound(ctx, j, refIsVideo); err != nil {
+		return Inputs{}, err
+	}
+	return in, nil
 }
 
 // jobInputs are the job_inputs rows of j.

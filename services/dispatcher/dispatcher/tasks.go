@@ -87,7 +87,8 @@ func Template(j jobspec.Job, id string, s plan.Segment, last bool) *spoolv1.Segm
 // templates. Segments that can start (all of an independent job, the first
 // of a chain) are ready: admission queues them in fair order.
 // traceparent is the job's trace context that every task carries.
-// Segment 0 of a job with an image or a video starts from in's prefix.
+// Segment 0 of a job with an image or a video starts from in's prefix;
+// every segment of a job with audio or a reference reads in's.
 func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent string, in Inputs) ([]store.Segment, error) {
 	rows := make([]store.Segment, len(segs))
 	for i, s := range segs {
@@ -96,6 +97,12 @@ func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent stri
 		t.Traceparent = traceparent
 		if s.Index == 0 && in.PrefixFrames > 0 {
 			t.PrefixKey, t.PrefixFrames = in.PrefixKey, uint32(in.PrefixFrames)
+		}
+		if in.Sound.AudioKey != "" {
+			t.AudioKey, t.AudioRate, t.AudioSamples = in.Sound.AudioKey, uint32(j.AudioRate), in.Sound.AudioSamples
+		}
+		if in.Sound.ReferenceKey != "" {
+			t.ReferenceKey, t.ReferenceFrames = in.Sound.ReferenceKey, uint32(in.Sound.ReferenceFrames)
 		}
 		tpl, err := proto.Marshal(t)
 		if err != nil {

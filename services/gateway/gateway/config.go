@@ -23,7 +23,7 @@ type Config struct {
 	Addr    string        `envconfig:"GATEWAY_ADDR" default:":8080" desc:"HTTP listen address"`
 	Token   config.Secret `envconfig:"GATEWAY_TOKEN" desc:"bearer token every request but /health and /openapi.yaml must carry"`
 	Dev     bool          `envconfig:"GATEWAY_DEV" default:"false" desc:"development mode: no token is required"`
-	Pools   string        `envconfig:"GATEWAY_POOLS" default:"default:ref,sim" desc:"the pools and the models each serves, pool:model,model;pool:model: the dispatcher's SPOOL_DISPATCHER_POOLS, so that a job is refused here as it would be there"`
+	Pools   string        `envconfig:"GATEWAY_POOLS" default:"default:ref,ref-talk,sim" desc:"the pools and the models each serves, pool:model,model;pool:model: the dispatcher's SPOOL_DISPATCHER_POOLS, so that a job is refused here as it would be there"`
 	MaxBody int64         `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body, bytes; in a batch, largest job spec"`
 
 	BatchMax     int   `envconfig:"GATEWAY_BATCH_MAX" default:"1000" desc:"most job specs in one POST /batches"`

@@ -23,7 +23,7 @@ type Config struct {
 	ID         string        `envconfig:"WORKER_ID" desc:"worker id; default: the host name and process id"`
 	Node       string        `envconfig:"WORKER_NODE" desc:"node name reported with results; default: the host name"`
 	Pool       string        `envconfig:"WORKER_POOL" default:"default" desc:"GPU pool whose tasks this worker takes"`
-	Backend    string        `envconfig:"WORKER_BACKEND" desc:"inference backend (ref, sim, python or cuda) whose catalog models the worker loads when SPOOL_WORKER_MODELS is empty; when both are set, every model must run on it; both empty: every CPU model of the catalog (ref, sim), as the default pool serves"`
+	Backend    string        `envconfig:"WORKER_BACKEND" desc:"inference backend (ref, sim, python or cuda) whose catalog models the worker loads when SPOOL_WORKER_MODELS is empty; when both are set, every model must run on it; both empty: every CPU model of the catalog (ref, ref-talk, sim), as the default pool serves"`
 	Models     []string      `envconfig:"WORKER_MODELS" desc:"the catalog models the worker loads and serves, comma-separated, each on its catalog backend; a task for any other model fails permanently; empty: every catalog model of SPOOL_WORKER_BACKEND"`
 	Params     string        `envconfig:"WORKER_BACKEND_PARAMS" desc:"backend parameters, key=value;key=value"`
 	PluginDir  string        `envconfig:"WORKER_PLUGIN_DIR" desc:"where backend plugins live; default: $SPOOL_INFER_PLUGIN_DIR"`

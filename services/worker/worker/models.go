@@ -25,7 +25,7 @@ var errNotServed = errors.New("model not served")
 // each on its catalog backend (SPOOL_WORKER_BACKEND, when also set, must be
 // every one's); or else every catalog model of SPOOL_WORKER_BACKEND; or,
 // when neither is set, every CPU model of the catalog, which the default
-// pool serves (SPOOL_DISPATCHER_POOLS default:ref,sim).
+// pool serves (SPOOL_DISPATCHER_POOLS default:ref,ref-talk,sim).
 func servedModels(cfg Config, cat jobspec.Catalog) ([]jobspec.Model, error) {
 	names := cfg.Models
 	switch {
