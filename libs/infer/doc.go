@@ -12,7 +12,10 @@
 // A segment starts from nothing, from the previous segment's tail state
 // (Request.Cond: a chain), or from media (Request.Prefix: RGB frames of an
 // image or of an input video's end, which the backend encodes into its
-// latent space).
+// latent space). An audio-driven model also gets the segment's own audio
+// samples (Request.Audio at Request.AudioRate), and a talking head the
+// reference frames it animates (Request.Reference); both reach the engine
+// without a copy.
 //
 // Frames reach the Sink without a copy: Frame.RGB is the engine's own buffer,
 // valid only during the call. The C callbacks reach the Go sink through a
@@ -25,8 +28,9 @@
 //
 // Backends:
 //   - ref: deterministic CPU latent "diffusion" with the structure of a real
-//     model; behind the oracle, the tests and the demo. Same bytes for any
-//     thread count.
+//     model; behind the oracle, the tests and the demo. Given reference
+//     frames it is a talking head: the reference with a mouth that opens
+//     with each frame's loudness. Same bytes for any thread count.
 //   - sim: sleeps per step and emits flat frames; for control-plane and
 //     scaling benchmarks only. Its hang_at_step parameter makes a step that
 //     never ends (and hang_ignores_cancel=1 one that ignores cancel too),

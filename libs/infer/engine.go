@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/cgo"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type Engine struct {
 	cancel *C.int32_t
 	run    runner
 	handle cgo.Handle
+	// pin pins a request's audio and reference frames while the C request
+	// points at them.
+	pin runtime.Pinner
 	// thread is the engine's OS thread: every C call of the engine runs on
 	// it (see osThread). runCall runs the request on it, setting st.
 	thread  *osThread

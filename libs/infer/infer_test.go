@@ -88,8 +88,8 @@ func TestRefInfoAndOrder(t *testing.T) {
 	if len(c.frames[0]) != 128*72*3 {
 		t.Fatalf("frame of %d bytes", len(c.frames[0]))
 	}
-	if infer.ABIVersion() != 2 {
-		t.Fatalf("ABI version %d, want 2", infer.ABIVersion())
+	if infer.ABIVersion() != 3 {
+		t.Fatalf("ABI version %d, want 3", infer.ABIVersion())
 	}
 }
 

@@ -60,8 +60,31 @@ type Request struct {
 	// none.
 	TailFrames int
 	// FPS is the video's frame rate, 1..240 (0: not given). Models that
-	// are conditioned on it (SkyReels-V2 takes fps) read it; ref does not.
+	// are conditioned on it (SkyReels-V2 takes fps) read it, and so does
+	// Audio: a request with Audio needs it; ref reads it for nothing else.
 	FPS int
+	// Audio is the segment's sound for an audio-driven model: mono float32
+	// samples (full scale ±1, every one finite) at AudioRate Hz, exactly
+	// those of the segment's frames, overlap included. Frame t of the video
+	// owns samples [S(t), S(t+1)) of the track, S(t) = round(t·AudioRate/FPS)
+	// with halves rounded up (plan.SampleAt), so Audio is samples
+	// [S(FirstFrame), S(FirstFrame+Frames)), zeros where the track has
+	// none, and len(Audio) must be exactly S(FirstFrame+Frames) −
+	// S(FirstFrame). nil for none. Handed to the engine without a copy
+	// (pinned for the call); it must not change while Run runs.
+	Audio []float32
+	// AudioRate is Audio's sample rate in Hz, 8000..192000; 0 exactly when
+	// Audio is nil.
+	AudioRate int
+	// Reference is what a talking-head model animates: exactly Frames
+	// frames of Width×Height packed RGB24 (laid out as Prefix), frame i
+	// being what segment frame i shows of the avatar (an image repeated, a
+	// template video's frame with its loop applied), Frames×Width×Height×3
+	// bytes; nil for none. ref then draws a mouth on each frame that opens
+	// with the loudness of the frame's own Audio samples (closed without
+	// Audio); ref refuses Audio without Reference, and a backend that cannot
+	// use either refuses it. Handed over without a copy, as Audio is.
+	Reference []byte
 }
 
 // Frame is a decoded frame. RGB points into the engine's buffer, packed
@@ -148,12 +171,12 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	if strings.ContainsRune(req.Prompt, 0) {
 		return fmt.Errorf("infer: %w: prompt contains a NUL byte", ErrInvalidRequest)
 	}
-	var fields [7]C.uint32_t
+	var fields [8]C.uint32_t
 	for i, f := range [...]struct {
 		name string
 		v    int
 	}{{"width", req.Width}, {"height", req.Height}, {"frames", req.Frames}, {"overlap", req.Overlap},
-		{"steps", req.Steps}, {"tail_frames", req.TailFrames}, {"fps", req.FPS}} {
+		{"steps", req.Steps}, {"tail_frames", req.TailFrames}, {"fps", req.FPS}, {"audio_rate", req.AudioRate}} {
 		v, err := uint32Field(f.name, f.v)
 		if err != nil {
 			return err
@@ -181,6 +204,21 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 		defer C.free(prefix)
 		e.req.prefix, e.req.prefix_len = (*C.uint8_t)(prefix), C.size_t(len(req.Prefix))
 	}
+	e.req.audio_rate = fields[7]
+	// Audio and reference frames can be large (a 720p talking-head window
+	// is hundreds of megabytes of reference): the engine reads them in
+	// place, pinned so that the C request may point at them for the call.
+	if len(req.Audio) > 0 || len(req.Reference) > 0 {
+		defer e.pin.Unpin()
+	}
+	if len(req.Audio) > 0 {
+		e.pin.Pin(&req.Audio[0])
+		e.req.audio, e.req.audio_len = (*C.float)(unsafe.Pointer(&req.Audio[0])), C.size_t(len(req.Audio))
+	}
+	if len(req.Reference) > 0 {
+		e.pin.Pin(&req.Reference[0])
+		e.req.reference, e.req.reference_len = (*C.uint8_t)(unsafe.Pointer(&req.Reference[0])), C.size_t(len(req.Reference))
+	}
 	*e.cancel = 0
 	if ctx.Done() != nil {
 		// The watcher stores the flag atomically; Run waits for it to stop
@@ -203,7 +241,7 @@ func (e *Engine) Run(ctx context.Context, req Request, sink Sink) error {
 	defer func() { e.run = runner{} }() // keep no reference to the sink
 	e.thread.do(e.runCall)
 	st := e.st
-	e.req.prompt, e.req.cond, e.req.prefix = nil, nil, nil
+	e.req.prompt, e.req.cond, e.req.prefix, e.req.audio, e.req.reference = nil, nil, nil, nil, nil
 	if st == C.SPOOL_OK {
 		return nil
 	}

@@ -8,7 +8,9 @@
  * segment of a chain) are streamed out through callbacks. A segment starts
  * from nothing, from the tail state of the previous one, or from media:
  * prefix RGB frames (an image, the last frames of an input video) that the
- * backend encodes into its latent space.
+ * backend encodes into its latent space. An audio-driven model also gets
+ * the segment's audio samples, and a talking-head model the reference
+ * frames (the avatar) it animates.
  *
  * Conventions:
  *  - Every exported symbol is prefixed spool_ and marked SPOOL_API.
@@ -41,8 +43,10 @@ extern "C" {
  * refused with SPOOL_ERR_ABI_MISMATCH (rebuild it: make -C libs/infer <name>).
  *   1: the first.
  *   2: spool_request gains prefix and prefix_len (RGB frames to start from);
- *      first_frame becomes int64_t. */
-#define SPOOL_INFER_ABI_VERSION 2u
+ *      first_frame becomes int64_t.
+ *   3: spool_request gains audio, audio_len, audio_rate, reference,
+ *      reference_len. */
+#define SPOOL_INFER_ABI_VERSION 3u
 
 /* Largest frame accepted, in pixels (either orientation). */
 #define SPOOL_MAX_WIDTH 1920u
@@ -62,6 +66,12 @@ extern "C" {
 /* Most denoise steps accepted. */
 #define SPOOL_MAX_STEPS 1000u
 #define SPOOL_MAX_FPS 240u
+/* Audio sample rates accepted (spool_request.audio_rate), in Hz. */
+#define SPOOL_MIN_AUDIO_RATE 8000u
+#define SPOOL_MAX_AUDIO_RATE 192000u
+/* With audio, frame indices (first_frame and first_frame + frames) stay
+ * within ±SPOOL_MAX_AUDIO_FRAME, so that sample positions fit an int64. */
+#define SPOOL_MAX_AUDIO_FRAME (INT64_C(1) << 40)
 /* Most CPU threads an engine may be given (spool_engine_options.threads). */
 #define SPOOL_MAX_THREADS 256
 
@@ -130,7 +140,7 @@ typedef struct spool_engine_info {
  * nothing after the call.
  * Fields are only ever appended: a caller built against an older header
  * passes its smaller struct_size (at least SPOOL_REQUEST_V1_SIZE) and the
- * fields it lacks read as 0 (prefix NULL). */
+ * fields it lacks read as 0 (prefix, audio and reference NULL). */
 typedef struct spool_request {
   uint32_t struct_size;   /* sizeof(spool_request) */
   const char *prompt;     /* UTF-8, NUL-terminated, 1..SPOOL_MAX_PROMPT_BYTES bytes */
@@ -167,11 +177,39 @@ typedef struct spool_request {
                              Mutually exclusive with cond. */
   size_t prefix_len;      /* bytes at prefix: exactly overlap × width × height
                              × 3; 0 when prefix is NULL */
+  /* Since ABI 3. */
+  const float *audio;     /* the segment's sound, or NULL: mono float32
+                             samples (full scale ±1) at audio_rate Hz, exactly
+                             those of the segment's frames, overlap included.
+                             Frame t of the video owns the samples
+                             [S(t), S(t + 1)), S(t) = round(t × audio_rate /
+                             fps) with halves rounded up, that is
+                             floor((2 × t × audio_rate + fps) / (2 × fps)),
+                             so audio holds samples [S(first_frame),
+                             S(first_frame + frames)) of the track and frame
+                             f of the segment owns audio[S(first_frame + f) −
+                             S(first_frame) .. S(first_frame + f + 1) −
+                             S(first_frame)). Zeros (silence) where the track
+                             has none. Needs fps ≥ 1; every sample finite. */
+  size_t audio_len;       /* samples at audio: exactly S(first_frame + frames)
+                             − S(first_frame) (0 only when audio is NULL) */
+  uint32_t audio_rate;    /* Hz, SPOOL_MIN_AUDIO_RATE..SPOOL_MAX_AUDIO_RATE;
+                             0 exactly when audio is NULL */
+  const uint8_t *reference; /* what a talking-head model animates, or NULL:
+                             exactly `frames` packed RGB24 frames of width ×
+                             height (laid out as prefix), frame i being what
+                             segment frame i shows of the reference (an
+                             image repeated, or a template video's frame,
+                             its loop applied by the caller) */
+  size_t reference_len;   /* bytes at reference: exactly frames × width ×
+                             height × 3; 0 when reference is NULL */
 } spool_request;
 
 /* struct_size of the first version of spool_request (up to fps). Its
  * first_frame was a uint64_t: the same bits for every index ≥ 0. */
 #define SPOOL_REQUEST_V1_SIZE (offsetof(spool_request, fps) + sizeof(uint32_t))
+/* struct_size of the second version of spool_request (up to prefix_len). */
+#define SPOOL_REQUEST_V2_SIZE (offsetof(spool_request, prefix_len) + sizeof(size_t))
 
 /* One decoded frame. rgb is owned by the engine and valid only during the
  * callback; copy what must outlive it. */
@@ -234,10 +272,16 @@ SPOOL_API spool_status spool_engine_info_get(spool_engine_t *engine,
                                              spool_engine_info *info);
 
 /* Generates one segment. Blocks until it is done, failed or cancelled.
- * req and everything it points to (prompt, cond, prefix) are borrowed: the
- * caller owns them and keeps them unchanged until the call returns; the
- * engine keeps no pointer into them afterwards. A req with struct_size below
- * SPOOL_REQUEST_V1_SIZE is SPOOL_ERR_INVALID_ARGUMENT.
+ * req and everything it points to (prompt, cond, prefix, audio, reference)
+ * are borrowed: the caller owns them and keeps them unchanged until the call
+ * returns; the engine keeps no pointer into them afterwards. A req with
+ * struct_size below SPOOL_REQUEST_V1_SIZE is SPOOL_ERR_INVALID_ARGUMENT.
+ * A backend never ignores audio or reference frames it cannot use: it
+ * refuses the request (SPOOL_ERR_INVALID_ARGUMENT). ref and cuda are talking
+ * heads when given reference frames (the reference with a mouth opening
+ * with the loudness of each frame's samples; silence without audio) and
+ * refuse audio without them; sim emits the reference frames and refuses
+ * audio; python hands both to its module, which decides.
  * cancel, when not NULL, is owned by the caller, may be set from any thread
  * while the call runs (an atomic store of 1), and is read atomically at
  * least once per denoise step and once per decoded frame; a non-zero value

@@ -97,6 +97,37 @@ spool_status spool_validate_request(const spool_request *req, const spool_engine
       FAIL("prefix: %zu bytes, want overlap × width × height × 3 = %u × %u × %u × 3 = %llu (packed RGB24 frames)",
            req->prefix_len, req->overlap, w, h, (unsigned long long)want);
   }
+  if ((req->audio == NULL) != (req->audio_len == 0)) FAIL("audio: pointer and length (audio_len) disagree");
+  if (req->audio_rate == 0 && req->audio)
+    FAIL("audio_rate 0: samples were given; want their rate, %u..%u Hz", SPOOL_MIN_AUDIO_RATE, SPOOL_MAX_AUDIO_RATE);
+  if (req->audio_rate) {
+    if (req->audio_rate < SPOOL_MIN_AUDIO_RATE || req->audio_rate > SPOOL_MAX_AUDIO_RATE)
+      FAIL("audio_rate %u: want %u..%u Hz", req->audio_rate, SPOOL_MIN_AUDIO_RATE, SPOOL_MAX_AUDIO_RATE);
+    if (req->fps == 0)
+      FAIL("audio: fps is 0 (not given); audio needs the frame rate, 1..%u, to know which samples each frame owns",
+           SPOOL_MAX_FPS);
+    int64_t end = req->first_frame + (int64_t)req->frames; /* no overflow: checked above */
+    if (req->first_frame < -SPOOL_MAX_AUDIO_FRAME || end > SPOOL_MAX_AUDIO_FRAME)
+      FAIL("first_frame %lld: with audio, frames [first_frame, first_frame + frames) must lie within ±2^40",
+           (long long)req->first_frame);
+    int64_t lo = spool_sample_at(req->first_frame, req->fps, req->audio_rate);
+    int64_t hi = spool_sample_at(end, req->fps, req->audio_rate);
+    if ((uint64_t)req->audio_len != (uint64_t)(hi - lo))
+      FAIL("audio_len %zu: want %lld, the samples of frames [%lld, %lld) at %u Hz and %u fps: [%lld, %lld)",
+           req->audio_len, (long long)(hi - lo), (long long)req->first_frame, (long long)end, req->audio_rate,
+           req->fps, (long long)lo, (long long)hi);
+    for (size_t i = 0; i < req->audio_len; i++)
+      if (!isfinite(req->audio[i])) FAIL("audio: sample %zu is %g; want finite samples", i, (double)req->audio[i]);
+  }
+  if ((req->reference == NULL) != (req->reference_len == 0))
+    FAIL("reference: pointer and length (reference_len) disagree");
+  if (req->reference) {
+    uint64_t want = (uint64_t)req->frames * w * h * 3; /* ≤ 1024 × 1920 × 1080 × 3: no overflow */
+    if ((uint64_t)req->reference_len != want)
+      FAIL("reference_len %zu: want frames × width × height × 3 = %u × %u × %u × 3 = %llu (packed RGB24 frames, "
+           "one per frame of the segment)",
+           req->reference_len, req->frames, w, h, (unsigned long long)want);
+  }
   if (req->cond) {
     if (req->overlap == 0) FAIL("cond: a tail state was given but overlap is 0");
     spool_tail_view v;

@@ -1,11 +1,14 @@
 /* fake_plugin.c - plugins for the engine's loader tests, built by the
- * Makefile in four flavours:
+ * Makefile in five flavours:
  *   -DFAKE_NAME=fakeabi -DFAKE_ABI=99  a plugin built for another ABI that
  *                                      hands out its table whatever it is asked
  *   -DFAKE_NAME=fakeabi1 -DFAKE_ABI=1 -DFAKE_STRICT
  *                                      a plugin built for ABI 1, answering as
  *                                      the real plugins do: its table for its
  *                                      own ABI, NULL for any other
+ *   -DFAKE_NAME=fakeabi2 -DFAKE_ABI=2 -DFAKE_STRICT
+ *                                      the same, built for ABI 2 (before
+ *                                      audio and reference frames)
  *   -DFAKE_NAME=noentry -DNO_ENTRY     a .so without spool_plugin_backend
  *   -DFAKE_NAME=fakedev                loads, but its device is absent */
 #include <stdio.h>

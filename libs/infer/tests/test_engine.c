@@ -195,7 +195,7 @@ static void test_validation(void) {
   struct {
     const char *name;
     spool_request r;
-  } cases[48];
+  } cases[64];
   int n = 0;
 #define CASE(label, stmt) do { cases[n].name = label; cases[n].r = good; { spool_request *r = &cases[n].r; stmt; } n++; } while (0)
   CASE("odd width", r->width = 95);
@@ -242,6 +242,26 @@ static void test_validation(void) {
   CASE("negative first_frame with cond", (r->overlap = 4, r->first_frame = -4, r->cond = blob, r->cond_len = len));
   CASE("first_frame before -overlap", (r->overlap = 2, r->first_frame = -3, r->prefix = s.frames, r->prefix_len = 2 * fb));
   CASE("first_frame overflows", r->first_frame = INT64_MAX - 12);
+  /* Audio: 13 frames at 24 fps and 16 kHz from frame 0 own samples
+   * [0, 8667); reference frames: 13 of 96×64 (s.frames holds them). */
+  static float audio[9000];
+  CASE("audio a sample short", (r->fps = 24, r->audio_rate = 16000, r->audio = audio, r->audio_len = 8666,
+                                r->reference = s.frames, r->reference_len = 13 * fb));
+  CASE("audio a sample long", (r->fps = 24, r->audio_rate = 16000, r->audio = audio, r->audio_len = 8668,
+                               r->reference = s.frames, r->reference_len = 13 * fb));
+  CASE("audio without fps", (r->audio_rate = 16000, r->audio = audio, r->audio_len = 8667, r->reference = s.frames,
+                             r->reference_len = 13 * fb));
+  CASE("audio without rate", (r->fps = 24, r->audio = audio, r->audio_len = 8667, r->reference = s.frames,
+                              r->reference_len = 13 * fb));
+  CASE("audio rate too low", (r->fps = 24, r->audio_rate = 7999, r->audio = audio, r->audio_len = 8667,
+                              r->reference = s.frames, r->reference_len = 13 * fb));
+  CASE("audio pointer without length", (r->fps = 24, r->audio_rate = 16000, r->audio = audio));
+  CASE("audio past 2^40", (r->fps = 24, r->audio_rate = 16000, r->first_frame = INT64_C(1) << 40, r->audio = audio,
+                           r->audio_len = 8667, r->reference = s.frames, r->reference_len = 13 * fb));
+  CASE("audio without reference on ref", (r->fps = 24, r->audio_rate = 16000, r->audio = audio, r->audio_len = 8667));
+  CASE("reference a byte short", (r->reference = s.frames, r->reference_len = 13 * fb - 1));
+  CASE("reference of overlap frames", (r->overlap = 4, r->reference = s.frames, r->reference_len = 4 * fb));
+  CASE("reference pointer without length", r->reference = s.frames);
 #undef CASE
   for (int i = 0; i < n; i++) {
     sink t;
@@ -264,6 +284,13 @@ static void test_validation(void) {
   CHECK(run(e, &short_prefix, &t, NULL) == SPOOL_ERR_INVALID_ARGUMENT &&
             strstr(spool_engine_last_error(e), "prefix: 18432 bytes, want overlap × width × height × 3"),
         "short prefix: %s", spool_engine_last_error(e));
+  sink_free(&t);
+  spool_request short_audio = good;
+  short_audio.fps = 24, short_audio.audio_rate = 16000, short_audio.audio = audio, short_audio.audio_len = 8666;
+  CHECK(run(e, &short_audio, &t, NULL) == SPOOL_ERR_INVALID_ARGUMENT &&
+            strstr(spool_engine_last_error(e),
+                   "audio_len 8666: want 8667, the samples of frames [0, 13) at 16000 Hz and 24 fps: [0, 8667)"),
+        "short audio: %s", spool_engine_last_error(e));
   sink_free(&t);
   /* Corruption anywhere in the blob is caught. */
   spool_request r = good;
@@ -400,8 +427,8 @@ static void test_independent_mode(void) {
   spool_engine_close(e);
 }
 
-/* A caller built against the first header passes a smaller spool_request:
- * what lies past its struct_size (prefix) is never read. Prefix frames run
+/* A caller built against an older header passes a smaller spool_request:
+ * what lies past its struct_size (prefix, audio, reference) is never read. Prefix frames run
  * on both built-in backends; sim hands them out unchanged. */
 static void test_request_sizes_and_prefix(void) {
   spool_engine_t *e = open_engine("ref", NULL);
@@ -421,6 +448,18 @@ static void test_request_sizes_and_prefix(void) {
         "a request smaller than v1: %s", spool_engine_last_error(e));
   sink_free(&t);
   CHECK(spool_engine_run(e, NULL, NULL, NULL) == SPOOL_ERR_INVALID_ARGUMENT, "NULL request");
+  /* A caller built against ABI 2: audio and reference past its struct are
+   * never read. */
+  spool_request v2 = r;
+  v2.struct_size = (uint32_t)SPOOL_REQUEST_V2_SIZE;
+  v2.audio = (const float *)"junk past the caller's struct";
+  v2.audio_len = 5;
+  v2.audio_rate = 3;
+  v2.reference = (const uint8_t *)"junk";
+  v2.reference_len = 4;
+  CHECK(run(e, &v2, &t, NULL) == SPOOL_OK && t.nframes == 13 && memcmp(t.frames, plain.frames, plain.frame_bytes * 13) == 0,
+        "a v2 request differs from the same request without audio: %s", spool_engine_last_error(e));
+  sink_free(&t);
 
   /* Image to video (1 prefix frame at frame 0) and an extension (4 frames
    * before frame 0): the prefix frames come out decoded, close to the given
@@ -460,6 +499,56 @@ static void test_request_sizes_and_prefix(void) {
   sink_free(&old);
 }
 
+/* The talking head (reference frames and audio): deterministic, the same
+ * bytes for 1 and 3 threads, a chain seamless, the mouth there when the
+ * audio is loud and not in silence; sim hands the reference frames out.
+ * (The Go tests measure how the mouth follows the loudness.) */
+static void test_talking_head(void) {
+  spool_engine_t *plain_e = open_engine("ref", NULL);
+  spool_request r = request();
+  r.frames = 21, r.tail_frames = 0;
+  sink ref;
+  CHECK(run(plain_e, &r, &ref, NULL) == SPOOL_OK, "reference frames: %s", spool_engine_last_error(plain_e));
+  spool_engine_close(plain_e);
+  /* 21 frames at 25 fps and 8 kHz: 320 samples a frame; frames 5..9 loud. */
+  static float audio[21 * 320];
+  for (int i = 5 * 320; i < 10 * 320; i++) audio[i] = 0.5f * sinf((float)i * 0.2f);
+  spool_request t1 = request();
+  t1.frames = 13, t1.tail_frames = 4, t1.fps = 25, t1.audio_rate = 8000, t1.audio = audio, t1.audio_len = 13 * 320;
+  t1.reference = ref.frames, t1.reference_len = 13 * ref.frame_bytes;
+  spool_request t2 = t1;
+  t2.first_frame = 9, t2.overlap = 4, t2.audio = audio + 9 * 320, t2.reference = ref.frames + 9 * ref.frame_bytes;
+  sink a[2][2];
+  const int32_t threads[2] = {1, 3};
+  for (int k = 0; k < 2; k++) {
+    spool_engine_t *e = open_engine_threads("ref", NULL, threads[k]);
+    CHECK(run(e, &t1, &a[k][0], NULL) == SPOOL_OK && a[k][0].nframes == 13, "talk 1: %s", spool_engine_last_error(e));
+    t2.cond = a[k][0].tail, t2.cond_len = a[k][0].tail_len;
+    CHECK(run(e, &t2, &a[k][1], NULL) == SPOOL_OK && a[k][1].nframes == 13, "talk 2: %s", spool_engine_last_error(e));
+    spool_engine_close(e);
+  }
+  size_t fb = ref.frame_bytes;
+  CHECK(memcmp(a[0][0].frames, a[1][0].frames, 13 * fb) == 0 && memcmp(a[0][1].frames, a[1][1].frames, 13 * fb) == 0,
+        "talking head: 1 and 3 threads differ");
+  CHECK(memcmp(a[0][1].frames, a[0][0].frames + 9 * fb, 4 * fb) == 0, "talking head: the chain is not seamless");
+  /* The mouth's centre pixel (48, 44): dark when loud (frame 7), the
+   * reference's in silence (frame 2). */
+  size_t px = (44 * 96 + 48) * 3;
+  int loud = a[0][0].frames[7 * fb + px] + a[0][0].frames[7 * fb + px + 1];
+  int quiet = a[0][0].frames[2 * fb + px] + a[0][0].frames[2 * fb + px + 1];
+  int given = ref.frames[2 * fb + px] + ref.frames[2 * fb + px + 1];
+  CHECK(loud < 160 && abs(quiet - given) < 12, "talking head: mouth pixel %d when loud, %d in silence (reference %d)",
+        loud, quiet, given);
+  spool_engine_t *sim = open_engine("sim", "step_ms=0");
+  sink t;
+  CHECK(run(sim, &t1, &t, NULL) == SPOOL_OK && memcmp(t.frames, t1.reference, 13 * fb) == 0,
+        "sim: the reference frames are not its frames: %s", spool_engine_last_error(sim));
+  sink_free(&t);
+  spool_engine_close(sim);
+  for (int k = 0; k < 2; k++) sink_free(&a[k][0]), sink_free(&a[k][1]);
+  sink_free(&ref);
+}
+
 /* Plugin loading: a missing plugin, one built for another ABI, one without
  * the entry point, one whose device is absent; old option structs; threads. */
 static void test_plugins_and_options(const char *dir) {
@@ -492,6 +581,12 @@ static void test_plugins_and_options(const char *dir) {
   CHECK(strstr(err, "built for ABI 1,") && strstr(err, want) &&
             strstr(err, "make -C libs/infer fakeabi1"),
         "ABI 1 message: %s", err);
+  /* The same for a plugin of the ABI before this one (2: no audio, no
+   * reference frames), whose requests would lack their fields. */
+  o.backend = "fakeabi2";
+  CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_ABI_MISMATCH && e == NULL, "ABI 2 plugin: %s", err);
+  CHECK(strstr(err, "built for ABI 2,") && strstr(err, want) && strstr(err, "make -C libs/infer fakeabi2"),
+        "ABI 2 message: %s", err);
   o.backend = "noentry";
   CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_BACKEND_NOT_FOUND, "no entry point: %s", err);
   CHECK(strstr(err, "spool_plugin_backend") != NULL, "no entry message: %s", err);
@@ -601,6 +696,7 @@ int main(int argc, char **argv) {
   test_threads_are_bit_identical();
   test_independent_mode();
   test_request_sizes_and_prefix();
+  test_talking_head();
   test_plugins_and_options(argc > 1 ? argv[1] : NULL);
   test_sim();
   test_sim_hang();

@@ -40,10 +40,20 @@
  *    pseudo-inverse; scene.h's ref_tables). decode(encode(x)) is close to x
  *    for smooth x whose colours the tone curve can make (bytes of about
  *    25..230); infer's tests state the error.
+ *  - Talking head (reference frames given): the scene of frame f is no
+ *    longer the prompt's but the encode of reference frame f with a mouth
+ *    painted on it (scene.h), whose opening follows the loudness (RMS, in
+ *    dBFS) of frame f's own audio samples, closed in silence or without
+ *    audio. Everything else is as above: the seeded residuals, the
+ *    denoise, the conditioning frames reproduced exactly, the drift of the
+ *    last one from this segment's (talking) scene fading out, the tail
+ *    before decode. The overlap frames of a chain own the same samples in
+ *    both segments, so a chain stays seamless. Audio without reference
+ *    frames is refused: it would have nothing to drive.
  *
  * Threads (spool_engine_options.threads): every loop is split into
  * independent element ranges (cells of a frame, whole frames, rows, latent
- * rows of the prefix frames), and each
+ * rows of the prefix frames or of the talking head's frames), and each
  * element is computed by exactly the same operations whatever the split, so
  * the bytes do not depend on the thread count. Callbacks and the cancel flag
  * stay on the calling thread.
@@ -73,7 +83,8 @@ typedef struct {
   uint32_t *x0;    /* W: left latent column of each pixel column */
   uint8_t *rgb;    /* H × W × 3 */
   uint8_t *tail;
-  size_t lat_cap, scratch_cap, drift_cap, lrgb_cap, hpass_cap, xa_cap, x0_cap, rgb_cap, tail_cap;
+  float *mouth;    /* frames: the talking head's mouth opening per frame */
+  size_t lat_cap, scratch_cap, drift_cap, lrgb_cap, hpass_cap, xa_cap, x0_cap, rgb_cap, tail_cap, mouth_cap;
   ref_tables tab;   /* decode's tables and their inverses (scene.h) */
 } ref_state;
 
@@ -86,34 +97,56 @@ typedef struct {
   size_t plane, fsz;
   float ratio;      /* denoise: sigma ratio of the step */
   const float *src; /* decode: the frame's latents */
+  uint32_t talk0;   /* talking head: the first frame of task_talk's rows */
+  int talk_drift;   /* talking head: task_talk makes the drift, not frames */
 } ref_job;
 
 /* Encode: the latents of latent rows [lo, hi) of the prefix frames, row r
- * being frame r / h's latent row r % h, into the first O frames of lat.
- * Each cell averages the inverse tone of its 8×8 pixels (fewer at the right
- * and bottom edges), then the pseudo-inverse of the mix maps the RGB
- * averages less the bias to its REF_C channels. */
+ * being frame r / h's latent row r % h, into the first O frames of lat
+ * (scene.h's ref_encode_cell, without a mouth). */
 static void task_encode(void *arg, size_t lo, size_t hi, unsigned tid) {
   const ref_job *j = arg;
   const ref_tables *t = &j->s->tab;
-  const uint32_t H = j->H, W = j->W, w = j->w;
   (void)tid;
   for (size_t r = lo; r < hi; r++) {
     size_t f = r / j->h;
-    uint32_t ly = (uint32_t)(r % j->h), y0 = ly * REF_SCALE, y1 = y0 + REF_SCALE < H ? y0 + REF_SCALE : H;
-    const uint8_t *rgb = j->req->prefix + f * (size_t)H * W * 3;
-    float *out = j->s->lat + f * j->fsz + (size_t)ly * w;
-    for (uint32_t lx = 0; lx < w; lx++) {
-      uint32_t x0 = lx * REF_SCALE, x1 = x0 + REF_SCALE < W ? x0 + REF_SCALE : W;
-      float avg[3];
-      for (int ch = 0; ch < 3; ch++) {
-        float sum = 0;
-        for (uint32_t Y = y0; Y < y1; Y++)
-          for (uint32_t X = x0; X < x1; X++) sum += t->tone[rgb[((size_t)Y * W + X) * 3 + ch]];
-        avg[ch] = sum / (float)((y1 - y0) * (x1 - x0)) - t->bias[ch];
+    uint32_t ly = (uint32_t)(r % j->h);
+    const uint8_t *rgb = j->req->prefix + f * (size_t)j->H * j->W * 3;
+    float *out = j->s->lat + f * j->fsz + (size_t)ly * j->w;
+    for (uint32_t lx = 0; lx < j->w; lx++)
+      ref_encode_cell(t->tone, &t->pinv[0][0], t->bias, rgb, j->W, j->H, lx, ly, 0.0f, out + lx, j->plane);
+  }
+}
+
+/* The talking head's scene, latent rows [lo, hi) of frames talk0 + [0, n):
+ * row r is frame talk0 + r / h's latent row r % h, encoded from its
+ * reference frame with the mouth at that frame's opening (ref_encode_cell).
+ * For the drift (talk_drift, frame O − 1 only) it is subtracted from the
+ * last conditioning frame into drift; else it is added to a new frame's
+ * residual, with the fading drift, as task_compose adds the prompt's scene. */
+static void task_talk(void *arg, size_t lo, size_t hi, unsigned tid) {
+  const ref_job *j = arg;
+  const ref_tables *t = &j->s->tab;
+  float v[REF_C];
+  (void)tid;
+  for (size_t r = lo; r < hi; r++) {
+    uint32_t f = j->talk0 + (uint32_t)(r / j->h), ly = (uint32_t)(r % j->h);
+    const uint8_t *rgb = j->req->reference + (size_t)f * j->H * j->W * 3;
+    const float k = j->O && !j->talk_drift ? ref_keep(f, j->O, j->F) : 0.0f;
+    for (uint32_t lx = 0; lx < j->w; lx++) {
+      ref_encode_cell(t->tone, &t->pinv[0][0], t->bias, rgb, j->W, j->H, lx, ly, j->s->mouth[f], v, 1);
+      size_t cell = (size_t)ly * j->w + lx;
+      if (j->talk_drift) {
+        const float *last = j->s->lat + (size_t)(j->O - 1) * j->fsz + cell;
+        for (int c = 0; c < REF_C; c++) j->s->drift[c * j->plane + cell] = last[c * j->plane] - v[c];
+      } else {
+        float *x = j->s->lat + (size_t)f * j->fsz + cell;
+        const float *d = j->s->drift + cell;
+        if (j->O)
+          for (int c = 0; c < REF_C; c++) x[c * j->plane] += v[c] + k * d[c * j->plane];
+        else
+          for (int c = 0; c < REF_C; c++) x[c * j->plane] += v[c];
       }
-      for (int c = 0; c < REF_C; c++)
-        out[c * j->plane + lx] = t->pinv[c][0] * avg[0] + t->pinv[c][1] * avg[1] + t->pinv[c][2] * avg[2];
     }
   }
 }
@@ -173,6 +206,7 @@ static void ref_close(void *state) {
   free(s->x0);
   free(s->rgb);
   free(s->tail);
+  free(s->mouth);
   free(s);
 }
 
@@ -315,7 +349,8 @@ static int reserve(ref_state *s, const ref_job *j) {
       !grow(&s->lrgb, &s->lrgb_cap, 3 * j->plane * sizeof(float)) ||
       !grow(&s->hpass, &s->hpass_cap, 3 * (size_t)j->h * j->W * sizeof(float)) ||
       !grow(&s->xa, &s->xa_cap, j->W * sizeof(float)) || !grow(&s->x0, &s->x0_cap, j->W * sizeof(uint32_t)) ||
-      !grow(&s->rgb, &s->rgb_cap, (size_t)j->W * j->H * 3))
+      !grow(&s->rgb, &s->rgb_cap, (size_t)j->W * j->H * 3) ||
+      !grow(&s->mouth, &s->mouth_cap, j->F * sizeof(float)))
     return 0;
   for (uint32_t X = 0; X < j->W; X++) {
     float fx = ((float)X + 0.5f) / REF_SCALE - 0.5f;
@@ -329,6 +364,11 @@ static int reserve(ref_state *s, const ref_job *j) {
 static spool_status ref_run(void *state, const spool_request *req, const spool_callbacks *cb, const int32_t *cancel,
                             char *err, size_t errlen) {
   ref_state *s = state;
+  if (req->audio_rate && !req->reference) {
+    snprintf(err, errlen, "audio: the ref backend animates a reference with audio; audio without reference frames "
+                          "has nothing to drive");
+    return SPOOL_ERR_INVALID_ARGUMENT;
+  }
   ref_scene sc;
   make_scene(&sc, req->prompt);
   ref_job j = {.s = s, .req = req, .sc = &sc, .H = req->height, .W = req->width, .F = req->frames,
@@ -353,7 +393,24 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
     spool_status st = spool_tail_parse(req->cond, req->cond_len, &v, s->lat, j.fsz * F, err, errlen);
     if (st != SPOOL_OK) return st;
   }
-  if (O) {
+  if (req->reference) {
+    /* A talking head: frame f's mouth opens with the loudness of its own
+     * samples (none without audio). */
+    int64_t base = req->audio_rate ? spool_sample_at(req->first_frame, req->fps, req->audio_rate) : 0;
+    for (uint32_t f = 0; f < F; f++) {
+      size_t a = 0, b = 0;
+      if (req->audio_rate) {
+        int64_t t = req->first_frame + (int64_t)f;
+        a = (size_t)(spool_sample_at(t, req->fps, req->audio_rate) - base);
+        b = (size_t)(spool_sample_at(t + 1, req->fps, req->audio_rate) - base);
+      }
+      s->mouth[f] = req->audio ? ref_mouth_opening(req->audio + a, b - a) : 0.0f;
+    }
+  }
+  if (O && req->reference) {
+    j.talk0 = O - 1, j.talk_drift = 1;
+    ref_pool_for(s->pool, j.h, task_talk, &j);
+  } else if (O) {
     render_scene(&sc, req->first_frame + O - 1, j.h, j.w, s->scratch, s->scratch + j.fsz, s->scratch + j.fsz + j.h);
     const float *last = s->lat + (size_t)(O - 1) * j.fsz;
     for (size_t i = 0; i < j.fsz; i++) s->drift[i] = last[i] - s->scratch[i];
@@ -373,7 +430,12 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
       return SPOOL_ERR_ABORTED;
     }
   }
-  ref_pool_for(s->pool, F - O, task_compose, &j);
+  if (req->reference) {
+    j.talk0 = O, j.talk_drift = 0;
+    ref_pool_for(s->pool, (size_t)(F - O) * j.h, task_talk, &j);
+  } else {
+    ref_pool_for(s->pool, F - O, task_compose, &j);
+  }
 
   /* Tail state, before decode. */
   if (req->tail_frames) {

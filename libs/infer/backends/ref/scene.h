@@ -1,7 +1,8 @@
 /*
- * scene.h - the ref model's constants, counter-based random numbers and
- * scene parameters, shared by the ref backend (C) and the cuda backend
- * (CUDA C++), so both draw exactly the same numbers.
+ * scene.h - the ref model's constants, counter-based random numbers, scene
+ * parameters, its encoder's cell and the talking head's mouth, shared by the
+ * ref backend (C) and the cuda backend (CUDA C++), so both draw exactly the
+ * same numbers.
  */
 #ifndef SPOOL_REF_SCENE_H
 #define SPOOL_REF_SCENE_H
@@ -145,6 +146,100 @@ static inline void ref_make_tables(ref_tables *t) {
       for (int a = 0; a < 3; a++) sum += (double)t->mix[a][c] * inv[a][ch];
       t->pinv[c][ch] = (float)sum;
     }
+}
+
+/* The talking head. The scene of a frame is its reference frame with a
+ * mouth painted on it, encoded: a filled ellipse of colour REF_MOUTH_R, G, B
+ * centred at (REF_MOUTH_CX × W, REF_MOUTH_CY × H), REF_MOUTH_RX × W wide on
+ * either side and opening × REF_MOUTH_RY × H high on either side, where the
+ * opening (0..1) follows the loudness of the frame's own samples: their RMS
+ * level in dBFS from REF_MOUTH_QUIET (closed: no mouth at all) to
+ * REF_MOUTH_LOUD (wide open). */
+#define REF_MOUTH_CX 0.5f
+#define REF_MOUTH_CY 0.70f
+#define REF_MOUTH_RX 0.12f
+#define REF_MOUTH_RY 0.09f
+#define REF_MOUTH_R 60
+#define REF_MOUTH_G 15
+#define REF_MOUTH_B 25
+#define REF_MOUTH_QUIET (-50.0)
+#define REF_MOUTH_LOUD (-10.0)
+
+/* The mouth's opening for n samples (a frame's): 0 for none or silence.
+ * The RMS is summed in double, in sample order, on one thread. */
+static inline float ref_mouth_opening(const float *s, size_t n) {
+  if (n == 0) return 0.0f;
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) sum += (double)s[i] * (double)s[i];
+  double db = 20.0 * log10(sqrt(sum / (double)n) + 1e-9);
+  double o = (db - REF_MOUTH_QUIET) / (REF_MOUTH_LOUD - REF_MOUTH_QUIET);
+  return (float)(o < 0 ? 0 : o > 1 ? 1 : o);
+}
+
+/* How much of pixel (X, Y) of a W×H frame the mouth at opening o covers,
+ * 0..1: the pixel row's overlap with the ellipse's extent over the pixel's
+ * centre column, [cy − hh, cy + hh] with hh = ry × sqrt(1 − (dx / rx)²).
+ * That is the exact area coverage along y and shrinks to 0 at the ends of
+ * the ellipse, a one-pixel anti-aliased edge all round, so an 8×8 cell's
+ * average changes smoothly with o; 0 everywhere at o = 0. */
+REF_HD static inline float ref_mouth_cover(uint32_t X, uint32_t Y, uint32_t W, uint32_t H, float o) {
+  float rx = REF_MOUTH_RX * (float)W, ry = o * REF_MOUTH_RY * (float)H;
+  float dx = ((float)X + 0.5f - REF_MOUTH_CX * (float)W) / rx;
+  float q = 1.0f - dx * dx;
+  if (ry <= 0.0f || q <= 0.0f) return 0.0f;
+  float hh = ry * sqrtf(q), cy = REF_MOUTH_CY * (float)H;
+  float top = cy - hh, bottom = cy + hh;
+  float lo = (float)Y > top ? (float)Y : top, hi = (float)Y + 1.0f < bottom ? (float)Y + 1.0f : bottom;
+  return hi > lo ? hi - lo : 0.0f;
+}
+
+/* Whether pixels [x0, x1) × [y0, y1) lie more than a pixel clear of the
+ * mouth's bounding box at opening o, so that it covers none of them. */
+REF_HD static inline int ref_mouth_clear(uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1, uint32_t W, uint32_t H,
+                                         float o) {
+  float rx = REF_MOUTH_RX * (float)W, ry = o * REF_MOUTH_RY * (float)H;
+  float cx = REF_MOUTH_CX * (float)W, cy = REF_MOUTH_CY * (float)H;
+  return o <= 0.0f || (float)x1 + 1.0f < cx - rx || (float)x0 - 1.0f > cx + rx || (float)y1 + 1.0f < cy - ry ||
+         (float)y0 - 1.0f > cy + ry;
+}
+
+/* Channel ch of a pixel, px, with the mouth painted over a of it: blended
+ * towards the mouth's colour, rounded. */
+REF_HD static inline uint8_t ref_mouth_paint(uint8_t px, int ch, float a) {
+  float m = ch == 0 ? (float)REF_MOUTH_R : ch == 1 ? (float)REF_MOUTH_G : (float)REF_MOUTH_B;
+  return (uint8_t)((float)px + a * (m - (float)px) + 0.5f);
+}
+
+/* Encode: the REF_C latents of cell (lx, ly) of one packed RGB24 frame of
+ * W×H into out[c × stride]: the mean over the cell's 8×8 pixels (fewer at
+ * the right and bottom edges) of the inverse tone of each channel, less the
+ * bias, through the pseudo-inverse of the mix. tone (256), pinv (REF_C × 3,
+ * row-major) and bias (3) are ref_tables'. With mouth > 0 (a talking head)
+ * the pixels are painted with the mouth at that opening first; mouth 0
+ * reads them as they are. */
+REF_HD static inline void ref_encode_cell(const float *tone, const float *pinv, const float *bias, const uint8_t *rgb,
+                                          uint32_t W, uint32_t H, uint32_t lx, uint32_t ly, float mouth, float *out,
+                                          size_t stride) {
+  uint32_t y0 = ly * REF_SCALE, y1 = y0 + REF_SCALE < H ? y0 + REF_SCALE : H;
+  uint32_t x0 = lx * REF_SCALE, x1 = x0 + REF_SCALE < W ? x0 + REF_SCALE : W;
+  float cover[REF_SCALE * REF_SCALE];
+  int painted = !ref_mouth_clear(x0, x1, y0, y1, W, H, mouth);
+  if (painted)
+    for (uint32_t Y = y0; Y < y1; Y++)
+      for (uint32_t X = x0; X < x1; X++) cover[(Y - y0) * REF_SCALE + (X - x0)] = ref_mouth_cover(X, Y, W, H, mouth);
+  float avg[3];
+  for (int ch = 0; ch < 3; ch++) {
+    float sum = 0;
+    for (uint32_t Y = y0; Y < y1; Y++)
+      for (uint32_t X = x0; X < x1; X++) {
+        uint8_t px = rgb[((size_t)Y * W + X) * 3 + ch];
+        float a = painted ? cover[(Y - y0) * REF_SCALE + (X - x0)] : 0.0f;
+        sum += tone[a > 0.0f ? ref_mouth_paint(px, ch, a) : px];
+      }
+    avg[ch] = sum / (float)((y1 - y0) * (x1 - x0)) - bias[ch];
+  }
+  for (int c = 0; c < REF_C; c++)
+    out[c * stride] = pinv[c * 3] * avg[0] + pinv[c * 3 + 1] * avg[1] + pinv[c * 3 + 2] * avg[2];
 }
 
 /* The noise schedule: sigma at step s of n. */

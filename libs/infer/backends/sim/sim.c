@@ -3,7 +3,10 @@
  * ONLY. It generates no picture worth watching: it sleeps step_ms per
  * denoise step (and frame_us per frame), emits flat frames whose colour
  * comes from the seed and the frame index (a request's prefix frames, when it
- * has them, come out as its first frames, unchanged), and hands out a zero
+ * has them, come out as its first frames, unchanged, and its reference
+ * frames, when it has them, as the others: a talking head's traffic, with
+ * no mouth drawn; audio is accepted only with reference frames, as ref
+ * accepts it, and not looked at), and hands out a zero
  * tail state of the right shape, so the control plane sees the timing and the
  * traffic of a real model at no compute cost. Params: "step_ms=<ms>;frame_us=<µs>".
  *
@@ -126,6 +129,11 @@ static int grow(uint8_t **p, size_t *cap, size_t need) {
 static spool_status sim_run(void *state, const spool_request *req, const spool_callbacks *cb, const int32_t *cancel,
                             char *err, size_t errlen) {
   sim_state *s = state;
+  if (req->audio_rate && !req->reference) {
+    snprintf(err, errlen, "audio: the sim backend stands in for a talking head, which animates a reference with "
+                          "audio; audio without reference frames has nothing to drive");
+    return SPOOL_ERR_INVALID_ARGUMENT;
+  }
   for (uint32_t step = 0; step < req->steps; step++) {
     if (spool_cancelled(cancel)) {
       snprintf(err, errlen, "cancelled at step %u", step);
@@ -162,6 +170,7 @@ static spool_status sim_run(void *state, const spool_request *req, const spool_c
     sleep_us(s->frame_us);
     const uint8_t *rgb = s->rgb;
     if (req->prefix && f < req->overlap) rgb = req->prefix + (size_t)f * fb;
+    else if (req->reference) rgb = req->reference + (size_t)f * fb;
     else memset(s->rgb, (int)((req->seed + (uint64_t)req->first_frame + f) & 0xFF), fb);
     spool_frame fr = {f, req->width, req->height, req->width * 3, rgb};
     if (cb->on_frame && cb->on_frame(cb->user, &fr)) return SPOOL_ERR_ABORTED;
