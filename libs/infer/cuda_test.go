@@ -16,7 +16,8 @@ import (
 // open with the ordinary device error, never crash or report another fault;
 // where the NVIDIA driver lists a GPU (/proc/driver/nvidia/gpus; not
 // /dev/nvidiactl, which libcuda creates by itself when run as root) it must open and render what ref
-// renders, a segment and an extension from prefix frames, within the
+// renders, a segment, an extension from prefix frames and a talking-head
+// chain, within the
 // plugin's tolerance (gpu-check.sh measures it fully).
 func TestCudaPlugin(t *testing.T) {
 	dir, _ := filepath.Abs("build")
@@ -47,6 +48,12 @@ func TestCudaPlugin(t *testing.T) {
 	// An extension from ref's last frames: the prefix encoder.
 	ext := prefixReq(128, 72, 5, lastFrames(want, 5))
 	within(t, "extension", run(t, e, ext), run(t, ref, ext))
+	// A talking head: the mouth painted over reference frames, encoded.
+	track := talkTrack(74)
+	got1, want1 := run(t, e, talkReq(track, 0, 41, 8, nil)), run(t, ref, talkReq(track, 0, 41, 8, nil))
+	within(t, "talking head", got1, want1)
+	within(t, "talking head, segment 2", run(t, e, talkReq(track, 33, 41, 8, want1.tail)),
+		run(t, ref, talkReq(track, 33, 41, 8, want1.tail)))
 }
 
 // within fails t unless got's frames are want's within 2 levels.

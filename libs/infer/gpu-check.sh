@@ -6,7 +6,9 @@
 #    backend: segment 1 of a chain (720p, 121 frames, 30 steps, 37-frame
 #    tail by default) and segment 2 conditioned on ref's tail, on both, with
 #    the same prompt and with a new one (prompt travel: the conditioning's
-#    drift fades out over the segment); then cuda chained on its own tail.
+#    drift fades out over the segment), an extension from prefix frames and
+#    a talking head (segment 1's frames as the reference, a voice); then
+#    cuda chained on its own tail.
 #    Tolerances: decoded frames within 2 levels of 255 per channel, tail
 #    latents within 1e-3 absolute, cuda's own chain seam exact. Prints a
 #    table with both backends' times.

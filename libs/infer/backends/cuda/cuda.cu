@@ -22,6 +22,12 @@
  * of the channel mix, with the tables of scene.h's ref_make_tables (computed
  * on the host by the same code as ref's); the latents then condition the
  * segment as a tail state's do.
+ *
+ * The talking head (reference frames given) is ref's too: the mouth's
+ * opening per frame comes from the frame's own samples on the host, by
+ * scene.h's ref_mouth_opening (the same code as ref's), and one thread per
+ * latent cell paints the mouth over its reference pixels and encodes them
+ * with scene.h's ref_encode_cell, the code ref runs, in the scene's stead.
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -30,8 +36,7 @@
 #include <string.h>
 
 extern "C" {
-#include "spool_infer_backend.h"
-#include "tailstate.h"
+#include "internal.h"
 }
 #include "../ref/scene.h"
 
@@ -83,27 +88,35 @@ __global__ void k_step(float *lat, size_t fsz, uint32_t O, uint32_t F, float rat
 }
 
 /* The latents of prefix frames: thread i is latent cell i % plane of prefix
- * frame i / plane; see ref.c's task_encode, whose loop order it keeps. tone
- * (256), pinv (REF_C × 3) and bias (3) are ref_tables'. */
+ * frame i / plane, encoded by ref_encode_cell (scene.h) as ref.c's
+ * task_encode does. tone (256), pinv (REF_C × 3) and bias (3) are
+ * ref_tables'. */
 __global__ void k_encode(const uint8_t *prefix, float *lat, const float *tone, const float *pinv, const float *bias,
                          uint32_t O, uint32_t h, uint32_t w, uint32_t H, uint32_t W) {
   size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, plane = (size_t)h * w;
   if (i >= plane * O) return;
   size_t f = i / plane, cell = i % plane;
-  uint32_t ly = (uint32_t)(cell / w), lx = (uint32_t)(cell % w);
-  uint32_t y0 = ly * REF_SCALE, y1 = y0 + REF_SCALE < H ? y0 + REF_SCALE : H;
-  uint32_t x0 = lx * REF_SCALE, x1 = x0 + REF_SCALE < W ? x0 + REF_SCALE : W;
   const uint8_t *rgb = prefix + f * (size_t)H * W * 3;
-  float avg[3];
-  for (int ch = 0; ch < 3; ch++) {
-    float sum = 0;
-    for (uint32_t Y = y0; Y < y1; Y++)
-      for (uint32_t X = x0; X < x1; X++) sum += tone[rgb[((size_t)Y * W + X) * 3 + ch]];
-    avg[ch] = sum / (float)((y1 - y0) * (x1 - x0)) - bias[ch];
+  ref_encode_cell(tone, pinv, bias, rgb, W, H, (uint32_t)(cell % w), (uint32_t)(cell / w), 0.0f,
+                  lat + f * plane * REF_C + cell, plane);
+}
+
+/* The talking head's scene of one frame: its reference frame rgb with the
+ * mouth at opening mouth, encoded (ref_encode_cell), one thread per latent
+ * cell; modes as k_scene's: 1 adds it to out (plus keep × src when src is
+ * not NULL), -1 subtracts it from src into out. */
+__global__ void k_talk(const uint8_t *rgb, float mouth, const float *tone, const float *pinv, const float *bias,
+                       uint32_t h, uint32_t w, uint32_t H, uint32_t W, float *out, const float *src, float keep,
+                       int mode) {
+  size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, plane = (size_t)h * w;
+  if (i >= plane) return;
+  float v[REF_C];
+  ref_encode_cell(tone, pinv, bias, rgb, W, H, (uint32_t)(i % w), (uint32_t)(i / w), mouth, v, 1);
+  for (int c = 0; c < REF_C; c++) {
+    size_t k = c * plane + i;
+    if (mode > 0) out[k] += src ? v[c] + keep * src[k] : v[c];
+    else out[k] = src[k] - v[c];
   }
-  float *out = lat + f * plane * REF_C + cell;
-  for (int c = 0; c < REF_C; c++)
-    out[c * plane] = pinv[c * 3] * avg[0] + pinv[c * 3 + 1] * avg[1] + pinv[c * 3 + 2] * avg[2];
 }
 
 __global__ void k_mix(const float *lat, float *lrgb, size_t plane, const float *mix, const float *bias) {
@@ -145,8 +158,10 @@ struct cuda_state {
   float *lat = nullptr, *drift = nullptr, *lrgb = nullptr, *mix = nullptr, *bias = nullptr;
   float *tone = nullptr, *pinv = nullptr;
   uint8_t *rgb = nullptr, *lut = nullptr, *host_rgb = nullptr, *tail = nullptr, *prefix = nullptr;
-  float *host_lat = nullptr;
+  uint8_t *reference = nullptr; /* the talking head's reference frames O − 1 (or 0) .. F − 1 */
+  float *host_lat = nullptr, *mouth = nullptr; /* mouth: the opening per frame, on the host */
   size_t lat_cap = 0, frame_cap = 0, rgb_cap = 0, tail_cap = 0, host_lat_cap = 0, prefix_cap = 0;
+  size_t reference_cap = 0, mouth_cap = 0;
   ref_tables tab; /* on the host; uploaded at open */
 };
 
@@ -236,8 +251,10 @@ static void c_close(void *state) {
   cudaFree(s->tone);
   cudaFree(s->pinv);
   cudaFree(s->prefix);
+  cudaFree(s->reference);
   cudaFreeHost(s->host_rgb);
   free(s->host_lat);
+  free(s->mouth);
   free(s->tail);
   delete s;
 }
@@ -256,6 +273,11 @@ static unsigned blocks(size_t n) { return (unsigned)((n + 255) / 256); }
 static spool_status c_run(void *state, const spool_request *req, const spool_callbacks *cb, const int32_t *cancel,
                           char *err, size_t errlen) {
   cuda_state *s = (cuda_state *)state;
+  if (req->audio_rate && !req->reference) {
+    snprintf(err, errlen, "audio: the cuda backend animates a reference with audio; audio without reference frames "
+                          "has nothing to drive");
+    return SPOOL_ERR_INVALID_ARGUMENT;
+  }
   CU(cudaSetDevice(s->device));
   const uint32_t W = req->width, H = req->height, F = req->frames, O = req->cond || req->prefix ? req->overlap : 0;
   const uint32_t h = (H + REF_SCALE - 1) / REF_SCALE, w = (W + REF_SCALE - 1) / REF_SCALE;
@@ -293,7 +315,32 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
       return st;
     CU(cudaMemcpy(s->lat, s->host_lat, (size_t)O * fsz * 4, cudaMemcpyHostToDevice));
   }
-  if (O)
+  /* The talking head: its reference frames from the last conditioning one
+   * on, and each frame's mouth opening from its own samples (ref's code). */
+  const uint32_t r0 = O ? O - 1 : 0;
+  const size_t fb = (size_t)W * H * 3;
+  if (req->reference) {
+    if ((st = grow_dev((void **)&s->reference, &s->reference_cap, (F - r0) * fb, err, errlen)) != SPOOL_OK) return st;
+    CU(cudaMemcpy(s->reference, req->reference + r0 * fb, (F - r0) * fb, cudaMemcpyHostToDevice));
+    if (s->mouth_cap < F) {
+      float *m = (float *)realloc(s->mouth, F * sizeof(float));
+      if (!m) return SPOOL_ERR_OUT_OF_MEMORY;
+      s->mouth = m, s->mouth_cap = F;
+    }
+    int64_t base = req->audio_rate ? spool_sample_at(req->first_frame, req->fps, req->audio_rate) : 0;
+    for (uint32_t f = 0; f < F; f++) {
+      s->mouth[f] = 0.0f;
+      if (!req->audio) continue;
+      int64_t t = req->first_frame + (int64_t)f;
+      size_t a = (size_t)(spool_sample_at(t, req->fps, req->audio_rate) - base);
+      size_t b = (size_t)(spool_sample_at(t + 1, req->fps, req->audio_rate) - base);
+      s->mouth[f] = ref_mouth_opening(req->audio + a, b - a);
+    }
+  }
+  if (O && req->reference)
+    k_talk<<<blocks(plane), 256>>>(s->reference, s->mouth[O - 1], s->tone, s->pinv, s->bias, h, w, H, W, s->drift,
+                                   s->lat + (size_t)(O - 1) * fsz, 0.0f, -1);
+  else if (O)
     k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + O - 1, h, w, s->drift, s->lat + (size_t)(O - 1) * fsz, 0.0f,
                                   -1);
   k_noise<<<blocks(fsz), 256>>>(s->lat, fsz, O, F, req->seed);
@@ -309,9 +356,15 @@ static spool_status c_run(void *state, const spool_request *req, const spool_cal
     CU(cudaDeviceSynchronize());
     if (cb->on_step && cb->on_step(cb->user, step + 1, req->steps)) return SPOOL_ERR_ABORTED;
   }
-  for (uint32_t f = O; f < F; f++)
-    k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + (int64_t)f, h, w, s->lat + (size_t)f * fsz, O ? s->drift : nullptr,
-                                  O ? ref_keep(f, O, F) : 0.0f, 1);
+  for (uint32_t f = O; f < F; f++) {
+    if (req->reference)
+      k_talk<<<blocks(plane), 256>>>(s->reference + (f - r0) * fb, s->mouth[f], s->tone, s->pinv, s->bias, h, w, H, W,
+                                     s->lat + (size_t)f * fsz, O ? s->drift : nullptr, O ? ref_keep(f, O, F) : 0.0f, 1);
+    else
+      k_scene<<<blocks(fsz), 256>>>(sc, req->first_frame + (int64_t)f, h, w, s->lat + (size_t)f * fsz,
+                                    O ? s->drift : nullptr, O ? ref_keep(f, O, F) : 0.0f, 1);
+  }
+  CU(cudaGetLastError());
   CU(cudaDeviceSynchronize());
   if (req->tail_frames) {
     uint32_t tf = req->tail_frames;
