@@ -3,8 +3,11 @@ package infer_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/infer"
+	"github.com/spoolvideo/spool/libs/plan"
 	"github.com/spoolvideo/spool/libs/realpart"
 )
 
@@ -160,5 +164,60 @@ func TestPythonEmbedsItsEnvironment(t *testing.T) {
 	if !strings.Contains(msg, "prefix="+venv+" ") || !strings.Contains(msg, "numpy="+venv+"/lib/") ||
 		!strings.Contains(msg, "foreign=[]") {
 		t.Fatalf("the embedded interpreter is not %s alone: %v", venv, err)
+	}
+}
+
+// TestPythonGetsAudioAndReference: the request's audio samples and
+// reference frames reach the module intact (numpy float32 [n] and uint8
+// [frames, H, W, 3], with audio_rate): spool_media_echo hands each
+// reference frame back with the SHA-256 of the frame's own samples, which
+// it slices by spool's sample arithmetic, the rate and the sample count in
+// its first 44 bytes. Without them the module gets None and 0.
+func TestPythonGetsAudioAndReference(t *testing.T) {
+	e := openPython(t, "spool_media_echo")
+	const fps, rate, first, frames = 24, 22050, -3, 9 // an extension's segment: frames -3..5
+	lo, hi := plan.Samples(first, first+frames, fps, rate)
+	audio := make([]float32, hi-lo)
+	for i := range audio { // every bit pattern matters: signs, -0, subnormals, extremes
+		audio[i] = math.Float32frombits(uint32(i) * 2654435761 % 0x7f800000)
+		if i%2 == 1 {
+			audio[i] = -audio[i]
+		}
+	}
+	audio[3] = float32(math.Copysign(0, -1))
+	r := pyReq()
+	r.Frames, r.FirstFrame, r.FPS, r.Audio, r.AudioRate = frames, first, fps, audio, rate
+	r.Reference = make([]byte, frames*r.Width*r.Height*3)
+	for i := range r.Reference {
+		r.Reference[i] = byte(i*7 + i/5)
+	}
+	r.Prefix, r.Overlap = r.Reference[:3*r.Width*r.Height*3], 3 // not echoed; it rides along
+	c := run(t, e, r)
+	fb := r.Width * r.Height * 3
+	for i, f := range c.frames {
+		a, b := plan.Samples(first+int64(i), first+int64(i)+1, fps, rate)
+		own := make([]byte, 0, 4*(b-a))
+		for _, s := range audio[a-lo : b-lo] {
+			own = binary.LittleEndian.AppendUint32(own, math.Float32bits(s))
+		}
+		sum := sha256.Sum256(own)
+		head := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint32(sum[:], rate), uint64(len(audio)))
+		if !bytes.Equal(f[:44], head) {
+			t.Fatalf("frame %d: the module saw other samples, rate or count: % x, want % x", i, f[:44], head)
+		}
+		if !bytes.Equal(f[44:], r.Reference[i*fb+44:(i+1)*fb]) {
+			t.Fatalf("frame %d: the module saw another reference frame", i)
+		}
+	}
+	r.Audio, r.AudioRate, r.Reference = nil, 0, nil
+	c = run(t, e, r)
+	if sum := sha256.Sum256(nil); !bytes.Equal(c.frames[0][:44], append(sum[:], make([]byte, 12)...)) {
+		t.Fatalf("without media: % x", c.frames[0][:44])
+	}
+	// A module that cannot use them says so, as skyreels_df does.
+	r.Audio, r.AudioRate = audio, rate
+	err := openPython(t, "spool_numpy_ref").Run(context.Background(), r, newCollect())
+	if !errors.Is(err, infer.ErrBackend) || !strings.Contains(err.Error(), "spool_numpy_ref: the request carries audio") {
+		t.Fatalf("spool_numpy_ref with audio: %v", err)
 	}
 }

@@ -38,6 +38,10 @@ window per spool segment, handing latents from segment to segment:
 * the VAE decodes one latent frame at a time (the Wan VAE's own causal
   chunking, its temporal cache carried from chunk to chunk), so the frames
   are those of a whole-window decode and go to io.frame as they come.
+
+SkyReels-V2 diffusion forcing is not audio-driven and animates no
+reference: a request carrying request["audio"] or
+request["reference_frames"] is refused (ValueError), never run without them.
 """
 
 import contextlib
@@ -368,6 +372,13 @@ def usable_prefix(prefix_frames, block):
 
 def check_request(request, max_window, block, model="the model"):
     """Refuses what the pipeline would run wrongly without saying so."""
+    given = [k for k in ("audio", "reference_frames") if request.get(k) is not None]
+    if given:
+        raise ValueError(
+            "skyreels_df: the request carries %s, but %s (SkyReels-V2 diffusion forcing) is not audio-driven and "
+            "animates no reference frames; it would ignore them: run an audio-driven or talking-head model"
+            % (" and ".join(given), model)
+        )
     frames = request["frames"]
     if max_window and frames > max_window:
         raise ValueError(

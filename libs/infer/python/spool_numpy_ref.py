@@ -9,7 +9,8 @@ prefix RGB frames encoded: the inverse of decode, exact but for rounding on
 frames this model decoded); the tail is handed out before decode; decode
 upsamples each latent frame to RGB.
 
-Deterministic: the same request gives the same frames.
+Deterministic: the same request gives the same frames. It is not
+audio-driven: a request with audio or reference frames is refused.
 """
 
 import hashlib
@@ -62,6 +63,9 @@ def _encode(frames, h, w):
 
 
 def generate_segment(request, io):
+    given = [k for k in ("audio", "reference_frames") if request.get(k) is not None]
+    if given:
+        raise ValueError("spool_numpy_ref: the request carries %s, which this model cannot use" % " and ".join(given))
     frames, overlap, steps = request["frames"], request["overlap"], request["steps"]
     height, width = request["height"], request["width"]
     h, w = -(-height // SCALE), -(-width // SCALE)

@@ -498,18 +498,35 @@ static PyObject *cond_array(const spool_request *r, py_state *s, char *err, size
   return arr;
 }
 
-/* The prefix frames as a numpy uint8 array [overlap, height, width, 3],
- * copied into a bytearray (writable, and the module may keep it). */
-static PyObject *prefix_array(const spool_request *r) {
-  PyObject *buf = PyByteArray_FromStringAndSize((const char *)r->prefix, (Py_ssize_t)r->prefix_len);
-  if (!buf) return NULL;
-  PyObject *np = PyImport_ImportModule("numpy");
-  PyObject *flat = np ? PyObject_CallMethod(np, "frombuffer", "Os", buf, "uint8") : NULL;
-  PyObject *arr = flat ? PyObject_CallMethod(flat, "reshape", "(IIII)", r->overlap, r->height, r->width, 3u) : NULL;
+/* n bytes at data as a numpy array of dtype and shape (a tuple), copied
+ * into a bytearray (writable, and the module may keep it). */
+static PyObject *numpy_copy(const void *data, size_t n, const char *dtype, PyObject *shape) {
+  if (!shape) return NULL;
+  PyObject *buf = PyByteArray_FromStringAndSize((const char *)data, (Py_ssize_t)n);
+  PyObject *np = buf ? PyImport_ImportModule("numpy") : NULL;
+  PyObject *flat = np ? PyObject_CallMethod(np, "frombuffer", "Os", buf, dtype) : NULL;
+  PyObject *arr = flat ? PyObject_CallMethod(flat, "reshape", "(O)", shape) : NULL;
   Py_XDECREF(flat);
   Py_XDECREF(np);
-  Py_DECREF(buf);
+  Py_XDECREF(buf);
+  Py_DECREF(shape);
   return arr;
+}
+
+/* The prefix frames as a numpy uint8 array [overlap, height, width, 3]. */
+static PyObject *prefix_array(const spool_request *r) {
+  return numpy_copy(r->prefix, r->prefix_len, "uint8", Py_BuildValue("(IIII)", r->overlap, r->height, r->width, 3u));
+}
+
+/* The audio samples as a numpy float32 array [audio_len]. */
+static PyObject *audio_array(const spool_request *r) {
+  return numpy_copy(r->audio, r->audio_len * sizeof(float), "float32", Py_BuildValue("(n)", (Py_ssize_t)r->audio_len));
+}
+
+/* The reference frames as a numpy uint8 array [frames, height, width, 3]. */
+static PyObject *reference_array(const spool_request *r) {
+  return numpy_copy(r->reference, r->reference_len, "uint8",
+                    Py_BuildValue("(IIII)", r->frames, r->height, r->width, 3u));
 }
 
 static spool_status py_run(void *state, const spool_request *r, const spool_callbacks *cb, const int32_t *cancel,
@@ -518,7 +535,8 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
   run_ctx c = {r, cb, cancel, s->channels, s->scale, s->temporal, 0, 0, 0, 0, ""};
   spool_status st = SPOOL_OK;
   enter_python();
-  PyObject *type = NULL, *io = NULL, *req = NULL, *cond = NULL, *prefix = NULL, *res = NULL;
+  PyObject *type = NULL, *io = NULL, *req = NULL, *cond = NULL, *prefix = NULL, *audio = NULL, *reference = NULL;
+  PyObject *res = NULL;
   type = PyType_FromSpec(&io_spec);
   if (!type) goto pyfail;
   io = PyType_GenericAlloc((PyTypeObject *)type, 0);
@@ -540,12 +558,19 @@ static spool_status py_run(void *state, const spool_request *r, const spool_call
   }
   prefix = r->prefix ? prefix_array(r) : Py_NewRef(Py_None);
   if (!prefix) goto pyfail;
-  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:L,s:I,s:I,s:O,s:O,s:s,s:s,s:i,s:O}", "prompt", r->prompt,
-                      "seed", (unsigned long long)r->seed, "width", r->width, "height", r->height, "frames", r->frames,
-                      "overlap", r->overlap, "steps", r->steps, "guidance", (double)r->guidance, "first_frame",
-                      (long long)r->first_frame, "tail_frames", r->tail_frames, "fps", r->fps ? r->fps : 24u, "cond",
-                      cond, "prefix_frames", prefix, "model", s->model, "weights_dir", s->weights, "device", s->device,
-                      "params", s->params);
+  /* audio_rate 0 with samples is refused by the engine; a rate without
+   * samples (0 frames' worth) is an empty array. */
+  audio = r->audio_rate ? audio_array(r) : Py_NewRef(Py_None);
+  if (!audio) goto pyfail;
+  reference = r->reference ? reference_array(r) : Py_NewRef(Py_None);
+  if (!reference) goto pyfail;
+  req = Py_BuildValue("{s:s,s:K,s:I,s:I,s:I,s:I,s:I,s:d,s:L,s:I,s:I,s:O,s:O,s:O,s:I,s:O,s:s,s:s,s:i,s:O}", "prompt",
+                      r->prompt, "seed", (unsigned long long)r->seed, "width", r->width, "height", r->height, "frames",
+                      r->frames, "overlap", r->overlap, "steps", r->steps, "guidance", (double)r->guidance,
+                      "first_frame", (long long)r->first_frame, "tail_frames", r->tail_frames, "fps",
+                      r->fps ? r->fps : 24u, "cond", cond, "prefix_frames", prefix, "audio", audio, "audio_rate",
+                      r->audio_rate, "reference_frames", reference, "model", s->model, "weights_dir", s->weights,
+                      "device", s->device, "params", s->params);
   if (!req) goto pyfail;
   res = PyObject_CallFunctionObjArgs(s->generate, req, io, NULL);
   /* Once the cancel flag is up, however the module stops (spool.Abort from
@@ -586,6 +611,8 @@ done:
   Py_XDECREF(req);
   Py_XDECREF(cond);
   Py_XDECREF(prefix);
+  Py_XDECREF(audio);
+  Py_XDECREF(reference);
   Py_XDECREF(io);
   Py_XDECREF(type);
   leave_python();

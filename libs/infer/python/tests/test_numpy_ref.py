@@ -46,6 +46,12 @@ class NumpyRefTest(unittest.TestCase):
             for i in range(3):
                 self.assertLessEqual(np.abs(two.frames[i].astype(int) - prefix[i].astype(int)).max(), 1)
 
+    def test_audio_and_reference_frames_are_refused(self):
+        for kw in (dict(audio=np.zeros(6000, dtype=np.float32), audio_rate=16000),
+                   dict(reference_frames=np.zeros((9, 48, 64, 3), dtype=np.uint8))):
+            with self.assertRaisesRegex(ValueError, "spool_numpy_ref: the request carries (audio|reference_frames)"):
+                self.run_segment(**kw)
+
     def test_prompts_differ(self):
         a, b = self.run_segment(), self.run_segment(prompt="a whale under ice")
         self.assertGreater(np.abs(a.frames[4].astype(int) - b.frames[4].astype(int)).mean(), 5)

@@ -171,6 +171,20 @@ class RefusedTest(tiny.TinyTestCase):
         with self.assertRaisesRegex(ValueError, "frames=16: the Wan VAE needs 4k\\+1 frames"):
             run(self.engine, frames=16)
 
+    def test_audio_and_reference_frames_are_refused(self):
+        # Not audio-driven, no talking head: never run as if they were not there.
+        audio = np.zeros(11334, dtype=np.float32)  # 17 frames at 24 fps, 16 kHz
+        reference = np.zeros((17, tiny.HEIGHT, tiny.WIDTH, 3), dtype=np.uint8)
+        for kw, named in [(dict(audio=audio, audio_rate=16000), "carries audio,"),
+                          (dict(reference_frames=reference), "carries reference_frames,"),
+                          (dict(audio=audio, audio_rate=16000, reference_frames=reference),
+                           "carries audio and reference_frames, but skyreels-v2-df-tiny .* is not audio-driven")]:
+            io = make_io()
+            with self.assertRaisesRegex(ValueError, named):
+                self.engine.generate_segment(tiny.request(**kw), io)
+            self.assertEqual((io.steps, io.frames, io.tail_latents), ([], [], None), "work done before refusing")
+        run(self.engine, audio=None, audio_rate=0, reference_frames=None)  # none given: runs
+
 
 class CausalBlockTest(tiny.TinyTestCase):
     """A transformer of causal blocks of 2 latent frames."""
