@@ -166,6 +166,33 @@ func TestTalkingHeadFollowsTheAudio(t *testing.T) {
 	}
 }
 
+// TestTalkingHeadExtension: an extension's talking head starts before frame
+// 0 (its prefix frames are the input's last ones), where the samples of a
+// frame are those of negative indices: the mouth of every new frame still
+// follows its own samples.
+func TestTalkingHeadExtension(t *testing.T) {
+	const first, frames, overlap = -5, 41, 5
+	track := talkTrack(frames) // track[0] is the sample at S(first)
+	base := plan.SampleAt(first, talkFPS, talkRate)
+	r := talkReq(track, 0, frames, overlap, nil)
+	r.FirstFrame, r.Audio = first, track[:plan.SampleAt(first+frames, talkFPS, talkRate)-base]
+	r.Prefix = bytes.Repeat(talkFace(0), overlap)
+	c := run(t, open(t, "ref"), r)
+	var dark, loud []float64
+	for i := overlap; i < frames; i++ {
+		lo, hi := plan.Samples(first+int64(i), first+int64(i)+1, talkFPS, talkRate)
+		sum := 0.0
+		for _, s := range r.Audio[lo-base : hi-base] {
+			sum += float64(s) * float64(s)
+		}
+		db := 20 * math.Log10(math.Sqrt(sum/float64(hi-lo))+1e-9)
+		dark, loud = append(dark, mouthDarkness(c.frames[i])), append(loud, min(-10, max(-50, db)))
+	}
+	if r0 := xcorr(dark, loud, 0); r0 < 0.9 {
+		t.Fatalf("the new frames' mouth does not follow their samples: Pearson %.4f, want > 0.9", r0)
+	}
+}
+
 // TestTalkingHeadThreadsAreBitIdentical: the talking head's bytes, frames
 // and tails, do not depend on the thread count.
 func TestTalkingHeadThreadsAreBitIdentical(t *testing.T) {
@@ -251,4 +278,37 @@ func nan(a []float32, i int) []float32 {
 	b := append([]float32(nil), a...)
 	b[i] = float32(math.NaN())
 	return b
+}
+
+// FuzzTalkRequest: no combination of audio and reference sizes, rates,
+// frame rates and first frames crashes the engine; invalid ones are
+// ErrInvalidRequest, and a valid one runs.
+func FuzzTalkRequest(f *testing.F) {
+	e, err := infer.Open("ref")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer e.Close()
+	f.Add(int64(0), 4, 24, 16000, 2667, 4)              // valid
+	f.Add(int64(-2), 4, 25, 8000, 1280, 4)              // valid, an extension's conditioning frames first
+	f.Add(int64(0), 4, 24, 16000, 2666, 4)              // a sample short
+	f.Add(int64(0), 4, 0, 16000, 2667, 4)               // no fps
+	f.Add(int64(1)<<40, 4, 24, 16000, 2667, 4)          // past 2^40
+	f.Add(int64(math.MaxInt64-4), 4, 240, 192000, 1, 4) // the last frame at the largest index
+	f.Add(int64(-1)<<62, 4, 1, 8000, 0, 0)              // no audio, a rate
+	f.Add(int64(0), 4, 24, 0, 0, 3)                     // a frame of reference short
+	f.Fuzz(func(t *testing.T, first int64, frames, fps, rate, nAudio, nRef int) {
+		if frames < 1 || frames > 8 || nAudio < 0 || nAudio > 1<<16 || nRef < 0 || nRef > 9 {
+			return
+		}
+		r := infer.Request{Prompt: "p", Width: 16, Height: 16, Frames: frames, Steps: 1, FirstFrame: first, FPS: fps,
+			AudioRate: rate, Audio: make([]float32, nAudio), Reference: make([]byte, nRef*16*16*3)}
+		if first < 0 && first >= -int64(frames-1) { // conditioning frames before 0 need media
+			r.Overlap, r.Prefix = int(-first), make([]byte, int(-first)*16*16*3)
+		}
+		err := e.Run(context.Background(), r, newCollect())
+		if err != nil && !errors.Is(err, infer.ErrInvalidRequest) {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+	})
 }
