@@ -506,12 +506,12 @@ static void test_request_sizes_and_prefix(void) {
 static void test_talking_head(void) {
   spool_engine_t *plain_e = open_engine("ref", NULL);
   spool_request r = request();
-  r.frames = 21, r.tail_frames = 0;
+  r.frames = 22, r.tail_frames = 0;
   sink ref;
   CHECK(run(plain_e, &r, &ref, NULL) == SPOOL_OK, "reference frames: %s", spool_engine_last_error(plain_e));
   spool_engine_close(plain_e);
-  /* 21 frames at 25 fps and 8 kHz: 320 samples a frame; frames 5..9 loud. */
-  static float audio[21 * 320];
+  /* Frames 0..21 at 25 fps and 8 kHz: 320 samples a frame; 5..9 loud. */
+  static float audio[22 * 320];
   for (int i = 5 * 320; i < 10 * 320; i++) audio[i] = 0.5f * sinf((float)i * 0.2f);
   spool_request t1 = request();
   t1.frames = 13, t1.tail_frames = 4, t1.fps = 25, t1.audio_rate = 8000, t1.audio = audio, t1.audio_len = 13 * 320;
