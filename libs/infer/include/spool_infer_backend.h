@@ -7,7 +7,10 @@
  * program that uses the library never links Python or CUDA.
  *
  * The engine validates every request (sizes, frames, overlap, steps, prompt,
- * and the tail-state blob's header and checksum) before a backend sees it.
+ * the tail-state blob's header and checksum, the prefix, audio and reference
+ * frames' sizes) before a backend sees it. A backend refuses audio or
+ * reference frames it cannot use (SPOOL_ERR_INVALID_ARGUMENT, naming them)
+ * rather than ignore them.
  */
 #ifndef SPOOL_INFER_BACKEND_H
 #define SPOOL_INFER_BACKEND_H
