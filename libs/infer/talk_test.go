@@ -139,19 +139,19 @@ func TestTalkingHeadFollowsTheAudio(t *testing.T) {
 	}
 	frames := append(append([][]byte{}, s1.frames...), s2.frames[8:]...)
 	dark, loud := make([]float64, len(frames)), make([]float64, len(frames))
-	quiet, open := 0.0, 0.0
+	quiet, wide := 0.0, 0.0
 	for i, f := range frames {
 		dark[i], loud[i] = mouthDarkness(f), loudness(track, i)
 		switch {
 		case loud[i] == -50:
 			quiet = max(quiet, math.Abs(dark[i]-mouthDarkness(talkFace(i))))
 		case loud[i] == -10:
-			open = max(open, dark[i]-mouthDarkness(talkFace(i)))
+			wide = max(wide, dark[i]-mouthDarkness(talkFace(i)))
 		}
 	}
 	r0 := xcorr(dark, loud, 0)
 	t.Logf("mouth darkness against loudness over %d frames: Pearson %.4f; silent frames within %.2f levels of the "+
-		"reference, wide open %.1f levels darker", len(frames), r0, quiet, open)
+		"reference, wide open %.1f levels darker", len(frames), r0, quiet, wide)
 	if r0 < 0.9 {
 		t.Errorf("the mouth does not follow the audio: Pearson %.4f, want > 0.9", r0)
 	}
@@ -160,9 +160,9 @@ func TestTalkingHeadFollowsTheAudio(t *testing.T) {
 			t.Errorf("cross-correlation at lag %d (%.4f) is not below lag 0's (%.4f)", lag, r, r0)
 		}
 	}
-	if quiet > 3 || open < 30 {
+	if quiet > 3 || wide < 30 {
 		t.Errorf("silent frames differ from the reference by up to %.2f levels in the mouth box (bound 3); a wide "+
-			"open mouth darkens it by %.1f (want ≥ 30)", quiet, open)
+			"open mouth darkens it by %.1f (want ≥ 30)", quiet, wide)
 	}
 }
 
