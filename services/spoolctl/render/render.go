@@ -159,7 +159,7 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 		return err
 	}
 	s := &sink{task: t, enc: e}
-	if err := engine.Run(ctx, worker.Request(t, r.cond, prefix), s); err != nil {
+	if err := engine.Run(ctx, worker.Request(t, r.cond, worker.Media{Prefix: prefix}), s); err != nil {
 		_ = e.Close()
 		return err
 	}

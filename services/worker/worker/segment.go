@@ -134,6 +134,10 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 	if err != nil {
 		return nil, err
 	}
+	audio, ref, err := w.sound(ctx, task)
+	if err != nil {
+		return nil, err
+	}
 	out := &output{encoded: &bytes.Buffer{}, cond: condEntry}
 	opts := media.EncodeOptions{Width: int(task.Width), Height: int(task.Height), FPS: int(task.Fps), Codec: w.codec,
 		Keyframes: CrossfadeKeyframes(task)}
@@ -147,7 +151,7 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 		out.enc, out.encoded = enc, buf
 	}
 	out.sink = &sink{ctx: ctx, w: w, slot: sl, task: task, enc: out.enc}
-	req := Request(task, cond, prefix)
+	req := Request(task, cond, Media{Prefix: prefix, Audio: audio, Reference: ref})
 	start := time.Now()
 	out.sink.start = start
 	sl.since.Store(start.UnixNano())

@@ -9,16 +9,31 @@ import (
 // and so does the single-process oracle (spoolctl render --local), so that
 // both make the same bytes.
 
+// Media is what a task reads besides its conditioning tail: a segment
+// that starts from media reads its prefix frames (PrefixFrames frames of
+// RGB24); a job with audio reads its segment's samples (SegmentAudio); a
+// talking head its reference frames (SegmentReference).
+type Media struct {
+	Prefix    []byte
+	Audio     []float32
+	Reference []byte
+}
+
 // Request is the engine request of a task, conditioned on cond (the
 // previous segment's tail state, or nil) or, for a segment that starts from
-// media, on prefix (the task's PrefixFrames frames of RGB24): the engine
-// then conditions its first PrefixFrames frames on them.
-func Request(t *spoolv1.SegmentTask, cond, prefix []byte) infer.Request {
+// media, on m.Prefix: the engine then conditions its first PrefixFrames
+// frames on them. It hears m.Audio at the task's audio rate and animates
+// m.Reference.
+func Request(t *spoolv1.SegmentTask, cond []byte, m Media) infer.Request {
 	r := infer.Request{Prompt: t.Prompt, Seed: t.Seed, Width: int(t.Width), Height: int(t.Height),
 		Frames: int(t.Frames), Overlap: int(t.Overlap), Steps: int(t.Steps), Guidance: t.Guidance,
-		FirstFrame: t.FirstFrame, Cond: cond, TailFrames: int(t.TailFrames), FPS: int(t.Fps)}
+		FirstFrame: t.FirstFrame, Cond: cond, TailFrames: int(t.TailFrames), FPS: int(t.Fps),
+		Audio: m.Audio, Reference: m.Reference}
+	if m.Audio != nil {
+		r.AudioRate = int(t.AudioRate)
+	}
 	if t.PrefixFrames > 0 {
-		r.Overlap, r.Prefix, r.Cond = int(t.PrefixFrames), prefix, nil
+		r.Overlap, r.Prefix, r.Cond = int(t.PrefixFrames), m.Prefix, nil
 	}
 	return r
 }
