@@ -69,6 +69,7 @@ func TestServedModels(t *testing.T) {
     fps: 24
     gpu_memory_mib: ` + strconv.Itoa(gpuMiB) + `
     audio_sample_rate: 0
+    talking_head: false
     step_time: 1s
     default_resolution: small
     any_size: true

@@ -164,6 +164,7 @@ func pythonCatalog(t *testing.T) string {
     fps: 24
     gpu_memory_mib: 0
     audio_sample_rate: 0
+    talking_head: false
     step_time: 0s
     default_resolution: small
     any_size: true
