@@ -33,7 +33,9 @@ type job struct {
 	bytes    int64 // bytes appended, buffered ones included
 	buf      bytes.Buffer
 	hash     hash.Hash // SHA-256 of every byte appended, in order
-	init     []byte    // the init segment, from segment 0
+	init     []byte    // segment 0's init segment, which every segment's must equal
+	out      []byte    // the init segment the outputs start with: init, with the audio track when there is one
+	audio    *audio    // the job's sound; nil for a silent job
 	pieces   []store.Piece
 	prevTail []byte // independent mode: the last segment's trailing overlap fragment
 }
@@ -63,14 +65,23 @@ func (s *Stitcher) open(ctx context.Context, jb store.Job) (*job, error) {
 	if j.pieces, err = s.store.ListPieces(ctx, id, 0); err != nil {
 		return nil, err
 	}
-	if st.Appended > 0 {
-		if j.init, err = s.get(ctx, mustKey(blob.HLSInit(id))); err != nil {
-			return nil, err
-		}
-	}
 	if st.Finalized {
 		j.appended = st.Appended
 		return j, nil
+	}
+	if jb.AudioKey != "" {
+		if j.audio, err = s.openAudio(ctx, jb.AudioKey); err != nil {
+			return nil, err
+		}
+	}
+	if st.Appended > 0 {
+		out, err := s.get(ctx, mustKey(blob.HLSInit(id)))
+		if err != nil {
+			return nil, err
+		}
+		if err := j.resumeInit(ctx, out); err != nil {
+			return nil, err
+		}
 	}
 	// Rebuild the buffer: the pieces past the last part, init first when no
 	// part holds it yet. They are the bytes appended before, byte for byte.
@@ -88,7 +99,7 @@ func (s *Stitcher) open(ctx context.Context, jb store.Job) (*job, error) {
 			return nil, err
 		}
 		if p.Index == 0 {
-			j.write(j.init)
+			j.write(j.out)
 			if j.job.InputFrames > 0 {
 				_, input, n, err := j.input(ctx, false)
 				if err != nil {
@@ -165,7 +176,7 @@ func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
 	}
 	id := j.job.ID
 	if seg.Index == 0 {
-		if _, err := j.s.blob.Put(ctx, mustKey(blob.HLSInit(id)), bytes.NewReader(j.init), int64(len(j.init)),
+		if _, err := j.s.blob.Put(ctx, mustKey(blob.HLSInit(id)), bytes.NewReader(j.out), int64(len(j.out)),
 			blob.PutOptions{ContentType: "video/mp4"}); err != nil {
 			return err
 		}
@@ -178,7 +189,7 @@ func (j *job) append(ctx context.Context, seg store.Segment) (err error) {
 		return err
 	}
 	if seg.Index == 0 {
-		j.write(j.init)
+		j.write(j.out)
 		j.write(input)
 		j.frames += j.job.InputFrames
 	}

@@ -26,7 +26,9 @@ var errFrameMismatch = media.ErrFrameMismatch
 //     overlap in a fragment of its own.
 //
 // The frames must be exactly those the plan gives the segment, starting at
-// the frame where the previous piece ended.
+// the frame where the previous piece ended. A job with sound adds one
+// audio fragment after them: the AAC packets presented with the piece's
+// frames (media.PieceAudio), read from the job's audio objects.
 func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte, error) {
 	data, err := j.s.get(ctx, blob.Key(seg.VideoKey))
 	if err != nil {
@@ -37,7 +39,9 @@ func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte
 		return store.Piece{}, nil, fmt.Errorf("%w: segment %d: %w", errFrameMismatch, seg.Index, err)
 	}
 	if j.init == nil {
-		j.init = init
+		if err := j.setInit(init); err != nil {
+			return store.Piece{}, nil, err
+		}
 	} else if !bytes.Equal(init, j.init) {
 		return store.Piece{}, nil, fmt.Errorf("stitcher: segment %d was encoded with another codec configuration than segment 0", seg.Index)
 	}
@@ -89,6 +93,15 @@ func (j *job) piece(ctx context.Context, seg store.Segment) (store.Piece, []byte
 	}
 	if p.FirstFrame != j.nextFrame() {
 		return store.Piece{}, nil, fmt.Errorf("%w: segment %d starts at frame %d, the video is at %d", errFrameMismatch, seg.Index, p.FirstFrame, j.nextFrame())
+	}
+	// The piece's sound follows its frames, numbered after them.
+	sound, err := j.pieceAudio(ctx, seg.Index == 0, p.FirstFrame, p.FirstFrame+int64(p.Frames), j.seq+len(out))
+	if err != nil {
+		return store.Piece{}, nil, err
+	}
+	if sound != nil {
+		b.Write(sound)
+		p.Fragments++
 	}
 	p.Bytes = int64(b.Len())
 	return p, b.Bytes(), nil
