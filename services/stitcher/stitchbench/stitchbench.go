@@ -9,6 +9,10 @@
 //   - memory: the stitcher process's peak RSS (VmHWM) over the whole job;
 //   - append throughput: the job's bytes over the time to append them,
 //     against a plain streaming copy of the same bytes into one object.
+//
+// With Sound the job has an audio track as long as its video (an audio
+// intake's AAC of a sine), muxed into every piece: finalize and memory
+// must stay what they are without it.
 package stitchbench
 
 import (
@@ -48,6 +52,7 @@ type Stitch struct {
 	VideoS        int     `json:"video_s"`
 	Segments      int     `json:"segments"`
 	VideoMB       float64 `json:"video_mb"`
+	AudioMB       float64 `json:"audio_mb,omitempty"` // the AAC track's packets, with Sound
 	Parts         int     `json:"parts"`
 	AppendSeconds float64 `json:"append_s"`
 }
@@ -57,7 +62,9 @@ type Options struct {
 	Short bool
 	// StitcherBinary is a built spool-stitcher; empty builds one.
 	StitcherBinary string
-	Log            io.Writer
+	// Sound gives the job an audio track as long as its video.
+	Sound bool
+	Log   io.Writer
 }
 
 func (o Options) logf(format string, args ...any) {
@@ -193,6 +200,13 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 	if err := waitCommitted(ctx, s, segments-1); err != nil {
 		return Stitch{}, err
 	}
+	var audioBytes int64
+	if o.Sound {
+		o.logf("taking in %d s of audio", seconds)
+		if audioBytes, err = withSound(ctx, bl, st.PGDSN, seconds); err != nil {
+			return Stitch{}, err
+		}
+	}
 	// The stitcher starts on a backlog of segments-1 committed segments,
 	// so that appending runs at the stitcher's pace; it runs as its own
 	// process, for its RSS.
@@ -245,7 +259,8 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 	}
 	mb := float64(total) / (1 << 20)
 	res := Stitch{FinalizeMS: ms(finalize), PeakRSSMB: rss, AppendMBPerS: mb / appendTime.Seconds(), CopyMBPerS: copyRate,
-		VideoS: seconds, Segments: segments, VideoMB: mb, Parts: len(stitch.Parts), AppendSeconds: appendTime.Seconds()}
+		VideoS: seconds, Segments: segments, VideoMB: mb, Parts: len(stitch.Parts), AppendSeconds: appendTime.Seconds(),
+		AudioMB: float64(audioBytes) / (1 << 20)}
 	res.AppendRatio = res.AppendMBPerS / res.CopyMBPerS
 	o.logf("stitch: %+v", res)
 	return res, nil

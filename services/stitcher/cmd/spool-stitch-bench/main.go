@@ -19,16 +19,17 @@ func main() {
 	out := flag.String("o", "bench/results.json", "results file to merge the figures into")
 	short := flag.Bool("short", false, "the smoke form: two minutes of video instead of an hour")
 	bin := flag.String("stitcher", "", "spool-stitcher binary; empty builds one")
+	sound := flag.Bool("sound", false, "give the job an audio track as long as its video; the figures go to \"stitch_sound\"")
 	verbose := flag.Bool("v", false, "log progress to stderr")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: spool-stitch-bench [-short] [-o results.json] [-stitcher path] [-v]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: spool-stitch-bench [-short] [-sound] [-o results.json] [-stitcher path] [-v]\n\n"+
 			"Starts a devstack, an in-process dispatcher and a spool-stitcher process, feeds it a synthetic\n"+
 			"one-hour 720p chain job made of real x264 fragments, and measures finalize latency, the\n"+
 			"stitcher's peak RSS and append throughput.\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	o := stitchbench.Options{Short: *short, StitcherBinary: *bin}
+	o := stitchbench.Options{Short: *short, StitcherBinary: *bin, Sound: *sound}
 	if *verbose {
 		o.Log = os.Stderr
 	}
@@ -39,13 +40,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "spool-stitch-bench: %v\n", err)
 		os.Exit(1)
 	}
-	bench.Print(os.Stdout, fmt.Sprintf("stitch (%d s of 720p, %d segments, %.0f MB, %d parts)", r.VideoS, r.Segments, r.VideoMB, r.Parts), []bench.Row{
+	name, title := "stitch", fmt.Sprintf("stitch (%d s of 720p, %d segments, %.0f MB, %d parts)", r.VideoS, r.Segments, r.VideoMB, r.Parts)
+	if *sound {
+		name, title = "stitch_sound", fmt.Sprintf("%s with %.1f MB of AAC", title, r.AudioMB)
+	}
+	bench.Print(os.Stdout, title, []bench.Row{
 		bench.Fig("finalize", r.FinalizeMS, 1, "ms, last DONE → succeeded", "≤ 1000 ms"),
 		bench.Fig("peak RSS", r.PeakRSSMB, 1, "MB, stitcher process", "≤ 64 MB"),
 		bench.Fig("append", r.AppendMBPerS, 1, "MB/s", ""),
 		bench.Fig("plain copy", r.CopyMBPerS, 1, "MB/s", "the same bytes into one object"),
 		bench.Fig("append ÷ copy", r.AppendRatio, 3, "", "")})
-	if err := bench.Merge(*out, "stitch", r); err != nil {
+	if err := bench.Merge(*out, name, r); err != nil {
 		fmt.Fprintf(os.Stderr, "spool-stitch-bench: %v\n", err)
 		os.Exit(1)
 	}
