@@ -31,10 +31,11 @@ type Options struct {
 	ModelsDir  string          // a folder of weights per model, as SPOOL_WORKER_MODELS_DIR
 	Codec      media.Codec     // H264 when zero
 	Catalog    jobspec.Catalog // the shipped one when it has no models; its pools are ignored
-	// Image and Video are files standing in for the spec's image and video
-	// uploads (the same bytes give the same frames); a spec that names no
-	// upload in their field gets a stand-in id, "up-local".
-	Image, Video string
+	// Image, Video and Audio are files standing in for the spec's image,
+	// video and audio uploads (the same bytes give the same frames and
+	// sound); a spec that names no upload in their field gets a stand-in
+	// id, "up-local".
+	Image, Video, Audio string
 	// Progress, when set, is called after each segment.
 	Progress func(done, total int)
 }
@@ -70,6 +71,10 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if err != nil {
 		return Result{}, err
 	}
+	snd, err := intakeAudio(ctx, &job, o)
+	if err != nil {
+		return Result{}, err
+	}
 	segs, err := job.Plan.All()
 	if err != nil {
 		return Result{}, err
@@ -87,7 +92,7 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if id == "" {
 		id = "local"
 	}
-	r := &renderer{job: job, codec: o.Codec, out: out, seq: 1}
+	r := &renderer{job: job, codec: o.Codec, out: out, seq: 1, sound: snd}
 	if err := r.input(in); err != nil {
 		return Result{}, err
 	}
@@ -114,7 +119,8 @@ type renderer struct {
 	job      jobspec.Job
 	codec    media.Codec
 	out      io.Writer
-	init     []byte
+	init     []byte // segment 0's video init segment
+	sound    *sound // the job's audio; nil for a silent job
 	cond     []byte // the chain's tail state
 	prevTail []byte // independent mode: the last segment's trailing overlap
 	seq      int
@@ -205,16 +211,50 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 			out = append(out, tail...)
 		}
 	}
-	return r.append(out)
+	if err := r.append(out); err != nil {
+		return err
+	}
+	return r.appendSound(t.Index == 0, out)
 }
 
-// writeInit writes the init segment once, before the first fragment.
+// writeInit writes the init segment once, before the first fragment: the
+// video's, with the audio track muxed in for a job with sound.
 func (r *renderer) writeInit(init []byte) error {
 	if r.init != nil {
 		return nil
 	}
 	r.init = init
-	return r.write(init)
+	if r.sound == nil {
+		return r.write(init)
+	}
+	muxed, err := media.MuxInit(init, r.sound.track)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	if r.sound.trackID, err = media.AudioTrackID(muxed); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	return r.write(muxed)
+}
+
+// appendSound writes the audio fragment of a piece (a segment's
+// fragments, first for segment 0) after its video, numbered on, as the
+// stitcher does: media.PieceAudio cuts it for both.
+func (r *renderer) appendSound(first bool, piece []media.Fragment) error {
+	if r.sound == nil || len(piece) == 0 {
+		return nil
+	}
+	a, b := piece[0].Start, piece[0].Start
+	for _, f := range piece {
+		b += int64(f.Frames)
+	}
+	f, err := media.PieceAudio(r.sound.track, r.sound.trackID, uint32(r.seq), first, a, b, r.job.FPS,
+		bytes.NewReader(r.sound.index), bytes.NewReader(r.sound.packets))
+	if err != nil || f == nil {
+		return err
+	}
+	r.seq++
+	return r.write(f)
 }
 
 // append writes fragments, numbered on from the last.
@@ -249,7 +289,7 @@ func (r *renderer) input(in dispatcher.Inputs) error {
 	return r.append(frags)
 }
 
-// withFiles gives the spec's image and video fields an id when the files
+// withFiles gives the spec's image, video and audio fields an id when the files
 // stand in for them and none is named, and refuses a named upload with no
 // file.
 func withFiles(spec *spoolv1.JobSpec, o Options) (*spoolv1.JobSpec, error) {
@@ -257,16 +297,13 @@ func withFiles(spec *spoolv1.JobSpec, o Options) (*spoolv1.JobSpec, error) {
 	for _, f := range []struct {
 		field, file string
 		id          *string
-	}{{"image", o.Image, &spec.Image}, {"video", o.Video, &spec.Video}} {
+	}{{"image", o.Image, &spec.Image}, {"video", o.Video, &spec.Video}, {"audio", o.Audio, &spec.Audio}} {
 		switch {
 		case f.file != "" && *f.id == "":
 			*f.id = "up-local"
 		case f.file == "" && *f.id != "":
 			return nil, fmt.Errorf("render: the spec's %s is upload %s; give its file with -%s", f.field, *f.id, f.field)
 		}
-	}
-	if spec.GetAudio() != "" {
-		return nil, fmt.Errorf("render: the spec's audio %s: no model renders audio yet", spec.GetAudio())
 	}
 	return spec, nil
 }
@@ -300,6 +337,33 @@ func intake(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Inputs, 
 		}
 	}
 	return in, nil
+}
+
+// sound is a job's audio as the outputs carry it: the one AAC encode of
+// the audio file, its packets back to back and their index
+// (media.EncodeAACIndex), in memory in a local render.
+type sound struct {
+	track          media.AACTrack
+	packets, index []byte
+	trackID        uint32 // in the output's init segment
+}
+
+// intakeAudio makes of the audio file what intake makes of the upload:
+// its AAC track, and the job's length in samples (which plans a job that
+// lasts as long as its audio). Nil for a job without audio.
+func intakeAudio(ctx context.Context, j *jobspec.Job, o Options) (*sound, error) {
+	if j.Audio == "" {
+		return nil, nil
+	}
+	var packets bytes.Buffer
+	res, err := media.IntakeAudio(ctx, o.Audio, media.AudioIntakeOptions{Rate: j.AudioRate, AAC: &packets, MaxSeconds: jobspec.MaxAudioS})
+	if err != nil {
+		return nil, fmt.Errorf("render: audio %s: %w", o.Audio, err)
+	}
+	if err := j.WithAudioSamples(res.Samples); err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return &sound{track: res.Track, packets: packets.Bytes(), index: res.Index}, nil
 }
 
 func (r *renderer) write(b []byte) error {
