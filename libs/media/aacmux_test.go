@@ -149,6 +149,7 @@ func TestMuxInitAndPieceAudio(t *testing.T) {
 		{"h264 stereo", media.H264(), 2, []int64{0, 20, 45, 60}, 60 * 2000},
 		{"lossless mono, audio longer", media.Lossless(), 1, []int64{0, 7, 31}, 31*2000 + 30000},
 		{"h264 mono, audio cut mid-frame", media.H264(), 1, []int64{0, 12, 24, 36, 37}, 37*2000 - 700},
+		{"h264 stereo, audio over before the last piece", media.H264(), 2, []int64{0, 12, 24, 36}, 20 * 2000},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
