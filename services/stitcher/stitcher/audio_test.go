@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -244,6 +246,9 @@ func TestSoundInFinalAndPreview(t *testing.T) {
 	_ = os.WriteFile(final, data, 0o644)
 	checkSound(t, final, s, frames, 24)
 	checkNumbering(t, data)
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != j.FinalSHA256 || j.FinalFrames != frames {
+		t.Fatalf("the job says %s and %d frames, the object's SHA-256 is %x", j.FinalSHA256, j.FinalFrames, sum)
+	}
 
 	// The preview: each piece carries the packets of its frames.
 	pieces, err := e.store.ListPieces(ctx, id, 0)
@@ -269,6 +274,23 @@ func TestSoundInFinalAndPreview(t *testing.T) {
 		t.Fatalf("the pieces carry %d packets, want %d", next, k1)
 	}
 	e.checkPlaylist(t, j)
+	// Played as HLS, the preview sounds as the final does.
+	dir := t.TempDir()
+	objs, err := e.blob.List(ctx, blob.Key("jobs/"+id+"/hls/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		b, err := readAll(e.blob, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(dir, filepath.Base(string(o.Key))), b, 0o644)
+	}
+	hls, fin := decodePCM(t, "-i", filepath.Join(dir, "index.m3u8")), decodePCM(t, "-i", final)
+	if len(hls) != len(fin) || !slices.Equal(hls, fin) {
+		t.Fatalf("the preview decodes to %d samples, the final to %d, or they differ", len(hls), len(fin))
+	}
 }
 
 // TestSoundAcrossResume: an extension (include_input) with sound, its
