@@ -71,8 +71,7 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if err != nil {
 		return Result{}, err
 	}
-	snd, err := intakeAudio(ctx, &job, o)
-	if err != nil {
+	if in.Sound, err = intakeAudio(ctx, &job, o); err != nil {
 		return Result{}, err
 	}
 	segs, err := job.Plan.All()
@@ -92,7 +91,7 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if id == "" {
 		id = "local"
 	}
-	r := &renderer{job: job, codec: o.Codec, out: out, seq: 1, sound: snd}
+	r := &renderer{job: job, codec: o.Codec, out: out, seq: 1, sound: in.Sound}
 	if err := r.input(in); err != nil {
 		return Result{}, err
 	}
@@ -119,10 +118,11 @@ type renderer struct {
 	job      jobspec.Job
 	codec    media.Codec
 	out      io.Writer
-	init     []byte // segment 0's video init segment
-	sound    *sound // the job's audio; nil for a silent job
-	cond     []byte // the chain's tail state
-	prevTail []byte // independent mode: the last segment's trailing overlap
+	init     []byte           // segment 0's video init segment
+	sound    dispatcher.Sound // the job's audio, in memory, when it has one (job.Audio)
+	audioID  uint32           // the audio's track ID in the output
+	cond     []byte           // the chain's tail state
+	prevTail []byte           // independent mode: the last segment's trailing overlap
 	seq      int
 	frames   int64
 	bytes    int64
@@ -224,14 +224,14 @@ func (r *renderer) writeInit(init []byte) error {
 		return nil
 	}
 	r.init = init
-	if r.sound == nil {
+	if r.job.Audio == "" {
 		return r.write(init)
 	}
-	muxed, err := media.MuxInit(init, r.sound.track)
+	muxed, err := media.MuxInit(init, r.sound.Track)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
-	if r.sound.trackID, err = media.AudioTrackID(muxed); err != nil {
+	if r.audioID, err = media.AudioTrackID(muxed); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
 	return r.write(muxed)
@@ -241,15 +241,15 @@ func (r *renderer) writeInit(init []byte) error {
 // fragments, first for segment 0) after its video, numbered on, as the
 // stitcher does: media.PieceAudio cuts it for both.
 func (r *renderer) appendSound(first bool, piece []media.Fragment) error {
-	if r.sound == nil || len(piece) == 0 {
+	if r.job.Audio == "" || len(piece) == 0 {
 		return nil
 	}
 	a, b := piece[0].Start, piece[0].Start
 	for _, f := range piece {
 		b += int64(f.Frames)
 	}
-	f, err := media.PieceAudio(r.sound.track, r.sound.trackID, uint32(r.seq), first, a, b, r.job.FPS,
-		bytes.NewReader(r.sound.index), bytes.NewReader(r.sound.packets))
+	f, err := media.PieceAudio(r.sound.Track, r.audioID, uint32(r.seq), first, a, b, r.job.FPS,
+		bytes.NewReader(r.sound.AACIndex), bytes.NewReader(r.sound.AAC))
 	if err != nil || f == nil {
 		return err
 	}
@@ -339,31 +339,27 @@ func intake(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Inputs, 
 	return in, nil
 }
 
-// sound is a job's audio as the outputs carry it: the one AAC encode of
-// the audio file, its packets back to back and their index
-// (media.EncodeAACIndex), in memory in a local render.
-type sound struct {
-	track          media.AACTrack
-	packets, index []byte
-	trackID        uint32 // in the output's init segment
-}
-
-// intakeAudio makes of the audio file what intake makes of the upload:
-// its AAC track, and the job's length in samples (which plans a job that
-// lasts as long as its audio). Nil for a job without audio.
-func intakeAudio(ctx context.Context, j *jobspec.Job, o Options) (*sound, error) {
+// intakeAudio makes of the audio file what the dispatcher's intake makes
+// of the upload, with the same options (dispatcher.AudioIntakeOptions),
+// in memory: the PCM the engines hear and the AAC track the output
+// carries, its packets and their index; and the job's length in samples
+// (which plans a job that lasts as long as its audio). Nothing for a job
+// without audio.
+func intakeAudio(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Sound, error) {
 	if j.Audio == "" {
-		return nil, nil
+		return dispatcher.Sound{}, nil
 	}
-	var packets bytes.Buffer
-	res, err := media.IntakeAudio(ctx, o.Audio, media.AudioIntakeOptions{Rate: j.AudioRate, AAC: &packets, MaxSeconds: jobspec.MaxAudioS})
+	var pcm, aac bytes.Buffer
+	mo := dispatcher.AudioIntakeOptions(*j)
+	mo.PCM, mo.AAC = &pcm, &aac
+	res, err := media.IntakeAudio(ctx, o.Audio, mo)
 	if err != nil {
-		return nil, fmt.Errorf("render: audio %s: %w", o.Audio, err)
+		return dispatcher.Sound{}, fmt.Errorf("render: audio %s: %w", o.Audio, err)
 	}
 	if err := j.WithAudioSamples(res.Samples); err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+		return dispatcher.Sound{}, fmt.Errorf("render: %w", err)
 	}
-	return &sound{track: res.Track, packets: packets.Bytes(), index: res.Index}, nil
+	return dispatcher.Sound{AudioSamples: res.Samples, PCM: pcm.Bytes(), AAC: aac.Bytes(), AACIndex: res.Index, Track: res.Track}, nil
 }
 
 func (r *renderer) write(b []byte) error {
