@@ -5,17 +5,22 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 	"github.com/nats-io/nats.go"
 
+	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
@@ -99,6 +104,63 @@ func TestRenderWithSound(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTalkingHeadJobHasItsSound: a talking-head job (ref-talk, an audio
+// and a reference upload) run by the dispatcher, a worker and the
+// stitcher, lasting as long as its audio, ends with a final MP4 that
+// carries the AAC its intake stored (the job's audio_key and the objects
+// beside it): two streams, the audio from 0 to within a frame of the
+// video's end, decoding to the track's own samples.
+func TestTalkingHeadJobHasItsSound(t *testing.T) {
+	sys := newSystem(t, 0, 2)
+	ctx := context.Background()
+	dir := t.TempDir()
+	wav := filepath.Join(dir, "talk.wav")
+	if b, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=300:r=44100:d=1.5",
+		"-ac", "2", wav).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	_, image := makeMedia(t)
+	tenant := fmt.Sprintf("sound-%x", time.Now().UnixNano())
+	aud, ref := storeUpload(t, sys, tenant, wav, "audio", 1.5), storeUpload(t, sys, tenant, image, "image", 0)
+	id := fmt.Sprintf("talk-%x", time.Now().UnixNano()%1e9)
+	sys.submit(t, `{"id":"`+id+`","tenant":"`+tenant+`","prompt":"a reading","model":"ref-talk","audio":"`+aud+`","reference":"`+ref+
+		`","windowFrames":13,"overlapFrames":4,"width":96,"height":64,"steps":2,"seed":3,"fps":24}`)
+	j := waitSucceededWithin(t, sys.Store, id, 90*time.Second)
+	if j.AudioKey == "" || j.FinalFrames != 36 {
+		t.Fatalf("job with audio key %q and %d frames, want one and 36 (1.5 s)", j.AudioKey, j.FinalFrames)
+	}
+	read := func(key string) []byte {
+		r, _, err := sys.Blob.Get(ctx, blob.Key(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		b, _ := io.ReadAll(r)
+		return b
+	}
+	var m media.AudioManifest
+	if err := json.Unmarshal(read(j.AudioKey), &m); err != nil {
+		t.Fatal(err)
+	}
+	folder := strings.TrimSuffix(j.AudioKey, media.AudioManifestName)
+	packets, index := read(folder+media.AACName), read(folder+media.AACIndexName)
+	file := filepath.Join(dir, "final.mp4")
+	_ = os.WriteFile(file, read(j.FinalKey), 0o644)
+	_, k1 := m.Track.PacketsFor(0, 36, 24)
+	got, want := decodeAudio(t, "-i", file), adtsReference(t, m.Track, packets, index)
+	n := (k1*media.AACFrameSamples - m.Track.Priming) * m.Track.Channels
+	if len(got) != n || !slices.Equal(got, want[:n]) {
+		t.Fatalf("%d samples decoded from the final, want %d, those of the track alone", len(got), n)
+	}
+	if a := float64(n/m.Track.Channels) / float64(m.Track.SampleRate); math.Abs(a-1.5) > 1.0/24 {
+		t.Errorf("the final's audio lasts %.4f s, its video 1.5 s", a)
+	}
+	probe, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of", "csv=p=0", file).Output()
+	if err != nil || strings.Fields(string(probe))[0] != "video,0.000000" || strings.Fields(string(probe))[1] != "audio,0.000000" {
+		t.Fatalf("ffprobe: %q, %v; want video and audio from 0", probe, err)
 	}
 }
 
