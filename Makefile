@@ -22,7 +22,7 @@ GO                    ?= go
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
-APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-venv
+APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-venv espeak-ng
 # nvcc for the cuda plugin (make -C libs/infer cuda-check), installed only
 # where none is found (a CUDA devel image has its own): Debian's CUDA 11.8,
 # from the contrib and non-free components, which deps enables (1.6 GB to
@@ -60,6 +60,7 @@ env: ## print export lines of the Go variables every target sets, to eval before
 deps: tools ## install what the tests and the stack need (Debian packages, MinIO, buf)
 	@missing=(); \
 	command -v ffmpeg >/dev/null || missing+=(ffmpeg); \
+	command -v espeak-ng >/dev/null || missing+=(espeak-ng); \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql); \
 	command -v psql >/dev/null || missing+=(postgresql-client); \
 	command -v valgrind >/dev/null || missing+=(valgrind); \
