@@ -105,14 +105,14 @@ func (b *board) draw() {
 // narrower than the terminal, so that it never wraps.
 func (b *board) row(i int) string {
 	p, label := b.rows[i], b.labels[i]
-	bar := barWidth
+	desc, bar := p.describe(), barWidth
 	if b.cols > 0 {
-		// The bar gives way first, down to barMin, so that a description
-		// of about 24 columns stays.
-		bar = min(bar, max(barMin, b.cols-utf8.RuneCountInString(label)-barFixed-24))
+		// The bar gives way first, down to barMin, so that the
+		// description stays whole where it can.
+		bar = min(bar, max(barMin, b.cols-utf8.RuneCountInString(label)-barFixed-utf8.RuneCountInString(desc)-1))
 	}
 	full := int(min(max(p.fraction, 0), 1)*float64(bar) + 1e-9)
-	line := fmt.Sprintf("%s %3d%% |%s%s|  %s", label, p.percent(), strings.Repeat("█", full), strings.Repeat(" ", bar-full), p.describe())
+	line := fmt.Sprintf("%s %3d%% |%s%s|  %s", label, p.percent(), strings.Repeat("█", full), strings.Repeat(" ", bar-full), desc)
 	if r := []rune(line); b.cols > 0 && len(r) >= b.cols {
 		line = string(r[:max(b.cols-2, 0)]) + "…"
 	}

@@ -79,8 +79,8 @@ func TestBoardOnTerminal(t *testing.T) {
 	b := newBoard(tty, "text to video", "talking head")
 	b.show(0, progress{fraction: 0.25, done: 1, total: 4, state: "running", eta: 3 * time.Second, busy: "seg 1@a-worker-with-a-long-name/0"})
 	b.show(1, progress{fraction: 0.5, done: 1, total: 2, state: "running", eta: time.Second})
-	b.show(1, progress{fraction: 1, done: 2, total: 2, state: "succeeded", busy: "wrote out/demo-talk.mp4"})
-	b.show(0, progress{fraction: 1, done: 4, total: 4, state: "succeeded", busy: "wrote out/demo.mp4"})
+	b.show(1, progress{fraction: 1, done: 2, total: 2, state: "wrote out/demo-talk.mp4"})
+	b.show(0, progress{fraction: 1, done: 4, total: 4, state: "wrote out/demo.mp4"})
 	b.close()
 	tty.Close()
 	out := strings.ReplaceAll(<-read, "\r\n", "\n")
@@ -103,8 +103,8 @@ func TestBoardOnTerminal(t *testing.T) {
 		}
 	}
 	for i, want := range []string{"text to video 100% |", "talking head  100% |"} {
-		if !strings.HasPrefix(last[i], want) || !strings.Contains(last[i], "█") || !strings.Contains(last[i], "succeeded") {
-			t.Errorf("row %d last drawn %q, want %q…, a bar and succeeded", i, last[i], want)
+		if !strings.HasPrefix(last[i], want) || !strings.Contains(last[i], "█") || !strings.Contains(last[i], "wrote") {
+			t.Errorf("row %d last drawn %q, want %q…, a bar and the file written", i, last[i], want)
 		}
 	}
 }

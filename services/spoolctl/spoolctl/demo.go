@@ -89,7 +89,9 @@ func (c *client) followAndDownload(ctx context.Context, r *demoRun, show func(pr
 		return err
 	}
 	r.wrote = true
-	show(progress{fraction: 1, done: j.SegmentsDone, total: j.SegmentsTotal, state: j.State, busy: "wrote " + r.out})
+	// A state of its own, which a meter writes at once: the other job may
+	// run for minutes yet.
+	show(progress{fraction: 1, done: j.SegmentsDone, total: j.SegmentsTotal, state: "wrote " + r.out})
 	if _, err := c.do(ctx, "GET", "/status/"+r.id, nil, &r.job); err != nil {
 		return err
 	}
