@@ -239,7 +239,7 @@ proto-check: tools ## fail if the committed generated code differs from a fresh 
 devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their SPOOL_* variables
 	$(GO) run ./libs/devstack/cmd/spool-devstack -dir $(ROOT)/.spool/devstack
 
-demo: deps build ## the main job: a minute of 720p through the whole system, written to out/demo.mp4, then the dashboard until Ctrl-C
+demo: deps build ## the main jobs through the whole system: a minute of 720p to out/demo.mp4 and a talking head with sound to out/demo-talk.mp4, then the dashboard until Ctrl-C
 	$(BUILD_BIN)/spoolctl dev --demo out/demo.mp4
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each

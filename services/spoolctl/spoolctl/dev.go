@@ -35,7 +35,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		"written here, and a talking head (see -talk); show their progress, then serve the dashboard until Ctrl-C")
 	spec := fs.String("spec", "", "with -demo: submit this job spec (a JSON file) instead of the demo's text to video; the talking head is still added unless -talk=false")
 	talk := fs.Bool("talk", true, "with -demo: also a talking head, made at the same time: a voice spoken by espeak-ng (make deps) and an avatar drawn by ffmpeg, "+
-		"uploaded, animated by ref-talk at 640x360, with its sound, written beside -demo's video (out/demo.mp4: out/demo-talk.mp4)")
+		"made under -dir/demo and uploaded, animated by ref-talk at 640x360, with its sound, written beside -demo's video (out/demo.mp4: out/demo-talk.mp4)")
 	exit := fs.Bool("exit", false, "with -demo: exit once the videos are written, for scripts (default: keep serving until Ctrl-C)")
 	level := fs.String("log", "warn", "log level of the services")
 	otel := fs.Bool("otel", true, "start the OpenTelemetry Collector (make otelcol) and export traces and metrics to it, written under -dir/otel")
