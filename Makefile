@@ -22,7 +22,7 @@ GO                    ?= go
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
-APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-venv
+APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-venv espeak-ng
 # nvcc for the cuda plugin (make -C libs/infer cuda-check), installed only
 # where none is found (a CUDA devel image has its own): Debian's CUDA 11.8,
 # from the contrib and non-free components, which deps enables (1.6 GB to
@@ -60,6 +60,7 @@ env: ## print export lines of the Go variables every target sets, to eval before
 deps: tools ## install what the tests and the stack need (Debian packages, MinIO, buf)
 	@missing=(); \
 	command -v ffmpeg >/dev/null || missing+=(ffmpeg); \
+	command -v espeak-ng >/dev/null || missing+=(espeak-ng); \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql); \
 	command -v psql >/dev/null || missing+=(postgresql-client); \
 	command -v valgrind >/dev/null || missing+=(valgrind); \
@@ -238,7 +239,7 @@ proto-check: tools ## fail if the committed generated code differs from a fresh 
 devstack: deps ## run NATS, Postgres and MinIO in the foreground and print their SPOOL_* variables
 	$(GO) run ./libs/devstack/cmd/spool-devstack -dir $(ROOT)/.spool/devstack
 
-demo: deps build ## the main job: a minute of 720p through the whole system, written to out/demo.mp4, then the dashboard until Ctrl-C
+demo: deps build ## the main jobs through the whole system: a minute of 720p to out/demo.mp4 and a talking head with sound to out/demo-talk.mp4, then the dashboard until Ctrl-C
 	$(BUILD_BIN)/spoolctl dev --demo out/demo.mp4
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each

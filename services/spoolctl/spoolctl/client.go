@@ -92,6 +92,9 @@ type job struct {
 	ErrorMessage  string  `json:"error_message"`
 	DownloadURL   string  `json:"download_url"`
 	PreviewURL    string  `json:"preview_url"`
+	Frames        int64   `json:"frames"`     // made
+	DurationS     float64 `json:"duration_s"` // of the frames made
+	Model         string  `json:"model"`
 }
 
 func (j job) terminal() bool {
@@ -134,6 +137,15 @@ func (c *client) submitAndWatch(ctx context.Context, spec []byte, out string, st
 // progress: the share done, segments, state, ETA and the workers at work (a
 // bar on a terminal, plain lines elsewhere; see meter).
 func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error) {
+	m := newMeter(w)
+	j, err := c.follow(ctx, id, m.show)
+	m.close()
+	return j, err
+}
+
+// follow follows the job's events until the job ends, calling show with
+// its progress at each event, and returns the job as it ended.
+func (c *client) follow(ctx context.Context, id string, show func(progress)) (job, error) {
 	resp, err := c.do(ctx, "GET", "/jobs/"+id+"/events", nil, nil)
 	if err != nil {
 		return job{}, err
@@ -143,7 +155,6 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error)
 		return job{}, fmt.Errorf("spoolctl: events of %s: %s", id, resp.Status)
 	}
 	start := time.Now()
-	m := newMeter(w)
 	var last job
 	sc := bufio.NewScanner(resp.Body)
 	event := ""
@@ -178,13 +189,12 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) (job, error)
 				}
 			}
 		}
-		m.show(progress{fraction: last.Progress, done: last.SegmentsDone, total: last.SegmentsTotal, state: last.State,
+		show(progress{fraction: last.Progress, done: last.SegmentsDone, total: last.SegmentsTotal, state: last.State,
 			eta: etaOf(last.Progress, time.Since(start)), busy: c.busy(ctx, id)})
 		if last.terminal() {
 			break
 		}
 	}
-	m.close()
 	if !last.terminal() {
 		// The stream ended early: ask once more.
 		if _, err := c.do(ctx, "GET", "/status/"+id, nil, &last); err != nil {

@@ -31,9 +31,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	addr := fs.String("addr", "127.0.0.1:8080", "the gateway's address")
 	slots := fs.Int("slots", 2, "worker slots; each serves every CPU model of the catalog, and -model's")
 	catalog := fs.String("catalog", os.Getenv("SPOOL_CATALOG"), "model catalog file replacing the shipped one (default $SPOOL_CATALOG); the pool default serves its CPU models")
-	demo := fs.String("demo", "", "submit the demo job (60 s of 720p, three prompts; with -model, that model at its default resolution), show its progress, write the video here, then serve the dashboard until Ctrl-C")
-	spec := fs.String("spec", "", "with -demo: submit this job spec (a JSON file) instead of the demo's")
-	exit := fs.Bool("exit", false, "with -demo: exit once the video is written, for scripts (default: keep serving until Ctrl-C)")
+	demo := fs.String("demo", "", "submit the demo's jobs: text to video (60 s of 720p, three prompts; with -model, that model at its default resolution), "+
+		"written here, and a talking head (see -talk); show their progress, then serve the dashboard until Ctrl-C")
+	spec := fs.String("spec", "", "with -demo: submit this job spec (a JSON file) instead of the demo's text to video; the talking head is still added unless -talk=false")
+	talk := fs.Bool("talk", true, "with -demo: also a talking head, made at the same time: a voice spoken by espeak-ng (make deps) and an avatar drawn by ffmpeg, "+
+		"made under -dir/demo and uploaded, animated by ref-talk at 640x360, with its sound, written beside -demo's video (out/demo.mp4: out/demo-talk.mp4)")
+	exit := fs.Bool("exit", false, "with -demo: exit once the videos are written, for scripts (default: keep serving until Ctrl-C)")
 	level := fs.String("log", "warn", "log level of the services")
 	otel := fs.Bool("otel", true, "start the OpenTelemetry Collector (make otelcol) and export traces and metrics to it, written under -dir/otel")
 	metrics := fs.String("metrics", "", "serve the services' Prometheus /metrics at this address, e.g. 127.0.0.1:9464")
@@ -48,8 +51,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		fs.Usage()
 		return fmt.Errorf("spoolctl dev: -spec and -exit need -demo")
 	}
-	job := []byte(e2ebench.DemoSpec(fmt.Sprintf("demo-%d", time.Now().Unix()), false))
+	*talk = *talk && *demo != ""
+	demoID := fmt.Sprintf("demo-%d", time.Now().Unix())
+	job := []byte(e2ebench.DemoSpec(demoID, false))
+	kind := "text to video"
 	if *spec != "" {
+		kind = "spec " + filepath.Base(*spec)
 		if job, err = os.ReadFile(*spec); err != nil {
 			return fmt.Errorf("spoolctl dev: %w", err)
 		}
@@ -75,6 +82,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	if *ef.model != "" && *spec == "" {
 		if job, err = demoFor(job, *ef.model); err != nil {
+			return fmt.Errorf("spoolctl dev: %w", err)
+		}
+	}
+	// The talking head's media are made before the stack starts, so that a
+	// machine without espeak-ng learns it at once.
+	var talkWith talkMedia
+	var talker string
+	if *talk {
+		if talker, err = talkModel(cat, pool.Models); err != nil {
+			return fmt.Errorf("spoolctl dev: %w", err)
+		}
+		if talkWith, err = makeTalkMedia(ctx, filepath.Join(*dir, "demo"), talkWidth, talkHeight); err != nil {
 			return fmt.Errorf("spoolctl dev: %w", err)
 		}
 	}
@@ -182,17 +201,32 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	fmt.Fprintln(stdout)
 	if *demo != "" {
 		cl := &client{base: url}
-		id, err := cl.submitAndWatch(ctx, job, *demo, stdout, stderr)
+		jobs := []demoJob{{kind: kind, spec: job, out: *demo}}
+		if *talk {
+			tj, err := cl.talkJob(ctx, talkWith, talker, demoID+"-talk", talkPath(*demo))
+			if err != nil {
+				return fmt.Errorf("spoolctl dev: %w", err)
+			}
+			jobs = append(jobs, tj)
+		}
+		runs, err := cl.runDemo(ctx, jobs, stdout, stderr)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("spoolctl dev: interrupted before %s was written", *demo)
+				return fmt.Errorf("spoolctl dev: interrupted before the demo's videos were written")
 			}
-			return err
+			return fmt.Errorf("spoolctl dev: %w", err)
+		}
+		if *talk {
+			fmt.Fprintf(stdout, "\nthe talking head, with its sound: ffplay %s", runs[1].out)
+			if !*exit {
+				fmt.Fprintf(stdout, ", or the dashboard at %s/#%s", url, runs[1].id)
+			}
+			fmt.Fprintln(stdout)
 		}
 		if *exit {
 			return nil
 		}
-		fmt.Fprintf(stdout, "serving the dashboard at %s/#%s until Ctrl-C\n", url, id)
+		fmt.Fprintf(stdout, "serving the dashboard at %s/#%s until Ctrl-C\n", url, runs[0].id)
 	} else {
 		fmt.Fprintln(stdout, "serving until Ctrl-C")
 	}

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,12 +23,26 @@ import (
 // and the system goes on serving.
 var serving = regexp.MustCompile(`^serving the dashboard at (http://127\.0\.0\.1:\d+)/#([a-z0-9_-]+) until Ctrl-C$`)
 
+// demoRow says whether the demo's table has a row of a succeeded job of
+// kind that wrote file.
+func demoRow(printed []string, kind, file string) bool {
+	for _, line := range printed {
+		if strings.Contains(line, "  "+kind+"  ") && strings.Contains(line, "  succeeded  ") && strings.Contains(line, "  "+file+"  ") {
+			return true
+		}
+	}
+	return false
+}
+
 // TestDevDemoServesUntilInterrupt runs the spoolctl binary as a newcomer
 // does (`spoolctl dev --demo out.mp4`, with a small job given by -spec): once
 // the video is written it says that it serves the dashboard until Ctrl-C,
 // the dashboard and the job's status answer, and SIGINT stops it cleanly
 // (exit 0, Postgres shut down, the port closed). With -exit it exits by
 // itself once the video is written and prints no link that would be dead.
+// With the talking head (-talk, the default) it also writes out-talk.mp4, a
+// video with the sound of the voice it made, and prints both jobs side by
+// side.
 func TestDevDemoServesUntilInterrupt(t *testing.T) {
 	bin := devstacktest.Binary(t, "../cmd/spoolctl")
 	root := systest.RepoRoot(t)
@@ -36,16 +52,18 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 	_ = os.WriteFile(spec, []byte(`{"prompt":"a lighthouse at dusk","durationFrames":30,"windowFrames":13,`+
 		`"overlapFrames":4,"width":96,"height":64,"steps":3,"fps":24}`), 0o644)
 	cases := []struct {
-		name string
-		exit bool
+		name       string
+		exit, talk bool
 	}{
-		{"serves until Ctrl-C", false},
-		{"-exit", true},
+		{"serves until Ctrl-C", false, false},
+		{"-exit", true, false},
+		{"talking head -exit", true, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".mp4")
-			args := []string{"dev", "-dir", stack, "-addr", "127.0.0.1:0", "-otel=false", "-slots", "1", "-demo", out, "-spec", spec}
+			args := []string{"dev", "-dir", stack, "-addr", "127.0.0.1:0", "-otel=false", "-slots", "1", "-demo", out, "-spec", spec,
+				"-talk=" + strconv.FormatBool(c.talk)}
 			if c.exit {
 				args = append(args, "-exit")
 			}
@@ -111,8 +129,28 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 			}
 			if c.exit {
 				awaitExit("writing the video with -exit")
-				if url != "" || !strings.Contains(printed[len(printed)-1], "wrote "+out) {
-					t.Fatalf("spoolctl dev -exit printed a link it does not serve, or not the video:\n%s", strings.Join(printed, "\n"))
+				all := strings.Join(printed, "\n")
+				if url != "" || !slices.Contains(printed, "wrote "+out) || !demoRow(printed, "spec spec.json", out) {
+					t.Fatalf("spoolctl dev -exit printed a link it does not serve, or not the video and its row:\n%s", all)
+				}
+				talk := strings.TrimSuffix(out, ".mp4") + "-talk.mp4"
+				if !c.talk {
+					if _, err := os.Stat(talk); err == nil || strings.Contains(all, "talking head") {
+						t.Fatalf("-talk=false made a talking head:\n%s", all)
+					}
+					return
+				}
+				if !slices.Contains(printed, "wrote "+talk) || !demoRow(printed, "talking head", talk) ||
+					!slices.Contains(printed, "the talking head, with its sound: ffplay "+talk) {
+					t.Fatalf("no talking head written, or not its row and how to play it:\n%s\nstderr:\n%s", all, stderr.String())
+				}
+				probe, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration",
+					"-of", "compact=p=0:nk=1", talk).Output()
+				if err != nil {
+					t.Fatalf("ffprobe %s: %v", talk, err)
+				}
+				if !strings.Contains(string(probe), "h264|video") || !strings.Contains(string(probe), "aac|audio") {
+					t.Fatalf("%s is not H.264 with AAC sound: %s", talk, probe)
 				}
 				return
 			}

@@ -38,6 +38,7 @@ func TestRenderCommandLine(t *testing.T) {
     fps: 12
     gpu_memory_mib: 0
     audio_sample_rate: 0
+    talking_head: false
     step_time: 0s
     default_resolution: tiny
     any_size: false

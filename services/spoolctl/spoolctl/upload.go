@@ -39,6 +39,9 @@ type upload struct {
 	Channels   int     `json:"channels"`
 	SHA256     string  `json:"sha256"`
 	Bytes      int64   `json:"bytes"`
+
+	raw     json.RawMessage // the whole record, as the gateway answered it
+	existed bool            // the tenant had uploaded the same bytes already
 }
 
 // summary says in one line what the probe found.
@@ -93,54 +96,67 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return helpIsOK(err)
 	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return fmt.Errorf("spoolctl upload: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("spoolctl upload: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("spoolctl upload: %s is not a file (a %s): give an image, a video or an audio file", pos[0], st.Mode().Type())
-	}
-	if *ctype == "" {
-		*ctype = mediaTypeOf(pos[0])
-	}
-	q := ""
-	if *tenant != "" {
-		q = "?tenant=" + url.QueryEscape(*tenant)
-	}
-	var u upload
-	var raw json.RawMessage
-	var resp *http.Response
-	if *presign {
-		resp, err = c.uploadPresigned(ctx, f, st.Size(), *ctype, q, &raw)
-	} else {
-		resp, err = c.send(ctx, "POST", "/uploads"+q, *ctype, f, st.Size(), &raw)
-	}
+	u, err := c.uploadFile(ctx, pos[0], *ctype, *tenant, *presign)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(raw, &u); err != nil {
-		return fmt.Errorf("spoolctl upload: the answer: %w", err)
-	}
 	if *verbose {
 		fmt.Fprintln(stderr, u.summary())
-		if resp.StatusCode == http.StatusOK {
+		if u.existed {
 			fmt.Fprintf(stderr, "%s: the tenant had uploaded the same bytes already; nothing new is stored\n", u.ID)
 		}
 	}
 	if *asJSON {
 		var v any
-		_ = json.Unmarshal(raw, &v)
+		_ = json.Unmarshal(u.raw, &v)
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
 	fmt.Fprintln(stdout, u.ID)
 	return nil
+}
+
+// uploadFile uploads the file name of media type ctype (by default from
+// its extension, see mediaTypeOf) for tenant (none: the default one),
+// streamed through the gateway (POST /uploads) or, with presign, PUT to a
+// presigned URL and then completed, and returns the upload.
+func (c *client) uploadFile(ctx context.Context, name, ctype, tenant string, presign bool) (upload, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return upload{}, fmt.Errorf("spoolctl upload: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return upload{}, fmt.Errorf("spoolctl upload: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return upload{}, fmt.Errorf("spoolctl upload: %s is not a file (a %s): give an image, a video or an audio file", name, st.Mode().Type())
+	}
+	if ctype == "" {
+		ctype = mediaTypeOf(name)
+	}
+	q := ""
+	if tenant != "" {
+		q = "?tenant=" + url.QueryEscape(tenant)
+	}
+	var raw json.RawMessage
+	var resp *http.Response
+	if presign {
+		resp, err = c.uploadPresigned(ctx, f, st.Size(), ctype, q, &raw)
+	} else {
+		resp, err = c.send(ctx, "POST", "/uploads"+q, ctype, f, st.Size(), &raw)
+	}
+	if err != nil {
+		return upload{}, err
+	}
+	var u upload
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return upload{}, fmt.Errorf("spoolctl upload: the answer: %w", err)
+	}
+	u.raw, u.existed = raw, resp.StatusCode == http.StatusOK
+	return u, nil
 }
 
 // send makes a request to the gateway with body (size bytes) of media
