@@ -12,6 +12,7 @@ import (
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
+	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
 // Sound is what intake made of a job's audio and of a talking head's
@@ -34,6 +35,17 @@ type Sound struct {
 	PCM, AAC, AACIndex []byte
 	Track              media.AACTrack
 	Reference          []byte
+}
+
+// Apply gives task t of job j the job's audio and reference: their keys,
+// the audio's rate and length, the reference's frame count.
+func (s Sound) Apply(t *spoolv1.SegmentTask, j jobspec.Job) {
+	if s.AudioKey != "" {
+		t.AudioKey, t.AudioRate, t.AudioSamples = s.AudioKey, uint32(j.AudioRate), s.AudioSamples
+	}
+	if s.ReferenceKey != "" {
+		t.ReferenceKey, t.ReferenceFrames = s.ReferenceKey, uint32(s.ReferenceFrames)
+	}
 }
 
 // referenceManifest is written after a reference video's frames: its

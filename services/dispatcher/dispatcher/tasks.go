@@ -98,12 +98,7 @@ func segmentRows(j jobspec.Job, id string, segs []plan.Segment, traceparent stri
 		if s.Index == 0 && in.PrefixFrames > 0 {
 			t.PrefixKey, t.PrefixFrames = in.PrefixKey, uint32(in.PrefixFrames)
 		}
-		if in.Sound.AudioKey != "" {
-			t.AudioKey, t.AudioRate, t.AudioSamples = in.Sound.AudioKey, uint32(j.AudioRate), in.Sound.AudioSamples
-		}
-		if in.Sound.ReferenceKey != "" {
-			t.ReferenceKey, t.ReferenceFrames = in.Sound.ReferenceKey, uint32(in.Sound.ReferenceFrames)
-		}
+		in.Sound.Apply(t, j)
 		tpl, err := proto.Marshal(t)
 		if err != nil {
 			return nil, fmt.Errorf("encode task: %w", err)

@@ -31,11 +31,11 @@ type Options struct {
 	ModelsDir  string          // a folder of weights per model, as SPOOL_WORKER_MODELS_DIR
 	Codec      media.Codec     // H264 when zero
 	Catalog    jobspec.Catalog // the shipped one when it has no models; its pools are ignored
-	// Image, Video and Audio are files standing in for the spec's image,
-	// video and audio uploads (the same bytes give the same frames and
-	// sound); a spec that names no upload in their field gets a stand-in
-	// id, "up-local".
-	Image, Video, Audio string
+	// Image, Video, Audio and Reference are files standing in for the
+	// spec's image, video, audio and reference uploads (the same bytes give
+	// the same frames and sound); a spec that names no upload in their
+	// field gets a stand-in id, "up-local".
+	Image, Video, Audio, Reference string
 	// Progress, when set, is called after each segment.
 	Progress func(done, total int)
 }
@@ -74,6 +74,9 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if in.Sound, err = intakeAudio(ctx, &job, o); err != nil {
 		return Result{}, err
 	}
+	if err := intakeReference(ctx, job, o, &in.Sound); err != nil {
+		return Result{}, err
+	}
 	segs, err := job.Plan.All()
 	if err != nil {
 		return Result{}, err
@@ -101,7 +104,12 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 		if s.Index == 0 && in.PrefixFrames > 0 {
 			t.PrefixFrames, prefix = uint32(in.PrefixFrames), in.Prefix
 		}
-		if err := r.segment(ctx, engine, t, prefix); err != nil {
+		in.Sound.Apply(t, job)
+		m, err := r.media(ctx, t, prefix)
+		if err != nil {
+			return Result{}, fmt.Errorf("render: segment %d: %w", i, err)
+		}
+		if err := r.segment(ctx, engine, t, m); err != nil {
 			return Result{}, fmt.Errorf("render: segment %d: %w", i, err)
 		}
 		if o.Progress != nil {
@@ -157,7 +165,7 @@ func (s *sink) Frame(f infer.Frame) error {
 
 // segment renders one task into its fragments, then joins them as the
 // stitcher does: chain by copy; independent with crossfaded overlaps.
-func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1.SegmentTask, prefix []byte) error {
+func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1.SegmentTask, m worker.Media) error {
 	var enc bytes.Buffer
 	e, err := media.NewEncoder(ctx, &enc, media.EncodeOptions{Width: int(t.Width), Height: int(t.Height), FPS: int(t.Fps),
 		Codec: r.codec, Keyframes: worker.CrossfadeKeyframes(t)})
@@ -165,7 +173,7 @@ func (r *renderer) segment(ctx context.Context, engine *infer.Engine, t *spoolv1
 		return err
 	}
 	s := &sink{task: t, enc: e}
-	if err := engine.Run(ctx, worker.Request(t, r.cond, worker.Media{Prefix: prefix}), s); err != nil {
+	if err := engine.Run(ctx, worker.Request(t, r.cond, m), s); err != nil {
 		_ = e.Close()
 		return err
 	}
@@ -297,7 +305,7 @@ func withFiles(spec *spoolv1.JobSpec, o Options) (*spoolv1.JobSpec, error) {
 	for _, f := range []struct {
 		field, file string
 		id          *string
-	}{{"image", o.Image, &spec.Image}, {"video", o.Video, &spec.Video}, {"audio", o.Audio, &spec.Audio}} {
+	}{{"image", o.Image, &spec.Image}, {"video", o.Video, &spec.Video}, {"audio", o.Audio, &spec.Audio}, {"reference", o.Reference, &spec.Reference}} {
 		switch {
 		case f.file != "" && *f.id == "":
 			*f.id = "up-local"
@@ -359,7 +367,63 @@ func intakeAudio(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Sou
 	if err := j.WithAudioSamples(res.Samples); err != nil {
 		return dispatcher.Sound{}, fmt.Errorf("render: %w", err)
 	}
-	return dispatcher.Sound{AudioSamples: res.Samples, PCM: pcm.Bytes(), AAC: aac.Bytes(), AACIndex: res.Index, Track: res.Track}, nil
+	return dispatcher.Sound{AudioKey: localKey, AudioSamples: res.Samples, PCM: pcm.Bytes(), AAC: aac.Bytes(), AACIndex: res.Index,
+		Track: res.Track}, nil
+}
+
+// localKey stands in for the keys of the media a local render holds in
+// memory.
+const localKey = "local"
+
+// intakeReference makes of the reference file what the dispatcher's
+// intake makes of the upload (dispatcher.ReferenceIntakeOptions), in
+// memory: an image's frame, or a video's every frame at the job's fps.
+func intakeReference(ctx context.Context, j jobspec.Job, o Options, s *dispatcher.Sound) error {
+	if j.Reference == "" {
+		return nil
+	}
+	p, err := media.ProbeUpload(ctx, o.Reference, media.UploadLimits{})
+	if err != nil {
+		return fmt.Errorf("render: reference %s: %w", o.Reference, err)
+	}
+	video := p.Kind == "video"
+	mo := dispatcher.ReferenceIntakeOptions(j, video)
+	var frames bytes.Buffer
+	if video {
+		mo.Frames = &frames
+	}
+	res, err := media.Intake(ctx, o.Reference, mo)
+	if err != nil {
+		return fmt.Errorf("render: reference %s: %w", o.Reference, err)
+	}
+	s.Reference, s.ReferenceKey, s.ReferenceFrames = res.Last, localKey, int(res.Frames)
+	if video {
+		s.Reference = frames.Bytes()
+	}
+	return nil
+}
+
+// media reads what task t's engine gets besides its conditioning, as a
+// worker does: the prefix, the segment's audio samples and its reference
+// frames (worker.SegmentAudio and SegmentReference, from memory).
+func (r *renderer) media(ctx context.Context, t *spoolv1.SegmentTask, prefix []byte) (worker.Media, error) {
+	from := func(b []byte) worker.RangeReader {
+		return func(_ context.Context, off, n int64) ([]byte, error) {
+			if off < 0 || off+n > int64(len(b)) {
+				return nil, fmt.Errorf("bytes [%d, %d) of %d: %w", off, off+n, len(b), io.ErrUnexpectedEOF)
+			}
+			return b[off : off+n], nil
+		}
+	}
+	m := worker.Media{Prefix: prefix}
+	var err error
+	if m.Audio, err = worker.SegmentAudio(ctx, t, from(r.sound.PCM)); err != nil {
+		return worker.Media{}, err
+	}
+	if m.Reference, err = worker.SegmentReference(ctx, t, from(r.sound.Reference)); err != nil {
+		return worker.Media{}, err
+	}
+	return m, nil
 }
 
 func (r *renderer) write(b []byte) error {

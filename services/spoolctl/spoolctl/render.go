@@ -29,6 +29,8 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	image := fs.String("image", "", "image file standing in for the spec's image upload (image to video): the same bytes give the same frames as the uploaded image")
 	video := fs.String("video", "", "video file standing in for the spec's video upload (extension): the same bytes give the same frames as the uploaded video")
+	audio := fs.String("audio", "", "audio file standing in for the spec's audio upload (an audio-driven model such as ref-talk): the same bytes give the same frames and sound as the uploaded audio")
+	reference := fs.String("reference", "", "image or video file standing in for the spec's reference upload (a talking head's avatar)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,7 +74,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	plugins, modelsDir := ef.dirs()
 	o := render.Options{Params: ef.engineParams(cat, []string{spec.GetModel()}), PluginDir: plugins, ModelsDir: modelsDir, Codec: c, Catalog: cat,
-		Image: *image, Video: *video}
+		Image: *image, Video: *video, Audio: *audio, Reference: *reference}
 	f, err := os.Create(*out)
 	if err != nil {
 		return fmt.Errorf("spoolctl render: %w", err)
