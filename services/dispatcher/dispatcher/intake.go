@@ -164,6 +164,16 @@ func (d *Dispatcher) derived(ctx context.Context, j *jobspec.Job, keys []blob.Ke
 	return in, nil
 }
 
+// downloadUpload copies the source of upload id of tenant into a new
+// temporary file and returns its path; remove it when done.
+func (d *Dispatcher) downloadUpload(ctx context.Context, tenant, id string) (string, error) {
+	src, err := blob.UploadSource(tenant, id)
+	if err != nil {
+		return "", err
+	}
+	return d.download(ctx, src)
+}
+
 // download copies key into a new temporary file and returns its path.
 func (d *Dispatcher) download(ctx context.Context, key blob.Key) (string, error) {
 	r, _, err := d.blob.Get(ctx, key)
@@ -202,11 +212,7 @@ func (d *Dispatcher) read(ctx context.Context, key blob.Key) ([]byte, error) {
 // to read it (the store is down) is told apart from media ffmpeg cannot
 // decode: only the latter is the job's fault.
 func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o media.IntakeOptions, keys []blob.Key) (Inputs, error) {
-	src, err := blob.UploadSource(j.Tenant, id)
-	if err != nil {
-		return Inputs{}, err
-	}
-	file, err := d.download(ctx, src)
+	file, err := d.downloadUpload(ctx, j.Tenant, id)
 	if err != nil {
 		return Inputs{}, err
 	}

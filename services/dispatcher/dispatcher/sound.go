@@ -121,11 +121,7 @@ func (d *Dispatcher) audio(ctx context.Context, j *jobspec.Job, s *Sound) error 
 	} else if !errors.Is(err, blob.ErrNotFound) {
 		return err
 	}
-	src, err := blob.UploadSource(j.Tenant, j.Audio)
-	if err != nil {
-		return err
-	}
-	file, err := d.download(ctx, src)
+	file, err := d.downloadUpload(ctx, j.Tenant, j.Audio)
 	if err != nil {
 		return err
 	}
@@ -214,11 +210,7 @@ func (d *Dispatcher) reference(ctx context.Context, j *jobspec.Job, video bool, 
 			return err
 		}
 	}
-	src, err := blob.UploadSource(j.Tenant, j.Reference)
-	if err != nil {
-		return err
-	}
-	file, err := d.download(ctx, src)
+	file, err := d.downloadUpload(ctx, j.Tenant, j.Reference)
 	if err != nil {
 		return err
 	}

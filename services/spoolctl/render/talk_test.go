@@ -3,7 +3,6 @@ package render_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,16 +73,7 @@ func rawFrames(t *testing.T, file string, w, h int) [][]byte {
 // pcm decodes a file's first audio stream to mono float32 at rate.
 func pcm(t *testing.T, file string, rate int) []float32 {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", file, "-map", "0:a:0", "-ac", "1", "-ar", strconv.Itoa(rate),
-		"-f", "f32le", "pipe:1").Output()
-	if err != nil {
-		t.Fatalf("decode the audio of %s: %v", file, err)
-	}
-	s := make([]float32, len(out)/4)
-	for i := range s {
-		s[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
-	}
-	return s
+	return decodeAudio(t, "-i", file, "-ac", "1", "-ar", strconv.Itoa(rate))
 }
 
 // mouthDarkness is, per frame, how much darker than the avatar the mouth
