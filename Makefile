@@ -244,7 +244,7 @@ demo: deps build ## the main jobs through the whole system: a minute of 720p to 
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
 # prints a table and merges its figures into $(BENCH_OUT).
-BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch upload overhead critical-path throughput
+BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch upload audio overhead critical-path throughput
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -260,6 +260,7 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	  $(GO) run ./services/worker/cmd/spool-worker-bench -only $${b#worker-} $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@case " $(BENCH) " in *" stitch "*) $(GO) run ./services/stitcher/cmd/spool-stitch-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@case " $(BENCH) " in *" upload "*) $(GO) run ./services/gateway/cmd/spool-upload-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
+	@case " $(BENCH) " in *" audio "*) $(GO) run ./services/spoolctl/cmd/spool-audio-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@for b in overhead critical-path throughput; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/spoolctl/cmd/spool-e2e-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
 	@echo "results: $(BENCH_OUT)"
