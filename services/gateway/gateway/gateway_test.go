@@ -30,10 +30,13 @@ const token = "s3cret-token"
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // api is the gateway over the whole system: dispatcher, a worker with two
-// ref slots and the stitcher, on the real stack.
+// ref slots and the stitcher, on the real stack. Its pool is the test's
+// own: work that other tests' packages queue on the shared stack at the
+// same time (hundreds of jobs on "default") never delays its jobs.
 func api(t *testing.T) *httptest.Server {
 	t.Helper()
-	return apiOver(t, "default:ref,sim", worker.Config{ID: "gw", Pool: "default", Backend: "ref", Slots: 2, Heartbeat: time.Second})
+	pool := fmt.Sprintf("gw-%d", time.Now().UnixNano()%1e9)
+	return apiOver(t, pool+":ref,sim", worker.Config{ID: pool, Pool: pool, Models: []string{"ref", "sim"}, Slots: 2, Heartbeat: time.Second})
 }
 
 // apiOver is the gateway over a dispatcher feeding pools (as
