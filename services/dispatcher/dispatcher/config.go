@@ -31,6 +31,7 @@ type Config struct {
 	LiveAhead       int           `envconfig:"DISPATCHER_LIVE_AHEAD" default:"3" desc:"segments planned ahead of the newest one for live jobs"`
 	OutboxBatch     int           `envconfig:"DISPATCHER_OUTBOX_BATCH" default:"256" desc:"outbox rows published per transaction"`
 	SubmitBatch     int           `envconfig:"DISPATCHER_SUBMIT_BATCH" default:"64" desc:"submissions fetched at once"`
+	IntakeParallel  int           `envconfig:"DISPATCHER_INTAKE_PARALLEL" default:"2" desc:"submissions with media whose intake (an audio track decoded and encoded, a video fitted and re-encoded: up to minutes) runs at once, each beside the submissions without media, which it never holds up"`
 	Codec           string        `envconfig:"DISPATCHER_CODEC" default:"h264" desc:"codec with which intake re-encodes an input video that a job keeps (include_input): h264, or lossless for tests; must match the workers'"`
 	SegmentDeadline time.Duration `envconfig:"DISPATCHER_SEGMENT_DEADLINE" default:"30m" desc:"time a worker has to finish a segment attempt"`
 }
@@ -43,6 +44,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("dispatcher: backoff, reconcile interval and stale bounds must be > 0")
 	case c.LiveAhead < 1 || c.OutboxBatch < 1 || c.SubmitBatch < 1 || c.PoolWindow < 1:
 		return fmt.Errorf("dispatcher: pool window, live-ahead, outbox batch and submit batch must be ≥ 1")
+	case c.IntakeParallel < 0:
+		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_INTAKE_PARALLEL %d: want ≥ 1 (0 in code: 2)", c.IntakeParallel)
 	}
 	return nil
 }

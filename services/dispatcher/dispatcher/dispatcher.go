@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ type Dispatcher struct {
 	tpl       templates
 	paces     paces
 	metrics   *metrics
+	intakes   chan struct{}  // a slot per submission whose intake runs
+	intaking  sync.WaitGroup // those intakes
 }
 
 // New returns a dispatcher over an open bus and store. It declares the
@@ -58,7 +61,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 		return nil, fmt.Errorf("dispatcher: SPOOL_DISPATCHER_CODEC: %w", err)
 	}
 	d := &Dispatcher{cfg: cfg, codec: codec, log: log, bus: b, store: s, catalog: cat, pools: cat.Pools.Names(), kick: make(chan struct{}, 1),
-		admitKick: make(chan struct{}, 1)}
+		admitKick: make(chan struct{}, 1), intakes: make(chan struct{}, cmp.Or(cfg.IntakeParallel, 2))}
 	for _, o := range opts {
 		if err := o(d); err != nil {
 			return nil, err
@@ -94,11 +97,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer svc.Stop()
 
 	loops := map[string]func(context.Context) error{
-		"submissions": func(ctx context.Context) error { return d.consume(ctx, jobs, d.cfg.SubmitBatch, d.onSubmission) },
-		"results":     func(ctx context.Context) error { return d.consumeResults(ctx, results) },
-		"outbox":      d.publishLoop,
-		"reconciler":  d.reconcileLoop,
-		"admission":   d.admitLoop,
+		"submissions": func(ctx context.Context) error {
+			defer d.intaking.Wait()
+			return d.consume(ctx, jobs, d.cfg.SubmitBatch, d.submission)
+		},
+		"results":    func(ctx context.Context) error { return d.consumeResults(ctx, results) },
+		"outbox":     d.publishLoop,
+		"reconciler": d.reconcileLoop,
+		"admission":  d.admitLoop,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(loops))

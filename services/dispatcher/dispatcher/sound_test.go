@@ -148,3 +148,49 @@ func list(t *testing.T, b *blob.Store, tenant, id string) []string {
 	}
 	return out
 }
+
+// TestLongIntakeHoldsUpNoOne: while the intake of a long audio track runs
+// (minutes of sound decoded and encoded), jobs submitted after it are
+// accepted at once, and the long one is accepted when its intake ends.
+func TestLongIntakeHoldsUpNoOne(t *testing.T) {
+	e := newEnv(t)
+	c := devstacktest.Connect(t, 0)
+	e.cfg.Pools = e.pool() + ":ref,ref-talk,sim"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := dispatcher.New(ctx, e.cfg, e.bus, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), dispatcher.WithBlob(c.Blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	dir := t.TempDir()
+	voice, face := filepath.Join(dir, "long.flac"), filepath.Join(dir, "face.png")
+	for _, args := range [][]string{
+		{"-f", "lavfi", "-i", "sine=f=220:r=44100:d=240", "-c:a", "flac", voice},
+		{"-f", "lavfi", "-i", "color=c=0xd8a888:s=200x150", "-frames:v", "1", face},
+	} {
+		if b, err := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %v: %v\n%s", args, err, b)
+		}
+	}
+	tenant := fmt.Sprintf("long-%x", time.Now().UnixNano())
+	aud, img := c.Upload(t, tenant, voice, "audio", 240), c.Upload(t, tenant, face, "image", 0)
+	long := e.submit(`{"id":"long-` + tenant + `","tenant":"` + tenant + `","model":"ref-talk","prompt":"a lecture","audio":"` + aud +
+		`","reference":"` + img + `","durationS":1,"windowFrames":13,"overlapFrames":4,"width":64,"height":64,"steps":1,"pool":"` + e.pool() + `"}`)
+	time.Sleep(300 * time.Millisecond) // the long one is fetched first
+	start := time.Now()
+	quick := e.submit(spec(e, `,"id":"quick-`+tenant+`"`))
+	q, _ := e.waitJob(quick, "recorded", func(store.Job, []store.Segment) bool { return true })
+	took := time.Since(start)
+	if took > 5*time.Second {
+		t.Fatalf("a plain job waited %v behind a long intake", took)
+	}
+	l, _ := e.waitJob(long, "recorded", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobQueued || j.State == store.JobRunning })
+	if !q.CreatedAt.Before(l.CreatedAt) {
+		t.Fatalf("the plain job was recorded at %v, after the long one at %v", q.CreatedAt, l.CreatedAt)
+	}
+	t.Logf("a plain job was recorded %v after submission while a 240 s audio track was taken in (%v in all)", took, time.Since(start))
+}

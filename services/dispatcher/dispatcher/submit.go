@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
@@ -21,6 +22,33 @@ import (
 )
 
 var tracer = otel.Tracer("github.com/spoolvideo/spool/services/dispatcher")
+
+// submission handles one submitted job. One with media inputs runs on a
+// goroutine of its own, at most IntakeParallel at once, because its intake
+// may take minutes (an hour of audio is decoded and encoded once): the
+// submissions fetched with it and after it go on meanwhile. When every
+// intake slot is taken it goes back to the stream for a little while
+// (submissions are redelivered without limit). Others run here.
+func (d *Dispatcher) submission(ctx context.Context, m jetstream.Msg) error {
+	spec, err := bus.DecodeJobSpec(m.Data(), m.Headers())
+	if err != nil || (spec.GetImage() == "" && spec.GetVideo() == "" && spec.GetAudio() == "" && spec.GetReference() == "") {
+		return d.onSubmission(ctx, m)
+	}
+	select {
+	case d.intakes <- struct{}{}:
+	default:
+		return m.NakWithDelay(2 * time.Second)
+	}
+	d.intaking.Add(1)
+	go func() {
+		defer func() { <-d.intakes; d.intaking.Done() }()
+		if err := d.onSubmission(ctx, m); err != nil {
+			d.log.Error("handling a submission; it will be redelivered", "err", err)
+			_ = m.NakWithDelay(time.Second)
+		}
+	}()
+	return nil
+}
 
 // onSubmission validates, plans and records one submitted job (or records
 // its rejection), then acks the submission. Recording is idempotent, so a
