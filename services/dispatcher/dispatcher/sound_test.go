@@ -188,7 +188,9 @@ func TestLongIntakeHoldsUpNoOne(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("a plain job waited %v behind a long intake", took)
 	}
-	l, _ := e.waitJob(long, "recorded", func(j store.Job, _ []store.Segment) bool { return j.State == store.JobQueued || j.State == store.JobRunning })
+	l, _ := e.waitJob(long, "recorded", func(j store.Job, _ []store.Segment) bool {
+		return j.State == store.JobQueued || j.State == store.JobRunning
+	})
 	if !q.CreatedAt.Before(l.CreatedAt) {
 		t.Fatalf("the plain job was recorded at %v, after the long one at %v", q.CreatedAt, l.CreatedAt)
 	}
