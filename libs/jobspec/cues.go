@@ -5,15 +5,13 @@ import (
 	"math"
 	"strconv"
 
-	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
-
 	"github.com/spoolvideo/spool/libs/plan"
 )
 
 // cueErr turns a cue the planner cannot land into the error of its
 // timeline[i].from_s field: where the cue would land and why it cannot, and
 // where this job's prompts can change, in seconds at its fps.
-func cueErr(spec *spoolv1.JobSpec, fps int, e *plan.CueError) *FieldError {
+func cueErr(fromS float64, fps int, e *plan.CueError) *FieldError {
 	at := func(f int64) string { return seconds(f, fps) }
 	stride := int64(e.Window - e.Overlap)
 	var why string
@@ -25,7 +23,7 @@ func cueErr(spec *spoolv1.JobSpec, fps int, e *plan.CueError) *FieldError {
 	default:
 		why = fmt.Sprintf("lands at %s, as timeline[%d] does", at(e.Nearest), e.Other)
 	}
-	value := fmt.Sprintf("%s (frame %d; %s)", strconv.FormatFloat(spec.GetTimeline()[e.Cue].GetFromS(), 'g', -1, 64), e.Requested, why)
+	value := fmt.Sprintf("%s (frame %d; %s)", strconv.FormatFloat(fromS, 'g', -1, 64), e.Requested, why)
 	allowed := fmt.Sprintf("a time within %s of a segment boundary of its own, where the prompt can change: boundaries are at 0 s, %s, "+
 		"then every %s (windows of %d frames overlapping by %d at %d fps); before the end of the video",
 		at(e.MaxError), at(int64(e.Window)), at(stride), e.Window, e.Overlap, fps)

@@ -12,6 +12,7 @@ const (
 	MaxDurationS     = 86400 // a bounded video lasts at most 24 hours
 	MaxAudioS        = 10800 // an audio track lasts at most 3 hours
 	MaxReferenceS    = 10    // a talking head's template video lasts at most 10 s
+	AudioProbeSlackS = 0.25  // how far a duration may pass an audio upload's probed length before intake counts its samples
 	MinFPS, MaxFPS   = 1, 60
 	MinSide          = 64   // pixels, either side, even
 	MaxLongSide      = 1920 // pixels

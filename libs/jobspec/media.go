@@ -163,7 +163,7 @@ func CheckInputs(ctx context.Context, j *Job, ups Uploads) ([]Upload, error) {
 		case in.Role == RoleReference && u.Kind != KindImage && u.Kind != KindVideo:
 			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an image or video upload; %s is %s %s upload", in.UploadID, article(u.Kind), u.Kind))
 		case in.Role == RoleReference && u.Kind == KindVideo && u.DurationS > MaxReferenceS:
-			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an image, or a video of at most %d s (a template the job loops); it lasts %.1f s",
+			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an image, or a video of at most %d s (a template the job loops); it lasts %.2f s",
 				MaxReferenceS, u.DurationS))
 		case in.Role != RoleReference && u.Kind != in.Role:
 			return nil, fieldErr(in.Role, in.UploadID, fmt.Sprintf("an upload of kind %s; %s is %s %s upload", in.Role, in.UploadID, article(u.Kind), u.Kind))
@@ -172,7 +172,17 @@ func CheckInputs(ctx context.Context, j *Job, ups Uploads) ([]Upload, error) {
 			if u.DurationS > MaxAudioS {
 				return nil, fieldErr("audio", in.UploadID, fmt.Sprintf("an audio track of at most %d s; it lasts %.1f s", MaxAudioS, u.DurationS))
 			}
-			if err := j.WithAudioSamples(int64(math.Round(u.DurationS * float64(j.AudioRate)))); err != nil {
+			// The probe gives the container's length; a decoder's differs
+			// from it by an encoder's delay and padding (tens of ms, more
+			// for some MP3s). A duration within AudioProbeSlackS past it
+			// is left to intake, which counts the decoded samples.
+			n := int64(math.Round(u.DurationS * float64(j.AudioRate)))
+			slack := n + int64(AudioProbeSlackS*float64(j.AudioRate))
+			if !j.AudioLength && j.TotalFrames > plan.FramesOfSamples(n, j.FPS, j.AudioRate) &&
+				j.TotalFrames <= plan.FramesOfSamples(slack, j.FPS, j.AudioRate) {
+				n = slack
+			}
+			if err := j.WithAudioSamples(n); err != nil {
 				return nil, err
 			}
 			j.AudioSamples = 0 // known exactly only after intake
@@ -240,8 +250,14 @@ func (j *Job) WithAudioSamples(n int64) error {
 	}
 	j.TotalFrames = frames
 	p, err := plan.New(j.PlanSpec())
-	if err != nil {
-		return fieldErr("timeline", secs, "cues inside the audio's length ("+strconv.FormatFloat(secs, 'f', 3, 64)+" s), each at its own segment boundary: "+err.Error())
+	var cue *plan.CueError
+	switch {
+	case errors.As(err, &cue):
+		fe := cueErr(float64(j.Timeline[cue.Cue].FromFrame)/float64(j.FPS), j.FPS, cue)
+		fe.Allowed += fmt.Sprintf(", which lasts as long as its audio: %.3f s (%s)", secs, plural(frames, "frame"))
+		return fe
+	case err != nil:
+		return fmt.Errorf("jobspec: plan %s of audio: %w", plural(frames, "frame"), err)
 	}
 	j.Plan = p
 	return nil

@@ -3,6 +3,7 @@ package jobspec_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -101,6 +102,16 @@ func TestAudioLength(t *testing.T) {
 	if err := j.WithAudioSamples(0); err == nil {
 		t.Fatal("an audio of no samples was taken")
 	}
+	// A cue past the audio's end is refused on its own field.
+	c, err := jobspec.Validate(parse(t, `{"timeline":[{"fromS":0,"prompt":"a"},{"fromS":10,"prompt":"b"}],"model":"ref-talk","audio":"up-aud","reference":"up-img"}`),
+		jobspec.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cue *jobspec.FieldError
+	if err := c.WithAudioSamples(16000 * 3); !errors.As(err, &cue) || cue.Field != "timeline[1].from_s" || !strings.Contains(cue.Allowed, "as long as its audio: 3.000 s (72 frames)") {
+		t.Fatalf("a cue at 10 s of 3 s of audio: %v", err)
+	}
 	k, err := jobspec.Validate(parse(t, `{"prompt":"a","model":"ref-talk","audio":"up-aud","reference":"up-img","durationFrames":48}`), jobspec.DefaultCatalog())
 	if err != nil || k.AudioLength || k.TotalFrames != 48 {
 		t.Fatalf("validate: %+v, %v", k, err)
@@ -111,5 +122,27 @@ func TestAudioLength(t *testing.T) {
 	var fe *jobspec.FieldError
 	if err := k.WithAudioSamples(31000); !errors.As(err, &fe) || fe.Field != "duration_frames" {
 		t.Fatalf("1.94 s of audio for 48 frames: %v", err)
+	}
+}
+
+// TestAudioProbeSlack: a duration just past an audio upload's probed
+// length is left to intake's exact count; one well past it is refused
+// with the probed length.
+func TestAudioProbeSlack(t *testing.T) {
+	ups := uploads{"up-aud": {ID: "up-aud", Tenant: "default", Kind: jobspec.KindAudio, DurationS: 3.709},
+		"up-img": {ID: "up-img", Tenant: "default", Kind: jobspec.KindImage}}
+	for _, c := range []struct {
+		frames int
+		ok     bool
+	}{{89, true}, {94, true}, {96, false}} {
+		j, err := jobspec.Validate(parse(t, fmt.Sprintf(`{"prompt":"a","model":"ref-talk","audio":"up-aud","reference":"up-img","durationFrames":%d}`, c.frames)),
+			jobspec.DefaultCatalog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = jobspec.CheckInputs(context.Background(), &j, ups)
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "at most the audio's length, 3.709 s (89 frames at 24 fps)")) {
+			t.Fatalf("%d frames of a 3.709 s audio: %v", c.frames, err)
+		}
 	}
 }

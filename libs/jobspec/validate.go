@@ -107,7 +107,7 @@ func Validate(spec *spoolv1.JobSpec, cat Catalog) (Job, error) {
 	var cue *plan.CueError
 	switch {
 	case errors.As(err, &cue): // a cue with no segment boundary of its own
-		return Job{}, cueErr(spec, j.FPS, cue)
+		return Job{}, cueErr(spec.GetTimeline()[cue.Cue].GetFromS(), j.FPS, cue)
 	case err != nil: // unreachable when the checks above hold; kept as a guard
 		return Job{}, fieldErr("window_frames", j.Window, err.Error())
 	}
@@ -244,7 +244,7 @@ func checkSize(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	return nil
 }
 
-func checkDuration(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
+func checkDuration(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	ds, df, live := spec.GetDurationS(), spec.GetDurationFrames(), spec.GetLive()
 	switch {
 	case live && (ds != 0 || df != 0):
@@ -265,6 +265,8 @@ func checkDuration(spec *spoolv1.JobSpec, _ Catalog, j *Job) error {
 		return fieldErr("duration_s", ds, "> 0 and ≤ 86400")
 	case ds == 0 && spec.GetAudio() != "":
 		j.AudioLength = true // as long as the audio
+	case ds == 0 && cat.Models[j.Model].TalkingHead:
+		return fieldErr("audio", "", "the id of an audio upload: model "+j.Model+" is a talking head, which speaks it; without a duration the video lasts as long as the audio")
 	case ds == 0:
 		return fieldErr("duration_s", ds, "> 0 and ≤ 86400, or duration_frames, or live, or neither with audio")
 	default:
@@ -300,6 +302,10 @@ func checkWindow(spec *spoolv1.JobSpec, cat Catalog, j *Job) error {
 	}
 	if j.Mode == plan.Chain && j.Overlap < 1 {
 		return fieldErr("overlap_frames", j.Overlap, "≥ 1 in chain mode")
+	}
+	if j.Mode == plan.Independent && 2*alignedOverlap > aligned {
+		return fieldErr("overlap_frames", j.Overlap, fmt.Sprintf("at most half of window_frames (%d, after aligning both for this model) "+
+			"in independent mode: each segment crossfades one overlap with the segment before it and another with the one after", aligned))
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package jobspec_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"strings"
@@ -179,6 +181,7 @@ func TestRejections(t *testing.T) {
 		{`{"prompt":"a","model":"ref-talk","audio":"up-a","reference":"up-r","image":"up-i"}`, "image", "its reference is the avatar"},
 		{`{"prompt":"a","model":"ref-talk","audio":"up-a","reference":"up-r","live":true}`, "audio", "empty for a live job"},
 		{`{"prompt":"a"}`, "duration_s", "or neither with audio"},
+		{`{"prompt":"a","model":"ref-talk","reference":"up-r"}`, "audio", "lasts as long as the audio"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {
@@ -270,4 +273,44 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("extension of %d frames planned %+v … %+v", n, segs[0], segs[len(segs)-1])
 		}
 	})
+}
+
+// TestIndependentPlansCrossfade: every independent job Validate accepts
+// has segments that hold both their crossfades: a segment's overlap with
+// the one before and the next one's overlap fit in the frames it keeps
+// (the stitcher's condition); one that cannot is refused on
+// overlap_frames.
+func TestIndependentPlansCrossfade(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	for i := 0; i < 4000; i++ {
+		w, o, n := 2+rng.IntN(60), rng.IntN(60), 1+rng.IntN(400)
+		model := []string{"ref", "skyreels-v2-df-1.3b-540p"}[rng.IntN(2)]
+		spec := fmt.Sprintf(`{"prompt":"a","mode":"MODE_INDEPENDENT","model":%q,"durationFrames":%d,"windowFrames":%d,"overlapFrames":%d}`, model, n, w, o)
+		j, err := jobspec.Validate(parse(t, spec), jobspec.DefaultCatalog())
+		var fe *jobspec.FieldError
+		if errors.As(err, &fe) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs, err := j.Plan.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, s := range segs {
+			trail := 0
+			if k+1 < len(segs) {
+				trail = segs[k+1].Overlap
+			}
+			if s.Overlap+trail > s.Frames-s.Trim {
+				t.Fatalf("%s: segment %d keeps %d frames, fewer than its overlaps of %d and %d", spec, k, s.Frames-s.Trim, s.Overlap, trail)
+			}
+		}
+	}
+	_, err := jobspec.Validate(parse(t, `{"prompt":"a","mode":"MODE_INDEPENDENT","durationFrames":87,"windowFrames":20,"overlapFrames":12}`), jobspec.DefaultCatalog())
+	var fe *jobspec.FieldError
+	if !errors.As(err, &fe) || fe.Field != "overlap_frames" || !strings.Contains(fe.Allowed, "at most half of window_frames (20") {
+		t.Fatalf("window 20, overlap 12: %v", err)
+	}
 }

@@ -34,7 +34,9 @@ type Options struct {
 	// Image, Video, Audio and Reference are files standing in for the
 	// spec's image, video, audio and reference uploads (the same bytes give
 	// the same frames and sound); a spec that names no upload in their
-	// field gets a stand-in id, "up-local".
+	// field gets a stand-in id, "up-local<field>". Each file is probed and
+	// checked as the API checks an upload (jobspec.CheckInputs): a video
+	// given as audio is refused here as there.
 	Image, Video, Audio, Reference string
 	// Progress, when set, is called after each segment.
 	Progress func(done, total int)
@@ -66,6 +68,9 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	}
 	if job.Live {
 		return Result{}, errors.New("render: a live job has no end to render")
+	}
+	if err := checkFiles(ctx, &job, o); err != nil {
+		return Result{}, err
 	}
 	in, err := intake(ctx, &job, o)
 	if err != nil {
@@ -308,7 +313,7 @@ func withFiles(spec *spoolv1.JobSpec, o Options) (*spoolv1.JobSpec, error) {
 	}{{"image", o.Image, &spec.Image}, {"video", o.Video, &spec.Video}, {"audio", o.Audio, &spec.Audio}, {"reference", o.Reference, &spec.Reference}} {
 		switch {
 		case f.file != "" && *f.id == "":
-			*f.id = "up-local"
+			*f.id = "up-local" + f.field
 		case f.file == "" && *f.id != "":
 			return nil, fmt.Errorf("render: the spec's %s is upload %s; give its file with -%s", f.field, *f.id, f.field)
 		}
@@ -369,6 +374,37 @@ func intakeAudio(ctx context.Context, j *jobspec.Job, o Options) (dispatcher.Sou
 	}
 	return dispatcher.Sound{AudioKey: localKey, AudioSamples: res.Samples, PCM: pcm.Bytes(), AAC: aac.Bytes(), AACIndex: res.Index,
 		Track: res.Track}, nil
+}
+
+// files are the files standing in for a job's uploads, by upload id,
+// probed as the gateway probes an upload.
+type files map[string]jobspec.Upload
+
+func (f files) Upload(_ context.Context, tenant, id string) (jobspec.Upload, error) {
+	u, ok := f[id]
+	if !ok {
+		return jobspec.Upload{}, fmt.Errorf("%w: no file stands in for it", jobspec.ErrNoUpload)
+	}
+	u.Tenant = tenant
+	return u, nil
+}
+
+// checkFiles probes the files of o that stand in for job j's uploads and
+// checks them against the job as the dispatcher checks uploads.
+func checkFiles(ctx context.Context, j *jobspec.Job, o Options) error {
+	byRole := map[string]string{jobspec.KindImage: o.Image, jobspec.KindVideo: o.Video, jobspec.KindAudio: o.Audio, jobspec.RoleReference: o.Reference}
+	fs := files{}
+	for _, in := range j.Inputs() {
+		p, err := media.ProbeUpload(ctx, byRole[in.Role], media.UploadLimits{})
+		if err != nil {
+			return fmt.Errorf("render: -%s %s: %w", in.Role, byRole[in.Role], err)
+		}
+		fs[in.UploadID] = jobspec.Upload{ID: in.UploadID, Kind: p.Kind, DurationS: p.DurationS}
+	}
+	if _, err := jobspec.CheckInputs(ctx, j, fs); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	return nil
 }
 
 // localKey stands in for the keys of the media a local render holds in
