@@ -100,16 +100,16 @@ func TestComposeGPUWorkerReservesNvidiaGPUs(t *testing.T) {
 	if c.Deploy != nil && c.Deploy.Resources.Reservations != nil && len(c.Deploy.Resources.Reservations.Devices) > 0 {
 		t.Error("worker-cpu reserves devices; it must run where there is no GPU")
 	}
-	if m := c.Environment["SPOOL_WORKER_MODELS"]; m == nil || *m != "ref,sim" {
-		t.Errorf("worker-cpu models %v, want ref,sim: the models of its pool", m)
+	if m := c.Environment["SPOOL_WORKER_MODELS"]; m == nil || *m != "ref,ref-talk,sim" {
+		t.Errorf("worker-cpu models %v, want ref,ref-talk,sim: the models of its pool", m)
 	}
 	// The dispatcher and the gateway declare the same pools, each served by
 	// one of the workers.
 	cpu := loadCompose(t, "cpu")
 	dis, gw := cpu.Services["dispatcher"], cpu.Services["gateway"]
 	for _, v := range []*string{dis.Environment["SPOOL_DISPATCHER_POOLS"], gw.Environment["SPOOL_GATEWAY_POOLS"]} {
-		if v == nil || *v != "default:ref,sim;gpu:ref-cuda" {
-			t.Errorf("pools %v, want default:ref,sim;gpu:ref-cuda", v)
+		if v == nil || *v != "default:ref,ref-talk,sim;gpu:ref-cuda,ref-talk-cuda" {
+			t.Errorf("pools %v, want default:ref,ref-talk,sim;gpu:ref-cuda,ref-talk-cuda", v)
 		}
 	}
 	if p := w.Environment["SPOOL_WORKER_POOL"]; p == nil || *p != "gpu" {
