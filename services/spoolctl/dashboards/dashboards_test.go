@@ -73,7 +73,21 @@ func exposed(t *testing.T) map[string]bool {
 	sys.WaitSucceeded(t, job, 60*time.Second)
 	prom := httptest.NewServer(tel.MetricsHandler())
 	defer prom.Close()
-	resp, err := http.Get(prom.URL + "/metrics")
+	// The job's end is recorded in Postgres a moment before the stitcher
+	// records its durations: read until they are there.
+	var names map[string]bool
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		names = scrape(t, prom.URL+"/metrics")
+		if (names["spool_job_duration_seconds_bucket"] && names["spool_stitch_finalize_duration_seconds_bucket"]) || time.Now().After(deadline) {
+			return names
+		}
+	}
+}
+
+// scrape reads the metric names a Prometheus endpoint serves.
+func scrape(t *testing.T, url string) map[string]bool {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
