@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
@@ -27,18 +28,7 @@ import (
 // uploads derives nothing again; one longer than its audio is rejected
 // with both lengths; a template video is stored frame by frame.
 func TestTalkingHeadIntake(t *testing.T) {
-	e := newEnv(t)
-	c := devstacktest.Connect(t, 0)
-	e.cfg.Pools = e.pool() + ":ref,ref-talk,sim"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := dispatcher.New(ctx, e.cfg, e.bus, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), dispatcher.WithBlob(c.Blob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	e, c := mediaEnv(t)
 	w := &worker{}
 	defer e.runWorker(w)()
 
@@ -120,6 +110,24 @@ func TestTalkingHeadIntake(t *testing.T) {
 	}
 }
 
+// mediaEnv is newEnv with a dispatcher of its pool, which serves ref-talk,
+// running with the stack's object store (media jobs) until the test ends.
+func mediaEnv(t *testing.T) (*env, devstacktest.Clients) {
+	e := newEnv(t)
+	c := devstacktest.Connect(t, 0)
+	e.cfg.Pools = e.pool() + ":ref,ref-talk,sim"
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := dispatcher.New(ctx, e.cfg, e.bus, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), dispatcher.WithBlob(c.Blob))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return e, c
+}
+
 func read(t *testing.T, b *blob.Store, key string) []byte {
 	t.Helper()
 	r, _, err := b.Get(context.Background(), blob.Key(key))
@@ -153,18 +161,7 @@ func list(t *testing.T, b *blob.Store, tenant, id string) []string {
 // (minutes of sound decoded and encoded), jobs submitted after it are
 // accepted at once, and the long one is accepted when its intake ends.
 func TestLongIntakeHoldsUpNoOne(t *testing.T) {
-	e := newEnv(t)
-	c := devstacktest.Connect(t, 0)
-	e.cfg.Pools = e.pool() + ":ref,ref-talk,sim"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := dispatcher.New(ctx, e.cfg, e.bus, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), dispatcher.WithBlob(c.Blob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	e, c := mediaEnv(t)
 
 	dir := t.TempDir()
 	voice, face := filepath.Join(dir, "long.flac"), filepath.Join(dir, "face.png")
@@ -180,7 +177,21 @@ func TestLongIntakeHoldsUpNoOne(t *testing.T) {
 	aud, img := c.Upload(t, tenant, voice, "audio", 240), c.Upload(t, tenant, face, "image", 0)
 	long := e.submit(`{"id":"long-` + tenant + `","tenant":"` + tenant + `","model":"ref-talk","prompt":"a lecture","audio":"` + aud +
 		`","reference":"` + img + `","durationS":1,"windowFrames":13,"overlapFrames":4,"width":64,"height":64,"steps":1,"pool":"` + e.pool() + `"}`)
-	time.Sleep(300 * time.Millisecond) // the long one is fetched first
+	// The long one is fetched first: the submissions consumer holds it.
+	ctx := context.Background()
+	jobs, err := e.bus.JetStream().Consumer(ctx, bus.StreamJobs, bus.ConsumerDispatcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		info, err := jobs.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the long submission was never fetched: %+v %v", info, err)
+		}
+	}
 	start := time.Now()
 	quick := e.submit(spec(e, `,"id":"quick-`+tenant+`"`))
 	q, _ := e.waitJob(quick, "recorded", func(store.Job, []store.Segment) bool { return true })

@@ -69,7 +69,8 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if job.Live {
 		return Result{}, errors.New("render: a live job has no end to render")
 	}
-	if err := checkFiles(ctx, &job, o); err != nil {
+	ups, err := checkFiles(ctx, &job, o)
+	if err != nil {
 		return Result{}, err
 	}
 	in, err := intake(ctx, &job, o)
@@ -79,7 +80,7 @@ func Render(ctx context.Context, spec *spoolv1.JobSpec, out io.Writer, o Options
 	if in.Sound, err = intakeAudio(ctx, &job, o); err != nil {
 		return Result{}, err
 	}
-	if err := intakeReference(ctx, job, o, &in.Sound); err != nil {
+	if err := intakeReference(ctx, job, o, ups[job.Reference].Kind == jobspec.KindVideo, &in.Sound); err != nil {
 		return Result{}, err
 	}
 	segs, err := job.Plan.All()
@@ -390,21 +391,22 @@ func (f files) Upload(_ context.Context, tenant, id string) (jobspec.Upload, err
 }
 
 // checkFiles probes the files of o that stand in for job j's uploads and
-// checks them against the job as the dispatcher checks uploads.
-func checkFiles(ctx context.Context, j *jobspec.Job, o Options) error {
+// checks them against the job as the dispatcher checks uploads; it returns
+// what it found of them.
+func checkFiles(ctx context.Context, j *jobspec.Job, o Options) (files, error) {
 	byRole := map[string]string{jobspec.KindImage: o.Image, jobspec.KindVideo: o.Video, jobspec.KindAudio: o.Audio, jobspec.RoleReference: o.Reference}
 	fs := files{}
 	for _, in := range j.Inputs() {
 		p, err := media.ProbeUpload(ctx, byRole[in.Role], media.UploadLimits{})
 		if err != nil {
-			return fmt.Errorf("render: -%s %s: %w", in.Role, byRole[in.Role], err)
+			return nil, fmt.Errorf("render: -%s %s: %w", in.Role, byRole[in.Role], err)
 		}
 		fs[in.UploadID] = jobspec.Upload{ID: in.UploadID, Kind: p.Kind, DurationS: p.DurationS}
 	}
 	if _, err := jobspec.CheckInputs(ctx, j, fs); err != nil {
-		return fmt.Errorf("render: %w", err)
+		return nil, fmt.Errorf("render: %w", err)
 	}
-	return nil
+	return fs, nil
 }
 
 // localKey stands in for the keys of the media a local render holds in
@@ -414,15 +416,10 @@ const localKey = "local"
 // intakeReference makes of the reference file what the dispatcher's
 // intake makes of the upload (dispatcher.ReferenceIntakeOptions), in
 // memory: an image's frame, or a video's every frame at the job's fps.
-func intakeReference(ctx context.Context, j jobspec.Job, o Options, s *dispatcher.Sound) error {
+func intakeReference(ctx context.Context, j jobspec.Job, o Options, video bool, s *dispatcher.Sound) error {
 	if j.Reference == "" {
 		return nil
 	}
-	p, err := media.ProbeUpload(ctx, o.Reference, media.UploadLimits{})
-	if err != nil {
-		return fmt.Errorf("render: reference %s: %w", o.Reference, err)
-	}
-	video := p.Kind == "video"
 	mo := dispatcher.ReferenceIntakeOptions(j, video)
 	var frames bytes.Buffer
 	if video {
