@@ -42,6 +42,7 @@ type Stack struct {
 	minio   *minioServer
 	otel    *collectorServer
 	times   map[string]time.Duration
+	ports   map[string]int // of the parts Kill or StopFast ended, for Restart
 	stopped bool
 }
 
@@ -60,7 +61,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 }
 
 func newStack(opts Options) (*Stack, error) {
-	s := &Stack{dir: opts.Dir, log: opts.logger(), find: newFinder(), times: map[string]time.Duration{}}
+	s := &Stack{dir: opts.Dir, log: opts.logger(), find: newFinder(), times: map[string]time.Duration{}, ports: map[string]int{}}
 	if s.dir == "" {
 		dir, err := os.MkdirTemp("", "spool-devstack-")
 		if err != nil {
@@ -183,19 +184,19 @@ func (s *Stack) StartupTimes() map[string]time.Duration {
 }
 
 // Env returns the SPOOL_* variables, as "NAME=value", that point libs/config
-// at the running parts, and the OTEL_* ones that point telemetry at the
+// at the parts (a part that Kill ended keeps its address), and the OTEL_* ones that point telemetry at the
 // collector when it runs.
 func (s *Stack) Env() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var env []string
-	if s.nats != nil {
+	if s.NATSURL != "" {
 		env = append(env, "SPOOL_NATS_URL="+s.NATSURL)
 	}
-	if s.pg != nil {
+	if s.PGDSN != "" {
 		env = append(env, "SPOOL_PG_DSN="+s.PGDSN)
 	}
-	if s.minio != nil {
+	if s.S3Endpoint != "" {
 		env = append(env,
 			"SPOOL_S3_ENDPOINT="+s.S3Endpoint,
 			"SPOOL_S3_ACCESS_KEY="+s.S3AccessKey,

@@ -82,19 +82,7 @@ func Run(m *testing.M) int {
 // Safe for concurrent use by parallel tests.
 func Require(t testing.TB, parts ...Part) *devstack.Stack {
 	t.Helper()
-	opts := devstack.Options{BuildMinIO: true}
-	for _, p := range parts {
-		switch p {
-		case NATS:
-			opts.NATS = true
-		case Postgres:
-			opts.Postgres = true
-		case MinIO:
-			opts.MinIO = true
-		default:
-			t.Fatalf("devstacktest: unknown %v", p)
-		}
-	}
+	opts := options(t, parts)
 	s, err := require(opts, parts)
 	if err != nil {
 		realpart.Missing(t, "devstacktest: %v", err)
@@ -126,4 +114,44 @@ func require(opts devstack.Options, parts []Part) (*devstack.Stack, error) {
 		return nil, err
 	}
 	return stack, nil
+}
+
+// Private starts a stack of its own for t, with the parts asked for, and
+// stops it when t ends: for tests that kill, restart or wipe parts
+// (Stack.Kill, Restart, Wipe), which must not disturb the shared stack of
+// Require. A part that cannot start fails t as Require does.
+func Private(t testing.TB, parts ...Part) *devstack.Stack {
+	t.Helper()
+	opts := options(t, parts)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	s, err := devstack.Start(ctx, opts)
+	if err != nil {
+		realpart.Missing(t, "devstacktest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("devstacktest: %v", err)
+		}
+	})
+	return s
+}
+
+// options returns the Options that start parts.
+func options(t testing.TB, parts []Part) devstack.Options {
+	t.Helper()
+	opts := devstack.Options{BuildMinIO: true}
+	for _, p := range parts {
+		switch p {
+		case NATS:
+			opts.NATS = true
+		case Postgres:
+			opts.Postgres = true
+		case MinIO:
+			opts.MinIO = true
+		default:
+			t.Fatalf("devstacktest: unknown %v", p)
+		}
+	}
+	return opts
 }

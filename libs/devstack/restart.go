@@ -1,0 +1,191 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// ErrNotRunning is returned by Kill and StopFast for a part that is not
+// running, and by Restart and Wipe for one that is.
+var ErrNotRunning = errors.New("devstack: part not in the state asked for")
+
+// Kill ends part (PartNATS, PartPostgres or PartMinIO) abruptly, as a crash
+// would, and waits until it is gone: Postgres and MinIO get SIGKILL, sent to
+// their whole process group (the Postgres backends die with the
+// postmaster); the embedded NATS server is shut down at once, its clients
+// cut off (it runs in this process, so it cannot be killed alone). Its port
+// and data stay, for Restart. A Postgres given by $SPOOL_PG_DSN is not ours
+// to kill: that is an error. The stack's Postgres runs with fsync and
+// synchronous_commit off (see postgres.go), so a kill may lose its last
+// commits, as the settings allow; StopFast loses none.
+func (s *Stack) Kill(part string) error {
+	return s.end(part, true)
+}
+
+// StopFast stops part cleanly and waits for it: Postgres with a fast
+// shutdown (clients are disconnected, their transactions rolled back),
+// MinIO with SIGTERM, NATS with a shutdown. Its port and data stay, for
+// Restart.
+func (s *Stack) StopFast(part string) error {
+	return s.end(part, false)
+}
+
+func (s *Stack) end(part string, kill bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	switch part {
+	case PartNATS:
+		if s.nats == nil {
+			return fmt.Errorf("%w: %s is not running", ErrNotRunning, part)
+		}
+		s.ports[part] = portOf(s.NATSURL)
+		err := s.nats.stop()
+		s.nats = nil
+		return err
+	case PartPostgres:
+		if s.pg == nil {
+			return fmt.Errorf("%w: %s is not running", ErrNotRunning, part)
+		}
+		if s.pg.proc == nil {
+			return fmt.Errorf("devstack: postgres comes from $%s: not ours to stop", pgDSNEnv)
+		}
+		s.ports[part] = portOf(s.PGDSN)
+		var err error
+		if kill {
+			err = s.pg.proc.kill()
+			s.pg.removeSocketDir()
+		} else {
+			err = s.pg.stop()
+		}
+		s.pg = nil
+		return err
+	case PartMinIO:
+		if s.minio == nil {
+			return fmt.Errorf("%w: %s is not running", ErrNotRunning, part)
+		}
+		s.ports[part] = portOf("//" + s.S3Endpoint)
+		var err error
+		if kill {
+			err = s.minio.proc.kill()
+		} else {
+			err = s.minio.stop()
+		}
+		s.minio = nil
+		return err
+	}
+	return fmt.Errorf("devstack: no part %q to stop: want %s, %s or %s", part, PartNATS, PartPostgres, PartMinIO)
+}
+
+// Restart starts part again, after Kill or StopFast, on the same port and
+// the same data, and waits until it is healthy; NATSURL, PGDSN and
+// S3Endpoint do not change, so clients reconnect on their own.
+func (s *Stack) Restart(ctx context.Context, part string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	port, ok := s.ports[part]
+	if !ok || s.running(part) {
+		return fmt.Errorf("%w: %s was not stopped by Kill or StopFast", ErrNotRunning, part)
+	}
+	switch part {
+	case PartNATS:
+		n, err := startNATS(ctx, s.dir, port, s.log)
+		if err != nil {
+			return fmt.Errorf("devstack: restart: %w", err)
+		}
+		s.nats = n
+	case PartPostgres:
+		p, err := startPostgres(ctx, s.find, s.dir, port, s.log)
+		if err != nil {
+			return fmt.Errorf("devstack: restart: %w", err)
+		}
+		s.pg = p
+	case PartMinIO:
+		m, err := startMinIO(ctx, s.find, s.dir, port, false, s.log)
+		if err != nil {
+			return fmt.Errorf("devstack: restart: %w", err)
+		}
+		s.minio = m
+	default:
+		return fmt.Errorf("devstack: no part %q to restart", part)
+	}
+	return nil
+}
+
+// Wipe removes the data of a stopped part, as a disk lost would: the next
+// Restart starts it empty. Only NATS (its JetStream store) and MinIO (its
+// objects) may be wiped; Postgres is the truth.
+func (s *Stack) Wipe(part string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running(part) {
+		return fmt.Errorf("%w: %s is running; stop it first", ErrNotRunning, part)
+	}
+	var dir string
+	switch part {
+	case PartNATS:
+		dir = filepath.Join(s.dir, "nats")
+	case PartMinIO:
+		dir = filepath.Join(s.dir, "minio")
+	default:
+		return fmt.Errorf("devstack: wipe %q: want %s or %s", part, PartNATS, PartMinIO)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("devstack: wipe %s: %w", part, err)
+	}
+	return nil
+}
+
+// running reports whether part runs now; s.mu is held.
+func (s *Stack) running(part string) bool {
+	switch part {
+	case PartNATS:
+		return s.nats != nil
+	case PartPostgres:
+		return s.pg != nil
+	case PartMinIO:
+		return s.minio != nil
+	}
+	return false
+}
+
+// portOf returns the port of a URL such as nats://127.0.0.1:4222 or
+// postgres://u@127.0.0.1:5432/db, 0 when it has none.
+func portOf(raw string) int {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 0
+	}
+	_, p, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// kill sends SIGKILL to the child's process group and waits for it to exit.
+func (p *process) kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("%s: kill: %w", p.name, err)
+	}
+	<-p.done
+	return nil
+}
