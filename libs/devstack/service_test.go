@@ -27,6 +27,7 @@ func TestService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitLog(ctx, t, s, "up hello") // the child's output, with its env
 	if s.Exited() != nil || s.ExitErr() == nil {
 		t.Fatalf("a running service: Exited %v, ExitErr %v", s.Exited(), s.ExitErr())
 	}
@@ -41,20 +42,12 @@ func TestService(t *testing.T) {
 	if err := s.Wait(ctx); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("killed service: %v", err)
 	}
-	if log, _ := os.ReadFile(s.LogPath()); !strings.Contains(string(log), "up hello") {
-		t.Errorf("log %q lacks the child's output with its env", log)
-	}
 
 	s, err = devstack.StartService("term", sh, []string{"-c", `trap 'exit 3' TERM; echo trapped; while :; do sleep 0.05; done`}, nil, filepath.Join(dir, "term.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for log, _ := os.ReadFile(s.LogPath()); !strings.Contains(string(log), "trapped"); log, _ = os.ReadFile(s.LogPath()) {
-		if ctx.Err() != nil {
-			t.Fatal("the shell never set its trap")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLog(ctx, t, s, "trapped")
 	if err := s.Stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +56,20 @@ func TestService(t *testing.T) {
 	}
 	if err := s.Exited(); err == nil || !strings.Contains(err.Error(), "term exited") {
 		t.Errorf("Exited() = %v", err)
+	}
+}
+
+// waitLog waits until the service's log holds want.
+func waitLog(ctx context.Context, t *testing.T, s *devstack.Service, want string) {
+	t.Helper()
+	for {
+		log, _ := os.ReadFile(s.LogPath())
+		if strings.Contains(string(log), want) {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("log %q never held %q", log, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
