@@ -22,6 +22,9 @@ GO                    ?= go
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
+# The NATS cluster of libs/devstack runs this nats-server binary: the version
+# libs/go.mod pins (devstack.NATSServerVersion; a test checks all three).
+NATS_SERVER_VERSION   := v2.15.2
 APT_PACKAGES          := ffmpeg postgresql postgresql-client valgrind python3-dev python3-venv espeak-ng
 # nvcc for the cuda plugin (make -C libs/infer cuda-check), installed only
 # where none is found (a CUDA devel image has its own): Debian's CUDA 11.8,
@@ -175,7 +178,7 @@ $(BIN)/spool-otelcol: deploy/otel/builder.yaml $(wildcard deploy/otel/statusutil
 	  mkdir -p $$cache && mv deploy/otel/build/spool-otelcol $$cache/ && rm -rf deploy/otel/build; fi; \
 	flock $(BIN)/.spool-otelcol.lock sh -c "cp -f $$cache/spool-otelcol $@.tmp && mv -f $@.tmp $@"
 
-tools: $(BIN)/buf $(BIN)/protoc-gen-go ## install the pinned code generators
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/nats-server ## install the pinned code generators and nats-server (the devstack's NATS cluster)
 
 # `make test` runs Helm's linter through its Go SDK (deploy/helm); this runs
 # the helm binary itself, built once from the module proxy (about a minute).
@@ -203,6 +206,10 @@ $(BIN)/protoc-gen-go: Makefile
 # Must equal devstack.MinIOVersion, which builds it itself when missing.
 $(BIN)/minio: Makefile
 	$(call install-tool,minio,github.com/minio/minio,$(MINIO_VERSION))
+# devstack.NATSCluster looks it up in the tool cache (building it there itself
+# when asked), then in .spool/bin.
+$(BIN)/nats-server: Makefile
+	$(call install-tool,nats-server,github.com/nats-io/nats-server/v2,$(NATS_SERVER_VERSION))
 
 build: $(PLAYER) ## compile every module and write every binary (each cmd/*) to bin/
 	@$(MAKE) --no-print-directory -C libs/infer sources-hash

@@ -187,3 +187,67 @@ func checkFound(t *testing.T, got string, err error, want string, wantMsg []stri
 	}
 	t.Logf("message: %v", err)
 }
+
+func TestFindNATSServer(t *testing.T) {
+	cached := "home/.cache/spool/tools/nats-server-" + NATSServerVersion + "/nats-server"
+	for _, tc := range []struct {
+		name    string
+		setup   func(e *fakeEnv) string // returns the path wanted, "" for an error
+		wantMsg []string                // in the error
+	}{
+		{
+			name: "nothing anywhere, PATH not searched",
+			setup: func(e *fakeEnv) string {
+				e.exe("bin/nats-server")
+				e.vars["PATH"] = filepath.Join(e.base, "bin")
+				return ""
+			},
+			wantMsg: []string{`nats-server not found`, `run "make tools"`,
+				"home/.cache/spool/tools/nats-server-" + NATSServerVersion + " go install github.com/nats-io/nats-server/v2@" + NATSServerVersion,
+				"repo/.spool/bin/nats-server", "$SPOOL_NATS_SERVER_BIN"},
+		},
+		{
+			name: "env points nowhere",
+			setup: func(e *fakeEnv) string {
+				e.vars[natsServerEnv] = filepath.Join(e.base, "nope")
+				return ""
+			},
+			wantMsg: []string{"$SPOOL_NATS_SERVER_BIN=", "/nope", `run "make tools"`},
+		},
+		{
+			name: "env wins over the cache",
+			setup: func(e *fakeEnv) string {
+				e.exe(cached)
+				e.vars[natsServerEnv] = e.exe("elsewhere/nats-server")
+				return e.vars[natsServerEnv]
+			},
+		},
+		{
+			name: "cache wins over the repo",
+			setup: func(e *fakeEnv) string {
+				e.exe("repo/.spool/bin/nats-server")
+				return e.exe(cached)
+			},
+		},
+		{
+			name: "TOOLCACHE moves the cache",
+			setup: func(e *fakeEnv) string {
+				e.exe(cached)
+				e.vars[toolCacheEnv] = filepath.Join(e.base, "tools")
+				return e.exe("tools/nats-server-" + NATSServerVersion + "/nats-server")
+			},
+		},
+		{
+			name:  "repo",
+			setup: func(e *fakeEnv) string { return e.exe("repo/.spool/bin/nats-server") },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEnv(t)
+			e.vars["HOME"] = filepath.Join(e.base, "home")
+			want := tc.setup(e)
+			got, err := e.finder().natsServer()
+			checkFound(t, got, err, want, tc.wantMsg)
+		})
+	}
+}

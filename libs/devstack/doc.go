@@ -17,6 +17,17 @@
 // the first time; concurrent builders wait on a lock file). A missing binary
 // is an error that matches ErrMissingBinary and says how to install it.
 //
+// StartNATSCluster runs a NATS cluster apart from the Stack: three (or
+// ClusterOptions.Nodes) real nats-server processes, routed to each other,
+// each with JetStream on its own store and sync_interval: always, for tests
+// of replicated streams and for a chaos suite that kills, restarts and wipes
+// nodes (NATSCluster.Kill, StopNode, Restart, Wipe). Its binary, of
+// NATSServerVersion (the version libs/go.mod pins), is $SPOOL_NATS_SERVER_BIN,
+// else <tool cache>/nats-server-<version>/nats-server (the tool cache is
+// $TOOLCACHE, else $HOME/.cache/spool/tools, as in the Makefile), else
+// <repo root>/.spool/bin/nats-server; "make tools" installs it, and
+// ClusterOptions.Build builds it when missing (about a minute).
+//
 // Postgres refuses to run as root: when the effective user is root, initdb
 // and postgres run as the "postgres" system user of Debian's package.
 package devstack

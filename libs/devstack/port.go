@@ -23,3 +23,20 @@ func portOrFree(port int) (int, error) {
 	}
 	return freePort()
 }
+
+// freePorts returns n distinct free ports (see freePort).
+func freePorts(n int) ([]int, error) {
+	seen := map[int]bool{}
+	ports := make([]int, 0, n)
+	for len(ports) < n {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		if !seen[p] {
+			seen[p] = true
+			ports = append(ports, p)
+		}
+	}
+	return ports, nil
+}
