@@ -21,8 +21,15 @@ type Bus struct {
 	closed chan struct{}
 }
 
-// Connect dials cfg.URL and keeps reconnecting for ever when the link
-// drops; publishes made while disconnected are buffered by the client.
+// Connect dials cfg.URL: one server's URL, or a comma-separated list of a
+// cluster's nodes (nats://h1:4222,nats://h2:4222,nats://h3:4222), of which
+// it connects to the first that answers, in random order; the cluster tells
+// it of the others. When its server is lost it reconnects at once to
+// another, and it keeps trying for ever, pausing the reconnect wait (250 ms
+// by default, WithReconnectWait) after each round over every known server.
+// Publishes made while disconnected are buffered by the client; a
+// JetStream publish whose PubAck does not come back fails when its context
+// ends, and is retried with the same Nats-Msg-Id.
 func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bus: connect: %w", err)

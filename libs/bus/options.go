@@ -18,7 +18,7 @@ type options struct {
 }
 
 func defaultOptions() options {
-	return options{log: slog.New(slog.DiscardHandler), reconnectWait: time.Second, topo: DefaultTopology()}
+	return options{log: slog.New(slog.DiscardHandler), reconnectWait: 250 * time.Millisecond, topo: DefaultTopology()}
 }
 
 // WithLogger logs connection events (disconnect, reconnect, async errors).
@@ -39,8 +39,9 @@ func WithName(name string) Option {
 	return func(o *options) error { o.name = name; return nil }
 }
 
-// WithReconnectWait sets the pause between reconnect attempts (1s by
-// default). The client reconnects for ever.
+// WithReconnectWait sets the pause after each round of reconnect attempts
+// over every known server (250 ms by default; a lost node's clients move to
+// another at once). The client reconnects for ever.
 func WithReconnectWait(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {

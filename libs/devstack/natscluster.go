@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // clusterReadyTimeout bounds the wait for a cluster to form at start, and
@@ -58,7 +62,8 @@ type NATSCluster struct {
 // StartNATSCluster starts o.Nodes nats-server processes forming one cluster
 // and waits until every node is up, routed to every other, has JetStream
 // enabled (its /healthz?js-enabled-only=true is ok) and knows the elected
-// JetStream meta leader. It fails, stopping what it started, when the binary
+// JetStream meta leader, and the cluster takes a stream with one replica on
+// each node (a probe stream, created and deleted). It fails, stopping what it started, when the binary
 // is missing (an error matching ErrMissingBinary) or the cluster does not
 // form within 90 s or before ctx ends.
 func StartNATSCluster(ctx context.Context, o ClusterOptions) (*NATSCluster, error) {
@@ -144,7 +149,39 @@ func (c *NATSCluster) start(ctx context.Context, build bool, n int) error {
 			return err
 		}
 	}
-	return nil
+	return c.probe(ctx)
+}
+
+// probeStream is the stream whose creation shows that the cluster takes
+// JetStream requests; it is deleted at once.
+const probeStream = "DEVSTACK_PROBE"
+
+// probe creates a stream with one replica per node, then deletes it,
+// retrying until both succeed. A meta leader that every node names may not
+// yet take requests (one sent in the first moments of its leadership gets
+// no answer), nor have heard from every peer (placement then fails with
+// "peer offline"); the probe waits both out.
+func (c *NATSCluster) probe(ctx context.Context) error {
+	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	return waitFor(ctx, "jetstream placement of "+strconv.Itoa(len(c.nodes))+" replicas", clusterReadyTimeout, nil, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: probeStream, Subjects: []string{"devstack.probe"}, Storage: jetstream.MemoryStorage, Replicas: len(c.nodes),
+		})
+		if err != nil {
+			return err
+		}
+		return js.DeleteStream(ctx, probeStream)
+	})
 }
 
 // URL returns every node's client URL, comma-separated

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +187,18 @@ func getJSON(t *testing.T, url string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// Without the binary, and not allowed to build it, StartNATSCluster fails
+// with ErrMissingBinary, naming the make target that installs it.
+func TestNATSClusterMissingBinary(t *testing.T) {
+	t.Chdir(t.TempDir()) // no repo root, so no .spool/bin
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("TOOLCACHE", "")
+	t.Setenv("SPOOL_NATS_SERVER_BIN", filepath.Join(t.TempDir(), "nats-server"))
+	_, err := devstack.StartNATSCluster(t.Context(), devstack.ClusterOptions{})
+	if !errors.Is(err, devstack.ErrMissingBinary) || !strings.Contains(err.Error(), `"make tools"`) {
+		t.Fatalf("start without nats-server: %v, want ErrMissingBinary naming make tools", err)
 	}
 }
