@@ -52,20 +52,27 @@ func clusterBus(t *testing.T) (*devstack.NATSCluster, *bus.Bus) {
 // refuses it: TestConnectReplicasFromConfig).
 func TestClusterDeclaresReplicasFromConfig(t *testing.T) {
 	c, b := clusterBus(t)
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	var nodes []string
 	for i := range c.Nodes() {
 		nodes = append(nodes, c.Name(i))
 	}
 	for _, name := range []string{bus.StreamJobs, bus.StreamSegments, bus.StreamResults, bus.StreamEvents,
 		"KV_" + bus.BucketWorkers, "KV_" + bus.BucketCancelled} {
-		s, err := b.JetStream().Stream(ctx, name)
-		if err != nil {
-			t.Fatalf("stream %s: %v", name, err)
-		}
-		info := s.CachedInfo()
-		if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" {
-			t.Fatalf("stream %s: replicas %d, cluster %+v: want 3 with a leader", name, info.Config.Replicas, info.Cluster)
+		var info *jetstream.StreamInfo
+		retry(ctx, t, "stream "+name+" with a leader", func(ctx context.Context) error {
+			s, err := b.JetStream().Stream(ctx, name)
+			if err != nil {
+				return err
+			}
+			if info = s.CachedInfo(); info.Cluster == nil || info.Cluster.Leader == "" {
+				return fmt.Errorf("no leader yet: %+v", info.Cluster)
+			}
+			return nil
+		})
+		if info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 {
+			t.Fatalf("stream %s: replicas %d, cluster %+v: want 3", name, info.Config.Replicas, info.Cluster)
 		}
 		on := []string{info.Cluster.Leader}
 		for _, r := range info.Cluster.Replicas {

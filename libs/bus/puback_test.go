@@ -232,80 +232,81 @@ func (s *submitter) strike(t *testing.T, at int64, fault func() string) {
 		what, before, time.Since(begin).Round(time.Millisecond), s.failed.Load()-failed)
 }
 
+// publishThrough starts a cluster and publishes jobs on it while faults
+// strikes, then checks every acknowledged job (checkAcknowledged).
+func publishThrough(t *testing.T, faults func(ctx context.Context, c *devstack.NATSCluster, b *bus.Bus, s *submitter)) {
+	t.Helper()
+	c, b := clusterBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := submit(ctx, b)
+	faults(ctx, c, b, s)
+	s.wait(t)
+	s.checkAcknowledged(ctx, t, c)
+}
+
 // (a) SIGKILL of one node at a time while jobs are published: first the
 // stream's leader, then a follower, then the meta leader, then the node the
 // publisher is connected to (it reconnects to another); each comes back
 // while the publishing goes on.
 func TestPubAckSurvivesKillOfAnyNode(t *testing.T) {
-	c, b := clusterBus(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := submit(ctx, b)
-	for _, st := range []struct {
-		at   int64
-		what string
-		node func() int
-	}{
-		{200, "stream leader", func() int { return streamLeader(ctx, t, c, b) }},
-		{450, "stream follower", func() int { return (streamLeader(ctx, t, c, b) + 1) % c.Nodes() }},
-		{700, "meta leader", func() int { return metaLeader(t, c) }},
-		{900, "publisher's node", func() int { return nodeIndex(t, c, b.Conn().ConnectedServerName()) }},
-	} {
-		i := -1
-		s.strike(t, st.at, func() string {
-			i = st.node()
-			if err := c.Kill(i); err != nil {
-				t.Fatal(err)
-			}
-			return "killed the " + st.what + " " + c.Name(i)
-		})
-		restartTimed(ctx, t, c, i, "the killed "+st.what)
-	}
-	s.wait(t)
-	s.checkAcknowledged(ctx, t, c)
+	publishThrough(t, func(ctx context.Context, c *devstack.NATSCluster, b *bus.Bus, s *submitter) {
+		for _, st := range []struct {
+			at   int64
+			what string
+			node func() int
+		}{
+			{200, "stream leader", func() int { return streamLeader(ctx, t, c, b) }},
+			{450, "stream follower", func() int { return (streamLeader(ctx, t, c, b) + 1) % c.Nodes() }},
+			{700, "meta leader", func() int { return metaLeader(t, c) }},
+			{900, "publisher's node", func() int { return nodeIndex(t, c, b.Conn().ConnectedServerName()) }},
+		} {
+			i := -1
+			s.strike(t, st.at, func() string {
+				i = st.node()
+				if err := c.Kill(i); err != nil {
+					t.Fatal(err)
+				}
+				return "killed the " + st.what + " " + c.Name(i)
+			})
+			restartTimed(ctx, t, c, i, "the killed "+st.what)
+		}
+	})
 }
 
-// (b) SIGKILL of all three nodes at once while jobs are published; they
-// come back on their disks, and the publishing goes on.
+// (b) SIGKILL of all three nodes at once while jobs are published, twice;
+// they come back on their disks, and the publishing goes on.
 func TestPubAckSurvivesKillOfEveryNode(t *testing.T) {
-	c, b := clusterBus(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := submit(ctx, b)
-	for _, at := range []int64{300, 650} {
-		s.strike(t, at, func() string {
-			killAll(t, c)
-			begin := time.Now()
-			restartAll(ctx, t, c)
-			return fmt.Sprintf("killed every node (all back and current in %v)", time.Since(begin).Round(time.Millisecond))
-		})
-	}
-	s.wait(t)
-	s.checkAcknowledged(ctx, t, c)
+	publishThrough(t, func(ctx context.Context, c *devstack.NATSCluster, _ *bus.Bus, s *submitter) {
+		for _, at := range []int64{300, 650} {
+			s.strike(t, at, func() string {
+				killAll(t, c)
+				begin := time.Now()
+				restartAll(ctx, t, c)
+				return fmt.Sprintf("killed every node (all back and current in %v)", time.Since(begin).Round(time.Millisecond))
+			})
+		}
+	})
 }
 
 // (c) Each node in turn is killed and its store wiped while jobs are
 // published; it comes back empty and catches up from the other two while
 // the publishing goes on. At the end no node has the disk it started with.
 func TestPubAckSurvivesWipeOfAnyNode(t *testing.T) {
-	c, b := clusterBus(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := submit(ctx, b)
-	for i, at := range []int64{200, 450, 700} {
-		s.strike(t, at, func() string {
-			if err := c.Kill(i); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Wipe(i); err != nil {
-				t.Fatal(err)
-			}
-			return "killed and wiped " + c.Name(i)
-		})
-		restartTimed(ctx, t, c, i, "the wiped")
-	}
-	s.wait(t)
-	s.checkAcknowledged(ctx, t, c)
+	publishThrough(t, func(ctx context.Context, c *devstack.NATSCluster, _ *bus.Bus, s *submitter) {
+		for i, at := range []int64{200, 450, 700} {
+			s.strike(t, at, func() string {
+				if err := c.Kill(i); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Wipe(i); err != nil {
+					t.Fatal(err)
+				}
+				return "killed and wiped " + c.Name(i)
+			})
+			restartTimed(ctx, t, c, i, "the wiped")
+		}
+	})
 }
 
 // metaLeader returns the index of the JetStream meta leader, as node 0..

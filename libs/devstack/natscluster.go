@@ -78,23 +78,11 @@ func StartNATSCluster(ctx context.Context, o ClusterOptions) (*NATSCluster, erro
 	if n < 1 {
 		return nil, fmt.Errorf("devstack: nats cluster: %d nodes: want at least 1", n)
 	}
-	c := &NATSCluster{log: log, dir: o.Dir}
-	if c.dir == "" {
-		dir, err := os.MkdirTemp("", "spool-nats-cluster-")
-		if err != nil {
-			return nil, fmt.Errorf("devstack: nats cluster: %w", err)
-		}
-		c.dir, c.temp = dir, true
-	} else {
-		dir, err := filepath.Abs(c.dir)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: nats cluster: dir: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("devstack: nats cluster: %w", err)
-		}
-		c.dir = dir
+	dir, temp, err := dataDir(o.Dir, "spool-nats-cluster-")
+	if err != nil {
+		return nil, fmt.Errorf("devstack: nats cluster: %w", err)
 	}
+	c := &NATSCluster{log: log, dir: dir, temp: temp}
 	start := time.Now()
 	if err := c.start(ctx, o.Build, n); err != nil {
 		return nil, errors.Join(fmt.Errorf("devstack: nats cluster: %w", err), c.Stop())

@@ -92,6 +92,7 @@ func TestNATSClusterKillRestartWipe(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("stream info: %v", err)
 			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	// caughtUp waits until node i's own replica holds every message sent.

@@ -62,28 +62,37 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 func newStack(opts Options) (*Stack, error) {
 	s := &Stack{dir: opts.Dir, log: opts.logger(), find: newFinder(), times: map[string]time.Duration{}, ports: map[string]int{}}
-	if s.dir == "" {
-		dir, err := os.MkdirTemp("", "spool-devstack-")
+	dir, temp, err := dataDir(s.dir, "spool-devstack-")
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	s.dir, s.temp = dir, temp
+	return s, nil
+}
+
+// dataDir returns dir, made absolute and created, or, when dir is "", a new
+// temporary directory named prefix* (temp true), open to every user:
+// Postgres may run as another user, which must reach its data below.
+func dataDir(dir, prefix string) (string, bool, error) {
+	if dir == "" {
+		dir, err := os.MkdirTemp("", prefix)
 		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
+			return "", false, err
 		}
-		// Postgres may run as another user, which must reach its data below.
 		if err := os.Chmod(dir, 0o755); err != nil {
 			os.RemoveAll(dir)
-			return nil, fmt.Errorf("devstack: %w", err)
+			return "", false, err
 		}
-		s.dir, s.temp = dir, true
-	} else {
-		dir, err := filepath.Abs(s.dir)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: dir: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
-		}
-		s.dir = dir
+		return dir, true, nil
 	}
-	return s, nil
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false, fmt.Errorf("dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", false, err
+	}
+	return dir, false, nil
 }
 
 // Dir returns the directory holding the parts' data and logs
