@@ -63,9 +63,10 @@ type NATSCluster struct {
 // and waits until every node is up, routed to every other, has JetStream
 // enabled (its /healthz?js-enabled-only=true is ok) and knows the elected
 // JetStream meta leader, and the cluster takes a stream with one replica on
-// each node (a probe stream, created and deleted). It fails, stopping what it started, when the binary
-// is missing (an error matching ErrMissingBinary) or the cluster does not
-// form within 90 s or before ctx ends.
+// each node (a probe stream, created and deleted). It fails, stopping what
+// it started, when the binary is missing (an error matching
+// ErrMissingBinary) or the cluster does not form within 90 s or before ctx
+// ends.
 func StartNATSCluster(ctx context.Context, o ClusterOptions) (*NATSCluster, error) {
 	log := o.Logger
 	if log == nil {
