@@ -29,7 +29,8 @@ type Bus struct {
 // by default, WithReconnectWait) after each round over every known server.
 // Publishes made while disconnected are buffered by the client; a
 // JetStream publish whose PubAck does not come back fails when its context
-// ends, and is retried with the same Nats-Msg-Id.
+// ends, and its caller retries it with the same Nats-Msg-Id (it may have
+// been stored: the retry is then a duplicate, acknowledged as such).
 func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bus: connect: %w", err)
