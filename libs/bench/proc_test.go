@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestParseProcStat(t *testing.T) {
+	// A command name with spaces and parentheses, as a process may set.
+	line := "4242 (post (gres) x) S 17 4242 4242 0 -1 4194560 900 0 0 0 250 130 40 2 20 0 1 0 100 1000 10 18446744073709551615\n"
+	got, err := parseProcStat(4242, line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ProcStat{PID: 4242, PPID: 17, CPU: 3800 * time.Millisecond, Children: 420 * time.Millisecond}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"4242 no name here", "4242 (x) S 1 2 3"} {
+		if _, err := parseProcStat(4242, bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestParseMachineCPU(t *testing.T) {
+	busy, total, err := parseMachineCPU("cpu  100 5 50 800 40 3 2 0 0 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy != 1600*time.Millisecond || total != 10*time.Second {
+		t.Fatalf("busy %v total %v, want 1.6s of 10s", busy, total)
+	}
+	if _, _, err := parseMachineCPU("intr 1 2 3"); err == nil {
+		t.Fatal("not a cpu line: no error")
+	}
+}
+
+// TestTreeCPU: a process's tree includes the time of a child that ended.
+func TestTreeCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here:", err)
+	}
+	before, err := TreeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := ReadProcStat(os.Getpid())
+	if err != nil || self.PPID != os.Getppid() {
+		t.Fatalf("own stat %+v, %v; parent %d", self, err, os.Getppid())
+	}
+	// A child that spins for about 0.3 s of CPU, then is waited for.
+	if err := exec.Command("sh", "-c", "end=$(($(date +%s%N)+300000000)); while [ $(date +%s%N) -lt $end ]; do :; done").Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := TreeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 50*time.Millisecond {
+		t.Fatalf("tree CPU grew by %v after a child spun for 0.3 s", after-before)
+	}
+	if busy, total, err := MachineCPU(); err != nil || busy <= 0 || busy > total {
+		t.Fatalf("machine: busy %v of %v, %v", busy, total, err)
+	}
+}
