@@ -14,8 +14,11 @@ import (
 // oldest first. task builds each admitted segment's outbox row (attempt 1).
 // Admission of one pool is serialised across dispatcher replicas by an
 // advisory lock. Admitting segment 0 of a live job starts its live clock
-// (Job.LiveStartAt). It returns how many segments it admitted.
-func (s *Store) AdmitReady(ctx context.Context, pool string, window int, task func(Segment) (OutboxMsg, error)) (int, error) {
+// (Job.LiveStartAt). most > 0 caps the segments one call admits, so that a
+// wide window is filled by several short transactions, the first of which
+// can be published while the next runs; 0 admits all the window allows. It
+// returns how many segments it admitted.
+func (s *Store) AdmitReady(ctx context.Context, pool string, window, most int, task func(Segment) (OutboxMsg, error)) (int, error) {
 	admitted := 0
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('spool.admit.' || $1))`, pool); err != nil {
@@ -27,6 +30,9 @@ func (s *Store) AdmitReady(ctx context.Context, pool string, window int, task fu
 			return fmt.Errorf("count in flight: %w", err)
 		}
 		free := window - inflight
+		if most > 0 {
+			free = min(free, most)
+		}
 		if free <= 0 {
 			return nil
 		}

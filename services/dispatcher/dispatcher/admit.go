@@ -7,15 +7,34 @@ import (
 	"github.com/spoolvideo/spool/libs/store"
 )
 
+// admitChunk bounds the segments one admission transaction takes. A big
+// pool's window (thousands of segments when a long job lands on an idle
+// pool) is then admitted in several transactions, each published while the
+// next runs, so that the first GPUs get their tasks after one chunk's
+// transaction rather than the whole window's.
+const admitChunk = 512
+
 // admit fills pool's queue up to PoolWindow segments in flight, taking
-// ready segments in fair order (store.AdmitReady). A pool's queue therefore
-// never holds more than the window: a 500-segment job cannot bury a
-// 5-segment job of another tenant behind it. Chain segments after the first
-// skip admission: their release is the hand-off on the critical path, and a
-// chain has at most one or two segments in flight.
+// ready segments in fair order (store.AdmitReady), admitChunk at a time. A
+// pool's queue therefore never holds more than the window: a 500-segment
+// job cannot bury a 5-segment job of another tenant behind it. Chain
+// segments after the first skip admission: their release is the hand-off
+// on the critical path, and a chain has at most one or two segments in
+// flight.
 func (d *Dispatcher) admit(ctx context.Context, pool string) error {
+	for {
+		n, err := d.admitOnce(ctx, pool)
+		if err != nil || n < admitChunk {
+			return err
+		}
+	}
+}
+
+// admitOnce admits up to admitChunk segments of pool in one transaction
+// and wakes the outbox publisher for them.
+func (d *Dispatcher) admitOnce(ctx context.Context, pool string) (int, error) {
 	var chains []store.Segment
-	n, err := d.store.AdmitReady(ctx, pool, d.cfg.PoolWindow, func(s store.Segment) (store.OutboxMsg, error) {
+	n, err := d.store.AdmitReady(ctx, pool, d.cfg.PoolWindow, admitChunk, func(s store.Segment) (store.OutboxMsg, error) {
 		if s.Index == 0 {
 			chains = append(chains, s)
 		}
@@ -29,7 +48,7 @@ func (d *Dispatcher) admit(ctx context.Context, pool string) error {
 			d.prefetch(ctx, s.JobID, 1)
 		}
 	}
-	return err
+	return n, err
 }
 
 // wakeAdmit asks the admission loop to run; calls made while it runs

@@ -76,3 +76,47 @@ func TestThousandQueuedJobsStayBounded(t *testing.T) {
 		t.Fatalf("heap grew %d MiB over 1,000 queued jobs", grew>>20)
 	}
 }
+
+// TestWideWindowIsAdmittedInChunks: a window wider than one admission
+// transaction takes (a big pool) is filled by several, exactly to the
+// window, and every admitted task reaches the pool's queue.
+func TestWideWindowIsAdmittedInChunks(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.PoolWindow = 1300
+	e.start()
+	const segments = 1500
+	id := e.submit(fmt.Sprintf(`{"prompt":"wide","durationFrames":%d,"windowFrames":9,"overlapFrames":4,"width":64,"height":64,"mode":"MODE_INDEPENDENT","pool":"%s"}`,
+		9+5*(segments-1), e.pool()))
+	ctx := context.Background()
+	c, err := e.bus.DeclarePool(ctx, e.pool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		segs, err := e.store.ListSegments(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued := 0
+		for _, s := range segs {
+			if s.State == store.SegQueued {
+				queued++
+			}
+		}
+		if queued > e.cfg.PoolWindow {
+			t.Fatalf("%d segments queued, window %d", queued, e.cfg.PoolWindow)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if queued == e.cfg.PoolWindow && info.NumPending == uint64(e.cfg.PoolWindow) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d segments queued and %d tasks in the pool's queue, want the window, %d", queued, info.NumPending, e.cfg.PoolWindow)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
