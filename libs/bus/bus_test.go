@@ -117,6 +117,32 @@ func TestDeclareTwiceAndUpdate(t *testing.T) {
 	}
 }
 
+// TestPoolMaxWaiting: a pool's new consumer holds the topology's pull
+// requests (one per idle slot of a big pool); an existing consumer keeps
+// its own, which JetStream cannot change, and declaring it again works.
+func TestPoolMaxWaiting(t *testing.T) {
+	b := connect(t)
+	ctx := context.Background()
+	c, err := b.DeclarePool(ctx, "wide", bus.WithMaxWaiting(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.CachedInfo().Config.MaxWaiting; got != 4096 {
+		t.Errorf("new consumer: max waiting %d, want 4096", got)
+	}
+	if _, err := b.JetStream().CreateOrUpdateConsumer(ctx, bus.StreamSegments, jetstream.ConsumerConfig{Durable: "pool-older",
+		FilterSubject: "spool.segments.older", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	c, err = b.DeclarePool(ctx, "older")
+	if err != nil {
+		t.Fatalf("declaring a consumer made with the server's max waiting: %v", err)
+	}
+	if got := c.CachedInfo().Config.MaxWaiting; got != 512 {
+		t.Errorf("existing consumer: max waiting %d, want the server's 512 kept", got)
+	}
+}
+
 func TestPublishNeedsMsgID(t *testing.T) {
 	b := connect(t)
 	if _, err := b.Publish(context.Background(), "spool.events.nomsgid", "", &spoolv1.JobEvent{}); !errors.Is(err, bus.ErrMissingMsgID) {

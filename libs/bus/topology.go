@@ -34,6 +34,11 @@ type Topology struct {
 	WorkerTTL time.Duration
 	// MaxAckPending bounds the unacknowledged messages per consumer.
 	MaxAckPending int
+	// MaxWaiting bounds the pull requests a pool's consumer holds at once:
+	// every idle worker slot keeps one. NATS refuses those beyond it (the
+	// slot asks again 200 ms later), and cannot change it on an existing
+	// consumer (see DeclarePool).
+	MaxWaiting int
 }
 
 // DefaultTopology is what the deploy manifests use.
@@ -47,6 +52,7 @@ func DefaultTopology() Topology {
 		BackOff:       []time.Duration{30 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute},
 		WorkerTTL:     30 * time.Second,
 		MaxAckPending: 10000,
+		MaxWaiting:    16384,
 	}
 }
 
@@ -57,7 +63,7 @@ func (t Topology) validate() error {
 	for _, opt := range []TopologyOption{
 		WithReplicas(t.Replicas), WithDuplicates(t.Duplicates), WithEventsMaxAge(t.EventsAge),
 		WithAckWait(t.AckWait), WithMaxDeliver(t.MaxDeliver), WithBackOff(t.BackOff...),
-		WithWorkerTTL(t.WorkerTTL), WithMaxAckPending(t.MaxAckPending),
+		WithWorkerTTL(t.WorkerTTL), WithMaxAckPending(t.MaxAckPending), WithMaxWaiting(t.MaxWaiting),
 	} {
 		if err := opt(&Topology{}); err != nil {
 			errs = append(errs, err)
@@ -139,7 +145,10 @@ func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
 // DeclarePool creates or updates the durable pull consumer pool-<pool> on
 // SPOOL_SEGMENTS, filtered to spool.segments.<pool>, and returns it. Pools
 // come from configuration, so each service declares the ones it serves. opts
-// change the Bus's topology for this call only.
+// change the Bus's topology for this call only. JetStream cannot change a
+// consumer's MaxWaiting: an existing consumer keeps its own (one created
+// before the setting had JetStream's default, 512; delete it, while its pool
+// is idle, to have the topology's).
 func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOption) (jetstream.Consumer, error) {
 	name, err := PoolConsumer(pool)
 	if err != nil {
@@ -150,6 +159,13 @@ func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOpti
 	if err != nil {
 		return nil, err
 	}
+	maxWaiting := t.MaxWaiting
+	switch c, err := b.js.Consumer(ctx, StreamSegments, name); {
+	case err == nil:
+		maxWaiting = c.CachedInfo().Config.MaxWaiting
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("bus: declare consumer %s: %w", name, err)
+	}
 	c, err := b.js.CreateOrUpdateConsumer(ctx, StreamSegments, jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "segment tasks of GPU pool " + pool,
@@ -159,6 +175,7 @@ func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOpti
 		MaxDeliver:    t.MaxDeliver,
 		BackOff:       t.BackOff,
 		MaxAckPending: t.MaxAckPending,
+		MaxWaiting:    maxWaiting,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bus: declare consumer %s: %w", name, err)

@@ -135,3 +135,17 @@ func WithMaxAckPending(n int) TopologyOption {
 		return nil
 	}
 }
+
+// WithMaxWaiting sets how many pull requests a pool's consumer holds at once
+// (16384 by default; JetStream's own default is 512): one per idle worker
+// slot of the pool, so at least the pool's slots. It applies to consumers
+// DeclarePool creates; an existing one keeps its own.
+func WithMaxWaiting(n int) TopologyOption {
+	return func(t *Topology) error {
+		if n < 1 {
+			return invalid("max waiting %d: want ≥ 1", n)
+		}
+		t.MaxWaiting = n
+		return nil
+	}
+}

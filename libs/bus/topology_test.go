@@ -20,7 +20,7 @@ func TestNewTopology(t *testing.T) {
 		{"all set", []bus.TopologyOption{
 			bus.WithReplicas(3), bus.WithDuplicates(time.Minute), bus.WithEventsMaxAge(time.Hour),
 			bus.WithAckWait(5 * time.Second), bus.WithMaxDeliver(3), bus.WithBackOff(5*time.Second, 10*time.Second, 20*time.Second),
-			bus.WithWorkerTTL(10 * time.Second), bus.WithMaxAckPending(64),
+			bus.WithWorkerTTL(10 * time.Second), bus.WithMaxAckPending(64), bus.WithMaxWaiting(2048),
 		}, ""},
 		{"no backoff", []bus.TopologyOption{bus.WithAckWait(time.Second), bus.WithBackOff()}, ""},
 		{"replicas 0", []bus.TopologyOption{bus.WithReplicas(0)}, "replicas 0"},
@@ -35,6 +35,7 @@ func TestNewTopology(t *testing.T) {
 		{"negative backoff", []bus.TopologyOption{bus.WithBackOff(30*time.Second, -time.Second)}, "backoff delay 1"},
 		{"short worker TTL", []bus.TopologyOption{bus.WithWorkerTTL(time.Millisecond)}, "worker TTL"},
 		{"max ack pending 0", []bus.TopologyOption{bus.WithMaxAckPending(0)}, "max ack pending 0"},
+		{"max waiting 0", []bus.TopologyOption{bus.WithMaxWaiting(0)}, "max waiting 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
