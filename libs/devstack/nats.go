@@ -22,7 +22,10 @@ type natsServer struct {
 }
 
 // startNATS starts an embedded NATS server with JetStream storing under
-// dir/nats, on 127.0.0.1:port (0 for a free port).
+// dir/nats, on 127.0.0.1:port (0 for a free port). When the stack in dir is
+// durable, JetStream syncs every write to disk before acknowledging it
+// (sync_interval: always); otherwise every two minutes, the server's
+// default.
 func startNATS(ctx context.Context, dir string, port int, log *slog.Logger) (*natsServer, error) {
 	store := filepath.Join(dir, "nats")
 	if err := os.MkdirAll(store, 0o755); err != nil {
@@ -39,6 +42,7 @@ func startNATS(ctx context.Context, dir string, port int, log *slog.Logger) (*na
 		StoreDir:   store,
 		NoSigs:     true,
 		NoLog:      true,
+		SyncAlways: durableIn(dir), // the interval stays the default: what "always" sets too
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nats: new server: %w", err)

@@ -17,6 +17,16 @@ type Options struct {
 	Dir string
 	// NATS, Postgres and MinIO say which parts to start.
 	NATS, Postgres, MinIO bool
+	// Durable runs Postgres with its durable defaults (fsync,
+	// synchronous_commit and full_page_writes on) and NATS with every
+	// JetStream write synced to disk (sync_interval: always, as
+	// deploy/nats/nats.conf sets), as production runs them. Off, the test
+	// settings trade crash safety for speed: Postgres with those three off,
+	// JetStream syncing every two minutes. Benchmarks whose figures are
+	// compared with a deployment's run durable. The setting is the stack's:
+	// Stack.Add and Stack.Restart keep it. It has no effect on a Postgres
+	// given by $SPOOL_PG_DSN.
+	Durable bool
 	// Collector starts an OpenTelemetry Collector (spool-otelcol, from
 	// `make otelcol`) receiving OTLP/HTTP and writing it to Dir/otel.
 	Collector bool

@@ -36,7 +36,9 @@ type postgresServer struct {
 
 // startPostgres uses $SPOOL_PG_DSN when set; otherwise it initialises a
 // cluster in dir/postgres/data (unless one is already there), starts it on
-// 127.0.0.1:port (0 for a free port), and creates the spool database.
+// 127.0.0.1:port (0 for a free port), and creates the spool database. The
+// server runs with the test settings, unless the stack in dir is durable
+// (pgSettings).
 func startPostgres(ctx context.Context, f finder, dir string, port int, log *slog.Logger) (*postgresServer, error) {
 	if dsn := f.getenv(pgDSNEnv); dsn != "" {
 		log.Info("postgres: using $"+pgDSNEnv, "set", true)
@@ -79,14 +81,8 @@ func startPostgres(ctx context.Context, f finder, dir string, port int, log *slo
 		p.removeSocketDir()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	cmd := exec.Command(bin.postgres, "-D", data, "-p", strconv.Itoa(port), "-k", sock,
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-		"-c", "shared_buffers=32MB",
-		"-c", "max_connections=200",
-	)
+	args := append([]string{"-D", data, "-p", strconv.Itoa(port), "-k", sock}, pgSettings(durableIn(dir))...)
+	cmd := exec.Command(bin.postgres, args...)
 	cmd.Dir = home
 	// SIGQUIT is Postgres's immediate shutdown: it takes the backends down too.
 	if p.proc, err = startProcess("postgres", cmd, logPath, syscall.SIGQUIT, cred); err != nil {
@@ -114,6 +110,19 @@ func startPostgres(ctx context.Context, f finder, dir string, port int, log *slo
 	p.dsn = fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", pgUser, host, port, pgDatabase)
 	log.Info("postgres ready", "dsn", p.dsn, "data", data)
 	return p, nil
+}
+
+// pgSettings are the server's settings, as postgres arguments. The test
+// settings turn off fsync, synchronous_commit and full_page_writes: a crash
+// of the machine may then lose or corrupt commits, which tests never need to
+// survive. Durable keeps Postgres's defaults for those three, as a
+// deployment runs it.
+func pgSettings(durable bool) []string {
+	args := []string{"-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=32MB", "-c", "max_connections=200"}
+	if !durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	return args
 }
 
 // socketDir returns the directory of the server's unix socket: the data
@@ -151,4 +160,17 @@ func (p *postgresServer) stop() error {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
+}
+
+// PostgresPID returns the process id of the stack's Postgres server (the
+// postmaster, whose children are the backends), or 0 when the stack runs
+// none of its own ($SPOOL_PG_DSN) or it is stopped. Benchmarks read its
+// CPU time.
+func (s *Stack) PostgresPID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pg == nil || s.pg.proc == nil {
+		return 0
+	}
+	return s.pg.proc.cmd.Process.Pid
 }

@@ -67,6 +67,12 @@ func newStack(opts Options) (*Stack, error) {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	s.dir, s.temp = dir, temp
+	if err := markDurable(s.dir, opts.Durable); err != nil {
+		if s.temp {
+			os.RemoveAll(s.dir)
+		}
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -100,7 +106,8 @@ func dataDir(dir, prefix string) (string, bool, error) {
 func (s *Stack) Dir() string { return s.dir }
 
 // Add starts, in parallel, the parts opts asks for that s does not run yet,
-// on opts' ports; opts.Dir and opts.Logger are ignored. On error it stops the
+// on opts' ports; opts.Dir, opts.Durable (the stack's, from Start) and
+// opts.Logger are ignored. On error it stops the
 // parts this call started and leaves the others running.
 func (s *Stack) Add(ctx context.Context, opts Options) error {
 	s.mu.Lock()
