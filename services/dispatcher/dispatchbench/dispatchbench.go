@@ -5,6 +5,11 @@
 //     task in the hands of a worker already waiting in Fetch (p50, p99);
 //   - dispatch: segments per second through admission, publish and commit,
 //     with a harness that answers every task with DONE at once.
+//
+// Each runs twice, on the test settings (Postgres without fsync, JetStream
+// syncing every two minutes) and on a durable stack (Postgres's durable
+// defaults, JetStream syncing every write, as deployments run them), and
+// says which figure is which.
 package dispatchbench
 
 import (
@@ -27,17 +32,37 @@ import (
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 )
 
-// Handoff is the "handoff" object of bench/results.json.
-type Handoff struct {
-	P50MS   float64 `json:"p50_ms"`
-	P99MS   float64 `json:"p99_ms"`
-	Samples int     `json:"samples"`
+// Stack names, as the figures' "stack" label.
+const (
+	StackTest    = "test settings" // Postgres without fsync, JetStream syncing every two minutes
+	StackDurable = "durable"       // Postgres's durable defaults, JetStream syncing every write
+)
+
+// stackName labels figures taken on a durable stack or not.
+func stackName(durable bool) string {
+	if durable {
+		return StackDurable
+	}
+	return StackTest
 }
 
-// Dispatch is the "dispatch" object of bench/results.json.
+// Handoff is the "handoff" object of bench/results.json: the figures on
+// the test settings, and Durable's on a durable stack.
+type Handoff struct {
+	P50MS   float64  `json:"p50_ms"`
+	P99MS   float64  `json:"p99_ms"`
+	Samples int      `json:"samples"`
+	Stack   string   `json:"stack"`
+	Durable *Handoff `json:"durable,omitempty"`
+}
+
+// Dispatch is the "dispatch" object of bench/results.json, shaped as
+// Handoff.
 type Dispatch struct {
-	SegmentsPerS float64 `json:"segments_per_s"`
-	Segments     int     `json:"segments"`
+	SegmentsPerS float64   `json:"segments_per_s"`
+	Segments     int       `json:"segments"`
+	Stack        string    `json:"stack"`
+	Durable      *Dispatch `json:"durable,omitempty"`
 }
 
 // Options size the runs; Short is CI's smoke form.
@@ -53,8 +78,8 @@ type rig struct {
 	stop  func()
 }
 
-func setup(ctx context.Context, pool string, window int) (*rig, error) {
-	st, err := devstack.Start(ctx, devstack.Options{NATS: true, Postgres: true})
+func setup(ctx context.Context, pool string, window int, durable bool) (*rig, error) {
+	st, err := devstack.Start(ctx, devstack.Options{NATS: true, Postgres: true, Durable: durable})
 	if err != nil {
 		return nil, err
 	}
@@ -113,13 +138,27 @@ func result(t *spoolv1.SegmentTask, phase spoolv1.Phase) *spoolv1.SegmentResult 
 	return r
 }
 
-// RunHandoff times chain hand-offs.
+// RunHandoff times chain hand-offs on the test settings, then on a durable
+// stack.
 func RunHandoff(ctx context.Context, o Options) (Handoff, error) {
+	h, err := runHandoff(ctx, o, false)
+	if err != nil {
+		return Handoff{}, err
+	}
+	d, err := runHandoff(ctx, o, true)
+	if err != nil {
+		return Handoff{}, fmt.Errorf("durable: %w", err)
+	}
+	h.Durable = &d
+	return h, nil
+}
+
+func runHandoff(ctx context.Context, o Options, durable bool) (Handoff, error) {
 	segments := 300
 	if o.Short {
 		segments = 40
 	}
-	r, err := setup(ctx, "handoff", 64)
+	r, err := setup(ctx, "handoff", 64, durable)
 	if err != nil {
 		return Handoff{}, err
 	}
@@ -162,16 +201,30 @@ func RunHandoff(ctx context.Context, o Options) (Handoff, error) {
 		_ = m.Ack()
 	}
 	sort.Float64s(lat)
-	return Handoff{P50MS: lat[len(lat)/2], P99MS: lat[len(lat)*99/100], Samples: len(lat)}, nil
+	return Handoff{P50MS: lat[len(lat)/2], P99MS: lat[len(lat)*99/100], Samples: len(lat), Stack: stackName(durable)}, nil
 }
 
-// RunDispatch measures segments/s through dispatch and commit.
+// RunDispatch measures segments/s through dispatch and commit on the test
+// settings, then on a durable stack.
 func RunDispatch(ctx context.Context, o Options) (Dispatch, error) {
+	d, err := runDispatch(ctx, o, false)
+	if err != nil {
+		return Dispatch{}, err
+	}
+	dd, err := runDispatch(ctx, o, true)
+	if err != nil {
+		return Dispatch{}, fmt.Errorf("durable: %w", err)
+	}
+	d.Durable = &dd
+	return d, nil
+}
+
+func runDispatch(ctx context.Context, o Options, durable bool) (Dispatch, error) {
 	jobs, per := 40, 100
 	if o.Short {
 		jobs, per = 4, 25
 	}
-	r, err := setup(ctx, "dispatch", jobs*per)
+	r, err := setup(ctx, "dispatch", jobs*per, durable)
 	if err != nil {
 		return Dispatch{}, err
 	}
@@ -205,7 +258,7 @@ func RunDispatch(ctx context.Context, o Options) (Dispatch, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return Dispatch{SegmentsPerS: float64(total) / time.Since(start).Seconds(), Segments: total}, nil
+	return Dispatch{SegmentsPerS: float64(total) / time.Since(start).Seconds(), Segments: total, Stack: stackName(durable)}, nil
 }
 
 // instantWorker answers every task with DONE at once, publishing

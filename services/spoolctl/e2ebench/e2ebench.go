@@ -11,7 +11,11 @@
 //     go through the object store at every hand-off;
 //   - throughput: segments per second from dispatch through a worker to
 //     DONE committed in Postgres (sim at 0 ms and the discard encoder, both
-//     labelled; no stitcher: there is no video).
+//     labelled; no stitcher: there is no video), on the test settings and
+//     on a durable stack (Postgres's durable defaults, JetStream syncing
+//     every write), each figure labelled with its stack.
+//
+// Overhead and critical-path run on the test settings.
 package e2ebench
 
 import (
@@ -98,7 +102,8 @@ var (
 	hdChain    = chainShape{1280, 720, 121, 37}
 )
 
-// Throughput is the "throughput" object.
+// Throughput is the "throughput" object: the figures on the test
+// settings, and Durable's on a durable stack.
 type Throughput struct {
 	SegmentsPerS float64 `json:"segments_per_s"`
 	Segments     int     `json:"segments"`
@@ -106,7 +111,16 @@ type Throughput struct {
 	Window       int     `json:"window"`
 	// CPU is where the machine's CPUs went while it was measured.
 	CPU CPUShare `json:"cpu"`
+	// Stack is "test settings" or "durable".
+	Stack   string      `json:"stack"`
+	Durable *Throughput `json:"durable,omitempty"`
 }
+
+// Stack names, as the figures' "stack" label.
+const (
+	StackTest    = "test settings" // Postgres without fsync, JetStream syncing every two minutes
+	StackDurable = "durable"       // Postgres's durable defaults, JetStream syncing every write
+)
 
 // rig is a devstack with its clients.
 type rig struct {
@@ -117,8 +131,13 @@ type rig struct {
 	stops []func()
 }
 
-func setup(ctx context.Context) (*rig, error) {
-	st, err := devstack.Start(ctx, devstack.Options{NATS: true, Postgres: true, MinIO: true})
+// setup starts a devstack on the test settings.
+func setup(ctx context.Context) (*rig, error) { return setupStack(ctx, false) }
+
+// setupStack starts a devstack, durable or on the test settings, and the
+// rig's clients.
+func setupStack(ctx context.Context, durable bool) (*rig, error) {
+	st, err := devstack.Start(ctx, devstack.Options{NATS: true, Postgres: true, MinIO: true, Durable: durable})
 	if err != nil {
 		return nil, err
 	}
@@ -441,8 +460,22 @@ func handoffs(o Options, spans []sdktrace.ReadOnlySpan, job string, segments int
 
 // RunThroughput pushes independent sim segments (0 ms, discard encoder)
 // through one worker's slots and measures DONE commits per second between
-// the first and the last tenth of the run, and where the CPUs went then.
+// the first and the last tenth of the run, and where the CPUs went then:
+// on the test settings, then on a durable stack.
 func RunThroughput(ctx context.Context, o Options) (Throughput, error) {
+	tp, err := throughput(ctx, o, false)
+	if err != nil {
+		return Throughput{}, err
+	}
+	d, err := throughput(ctx, o, true)
+	if err != nil {
+		return Throughput{}, fmt.Errorf("durable: %w", err)
+	}
+	tp.Durable = &d
+	return tp, nil
+}
+
+func throughput(ctx context.Context, o Options, durable bool) (Throughput, error) {
 	const slots, pipeline = 32, 4
 	// The window holds the worker's slots and its pipelines, slots × (1 +
 	// pipeline), and as much again waiting in NATS, so that the worker never
@@ -453,7 +486,7 @@ func RunThroughput(ctx context.Context, o Options) (Throughput, error) {
 	if o.Short {
 		total = 1000
 	}
-	r, err := setup(ctx)
+	r, err := setupStack(ctx, durable)
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -482,7 +515,7 @@ func RunThroughput(ctx context.Context, o Options) (Throughput, error) {
 				return cpuMark{}, err
 			}
 			if done >= n {
-				return markCPU()
+				return markCPU(r.st.PostgresPID())
 			}
 			time.Sleep(25 * time.Millisecond) // counting is a scan: poll gently, not to slow what is measured
 		}
@@ -498,7 +531,10 @@ func RunThroughput(ctx context.Context, o Options) (Throughput, error) {
 		return Throughput{}, err
 	}
 	tp := Throughput{SegmentsPerS: float64(hi-lo) / m1.at.Sub(m0.at).Seconds(), Segments: total, Slots: slots, Window: window,
-		CPU: share(m0, m1)}
+		CPU: share(m0, m1), Stack: StackTest}
+	if durable {
+		tp.Stack = StackDurable
+	}
 	o.logf("throughput: %+v", tp)
 	return tp, nil
 }

@@ -67,14 +67,21 @@ func Report(ctx context.Context, w io.Writer, out, only string, o Options) error
 		if err != nil {
 			return err
 		}
-		c := r.CPU
-		perSeg := func(cores float64) float64 { return cores / r.SegmentsPerS * 1e6 }
-		bench.Print(w, fmt.Sprintf("throughput (sim at 0 ms and the discard encoder, labelled: %d slots, one worker, window %d; %d CPUs)", r.Slots, r.Window, c.CPUs),
-			[]bench.Row{bench.Fig("DONE committed", r.SegmentsPerS, 0, "segments/s", "≥ 5,000/s"),
-				bench.Fig("segments", float64(r.Segments), 0, "segments", ""),
-				bench.Fig("CPU: services and NATS", perSeg(c.SelfCores), 0, "µs/segment", fmt.Sprintf("%.2f cores", c.SelfCores)),
-				bench.Fig("CPU: Postgres and the rest", perSeg(c.OtherCores), 0, "µs/segment", fmt.Sprintf("%.2f cores", c.OtherCores)),
-				bench.Fig("CPU: idle", c.IdleCores, 2, "cores", "")})
+		d := r.Durable
+		rows := []bench.Row{}
+		for _, t := range []*Throughput{&r, d} {
+			c := t.CPU
+			perSeg := func(cores float64) float64 { return cores / t.SegmentsPerS * 1e6 }
+			rows = append(rows, bench.Fig("DONE committed, "+t.Stack, t.SegmentsPerS, 0, "segments/s", "≥ 5,000/s"),
+				bench.Fig("  CPU: services and NATS", perSeg(c.SelfCores), 0, "µs/segment", fmt.Sprintf("%.2f cores", c.SelfCores)),
+				bench.Fig("  CPU: Postgres", perSeg(c.PostgresCores), 0, "µs/segment", fmt.Sprintf("%.2f cores", c.PostgresCores)),
+				bench.Fig("  CPU: the rest of the machine", c.OtherCores, 2, "cores", "MinIO, the kernel, other load"),
+				bench.Fig("  CPU: idle", c.IdleCores, 2, "cores", "iowait included"))
+		}
+		rows = append(rows, bench.Fig("durable ÷ test settings", d.SegmentsPerS/r.SegmentsPerS, 2, "", ""),
+			bench.Fig("segments", float64(r.Segments), 0, "segments per stack", ""))
+		bench.Print(w, fmt.Sprintf("throughput (sim at 0 ms and the discard encoder, labelled: %d slots, one worker, window %d; %d CPUs; on each stack)",
+			r.Slots, r.Window, r.CPU.CPUs), rows)
 		return bench.Merge(out, "throughput", r)
 	}
 	return nil
