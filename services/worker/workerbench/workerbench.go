@@ -35,10 +35,12 @@ import (
 // Options size the runs; Short is CI's smoke form.
 type Options struct {
 	Short bool
-	// WorkerBinary is a built spool-worker for the scaling run; empty
-	// builds one.
-	WorkerBinary string
-	Log          io.Writer
+	// BinDir holds built spool-worker and spool-dispatcher binaries for
+	// the scaling run (bin/ after `make build`); empty builds them.
+	BinDir string
+	// Slots, when not empty, keeps the scaling runs of these slot counts.
+	Slots []int
+	Log   io.Writer
 }
 
 func (o Options) logf(format string, args ...any) {
@@ -57,7 +59,27 @@ type rig struct {
 	stops []func()
 }
 
+// setup starts a devstack and an in-process dispatcher admitting window
+// segments of pool at once.
 func setup(ctx context.Context, pool string, window int) (r *rig, err error) {
+	if r, err = setupStack(ctx, pool); err != nil {
+		return nil, err
+	}
+	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: time.Second, ReconcileEvery: time.Hour,
+		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: window, LiveAhead: 2, OutboxBatch: 256, SubmitBatch: 64,
+		SegmentDeadline: time.Hour}
+	d, err := dispatcher.New(ctx, cfg, r.bus, r.store, quiet())
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.start(ctx, d.Run)
+	return r, nil
+}
+
+// setupStack starts a devstack and the rig's clients of it, without a
+// dispatcher.
+func setupStack(ctx context.Context, pool string) (r *rig, err error) {
 	st, err := devstack.Start(ctx, devstack.Options{NATS: true, Postgres: true, MinIO: true})
 	if err != nil {
 		return nil, err
@@ -83,14 +105,9 @@ func setup(ctx context.Context, pool string, window int) (r *rig, err error) {
 	if err = r.blob.EnsureBucket(ctx); err != nil {
 		return nil, err
 	}
-	cfg := dispatcher.Config{Pools: pool + ":ref,sim", MaxAttempts: 3, RetryBackoff: time.Second, ReconcileEvery: time.Hour,
-		RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: window, LiveAhead: 2, OutboxBatch: 256, SubmitBatch: 64,
-		SegmentDeadline: time.Hour}
-	d, err := dispatcher.New(ctx, cfg, r.bus, r.store, quiet())
-	if err != nil {
+	if err = r.bus.Declare(ctx); err != nil { // streams and buckets, before any service runs
 		return nil, err
 	}
-	r.start(ctx, d.Run)
 	return r, nil
 }
 
