@@ -38,12 +38,18 @@ type Scaling struct {
 	SegmentMS map[string]float64 `json:"segment_ms"`
 	PerSlot   map[string]int     `json:"segments_per_slot"`
 	// RampMS is the time from the first task queued to the N-th segment's
-	// engine start: until every slot had work.
+	// engine start (as Postgres has it: its DONE's commit less its
+	// timings): until every slot had work.
 	RampMS map[string]float64 `json:"ramp_ms"`
 	// IdleMS is a slot's time outside the engine per segment, on average:
 	// (N × makespan − Σ engine time) ÷ segments. The ramp, the fetches and
 	// the DONE round trips are in it.
 	IdleMS map[string]float64 `json:"idle_ms_per_segment"`
+	// GapMS is a slot's time between two segments once the ramp is over:
+	// (makespan − ramp) ÷ segments per slot − engine time per segment. It
+	// is mostly the fetch's round trip, which the worker hides behind the
+	// last denoising step only for short steps (SPOOL_WORKER_PREFETCH).
+	GapMS map[string]float64 `json:"gap_ms"`
 	// CPU is where the machine's CPUs went during each run.
 	CPU map[string]ScalingCPU `json:"cpu"`
 	// Rejected counts the slots' fetches that NATS refused because the
@@ -104,7 +110,7 @@ func RunScaling(ctx context.Context, o Options) (Scaling, error) {
 	defer r.close()
 	sc := Scaling{Efficiency: map[string]float64{}, MakespanMS: map[string]float64{}, FromSubmitMS: map[string]float64{},
 		IdealMS: map[string]float64{}, Processes: map[string]int{}, SegmentMS: map[string]float64{}, PerSlot: map[string]int{},
-		RampMS: map[string]float64{}, IdleMS: map[string]float64{}, CPU: map[string]ScalingCPU{}, Rejected: map[string]int{}}
+		RampMS: map[string]float64{}, IdleMS: map[string]float64{}, GapMS: map[string]float64{}, CPU: map[string]ScalingCPU{}, Rejected: map[string]int{}}
 	for _, p := range points {
 		k := strconv.Itoa(p.n)
 		disp, err := r.startDispatcher(ctx, bins, 4*p.n+16)
@@ -151,9 +157,9 @@ func RunScaling(ctx context.Context, o Options) (Scaling, error) {
 		cpu.SegmentsPerS = float64(total) / run.makespan.Seconds()
 		sc.Efficiency[k], sc.MakespanMS[k], sc.IdealMS[k] = float64(run.ideal)/float64(run.makespan), ms(run.makespan), ms(run.ideal)
 		sc.FromSubmitMS[k], sc.Processes[k], sc.SegmentMS[k], sc.PerSlot[k] = ms(m1.at.Sub(m0.at)), p.procs, ms(p.segment), p.perSlot
-		sc.RampMS[k], sc.IdleMS[k], sc.CPU[k] = ms(run.ramp), ms(run.idle), cpu
-		o.logf("scaling N=%d over %d processes, %v segments: makespan %v (%v from submit), ideal %v, efficiency %.4f, ramp %v, idle/segment %v\n  %s",
-			p.n, p.procs, p.segment, run.makespan, m1.at.Sub(m0.at), run.ideal, sc.Efficiency[k], run.ramp, run.idle, cpuSummary(cpu))
+		sc.RampMS[k], sc.IdleMS[k], sc.GapMS[k], sc.CPU[k] = ms(run.ramp), ms(run.idle), ms(run.gap), cpu
+		o.logf("scaling N=%d over %d processes, %v segments: makespan %v (%v from submit), ideal %v, efficiency %.4f, ramp %v, idle/segment %v, gap %v\n  %s",
+			p.n, p.procs, p.segment, run.makespan, m1.at.Sub(m0.at), run.ideal, sc.Efficiency[k], run.ramp, run.idle, run.gap, cpuSummary(cpu))
 		o.logf("  %s; %d fetches rejected (MaxWaiting)", run.detail, sc.Rejected[k])
 	}
 	return sc, nil
@@ -161,8 +167,8 @@ func RunScaling(ctx context.Context, o Options) (Scaling, error) {
 
 // scaleRun is what a run's attempts say.
 type scaleRun struct {
-	makespan, ideal, ramp, idle time.Duration
-	detail                      string
+	makespan, ideal, ramp, idle, gap time.Duration
+	detail                           string
 }
 
 // scaleRun reads a finished run's attempts: its makespan, from the first
@@ -205,6 +211,7 @@ func (r *rig) scaleRun(ctx context.Context, id string, p scalePoint) (scaleRun, 
 		run.ramp = starts[p.n-1].Sub(first)
 	}
 	run.idle = (time.Duration(p.n)*run.makespan - work) / time.Duration(total)
+	run.gap = (run.makespan-run.ramp)/time.Duration(p.perSlot) - work/time.Duration(total)
 	if len(starts) >= p.n {
 		var queued []time.Time
 		var qms []int
