@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
@@ -31,20 +32,6 @@ import (
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 )
-
-// Stack names, as the figures' "stack" label.
-const (
-	StackTest    = "test settings" // Postgres without fsync, JetStream syncing every two minutes
-	StackDurable = "durable"       // Postgres's durable defaults, JetStream syncing every write
-)
-
-// stackName labels figures taken on a durable stack or not.
-func stackName(durable bool) string {
-	if durable {
-		return StackDurable
-	}
-	return StackTest
-}
 
 // Handoff is the "handoff" object of bench/results.json: the figures on
 // the test settings, and Durable's on a durable stack.
@@ -141,16 +128,9 @@ func result(t *spoolv1.SegmentTask, phase spoolv1.Phase) *spoolv1.SegmentResult 
 // RunHandoff times chain hand-offs on the test settings, then on a durable
 // stack.
 func RunHandoff(ctx context.Context, o Options) (Handoff, error) {
-	h, err := runHandoff(ctx, o, false)
-	if err != nil {
-		return Handoff{}, err
-	}
-	d, err := runHandoff(ctx, o, true)
-	if err != nil {
-		return Handoff{}, fmt.Errorf("durable: %w", err)
-	}
+	h, d, err := bench.OnBothStacks(ctx, func(ctx context.Context, durable bool) (Handoff, error) { return runHandoff(ctx, o, durable) })
 	h.Durable = &d
-	return h, nil
+	return h, err
 }
 
 func runHandoff(ctx context.Context, o Options, durable bool) (Handoff, error) {
@@ -201,22 +181,15 @@ func runHandoff(ctx context.Context, o Options, durable bool) (Handoff, error) {
 		_ = m.Ack()
 	}
 	sort.Float64s(lat)
-	return Handoff{P50MS: lat[len(lat)/2], P99MS: lat[len(lat)*99/100], Samples: len(lat), Stack: stackName(durable)}, nil
+	return Handoff{P50MS: lat[len(lat)/2], P99MS: lat[len(lat)*99/100], Samples: len(lat), Stack: bench.StackName(durable)}, nil
 }
 
 // RunDispatch measures segments/s through dispatch and commit on the test
 // settings, then on a durable stack.
 func RunDispatch(ctx context.Context, o Options) (Dispatch, error) {
-	d, err := runDispatch(ctx, o, false)
-	if err != nil {
-		return Dispatch{}, err
-	}
-	dd, err := runDispatch(ctx, o, true)
-	if err != nil {
-		return Dispatch{}, fmt.Errorf("durable: %w", err)
-	}
+	d, dd, err := bench.OnBothStacks(ctx, func(ctx context.Context, durable bool) (Dispatch, error) { return runDispatch(ctx, o, durable) })
 	d.Durable = &dd
-	return d, nil
+	return d, err
 }
 
 func runDispatch(ctx context.Context, o Options, durable bool) (Dispatch, error) {
@@ -258,7 +231,7 @@ func runDispatch(ctx context.Context, o Options, durable bool) (Dispatch, error)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return Dispatch{SegmentsPerS: float64(total) / time.Since(start).Seconds(), Segments: total, Stack: stackName(durable)}, nil
+	return Dispatch{SegmentsPerS: float64(total) / time.Since(start).Seconds(), Segments: total, Stack: bench.StackName(durable)}, nil
 }
 
 // instantWorker answers every task with DONE at once, publishing

@@ -35,6 +35,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/spoolvideo/spool/libs/bench"
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
@@ -115,12 +116,6 @@ type Throughput struct {
 	Stack   string      `json:"stack"`
 	Durable *Throughput `json:"durable,omitempty"`
 }
-
-// Stack names, as the figures' "stack" label.
-const (
-	StackTest    = "test settings" // Postgres without fsync, JetStream syncing every two minutes
-	StackDurable = "durable"       // Postgres's durable defaults, JetStream syncing every write
-)
 
 // rig is a devstack with its clients.
 type rig struct {
@@ -463,16 +458,9 @@ func handoffs(o Options, spans []sdktrace.ReadOnlySpan, job string, segments int
 // the first and the last tenth of the run, and where the CPUs went then:
 // on the test settings, then on a durable stack.
 func RunThroughput(ctx context.Context, o Options) (Throughput, error) {
-	tp, err := throughput(ctx, o, false)
-	if err != nil {
-		return Throughput{}, err
-	}
-	d, err := throughput(ctx, o, true)
-	if err != nil {
-		return Throughput{}, fmt.Errorf("durable: %w", err)
-	}
+	tp, d, err := bench.OnBothStacks(ctx, func(ctx context.Context, durable bool) (Throughput, error) { return throughput(ctx, o, durable) })
 	tp.Durable = &d
-	return tp, nil
+	return tp, err
 }
 
 func throughput(ctx context.Context, o Options, durable bool) (Throughput, error) {
@@ -531,10 +519,7 @@ func throughput(ctx context.Context, o Options, durable bool) (Throughput, error
 		return Throughput{}, err
 	}
 	tp := Throughput{SegmentsPerS: float64(hi-lo) / m1.at.Sub(m0.at).Seconds(), Segments: total, Slots: slots, Window: window,
-		CPU: share(m0, m1), Stack: StackTest}
-	if durable {
-		tp.Stack = StackDurable
-	}
+		CPU: share(m0, m1), Stack: bench.StackName(durable)}
 	o.logf("throughput: %+v", tp)
 	return tp, nil
 }

@@ -211,7 +211,9 @@ func (r *rig) scaleRun(ctx context.Context, id string, p scalePoint) (scaleRun, 
 		run.ramp = starts[p.n-1].Sub(first)
 	}
 	run.idle = (time.Duration(p.n)*run.makespan - work) / time.Duration(total)
-	run.gap = (run.makespan-run.ramp)/time.Duration(p.perSlot) - work/time.Duration(total)
+	// The last slot to start may finish early: with few segments per slot
+	// the estimate can fall below 0, which says only that the gap was small.
+	run.gap = max((run.makespan-run.ramp)/time.Duration(p.perSlot)-work/time.Duration(total), 0)
 	if len(starts) >= p.n {
 		var queued []time.Time
 		var qms []int
