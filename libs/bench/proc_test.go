@@ -51,16 +51,20 @@ func TestTreeCPU(t *testing.T) {
 	if err != nil || self.PPID != os.Getppid() {
 		t.Fatalf("own stat %+v, %v; parent %d", self, err, os.Getppid())
 	}
-	// A child that spins for about 0.3 s of CPU, then is waited for.
-	if err := exec.Command("sh", "-c", "end=$(($(date +%s%N)+300000000)); while [ $(date +%s%N) -lt $end ]; do :; done").Run(); err != nil {
+	// A child that does a fixed amount of work (its CPU time, not its wall
+	// time, is the same on a loaded machine), then is waited for.
+	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	if err := child.Run(); err != nil {
 		t.Fatal(err)
 	}
+	spent := child.ProcessState.UserTime() + child.ProcessState.SystemTime()
 	after, err := TreeCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after-before < 50*time.Millisecond {
-		t.Fatalf("tree CPU grew by %v after a child spun for 0.3 s", after-before)
+	// /proc counts in 10 ms ticks, each read rounded down: allow three.
+	if spent < 50*time.Millisecond || after-before < spent-3*clockTick {
+		t.Fatalf("tree CPU grew by %v after a child that used %v", after-before, spent)
 	}
 	if busy, total, err := MachineCPU(); err != nil || busy <= 0 || busy > total {
 		t.Fatalf("machine: busy %v of %v, %v", busy, total, err)
