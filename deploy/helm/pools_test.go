@@ -105,6 +105,11 @@ func checkScaledObject(t *testing.T, m *manifests, p pool) {
 	if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount != p.min || so.Spec.MaxReplicaCount == nil || *so.Spec.MaxReplicaCount != p.max {
 		t.Errorf("replica counts %v..%v, want %d..%d", so.Spec.MinReplicaCount, so.Spec.MaxReplicaCount, p.min, p.max)
 	}
+	// KEDA's scaler errs while the pool's consumer does not exist; a
+	// fallback would then move the pool to its replica count.
+	if so.Spec.Fallback != nil {
+		t.Errorf("fallback %+v, want none", so.Spec.Fallback)
+	}
 	if len(so.Spec.Triggers) != 1 {
 		t.Fatalf("%d triggers, want 1", len(so.Spec.Triggers))
 	}
@@ -113,7 +118,7 @@ func checkScaledObject(t *testing.T, m *manifests, p pool) {
 		t.Errorf("trigger type %q, want nats-jetstream", tr.Type)
 	}
 	for k, v := range map[string]string{
-		"natsServerMonitoringEndpoint": "nats.nats.svc:8222", "account": "$G", "stream": "SPOOL_SEGMENTS",
+		"natsServerMonitoringEndpoint": "nats-headless.nats.svc:8222", "account": "$G", "stream": "SPOOL_SEGMENTS",
 		"consumer": "pool-" + p.name, "lagThreshold": p.lagThreshold,
 	} {
 		if tr.Metadata[k] != v {
