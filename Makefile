@@ -47,9 +47,11 @@ PKGS        = $(addsuffix /...,$(MODULE_DIRS))
 # Where `make build` writes every binary of the workspace (each cmd/<name>).
 BUILD_BIN  ?= bin
 # Modules kept out of the workspace, so that their heavy dependencies
-# (compose-go and BuildKit, Helm and Kubernetes) never move the services'
-# versions: the deployment tests, and the collector's stand-in module.
-OUTSIDE_MODULES := docker deploy/helm deploy/otel/statusutil
+# (compose-go and BuildKit, Helm, KEDA and Kubernetes) never move the
+# services' versions: the deployment tests (deploy/keda runs KEDA's own
+# nats-jetstream scaler against a NATS cluster), and the collector's
+# stand-in module.
+OUTSIDE_MODULES := docker deploy/helm deploy/keda deploy/otel/statusutil
 
 .PHONY: help env deps venv tiny-model gpu-wheels browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
 
