@@ -56,7 +56,6 @@ func (s *Stitcher) open(ctx context.Context, jb store.Job) (*job, error) {
 	}
 	j := &job{s: s, job: jb, st: st, finalKey: key, appended: st.NextIndex, seq: st.NextSeq, frames: st.Frames,
 		bytes: st.Bytes, hash: sha256.New()}
-	j.buf.Grow(int(s.cfg.PartSize) + 2<<20) // a part and a piece past it, without the buffer doubling
 	if st.SHAState != nil {
 		if err := j.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.SHAState); err != nil {
 			return nil, fmt.Errorf("stitcher: %s: hash state: %w", id, err)
@@ -117,7 +116,19 @@ func (s *Stitcher) open(ctx context.Context, jb store.Job) (*job, error) {
 	return j, nil
 }
 
+// smallBuffer is how far a part buffer grows by doubling: past it, it
+// grows at once to a whole part and a piece past it (write).
+const smallBuffer = 1 << 20
+
+// write appends p to the part buffer and the hash. The buffer holds what
+// the job has appended since its last part, no more: a job of a few small
+// pieces holds those, so many open jobs cost little. When it needs more
+// than smallBuffer, it grows at once to a part and a piece past it, so that
+// it never doubles past a part.
 func (j *job) write(p []byte) {
+	if need := j.buf.Len() + len(p); need > j.buf.Cap() && need > smallBuffer {
+		j.buf.Grow(max(int(j.s.cfg.PartSize)+2<<20, need) - j.buf.Len())
+	}
 	j.buf.Write(p)
 	j.hash.Write(p)
 	j.bytes += int64(len(p))

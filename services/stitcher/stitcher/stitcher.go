@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -281,7 +282,9 @@ func (s *Stitcher) state(ctx context.Context, jb store.Job) (*job, error) {
 	defer s.mu.Unlock()
 	s.cache = append(s.cache, j)
 	if len(s.cache) > s.cfg.OpenJobs {
-		s.cache = s.cache[1:]
+		// Deleted, not resliced: the evicted job, whose buffer may hold
+		// a part, must not stay reachable through the array.
+		s.cache = slices.Delete(s.cache, 0, 1)
 	}
 	return j, nil
 }
