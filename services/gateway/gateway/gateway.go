@@ -43,6 +43,7 @@ type Gateway struct {
 	mux     *http.ServeMux
 	uploads chan struct{} // a slot per upload streamed or completed now
 	parts   *partPool     // the part buffers of uploads
+	recent  registryCache // the workers registry, as the status of a job reads it
 }
 
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI

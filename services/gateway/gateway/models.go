@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/store"
@@ -151,6 +153,41 @@ func (g *Gateway) workers(ctx context.Context) ([]*spoolv1.WorkerInfo, error) {
 	return out, nil
 }
 
+// registryTTL is how long a job's status may answer from the workers
+// registry as it was read before.
+const registryTTL = time.Second
+
+// registryCache is the workers registry as last read, and when.
+type registryCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	infos []*spoolv1.WorkerInfo
+}
+
+// recentWorkers is the workers registry as read at most registryTTL ago.
+// Reading it costs several round trips to NATS (a consumer on the bucket,
+// a read per worker), which every status of a running job would otherwise
+// pay; what a job waits for does not change within a second. Concurrent
+// readers of an expired copy each read the registry: none waits on
+// another's read.
+func (g *Gateway) recentWorkers(ctx context.Context) ([]*spoolv1.WorkerInfo, error) {
+	c := &g.recent
+	c.mu.Lock()
+	if time.Since(c.at) < registryTTL {
+		defer c.mu.Unlock()
+		return c.infos, nil
+	}
+	c.mu.Unlock()
+	infos, err := g.workers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.infos, c.at = infos, time.Now()
+	return infos, nil
+}
+
 // jobRuns is what a job's status says of its models: the models and
 // versions that made its committed segments, and, while it is not over,
 // why it makes no progress when no live worker can take it.
@@ -171,7 +208,7 @@ func (g *Gateway) modelStatus(ctx context.Context, v *jobView, j store.Job) erro
 	if j.State.Terminal() {
 		return nil
 	}
-	infos, err := g.workers(ctx)
+	infos, err := g.recentWorkers(ctx)
 	if err != nil { // the registry is an aid here: the status stands without it
 		g.log.Warn("status: the workers registry", "job", j.ID, "err", err)
 		return nil
