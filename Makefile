@@ -252,8 +252,9 @@ demo: deps build ## the main jobs through the whole system: a minute of 720p to 
 	$(BUILD_BIN)/spoolctl dev --demo out/demo.mp4
 
 # Benchmarks: `make bench` runs them all, `make bench BENCH=infer` one. Each
-# prints a table and merges its figures into $(BENCH_OUT).
-BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch upload audio overhead critical-path throughput
+# prints a table and merges its figures into $(BENCH_OUT). load runs the
+# services as processes from $(BUILD_BIN), so it runs `make build` first.
+BENCHES    := infer python handoff dispatch busy worker-overhead scaling stitch upload audio overhead critical-path throughput load
 BENCH      ?= $(BENCHES)
 BENCH_OUT  ?= $(ROOT)/bench/results.json
 BENCH_FLAGS ?=
@@ -272,6 +273,8 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@case " $(BENCH) " in *" audio "*) $(GO) run ./services/spoolctl/cmd/spool-audio-bench $(BENCH_FLAGS) -o $(BENCH_OUT);; esac
 	@for b in overhead critical-path throughput; do case " $(BENCH) " in *" $$b "*) \
 	  $(GO) run ./services/spoolctl/cmd/spool-e2e-bench -only $$b $(BENCH_FLAGS) -o $(BENCH_OUT);; esac; done
+	@case " $(BENCH) " in *" load "*) $(MAKE) --no-print-directory build >/dev/null && \
+	  $(GO) run ./services/spoolctl/cmd/spool-load-bench $(BENCH_FLAGS) -bin $(BUILD_BIN) -o $(BENCH_OUT);; esac
 	@echo "results: $(BENCH_OUT)"
 
 images: ## build the container images (needs a Docker engine with BuildKit)
