@@ -16,6 +16,18 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreePort asks the kernel for a free TCP port on 127.0.0.1, for a service
+// started with StartService to listen on. Another process may take it
+// before the service binds it; the window is short. Errors: none but the
+// kernel's.
+func FreePort() (int, error) {
+	p, err := freePort()
+	if err != nil {
+		return 0, fmt.Errorf("devstack: %w", err)
+	}
+	return p, nil
+}
+
 // portOrFree returns port, or a free port when it is 0.
 func portOrFree(port int) (int, error) {
 	if port != 0 {
