@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,7 +37,7 @@ type fleet struct {
 // each is serving: the gateway answers /health and the dispatcher, the
 // stitcher and the worker each wait on their consumer.
 func startFleet(ctx context.Context, st *devstack.Stack, b *bus.Bus, o Options, dir string) (*fleet, error) {
-	port, err := freePort()
+	port, err := devstack.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -214,15 +213,6 @@ func (f *fleet) stop() {
 		go func() { defer wg.Done(); _ = s.Stop(syscall.SIGTERM) }()
 	}
 	wg.Wait()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("loadbench: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
