@@ -28,13 +28,24 @@ type Phase int32
 const (
 	// Unset; never sent.
 	Phase_PHASE_UNSPECIFIED Phase = 0
-	// Denoising finished and the tail state is uploaded; the next chain segment
-	// can start while this one still decodes, encodes and uploads.
+	// Denoising finished and the tail state is handed off from the worker's
+	// memory while it uploads behind (tail_key names the object it is on its
+	// way to); the next chain segment can start while this one still decodes,
+	// encodes and uploads.
 	Phase_PHASE_TAIL_READY Phase = 1
 	// The video fragment is uploaded; the segment is complete.
 	Phase_PHASE_DONE Phase = 2
 	// The attempt failed; see error_class and error_message.
 	Phase_PHASE_FAILED Phase = 3
+	// The tail state this attempt handed off (TAIL_READY, tail_key) will
+	// never be in the store: its upload failed for good, after the worker's
+	// bounded retries (error_message says why). It voids the hand-off: the
+	// dispatcher stops every attempt conditioned on tail_key, which is handed
+	// back uncounted (CONDITIONING), and redoes this attempt's segment, the
+	// attempt counting as a TRANSIENT failure, so that the next segment is
+	// released again on the new attempt's tail. A void of an attempt already
+	// superseded, or of a tail that did reach the store, changes nothing.
+	Phase_PHASE_TAIL_VOID Phase = 4
 )
 
 // Enum value maps for Phase.
@@ -44,12 +55,14 @@ var (
 		1: "PHASE_TAIL_READY",
 		2: "PHASE_DONE",
 		3: "PHASE_FAILED",
+		4: "PHASE_TAIL_VOID",
 	}
 	Phase_value = map[string]int32{
 		"PHASE_UNSPECIFIED": 0,
 		"PHASE_TAIL_READY":  1,
 		"PHASE_DONE":        2,
 		"PHASE_FAILED":      3,
+		"PHASE_TAIL_VOID":   4,
 	}
 )
 
@@ -113,9 +126,10 @@ const (
 	// The segment's conditioning tail could not be read: the previous
 	// segment's tail is handed off from its worker's memory while it uploads,
 	// and that upload never completed (its worker died, or the store refused
-	// it). The segment is retried at once, conditioned on the previous
-	// segment's newest attempt; the attempt does not count against its
-	// attempts.
+	// it, and the hand-off was voided: PHASE_TAIL_VOID). The segment is
+	// retried at once, conditioned on the previous segment's newest attempt,
+	// or released again by that segment's next TAIL_READY when its tail was
+	// voided; the attempt does not count against its attempts.
 	ErrorClass_ERROR_CLASS_CONDITIONING ErrorClass = 8
 	// The engine made no progress (no denoise step, frame or tail) for the
 	// worker's stall timeout, or the task's deadline passed while it ran. The
@@ -611,7 +625,8 @@ type SegmentResult struct {
 	Attempt uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// What this report says.
 	Phase Phase `protobuf:"varint,4,opt,name=phase,proto3,enum=spool.v1.Phase" json:"phase,omitempty"`
-	// Object key of the tail state (TAIL_READY, and repeated on DONE).
+	// Object key of the tail state (TAIL_READY and TAIL_VOID, and repeated on
+	// DONE).
 	TailKey string `protobuf:"bytes,5,opt,name=tail_key,json=tailKey,proto3" json:"tail_key,omitempty"`
 	// Object key of the video fragment (DONE).
 	VideoKey string `protobuf:"bytes,6,opt,name=video_key,json=videoKey,proto3" json:"video_key,omitempty"`
@@ -898,13 +913,14 @@ const file_spool_v1_segment_proto_rawDesc = "" +
 	"errorClass\x12#\n" +
 	"\rerror_message\x18\x13 \x01(\tR\ferrorMessage\x123\n" +
 	"\asent_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x12\n" +
-	"\x04pool\x18\x15 \x01(\tR\x04pool*V\n" +
+	"\x04pool\x18\x15 \x01(\tR\x04pool*k\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHASE_TAIL_READY\x10\x01\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x02\x12\x10\n" +
-	"\fPHASE_FAILED\x10\x03*\x99\x02\n" +
+	"\fPHASE_FAILED\x10\x03\x12\x13\n" +
+	"\x0fPHASE_TAIL_VOID\x10\x04*\x99\x02\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n" +
