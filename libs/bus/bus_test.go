@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -389,6 +390,28 @@ func TestCancelOnCoreNATS(t *testing.T) {
 	m, err := sub.NextMsg(2 * time.Second)
 	if err != nil || m.Subject != subject {
 		t.Fatalf("cancel: %v %v", m, err)
+	}
+}
+
+func TestVoidOnCoreNATS(t *testing.T) {
+	b := connect(t)
+	sub, err := b.Conn().SubscribeSync(bus.SubjectAllVoids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "jobs/void-me/seg/3/a1/tail.bin"
+	if err := b.PublishVoid(context.Background(), "void-me", key); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job, got, err := bus.VoidOf(m); err != nil || job != "void-me" || got != key {
+		t.Fatalf("void of %q: %q %q %v", m.Subject, job, got, err)
+	}
+	if _, _, err := bus.VoidOf(&nats.Msg{Subject: "spool.control.void.x"}); !errors.Is(err, bus.ErrInvalidToken) {
+		t.Fatalf("an empty void accepted: %v", err)
 	}
 }
 

@@ -118,6 +118,7 @@ func TestSubjects(t *testing.T) {
 		"spool.results.j-1":         func() (string, error) { return bus.ResultsSubject("j-1") },
 		"spool.events.j_2":          func() (string, error) { return bus.EventsSubject("j_2") },
 		"spool.control.cancel.abc9": func() (string, error) { return bus.CancelSubject("abc9") },
+		"spool.control.void.abc9":   func() (string, error) { return bus.VoidSubject("abc9") },
 		"pool-default":              func() (string, error) { return bus.PoolConsumer("default") },
 	}
 	for want, f := range good {
@@ -127,7 +128,7 @@ func TestSubjects(t *testing.T) {
 	}
 	builders := map[string]func(string) (string, error){
 		"segments": bus.SegmentsSubject, "results": bus.ResultsSubject, "events": bus.EventsSubject,
-		"cancel": bus.CancelSubject, "pool consumer": bus.PoolConsumer,
+		"cancel": bus.CancelSubject, "void": bus.VoidSubject, "pool consumer": bus.PoolConsumer,
 	}
 	for _, bad := range []string{"", "a.b", "*", ">", "a.>", "A100", "a b", "a\tb", "-x", "_x", "$sys", "é", strings.Repeat("a", 65)} {
 		for name, build := range builders {

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,4 +99,32 @@ func (b *Bus) PublishCancel(ctx context.Context, job string) error {
 		return fmt.Errorf("bus: publish cancel of %s: %w", job, err)
 	}
 	return nil
+}
+
+// PublishVoid tells every running worker on core NATS that the tail state
+// at tailKey, an object key of job's, will never reach the store: a worker
+// waiting for it as its segment's conditioning stops waiting. The message's
+// body is the key. Core NATS delivers it to those connected now; a worker
+// that misses it waits its bounded SPOOL_WORKER_TAIL_WAIT instead.
+func (b *Bus) PublishVoid(ctx context.Context, job, tailKey string) error {
+	subject, err := VoidSubject(job)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: subject, Data: []byte(tailKey), Header: nats.Header{}}
+	InjectTrace(ctx, msg.Header)
+	if err := b.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("bus: publish void of %s: %w", tailKey, err)
+	}
+	return nil
+}
+
+// VoidOf reads a message of spool.control.void.<job>: the job, from the
+// subject, and the void tail's key, from the body.
+func VoidOf(m *nats.Msg) (job, tailKey string, err error) {
+	job, ok := strings.CutPrefix(m.Subject, subjectVoid)
+	if !ok || !ValidToken(job) || len(m.Data) == 0 {
+		return "", "", fmt.Errorf("bus: %w: void message on %q with %d bytes", ErrInvalidToken, m.Subject, len(m.Data))
+	}
+	return job, string(m.Data), nil
 }

@@ -17,13 +17,15 @@ const (
 	subjectResults   = "spool.results."
 	subjectEvents    = "spool.events."
 	subjectCancel    = "spool.control.cancel."
+	subjectVoid      = "spool.control.void."
 
-	// SubjectAllSegments, SubjectAllResults, SubjectAllEvents and
-	// SubjectAllCancels match every pool or job.
+	// SubjectAllSegments, SubjectAllResults, SubjectAllEvents,
+	// SubjectAllCancels and SubjectAllVoids match every pool or job.
 	SubjectAllSegments = subjectSegments + "*"
 	SubjectAllResults  = subjectResults + "*"
 	SubjectAllEvents   = subjectEvents + "*"
 	SubjectAllCancels  = subjectCancel + "*"
+	SubjectAllVoids    = subjectVoid + "*"
 
 	StreamJobs     = "SPOOL_JOBS"
 	StreamSegments = "SPOOL_SEGMENTS"
@@ -70,6 +72,13 @@ func EventsSubject(job string) (string, error) {
 // CancelSubject is spool.control.cancel.<job>, on core NATS.
 func CancelSubject(job string) (string, error) {
 	return join(subjectCancel, "job", job)
+}
+
+// VoidSubject is spool.control.void.<job>, on core NATS: the dispatcher
+// tells the workers that a tail of the job, handed off and never stored,
+// is void (PublishVoid), so that none waits for it.
+func VoidSubject(job string) (string, error) {
+	return join(subjectVoid, "job", job)
 }
 
 // PoolConsumer is the durable consumer of a pool's segments, pool-<pool>.
