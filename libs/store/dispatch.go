@@ -23,8 +23,12 @@ func (s *Store) GetSegment(ctx context.Context, jobID string, idx int) (Segment,
 
 // Release makes a pending segment queued (its task is in Outbox).
 type Release struct {
-	JobID           string
-	Index           int
+	JobID string
+	Index int
+	// Attempt is the attempt the task is of: one past the segment's
+	// Attempts (1, unless a void stopped an earlier one). A segment whose
+	// Attempts moved on meanwhile is not released.
+	Attempt         int
 	ConditioningKey string
 	Outbox          []OutboxMsg
 	// NotBefore is when its task goes out (a paced live segment; the
@@ -34,23 +38,26 @@ type Release struct {
 }
 
 // ReleaseSegment queues a pending segment of a live (queued or running)
-// job as attempt 1 and writes its outbox rows, in one transaction. It
-// reports whether the segment was released: a second release, or one of a
-// segment that is not pending, changes nothing.
+// job as attempt r.Attempt and writes its outbox rows, in one transaction.
+// It reports whether the segment was released: a second release, or one of
+// a segment that is not pending, changes nothing.
 func (s *Store) ReleaseSegment(ctx context.Context, r Release) (released bool, err error) {
+	if r.Attempt < 1 {
+		return false, fmt.Errorf("store: release %s/%d: attempt %d: want ≥ 1", r.JobID, r.Index, r.Attempt)
+	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1,
+		tag, err := tx.Exec(ctx, `UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = $5,
 			queued_at = coalesce($4::timestamptz, now()), updated_at = coalesce($4::timestamptz, now())
-			WHERE job_id = $1 AND idx = $2 AND state = 'pending'
+			WHERE job_id = $1 AND idx = $2 AND state = 'pending' AND attempts = $5 - 1
 			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`,
-			r.JobID, r.Index, nullable(r.ConditioningKey), notBeforeOf(OutboxMsg{NotBefore: r.NotBefore}))
+			r.JobID, r.Index, nullable(r.ConditioningKey), notBeforeOf(OutboxMsg{NotBefore: r.NotBefore}), r.Attempt)
 		if err != nil {
 			return fmt.Errorf("release %s/%d: %w", r.JobID, r.Index, err)
 		}
 		if released = tag.RowsAffected() == 1; !released {
 			return nil
 		}
-		if err := upsertAttempt(ctx, tx, r.JobID, r.Index, 1, OutcomeQueued, Worker{}, Timings{}); err != nil {
+		if err := upsertAttempt(ctx, tx, r.JobID, r.Index, r.Attempt, OutcomeQueued, Worker{}, Timings{}); err != nil {
 			return err
 		}
 		return insertOutbox(ctx, tx, r.Outbox)

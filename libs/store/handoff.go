@@ -10,7 +10,9 @@ import (
 
 // HandOff records a chain segment's TAIL_READY and, in the same
 // transaction, releases the next segment if it is pending: next builds the
-// released segment's outbox row (its task, conditioned on the tail). The
+// released segment's outbox row (its task, conditioned on the tail) for
+// its next attempt, next.Attempts (1, or one past an attempt stopped by a
+// void: VoidTail). The
 // tail's bookkeeping is sent as one pipelined batch, so the hand-off costs
 // few round trips. It reports whether this was the first TAIL_READY of the
 // segment and the released segment's row, nil when nothing was released.
@@ -20,7 +22,7 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		queueTailReady(b, r)
-		b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1, queued_at = now(), updated_at = now()
+		b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = attempts + 1, queued_at = now(), updated_at = now()
 			WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending'
 			  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))
 			RETURNING `+segmentColumns, r.JobID, r.Index, r.TailKey)
@@ -50,7 +52,7 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 			return err
 		}
 		b2 := &pgx.Batch{}
-		b2.Queue(`INSERT INTO attempts (job_id, idx, attempt, outcome) VALUES ($1, $2, 1, 'queued') ON CONFLICT DO NOTHING`, r.JobID, r.Index+1)
+		b2.Queue(`INSERT INTO attempts (job_id, idx, attempt, outcome) VALUES ($1, $2, $3, 'queued') ON CONFLICT DO NOTHING`, r.JobID, r.Index+1, sg.Attempts)
 		b2.Queue(`INSERT INTO outbox (msg_id, subject, payload, headers, not_before) VALUES ($1, $2, $3, $4, coalesce($5, now()))
 			ON CONFLICT (msg_id) DO NOTHING`, msg.MsgID, msg.Subject, msg.Payload, headersOf(msg), notBeforeOf(msg))
 		if !msg.NotBefore.IsZero() {
@@ -66,18 +68,20 @@ func (s *Store) HandOff(ctx context.Context, r TailReady, next func(Segment) (Ou
 }
 
 // HandOffPrepared is HandOff when the caller already holds the next
-// segment's task (msg, built from its template): everything goes in one
-// pipelined batch, which Postgres runs as one implicit transaction, so the
-// hand-off costs a single round trip. It reports whether this was the first
-// TAIL_READY of the segment and whether the next segment was released (the
-// caller then publishes msg, or leaves it to the outbox when it has a
-// NotBefore).
+// segment's task (msg, built from its template as attempt 1): everything
+// goes in one pipelined batch, which Postgres runs as one implicit
+// transaction, so the hand-off costs a single round trip. It reports
+// whether this was the first TAIL_READY of the segment and whether the next
+// segment was released (the caller then publishes msg, or leaves it to the
+// outbox when it has a NotBefore). A next segment pending after a void
+// (its attempt 1 is spent) is not released: the caller releases it with
+// HandOff or ReleaseSegment.
 func (s *Store) HandOffPrepared(ctx context.Context, r TailReady, msg OutboxMsg) (first, released bool, err error) {
 	b := &pgx.Batch{}
 	queueTailReady(b, r)
 	b.Queue(`UPDATE segments SET state = 'queued', conditioning_key = $3, attempts = 1,
 		  queued_at = coalesce($4::timestamptz, now()), updated_at = coalesce($4::timestamptz, now())
-		WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending'
+		WHERE job_id = $1 AND idx = $2 + 1 AND state = 'pending' AND attempts = 0
 		  AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))`, r.JobID, r.Index, r.TailKey, notBeforeOf(msg))
 	// The next two see the release above: one implicit transaction.
 	wasReleased := `EXISTS (SELECT 1 FROM segments WHERE job_id = $1 AND idx = $2 + 1 AND state = 'queued' AND conditioning_key = $3)`

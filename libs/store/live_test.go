@@ -136,7 +136,7 @@ func TestDelayedRelease(t *testing.T) {
 	}
 	due := time.Now().Add(time.Hour)
 	msg := store.OutboxMsg{MsgID: nj.Job.ID + ".1.1.task", Subject: "spool.segments." + nj.Job.Pool, Payload: []byte{1}, NotBefore: due}
-	if ok, err := s.ReleaseSegment(ctx, store.Release{JobID: nj.Job.ID, Index: 1, ConditioningKey: "jobs/" + nj.Job.ID + "/seg/0/a1/tail.bin",
+	if ok, err := s.ReleaseSegment(ctx, store.Release{JobID: nj.Job.ID, Index: 1, Attempt: 1, ConditioningKey: "jobs/" + nj.Job.ID + "/seg/0/a1/tail.bin",
 		Outbox: []store.OutboxMsg{msg}, NotBefore: due}); err != nil || !ok {
 		t.Fatalf("release: %v %v", ok, err)
 	}
