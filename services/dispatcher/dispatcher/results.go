@@ -26,8 +26,8 @@ func worker(r *spoolv1.SegmentResult) store.Worker {
 
 // consumeResults keeps a pull request of up to 256 results open and applies
 // them in groups: the first to arrive at once (a TAIL_READY is a hand-off),
-// together with whatever has already arrived behind it. TAIL_READY and
-// FAILED are applied one by one, in order; a group's DONEs are committed
+// together with whatever has already arrived behind it. TAIL_READY,
+// TAIL_VOID and FAILED are applied one by one, in order; a group's DONEs are committed
 // together in one transaction. Every path is idempotent: a result delivered
 // twice changes nothing the second time.
 func (d *Dispatcher) consumeResults(ctx context.Context, c jetstream.Consumer) error {
@@ -85,6 +85,8 @@ func (d *Dispatcher) applyResults(ctx context.Context, msgs []jetstream.Msg) {
 			err = d.onTailReady(mctx, r)
 		case spoolv1.Phase_PHASE_FAILED:
 			err = d.onFailed(mctx, r)
+		case spoolv1.Phase_PHASE_TAIL_VOID:
+			err = d.onTailVoid(mctx, r)
 		default:
 			d.log.Error("dropping a result without a phase", "job", r.GetJobId(), "segment", r.GetIndex())
 			_ = m.Term()
@@ -184,11 +186,13 @@ func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) 
 		}
 		if released {
 			msg = &m
+		} else if err := d.releaseNext(ctx, job, idx, r.GetTailKey()); err != nil {
+			return err // pending after a void of its first attempt: released as its next one
 		}
 	} else {
 		var err error
 		first, msg, err = d.store.HandOff(ctx, tr, func(next store.Segment) (store.OutboxMsg, error) {
-			return d.taskMsg(ctx, next.Task, 1, r.GetTailKey(), p.notBefore(next.Task, time.Now()))
+			return d.taskMsg(ctx, next.Task, next.Attempts, r.GetTailKey(), p.notBefore(next.Task, time.Now()))
 		})
 		if err != nil {
 			return err
@@ -212,8 +216,9 @@ func (d *Dispatcher) onTailReady(ctx context.Context, r *spoolv1.SegmentResult) 
 }
 
 // releaseNext queues chain segment idx+1 with tailKey as its conditioning,
-// paced like a hand-off, planning live jobs further ahead. Releasing twice
-// is a no-op.
+// as its next attempt (1, or one past an attempt stopped by a void), paced
+// like a hand-off, planning live jobs further ahead. Releasing twice is a
+// no-op.
 func (d *Dispatcher) releaseNext(ctx context.Context, job string, idx int, tailKey string) error {
 	if tailKey == "" {
 		return nil
@@ -229,11 +234,11 @@ func (d *Dispatcher) releaseNext(ctx context.Context, job string, idx int, tailK
 	if err != nil {
 		return err
 	}
-	msg, err := d.taskMsg(ctx, next.Task, 1, tailKey, p.notBefore(next.Task, time.Now()))
+	msg, err := d.taskMsg(ctx, next.Task, next.Attempts+1, tailKey, p.notBefore(next.Task, time.Now()))
 	if err != nil {
 		return err
 	}
-	released, err := d.store.ReleaseSegment(ctx, store.Release{JobID: job, Index: idx + 1, ConditioningKey: tailKey,
+	released, err := d.store.ReleaseSegment(ctx, store.Release{JobID: job, Index: idx + 1, Attempt: next.Attempts + 1, ConditioningKey: tailKey,
 		Outbox: []store.OutboxMsg{msg}, NotBefore: msg.NotBefore})
 	if err != nil {
 		return err
