@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +34,10 @@ func (s slowTails) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // twoWorkers starts two one-slot sim workers (separate processes' worth of
-// state: each its own tail cache) whose tail uploads go through rt.
-func (e *env) twoWorkers(t *testing.T, rt http.RoundTripper, tailWait time.Duration) {
+// state: each its own tail cache) whose tail uploads go through rt, with
+// SPOOL_WORKER_TAIL_WAIT tailWait and SPOOL_WORKER_STORE_RETRY storeRetry
+// (0: the default).
+func (e *env) twoWorkers(t *testing.T, rt http.RoundTripper, tailWait, storeRetry time.Duration) {
 	t.Helper()
 	slow, err := blob.New(e.st.S3Config(), blob.WithTransport(rt))
 	if err != nil {
@@ -44,7 +45,7 @@ func (e *env) twoWorkers(t *testing.T, rt http.RoundTripper, tailWait time.Durat
 	}
 	for _, name := range []string{"ca", "cb"} {
 		w, err := worker.New(worker.Config{ID: name + "-" + e.pool[:6], Pool: e.pool, Backend: "sim", Params: "step_ms=20", Slots: 1,
-			Heartbeat: time.Second, TailWait: tailWait}, e.bus, slow, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			Heartbeat: time.Second, TailWait: tailWait, StoreRetry: storeRetry}, e.bus, slow, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +63,7 @@ func TestTailHandedOffBeforeItsUpload(t *testing.T) {
 	e := newEnv(t)
 	e.startDispatcher(t)
 	const upload = 700 * time.Millisecond
-	e.twoWorkers(t, slowTails{delay: upload}, time.Minute)
+	e.twoWorkers(t, slowTails{delay: upload}, time.Minute, 0)
 	job := fmt.Sprintf("early-%d", time.Now().UnixNano()%1e9)
 	subject, _ := bus.ResultsSubject(job)
 	sub, err := e.bus.Conn().SubscribeSync(subject)
@@ -88,31 +89,4 @@ func TestTailHandedOffBeforeItsUpload(t *testing.T) {
 	}
 	segs := e.waitDone(t, job)
 	e.checkFragments(t, segs, 25)
-}
-
-// TestUnreadableConditioningIsRetriedOnTheNewestTail: the store refuses
-// segment 0's first tail. Its attempt fails when DONE finds the upload
-// failed; segment 1, released on that tail, cannot read it (from the other
-// worker it never appears within SPOOL_WORKER_TAIL_WAIT; from the same
-// worker the upload's failure stops its DONE) and reports CONDITIONING; the
-// dispatcher retries it on segment 0's next attempt's tail, without
-// counting it. The video is whole.
-func TestUnreadableConditioningIsRetriedOnTheNewestTail(t *testing.T) {
-	e := newEnv(t)
-	e.startDispatcher(t)
-	job := fmt.Sprintf("refused-%d", time.Now().UnixNano()%1e9)
-	e.twoWorkers(t, slowTails{refuse: "/" + job + "/seg/0/a1/"}, 2*time.Second)
-	e.submit(t, `{"id":"`+job+`","prompt":"x","durationFrames":17,"windowFrames":9,"overlapFrames":1,"model":"sim",`+
-		`"width":64,"height":64,"steps":3,"fps":24,"pool":"`+e.pool+`"}`)
-	segs := e.waitDone(t, job)
-	e.checkFragments(t, segs, 17)
-	a0, _ := e.store.ListAttempts(context.Background(), job, 0)
-	a1, _ := e.store.ListAttempts(context.Background(), job, 1)
-	want1, _ := blob.SegmentTail(job, 0, uint32(segs[0].CommittedAttempt))
-	if segs[0].CommittedAttempt < 2 || len(a0) < 2 || !strings.Contains(a0[0].ErrorMsg, "upload tail") {
-		t.Fatalf("segment 0: committed a%d, attempts %+v", segs[0].CommittedAttempt, a0)
-	}
-	if len(a1) < 2 || a1[0].ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING.String() || segs[1].ConditioningKey != string(want1) {
-		t.Fatalf("segment 1 on %q (want %q), attempts %+v", segs[1].ConditioningKey, want1, a1)
-	}
 }

@@ -37,7 +37,8 @@ type Config struct {
 	Pipeline   int           `envconfig:"WORKER_PIPELINE" default:"2" desc:"segments per slot that may finish (encode, upload, DONE) behind the engine while it runs the next"`
 	Prefetch   time.Duration `envconfig:"WORKER_PREFETCH" default:"100ms" desc:"fetch the next task during the last denoising step when the engine is expected to finish within this (short segments only); 0 never"`
 	Encoder    string        `envconfig:"WORKER_ENCODER" default:"ffmpeg" desc:"ffmpeg; or discard, for control-plane benchmarks only: frames are dropped and no video is uploaded"`
-	TailWait   time.Duration `envconfig:"WORKER_TAIL_WAIT" default:"1m" desc:"how long a chain segment waits for its conditioning tail to reach the object store (the previous segment's worker uploads it behind the hand-off); past it the segment is retried on the previous segment's newest tail"`
+	TailWait   time.Duration `envconfig:"WORKER_TAIL_WAIT" default:"1m" desc:"how long a chain segment waits for its conditioning tail to reach the object store (the previous segment's worker uploads it behind the hand-off); a tail whose upload fails for good is voided at once and nobody waits for it, so this bounds only the wait for a tail whose worker died after the hand-off; past it the segment is retried, uncounted, on the previous segment's newest tail"`
+	StoreRetry time.Duration `envconfig:"WORKER_STORE_RETRY" default:"10s" desc:"how long a failing object-store request (a tail or fragment upload, a download) is retried before it fails its attempt, so that a store restart does not fail segments; a tail upload that fails for good then voids its hand-off at once (TAIL_VOID): the segments waiting for it are handed back uncounted and its segment is redone"`
 	Codec      string        `envconfig:"WORKER_CODEC" default:"h264" desc:"video codec of the fragments: h264; or lossless (RGB, for tests that check pixels); every worker and the stitcher must agree"`
 
 	// The stall watchdog (watchdog.go).
@@ -55,8 +56,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: SPOOL_WORKER_POOL must be set")
 	case c.StallTimeout <= 0 || c.StallGrace <= 0:
 		return fmt.Errorf("worker: SPOOL_WORKER_STALL_TIMEOUT %v and SPOOL_WORKER_STALL_GRACE %v: want > 0", c.StallTimeout, c.StallGrace)
-	case c.TailWait <= 0:
-		return fmt.Errorf("worker: SPOOL_WORKER_TAIL_WAIT %v: want > 0", c.TailWait)
+	case c.TailWait <= 0 || c.StoreRetry <= 0:
+		return fmt.Errorf("worker: SPOOL_WORKER_TAIL_WAIT %v and SPOOL_WORKER_STORE_RETRY %v: want > 0", c.TailWait, c.StoreRetry)
 	case c.Pipeline < 1:
 		return fmt.Errorf("worker: SPOOL_WORKER_PIPELINE %d: want ≥ 1", c.Pipeline)
 	case c.Encoder != EncoderFFmpeg && c.Encoder != EncoderDiscard:

@@ -32,6 +32,9 @@ type delivery struct {
 	settled    atomic.Bool // FAILED or DONE went out (or will): by settle, or by the watchdog
 	stop       chan struct{}
 	stopped    chan struct{}
+
+	tail     atomic.Pointer[tailEntry] // the tail this attempt handed off, once it has
+	condLost atomic.Pointer[error]     // the tail it runs on from memory was voided
 }
 
 // accept decodes a fetched message and decides whether it is run. A task
@@ -149,12 +152,23 @@ func (d *delivery) wedged() {
 // settle ends the delivery according to err: ack after DONE; FAILED(stalled)
 // plus Term for a segment the watchdog cancelled; Term plus FAILED for a
 // task that can never succeed; FAILED(cancelled) plus ack for a cancelled
-// job; FAILED(returned) for a segment handed back on drain; and
-// FAILED(transient) for anything else, which the dispatcher retries with
+// job; FAILED(returned) for a segment handed back on drain;
+// FAILED(conditioning) for a segment whose conditioning tail could not be
+// read or was voided; and FAILED(transient) for anything else (a tail that
+// never reached the store included), which the dispatcher retries with
 // backoff as a new attempt. Should FAILED not go out, the message is Nak'ed
 // and its redelivery settles it. A delivery the watchdog already settled
 // (its segment returned after the grace) is only released.
+//
+// A failing attempt that handed its tail off first waits for the tail's
+// upload to end (it is bounded by cfg.StoreRetry): the next segment may run
+// on that tail, and a void, if it fails, goes out before this verdict.
 func (d *delivery) settle(ctx context.Context, err error) {
+	var tailErr error
+	if e := d.tail.Load(); e != nil && err != nil {
+		<-e.uploaded
+		tailErr = e.err
+	}
 	close(d.stop)
 	<-d.stopped
 	w, t := d.w, d.task
@@ -177,7 +191,14 @@ func (d *delivery) settle(ctx context.Context, err error) {
 	case d.handedBack.Load():
 		w.log.Info("drain timeout: segment handed back", "job", t.JobId, "segment", t.Index)
 		w.giveBack(context.WithoutCancel(d.ctx), d.slot, t, d.msg, "handed back: its worker was draining and the segment outran the drain timeout")
-	case errors.Is(err, errConditioning):
+	case tailErr != nil && !w.cancelled.has(t.JobId):
+		w.log.Warn("segment's tail never reached the store; it will be redone", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt, "err", tailErr)
+		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, tailErr, d.msg.Term)
+		w.metrics.settled(ctx, t.Pool, "failed")
+	case d.condLost.Load() != nil || errors.Is(err, errConditioning):
+		if lost := d.condLost.Load(); lost != nil {
+			err = *lost
+		}
 		w.log.Warn("segment's conditioning unavailable; it will be retried on the newest tail", "job", t.JobId, "segment", t.Index, "err", err)
 		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING, err, d.msg.Term)
 		w.metrics.settled(ctx, t.Pool, "failed")
@@ -192,6 +213,42 @@ func (d *delivery) settle(ctx context.Context, err error) {
 		w.settleFailed(ctx, d, spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, err, d.msg.Term)
 		w.metrics.settled(ctx, t.Pool, "failed")
 	}
+}
+
+// followConditioning stops the delivery as soon as e, the tail it runs on
+// from this process's memory, is void (its upload failed for good): the
+// segment could never be DONE on it, and the dispatcher runs it again on
+// the previous segment's next tail. settle reports it as CONDITIONING.
+func (d *delivery) followConditioning(e *tailEntry) {
+	go func() {
+		select {
+		case <-e.uploaded:
+			if e.err != nil {
+				err := fmt.Errorf("%w: the tail it runs on is void: %w", errConditioning, e.err)
+				d.condLost.Store(&err)
+				d.cancel()
+			}
+		case <-d.ctx.Done():
+		}
+	}()
+}
+
+// voidTail reports that the tail delivery d handed off will never be in the
+// store (its upload failed for good: err): TAIL_VOID goes out at once, so
+// that the dispatcher voids the hand-off, stops whoever waits for the tail
+// and redoes the segment; then d is cancelled, since it can never be DONE.
+// Should TAIL_VOID not go out, the segments waiting for the tail fall back
+// to their bounded tail wait.
+func (w *Worker) voidTail(d *delivery, key string, err error) {
+	t := d.task
+	w.log.Warn("tail upload failed for good: voiding its hand-off", "job", t.JobId, "segment", t.Index, "attempt", t.Attempt,
+		"tail", key, "err", err)
+	r := w.result(d.slot, t, spoolv1.Phase_PHASE_TAIL_VOID)
+	r.TailKey, r.ErrorClass, r.ErrorMessage = key, spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, err.Error()
+	if _, perr := w.bus.PublishResult(context.WithoutCancel(d.ctx), r); perr != nil {
+		w.log.Error("publish TAIL_VOID", "job", t.JobId, "segment", t.Index, "err", perr)
+	}
+	d.cancel()
 }
 
 // settleFailed publishes FAILED and then settles the message with then; if

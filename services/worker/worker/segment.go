@@ -23,6 +23,7 @@ var errPermanent = errors.New("permanent")
 // the kept frames to the encoder.
 type sink struct {
 	ctx      context.Context
+	d        *delivery
 	w        *Worker
 	slot     *slot
 	task     *spoolv1.SegmentTask
@@ -49,6 +50,12 @@ func (s *sink) Step(step, total int) error {
 // the upload (conditioning). DONE waits for the upload, so a committed
 // segment's tail is always in the store. The state carries its own CRC,
 // so the upload skips the SHA-256.
+//
+// The upload is retried for cfg.StoreRetry, and is not cut short by the
+// attempt's cancel (the next segment may already be running on it), only
+// by the stall timeout past its retries. One that fails for good voids the
+// hand-off at once (voidTail), before the process's own waiters hear of
+// the failure.
 func (s *sink) Tail(state []byte) error {
 	s.denoised = time.Now()
 	key, err := blob.SegmentTail(s.task.JobId, s.task.Index, s.task.Attempt)
@@ -57,12 +64,19 @@ func (s *sink) Tail(state []byte) error {
 	}
 	e := s.w.tails.add(string(key), state)
 	s.tail, s.tailKey = e, string(key)
+	s.d.tail.Store(e)
 	go func() {
 		began := time.Now()
-		_, err := s.w.blob.Put(s.ctx, key, progressReader{bytes.NewReader(e.state), &e.progress}, int64(len(e.state)),
-			blob.PutOptions{ContentType: "application/octet-stream", NoSHA256: true})
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.w.cfg.StoreRetry+s.w.stallTimeoutFor(s.task.Model))
+		defer cancel()
+		err := retryStore(ctx, s.w.cfg.StoreRetry, func(ctx context.Context) error {
+			_, err := s.w.blob.Put(ctx, key, progressReader{bytes.NewReader(e.state), &e.progress}, int64(len(e.state)),
+				blob.PutOptions{ContentType: "application/octet-stream", NoSHA256: true})
+			return err
+		})
 		if err != nil {
-			err = fmt.Errorf("upload tail: %w", err)
+			err = fmt.Errorf("upload tail (retried for %v): %w", s.w.cfg.StoreRetry, err)
+			s.w.voidTail(s.d, string(key), err)
 		}
 		e.done(err, time.Since(began))
 	}()
@@ -138,6 +152,9 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 	if err != nil {
 		return nil, err
 	}
+	if condEntry != nil {
+		d.followConditioning(condEntry)
+	}
 	out := &output{encoded: &bytes.Buffer{}, cond: condEntry}
 	opts := media.EncodeOptions{Width: int(task.Width), Height: int(task.Height), FPS: int(task.Fps), Codec: w.codec,
 		Keyframes: CrossfadeKeyframes(task)}
@@ -150,7 +167,7 @@ func (w *Worker) generate(d *delivery) (*output, error) {
 		}
 		out.enc, out.encoded = enc, buf
 	}
-	out.sink = &sink{ctx: ctx, w: w, slot: sl, task: task, enc: out.enc}
+	out.sink = &sink{ctx: ctx, d: d, w: w, slot: sl, task: task, enc: out.enc}
 	req := Request(task, cond, Media{Prefix: prefix, Audio: audio, Reference: ref})
 	start := time.Now()
 	out.sink.start = start
@@ -199,17 +216,24 @@ func (w *Worker) finish(d *delivery, out *output) error {
 		if err != nil {
 			return err
 		}
-		up := w.blob.NewWriter(ctx, key, blob.PutOptions{ContentType: "video/mp4"})
-		for _, part := range [][]byte{c.Init, c.Media} {
-			if err := writeAll(ctx, up, part); err != nil {
-				up.Abort(err)
-				return fmt.Errorf("upload fragment: %w", err)
+		var info blob.ObjectInfo
+		err = retryStore(ctx, w.cfg.StoreRetry, func(ctx context.Context) error {
+			up := w.blob.NewWriter(ctx, key, blob.PutOptions{ContentType: "video/mp4"})
+			for _, part := range [][]byte{c.Init, c.Media} {
+				if err := writeAll(ctx, up, part); err != nil {
+					up.Abort(err)
+					return err
+				}
 			}
-		}
-		if err := up.Close(); err != nil {
+			if err := up.Close(); err != nil {
+				return err
+			}
+			info = up.Info()
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("upload fragment: %w", err)
 		}
-		info := up.Info()
 		r.VideoKey, r.Sha256, r.Bytes, r.Frames = string(key), info.SHA256, uint64(info.Size), uint32(c.Frames)
 	}
 	// DONE commits the segment: its own tail, and the tail it was

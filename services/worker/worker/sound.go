@@ -84,9 +84,13 @@ func (w *Worker) sound(ctx context.Context, task *spoolv1.SegmentTask) (audio []
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s key: %w", errPermanent, field, err)
 		}
-		return func(ctx context.Context, off, n int64) ([]byte, error) {
+		return func(ctx context.Context, off, n int64) (b []byte, err error) {
 			defer touch(ctx)
-			return w.blob.ReadRange(ctx, k, off, n)
+			err = retryStore(ctx, w.cfg.StoreRetry, func(ctx context.Context) error {
+				b, err = w.blob.ReadRange(ctx, k, off, n)
+				return err
+			})
+			return b, err
 		}, nil
 	}
 	if task.AudioKey != "" {

@@ -21,7 +21,7 @@ type tailCache struct {
 // tailEntry is one tail state and its upload to the object store.
 type tailEntry struct {
 	state    []byte        // the process's own copy; never modified
-	uploaded chan struct{} // closed when the upload has ended
+	uploaded chan struct{} // closed when the upload has ended (after its TAIL_VOID went out, when it failed)
 	err      error         // the upload's error, once uploaded is closed
 	took     time.Duration // how long the upload took, once uploaded is closed
 	progress clock         // moves as the upload's bytes go out
@@ -62,6 +62,17 @@ func (c *tailCache) get(key string) (*tailEntry, bool) {
 func (e *tailEntry) done(err error, took time.Duration) {
 	e.err, e.took = err, took
 	close(e.uploaded)
+}
+
+// failed returns the upload's error once it has ended in failure: the
+// tail is void. It is nil while the upload runs, and after it succeeded.
+func (e *tailEntry) failed() error {
+	select {
+	case <-e.uploaded:
+		return e.err
+	default:
+		return nil
+	}
 }
 
 // wait blocks until the entry's upload has ended and returns its error.

@@ -37,6 +37,7 @@ type Worker struct {
 	encCtx        context.Context // lives until Run returns, drain included: warm encoders
 	cancelled     cancelledJobs
 	tails         *tailCache
+	voids         voidedTails
 	codec         media.Codec
 	catalog       jobspec.Catalog // SPOOL_CATALOG's: the served models and their step times
 	meterProvider metric.MeterProvider
@@ -90,6 +91,9 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 	}
 	if cfg.TailWait == 0 {
 		cfg.TailWait = time.Minute
+	}
+	if cfg.StoreRetry == 0 {
+		cfg.StoreRetry = 10 * time.Second
 	}
 	if cfg.Encoder == "" {
 		cfg.Encoder = EncoderFFmpeg
@@ -196,6 +200,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: subscribe to cancellations: %w", err)
 	}
 	defer sub.Unsubscribe()
+	voidSub, err := w.bus.Conn().Subscribe(bus.SubjectAllVoids, w.onVoid)
+	if err != nil {
+		return fmt.Errorf("worker: subscribe to voids: %w", err)
+	}
+	defer voidSub.Unsubscribe()
 	regCtx, stopReg := context.WithCancel(context.WithoutCancel(ctx))
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); _ = w.register(regCtx) }()
