@@ -211,17 +211,21 @@ func ptrString(p *int64) string {
 	return fmt.Sprint(*p)
 }
 
-// TestWorkerTailWait: worker.tailWait reaches every pool's workers as
-// SPOOL_WORKER_TAIL_WAIT; left empty, the variable is unset.
+// TestWorkerTailWait: worker.tailWait and worker.storeRetry reach every
+// pool's workers as SPOOL_WORKER_TAIL_WAIT and SPOOL_WORKER_STORE_RETRY;
+// left empty, the variables are unset.
 func TestWorkerTailWait(t *testing.T) {
-	for _, tc := range []struct{ values, want string }{{"", ""}, {"worker: {tailWait: 90s}", "90s"}} {
+	for _, tc := range []struct{ values, name, want string }{
+		{"", "SPOOL_WORKER_TAIL_WAIT", ""}, {"worker: {tailWait: 90s}", "SPOOL_WORKER_TAIL_WAIT", "90s"},
+		{"", "SPOOL_WORKER_STORE_RETRY", ""}, {"worker: {storeRetry: 20s}", "SPOOL_WORKER_STORE_RETRY", "20s"},
+	} {
 		var vals chartutil.Values
 		if tc.values != "" {
 			vals = parseValues(t, tc.values)
 		}
 		plain, _ := envOf(container(t, mustRender(t, vals).deployments["video-spool-worker-default"]))
-		if got, set := plain["SPOOL_WORKER_TAIL_WAIT"]; got != tc.want || set != (tc.want != "") {
-			t.Errorf("values %q: SPOOL_WORKER_TAIL_WAIT=%q (set %v), want %q", tc.values, got, set, tc.want)
+		if got, set := plain[tc.name]; got != tc.want || set != (tc.want != "") {
+			t.Errorf("values %q: %s=%q (set %v), want %q", tc.values, tc.name, got, set, tc.want)
 		}
 	}
 }
