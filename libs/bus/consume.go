@@ -14,16 +14,32 @@ import (
 )
 
 // FetchOne pulls exactly one message from c, waiting up to wait; nothing in
-// time is ErrNoMessage. A cancelled ctx ends the wait with ctx's error.
+// time is ErrNoMessage. The server holds the pull request for wait and the
+// client listens a second longer, so a message the server hands out just
+// before the request expires is not dropped on the way (it would come back
+// only after AckWait, as if its worker had died). A cancelled ctx ends the
+// wait with ctx's error; a message that still arrives for the request is
+// Nak'ed, so that it is delivered again at once.
 func FetchOne(ctx context.Context, c jetstream.Consumer, wait time.Duration) (jetstream.Msg, error) {
-	fctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	batch, err := c.Fetch(1, jetstream.FetchContext(fctx))
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bus: fetch: %w", err)
+	}
+	batch, err := c.Fetch(1, jetstream.FetchMaxWait(wait))
 	if err == nil {
-		for m := range batch.Messages() {
-			return m, nil
+		select {
+		case m, ok := <-batch.Messages():
+			if ok {
+				return m, nil
+			}
+			err = batch.Error()
+		case <-ctx.Done():
+			go func() {
+				for m := range batch.Messages() {
+					_ = m.Nak()
+				}
+			}()
+			return nil, fmt.Errorf("bus: fetch: %w", ctx.Err())
 		}
-		err = batch.Error()
 	}
 	switch {
 	case ctx.Err() != nil:
