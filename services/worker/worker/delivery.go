@@ -245,7 +245,7 @@ func (w *Worker) voidTail(d *delivery, key string, err error) {
 		"tail", key, "err", err)
 	r := w.result(d.slot, t, spoolv1.Phase_PHASE_TAIL_VOID)
 	r.TailKey, r.ErrorClass, r.ErrorMessage = key, spoolv1.ErrorClass_ERROR_CLASS_TRANSIENT, err.Error()
-	if _, perr := w.bus.PublishResult(context.WithoutCancel(d.ctx), r); perr != nil {
+	if perr := w.publishResult(context.WithoutCancel(d.ctx), r); perr != nil {
 		w.log.Error("publish TAIL_VOID", "job", t.JobId, "segment", t.Index, "err", perr)
 	}
 	d.cancel()
@@ -322,7 +322,7 @@ func (w *Worker) fail(ctx context.Context, s *slot, t *spoolv1.SegmentTask, clas
 		r = w.result(s, t, spoolv1.Phase_PHASE_FAILED)
 	}
 	r.ErrorClass, r.ErrorMessage = class, err.Error()
-	if _, perr := w.bus.PublishResult(context.WithoutCancel(ctx), r); perr != nil {
+	if perr := w.publishResult(context.WithoutCancel(ctx), r); perr != nil {
 		w.log.Error("publish FAILED", "job", t.JobId, "segment", t.Index, "err", perr)
 		return perr
 	}

@@ -83,7 +83,7 @@ func (s *sink) Tail(state []byte) error {
 	r := s.w.result(s.slot, s.task, spoolv1.Phase_PHASE_TAIL_READY)
 	r.TailKey = s.tailKey
 	r.Timings = &spoolv1.Timings{DenoiseMs: ms(s.denoised.Sub(s.start))}
-	if _, err := s.w.bus.PublishResult(s.ctx, r); err != nil {
+	if err := s.w.publishResult(s.ctx, r); err != nil {
 		return fmt.Errorf("publish TAIL_READY: %w", err)
 	}
 	s.tailHeld = time.Since(s.denoised)
@@ -261,7 +261,7 @@ func (w *Worker) finish(d *delivery, out *output) error {
 		EncodeMs: ms(phases["encode"]), UploadMs: ms(phases["upload"])}
 	phaseSpans(ctx, sl, task, []phaseMark{{"segment.denoise", s.start}, {"segment.decode", denoised},
 		{"segment.encode", out.decoded}, {"segment.upload", encodeDone}, {"", time.Now()}})
-	if _, err := w.bus.PublishResult(ctx, r); err != nil {
+	if err := w.publishResult(ctx, r); err != nil {
 		return fmt.Errorf("publish DONE: %w", err)
 	}
 	w.metrics.observePhases(ctx, task.Pool, phases)
