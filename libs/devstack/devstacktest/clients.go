@@ -26,7 +26,13 @@ type Clients struct {
 // default).
 func Connect(t testing.TB, ackWait time.Duration) Clients {
 	t.Helper()
-	st := Require(t, NATS, Postgres, MinIO)
+	return ConnectTo(t, Require(t, NATS, Postgres, MinIO), ackWait)
+}
+
+// ConnectTo is Connect to st, a stack with the three parts: a Private one,
+// for a test that kills and restarts them (clients reconnect on their own).
+func ConnectTo(t testing.TB, st *devstack.Stack, ackWait time.Duration) Clients {
+	t.Helper()
 	ctx := context.Background()
 	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
 	if err != nil {

@@ -47,12 +47,23 @@ func Start(t *testing.T, ackWait time.Duration, slots int) *System {
 // e.g. spool-worker processes of a python model).
 func StartPools(t *testing.T, ackWait time.Duration, slots int, more jobspec.Pools) *System {
 	t.Helper()
+	return On(t, devstacktest.Connect(t, ackWait), slots, more)
+}
+
+// On is StartPools on the stack that c connects to (e.g. a private one, for
+// a test that kills and restarts its parts); tune, if given, changes the
+// dispatcher's configuration first.
+func On(t *testing.T, c devstacktest.Clients, slots int, more jobspec.Pools, tune ...func(*dispatcher.Config)) *System {
+	t.Helper()
 	pools := append(jobspec.Pools{{Name: Pool, Models: PoolModels}}, more...).String()
-	c := devstacktest.Connect(t, ackWait)
 	ctx := context.Background()
-	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
+	cfg := dispatcher.Config{Pools: pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2, OutboxBatch: 64,
-		SubmitBatch: 16, SegmentDeadline: time.Minute}, c.Bus, c.Store, quiet(), dispatcher.WithBlob(c.Blob))
+		SubmitBatch: 16, SegmentDeadline: time.Minute}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	d, err := dispatcher.New(ctx, cfg, c.Bus, c.Store, quiet(), dispatcher.WithBlob(c.Blob))
 	if err != nil {
 		t.Fatal(err)
 	}
