@@ -3,7 +3,6 @@ package render_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -27,15 +26,9 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 	procs := map[string]*exec.Cmd{}
 	for i := range 3 {
 		id := fmt.Sprintf("kw%d", i)
-		cmd := exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), sys.Stack.Env()...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
+		procs[id] = startWorkerProcess(t, bin, id, append(sys.Stack.Env(), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
 			"SPOOL_WORKER_BACKEND=ref", "SPOOL_WORKER_HEARTBEAT=500ms", "SPOOL_WORKER_REGISTER_EVERY=100ms",
-			"SPOOL_NATS_ACK_WAIT="+ackWait.String(), "SPOOL_LOG_LEVEL=warn")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		procs[id] = cmd
+			"SPOOL_NATS_ACK_WAIT="+ackWait.String(), "SPOOL_LOG_LEVEL=warn")...)
 	}
 	spec := `{"id":"oracle-killed","prompt":"a storm over the sea","durationFrames":60,"windowFrames":25,"overlapFrames":5,` +
 		`"width":960,"height":544,"steps":200,"seed":11,"fps":24,"pool":"` + pool + `"}`

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -111,6 +112,28 @@ func TestDistributedEqualsOracle(t *testing.T) {
 			sys.compare(t, c.id, spec, 40)
 		})
 	}
+}
+
+// startWorkerProcess starts the spool-worker binary bin with env added to
+// the test's environment, and kills it when the test ends, printing the end
+// of its output if the test failed.
+func startWorkerProcess(t *testing.T, bin, name string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if b := logs.Bytes(); t.Failed() && len(b) > 0 {
+			t.Logf("worker %s:\n%s", name, b[max(0, len(b)-8000):])
+		}
+	})
+	return cmd
 }
 
 func firstDiff(a, b []string) int {

@@ -3,9 +3,6 @@ package render_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -119,30 +116,8 @@ func startWorkers(t *testing.T, sys *system, n int, env ...string) {
 	bin := devstacktest.Binary(t, "../../worker/cmd/spool-worker")
 	for i := range n {
 		id := fmt.Sprintf("outage-w%d", i)
-		logf, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin)
-		cmd.Env = append(append(append(os.Environ(), sys.Stack.Env()...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
-			"SPOOL_WORKER_BACKEND=ref", "SPOOL_LOG_LEVEL=warn"), env...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if os.Getenv("SPOOL_DBG_WORKER_LOGS") != "" {
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				if b, err := os.ReadFile(logf.Name()); err == nil && len(b) > 0 {
-					t.Logf("worker %s:\n%s", id, b[max(0, len(b)-8000):])
-				}
-			}
-			logf.Close()
-		})
+		startWorkerProcess(t, bin, id, append(append(sys.Stack.Env(), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
+			"SPOOL_WORKER_BACKEND=ref", "SPOOL_LOG_LEVEL=warn"), env...)...)
 	}
 	kv, err := sys.Bus.Workers(context.Background())
 	if err != nil {

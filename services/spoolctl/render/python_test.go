@@ -1,10 +1,8 @@
 package render_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,24 +54,11 @@ func TestPythonWorkersEqualOracle(t *testing.T) {
 	sys := &system{systest.StartPools(t, 0, 0, jobspec.Pools{{Name: pyPool, Models: []string{tinyModel}}})}
 	bin := devstacktest.Binary(t, "../../worker/cmd/spool-worker")
 	for i := range 2 {
-		cmd := exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), sys.Stack.Env()...), fmt.Sprintf("SPOOL_WORKER_ID=py%d-%s", i, run),
+		startWorkerProcess(t, bin, fmt.Sprint(i), append(sys.Stack.Env(), fmt.Sprintf("SPOOL_WORKER_ID=py%d-%s", i, run),
 			"SPOOL_WORKER_POOL="+pyPool, "SPOOL_WORKER_BACKEND=python", "SPOOL_WORKER_MODELS="+tinyModel,
 			"SPOOL_WORKER_PLUGIN_DIR="+py.plugins, "SPOOL_WORKER_MODELS_DIR="+py.models,
 			"SPOOL_WORKER_BACKEND_PARAMS=path="+py.modules, "HF_HUB_OFFLINE=1",
-			"SPOOL_WORKER_HEARTBEAT=1s", "SPOOL_WORKER_REGISTER_EVERY=200ms", "SPOOL_LOG_LEVEL=warn")
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("worker %d:\n%s", i, logs.String())
-			}
-		})
+			"SPOOL_WORKER_HEARTBEAT=1s", "SPOOL_WORKER_REGISTER_EVERY=200ms", "SPOOL_LOG_LEVEL=warn")...)
 	}
 	// Media in: image to video, and the extension of a video kept before
 	// the new frames (48 frames: 2 s resampled to 24 fps), in 29 new frames:
