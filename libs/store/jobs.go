@@ -59,10 +59,14 @@ func (s *Store) insertJob(ctx context.Context, tx pgx.Tx, j Job) (bool, error) {
 }
 
 // CreateJob writes the job, its segments and its outbox rows in one
-// transaction. A job id that exists already changes nothing and returns
+// transaction, and marks the gateway's submission of it (if any) admitted.
+// A job id that exists already changes nothing but that mark and returns
 // created = false: a submission delivered twice is accepted once.
 func (s *Store) CreateJob(ctx context.Context, nj NewJob) (created bool, err error) {
 	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if err := markAdmitted(ctx, tx, nj.Job.ID); err != nil {
+			return err
+		}
 		if created, err = s.insertJob(ctx, tx, nj.Job); err != nil || !created {
 			return err
 		}
@@ -139,14 +143,18 @@ func attemptsOf(s SegmentState) int {
 }
 
 // RejectJob records a job whose spec was refused, in state rejected with
-// its error, and its outbox rows (the rejection event), in one transaction;
-// a second call for the same id changes nothing.
+// its error, and its outbox rows (the rejection event), in one transaction
+// that marks the gateway's submission of it (if any) admitted; a second
+// call for the same id changes nothing.
 func (s *Store) RejectJob(ctx context.Context, j Job, outbox ...OutboxMsg) (created bool, err error) {
 	if j.ErrorCode == "" {
 		return false, errors.New("store: reject job: an error code is required")
 	}
 	j.State = JobRejected
 	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if err := markAdmitted(ctx, tx, j.ID); err != nil {
+			return err
+		}
 		if created, err = s.insertJob(ctx, tx, j); err != nil || !created {
 			return err
 		}
