@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,7 @@ type Bus struct {
 	log    *slog.Logger
 	topo   Topology
 	closed chan struct{}
+	heal   healer // what it declared, to declare again (heal.go)
 }
 
 // Connect dials cfg.URL: one server's URL, or a comma-separated list of a
@@ -31,6 +33,8 @@ type Bus struct {
 // JetStream publish whose PubAck does not come back fails when its context
 // ends, and its caller retries it with the same Nats-Msg-Id (it may have
 // been stored: the retry is then a duplicate, acknowledged as such).
+// After each reconnect the Bus declares again, in the background, what it
+// declared (see Heal): the server may be back without its store.
 func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bus: connect: %w", err)
@@ -60,6 +64,7 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 		o.topo = t
 	}
 	closed := make(chan struct{})
+	var self atomic.Pointer[Bus] // for the reconnect handler, set once connected
 	nopts := []nats.Option{
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.Name(o.name),
@@ -73,6 +78,9 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			o.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			if b := self.Load(); b != nil {
+				b.afterReconnect() // the server may be back without its store
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -97,7 +105,9 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 		nc.Close()
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
 	}
-	return &Bus{nc: nc, js: js, log: o.log, topo: o.topo, closed: closed}, nil
+	b := &Bus{nc: nc, js: js, log: o.log, topo: o.topo, closed: closed}
+	self.Store(b)
+	return b, nil
 }
 
 // Conn is the core NATS connection.

@@ -91,25 +91,63 @@ func JobIDFromSubmission(spec *spoolv1.JobSpec, msgID string, streamSeq uint64) 
 // job id. A spec with an id is sent with that id as Nats-Msg-Id, so a
 // resubmission within the dedup window is a no-op.
 func (b *Bus) SubmitJob(ctx context.Context, spec *spoolv1.JobSpec) (string, *jetstream.PubAck, error) {
-	// job.submit is the root of the job's trace (or continues the caller's).
-	ctx, span := tracer.Start(ctx, "job.submit", trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := StartSubmit(ctx)
 	defer span.End()
-	msg, err := NewMsg(ctx, SubjectJobSubmit, spec)
+	ack, err := b.PublishSubmission(ctx, spec)
 	if err != nil {
 		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish")
 		return "", nil, err
+	}
+	id := JobIDFromSubmission(spec, "", ack.Sequence)
+	span.SetAttributes(telemetry.AttrJob.String(id))
+	return id, ack, nil
+}
+
+// StartSubmit starts the span job.submit, the root of a job's trace (or a
+// child of the caller's), and returns ctx carrying it. A submitter that
+// records the spec before it publishes it (the gateway) stores
+// Traceparent of that ctx with it; end the span once submitted.
+func StartSubmit(ctx context.Context) (context.Context, trace.Span) {
+	return tracer.Start(ctx, "job.submit", trace.WithSpanKind(trace.SpanKindProducer))
+}
+
+// PublishSubmission publishes spec to spool.jobs.submit as protobuf, with
+// the trace context of ctx, without a span of its own. A spec with an id
+// is sent with that id as Nats-Msg-Id. A missing stream is declared again
+// (Heal) and the publish sent once more.
+func (b *Bus) PublishSubmission(ctx context.Context, spec *spoolv1.JobSpec) (*jetstream.PubAck, error) {
+	msg, err := NewMsg(ctx, SubjectJobSubmit, spec)
+	if err != nil {
+		return nil, err
 	}
 	var opts []jetstream.PublishOpt
 	if spec.GetId() != "" {
 		opts = append(opts, jetstream.WithMsgID(spec.GetId()))
 	}
-	ack, err := b.js.PublishMsg(ctx, msg, opts...)
+	var ack *jetstream.PubAck
+	err = b.healed(ctx, func() (err error) { ack, err = b.js.PublishMsg(ctx, msg, opts...); return err })
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "publish")
-		return "", nil, fmt.Errorf("bus: submit job: %w", err)
+		return nil, fmt.Errorf("bus: submit job: %w", err)
 	}
-	id := JobIDFromSubmission(spec, "", ack.Sequence)
-	span.SetAttributes(telemetry.AttrJob.String(id))
-	return id, ack, nil
+	return ack, nil
+}
+
+// Traceparent is the W3C traceparent of ctx's span; "" without one.
+func Traceparent(ctx context.Context) string {
+	h := nats.Header{}
+	InjectTrace(ctx, h)
+	return headerValue(h, "traceparent")
+}
+
+// ContextFromTraceparent returns ctx carrying the W3C trace context
+// traceparent (as Traceparent wrote it), so that a span started from it
+// joins that trace; ctx as it is when traceparent is "".
+func ContextFromTraceparent(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	h := nats.Header{}
+	h.Set("traceparent", traceparent)
+	return ContextFromHeader(ctx, h)
 }

@@ -35,7 +35,9 @@ func NewMsg(ctx context.Context, subject string, m proto.Message) (*nats.Msg, er
 
 // Publish stores m on subject in JetStream with Nats-Msg-Id msgID (required:
 // it makes a retried publish a no-op). A duplicate within the dedup window
-// returns the original's PubAck with Duplicate set, and no error.
+// returns the original's PubAck with Duplicate set, and no error. A publish
+// that finds no stream (the server lost its store) heals the topology and
+// is sent once more.
 func (b *Bus) Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error) {
 	if msgID == "" {
 		return nil, fmt.Errorf("bus: publish %s: %w", subject, ErrMissingMsgID)
@@ -44,7 +46,11 @@ func (b *Bus) Publish(ctx context.Context, subject, msgID string, m proto.Messag
 	if err != nil {
 		return nil, err
 	}
-	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	var ack *jetstream.PubAck
+	err = b.healed(ctx, func() (err error) {
+		ack, err = b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bus: publish %s (%s): %w", subject, msgID, err)
 	}
@@ -90,7 +96,10 @@ func (b *Bus) PublishCancel(ctx context.Context, job string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, job, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+	if err := b.healed(ctx, func() error {
+		_, err := kv.Put(ctx, job, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		return err
+	}); err != nil {
 		return fmt.Errorf("bus: record cancel of %s: %w", job, err)
 	}
 	msg := &nats.Msg{Subject: subject, Header: nats.Header{}}

@@ -87,12 +87,21 @@ func (t Topology) validate() error {
 // Declare creates or updates the streams, the dispatcher and stitcher
 // consumers and the workers bucket. It is idempotent: every service may call
 // it at start-up, and a changed setting updates what exists. opts change the
-// Bus's topology (WithTopology) for this call only.
+// Bus's topology (WithTopology) for this call only. The Bus remembers the
+// call, to make it again after a loss (Heal).
 //
 // SPOOL_JOBS and SPOOL_SEGMENTS are work queues, on which consumers may not
 // overlap: SPOOL_JOBS has the one consumer dispatcher, and each pool's
 // consumer on SPOOL_SEGMENTS (DeclarePool) filters its own subject.
 func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
+	if err := b.declare(ctx, opts); err != nil {
+		return err
+	}
+	b.heal.rememberDeclare(opts)
+	return nil
+}
+
+func (b *Bus) declare(ctx context.Context, opts []TopologyOption) error {
 	t, err := b.topo.with(opts)
 	if err != nil {
 		return err
@@ -148,8 +157,18 @@ func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
 // change the Bus's topology for this call only. JetStream cannot change a
 // consumer's MaxWaiting: an existing consumer keeps its own (one created
 // before the setting had JetStream's default, 512; delete it, while its pool
-// is idle, to have the topology's).
+// is idle, to have the topology's). The Bus remembers the pool, to declare
+// it again after a loss (Heal).
 func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOption) (jetstream.Consumer, error) {
+	c, err := b.declarePool(ctx, pool, opts)
+	if err != nil {
+		return nil, err
+	}
+	b.heal.rememberPool(pool, opts)
+	return c, nil
+}
+
+func (b *Bus) declarePool(ctx context.Context, pool string, opts []TopologyOption) (jetstream.Consumer, error) {
 	name, err := PoolConsumer(pool)
 	if err != nil {
 		return nil, fmt.Errorf("bus: declare pool: %w", err)
@@ -183,27 +202,33 @@ func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOpti
 	return c, nil
 }
 
-// Consumer returns an existing durable consumer of a stream.
+// Consumer returns an existing durable consumer of a stream; a missing one
+// is declared again (Heal), as are the others.
 func (b *Bus) Consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
-	c, err := b.js.Consumer(ctx, stream, name)
+	var c jetstream.Consumer
+	err := b.healed(ctx, func() (err error) { c, err = b.js.Consumer(ctx, stream, name); return err })
 	if err != nil {
 		return nil, fmt.Errorf("bus: consumer %s on %s: %w", name, stream, err)
 	}
 	return c, nil
 }
 
-// Cancelled returns the bucket of cancelled jobs, one key per job.
+// Cancelled returns the bucket of cancelled jobs, one key per job; a
+// missing bucket is declared again (Heal).
 func (b *Bus) Cancelled(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := b.js.KeyValue(ctx, BucketCancelled)
+	var kv jetstream.KeyValue
+	err := b.healed(ctx, func() (err error) { kv, err = b.js.KeyValue(ctx, BucketCancelled); return err })
 	if err != nil {
 		return nil, fmt.Errorf("bus: bucket %s: %w", BucketCancelled, err)
 	}
 	return kv, nil
 }
 
-// Workers returns the workers KV bucket.
+// Workers returns the workers KV bucket; a missing bucket is declared
+// again (Heal).
 func (b *Bus) Workers(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := b.js.KeyValue(ctx, BucketWorkers)
+	var kv jetstream.KeyValue
+	err := b.healed(ctx, func() (err error) { kv, err = b.js.KeyValue(ctx, BucketWorkers); return err })
 	if err != nil {
 		return nil, fmt.Errorf("bus: bucket %s: %w", BucketWorkers, err)
 	}
