@@ -84,15 +84,16 @@ func (s *Store) GetSubmission(ctx context.Context, id string) (Submission, error
 }
 
 // ClaimSubmission claims the submission of job id for owner, for lease,
-// when it is not admitted and no other owner's claim on it runs (owner's
-// own is renewed). It says what it found: no submission, claimed, busy
-// (another owner holds it) or admitted.
+// when it is not admitted and no claim on it runs, not even owner's own
+// (a batch that ClaimSubmissions handed the same dispatcher may hold it).
+// It says what it found: no submission, claimed, busy (a claim runs) or
+// admitted.
 func (s *Store) ClaimSubmission(ctx context.Context, id, owner string, lease time.Duration) (SubmissionClaim, error) {
 	claim := ClaimNone
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var admitted, busy bool
-		err := tx.QueryRow(ctx, `SELECT admitted_at IS NOT NULL, coalesce(claimed_until > now() AND claimed_by <> $2, false)
-			FROM submissions WHERE job_id = $1 FOR UPDATE`, id, owner).Scan(&admitted, &busy)
+		err := tx.QueryRow(ctx, `SELECT admitted_at IS NOT NULL, coalesce(claimed_until > now(), false)
+			FROM submissions WHERE job_id = $1 FOR UPDATE`, id).Scan(&admitted, &busy)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			claim = ClaimNone

@@ -76,8 +76,8 @@ func TestSubmissionRecordedOnceAndAdmittedWithItsJob(t *testing.T) {
 
 // TestSubmissionClaims: concurrent claimers each get a disjoint share of
 // the waiting submissions (SKIP LOCKED and the lease); a claim keeps
-// ClaimSubmission away (busy) until it is released or lapses; a young
-// submission waits out the grace.
+// ClaimSubmission away (busy), its owner's too, until it is released or
+// lapses; a young submission waits out the grace.
 func TestSubmissionClaims(t *testing.T) {
 	s := open(t, freshDB(t))
 	ctx := context.Background()
@@ -126,8 +126,8 @@ func TestSubmissionClaims(t *testing.T) {
 	if c, err := s.ClaimSubmission(ctx, id, "other", time.Minute); err != nil || c != store.ClaimBusy {
 		t.Fatalf("claim of a held submission: %v %v", c, err)
 	}
-	if c, err := s.ClaimSubmission(ctx, id, holder, time.Minute); err != nil || c != store.ClaimTaken {
-		t.Fatalf("its holder's claim again: %v %v", c, err)
+	if c, err := s.ClaimSubmission(ctx, id, holder, time.Minute); err != nil || c != store.ClaimBusy {
+		t.Fatalf("its holder's claim again (the holder's batch has it): %v %v", c, err)
 	}
 	if err := s.ReleaseSubmission(ctx, id, holder); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,8 @@ type Config struct {
 	PoolWindow      int           `envconfig:"DISPATCHER_POOL_WINDOW" default:"32" desc:"segments a pool may have queued or running; the rest wait in Postgres and are admitted fairly"`
 	LiveAhead       int           `envconfig:"DISPATCHER_LIVE_AHEAD" default:"3" desc:"segments planned ahead of the newest one for live jobs"`
 	OutboxBatch     int           `envconfig:"DISPATCHER_OUTBOX_BATCH" default:"256" desc:"outbox rows published per transaction"`
-	SubmitBatch     int           `envconfig:"DISPATCHER_SUBMIT_BATCH" default:"64" desc:"submissions fetched at once"`
+	SubmitBatch     int           `envconfig:"DISPATCHER_SUBMIT_BATCH" default:"64" desc:"submissions fetched at once, and re-driven from Postgres at once"`
+	RedriveAfter    time.Duration `envconfig:"DISPATCHER_REDRIVE_AFTER" default:"5s" desc:"a submission the gateway recorded in Postgres (answered 202) that no dispatcher has admitted this long after is admitted from Postgres: its NATS message was lost, or NATS lost its store"`
 	IntakeParallel  int           `envconfig:"DISPATCHER_INTAKE_PARALLEL" default:"2" desc:"submissions with media whose intake (an audio track decoded and encoded, a video fitted and re-encoded: up to minutes) runs at once, each beside the submissions without media, which it never holds up"`
 	Codec           string        `envconfig:"DISPATCHER_CODEC" default:"h264" desc:"codec with which intake re-encodes an input video that a job keeps (include_input): h264, or lossless for tests; must match the workers'"`
 	SegmentDeadline time.Duration `envconfig:"DISPATCHER_SEGMENT_DEADLINE" default:"30m" desc:"time a worker has to finish a segment attempt"`
@@ -44,6 +45,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("dispatcher: backoff, reconcile interval and stale bounds must be > 0")
 	case c.LiveAhead < 1 || c.OutboxBatch < 1 || c.SubmitBatch < 1 || c.PoolWindow < 1:
 		return fmt.Errorf("dispatcher: pool window, live-ahead, outbox batch and submit batch must be ≥ 1")
+	case c.RedriveAfter < 0:
+		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_REDRIVE_AFTER %v: want > 0 (0 in code: %v)", c.RedriveAfter, defaultRedriveAfter)
 	case c.IntakeParallel < 0:
 		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_INTAKE_PARALLEL %d: want ≥ 1 (0 in code: 2)", c.IntakeParallel)
 	}

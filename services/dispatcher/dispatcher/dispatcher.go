@@ -36,6 +36,7 @@ type Dispatcher struct {
 	metrics   *metrics
 	intakes   chan struct{}  // a slot per submission whose intake runs
 	intaking  sync.WaitGroup // those intakes
+	owner     string         // this dispatcher in submission claims
 }
 
 // New returns a dispatcher over an open bus and store. It declares the
@@ -60,8 +61,9 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: SPOOL_DISPATCHER_CODEC: %w", err)
 	}
+	cfg.RedriveAfter = cmp.Or(cfg.RedriveAfter, defaultRedriveAfter)
 	d := &Dispatcher{cfg: cfg, codec: codec, log: log, bus: b, store: s, catalog: cat, pools: cat.Pools.Names(), kick: make(chan struct{}, 1),
-		admitKick: make(chan struct{}, 1), intakes: make(chan struct{}, cmp.Or(cfg.IntakeParallel, 2))}
+		admitKick: make(chan struct{}, 1), intakes: make(chan struct{}, cmp.Or(cfg.IntakeParallel, 2)), owner: owner()}
 	for _, o := range opts {
 		if err := o(d); err != nil {
 			return nil, err
@@ -73,8 +75,10 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	return d, nil
 }
 
-// Run consumes submissions and results, publishes the outbox, listens for
-// cancellations and reconciles, until ctx ends.
+// Run consumes submissions and results, re-drives the submissions recorded
+// in Postgres that no message brought, publishes the outbox, listens for
+// cancellations and reconciles, until ctx ends. A stream or consumer found
+// missing (NATS lost its store) is declared again on the way.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.metrics.close()
 	jobs, err := d.bus.Consumer(ctx, bus.StreamJobs, bus.ConsumerDispatcher)
@@ -98,9 +102,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	loops := map[string]func(context.Context) error{
 		"submissions": func(ctx context.Context) error {
-			defer d.intaking.Wait()
 			return d.consume(ctx, jobs, d.cfg.SubmitBatch, d.submission)
 		},
+		"re-drive":   d.redriveLoop,
 		"results":    func(ctx context.Context) error { return d.consumeResults(ctx, results) },
 		"outbox":     d.publishLoop,
 		"reconciler": d.reconcileLoop,
@@ -123,6 +127,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	case err = <-errs:
 	}
 	wg.Wait()
+	d.intaking.Wait() // the intakes the loops started
 	return err
 }
 
@@ -135,8 +140,7 @@ func (d *Dispatcher) consume(ctx context.Context, c jetstream.Consumer, batch in
 			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 				return nil
 			}
-			d.log.Warn("fetch", "err", err)
-			time.Sleep(200 * time.Millisecond)
+			d.fetchFailed(ctx, "fetch", err)
 			continue
 		}
 		for m := range msgs.Messages() {
@@ -146,10 +150,28 @@ func (d *Dispatcher) consume(ctx context.Context, c jetstream.Consumer, batch in
 			}
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-			d.log.Warn("fetch batch", "err", err)
+			d.fetchFailed(ctx, "fetch batch", err)
 		}
 	}
 	return nil
+}
+
+// fetchFailed handles a fetch's error: a consumer or stream found missing
+// (NATS lost its store) is declared again and the fetch retried shortly;
+// anything else is logged and waited out a little longer.
+func (d *Dispatcher) fetchFailed(ctx context.Context, what string, err error) {
+	wait := 50 * time.Millisecond
+	if !d.bus.Heal(ctx, err) {
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Warn(what, "err", err)
+		wait = 200 * time.Millisecond
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
 }
 
 // wake asks the outbox publisher to run now.
@@ -165,7 +187,7 @@ func (d *Dispatcher) wake() {
 func (d *Dispatcher) publishLoop(ctx context.Context) error {
 	for ctx.Err() == nil {
 		n, err := d.store.PublishOutbox(ctx, d.cfg.OutboxBatch, d.publish)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !d.bus.Heal(ctx, err) && ctx.Err() == nil { // healed: a stream was missing (NATS lost its store)
 			d.log.Warn("publish outbox", "err", err)
 		}
 		if n > 0 && err == nil {

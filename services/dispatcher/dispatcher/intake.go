@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/media"
@@ -250,10 +248,11 @@ func (d *Dispatcher) derive(ctx context.Context, j *jobspec.Job, id string, o me
 	return in, nil
 }
 
-// mediaOf checks a validated job's uploads and runs their intake, telling
-// JetStream the submission is in progress meanwhile (a long video takes a
-// while to re-encode).
-func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Job) (Inputs, error) {
+// mediaOf checks a validated job's uploads and runs their intake, calling
+// progress every five seconds meanwhile (a long video takes a while to
+// re-encode): it tells JetStream, or the submission's claim in Postgres,
+// that the admission goes on.
+func (d *Dispatcher) mediaOf(ctx context.Context, progress func(), j *jobspec.Job) (Inputs, error) {
 	inputs := j.Inputs()
 	if len(inputs) == 0 {
 		return Inputs{}, nil
@@ -282,7 +281,7 @@ func (d *Dispatcher) mediaOf(ctx context.Context, m jetstream.Msg, j *jobspec.Jo
 			case <-done:
 				return
 			case <-t.C:
-				_ = m.InProgress()
+				progress()
 			}
 		}
 	}()

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
@@ -39,13 +40,29 @@ func (d *Dispatcher) reconcileLoop(ctx context.Context) error {
 
 // Reconcile runs one reconciliation pass and says how many segments it
 // re-published.
+//
+// A segment last changed before SPOOL_SEGMENTS or SPOOL_RESULTS was
+// created cannot have its task or its results in them: NATS lost its store
+// and the streams were declared again, empty. Such a segment is
+// re-published without waiting for its stale bound, once the workers have
+// had a registration TTL (the topology's WorkerTTL) since the streams'
+// creation to register again, so that those still running their segment
+// are seen holding it and left alone. Its lost attempt does not count
+// against the segment's attempts (it is recorded RETURNED).
 func (d *Dispatcher) Reconcile(ctx context.Context) (int, error) {
+	lostBefore, err := streamsLostBefore(ctx, d.bus)
+	if err != nil {
+		return 0, err
+	}
 	held, err := d.heldTasks(ctx)
 	if err != nil {
 		return 0, err
 	}
-	stale := min(d.cfg.RunningStale, d.cfg.QueuedStale)
-	segs, err := d.store.StaleSegments(ctx, d.pools, time.Now().Add(-stale), 500)
+	stale := time.Now().Add(-min(d.cfg.RunningStale, d.cfg.QueuedStale))
+	if lostBefore.After(stale) {
+		stale = lostBefore
+	}
+	segs, err := d.store.StaleSegments(ctx, d.pools, stale, 500)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +72,7 @@ func (d *Dispatcher) Reconcile(ctx context.Context) (int, error) {
 		if s.State == store.SegQueued {
 			bound = d.cfg.QueuedStale
 		}
-		if time.Since(s.UpdatedAt) < bound {
+		if time.Since(s.UpdatedAt) < bound && !s.UpdatedAt.Before(lostBefore) {
 			continue
 		}
 		if held[fmt.Sprintf("%s/%d/%d", s.JobID, s.Index, s.Attempts)] {
@@ -68,8 +85,14 @@ func (d *Dispatcher) Reconcile(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		why, class := "lost: no worker held it for "+bound.String(), ""
+		if s.UpdatedAt.Before(lostBefore) { // no fault of the segment's: the attempt does not count
+			why = "lost with NATS's store (the streams were created again at " + lostBefore.Add(-declareWindow).UTC().Format(time.RFC3339) +
+				"), and no worker held it"
+			class = spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String()
+		}
 		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: s.JobID, Index: s.Index, Attempt: s.Attempts,
-			Outcome: store.OutcomeAbandoned, ErrorMsg: "lost: no worker held it for " + bound.String(), Outbox: []store.OutboxMsg{msg}})
+			Outcome: store.OutcomeAbandoned, ErrorClass: class, ErrorMsg: why, Outbox: []store.OutboxMsg{msg}})
 		if err != nil {
 			return n, err
 		}
@@ -109,4 +132,35 @@ func (d *Dispatcher) heldTasks(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return held, nil
+}
+
+// declareWindow is how long after SPOOL_RESULTS is created again its
+// consumers may still be missing (they are declared just after it): an
+// interest-retention stream drops a result published while it has no
+// consumer, so a segment changed that soon may have lost its DONE too.
+const declareWindow = time.Second
+
+// streamsLostBefore returns the later creation time of SPOOL_SEGMENTS and
+// SPOOL_RESULTS, plus declareWindow, once the workers' registration TTL has
+// passed since (zero before): every segment last changed before it may
+// have lost its messages, if it had any in flight. A missing stream is
+// declared again first.
+func streamsLostBefore(ctx context.Context, b *bus.Bus) (time.Time, error) {
+	var created time.Time
+	for _, name := range []string{bus.StreamSegments, bus.StreamResults} {
+		t, err := b.StreamCreated(ctx, name)
+		if err != nil && b.Heal(ctx, err) {
+			t, err = b.StreamCreated(ctx, name)
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		if t.After(created) {
+			created = t
+		}
+	}
+	if time.Since(created) < max(b.Topology().WorkerTTL, declareWindow) {
+		return time.Time{}, nil
+	}
+	return created.Add(declareWindow), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -34,10 +35,7 @@ func (d *Dispatcher) consumeResults(ctx context.Context, c jetstream.Consumer) e
 	for ctx.Err() == nil {
 		batch, err := c.Fetch(256, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Warn("fetch results", "err", err)
-				time.Sleep(200 * time.Millisecond)
-			}
+			d.fetchFailed(ctx, "fetch results", err)
 			continue
 		}
 		ch := batch.Messages()
@@ -56,6 +54,9 @@ func (d *Dispatcher) consumeResults(ctx context.Context, c jetstream.Consumer) e
 				}
 			}
 			d.applyResults(ctx, group)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			d.fetchFailed(ctx, "fetch results batch", err)
 		}
 	}
 	return nil

@@ -31,7 +31,7 @@ var tracer = otel.Tracer("github.com/spoolvideo/spool/services/dispatcher")
 // (submissions are redelivered without limit). Others run here.
 func (d *Dispatcher) submission(ctx context.Context, m jetstream.Msg) error {
 	spec, err := bus.DecodeJobSpec(m.Data(), m.Headers())
-	if err != nil || (spec.GetImage() == "" && spec.GetVideo() == "" && spec.GetAudio() == "" && spec.GetReference() == "") {
+	if err != nil || !hasMedia(spec) {
 		return d.onSubmission(ctx, m)
 	}
 	select {
@@ -50,13 +50,13 @@ func (d *Dispatcher) submission(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
-// onSubmission validates, plans and records one submitted job (or records
-// its rejection), then acks the submission. Recording is idempotent, so a
-// redelivered submission changes nothing.
+// onSubmission admits one message of spool.jobs.submit, then acks it. A
+// submission the gateway recorded in Postgres is claimed there first, so
+// that a dispatcher re-driving it at the same time (redrive.go) leaves it
+// alone: one another dispatcher is admitting comes back later, one already
+// admitted is acked at once.
 func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	ctx = bus.ContextFromMsg(ctx, m)
-	ctx, span := tracer.Start(ctx, "dispatch.plan", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
 	meta, err := m.Metadata()
 	if err != nil {
 		return fmt.Errorf("submission metadata: %w", err)
@@ -66,18 +66,66 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 	if !ident.Valid(id) {
 		id = bus.JobIDFromSubmission(&spoolv1.JobSpec{}, "", meta.Sequence.Stream)
 	}
+	claim, err := d.store.ClaimSubmission(ctx, id, d.owner, claimLease)
+	switch {
+	case err != nil:
+		return err
+	case claim == store.ClaimAdmitted:
+		return m.Ack()
+	case claim == store.ClaimBusy:
+		return m.NakWithDelay(d.cfg.RedriveAfter)
+	}
+	a := arrival{id: id, via: "nats", data: m.Data(), spec: spec, decodeErr: decodeErr, progress: func() {
+		_ = m.InProgress()
+		if claim == store.ClaimTaken {
+			_ = d.store.RenewSubmission(ctx, id, d.owner, claimLease)
+		}
+	}}
+	if err := d.admitSubmission(ctx, a); err != nil {
+		if claim == store.ClaimTaken {
+			_ = d.store.ReleaseSubmission(context.WithoutCancel(ctx), id, d.owner)
+		}
+		return err
+	}
+	return m.Ack()
+}
+
+// arrival is a submission as it reaches the dispatcher: a message of
+// spool.jobs.submit, or a submission the gateway recorded, re-driven from
+// Postgres.
+type arrival struct {
+	id        string
+	via       string           // nats, or postgres (re-driven)
+	data      []byte           // the spec as sent, for the rejection of one that does not decode
+	spec      *spoolv1.JobSpec // nil when it does not decode
+	decodeErr error
+	progress  func() // says the admission goes on (an intake of media takes minutes)
+}
+
+// admitSubmission validates, plans and records one submission, or records
+// its rejection with the field and the reason. Recording is idempotent and
+// marks the gateway's submission of the job admitted in the same
+// transaction, so whichever way a submission arrives, and however often,
+// its job is recorded once, the same way. An error is one that may pass
+// (the store is down): the submission is tried again.
+func (d *Dispatcher) admitSubmission(ctx context.Context, a arrival) error {
+	ctx, span := tracer.Start(ctx, "dispatch.plan", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	id, spec := a.id, a.spec
 	span.SetAttributes(telemetry.AttrJob.String(id))
+	d.log.Debug("admitting a submission", "job", id, "via", a.via)
 	var job jobspec.Job
 	var in Inputs
-	if decodeErr == nil {
+	var err error
+	if a.decodeErr == nil {
 		job, err = jobspec.Validate(spec, d.catalog)
 		if err == nil {
-			in, err = d.mediaOf(ctx, m, &job)
+			in, err = d.mediaOf(ctx, a.progress, &job)
 		}
 	}
 	switch {
-	case decodeErr != nil:
-		err = d.reject(ctx, id, m.Data(), nil, "invalid_argument", bus.MalformedField(decodeErr), decodeErr.Error())
+	case a.decodeErr != nil:
+		err = d.reject(ctx, id, a.data, nil, "invalid_argument", bus.MalformedField(a.decodeErr), a.decodeErr.Error())
 	case err != nil:
 		var fe *jobspec.FieldError
 		if !errors.As(err, &fe) {
@@ -99,7 +147,7 @@ func (d *Dispatcher) onSubmission(ctx context.Context, m jetstream.Msg) error {
 		return err
 	}
 	d.wake()
-	return m.Ack()
+	return nil
 }
 
 // reject records job id as rejected, with the model and pool it asked for
