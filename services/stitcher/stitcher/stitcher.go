@@ -67,7 +67,9 @@ func New(cfg Config, b *bus.Bus, st *store.Store, bl *blob.Store, log *slog.Logg
 }
 
 // Run consumes results until ctx ends; every DONE makes its job append
-// what has become contiguous. A sweep catches up jobs whose DONE was lost.
+// what has become contiguous. A sweep catches up jobs whose DONE was lost
+// (a message lost, NATS's whole store lost): it appends what Postgres says
+// is committed. A consumer found missing is declared again.
 func (s *Stitcher) Run(ctx context.Context) error {
 	if err := s.bus.Declare(ctx); err != nil {
 		return err
@@ -99,10 +101,7 @@ func (s *Stitcher) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		batch, err := c.Fetch(64, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("fetch results", "err", err)
-				time.Sleep(200 * time.Millisecond)
-			}
+			s.fetchFailed(ctx, err)
 			continue
 		}
 		for m := range batch.Messages() {
@@ -124,8 +123,31 @@ func (s *Stitcher) Run(ctx context.Context) error {
 				s.onDone(bus.ContextFromMsg(ctx, m), m, r)
 			}()
 		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			s.fetchFailed(ctx, err)
+		}
 	}
 	return nil
+}
+
+// fetchFailed handles a fetch's error: the consumer or its stream found
+// missing (NATS lost its store) is declared again and the fetch retried
+// shortly; anything else is logged and waited out a little longer. The
+// DONEs lost with the store are not waited for: the sweep appends what
+// Postgres says is committed.
+func (s *Stitcher) fetchFailed(ctx context.Context, err error) {
+	wait := 50 * time.Millisecond
+	if !s.bus.Heal(ctx, err) {
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("fetch results", "err", err)
+		wait = 200 * time.Millisecond
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
 }
 
 // onDone appends what the DONE made contiguous and settles the message. A

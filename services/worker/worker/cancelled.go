@@ -20,8 +20,10 @@ type cancelledJobs struct {
 }
 
 // watch loads the bucket, then follows it until ctx ends. It returns once
-// the bucket's current keys are loaded.
-func (c *cancelledJobs) watch(ctx context.Context, kv jetstream.KeyValue) error {
+// the bucket's current keys are loaded. A watch that ends while ctx lives
+// (its consumer is gone: NATS lost its store) is started again, the bucket
+// declared again if missing (heal); what was learnt stays.
+func (c *cancelledJobs) watch(ctx context.Context, kv jetstream.KeyValue, heal func(context.Context, error) bool) error {
 	c.jobs = map[string]time.Time{}
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -29,15 +31,30 @@ func (c *cancelledJobs) watch(ctx context.Context, kv jetstream.KeyValue) error 
 	}
 	loaded := make(chan struct{})
 	go func() {
-		defer w.Stop()
 		once := sync.OnceFunc(func() { close(loaded) })
 		defer once()
-		for e := range w.Updates() {
-			if e == nil { // the current keys are all in
-				once()
-				continue
+		for w != nil {
+			for e := range w.Updates() {
+				if e == nil { // the current keys are all in
+					once()
+					continue
+				}
+				c.add(e.Key(), e.Created())
 			}
-			c.add(e.Key(), e.Created())
+			_ = w.Stop()
+			w = nil
+			for w == nil && ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+					again, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+					if err != nil {
+						heal(ctx, err)
+						continue
+					}
+					w = again
+				}
+			}
 		}
 	}()
 	select {

@@ -61,7 +61,8 @@ func (w *Worker) tasksChanged() {
 // register keeps the worker's entry in spool_workers fresh until ctx ends,
 // then deletes it: every cfg.Register, and within registerGap of a change
 // in the tasks it holds (so clients see which worker runs which segment).
-// Entries expire by the bucket's TTL if the worker dies.
+// Entries expire by the bucket's TTL if the worker dies. A bucket found
+// missing (NATS lost its store) is declared again, and the entry put anew.
 func (w *Worker) register(ctx context.Context) error {
 	kv, err := w.bus.Workers(ctx)
 	if err != nil {
@@ -72,6 +73,9 @@ func (w *Worker) register(ctx context.Context) error {
 		data, err := proto.Marshal(w.info(started))
 		if err == nil {
 			_, err = kv.Put(context.WithoutCancel(ctx), w.cfg.ID, data)
+			if err != nil && w.bus.Heal(ctx, err) { // the bucket was missing (NATS lost its store)
+				_, err = kv.Put(context.WithoutCancel(ctx), w.cfg.ID, data)
+			}
 		}
 		if err != nil {
 			w.log.Warn("register", "err", err)

@@ -45,8 +45,12 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 		m, err := s.prefetch.next(ctx)
 		if err != nil {
 			if !errors.Is(err, bus.ErrNoMessage) && ctx.Err() == nil {
-				w.log.Warn("fetch", "slot", s.id, "err", err)
-				time.Sleep(200 * time.Millisecond)
+				wait := 50 * time.Millisecond
+				if !w.bus.Heal(ctx, err) { // healed: the pool's consumer was missing (NATS lost its store)
+					w.log.Warn("fetch", "slot", s.id, "err", err)
+					wait = 200 * time.Millisecond
+				}
+				time.Sleep(wait)
 			}
 			continue
 		}

@@ -192,7 +192,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := w.cancelled.watch(ctx, kv); err != nil {
+	if err := w.cancelled.watch(ctx, kv, w.bus.Heal); err != nil {
 		return err
 	}
 	sub, err := w.bus.Conn().Subscribe(bus.SubjectAllCancels, w.onCancel)
