@@ -58,7 +58,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case id == "":
-		id = newBatchID()
+		id = newID("b")
 	case !ident.Valid(id) || len(id) > maxBatchIDLen:
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "id",
 			Message: fmt.Sprintf("batch id %q: want %s, at most %d long", id, ident.Rule, maxBatchIDLen)})
@@ -87,7 +87,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	items, other := g.submitBatch(ctx, id, tenant, specs)
+	items, other, published := g.submitBatch(ctx, id, tenant, specs)
 	if other >= 0 { // a spec names a job made with another spec: a retry of this batch with other specs?
 		if _, err := g.store.GetBatch(r.Context(), id); err == nil {
 			writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Field: "id", Message: fmt.Sprintf(
@@ -108,18 +108,15 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := batchAnswer{BatchID: id, StatusURL: "/batches/" + id, Jobs: make([]batchItemView, len(saved.Items))}
-	var jobs []string
 	status := http.StatusCreated
 	for i, it := range saved.Items {
 		out.Jobs[i] = itemView(it)
-		if it.JobID != "" {
-			jobs = append(jobs, it.JobID)
-		} else {
+		if it.JobID == "" {
 			status = http.StatusMultiStatus
 		}
 	}
-	if len(jobs) > 0 {
-		g.awaitRecorded(r.Context(), jobs...)
+	if len(published) > 0 {
+		g.awaitRecorded(r.Context(), published...)
 	}
 	w.Header().Set("Location", out.StatusURL)
 	writeJSON(w, status, out)
@@ -145,10 +142,12 @@ func itemView(it store.BatchItem) batchItemView {
 // without a tenant the batch's, so that the same batch sent again (a retry)
 // names the same jobs and submits nothing twice.
 // other is the first index whose id names an existing job with another
-// spec, -1 when none does.
-func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) (items []store.BatchItem, other int) {
+// spec, -1 when none does; published are the jobs whose submission went
+// out on NATS as well as into Postgres.
+func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) (items []store.BatchItem, other int, published []string) {
 	items = make([]store.BatchItem, len(specs))
 	others := make([]bool, len(specs))
+	sent := make([]bool, len(specs))
 	refuse := func(i int, err error) {
 		_, e := problem(err)
 		items[i] = store.BatchItem{Index: i, ErrorCode: e.Code, ErrorField: e.Field, ErrorMessage: e.Message}
@@ -192,18 +191,22 @@ func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs [
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			id, err := g.submit(ctx, spec)
+			id, pub, err := g.submit(ctx, spec)
 			if err != nil {
 				refuse(i, err)
 				others[i] = errors.Is(err, errOtherSpec)
 				return
 			}
-			items[i].JobID = id
+			items[i].JobID, sent[i] = id, pub
 		}()
 	}
 	wg.Wait()
-	other = slices.Index(others, true)
-	return items, other
+	for i, pub := range sent {
+		if pub {
+			published = append(published, items[i].JobID)
+		}
+	}
+	return items, slices.Index(others, true), published
 }
 
 // splitBatch splits a batch body into its specs: a JSON array
@@ -253,15 +256,16 @@ func splitBatch(body []byte, contentType string) ([]json.RawMessage, error) {
 	return specs, nil
 }
 
-// newBatchID is a fresh batch id: "b" and 20 random base-32 digits.
-func newBatchID() string {
+// newID is a fresh id: prefix ("b" for a batch, "g" for a job the
+// gateway names) and 20 random base-32 digits.
+func newID(prefix string) string {
 	const digits = "0123456789abcdefghijklmnopqrstuv"
 	var b [20]byte
 	_, _ = rand.Read(b[:])
 	for i := range b {
 		b[i] = digits[b[i]%32]
 	}
-	return "b" + string(b[:])
+	return prefix + string(b[:])
 }
 
 // batchView is a batch's progress as GET /batches/{id} shows it.

@@ -193,12 +193,14 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 	}
 	// A caller that sends a W3C traceparent sees the job in its own trace.
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	id, err := g.submit(ctx, spec)
+	id, published, err := g.submit(ctx, spec)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	g.awaitRecorded(r.Context(), id)
+	if published {
+		g.awaitRecorded(r.Context(), id)
+	}
 	accepted(w, id)
 }
 
@@ -255,13 +257,18 @@ func view(j store.Job) jobView {
 	return v
 }
 
+// status shows a job; one the gateway accepted and no dispatcher has
+// recorded yet is in state submitted.
 func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
-	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
+	v, j, recorded, err := g.jobOrSubmission(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	v := view(j)
+	if !recorded {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
 	v.Cues = cueViews(j.Spec, j.TotalFrames, g.catalog)
 	v.Inputs = inputsOf(j.Spec)
 	v.Audio = audioOf(j, v.Inputs)
@@ -378,12 +385,17 @@ func parseCursor(s string) (store.Cursor, error) {
 	return store.Cursor{CreatedAt: t, ID: id}, nil
 }
 
-// cancel asks the dispatcher to cancel the job.
+// cancel asks the dispatcher to cancel the job. A job still submitted
+// (no dispatcher has recorded it) is 404 not_ready: ask again shortly.
 func (g *Gateway) cancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	j, err := g.store.GetJob(r.Context(), id)
+	_, j, recorded, err := g.jobOrSubmission(r.Context(), id)
 	if err != nil {
 		fail(w, err)
+		return
+	}
+	if !recorded {
+		notReady(w, 1, fmt.Sprintf("job %s is submitted, and no dispatcher has recorded it yet: cancel it again in a moment", id))
 		return
 	}
 	if j.State.Terminal() {
@@ -431,8 +443,10 @@ func (g *Gateway) lineage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "segments": out})
 }
 
-// events streams the job's events as Server-Sent Events: its state now,
-// then each event until the job ends.
+// events streams the job's events as Server-Sent Events: its state now
+// (submitted while no dispatcher has recorded it), then each event until
+// the job ends. They come over core NATS, which needs no stream: a NATS
+// that lost its store still carries them.
 func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	subject, err := bus.EventsSubject(id)
@@ -447,7 +461,7 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Unsubscribe()
-	j, err := g.store.GetJob(r.Context(), id)
+	first, j, recorded, err := g.jobOrSubmission(r.Context(), id)
 	if err != nil {
 		fail(w, err)
 		return
@@ -465,8 +479,8 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
 		fl.Flush()
 	}
-	send("status", view(j))
-	if j.State.Terminal() {
+	send("status", first)
+	if recorded && j.State.Terminal() {
 		return
 	}
 	keep := time.NewTicker(15 * time.Second)
