@@ -157,15 +157,24 @@ func (b *Bus) afterReconnect() {
 	}()
 }
 
-// StreamCreated returns when the stream named was created on the server:
-// a time later than the one seen before means it was created again, empty
-// (the server lost its store), and every message published before is gone.
-func (b *Bus) StreamCreated(ctx context.Context, name string) (time.Time, error) {
-	s, err := b.js.Stream(ctx, name)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("bus: stream %s: %w", name, err)
+// Created returns when a stream (consumer "") or a consumer of it was
+// created on the server. A time later than the one seen before means it
+// was created again, empty (the server lost its store): every message
+// published to the stream before it is gone, and a consumer created after
+// a message was published to an interest stream may never have seen it.
+func (b *Bus) Created(ctx context.Context, stream, consumer string) (time.Time, error) {
+	if consumer == "" {
+		s, err := b.js.Stream(ctx, stream)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("bus: stream %s: %w", stream, err)
+		}
+		return s.CachedInfo().Created, nil
 	}
-	return s.CachedInfo().Created, nil
+	c, err := b.js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bus: consumer %s on %s: %w", consumer, stream, err)
+	}
+	return c.CachedInfo().Created, nil
 }
 
 // Topology returns the settings the Bus declares with (its last Declare's

@@ -34,7 +34,7 @@ func TestStoreLostRedeclaredAfterReconnect(t *testing.T) {
 	if _, err := b.DeclarePool(ctx, "h100"); err != nil {
 		t.Fatal(err)
 	}
-	before, err := b.StreamCreated(ctx, bus.StreamSegments)
+	before, err := b.Created(ctx, bus.StreamSegments, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +61,12 @@ func TestStoreLostRedeclaredAfterReconnect(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	after, err := b.StreamCreated(ctx, bus.StreamSegments)
+	after, err := b.Created(ctx, bus.StreamSegments, "")
 	if err != nil || !after.After(before) {
 		t.Fatalf("stream created %v, then %v (%v)", before, after, err)
+	}
+	if c, err := b.Created(ctx, bus.StreamResults, bus.ConsumerDispatcher); err != nil || c.Before(after) {
+		t.Fatalf("the dispatcher's results consumer created %v, the stream of tasks %v (%v)", c, after, err)
 	}
 	info, err := b.JetStream().Stream(ctx, bus.StreamSegments)
 	if err != nil || info.CachedInfo().State.Msgs != 0 {
