@@ -41,9 +41,10 @@ func (d *Dispatcher) reconcileLoop(ctx context.Context) error {
 // Reconcile runs one reconciliation pass and says how many segments it
 // re-published.
 //
-// A segment last changed before SPOOL_SEGMENTS or SPOOL_RESULTS was
-// created cannot have its task or its results in them: NATS lost its store
-// and the streams were declared again, empty. Such a segment is
+// A segment last changed before SPOOL_SEGMENTS, or the dispatcher's
+// consumer of SPOOL_RESULTS, was created cannot count on its task or its
+// results in them: NATS lost its store and they were declared again,
+// empty. Such a segment is
 // re-published without waiting for its stale bound, once the workers have
 // had a registration TTL (the topology's WorkerTTL) since the streams'
 // creation to register again, so that those still running their segment
@@ -87,8 +88,7 @@ func (d *Dispatcher) Reconcile(ctx context.Context) (int, error) {
 		}
 		why, class := "lost: no worker held it for "+bound.String(), ""
 		if s.UpdatedAt.Before(lostBefore) { // no fault of the segment's: the attempt does not count
-			why = "lost with NATS's store (the streams were created again at " + lostBefore.Add(-declareWindow).UTC().Format(time.RFC3339) +
-				"), and no worker held it"
+			why = "lost with NATS's store (the streams were created again at " + lostBefore.UTC().Format(time.RFC3339) + "), and no worker held it"
 			class = spoolv1.ErrorClass_ERROR_CLASS_RETURNED.String()
 		}
 		retried, err := d.store.RetrySegment(ctx, store.Retry{JobID: s.JobID, Index: s.Index, Attempt: s.Attempts,
@@ -134,23 +134,19 @@ func (d *Dispatcher) heldTasks(ctx context.Context) (map[string]bool, error) {
 	return held, nil
 }
 
-// declareWindow is how long after SPOOL_RESULTS is created again its
-// consumers may still be missing (they are declared just after it): an
-// interest-retention stream drops a result published while it has no
-// consumer, so a segment changed that soon may have lost its DONE too.
-const declareWindow = time.Second
-
-// streamsLostBefore returns the later creation time of SPOOL_SEGMENTS and
-// SPOOL_RESULTS, plus declareWindow, once the workers' registration TTL has
-// passed since (zero before): every segment last changed before it may
-// have lost its messages, if it had any in flight. A missing stream is
-// declared again first.
+// streamsLostBefore returns when the stream of tasks, SPOOL_SEGMENTS, or
+// the dispatcher's consumer of results (on SPOOL_RESULTS, an interest
+// stream, which keeps a result only for the consumers it has) was last
+// created, whichever is later, once the workers' registration TTL has
+// passed since (zero before). A segment last changed before then cannot
+// count on its task or its results in them. A missing stream or consumer
+// is declared again first.
 func streamsLostBefore(ctx context.Context, b *bus.Bus) (time.Time, error) {
 	var created time.Time
-	for _, name := range []string{bus.StreamSegments, bus.StreamResults} {
-		t, err := b.StreamCreated(ctx, name)
+	for _, c := range []struct{ stream, consumer string }{{bus.StreamSegments, ""}, {bus.StreamResults, bus.ConsumerDispatcher}} {
+		t, err := b.Created(ctx, c.stream, c.consumer)
 		if err != nil && b.Heal(ctx, err) {
-			t, err = b.StreamCreated(ctx, name)
+			t, err = b.Created(ctx, c.stream, c.consumer)
 		}
 		if err != nil {
 			return time.Time{}, err
@@ -159,8 +155,8 @@ func streamsLostBefore(ctx context.Context, b *bus.Bus) (time.Time, error) {
 			created = t
 		}
 	}
-	if time.Since(created) < max(b.Topology().WorkerTTL, declareWindow) {
+	if time.Since(created) < b.Topology().WorkerTTL {
 		return time.Time{}, nil
 	}
-	return created.Add(declareWindow), nil
+	return created, nil
 }
