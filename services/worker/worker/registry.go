@@ -72,9 +72,13 @@ func (w *Worker) register(ctx context.Context) error {
 	put := func() {
 		data, err := proto.Marshal(w.info(started))
 		if err == nil {
-			_, err = kv.Put(context.WithoutCancel(ctx), w.cfg.ID, data)
-			if err != nil && w.bus.Heal(ctx, err) { // the bucket was missing (NATS lost its store)
-				_, err = kv.Put(context.WithoutCancel(ctx), w.cfg.ID, data)
+			// Bounded: a put that waits out a NATS outage must not hold up
+			// the next, which registers again once NATS is back.
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(w.cfg.Register, time.Second))
+			defer cancel()
+			_, err = kv.Put(pctx, w.cfg.ID, data)
+			if err != nil && w.bus.Heal(pctx, err) { // the bucket was missing (NATS lost its store)
+				_, err = kv.Put(pctx, w.cfg.ID, data)
 			}
 		}
 		if err != nil {
