@@ -12,6 +12,7 @@ import (
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/libs/telemetry"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
@@ -58,6 +59,7 @@ func (g *Gateway) submit(ctx context.Context, spec *spoolv1.JobSpec) (id string,
 	}
 	ctx, span := bus.StartSubmit(ctx)
 	defer span.End()
+	span.SetAttributes(telemetry.AttrJob.String(spec.GetId()))
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(spec)
 	if err != nil {
 		return "", false, fmt.Errorf("gateway: encode spec: %w", err)
