@@ -46,29 +46,18 @@ func newLossSystem(t *testing.T) *lossSystem {
 		t.Fatal(err)
 	}
 	ls := &lossSystem{st: st, topo: topo, pools: jobspec.Pools{{Name: pool, Models: systest.PoolModels}}.String()}
-	s, err := store.Open(ctx, config.Postgres{DSN: config.Secret(st.PGDSN), MaxConns: 16})
-	if err != nil {
+	c := devstacktest.ConnectTo(t, st, 0)
+	c.Bus = ls.connect(t) // the gateway's, declaring with the services' topology
+	if err := c.Bus.Declare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	bl, err := blob.New(st.S3Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bl.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b := ls.connect(t)
-	if err := b.Declare(ctx); err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: ls.pools, MaxBody: 1 << 20}, b, s, bl, quiet())
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: ls.pools, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := httptest.NewServer(g.Handler())
 	t.Cleanup(api.Close)
-	ls.system = &system{&systest.System{Clients: devstacktest.Clients{Stack: st, Bus: b, Store: s, Blob: bl}, API: api}}
+	ls.system = &system{&systest.System{Clients: c, API: api}}
 	return ls
 }
 
