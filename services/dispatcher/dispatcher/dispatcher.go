@@ -146,7 +146,10 @@ func (d *Dispatcher) consume(ctx context.Context, c jetstream.Consumer, batch in
 			}
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			// A batch that ends at once (no responders while a NATS node
+			// is down and the stream's leader moves) must not spin.
 			d.log.Warn("fetch batch", "err", err)
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	return nil

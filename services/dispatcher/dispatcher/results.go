@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -56,6 +57,12 @@ func (d *Dispatcher) consumeResults(ctx context.Context, c jetstream.Consumer) e
 				}
 			}
 			d.applyResults(ctx, group)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			// A batch that ends at once (no responders while a NATS node is
+			// down and the stream's leader moves) must not spin.
+			d.log.Warn("fetch results batch", "err", err)
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	return nil

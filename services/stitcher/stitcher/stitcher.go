@@ -124,6 +124,12 @@ func (s *Stitcher) Run(ctx context.Context) error {
 				s.onDone(bus.ContextFromMsg(ctx, m), m, r)
 			}()
 		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			// A batch that ends at once (no responders while a NATS node is
+			// down and the stream's leader moves) must not spin.
+			s.log.Warn("fetch results batch", "err", err)
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	return nil
 }
