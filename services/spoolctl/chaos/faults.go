@@ -117,20 +117,7 @@ func (k *monkey) workerDrain(ctx context.Context, s step) (*Fault, error) {
 	if err := m.svc.Signal(syscall.SIGTERM); err != nil {
 		return ft, err
 	}
-	k.bg.Add(1)
-	go func() {
-		defer k.bg.Done()
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Timeout+time.Minute)
-		defer cancel()
-		err := m.svc.Wait(wctx)
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		d.Took, d.Exit = time.Since(ft.At), exitText(err)
-		if wctx.Err() != nil {
-			d.Exit = "still running after " + (d.Timeout + time.Minute).String()
-			_ = m.svc.Kill()
-		}
-	}()
+	k.awaitExit(m, d.Timeout+time.Minute, func(exit string) { d.Took, d.Exit = time.Since(ft.At), exit })
 	_, err = k.f.startWorker(nil, false)
 	return ft, err
 }
@@ -186,21 +173,28 @@ func (k *monkey) engineHang(ctx context.Context, s step) (*Fault, error) {
 		return ft, err
 	}
 	h.Task = task[0]
+	k.awaitExit(m, stallAfter+stallGrace+time.Minute, func(exit string) { h.Exit = exit })
+	return ft, nil
+}
+
+// awaitExit waits in the background, up to within, for m to exit, and
+// hands done how it ended (under the monkey's lock); one still running
+// then is killed.
+func (k *monkey) awaitExit(m *member, within time.Duration, done func(exit string)) {
 	k.bg.Add(1)
 	go func() {
 		defer k.bg.Done()
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stallAfter+stallGrace+time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), within)
 		defer cancel()
-		err := m.svc.Wait(wctx)
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		h.Exit = exitText(err)
-		if wctx.Err() != nil {
-			h.Exit = "still running"
+		exit := exitText(m.svc.Wait(ctx))
+		if ctx.Err() != nil {
+			exit = "still running after " + within.String()
 			_ = m.svc.Kill()
 		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		done(exit)
 	}()
-	return ft, nil
 }
 
 // serviceKill kills one of the two dispatchers or stitchers and, after the

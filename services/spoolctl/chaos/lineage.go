@@ -31,12 +31,15 @@ func readLineage(ctx context.Context, st *store.Store, jobs []*job) (map[string]
 		if l.segments, err = st.ListSegments(ctx, j.ID); err != nil {
 			return nil, err
 		}
-		for _, s := range l.segments {
-			as, err := st.ListAttempts(ctx, j.ID, s.Index)
-			if err != nil {
-				return nil, err
+		as, err := st.ListJobAttempts(ctx, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		l.attempts = make([][]store.Attempt, len(l.segments))
+		for _, a := range as {
+			if a.Index >= 0 && a.Index < len(l.attempts) {
+				l.attempts[a.Index] = append(l.attempts[a.Index], a)
 			}
-			l.attempts = append(l.attempts, as)
 		}
 		arts, err := st.ListArtifacts(ctx, j.ID)
 		if err != nil {
