@@ -61,11 +61,14 @@ func seriesOf(kind string) string {
 // Recovery is a fault's recovery, on its kind's series; both series'
 // readings are kept.
 type Recovery struct {
-	Series  string         `json:"series"`
-	State   string         `json:"state"`
-	Seconds float64        `json:"s"` // when recovered
-	Commit  SeriesRecovery `json:"commit"`
-	Append  SeriesRecovery `json:"append"`
+	Series  string  `json:"series"`
+	State   string  `json:"state"`
+	Seconds float64 `json:"s"` // when recovered, from the anchor
+	// SinceFault is from the injection: for a dependency's fault, its
+	// outage and restart included.
+	SinceFault float64        `json:"since_fault_s"`
+	Commit     SeriesRecovery `json:"commit"`
+	Append     SeriesRecovery `json:"append"`
 	// Overlapped lists the faults injected, or still under way, between
 	// this one's injection and its recovery: its time is partly theirs.
 	Overlapped []int `json:"overlapped,omitempty"`
@@ -121,6 +124,9 @@ func measure(faults []*Fault, commits, appends []time.Time, end time.Time) {
 			main = r.Append
 		}
 		r.State, r.Seconds = main.State, main.Seconds
+		if r.State == StateRecovered {
+			r.SinceFault = ft.Anchor.Sub(ft.At).Seconds() + r.Seconds
+		}
 		ft.Recovery = r
 	}
 	for _, ft := range faults {
@@ -153,6 +159,9 @@ type KindSummary struct {
 	// is the longest of their recoveries.
 	Alone    int     `json:"alone"`
 	MaxAlone float64 `json:"max_alone_s"`
+	// MaxSinceFault is the longest time from an injection to its
+	// recovery: a dependency's outage and restart included.
+	MaxSinceFault float64 `json:"max_since_fault_s"`
 }
 
 // summarize groups the faults by kind, in FaultKinds' order.
@@ -179,6 +188,7 @@ func summarize(faults []*Fault) []KindSummary {
 				if ft.Recovery.Seconds >= s.Max {
 					s.Max, s.Slowest = ft.Recovery.Seconds, ft.ID
 				}
+				s.MaxSinceFault = max(s.MaxSinceFault, ft.Recovery.SinceFault)
 				if len(ft.Recovery.Overlapped) == 0 {
 					s.Alone++
 					s.MaxAlone = max(s.MaxAlone, ft.Recovery.Seconds)

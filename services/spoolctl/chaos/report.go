@@ -88,22 +88,23 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nspool chaos (%s form): seed %d, %d jobs, %d workers, %d NATS nodes; faults for %v; wall %v\n\n", form, r.Seed, r.Jobs,
 		r.Workers, r.NATSNodes, r.Monkey.Round(time.Second), r.Wall.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "fault\tseries\tinjected\trecovered\tp50 s\tmax s\tslowest\talone\tmax alone s\tnot recovered\tno load\tfailed\t")
+	fmt.Fprintln(tw, "fault\tseries\tinjected\trecovered\tp50 s\tmax s\tslowest\talone\tmax alone s\tmax since fault s\tnot recovered\tno load\tfailed\t")
 	for _, k := range r.Kinds {
-		p50, mx, slow, alone := "-", "-", "-", "-"
+		p50, mx, slow, alone, since := "-", "-", "-", "-", "-"
 		if k.Recovered > 0 {
 			p50, mx, slow = fmt.Sprintf("%.1f", k.P50), fmt.Sprintf("%.1f", k.Max), fmt.Sprintf("#%d", k.Slowest)
+			since = fmt.Sprintf("%.1f", k.MaxSinceFault)
 		}
 		if k.Alone > 0 {
 			alone = fmt.Sprintf("%.1f", k.MaxAlone)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t\n", k.Kind, k.Series, k.Injected, k.Recovered, p50, mx, slow,
-			k.Alone, alone, k.NotRecovered, k.NoLoad, k.Failed)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t\n", k.Kind, k.Series, k.Injected, k.Recovered, p50, mx, slow,
+			k.Alone, alone, since, k.NotRecovered, k.NoLoad, k.Failed)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nrecovery: the %s rate (the stitcher's: the %s rate) back at %.0f%% of its level over the %v before the fault, in a %v\n"+
-		"window from a commit on, counted from the fault (from the dependency's return for NATS, Postgres and MinIO); alone: no other\n"+
-		"fault injected or under way before it recovered\n", SeriesCommits, SeriesAppends, backShare*100, levelWindow, backWindow)
+		"window from a commit on, counted from the fault (from the dependency's return for NATS, Postgres and MinIO; since fault: from\n"+
+		"its injection, the outage included); alone: no other fault injected or under way before it recovered\n", SeriesCommits, SeriesAppends, backShare*100, levelWindow, backWindow)
 	classes := make([]string, 0, len(r.Retries.ByClass))
 	for c := range r.Retries.ByClass {
 		classes = append(classes, c)
