@@ -53,7 +53,7 @@ BUILD_BIN  ?= bin
 # stand-in module.
 OUTSIDE_MODULES := docker deploy/helm deploy/keda deploy/otel/statusutil
 
-.PHONY: help env deps venv tiny-model gpu-wheels browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench clean
+.PHONY: help env deps venv tiny-model gpu-wheels browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -276,6 +276,18 @@ bench: ## run the benchmarks (BENCH=id for one) and write bench/results.json
 	@case " $(BENCH) " in *" load "*) $(MAKE) --no-print-directory build >/dev/null && \
 	  $(GO) run ./services/spoolctl/cmd/spool-load-bench $(BENCH_FLAGS) -bin $(BUILD_BIN) -o $(BENCH_OUT);; esac
 	@echo "results: $(BENCH_OUT)"
+
+# The chaos suite (services/spoolctl/chaos): every part a process of its own
+# (a three-node NATS cluster, Postgres, MinIO, two dispatchers, two
+# stitchers, the gateway, four workers) under a seeded monkey of faults, then
+# every video checked against render --local and the recovery times
+# tabled. SEED=<n> replays a run; without one a seed is drawn and printed.
+# The short form runs in `make test` (go test ./services/spoolctl/chaos).
+SEED        ?= 0
+CHAOS_OUT   ?= $(ROOT)/chaos/results.json
+CHAOS_FLAGS ?=
+chaos: build ## the chaos suite: every service a process, seeded faults, every video checked (SEED=<n> replays a run; writes chaos/results.json)
+	$(BUILD_BIN)/spool-chaos -seed $(SEED) -bin $(BUILD_BIN) -o $(CHAOS_OUT) $(CHAOS_FLAGS)
 
 images: ## build the container images (needs a Docker engine with BuildKit)
 	docker compose -f docker/compose.yaml --profile cpu --profile gpu build

@@ -30,7 +30,10 @@
 //   - ref: deterministic CPU latent "diffusion" with the structure of a real
 //     model; behind the oracle, the tests and the demo. Given reference
 //     frames it is a talking head: the reference with a mouth that opens
-//     with each frame's loudness. Same bytes for any thread count.
+//     with each frame's loudness. Same bytes for any thread count. Its
+//     hang_at_step and hang_ignores_cancel parameters (off by default) make
+//     a stuck step as sim's do, for the stall watchdog's chaos test on the
+//     model the oracle runs.
 //   - sim: sleeps per step and emits flat frames; for control-plane and
 //     scaling benchmarks only. Its hang_at_step parameter makes a step that
 //     never ends (and hang_ignores_cancel=1 one that ignores cancel too),

@@ -19,7 +19,11 @@ type attemptRow struct {
 }
 
 // upsertAttempts is upsertAttempt for many rows in one statement (the same
-// rules: outcomes only advance, worker fields fill in once). Rows naming
+// rules: outcomes only advance, worker fields fill in once). One verdict is
+// undone: an attempt presumed abandoned (its task was delivered again, its
+// worker thought gone) whose DONE then commits the segment was not
+// abandoned: it becomes done, its abandonment's error cleared, so that the
+// committed attempt is the one done. Rows naming
 // the same attempt twice keep the first. An attempt started no later than
 // its report's time less the work its timings account for: a RUNNING
 // report read late, or skipped, does not shrink it on the timeline.
@@ -61,6 +65,7 @@ FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[]
      AS x(j, i, at, o, w, n, gu, gn, b, m, v, q, d, dc, e, u)
 ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
     outcome = CASE
+        WHEN a.outcome = 'abandoned' AND EXCLUDED.outcome = 'done' THEN 'done'
         WHEN a.outcome IN ('done', 'failed', 'duplicate', 'abandoned') THEN a.outcome
         WHEN array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate', 'abandoned'], EXCLUDED.outcome)
            > array_position(ARRAY['queued', 'running', 'tail_ready', 'done', 'failed', 'duplicate', 'abandoned'], a.outcome)
@@ -72,7 +77,11 @@ ON CONFLICT (job_id, idx, attempt) DO UPDATE SET
     queue_ms = coalesce(EXCLUDED.queue_ms, a.queue_ms), denoise_ms = coalesce(EXCLUDED.denoise_ms, a.denoise_ms),
     decode_ms = coalesce(EXCLUDED.decode_ms, a.decode_ms), encode_ms = coalesce(EXCLUDED.encode_ms, a.encode_ms),
     upload_ms = coalesce(EXCLUDED.upload_ms, a.upload_ms),
-    started_at = least(a.started_at, EXCLUDED.started_at), finished_at = coalesce(a.finished_at, EXCLUDED.finished_at)`,
+    started_at = least(a.started_at, EXCLUDED.started_at),
+    finished_at = CASE WHEN a.outcome = 'abandoned' AND EXCLUDED.outcome = 'done' THEN EXCLUDED.finished_at
+        ELSE coalesce(a.finished_at, EXCLUDED.finished_at) END,
+    error_class = CASE WHEN a.outcome = 'abandoned' AND EXCLUDED.outcome = 'done' THEN NULL ELSE a.error_class END,
+    error_message = CASE WHEN a.outcome = 'abandoned' AND EXCLUDED.outcome = 'done' THEN NULL ELSE a.error_message END`,
 		jobs, idxs, attempts, outcomes, wid, node, guuid, gname, backend, model, version, qms, dms, decms, ems, ums)
 	if err != nil {
 		return fmt.Errorf("attempts: %w", err)

@@ -49,6 +49,9 @@ type Piece struct {
 	Frames     int
 	Fragments  int
 	Bytes      int64
+	// CreatedAt is when the segment was first appended, by the database's
+	// clock; set by the database (AddPiece ignores it).
+	CreatedAt time.Time
 }
 
 // ErrLeased is returned when another stitcher holds the job's lease.
@@ -152,14 +155,14 @@ func (s *Store) AddPiece(ctx context.Context, job, owner string, p Piece) error 
 
 // ListPieces returns the job's pieces from index from on, in order.
 func (s *Store) ListPieces(ctx context.Context, job string, from int) ([]Piece, error) {
-	rows, err := s.pool.Query(ctx, `SELECT idx, first_frame, frames, fragments, bytes FROM stitch_pieces
+	rows, err := s.pool.Query(ctx, `SELECT idx, first_frame, frames, fragments, bytes, created_at FROM stitch_pieces
 		WHERE job_id = $1 AND idx >= $2 ORDER BY idx`, job, from)
 	if err != nil {
 		return nil, fmt.Errorf("store: pieces of %s: %w", job, err)
 	}
 	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Piece, error) {
 		var p Piece
-		err := r.Scan(&p.Index, &p.FirstFrame, &p.Frames, &p.Fragments, &p.Bytes)
+		err := r.Scan(&p.Index, &p.FirstFrame, &p.Frames, &p.Fragments, &p.Bytes, &p.CreatedAt)
 		return p, err
 	})
 	if err != nil {

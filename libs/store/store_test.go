@@ -251,6 +251,42 @@ func TestCommitFirstDoneWins(t *testing.T) {
 	}
 }
 
+// TestAbandonedAttemptThatCommitsIsDone: an attempt reported abandoned (a
+// frozen worker's task delivered again) whose DONE then arrives first is
+// the committed one, recorded done with its abandonment's error cleared;
+// the retry's later DONE is a duplicate.
+func TestAbandonedAttemptThatCommitsIsDone(t *testing.T) {
+	s := db(t)
+	ctx := context.Background()
+	nj := newJob(t, 1)
+	nj.Segments[0].State = store.SegQueued
+	if _, err := s.CreateJob(ctx, nj); err != nil {
+		t.Fatal(err)
+	}
+	id := nj.Job.ID
+	if ok, err := s.RetrySegment(ctx, store.Retry{JobID: id, Index: 0, Attempt: 1, Outcome: store.OutcomeAbandoned,
+		ErrorClass: "ERROR_CLASS_ABANDONED", ErrorMsg: "delivered again"}); err != nil || !ok {
+		t.Fatalf("retry: %v %v", ok, err)
+	}
+	done := func(a int) bool {
+		ok, err := s.CommitDoneBatch(ctx, []store.SegmentDone{{JobID: id, Index: 0, Attempt: a, SHA256: strings.Repeat("a", 64),
+			VideoKey: fmt.Sprintf("jobs/%s/seg/0/a%d/video.m4s", id, a), Frames: 84, Worker: store.Worker{WorkerID: fmt.Sprintf("w%d", a)}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok[0]
+	}
+	if !done(1) || done(2) {
+		t.Fatal("want the first DONE, attempt 1's, committed and attempt 2's not")
+	}
+	segs, _ := s.ListSegments(ctx, id)
+	as, _ := s.ListAttempts(ctx, id, 0)
+	if segs[0].CommittedAttempt != 1 || len(as) != 2 || as[0].Outcome != store.OutcomeDone || as[0].ErrorClass != "" ||
+		as[0].ErrorMsg != "" || as[0].Worker.WorkerID != "w1" || as[1].Outcome != store.OutcomeDuplicate {
+		t.Fatalf("committed attempt %d; attempts %+v", segs[0].CommittedAttempt, as)
+	}
+}
+
 // chainOfTwo creates a job of two segments, the first queued and the
 // second waiting for its tail, and returns its id.
 func chainOfTwo(t *testing.T) (*store.Store, string) {

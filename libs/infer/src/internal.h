@@ -38,6 +38,30 @@ static inline int64_t spool_sample_at(int64_t t, uint32_t fps, uint32_t rate) {
  * bytes). Returns 1 when found. */
 SPOOL_HIDDEN int spool_param(const char *params, const char *key, char *out, size_t outlen);
 
+/* A denoise step that never ends, for the tests of a worker's stall
+ * watchdog (params of the ref and sim backends, off by default):
+ *  - hang_at_step=<n> (1..SPOOL_MAX_STEPS): step n of every run never ends
+ *    and reports nothing; it still reads the cancel flag (every
+ *    millisecond), and the run then ends SPOOL_ERR_CANCELLED: a stuck step
+ *    that honours cancel.
+ *  - hang_ignores_cancel=1 (0 or 1; needs hang_at_step): the step does not
+ *    read the cancel flag either, so the run never returns, like a
+ *    deadlocked device call; only a process exit ends it. */
+typedef struct {
+  uint32_t at_step; /* 0: no hang */
+  int ignores_cancel;
+} spool_hang;
+
+/* Reads the hang params of backend ("ref", "sim") from params into h
+ * (zeroed when absent). SPOOL_ERR_INVALID_ARGUMENT with a message naming
+ * the param on a bad value. */
+SPOOL_HIDDEN spool_status spool_hang_params(const char *backend, const char *params, spool_hang *h, char *err,
+                                            size_t errlen);
+
+/* The stuck step of h: returns once the cancel flag is set, never when h
+ * ignores cancel. */
+SPOOL_HIDDEN void spool_hang_wait(const spool_hang *h, const int32_t *cancel);
+
 /* Checks a full-size request (struct_size ≥ sizeof(spool_request):
  * spool_engine_run widens an older caller's first) against the engine's
  * info: sizes, frames, steps, prompt (UTF-8), guidance, first_frame, the

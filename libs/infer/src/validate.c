@@ -1,8 +1,11 @@
-/* validate.c - request validation, done once by the engine for every backend. */
+/* validate.c - request validation, done once by the engine for every backend,
+ * and the parameters the built-in backends share. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -50,6 +53,29 @@ int spool_param(const char *params, const char *key, char *out, size_t outlen) {
     p = end + 1;
   }
   return 0;
+}
+
+spool_status spool_hang_params(const char *backend, const char *params, spool_hang *h, char *err, size_t errlen) {
+  char v[32];
+  memset(h, 0, sizeof *h);
+  if (spool_param(params, "hang_at_step", v, sizeof v)) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n < 1 || n > (long)SPOOL_MAX_STEPS)
+      FAIL("%s param hang_at_step=%s: want a step number, 1..%u", backend, v, SPOOL_MAX_STEPS);
+    h->at_step = (uint32_t)n;
+  }
+  if (spool_param(params, "hang_ignores_cancel", v, sizeof v)) {
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) FAIL("%s param hang_ignores_cancel=%s: want 0 or 1", backend, v);
+    h->ignores_cancel = v[0] == '1';
+    if (h->ignores_cancel && !h->at_step) FAIL("%s param hang_ignores_cancel=1 needs hang_at_step", backend);
+  }
+  return SPOOL_OK;
+}
+
+void spool_hang_wait(const spool_hang *h, const int32_t *cancel) {
+  const struct timespec ms = {0, 1000 * 1000};
+  while (h->ignores_cancel || !spool_cancelled(cancel)) nanosleep(&ms, NULL);
 }
 
 spool_status spool_validate_request(const spool_request *req, const spool_engine_info *info, char *err,

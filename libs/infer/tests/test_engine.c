@@ -652,21 +652,22 @@ static void *cancel_later(void *flag) {
   return NULL;
 }
 
-/* The sim backend's stuck step: no progress after step n - 1, and only the
- * cancel flag (set from another thread) ends the run; bad hang params are
- * refused. */
-static void test_sim_hang(void) {
+/* The stuck step of backend (sim or ref, each with its params): no
+ * progress after step n - 1, and only the cancel flag (set from another
+ * thread) ends the run; bad hang params are refused, naming the backend.
+ * A ref engine that hung and one that never does make the same frames. */
+static void test_hang(const char *backend, const char *params) {
   char err[512];
   const char *bad[] = {"hang_at_step=0", "hang_at_step=abc", "hang_at_step=", "hang_at_step=1001",
                        "hang_ignores_cancel=1", "hang_at_step=2;hang_ignores_cancel=yes"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     spool_engine_t *e = NULL;
-    spool_engine_options o = {sizeof o, "sim", NULL, NULL, -1, NULL, bad[i]};
+    spool_engine_options o = {sizeof o, backend, NULL, NULL, -1, NULL, bad[i]};
     CHECK(spool_engine_open(&o, &e, err, sizeof err) == SPOOL_ERR_INVALID_ARGUMENT && e == NULL &&
-              strstr(err, "hang_"),
-          "sim %s: opened (%s)", bad[i], err);
+              strstr(err, "hang_") && strstr(err, backend),
+          "%s %s: opened (%s)", backend, bad[i], err);
   }
-  spool_engine_t *e = open_engine("sim", "step_ms=0;hang_at_step=3");
+  spool_engine_t *e = open_engine(backend, params);
   spool_request r = request();
   int32_t cancel = 0;
   pthread_t th;
@@ -675,14 +676,21 @@ static void test_sim_hang(void) {
   spool_status st = run(e, &r, &s, &cancel);
   pthread_join(th, NULL);
   CHECK(st == SPOOL_ERR_CANCELLED && s.steps == 2 && !s.saw_tail && s.nframes == 0,
-        "hang at step 3: status %d, %u steps, tail %d, %u frames", st, s.steps, s.saw_tail, s.nframes);
-  CHECK(strstr(spool_engine_last_error(e), "step 3"), "message: %s", spool_engine_last_error(e));
+        "%s hang at step 3: status %d, %u steps, tail %d, %u frames", backend, st, s.steps, s.saw_tail, s.nframes);
+  CHECK(strstr(spool_engine_last_error(e), "step 3"), "%s message: %s", backend, spool_engine_last_error(e));
   sink_free(&s);
   /* The engine is usable after a cancelled hang; a hang past the last step
    * never happens. */
   r.steps = 2;
-  CHECK(run(e, &r, &s, NULL) == SPOOL_OK && s.nframes == 13, "after the hang: %s", spool_engine_last_error(e));
+  CHECK(run(e, &r, &s, NULL) == SPOOL_OK && s.nframes == 13, "%s after the hang: %s", backend, spool_engine_last_error(e));
+  spool_engine_t *plain = open_engine(backend, NULL);
+  sink p;
+  CHECK(run(plain, &r, &p, NULL) == SPOOL_OK && p.nframes == s.nframes && p.frame_bytes == s.frame_bytes &&
+            memcmp(p.frames, s.frames, (size_t)s.nframes * s.frame_bytes) == 0,
+        "%s: the frames after a hang differ from an engine without hang params", backend);
+  sink_free(&p);
   sink_free(&s);
+  spool_engine_close(plain);
   spool_engine_close(e);
 }
 
@@ -699,7 +707,8 @@ int main(int argc, char **argv) {
   test_talking_head();
   test_plugins_and_options(argc > 1 ? argv[1] : NULL);
   test_sim();
-  test_sim_hang();
+  test_hang("sim", "step_ms=0;hang_at_step=3");
+  test_hang("ref", "hang_at_step=3");
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

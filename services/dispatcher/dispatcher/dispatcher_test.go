@@ -491,6 +491,54 @@ func TestConditioningRetriesOnTheNewestTail(t *testing.T) {
 	}
 }
 
+// TestRetryTakesTheCommittedTail: segment 0's first attempt hands its
+// tail off and dies; segment 1, conditioned on that tail, is abandoned
+// once segment 0 is committed by its next attempt: the retry of segment 1
+// is conditioned on the committed attempt's tail, not on the dead one's
+// again (which would never come).
+func TestRetryTakesTheCommittedTail(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{
+		failAfterTail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+			if t.Index == 0 && t.Attempt == 1 {
+				return spoolv1.ErrorClass_ERROR_CLASS_ABANDONED
+			}
+			return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+		},
+		fail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+			if t.Index != 1 || !strings.Contains(t.ConditioningKey, "/seg/0/a1/") {
+				return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+			}
+			// The other runner commits segment 0 meanwhile.
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if segs, _ := e.store.ListSegments(context.Background(), t.JobId); len(segs) > 0 && segs[0].State == store.SegDone {
+					break
+				}
+			}
+			return spoolv1.ErrorClass_ERROR_CLASS_ABANDONED
+		},
+	}
+	defer e.runWorker(w)()
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, `,"id":"recommitted"`))
+	_, segs := e.waitJob(id, "success", allDone)
+	tail0, _ := blob.SegmentTail(id, 0, uint32(segs[0].CommittedAttempt))
+	var conditioned []string
+	for _, task := range w.seen() {
+		if task.JobId == id && task.Index == 1 {
+			conditioned = append(conditioned, task.ConditioningKey)
+		}
+	}
+	a, _ := e.store.ListAttempts(context.Background(), id, 1)
+	if segs[0].CommittedAttempt != 2 || segs[1].CommittedAttempt != 2 || len(a) != 2 ||
+		a[0].ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_ABANDONED.String() || segs[1].ConditioningKey != string(tail0) ||
+		len(conditioned) != 2 || conditioned[1] != string(tail0) {
+		t.Fatalf("segment 0 committed a%d, segment 1 a%d on %q; attempts of 1: %+v; conditioned on %q",
+			segs[0].CommittedAttempt, segs[1].CommittedAttempt, segs[1].ConditioningKey, a, conditioned)
+	}
+}
+
 func TestCancelStopsTheJob(t *testing.T) {
 	e := newEnv(t)
 	e.start()

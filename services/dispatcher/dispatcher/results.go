@@ -312,12 +312,23 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 		return err
 	}
 	free, conditioning := uncounted(class), seg.ConditioningKey
-	if class == spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING {
+	switch {
+	case class == spoolv1.ErrorClass_ERROR_CLASS_CONDITIONING:
 		newer, err := d.newestTail(ctx, job, idx, seg.ConditioningKey)
 		if err != nil {
 			return err
 		}
 		free, conditioning = newer != "", cmp.Or(newer, conditioning)
+	case seg.ConditioningKey != "":
+		// Any other retry of a chain segment whose predecessor is done
+		// is conditioned on the committed tail, which DONE waited for:
+		// the tail it had may have died unuploaded with the worker that
+		// handed it off, and each attempt would wait for it again.
+		committed, err := d.committedTail(ctx, job, idx)
+		if err != nil {
+			return err
+		}
+		conditioning = cmp.Or(committed, conditioning)
 	}
 	counted := attempt - earlierFree // this attempt included, unless it is free itself
 	retry := class != spoolv1.ErrorClass_ERROR_CLASS_PERMANENT && counted < d.cfg.MaxAttempts
@@ -404,6 +415,20 @@ func (d *Dispatcher) newestTail(ctx context.Context, job string, idx int, curren
 		return "", nil
 	}
 	return string(key), nil
+}
+
+// committedTail is the tail of segment idx−1's committed attempt when
+// that segment is done, else "".
+func (d *Dispatcher) committedTail(ctx context.Context, job string, idx int) (string, error) {
+	if idx == 0 {
+		return "", nil
+	}
+	prev, err := d.store.GetSegment(ctx, job, idx-1)
+	if err != nil || prev.State != store.SegDone || prev.CommittedAttempt < 1 {
+		return "", err
+	}
+	key, err := blob.SegmentTail(job, uint32(idx-1), uint32(prev.CommittedAttempt))
+	return string(key), err
 }
 
 // uncountedBefore counts the attempts of a segment before attempt that do

@@ -99,7 +99,10 @@ func (d *delivery) heartbeat(ctx context.Context) {
 		case <-d.stop:
 			return
 		case now := <-beat.C:
-			if why, _ := d.watch.verdict(now); why == "" && d.watch.stalled() == "" {
+			// A stalled segment's task is still this worker's to settle
+			// while its grace runs: were it delivered again meanwhile,
+			// another worker would settle it ABANDONED first.
+			if why, _ := d.watch.verdict(now); grace != nil || (why == "" && d.watch.stalled() == "") {
 				_ = d.msg.InProgress()
 			}
 		case now := <-check.C:

@@ -230,6 +230,59 @@ func TestWedgedPythonWorkerExits(t *testing.T) {
 	e.committedElsewhere(t, job, wedged.id, healthy.id)
 }
 
+// wedgedWorker runs, in process, a worker whose sim engine hangs in step
+// 2 and ignores cancel, with the stall timeout and grace given; Run's
+// error comes on the channel.
+func (e *env) wedgedWorker(t *testing.T, id string, stall, grace time.Duration) (*worker.Worker, <-chan error) {
+	t.Helper()
+	w, err := worker.New(worker.Config{ID: id, Pool: e.pool, Backend: "sim", Params: "step_ms=0;hang_at_step=2;hang_ignores_cancel=1",
+		Slots: 1, Heartbeat: 200 * time.Millisecond, Register: 50 * time.Millisecond, StallTimeout: stall, StallGrace: grace},
+		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	return w, done
+}
+
+// healthyWorker runs, in process until the test ends, a sim worker.
+func (e *env) healthyWorker(t *testing.T, id string) {
+	t.Helper()
+	hw, err := worker.New(worker.Config{ID: id, Pool: e.pool, Backend: "sim", Slots: 1, Heartbeat: time.Second},
+		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hw.Close)
+	e.run(t, "healthy worker", hw.Run)
+}
+
+// wedged waits for a wedged worker's Run to return ErrEngineWedged, exit
+// status 75, within its stall timeout, grace and stallSlack.
+func wedged(t *testing.T, done <-chan error, within time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		var coded interface{ ExitCode() int }
+		if !errors.Is(err, worker.ErrEngineWedged) || !errors.As(err, &coded) || coded.ExitCode() != worker.ExitWedged {
+			t.Fatalf("Run: %v; want ErrEngineWedged, exit status %d", err, worker.ExitWedged)
+		}
+	case <-time.After(within + stallSlack):
+		t.Fatal("Run did not return after its engine wedged")
+	}
+}
+
+// stalledAttempt checks that job's attempt 1 ended STALLED, its engine
+// given up.
+func (e *env) stalledAttempt(t *testing.T, job string) {
+	t.Helper()
+	a := e.waitAttempt(t, job, 0, 1, stallSlack)
+	if a.ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_STALLED.String() || !strings.Contains(a.ErrorMsg, "did not return within") {
+		t.Fatalf("attempt 1: %+v; want it stalled, its engine given up", a)
+	}
+}
+
 // TestWedgedEngineEndsRun: in process, a sim engine whose hung step
 // ignores cancel makes Run return ErrEngineWedged (exit status 75) once
 // the stall timeout and grace have passed, with the attempt reported
@@ -240,25 +293,10 @@ func TestWedgedEngineEndsRun(t *testing.T) {
 	e.startDispatcher(t)
 	id := "we-" + e.pool[:8]
 	const stall, grace = time.Second, 500 * time.Millisecond
-	w, err := worker.New(worker.Config{ID: id, Pool: e.pool, Backend: "sim", Params: "step_ms=0;hang_at_step=2;hang_ignores_cancel=1",
-		Slots: 1, Heartbeat: 200 * time.Millisecond, Register: 50 * time.Millisecond, StallTimeout: stall, StallGrace: grace},
-		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.Background()) }()
+	w, done := e.wedgedWorker(t, id, stall, grace)
 	job := e.oneSegment(t, "wedged-"+e.pool[:6], 4)
 	e.holds(t, id, job)
-	select {
-	case err := <-done:
-		var coded interface{ ExitCode() int }
-		if !errors.Is(err, worker.ErrEngineWedged) || !errors.As(err, &coded) || coded.ExitCode() != worker.ExitWedged {
-			t.Fatalf("Run: %v; want ErrEngineWedged, exit status %d", err, worker.ExitWedged)
-		}
-	case <-time.After(stall + grace + stallSlack):
-		t.Fatal("Run did not return after its engine wedged")
-	}
+	wedged(t, done, stall+grace)
 	closed := make(chan struct{})
 	go func() { w.Close(); close(closed) }()
 	select {
@@ -270,18 +308,30 @@ func TestWedgedEngineEndsRun(t *testing.T) {
 	if _, err := kv.Get(context.Background(), id); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("still registered: %v", err)
 	}
-	a := e.waitAttempt(t, job, 0, 1, stallSlack)
-	if a.ErrorClass != spoolv1.ErrorClass_ERROR_CLASS_STALLED.String() || !strings.Contains(a.ErrorMsg, "did not return within") {
-		t.Fatalf("attempt 1: %+v", a)
-	}
+	e.stalledAttempt(t, job)
 	healthy := "wh-" + e.pool[:8]
-	hw, err := worker.New(worker.Config{ID: healthy, Pool: e.pool, Backend: "sim", Slots: 1, Heartbeat: time.Second},
-		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(hw.Close)
-	e.run(t, "healthy worker", hw.Run)
+	e.healthyWorker(t, healthy)
+	e.committedElsewhere(t, job, id, healthy)
+}
+
+// TestWedgedEngineStallsPastAckWait: an engine that ignores cancel, with a
+// stall grace longer than AckWait and a healthy worker fetching beside it,
+// still ends its attempt STALLED: the task is not delivered again while
+// the grace runs (the heartbeat goes on), which would have settled it
+// ABANDONED on the other worker first.
+func TestWedgedEngineStallsPastAckWait(t *testing.T) {
+	e := newEnv(t)
+	e.startDispatcher(t)
+	id := "wa-" + e.pool[:8]
+	const stall, grace = time.Second, 2 * ackWait
+	w, done := e.wedgedWorker(t, id, stall, grace)
+	t.Cleanup(w.Close)
+	job := e.oneSegment(t, "past-ack-"+e.pool[:6], 4)
+	e.holds(t, id, job)
+	healthy := "wah-" + e.pool[:8]
+	e.healthyWorker(t, healthy)
+	wedged(t, done, stall+grace)
+	e.stalledAttempt(t, job)
 	e.committedElsewhere(t, job, id, healthy)
 }
 

@@ -25,9 +25,12 @@ import (
 // process lives. It is not sent per step: a real model's step (20 s for the
 // 14B model) may outlast an AckWait of 30 s, and an ack timer that ran out
 // would be read as a dead worker (ABANDONED) while the engine still held
-// its GPU; the watchdog's verdict is the heartbeat's. Should the watchdog
-// itself be unable to settle the task (no FAILED can be published, the
-// process is frozen), heartbeats have stopped, and AckWait redelivers it.
+// its GPU; the watchdog's verdict is the heartbeat's. Once it has found
+// a stall, the heartbeat goes on through the grace the cancelled segment
+// has to return, since the watchdog then settles the task itself
+// (STALLED) whatever the grace and AckWait are. Should the watchdog itself
+// be unable to settle the task (no FAILED can be published, the process
+// is frozen), heartbeats have stopped, and AckWait redelivers it.
 //
 // No progress for the slot's stall timeout, or the task's deadline passed,
 // ends the attempt FAILED(STALLED), which the dispatcher retries with

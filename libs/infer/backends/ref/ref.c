@@ -58,6 +58,11 @@
  * the bytes do not depend on the thread count. Callbacks and the cancel flag
  * stay on the calling thread.
  *
+ * Params: hang_at_step and hang_ignores_cancel make a denoise step that
+ * never ends (spool_hang_params, internal.h), for the tests of a worker's
+ * stall watchdog on the model the oracle runs; off by default, and no other
+ * param changes a picture.
+ *
  * Determinism: the same request gives the same bytes on one machine build:
  * no reductions across elements, and ISO C (-std=c11, no -ffast-math), in
  * which GCC contracts no multiply-add.
@@ -74,6 +79,7 @@ typedef struct {
   char model[64];
   ref_pool *pool;  /* NULL: run on the calling thread only */
   unsigned threads;
+  spool_hang hang;  /* off unless params ask for it */
   float *lat;      /* frames × C × h × w: residuals while denoising, latents after */
   float *scratch;  /* threads × (C × h × w + h + w): a scene field per thread */
   float *drift;    /* C × h × w: the last conditioning frame's departure from the scene */
@@ -218,6 +224,11 @@ static spool_status ref_open(const spool_engine_options *o, void **state, char *
   ref_state *s = calloc(1, sizeof *s);
   if (!s) return SPOOL_ERR_OUT_OF_MEMORY;
   snprintf(s->model, sizeof s->model, "%s", o->model && *o->model ? o->model : "ref");
+  spool_status st = spool_hang_params("ref", o->params, &s->hang, err, errlen);
+  if (st != SPOOL_OK) {
+    free(s);
+    return st;
+  }
   s->threads = o->threads > 1 ? (unsigned)o->threads : 1;
   if (s->threads > 1 && !(s->pool = ref_pool_new(s->threads))) {
     snprintf(err, errlen, "could not start %u threads", s->threads);
@@ -421,6 +432,11 @@ static spool_status ref_run(void *state, const spool_request *req, const spool_c
   for (uint32_t step = 0; step < req->steps; step++) {
     if (spool_cancelled(cancel)) {
       snprintf(err, errlen, "cancelled at denoise step %u of %u", step, req->steps);
+      return SPOOL_ERR_CANCELLED;
+    }
+    if (step + 1 == s->hang.at_step) {
+      spool_hang_wait(&s->hang, cancel);
+      snprintf(err, errlen, "cancelled in denoise step %u, which hung", step + 1);
       return SPOOL_ERR_CANCELLED;
     }
     j.ratio = ref_sigma(step + 1, req->steps, req->guidance) / ref_sigma(step, req->steps, req->guidance);

@@ -10,16 +10,8 @@
  * tail state of the right shape, so the control plane sees the timing and the
  * traffic of a real model at no compute cost. Params: "step_ms=<ms>;frame_us=<µs>".
  *
- * Two more params make a step that never ends, for the tests of the worker's
- * stall watchdog:
- *  - hang_at_step=<n> (1..SPOOL_MAX_STEPS): denoise step n of every run never
- *    ends and reports nothing. The hang still reads the cancel flag (every
- *    millisecond) and ends the run SPOOL_ERR_CANCELLED once it is set: a
- *    stuck step that honours cancel.
- *  - hang_ignores_cancel=1 (0 or 1; needs hang_at_step): the hang does not
- *    read the cancel flag either, so the run never returns, like a
- *    deadlocked device call. The engine can then never be closed or run
- *    again; only a process exit ends it.
+ * hang_at_step and hang_ignores_cancel make a step that never ends, for the
+ * tests of the worker's stall watchdog (spool_hang_params, internal.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -35,8 +27,7 @@
 typedef struct {
   char model[64];
   long step_us, frame_us;
-  uint32_t hang_at_step; /* 0: none */
-  int hang_ignores_cancel;
+  spool_hang hang;
   uint8_t *rgb, *tail;
   size_t rgb_cap, tail_cap;
 } sim_state;
@@ -73,28 +64,10 @@ static spool_status sim_open(const spool_engine_options *o, void **state, char *
     }
     s->frame_us = us;
   }
-  if (spool_param(o->params, "hang_at_step", v, sizeof v)) {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || end == v || n < 1 || n > (long)SPOOL_MAX_STEPS) {
-      snprintf(err, errlen, "sim param hang_at_step=%s: want a step number, 1..%u", v, SPOOL_MAX_STEPS);
-      free(s);
-      return SPOOL_ERR_INVALID_ARGUMENT;
-    }
-    s->hang_at_step = (uint32_t)n;
-  }
-  if (spool_param(o->params, "hang_ignores_cancel", v, sizeof v)) {
-    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
-      snprintf(err, errlen, "sim param hang_ignores_cancel=%s: want 0 or 1", v);
-      free(s);
-      return SPOOL_ERR_INVALID_ARGUMENT;
-    }
-    s->hang_ignores_cancel = v[0] == '1';
-    if (s->hang_ignores_cancel && !s->hang_at_step) {
-      snprintf(err, errlen, "sim param hang_ignores_cancel=1 needs hang_at_step");
-      free(s);
-      return SPOOL_ERR_INVALID_ARGUMENT;
-    }
+  spool_status st = spool_hang_params("sim", o->params, &s->hang, err, errlen);
+  if (st != SPOOL_OK) {
+    free(s);
+    return st;
   }
   *state = s;
   return SPOOL_OK;
@@ -139,10 +112,10 @@ static spool_status sim_run(void *state, const spool_request *req, const spool_c
       snprintf(err, errlen, "cancelled at step %u", step);
       return SPOOL_ERR_CANCELLED;
     }
-    if (step + 1 == s->hang_at_step) {
+    if (step + 1 == s->hang.at_step) {
       /* The stuck step: no progress, ever; only cancel ends it, when the
        * hang honours it. */
-      while (s->hang_ignores_cancel || !spool_cancelled(cancel)) sleep_us(1000);
+      spool_hang_wait(&s->hang, cancel);
       snprintf(err, errlen, "cancelled in step %u, which hung", step + 1);
       return SPOOL_ERR_CANCELLED;
     }
