@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // ErrNotRunning is returned by Kill and StopFast for a part that is not
@@ -183,9 +184,19 @@ func (p *process) kill() error {
 		return nil
 	default:
 	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+	pgid := p.cmd.Process.Pid
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("%s: kill: %w", p.name, err)
 	}
 	<-p.done
+	// The group's other members (Postgres's backends, holding its shared
+	// memory and port) die on their own time: a restart must wait for them.
+	deadline := time.Now().Add(stopTimeout)
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: process group %d still alive %v after SIGKILL", p.name, pgid, stopTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return nil
 }
