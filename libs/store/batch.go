@@ -96,13 +96,6 @@ func (s *Store) CommitDoneBatch(ctx context.Context, ds []SegmentDone, event fun
 				WHERE s.job_id = c.j AND s.idx = c.i`, cj, ci, ca, ck, csha, cb, cf); err != nil {
 				return fmt.Errorf("commit segments: %w", err)
 			}
-			// The committed attempt is done, even one the reconciler took for
-			// lost (abandoned) before its DONE came in.
-			if _, err := tx.Exec(ctx, `UPDATE attempts a SET outcome = 'done', finished_at = coalesce(a.finished_at, now())
-				FROM unnest($1::text[], $2::int[], $3::int[]) AS c(j, i, at)
-				WHERE a.job_id = c.j AND a.idx = c.i AND a.attempt = c.at AND a.outcome <> 'done'`, cj, ci, ca); err != nil {
-				return fmt.Errorf("commit attempts: %w", err)
-			}
 			if _, err := tx.Exec(ctx, `INSERT INTO artifacts (key, job_id, kind, idx, attempt, sha256, bytes, frames)
 				SELECT k, j, 'segment', i, a, sha, b, f
 				FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::int[]) AS c(j, i, a, k, sha, b, f)
