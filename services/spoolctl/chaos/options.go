@@ -19,8 +19,8 @@ type Options struct {
 	// form.
 	Jobs int
 	// Duration bounds the monkey: faults start within it (4 minutes). The
-	// short form injects one fault of each kind instead, one after the
-	// other, and ignores it.
+	// short form injects one fault of each kind instead, in two streams of
+	// one fault after the other, and ignores it.
 	Duration time.Duration
 	// Workers is how many worker processes the fleet keeps running (4);
 	// each has one CPU slot.
@@ -34,8 +34,11 @@ type Options struct {
 	// Dir holds the parts' data and every process's log. Empty: a new
 	// temporary directory, removed after a run whose checks pass.
 	Dir string
-	// Log receives progress lines; nil discards them.
+	// Log receives progress lines, each with the time since the run
+	// began; nil discards them.
 	Log io.Writer
+
+	began time.Time
 }
 
 // Defaults of Options.
@@ -83,5 +86,5 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 func (o Options) logf(format string, args ...any) {
-	fmt.Fprintf(o.Log, "chaos: "+format+"\n", args...)
+	fmt.Fprintf(o.Log, "chaos: %5.1fs "+format+"\n", append([]any{time.Since(o.began).Seconds()}, args...)...)
 }
