@@ -41,10 +41,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	began := time.Now()
 	o.began = began
 	rep = &Report{Seed: o.Seed, Short: o.Short, Jobs: o.Jobs, Workers: o.Workers, Started: began, Recovery: recoveryMeasure(),
-		Replay: fmt.Sprintf("make chaos SEED=%d", o.Seed)}
-	if o.Short {
-		rep.Replay = fmt.Sprintf("SPOOL_CHAOS_SEED=%d go test ./services/spoolctl/chaos -run Short", o.Seed)
-	}
+		Replay: o.replay()}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		return rep, fmt.Errorf("chaos: ffmpeg: %w (make deps installs it)", err)
 	}

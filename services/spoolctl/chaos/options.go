@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,31 @@ func (o Options) withDefaults() (Options, error) {
 		o.Log = io.Discard
 	}
 	return o, errors.Join(errs...)
+}
+
+// replay is the command that runs o again: the same seed and sizes.
+func (o Options) replay() string {
+	if o.Short && o.Jobs == DefaultShortJobs && o.Workers == DefaultWorkers {
+		return fmt.Sprintf("SPOOL_CHAOS_SEED=%d go test ./services/spoolctl/chaos -run Short", o.Seed)
+	}
+	var flags []string
+	if o.Short {
+		flags = append(flags, "-short")
+	}
+	if o.Jobs != DefaultJobs && !o.Short || o.Short && o.Jobs != DefaultShortJobs {
+		flags = append(flags, fmt.Sprintf("-jobs %d", o.Jobs))
+	}
+	if o.Duration != DefaultDuration && !o.Short {
+		flags = append(flags, "-duration "+o.Duration.String())
+	}
+	if o.Workers != DefaultWorkers {
+		flags = append(flags, fmt.Sprintf("-workers %d", o.Workers))
+	}
+	cmd := fmt.Sprintf("make chaos SEED=%d", o.Seed)
+	if len(flags) > 0 {
+		cmd += fmt.Sprintf(" CHAOS_FLAGS='%s'", strings.Join(flags, " "))
+	}
+	return cmd
 }
 
 func (o Options) logf(format string, args ...any) {
