@@ -39,11 +39,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	o.Log = &lockedWriter{w: o.Log}
 	began := time.Now()
+	o.began = began
 	rep = &Report{Seed: o.Seed, Short: o.Short, Jobs: o.Jobs, Workers: o.Workers, Started: began, Recovery: recoveryMeasure(),
-		Replay: fmt.Sprintf("make chaos SEED=%d", o.Seed)}
-	if o.Short {
-		rep.Replay = fmt.Sprintf("SPOOL_CHAOS_SEED=%d go test ./services/spoolctl/chaos -run Short", o.Seed)
-	}
+		Replay: o.replay()}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		return rep, fmt.Errorf("chaos: ffmpeg: %w (make deps installs it)", err)
 	}
@@ -194,11 +192,17 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 	}
 	churn, faults := schedule(rand.New(rand.NewPCG(uint64(o.Seed), 2)), o.Duration, o.Short)
 	span := o.Duration
-	if o.Short {
-		span = stallAfter + stallGrace // the hang's
-		for _, s := range faults {
-			span += s.down + shortGap
+	if o.Short { // the longer lane, the hang's stall and grace included
+		lane := func(steps []step) (d time.Duration) {
+			for _, s := range steps {
+				d += s.down + shortGap
+				if s.kind == FaultEngineHang {
+					d += stallAfter + stallGrace
+				}
+			}
+			return d
 		}
+		span = max(lane(churn), lane(faults))
 	}
 	backlog := warm - done
 	margin := loadMargin
@@ -217,7 +221,7 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 	if o.Short {
 		mctx, cancel = context.WithCancel(ctx)
 	}
-	o.logf("monkey: %d faults and %d worker kills or drains", len(faults), len(churn))
+	o.logf("monkey: %d faults in two streams of %d and %d", len(faults)+len(churn), len(churn), len(faults))
 	mstart := time.Now()
 	merr := k.run(mctx, churn, faults, o.Short)
 	cancel()
@@ -240,16 +244,18 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 		}
 	}
 	rep.Faults, rep.Kinds, rep.Retries = fs, summarize(fs), retries(ls)
-	o.logf("checking the videos against the oracle")
+	o.logf("every job ended; checking the videos against the oracle")
 	var subProblems []string
 	for _, e := range d.submitErrors() {
 		subProblems = append(subProblems, e.Error())
 	}
+	frames := checkFrames(ctx, filepath.Join(r.dir, "videos"), r.blob, jobs, ls)
+	o.logf("videos compared; checking the queues and the registry")
 	rep.Checks = []Check{
 		verdict("submissions accepted", fmt.Sprintf("%d jobs", len(jobs)), subProblems),
 		checkInjected(fs, o.Short),
 		checkSucceeded(jobs, ls),
-		checkFrames(ctx, filepath.Join(r.dir, "videos"), r.blob, jobs, ls),
+		frames,
 		checkTiling(jobs, ls),
 		checkCommitted(jobs, ls),
 		checkQueues(ctx, r.bus.JetStream()),
@@ -258,6 +264,7 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 		checkHangs(rep.Hangs, ls),
 	}
 	rep.Crashes = r.fleet.crashList()
+	o.logf("checked")
 	return errors.Join(merr, werr)
 }
 

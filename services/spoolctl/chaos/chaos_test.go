@@ -36,8 +36,8 @@ func buildServices(t *testing.T) string {
 
 // TestShort is the chaos suite's short form: every service a process of
 // its own on a three-node NATS cluster, Postgres and MinIO; sixteen jobs of
-// every kind by HTTP and NATS; one fault of each kind, one after the
-// other. Every job must succeed with the oracle's frames, each segment
+// every kind by HTTP and NATS; one fault of each kind, the processes' one
+// after the other beside the dependencies'. Every job must succeed with the oracle's frames, each segment
 // committed once, the queues and the registry empty, drains and the hung
 // engine ending as they must. Recovery times are printed, not judged (they
 // depend on the machine). SPOOL_CHAOS_SEED replays a seed.

@@ -59,11 +59,12 @@ type step struct {
 	pick uint64        // chooses the target among those alive then
 }
 
-// schedule draws the monkey's faults. The full form has two streams:
-// worker churn (a kill, or one time in four a drain, every 3..6 s) and the
-// other faults, one every 15 s or so, in shuffled rounds of every kind, the
-// wiped NATS node once. The short form is one fault of each kind, in a
-// random order, one after the other.
+// schedule draws the monkey's faults in two streams. The full form's:
+// worker churn (a kill, or one time in four a drain, every 3..6 s), and
+// the other faults, one every 15 s or so, in shuffled rounds of every
+// kind, the wiped NATS node once. The short form's: one fault of each kind
+// in a random order, the processes' in one stream and the dependencies' in
+// the other, each one fault after the other.
 func schedule(rng *rand.Rand, d time.Duration, short bool) (churn, faults []step) {
 	down := func(kind string) time.Duration {
 		u := func(lo, hi float64) time.Duration {
@@ -86,10 +87,16 @@ func schedule(rng *rand.Rand, d time.Duration, short bool) (churn, faults []step
 		return step{at: at, kind: kind, down: down(kind), pick: rng.Uint64()}
 	}
 	if short {
+		// Two lanes, each one fault after the other: the processes'
+		// faults and the dependencies'.
 		for _, i := range rng.Perm(len(FaultKinds)) {
-			faults = append(faults, mk(0, FaultKinds[i]))
+			if kind := FaultKinds[i]; dependency(kind) {
+				faults = append(faults, mk(0, kind))
+			} else {
+				churn = append(churn, mk(0, kind))
+			}
 		}
-		return nil, faults
+		return churn, faults
 	}
 	for at := 3 * time.Second; at < d; at += time.Duration(3000+rng.IntN(3000)) * time.Millisecond {
 		kind := FaultWorkerKill
@@ -166,7 +173,7 @@ func (k *monkey) run(ctx context.Context, churn, faults []step, short bool) erro
 		}
 	}
 	wg.Add(2)
-	go loop(0, churn, false)
+	go loop(0, churn, short)
 	go loop(1, faults, short)
 	wg.Wait()
 	k.bg.Wait()

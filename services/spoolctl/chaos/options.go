@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -19,8 +20,8 @@ type Options struct {
 	// form.
 	Jobs int
 	// Duration bounds the monkey: faults start within it (4 minutes). The
-	// short form injects one fault of each kind instead, one after the
-	// other, and ignores it.
+	// short form injects one fault of each kind instead, in two streams of
+	// one fault after the other, and ignores it.
 	Duration time.Duration
 	// Workers is how many worker processes the fleet keeps running (4);
 	// each has one CPU slot.
@@ -34,8 +35,11 @@ type Options struct {
 	// Dir holds the parts' data and every process's log. Empty: a new
 	// temporary directory, removed after a run whose checks pass.
 	Dir string
-	// Log receives progress lines; nil discards them.
+	// Log receives progress lines, each with the time since the run
+	// began; nil discards them.
 	Log io.Writer
+
+	began time.Time
 }
 
 // Defaults of Options.
@@ -82,6 +86,31 @@ func (o Options) withDefaults() (Options, error) {
 	return o, errors.Join(errs...)
 }
 
+// replay is the command that runs o again: the same seed and sizes.
+func (o Options) replay() string {
+	if o.Short && o.Jobs == DefaultShortJobs && o.Workers == DefaultWorkers {
+		return fmt.Sprintf("SPOOL_CHAOS_SEED=%d go test ./services/spoolctl/chaos -run Short", o.Seed)
+	}
+	var flags []string
+	if o.Short {
+		flags = append(flags, "-short")
+	}
+	if o.Jobs != DefaultJobs && !o.Short || o.Short && o.Jobs != DefaultShortJobs {
+		flags = append(flags, fmt.Sprintf("-jobs %d", o.Jobs))
+	}
+	if o.Duration != DefaultDuration && !o.Short {
+		flags = append(flags, "-duration "+o.Duration.String())
+	}
+	if o.Workers != DefaultWorkers {
+		flags = append(flags, fmt.Sprintf("-workers %d", o.Workers))
+	}
+	cmd := fmt.Sprintf("make chaos SEED=%d", o.Seed)
+	if len(flags) > 0 {
+		cmd += fmt.Sprintf(" CHAOS_FLAGS='%s'", strings.Join(flags, " "))
+	}
+	return cmd
+}
+
 func (o Options) logf(format string, args ...any) {
-	fmt.Fprintf(o.Log, "chaos: "+format+"\n", args...)
+	fmt.Fprintf(o.Log, "chaos: %5.1fs "+format+"\n", append([]any{time.Since(o.began).Seconds()}, args...)...)
 }
