@@ -182,11 +182,11 @@ func (w *Worker) Close() {
 // error wrapping ErrEngineWedged.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.bus.Declare(ctx); err != nil { // idempotent: streams, consumers, the workers bucket
-		return err
+		return stoppedOr(ctx, err)
 	}
 	c, err := w.bus.DeclarePool(ctx, w.cfg.Pool)
 	if err != nil {
-		return err
+		return stoppedOr(ctx, err)
 	}
 	kv, err := w.bus.Cancelled(ctx)
 	if err != nil {
@@ -263,4 +263,14 @@ func (w *Worker) roomFor(s *slot) bool {
 		return false
 	}
 	return true
+}
+
+// stoppedOr is nil when ctx has ended (a SIGTERM before the worker took
+// any task: there is nothing to drain, and the exit is a clean one), else
+// err.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

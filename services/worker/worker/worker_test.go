@@ -310,3 +310,21 @@ func TestCancelledJobTaskSkipped(t *testing.T) {
 		t.Fatalf("job %s", j.State)
 	}
 }
+
+// TestRunStoppedBeforeItStartsIsClean: a worker told to stop (SIGTERM)
+// before it has declared its streams has nothing to drain: Run returns
+// nil, and the process exits 0.
+func TestRunStoppedBeforeItStartsIsClean(t *testing.T) {
+	e := newEnv(t)
+	w, err := worker.New(worker.Config{ID: "early-" + e.pool[:8], Pool: e.pool, Backend: "sim", Slots: 1, Heartbeat: time.Second},
+		e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Run(ctx); err != nil {
+		t.Fatalf("Run after a stop before the start: %v, want nil", err)
+	}
+}
