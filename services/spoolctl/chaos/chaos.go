@@ -161,15 +161,10 @@ func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
 
 func (r *rig) workers(ctx context.Context) (jetstream.KeyValue, error) { return r.bus.Workers(ctx) }
 
-// loadMargin is how much longer than the monkey the load is sized to
-// last, at the rate measured before any fault: faults slow it, and every
-// fault needs load around it to be measured.
-const loadMargin, shortLoadMargin = 1.25, 1.1
-
 // drive runs the load and the monkey, then checks and reports. A third of
-// the jobs go first, at a few segments each; once they have run a while
-// their commit rate sizes the others to keep the workers busy until the
-// monkey is done, which starts after a level window of that load.
+// the jobs go first, at a few segments each; once they have run a while,
+// the others follow, sized as they go (loadSizer) to keep the workers busy
+// until the monkey is done, which starts after a level window of load.
 func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) error {
 	if err := in.upload(ctx, r.fleet.gateway); err != nil {
 		return err
@@ -181,12 +176,12 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 		j.size(4 + int(3*(j.Weight-0.5)))
 	}
 	d := &driver{o: o, gateway: r.fleet.gateway, js: r.bus.JetStream(), st: r.store}
-	d.submitAll(ctx, first, 0)
+	d.submitAll(ctx, first, 0, nil)
 	warm := 0
 	for _, j := range first {
 		warm += j.segments()
 	}
-	rate, done, err := r.commitRate(ctx, first, min(2*o.Workers, warm/2))
+	rate, err := r.commitRate(ctx, first, min(2*o.Workers, warm/2))
 	if err != nil {
 		return err
 	}
@@ -204,17 +199,13 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 		}
 		span = max(lane(churn), lane(faults))
 	}
-	backlog := warm - done
-	margin := loadMargin
-	if o.Short {
-		margin = shortLoadMargin
-	}
-	need := int(rate*(span+levelWindow).Seconds()*margin) - backlog
-	sizeFor(rest, need)
-	o.logf("load: %.2f segments/s before any fault; %d jobs of about %d segments in all to last %v of faults",
-		rate, len(rest), need, span.Round(time.Second))
+	// The load should last the level window, the monkey and a fifth more.
+	sizer := &loadSizer{st: r.store, initial: rate, workers: o.Workers, until: time.Now().Add(levelWindow + span + span/5)}
+	sizer.add(first)
+	o.logf("load: %.2f segments/s before any fault; %d more jobs, sized as they go, to last %v of faults",
+		rate, len(rest), span.Round(time.Second))
 	submitted := make(chan struct{})
-	go func() { defer close(submitted); d.submitAll(ctx, rest, span*6/10) }()
+	go func() { defer close(submitted); d.submitAll(ctx, rest, span*6/10, sizer) }()
 	time.Sleep(levelWindow) // the level the first fault is measured against; not a synchronisation
 	k := &monkey{o: o, f: r.fleet, kv: r.workers}
 	mctx, cancel := context.WithTimeout(ctx, o.Duration)
@@ -243,7 +234,7 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 			j.Finished, j.State = *l.job.FinishedAt, string(l.job.State)
 		}
 	}
-	rep.Faults, rep.Kinds, rep.Retries = fs, summarize(fs), retries(ls)
+	rep.Faults, rep.Kinds, rep.Retries, rep.AbandonedAtNATS = fs, summarize(fs), retries(ls), abandonedAround(ls, fs)
 	o.logf("every job ended; checking the videos against the oracle")
 	var subProblems []string
 	for _, e := range d.submitErrors() {
@@ -270,8 +261,8 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 
 // commitRate waits until jobs have 2n segments committed and returns
 // their commit rate from the n-th commit on (past the start-up's ramp), in
-// segments per second by Postgres' commit times, and how many are done.
-func (r *rig) commitRate(ctx context.Context, jobs []*job, n int) (float64, int, error) {
+// segments per second by Postgres' commit times.
+func (r *rig) commitRate(ctx context.Context, jobs []*job, n int) (float64, error) {
 	var ts []time.Time
 	err := poll(ctx, 3*time.Minute, 250*time.Millisecond, "the first commits", func(ctx context.Context) error {
 		ts = ts[:0]
@@ -292,11 +283,11 @@ func (r *rig) commitRate(ctx context.Context, jobs []*job, n int) (float64, int,
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	slices.SortFunc(ts, time.Time.Compare)
 	h, last := len(ts)/2, len(ts)-1
-	return float64(last-h) / max(ts[last].Sub(ts[h]).Seconds(), 0.1), len(ts), nil
+	return float64(last-h) / max(ts[last].Sub(ts[h]).Seconds(), 0.1), nil
 }
 
 // stop stops the fleet, this process's clients and the stack.

@@ -11,8 +11,9 @@
 // independent mode, image to video, the extension of a video, and talking
 // heads (ref-talk: the image speaking the audio). A client rides out a
 // fault by sending the same submission again. A third of the jobs go
-// first; their commit rate sizes the rest so that the workers stay busy
-// until the monkey is done.
+// first; the rest follow over the first part of the monkey's time, each
+// sized as it goes by the commit rate so far, so that the workers stay
+// busy until the monkey is done (see loadSizer).
 //
 // The monkey follows a schedule drawn from the seed (see schedule): it
 // SIGKILLs workers and starts others, sends SIGTERM to some (a drain: the

@@ -128,17 +128,6 @@ func (j *job) segments() int {
 	return max((j.Frames-j.overlap+j.window-j.overlap-1)/(j.window-j.overlap), 1)
 }
 
-// sizeFor spreads segments over jobs by their weights, three at least each.
-func sizeFor(jobs []*job, segments int) {
-	total := 0.0
-	for _, j := range jobs {
-		total += j.Weight
-	}
-	for _, j := range jobs {
-		j.size(max(int(float64(segments)*j.Weight/total+0.5), 3))
-	}
-}
-
 // driver submits the jobs, by their routes, riding out faults by
 // retrying, and waits for them.
 type driver struct {
@@ -152,9 +141,14 @@ type driver struct {
 }
 
 // submitAll submits the jobs evenly over spread (at once for 0), and
-// returns when every one is accepted or has failed to be.
-func (d *driver) submitAll(ctx context.Context, jobs []*job, spread time.Duration) {
+// returns when every one is accepted or has failed to be. A sizer, when
+// given, sizes each job just before it goes (see loadSizer).
+func (d *driver) submitAll(ctx context.Context, jobs []*job, spread time.Duration, sizer *loadSizer) {
 	start := time.Now()
+	weights := 0.0
+	for _, j := range jobs {
+		weights += j.Weight
+	}
 	for i, j := range jobs {
 		if spread > 0 {
 			at := start.Add(spread * time.Duration(i) / time.Duration(len(jobs)))
@@ -163,6 +157,10 @@ func (d *driver) submitAll(ctx context.Context, jobs []*job, spread time.Duratio
 				return
 			case <-time.After(time.Until(at)):
 			}
+		}
+		if sizer != nil {
+			sizer.size(ctx, j, weights)
+			weights -= j.Weight
 		}
 		if err := d.submit(ctx, j); err != nil {
 			d.mu.Lock()

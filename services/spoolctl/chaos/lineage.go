@@ -145,3 +145,28 @@ func attemptOf(ls map[string]*lineage, task string) (store.Attempt, bool) {
 	}
 	return store.Attempt{}, false
 }
+
+// abandonedAround counts the attempts settled ABANDONED (their task
+// delivered again) while a NATS node was down or within the ack wait and
+// a little after its return: a consumer whose leader moves may deliver
+// again a task that a live worker still holds and heartbeats.
+func abandonedAround(ls map[string]*lineage, faults []*Fault) int {
+	n := 0
+	for _, l := range ls {
+		for _, as := range l.attempts {
+			for _, a := range as {
+				if a.FinishedAt == nil || a.ErrorClass != "ERROR_CLASS_ABANDONED" {
+					continue
+				}
+				for _, ft := range faults {
+					if (ft.Kind == FaultNATSNode || ft.Kind == FaultNATSWipe) && !a.FinishedAt.Before(ft.At) &&
+						a.FinishedAt.Before(ft.Back.Add(ackWait+2*time.Second)) {
+						n++
+						break
+					}
+				}
+			}
+		}
+	}
+	return n
+}

@@ -30,11 +30,14 @@ type Report struct {
 	Kinds   []KindSummary `json:"kinds"`
 	Faults  []*Fault      `json:"faults"`
 	Retries Retries       `json:"retries"`
-	Drains  []*Drain      `json:"drains"`
-	Hangs   []*Hang       `json:"hangs"`
-	Crashes []Crash       `json:"crashes"`
-	Checks  []Check       `json:"checks"`
-	Load    []*job        `json:"load"`
+	// AbandonedAtNATS counts the attempts abandoned (delivered again)
+	// while a NATS node was away or just after its return.
+	AbandonedAtNATS int      `json:"abandoned_at_nats_faults"`
+	Drains          []*Drain `json:"drains"`
+	Hangs           []*Hang  `json:"hangs"`
+	Crashes         []Crash  `json:"crashes"`
+	Checks          []Check  `json:"checks"`
+	Load            []*job   `json:"load"`
 	// Recovery documents the measure's parameters.
 	Recovery map[string]string `json:"recovery_measure"`
 	// Commits and Appends are the series the recoveries are measured on,
@@ -117,7 +120,8 @@ func (r *Report) Print(w io.Writer) {
 	if len(parts) == 0 {
 		parts = []string{"none"}
 	}
-	fmt.Fprintf(w, "\nretries by class: %s (%d attempts for %d segments)\n", strings.Join(parts, ", "), r.Retries.Attempts, r.Retries.Segments)
+	fmt.Fprintf(w, "\nretries by class: %s (%d attempts for %d segments); abandoned around NATS node faults: %d\n", strings.Join(parts, ", "),
+		r.Retries.Attempts, r.Retries.Segments, r.AbandonedAtNATS)
 	finished, back, other, exits := 0, 0, 0, 0
 	for _, d := range r.Drains {
 		for _, o := range d.Outcomes {
