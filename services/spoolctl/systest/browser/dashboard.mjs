@@ -17,7 +17,8 @@ import { chromium } from "playwright-core";
 const [url, job, shot] = process.argv.slice(2);
 const seen = { jobAppeared: false, bar: [], previewPlayed: false, previewTime: 0, finalPlayed: false, finalTime: 0, errors: [],
   failedRequests: [] };
-const deadline = Date.now() + 120_000;
+// Generous: a loaded 2-core machine may run the job for minutes.
+const deadline = Date.now() + 300_000;
 const left = () => Math.max(1000, deadline - Date.now());
 
 const browser = await chromium.launch({

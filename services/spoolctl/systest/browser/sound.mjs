@@ -134,10 +134,17 @@ const play = async (job, asPreview) => {
   await page.addInitScript(hooks);
   if (asPreview) {
     await page.route((u) => u.pathname === `/status/${job}`, async (route) => {
-      const r = await route.fetch();
-      const j = await r.json();
-      delete j.video_url;
-      await route.fulfill({ response: r, json: j });
+      // The dashboard polls /status: a poll still in flight when the page
+      // closes has its response disposed, which is no failure of the test.
+      try {
+        const r = await route.fetch();
+        const j = await r.json();
+        delete j.video_url;
+        await route.fulfill({ response: r, json: j });
+      } catch (e) {
+        if (page.isClosed()) return;
+        throw e;
+      }
     });
   }
   await page.goto(`${url}#${job}`);
