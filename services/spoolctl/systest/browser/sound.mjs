@@ -84,7 +84,9 @@ const listen = () => new Promise((resolve) => {
       if (v.paused || v.currentTime <= 0) return;
       // Playing: tap what the element plays without changing its output
       // (which a page may not do to media of another origin).
-      out.from = v.currentTime;
+      // Where playback began, even if it began before this listener ran
+      // (a loaded machine runs the page's autoplay first).
+      out.from = v.played.length ? v.played.start(0) : v.currentTime;
       out.wallFrom = performance.now();
       out.sampleRate = 0;
       try {
