@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/spoolvideo/spool/libs/realpart"
 )
 
 func TestParseProcStat(t *testing.T) {
@@ -41,7 +43,7 @@ func TestParseMachineCPU(t *testing.T) {
 // TestTreeCPU: a process's tree includes the time of a child that ended.
 func TestTreeCPU(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc here:", err)
+		realpart.Missing(t, "bench: TreeCPU reads /proc, which this machine lacks (Linux only): %v", err)
 	}
 	before, err := TreeCPU(os.Getpid())
 	if err != nil {
