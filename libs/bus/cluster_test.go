@@ -267,3 +267,34 @@ func names(c *devstack.NATSCluster) string {
 	}
 	return strings.Join(n, ",")
 }
+
+// A service started while the cluster has no quorum (two of three nodes
+// down, a leader being elected) waits in Declare for the quorum to come
+// back, rather than failing its start-up.
+func TestDeclareWaitsForQuorum(t *testing.T) {
+	c, b := clusterBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, i := range []int{1, 2} {
+		if err := c.Kill(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	begin := time.Now()
+	go func() { done <- b.Declare(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Declare without quorum returned %v after %v, want it to wait", err, time.Since(begin))
+	case <-time.After(3 * time.Second): // a lower bound: it must still be waiting
+	}
+	for _, i := range []int{1, 2} {
+		if err := c.Restart(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Declare after the quorum came back: %v", err)
+	}
+	t.Logf("declared %v after the start, the quorum lost for the first 3 s", time.Since(begin).Round(time.Millisecond))
+}

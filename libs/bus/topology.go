@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -93,12 +94,59 @@ func (t Topology) validate() error {
 // SPOOL_JOBS and SPOOL_SEGMENTS are work queues, on which consumers may not
 // overlap: SPOOL_JOBS has the one consumer dispatcher, and each pool's
 // consumer on SPOOL_SEGMENTS (DeclarePool) filters its own subject.
+//
+// A cluster that has no JetStream quorum for a moment (a node restarting,
+// leaders being elected) answers with a timeout or "temporarily
+// unavailable": Declare retries those, backing off to 2 s, for up to
+// DeclarePatience or until ctx ends, so that a service started during a
+// failover waits for it instead of exiting. Any other error returns at once.
 func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
-	if err := b.declare(ctx, opts); err != nil {
+	if err := b.patiently(ctx, "declare the topology", func(ctx context.Context) error { return b.declare(ctx, opts) }); err != nil {
 		return err
 	}
 	b.heal.rememberDeclare(opts)
 	return nil
+}
+
+// DeclarePatience bounds how long Declare and DeclarePool wait for a
+// JetStream that is unavailable for a moment (see Declare).
+const DeclarePatience = 2 * time.Minute
+
+// patiently runs f, each try bounded by 10 s, until it succeeds, fails with
+// an error that is not Unavailable, ctx ends, or DeclarePatience has passed.
+func (b *Bus) patiently(ctx context.Context, what string, f func(context.Context) error) error {
+	deadline := time.Now().Add(DeclarePatience)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(tctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !Unavailable(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		b.log.Warn("nats: JetStream unavailable; trying again", "what", what, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Unavailable reports whether err is one a JetStream without a quorum or a
+// leader gives for a moment: a request that timed out or found no
+// responder, or the API's "temporarily unavailable" (503).
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, target := range []error{context.DeadlineExceeded, nats.ErrTimeout, nats.ErrNoResponders,
+		jetstream.ErrNoStreamResponse, nats.ErrConnectionReconnecting} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == 503
 }
 
 func (b *Bus) declare(ctx context.Context, opts []TopologyOption) error {
@@ -160,7 +208,11 @@ func (b *Bus) declare(ctx context.Context, opts []TopologyOption) error {
 // is idle, to have the topology's). The Bus remembers the pool, to declare
 // it again after a loss (Heal).
 func (b *Bus) DeclarePool(ctx context.Context, pool string, opts ...TopologyOption) (jetstream.Consumer, error) {
-	c, err := b.declarePool(ctx, pool, opts)
+	var c jetstream.Consumer
+	err := b.patiently(ctx, "declare pool "+pool, func(ctx context.Context) (err error) {
+		c, err = b.declarePool(ctx, pool, opts)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
