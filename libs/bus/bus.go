@@ -90,9 +90,11 @@ func Connect(ctx context.Context, cfg config.NATS, opts ...Option) (*Bus, error)
 			o.log.Error("nats async error", "subject", subject, "err", err)
 		}),
 	}
-	if cfg.Creds != "" {
-		nopts = append(nopts, nats.UserCredentials(cfg.Creds))
+	auth, err := authOptions(cfg)
+	if err != nil {
+		return nil, err
 	}
+	nopts = append(nopts, auth...)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 0 {
 		nopts = append(nopts, nats.Timeout(time.Until(dl)))
 	}

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
@@ -30,7 +29,9 @@ func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 func connect(t *testing.T, opts ...bus.Option) *bus.Bus {
 	t.Helper()
 	st := devstacktest.Require(t, devstacktest.NATS)
-	b, err := bus.Connect(context.Background(), config.NATS{URL: st.NATSURL, Name: t.Name()}, opts...)
+	cfg := st.NATSConfig()
+	cfg.Name = t.Name()
+	b, err := bus.Connect(context.Background(), cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,10 +422,13 @@ func TestVoidOnCoreNATS(t *testing.T) {
 func TestConnectReplicasFromConfig(t *testing.T) {
 	st := devstacktest.Require(t, devstacktest.NATS)
 	ctx := t.Context()
-	if _, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, Replicas: 6}); !errors.Is(err, bus.ErrInvalidOption) {
+	cfg := st.NATSConfig()
+	cfg.Replicas = 6
+	if _, err := bus.Connect(ctx, cfg); !errors.Is(err, bus.ErrInvalidOption) {
 		t.Fatalf("replicas 6: %v, want ErrInvalidOption", err)
 	}
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, Replicas: 3})
+	cfg.Replicas = 3
+	b, err := bus.Connect(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

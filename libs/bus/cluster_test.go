@@ -25,7 +25,10 @@ import (
 func clusterBus(t *testing.T) (*devstack.NATSCluster, *bus.Bus) {
 	t.Helper()
 	c := devstacktest.NATSCluster(t)
+	admin := c.NATSConfig()
 	t.Setenv("SPOOL_NATS_URL", c.URL())
+	t.Setenv("SPOOL_NATS_USER", admin.User)
+	t.Setenv("SPOOL_NATS_PASSWORD", admin.Password.Reveal())
 	t.Setenv("SPOOL_NATS_REPLICAS", "3")
 	var cfg struct {
 		NATS config.NATS `envconfig:"NATS"`

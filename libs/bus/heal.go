@@ -29,8 +29,9 @@ const healGap = 500 * time.Millisecond
 
 // healer remembers what a Bus declared, and re-declares it.
 type healer struct {
-	mu       sync.Mutex // held while re-declaring: callers queue and share the run
-	declared bool
+	mu       sync.Mutex                  // held while re-declaring: callers queue and share the run
+	declared bool                        // Declare: the whole topology (an admin)
+	awaited  bool                        // Await: the topology is an admin's; wait for it
 	opts     []TopologyOption            // of the last Declare
 	pools    map[string][]TopologyOption // DeclarePool's, by pool
 	last     time.Time                   // of the last re-declaration
@@ -88,7 +89,8 @@ func (b *Bus) Heal(ctx context.Context, err error) bool {
 }
 
 // Redeclare declares again what the Bus declared (the whole topology of
-// Declare at least, and each pool of DeclarePool), unless another call did
+// Declare at least, and each pool of DeclarePool; after Await, it checks
+// that the admin's topology is back, which only an admin can restore), unless another call did
 // so within the last half second, whose result it returns. It is what
 // Heal and a reconnect run.
 func (b *Bus) Redeclare(ctx context.Context) error {
@@ -103,7 +105,13 @@ func (b *Bus) Redeclare(ctx context.Context) error {
 		pools = append(pools, p)
 	}
 	slices.Sort(pools)
-	err := b.declare(ctx, h.opts)
+	var err error
+	switch {
+	case h.declared:
+		err = b.declare(ctx, h.opts)
+	case h.awaited:
+		err = b.await(ctx)
+	}
 	for _, p := range pools {
 		if err != nil {
 			break
@@ -133,7 +141,7 @@ func (b *Bus) healed(ctx context.Context, f func() error) error {
 // consume loop that finds something missing later heals it then).
 func (b *Bus) afterReconnect() {
 	b.heal.mu.Lock()
-	declared := b.heal.declared || len(b.heal.pools) > 0
+	declared := b.heal.declared || b.heal.awaited || len(b.heal.pools) > 0
 	b.heal.mu.Unlock()
 	if !declared {
 		return

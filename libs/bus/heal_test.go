@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -23,7 +22,7 @@ import (
 func TestStoreLostRedeclaredAfterReconnect(t *testing.T) {
 	st := devstacktest.Private(t, devstacktest.NATS)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL}, bus.WithReconnectWait(50*time.Millisecond))
+	b, err := bus.Connect(ctx, st.NATSConfig(), bus.WithReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +101,7 @@ func everythingDeclared(ctx context.Context, js jetstream.JetStream, pool string
 func TestHealDeclaresWhatIsMissing(t *testing.T) {
 	st := devstacktest.Private(t, devstacktest.NATS)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	b, err := bus.Connect(ctx, st.NATSConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

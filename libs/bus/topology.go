@@ -108,6 +108,51 @@ func (b *Bus) Declare(ctx context.Context, opts ...TopologyOption) error {
 	return nil
 }
 
+// Await waits until the topology that Declare creates exists: the
+// streams, the dispatcher's and the stitcher's consumers and the buckets.
+// It is what a service whose NATS user may not manage streams (every role
+// but RoleAdmin) calls at start-up instead of Declare: an admin declares
+// the topology (devstack, `spoolctl nats declare`, the chart's topology
+// keeper). It waits for what is missing as Declare waits for a quorum, for
+// up to DeclarePatience or until ctx ends, then fails naming what is
+// missing. The Bus remembers the call: after a loss, Heal checks again
+// (and re-declares the pools of DeclarePool) instead of declaring.
+func (b *Bus) Await(ctx context.Context) error {
+	err := b.patiently(ctx, "wait for the topology", func(ctx context.Context) error {
+		err := b.await(ctx)
+		if Missing(err) {
+			return fmt.Errorf("%w (%w)", err, errAwaiting)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w: declare it with an admin's credentials (spoolctl nats declare)", err)
+	}
+	b.heal.mu.Lock()
+	b.heal.awaited = true
+	b.heal.mu.Unlock()
+	return nil
+}
+
+// errAwaiting marks a missing part of the topology that Await waits for.
+var errAwaiting = errors.New("waiting for an admin to declare it")
+
+// await checks, once, that each stream, consumer and bucket of Declare
+// exists, reading their information only.
+func (b *Bus) await(ctx context.Context) error {
+	for _, s := range []string{StreamJobs, StreamSegments, StreamResults, StreamEvents, "KV_" + BucketWorkers, "KV_" + BucketCancelled} {
+		if _, err := b.js.Stream(ctx, s); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", s, err)
+		}
+	}
+	for _, c := range [][2]string{{StreamJobs, ConsumerDispatcher}, {StreamResults, ConsumerDispatcher}, {StreamResults, ConsumerStitcher}} {
+		if _, err := b.js.Consumer(ctx, c[0], c[1]); err != nil {
+			return fmt.Errorf("bus: consumer %s on %s: %w", c[1], c[0], err)
+		}
+	}
+	return nil
+}
+
 // DeclarePatience bounds how long Declare and DeclarePool wait for a
 // JetStream that is unavailable for a moment (see Declare).
 const DeclarePatience = 2 * time.Minute
@@ -120,7 +165,7 @@ func (b *Bus) patiently(ctx context.Context, what string, f func(context.Context
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := f(tctx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !Unavailable(err) || time.Now().Add(wait).After(deadline) {
+		if err == nil || ctx.Err() != nil || !(Unavailable(err) || errors.Is(err, errAwaiting)) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		b.log.Warn("nats: JetStream unavailable; trying again", "what", what, "in", wait, "err", err)

@@ -15,8 +15,17 @@ const Prefix = "SPOOL"
 // NATS locates the NATS server.
 type NATS struct {
 	URL   string `envconfig:"URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
-	Creds string `envconfig:"CREDS" desc:"path to a NATS credentials (.creds) file; empty for none"`
-	Name  string `envconfig:"CLIENT_NAME" desc:"client name shown by the server; defaults to the service name"`
+	Creds string `envconfig:"CREDS" desc:"path to a NATS credentials (.creds) file, for servers in operator (JWT) mode; empty for none"`
+	// User and Password authenticate a service as one of the roles of
+	// bus.Permissions (dispatcher, stitcher, gateway, worker-<pool>, ...).
+	User     string `envconfig:"USER" desc:"NATS user: the service's role (dispatcher, stitcher, gateway, worker-<pool>, client, admin); empty for none"`
+	Password Secret `envconfig:"PASSWORD" desc:"the NATS user's password"`
+	// TLS: a tls:// URL, or a CA, turns TLS on; a certificate and key
+	// authenticate the client to a server that verifies clients.
+	TLSCA   string `envconfig:"TLS_CA" desc:"PEM file of the CA that signed the NATS servers' certificates; set, TLS is required"`
+	TLSCert string `envconfig:"TLS_CERT" desc:"PEM client certificate, for servers that verify clients (with SPOOL_NATS_TLS_KEY)"`
+	TLSKey  string `envconfig:"TLS_KEY" desc:"PEM private key of SPOOL_NATS_TLS_CERT"`
+	Name    string `envconfig:"CLIENT_NAME" desc:"client name shown by the server; defaults to the service name"`
 	// AckWait is how long a segment task stays with a worker that sends no
 	// AckProgress before JetStream redelivers it; every service declaring
 	// a pool's consumer must agree on it.

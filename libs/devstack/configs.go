@@ -1,9 +1,18 @@
 package devstack
 
-import "github.com/spoolvideo/spool/libs/config"
+import (
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
+)
 
-// NATSConfig is the client configuration of the stack's NATS.
-func (s *Stack) NATSConfig() config.NATS { return config.NATS{URL: s.NATSURL} }
+// NATSConfig is the client configuration of the stack's NATS as its admin
+// user, who may do anything (NATSUser gives a role's).
+func (s *Stack) NATSConfig() config.NATS {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, _, _ := s.auth.config(s.NATSURL, s.tlsCA(), bus.RoleAdmin, "", "")
+	return c
+}
 
 // PostgresConfig is the client configuration of the stack's Postgres.
 func (s *Stack) PostgresConfig() config.Postgres {

@@ -49,7 +49,12 @@ func TestStartAllPartsThenStop(t *testing.T) {
 	}()
 
 	t.Run("nats jetstream", func(t *testing.T) {
-		nc, err := nats.Connect(s.NATSURL)
+		if nc, err := nats.Connect(s.NATSURL); err == nil {
+			nc.Close()
+			t.Fatalf("connect %s without a user: accepted, want an authorization violation", s.NATSURL)
+		}
+		admin := s.NATSConfig()
+		nc, err := nats.Connect(s.NATSURL, nats.UserInfo(admin.User, admin.Password.Reveal()))
 		if err != nil {
 			t.Fatalf("connect %s: %v", s.NATSURL, err)
 		}
@@ -84,8 +89,11 @@ func TestStartAllPartsThenStop(t *testing.T) {
 		}
 	})
 	t.Run("env", func(t *testing.T) {
+		admin := s.NATSConfig()
 		want := []string{
 			"SPOOL_NATS_URL=" + s.NATSURL,
+			"SPOOL_NATS_USER=admin",
+			"SPOOL_NATS_PASSWORD=" + admin.Password.Reveal(),
 			"SPOOL_PG_DSN=" + s.PGDSN,
 			"SPOOL_S3_ENDPOINT=" + s.S3Endpoint,
 			"SPOOL_S3_ACCESS_KEY=spool",

@@ -54,6 +54,7 @@ type NATSCluster struct {
 	temp  bool // dir is ours, removed on Stop
 	log   *slog.Logger
 	nodes []*clusterNode
+	auth  *natsAuth // its users, in every node's config
 
 	mu      sync.Mutex // guards each node's proc, and stopped
 	stopped bool
@@ -83,7 +84,11 @@ func StartNATSCluster(ctx context.Context, o ClusterOptions) (*NATSCluster, erro
 	if err != nil {
 		return nil, fmt.Errorf("devstack: nats cluster: %w", err)
 	}
-	c := &NATSCluster{log: log, dir: dir, temp: temp}
+	auth, err := newNATSAuth()
+	if err != nil {
+		return nil, fmt.Errorf("devstack: nats cluster: %w", err)
+	}
+	c := &NATSCluster{log: log, dir: dir, temp: temp, auth: auth}
 	start := time.Now()
 	if err := c.start(ctx, o.Build, n); err != nil {
 		return nil, errors.Join(fmt.Errorf("devstack: nats cluster: %w", err), c.Stop())
@@ -114,10 +119,8 @@ func (c *NATSCluster) start(ctx context.Context, build bool, n int) error {
 			client: ports[3*i], route: ports[3*i+1], monitor: ports[3*i+2],
 		})
 	}
-	for _, nd := range c.nodes {
-		if err := nd.writeConfig(c.nodes); err != nil {
-			return err
-		}
+	if err := c.writeConfigs(); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	for _, nd := range c.nodes {
@@ -151,7 +154,9 @@ const probeStream = "DEVSTACK_PROBE"
 // no answer), nor have heard from every peer (placement then fails with
 // "peer offline"); the probe waits both out.
 func (c *NATSCluster) probe(ctx context.Context) error {
-	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	admin := c.NATSConfig()
+	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.UserInfo(admin.User, admin.Password.Reveal()))
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}

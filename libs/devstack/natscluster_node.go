@@ -32,8 +32,9 @@ func (nd *clusterNode) conf() string       { return filepath.Join(nd.dir, "nats.
 func (nd *clusterNode) store() string      { return filepath.Join(nd.dir, "store") }
 func (nd *clusterNode) monitorURL() string { return "http://127.0.0.1:" + strconv.Itoa(nd.monitor) }
 
-// writeConfig writes nd's config file, routed to every other node of all.
-func (nd *clusterNode) writeConfig(all []*clusterNode) error {
+// writeConfig writes nd's config file, routed to every other node of all,
+// with auth, the authorization block of the cluster's users.
+func (nd *clusterNode) writeConfig(all []*clusterNode, auth string) error {
 	if err := os.MkdirAll(nd.dir, 0o755); err != nil {
 		return fmt.Errorf("nats node %s: %w", nd.name, err)
 	}
@@ -61,9 +62,10 @@ cluster {
   listen: "127.0.0.1:%d"
   routes: [%s]
 }
-`, NATSServerVersion, nd.name, len(all), nd.name, nd.client, nd.monitor, strconv.Quote(nd.store()),
-		clusterName, nd.route, strings.Join(routes, ", "))
-	if err := os.WriteFile(nd.conf(), []byte(conf), 0o644); err != nil {
+
+%s`, NATSServerVersion, nd.name, len(all), nd.name, nd.client, nd.monitor, strconv.Quote(nd.store()),
+		clusterName, nd.route, strings.Join(routes, ", "), auth)
+	if err := os.WriteFile(nd.conf(), []byte(conf), 0o600); err != nil { // password hashes
 		return fmt.Errorf("nats node %s: write config: %w", nd.name, err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 )
@@ -57,7 +58,24 @@ func TestNATSClusterKillRestartWipe(t *testing.T) {
 		t.Errorf("the nodes name different meta leaders: %v", leaders)
 	}
 
-	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if nc, err := nats.Connect(c.URL(), nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("the cluster accepted a connection without credentials")
+	}
+	// A user added while the cluster runs is taken by every node.
+	late, err := c.NATSUser(bus.RoleWorker, "late", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Nodes() {
+		nc, err := nats.Connect(c.NodeURL(i), nats.UserInfo(late.User, late.Password.Reveal()), nats.NoReconnect())
+		if err != nil {
+			t.Fatalf("node %s: the user added at run time: %v", c.Name(i), err)
+		}
+		nc.Close()
+	}
+	admin := c.NATSConfig()
+	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.UserInfo(admin.User, admin.Password.Reveal()))
 	if err != nil {
 		t.Fatal(err)
 	}

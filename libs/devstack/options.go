@@ -27,6 +27,10 @@ type Options struct {
 	// Stack.Add and Stack.Restart keep it. It has no effect on a Postgres
 	// given by $SPOOL_PG_DSN.
 	Durable bool
+	// NATSTLS makes the NATS server require TLS, with a certificate
+	// signed by a CA generated for the stack (Stack.NATSUser gives its
+	// file as TLSCA). Authorization is on either way.
+	NATSTLS bool
 	// Collector starts an OpenTelemetry Collector (spool-otelcol, from
 	// `make otelcol`) receiving OTLP/HTTP and writing it to Dir/otel.
 	Collector bool

@@ -102,11 +102,14 @@ func (s *Stack) Restart(ctx context.Context, part string) error {
 	}
 	switch part {
 	case PartNATS:
-		n, err := startNATS(ctx, s.dir, port, s.log)
+		n, err := startNATS(ctx, s.dir, port, s.auth, s.tls, s.log)
 		if err != nil {
 			return fmt.Errorf("devstack: restart: %w", err)
 		}
 		s.nats = n
+		if err := s.declare(ctx); err != nil { // after a Wipe, the store is empty
+			return fmt.Errorf("devstack: restart: %w", err)
+		}
 	case PartPostgres:
 		p, err := startPostgres(ctx, s.find, s.dir, port, s.log)
 		if err != nil {

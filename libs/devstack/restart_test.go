@@ -23,6 +23,8 @@ func TestKillRestartWipe(t *testing.T) {
 	defer cancel()
 	s := devstacktest.Private(t, devstacktest.NATS, devstacktest.Postgres, devstacktest.MinIO)
 	natsURL, dsn, s3 := s.NATSURL, s.PGDSN, s.S3Endpoint
+	admin := s.NATSConfig()
+	asAdmin := nats.UserInfo(admin.User, admin.Password.Reveal())
 
 	sql := func(q string) string {
 		t.Helper()
@@ -37,7 +39,7 @@ func TestKillRestartWipe(t *testing.T) {
 	sql("begin; set local synchronous_commit = on; create table kept (n int); insert into kept values (7); commit")
 
 	stream := func() error {
-		nc, err := nats.Connect(natsURL)
+		nc, err := nats.Connect(natsURL, asAdmin)
 		if err != nil {
 			return err
 		}
@@ -50,7 +52,7 @@ func TestKillRestartWipe(t *testing.T) {
 		return err
 	}
 	{
-		nc, err := nats.Connect(natsURL)
+		nc, err := nats.Connect(natsURL, asAdmin)
 		if err != nil {
 			t.Fatal(err)
 		}

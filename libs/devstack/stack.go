@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/spoolvideo/spool/libs/bus"
 )
 
 // Part names, as keys of StartupTimes and in log messages.
@@ -38,6 +40,9 @@ type Stack struct {
 	log     *slog.Logger
 	find    finder
 	nats    *natsServer
+	auth    *natsAuth // the users of NATS, generated at start-up
+	tls     *natsTLS  // when NATS requires TLS
+	admin   *bus.Bus  // declares the topology, and again after a loss
 	pg      *postgresServer
 	minio   *minioServer
 	otel    *collectorServer
@@ -62,11 +67,24 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 func newStack(opts Options) (*Stack, error) {
 	s := &Stack{dir: opts.Dir, log: opts.logger(), find: newFinder(), times: map[string]time.Duration{}, ports: map[string]int{}}
+	auth, err := newNATSAuth()
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	s.auth = auth
 	dir, temp, err := dataDir(s.dir, "spool-devstack-")
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	s.dir, s.temp = dir, temp
+	if opts.NATSTLS {
+		if s.tls, err = newNATSTLS(filepath.Join(dir, "nats-tls")); err != nil {
+			if s.temp {
+				os.RemoveAll(s.dir)
+			}
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+	}
 	if err := markDurable(s.dir, opts.Durable); err != nil {
 		if s.temp {
 			os.RemoveAll(s.dir)
@@ -136,7 +154,7 @@ func (s *Stack) Add(ctx context.Context, opts Options) error {
 		}()
 	}
 	if opts.NATS && s.nats == nil {
-		run(0, func() (err error) { nats, err = startNATS(ctx, s.dir, opts.NATSPort, s.log); return err })
+		run(0, func() (err error) { nats, err = startNATS(ctx, s.dir, opts.NATSPort, s.auth, s.tls, s.log); return err })
 	}
 	if opts.Postgres && s.pg == nil {
 		run(1, func() (err error) { pg, err = startPostgres(ctx, s.find, s.dir, opts.PGPort, s.log); return err })
@@ -172,6 +190,9 @@ func (s *Stack) Add(ctx context.Context, opts Options) error {
 	}
 	if nats != nil {
 		s.nats, s.NATSURL, s.times[PartNATS] = nats, nats.url, took[0]
+		if err := s.declare(ctx); err != nil {
+			return errors.Join(err, nats.stop())
+		}
 	}
 	if pg != nil {
 		s.pg, s.PGDSN, s.times[PartPostgres] = pg, pg.dsn, took[1]
@@ -200,14 +221,15 @@ func (s *Stack) StartupTimes() map[string]time.Duration {
 }
 
 // Env returns the SPOOL_* variables, as "NAME=value", that point libs/config
-// at the parts (a part that Kill ended keeps its address), and the OTEL_* ones that point telemetry at the
+// at the parts, as the admin user of NATS (ServiceEnv gives a service's) (a part that Kill ended keeps its address), and the OTEL_* ones that point telemetry at the
 // collector when it runs.
 func (s *Stack) Env() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var env []string
 	if s.NATSURL != "" {
-		env = append(env, "SPOOL_NATS_URL="+s.NATSURL)
+		c, _, _ := s.auth.config(s.NATSURL, s.tlsCA(), bus.RoleAdmin, "", "")
+		env = append(env, natsEnv(c)...)
 	}
 	if s.PGDSN != "" {
 		env = append(env, "SPOOL_PG_DSN="+s.PGDSN)
@@ -242,6 +264,9 @@ func (s *Stack) Stop() error {
 	stop := func(i int, f func() error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = f() }()
+	}
+	if s.admin != nil {
+		s.admin.Conn().Close() // no drain: the server may be gone
 	}
 	if s.nats != nil {
 		stop(0, s.nats.stop)

@@ -34,7 +34,9 @@ func Connect(t testing.TB, ackWait time.Duration) Clients {
 func ConnectTo(t testing.TB, st *devstack.Stack, ackWait time.Duration) Clients {
 	t.Helper()
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL, AckWait: ackWait})
+	cfg := st.NATSConfig() // the admin: the test may do anything
+	cfg.AckWait = ackWait
+	b, err := bus.Connect(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,4 +54,15 @@ func ConnectTo(t testing.TB, st *devstack.Stack, ackWait time.Duration) Clients 
 		t.Fatal(err)
 	}
 	return Clients{Stack: st, Bus: b, Store: s, Blob: bl}
+}
+
+// ServiceEnv is st.ServiceEnv(role, pool, worker): the variables of a
+// service process connecting as its own NATS role; an error fails t.
+func ServiceEnv(t testing.TB, st *devstack.Stack, role bus.Role, pool, worker string) []string {
+	t.Helper()
+	env, err := st.ServiceEnv(role, pool, worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }

@@ -28,7 +28,7 @@ func TestRequireAddsPartsToOneStack(t *testing.T) {
 	if first.PGDSN == "" {
 		t.Errorf("PGDSN empty after Require(Postgres)")
 	}
-	if got := first.Env(); len(got) != 2 {
-		t.Errorf("Env() = %q, want the 2 variables of NATS and Postgres", got)
+	if got := first.Env(); len(got) != 4 {
+		t.Errorf("Env() = %q, want the 4 variables of NATS (URL, user, password) and Postgres", got)
 	}
 }

@@ -71,7 +71,7 @@ func setup(ctx context.Context, pool string, window int, durable bool) (*rig, er
 		return nil, err
 	}
 	r := &rig{stack: st}
-	if r.bus, err = bus.Connect(ctx, config.NATS{URL: st.NATSURL}); err != nil {
+	if r.bus, err = bus.Connect(ctx, st.NATSConfig()); err != nil {
 		_ = st.Stop()
 		return nil, err
 	}

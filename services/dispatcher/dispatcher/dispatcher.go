@@ -49,7 +49,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, s *store.Store, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	if err := b.Declare(ctx); err != nil {
+	if err := b.Await(ctx); err != nil {
 		return nil, err
 	}
 	for _, p := range cat.Pools.Names() {

@@ -47,7 +47,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	st := devstacktest.Require(t, devstacktest.NATS, devstacktest.Postgres)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	b, err := bus.Connect(ctx, st.NATSConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestTwoDispatchersRedriveOnce(t *testing.T) {
 	}
 	t.Cleanup(s.Close)
 	connect := func() *bus.Bus {
-		b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+		b, err := bus.Connect(ctx, st.NATSConfig())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func privateGateway(t *testing.T) (*devstack.Stack, *store.Store, *httptest.Serv
 	t.Helper()
 	st := devstacktest.Private(t, devstacktest.NATS, devstacktest.Postgres)
 	ctx := context.Background()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL}, bus.WithReconnectWait(100*time.Millisecond))
+	b, err := bus.Connect(ctx, st.NATSConfig(), bus.WithReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestGenerate202WhenNATSIsDown(t *testing.T) {
 	if err := st.Restart(ctx, devstack.PartNATS); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	b, err := bus.Connect(ctx, st.NATSConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

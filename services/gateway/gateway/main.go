@@ -22,7 +22,7 @@ func Main(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	defer p.Close()
-	if err := p.Bus.Declare(ctx); err != nil {
+	if err := p.Bus.Await(ctx); err != nil {
 		return err
 	}
 	g, err := New(*cfg, p.Bus, p.Store, p.Blob, p.Log)

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/media"
 )
@@ -123,8 +124,12 @@ func Run(ctx context.Context, o Options) (Upload, error) {
 	if err != nil {
 		return Upload{}, err
 	}
+	env, err := stack.ServiceEnv(bus.RoleGateway, "", "")
+	if err != nil {
+		return Upload{}, err
+	}
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(append(os.Environ(), stack.Env()...), "SPOOL_LOG_LEVEL=warn", "SPOOL_GATEWAY_DEV=true", "SPOOL_GATEWAY_ADDR="+addr)
+	cmd.Env = append(append(os.Environ(), env...), "SPOOL_LOG_LEVEL=warn", "SPOOL_GATEWAY_DEV=true", "SPOOL_GATEWAY_ADDR="+addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return Upload{}, fmt.Errorf("start spool-gateway: %w", err)

@@ -89,13 +89,14 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 
 // rig is the running stack, NATS, fleet and this process's clients.
 type rig struct {
-	stack *devstack.Stack
-	nats  natsNodes
-	fleet *fleet
-	bus   *bus.Bus
-	store *store.Store
-	blob  *blob.Store
-	dir   string
+	stack  *devstack.Stack
+	nats   natsNodes
+	fleet  *fleet
+	bus    *bus.Bus // the admin
+	client *bus.Bus // the client role: submits jobs
+	store  *store.Store
+	blob   *blob.Store
+	dir    string
 }
 
 func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
@@ -120,7 +121,18 @@ func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
 	if err := errors.Join(serr, nerr); err != nil {
 		return r, err
 	}
-	if r.bus, err = bus.Connect(ctx, config.NATS{URL: r.nats.URL(), Name: "spool-chaos", Replicas: natsReplicas, AckWait: ackWait}); err != nil {
+	admin := r.nats.NATSConfig() // the suite declares the topology and reads every stream
+	admin.Name, admin.Replicas, admin.AckWait = "spool-chaos", natsReplicas, ackWait
+	if r.bus, err = bus.Connect(ctx, admin); err != nil {
+		return r, err
+	}
+	// Jobs published over NATS go out as the submit-only client role.
+	client, err := r.nats.NATSUser(bus.RoleClient, "", "")
+	if err != nil {
+		return r, err
+	}
+	client.Name = "spool-chaos-client"
+	if r.client, err = bus.Connect(ctx, client); err != nil {
 		return r, err
 	}
 	if r.store, err = store.Open(ctx, config.Postgres{DSN: config.Secret(r.stack.PGDSN), MaxConns: 4}); err != nil {
@@ -133,9 +145,8 @@ func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
 		return r, err
 	}
 	// The streams, consumers and buckets are declared once before the
-	// services start, as an administrator would: each service declares
-	// them again at start-up, which on a loaded machine may outlast the
-	// client's request timeout while eleven of them do it at once.
+	// services start, by the admin: the services' users may not manage
+	// streams, and wait for them (bus.Await).
 	dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer dcancel()
 	if err := poll(dctx, 2*time.Minute, time.Second, "the streams declared", func(ctx context.Context) error {
@@ -153,7 +164,7 @@ func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
 		if err != nil {
 			return err
 		}
-		_, err = kv.Get(ctx, worker)
+		_, err = kv.Get(ctx, pool+"."+worker)
 		return err
 	})
 	return r, err
@@ -175,7 +186,7 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 	for _, j := range first {
 		j.size(4 + int(3*(j.Weight-0.5)))
 	}
-	d := &driver{o: o, gateway: r.fleet.gateway, js: r.bus.JetStream(), st: r.store}
+	d := &driver{o: o, gateway: r.fleet.gateway, js: r.client.JetStream(), st: r.store}
 	d.submitAll(ctx, first, 0, nil)
 	warm := 0
 	for _, j := range first {
@@ -298,6 +309,9 @@ func (r *rig) stop() error {
 	}
 	if r.bus != nil {
 		errs = append(errs, r.bus.Close())
+	}
+	if r.client != nil {
+		errs = append(errs, r.client.Close())
 	}
 	if r.store != nil {
 		r.store.Close()

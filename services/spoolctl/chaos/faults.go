@@ -70,7 +70,7 @@ func (k *monkey) held(ctx context.Context, worker string) []string {
 	if err != nil {
 		return nil
 	}
-	e, err := kv.Get(ctx, worker)
+	e, err := kv.Get(ctx, pool+"."+worker)
 	if err != nil {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 )
 
@@ -204,7 +205,12 @@ func (f *fleet) startWorker(env []string, special bool) (*member, error) {
 // launch starts m's process and supervises it.
 func (f *fleet) launch(m *member) (*member, error) {
 	bin := filepath.Join(f.o.Bin, "spool-"+string(m.role))
-	env := append(slices.Clone(f.common), m.env...)
+	user, err := f.nats.NATSUser(bus.Role(m.role), pool, "") // each service as its own role
+	if err != nil {
+		return nil, fmt.Errorf("chaos: start %s: %w", m.name, err)
+	}
+	env := append(slices.Clone(f.common), "SPOOL_NATS_USER="+user.User, "SPOOL_NATS_PASSWORD="+user.Password.Reveal())
+	env = append(env, m.env...)
 	svc, err := devstack.StartService(m.name, bin, nil, env, filepath.Join(f.dir, "logs", m.name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("chaos: start %s: %w", m.name, err)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 )
 
@@ -23,6 +25,9 @@ type natsNodes interface {
 	Wipe(i int) error
 	Restart(ctx context.Context, i int) error
 	Stop() error
+	// NATSConfig is the admin's client configuration; NATSUser a role's.
+	NATSConfig() config.NATS
+	NATSUser(role bus.Role, pool, worker string) (config.NATS, error)
 }
 
 // startNATS starts three nats-server processes forming one cluster, with

@@ -138,7 +138,7 @@ func setupStack(ctx context.Context, durable bool) (*rig, error) {
 	}
 	r := &rig{st: st}
 	r.stops = append(r.stops, func() { _ = st.Stop() })
-	if r.bus, err = bus.Connect(ctx, config.NATS{URL: st.NATSURL}); err != nil {
+	if r.bus, err = bus.Connect(ctx, st.NATSConfig()); err != nil {
 		r.close()
 		return nil, err
 	}

@@ -41,7 +41,6 @@ func startFleet(ctx context.Context, st *devstack.Stack, b *bus.Bus, o Options, 
 	if err != nil {
 		return nil, err
 	}
-	common := append(st.Env(), "SPOOL_LOG_LEVEL=warn")
 	specs := []struct {
 		name string
 		env  []string
@@ -60,7 +59,12 @@ func startFleet(ctx context.Context, st *devstack.Stack, b *bus.Bus, o Options, 
 			f.stop()
 			return nil, fmt.Errorf("loadbench: %s: %w (run make build)", bin, err)
 		}
-		svc, err := devstack.StartService(s.name, bin, nil, append(append([]string{}, common...), s.env...),
+		env, err := st.ServiceEnv(bus.Role(s.name), pool, "") // each service as its own NATS role
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		svc, err := devstack.StartService(s.name, bin, nil, append(append(env, "SPOOL_LOG_LEVEL=warn"), s.env...),
 			filepath.Join(dir, s.name+".log"))
 		if err != nil {
 			f.stop()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/store"
+	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
 func post(t *testing.T, url, body string) map[string]any {
@@ -70,7 +71,7 @@ func TestHTTPSubmitEqualsOracleAndCancel(t *testing.T) {
 		t.Fatalf("after the cancel: %d then %d of %d segments done, final %q", j.SegmentsDone, after.SegmentsDone, after.SegmentsTotal, after.FinalKey)
 	}
 	kv, _ := sys.Bus.Workers(ctx)
-	e, err := kv.Get(ctx, "systest")
+	e, err := kv.Get(ctx, systest.Pool+".systest")
 	if err == nil && strings.Contains(string(e.Value()), "http-cancel/") {
 		t.Fatal("a worker still holds a task of the cancelled job")
 	}

@@ -26,7 +26,7 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 	procs := map[string]*exec.Cmd{}
 	for i := range 3 {
 		id := fmt.Sprintf("kw%d", i)
-		procs[id] = startWorkerProcess(t, bin, id, append(sys.Stack.Env(), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
+		procs[id] = startWorkerProcess(t, bin, id, append(devstacktest.ServiceEnv(t, sys.Stack, bus.RoleWorker, pool, id), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
 			"SPOOL_WORKER_BACKEND=ref", "SPOOL_WORKER_HEARTBEAT=500ms", "SPOOL_WORKER_REGISTER_EVERY=100ms",
 			"SPOOL_NATS_ACK_WAIT="+ackWait.String(), "SPOOL_LOG_LEVEL=warn")...)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
-	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/jobspec"
@@ -64,7 +63,7 @@ func newLossSystem(t *testing.T) *lossSystem {
 // connect is a connection of one service.
 func (ls *lossSystem) connect(t *testing.T) *bus.Bus {
 	t.Helper()
-	b, err := bus.Connect(context.Background(), config.NATS{URL: ls.st.NATSURL}, bus.WithTopology(ls.topo), bus.WithReconnectWait(100*time.Millisecond))
+	b, err := bus.Connect(context.Background(), ls.st.NATSConfig(), bus.WithTopology(ls.topo), bus.WithReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

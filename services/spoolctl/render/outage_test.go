@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
@@ -116,7 +117,7 @@ func startWorkers(t *testing.T, sys *system, n int, env ...string) {
 	bin := devstacktest.Binary(t, "../../worker/cmd/spool-worker")
 	for i := range n {
 		id := fmt.Sprintf("outage-w%d", i)
-		startWorkerProcess(t, bin, id, append(append(sys.Stack.Env(), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
+		startWorkerProcess(t, bin, id, append(append(devstacktest.ServiceEnv(t, sys.Stack, bus.RoleWorker, pool, id), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+pool,
 			"SPOOL_WORKER_BACKEND=ref", "SPOOL_LOG_LEVEL=warn"), env...)...)
 	}
 	kv, err := sys.Bus.Workers(context.Background())

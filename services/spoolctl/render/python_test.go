@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/realpart"
@@ -54,7 +55,7 @@ func TestPythonWorkersEqualOracle(t *testing.T) {
 	sys := &system{systest.StartPools(t, 0, 0, jobspec.Pools{{Name: pyPool, Models: []string{tinyModel}}})}
 	bin := devstacktest.Binary(t, "../../worker/cmd/spool-worker")
 	for i := range 2 {
-		startWorkerProcess(t, bin, fmt.Sprint(i), append(sys.Stack.Env(), fmt.Sprintf("SPOOL_WORKER_ID=py%d-%s", i, run),
+		startWorkerProcess(t, bin, fmt.Sprint(i), append(devstacktest.ServiceEnv(t, sys.Stack, bus.RoleWorker, pyPool, ""), fmt.Sprintf("SPOOL_WORKER_ID=py%d-%s", i, run),
 			"SPOOL_WORKER_POOL="+pyPool, "SPOOL_WORKER_BACKEND=python", "SPOOL_WORKER_MODELS="+tinyModel,
 			"SPOOL_WORKER_PLUGIN_DIR="+py.plugins, "SPOOL_WORKER_MODELS_DIR="+py.models,
 			"SPOOL_WORKER_BACKEND_PARAMS=path="+py.modules, "HF_HUB_OFFLINE=1",

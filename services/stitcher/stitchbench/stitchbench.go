@@ -96,7 +96,7 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 		return Stitch{}, err
 	}
 	defer st.Stop()
-	b, err := bus.Connect(ctx, config.NATS{URL: st.NATSURL})
+	b, err := bus.Connect(ctx, st.NATSConfig())
 	if err != nil {
 		return Stitch{}, err
 	}
@@ -210,8 +210,12 @@ func Run(ctx context.Context, o Options) (Stitch, error) {
 	// The stitcher starts on a backlog of segments-1 committed segments,
 	// so that appending runs at the stitcher's pace; it runs as its own
 	// process, for its RSS.
+	env, err := st.ServiceEnv(bus.RoleStitcher, "", "")
+	if err != nil {
+		return Stitch{}, err
+	}
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(append(os.Environ(), st.Env()...), "SPOOL_LOG_LEVEL=warn", "SPOOL_STITCHER_ID=bench")
+	cmd.Env = append(append(os.Environ(), env...), "SPOOL_LOG_LEVEL=warn", "SPOOL_STITCHER_ID=bench")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return Stitch{}, fmt.Errorf("start spool-stitcher: %w", err)

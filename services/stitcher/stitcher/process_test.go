@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
@@ -46,7 +47,7 @@ func TestKilledStitcherProcessResumes(t *testing.T) {
 	procs := map[string]*exec.Cmd{}
 	start := func(id string) *exec.Cmd {
 		cmd := exec.Command(devstacktest.Binary(t, "../cmd/spool-stitcher"))
-		cmd.Env = append(append(os.Environ(), st.Env()...), "SPOOL_STITCHER_ID="+id, "SPOOL_STITCHER_CODEC=lossless",
+		cmd.Env = append(append(os.Environ(), devstacktest.ServiceEnv(t, st, bus.RoleStitcher, "", "")...), "SPOOL_STITCHER_ID="+id, "SPOOL_STITCHER_CODEC=lossless",
 			"SPOOL_STITCHER_LEASE=2s", "SPOOL_STITCHER_SWEEP_EVERY=500ms", "SPOOL_LOG_LEVEL=warn")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {

@@ -71,7 +71,7 @@ func New(cfg Config, b *bus.Bus, st *store.Store, bl *blob.Store, log *slog.Logg
 // (a message lost, NATS's whole store lost): it appends what Postgres says
 // is committed. A consumer found missing is declared again.
 func (s *Stitcher) Run(ctx context.Context) error {
-	if err := s.bus.Declare(ctx); err != nil {
+	if err := s.bus.Await(ctx); err != nil {
 		return err
 	}
 	c, err := s.bus.Consumer(ctx, bus.StreamResults, bus.ConsumerStitcher)

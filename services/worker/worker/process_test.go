@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -31,7 +32,7 @@ type process struct {
 func (e *env) startProcess(t *testing.T, id string, extra ...string) *process {
 	t.Helper()
 	cmd := exec.Command(devstacktest.Binary(t, "../cmd/spool-worker"))
-	cmd.Env = append(append(os.Environ(), e.st.Env()...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+e.pool,
+	cmd.Env = append(append(os.Environ(), devstacktest.ServiceEnv(t, e.st, bus.RoleWorker, e.pool, id)...), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+e.pool,
 		"SPOOL_WORKER_BACKEND=ref", "SPOOL_WORKER_HEARTBEAT=500ms", "SPOOL_WORKER_REGISTER_EVERY=200ms",
 		"SPOOL_NATS_ACK_WAIT="+ackWait.String(), "SPOOL_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, extra...)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
 )
 
@@ -68,6 +69,10 @@ func (w *Worker) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	key, err := bus.WorkerKey(w.cfg.Pool, w.cfg.ID)
+	if err != nil {
+		return err
+	}
 	started := time.Now()
 	put := func() {
 		data, err := proto.Marshal(w.info(started))
@@ -76,9 +81,9 @@ func (w *Worker) register(ctx context.Context) error {
 			// the next, which registers again once NATS is back.
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(w.cfg.Register, time.Second))
 			defer cancel()
-			_, err = kv.Put(pctx, w.cfg.ID, data)
+			_, err = kv.Put(pctx, key, data)
 			if err != nil && w.bus.Heal(pctx, err) { // the bucket was missing (NATS lost its store)
-				_, err = kv.Put(pctx, w.cfg.ID, data)
+				_, err = kv.Put(pctx, key, data)
 			}
 		}
 		if err != nil {
@@ -101,7 +106,7 @@ func (w *Worker) register(ctx context.Context) error {
 			put()
 			last = time.Now()
 		case <-ctx.Done():
-			if err := kv.Delete(context.WithoutCancel(ctx), w.cfg.ID); err != nil {
+			if err := kv.Delete(context.WithoutCancel(ctx), key); err != nil {
 				w.log.Warn("deregister", "err", err)
 			}
 			return nil

@@ -153,7 +153,7 @@ func TestVoidStopsAWaitingSlot(t *testing.T) {
 	}
 	held := job + "/1/1"
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if en, err := kv.Get(ctx, id); err == nil {
+		if en, err := kv.Get(ctx, e.pool+"."+id); err == nil {
 			if info, err := bus.DecodeWorkerInfo(en.Value()); err == nil && slices.Contains(info.CurrentTasks, held) {
 				break
 			}

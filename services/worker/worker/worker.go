@@ -111,8 +111,11 @@ func New(cfg Config, b *bus.Bus, bl *blob.Store, gpus *gpu.Manager, log *slog.Lo
 	if cfg.Node == "" {
 		cfg.Node = host
 	}
-	if cfg.ID == "" {
-		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	if cfg.ID == "" { // a registry key: no dots (a host name's domain)
+		cfg.ID = fmt.Sprintf("%s-%d", strings.ReplaceAll(host, ".", "-"), os.Getpid())
+	}
+	if _, err := bus.WorkerKey(cfg.Pool, cfg.ID); err != nil {
+		return nil, fmt.Errorf("worker: SPOOL_WORKER_ID / SPOOL_WORKER_POOL: %w", err)
 	}
 
 	w := &Worker{cfg: cfg, log: log, bus: b, blob: bl, node: cfg.Node, gpus: gpus, running: map[string]map[string]context.CancelFunc{},
@@ -181,7 +184,7 @@ func (w *Worker) Close() {
 // other slots drain as on a cancel of ctx, deregisters and returns an
 // error wrapping ErrEngineWedged.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.bus.Declare(ctx); err != nil { // idempotent: streams, consumers, the workers bucket
+	if err := w.bus.Await(ctx); err != nil { // the admin's streams, consumers and buckets
 		return stoppedOr(ctx, err)
 	}
 	c, err := w.bus.DeclarePool(ctx, w.cfg.Pool)

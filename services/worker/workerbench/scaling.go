@@ -264,7 +264,11 @@ func (r *rig) waitJobDone(ctx context.Context, id string, n int, limit time.Dura
 // admitting window segments at once, and waits until it asks for
 // submissions.
 func (r *rig) startDispatcher(ctx context.Context, bins scaleBinaries, window int) (*devstack.Service, error) {
-	env := append(r.stack.Env(), "SPOOL_DISPATCHER_POOLS="+r.pool+":ref,sim", "SPOOL_DISPATCHER_POOL_WINDOW="+strconv.Itoa(window),
+	env, err := r.stack.ServiceEnv(bus.RoleDispatcher, "", "")
+	if err != nil {
+		return nil, err
+	}
+	env = append(env, "SPOOL_DISPATCHER_POOLS="+r.pool+":ref,sim", "SPOOL_DISPATCHER_POOL_WINDOW="+strconv.Itoa(window),
 		"SPOOL_DISPATCHER_RECONCILE_EVERY=1h", "SPOOL_DISPATCHER_RUNNING_STALE=1h", "SPOOL_DISPATCHER_QUEUED_STALE=1h",
 		"SPOOL_DISPATCHER_SEGMENT_DEADLINE=1h", "SPOOL_DISPATCHER_RETRY_BACKOFF=1s", "SPOOL_RETENTION_INTERVAL=0",
 		"SPOOL_PG_MAX_CONNS=16", "SPOOL_LOG_LEVEL=warn")
@@ -306,7 +310,11 @@ func (r *rig) startWorkers(ctx context.Context, bins scaleBinaries, p scalePoint
 			slots++
 		}
 		id := fmt.Sprintf("scale-%d-%d", p.n, i)
-		env := append(r.stack.Env(), "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+r.pool,
+		env, err := r.stack.ServiceEnv(bus.RoleWorker, r.pool, "")
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "SPOOL_WORKER_ID="+id, "SPOOL_WORKER_POOL="+r.pool,
 			"SPOOL_WORKER_BACKEND=sim", "SPOOL_WORKER_BACKEND_PARAMS=step_ms="+stepMS, "SPOOL_WORKER_SLOTS="+strconv.Itoa(slots),
 			"SPOOL_WORKER_ENCODER=discard", "SPOOL_LOG_LEVEL=warn", "SPOOL_WORKER_REGISTER_EVERY=200ms")
 		w, err := devstack.StartService(id, bins.worker, nil, env, filepath.Join(r.stack.Dir(), id+".log"))
@@ -326,7 +334,7 @@ func (r *rig) startWorkers(ctx context.Context, bins scaleBinaries, p scalePoint
 	for i := range p.procs {
 		id := fmt.Sprintf("scale-%d-%d", p.n, i)
 		for {
-			e, err := kv.Get(ctx, id)
+			e, err := kv.Get(ctx, r.pool+"."+id)
 			var info spoolv1.WorkerInfo
 			if err == nil && proto.Unmarshal(e.Value(), &info) == nil && int(info.Slots) == ids[id] {
 				break

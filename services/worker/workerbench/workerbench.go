@@ -91,7 +91,7 @@ func setupStack(ctx context.Context, pool string) (r *rig, err error) {
 			r.close()
 		}
 	}()
-	if r.bus, err = bus.Connect(ctx, config.NATS{URL: st.NATSURL}); err != nil {
+	if r.bus, err = bus.Connect(ctx, st.NATSConfig()); err != nil {
 		return nil, err
 	}
 	r.stops = append(r.stops, func() { _ = r.bus.Close() })
