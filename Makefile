@@ -180,7 +180,7 @@ $(BIN)/spool-otelcol: deploy/otel/builder.yaml $(wildcard deploy/otel/statusutil
 	  mkdir -p $$cache && mv deploy/otel/build/spool-otelcol $$cache/ && rm -rf deploy/otel/build; fi; \
 	flock $(BIN)/.spool-otelcol.lock sh -c "cp -f $$cache/spool-otelcol $@.tmp && mv -f $@.tmp $@"
 
-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/nats-server ## install the pinned code generators and nats-server (the devstack's NATS cluster)
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/nats-server $(BIN)/nats ## install the pinned code generators, nats-server (the devstack's NATS cluster) and the nats CLI (the README's `nats pub`)
 
 # `make test` runs Helm's linter through its Go SDK (deploy/helm); this runs
 # the helm binary itself, built once from the module proxy (about a minute).
@@ -212,6 +212,12 @@ $(BIN)/minio: Makefile
 # when asked), then in .spool/bin.
 $(BIN)/nats-server: Makefile
 	$(call install-tool,nats-server,github.com/nats-io/nats-server/v2,$(NATS_SERVER_VERSION))
+
+# The nats CLI of the README's examples (`nats pub spool.jobs.submit …`), which
+# a test runs as written with the credentials `spoolctl dev` prints.
+NATS_CLI_VERSION := v0.5.0
+$(BIN)/nats: Makefile
+	$(call install-tool,nats,github.com/nats-io/natscli/nats,$(NATS_CLI_VERSION))
 
 build: $(PLAYER) ## compile every module and write every binary (each cmd/*) to bin/
 	@$(MAKE) --no-print-directory -C libs/infer sources-hash

@@ -44,7 +44,7 @@ func TestKilledWorkerEqualsOracle(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for victim == "" && time.Now().Before(deadline) {
 		for id := range procs {
-			e, err := kv.Get(context.Background(), id)
+			e, err := kv.Get(context.Background(), pool+"."+id)
 			if err != nil {
 				continue
 			}

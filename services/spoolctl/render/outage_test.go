@@ -127,7 +127,7 @@ func startWorkers(t *testing.T, sys *system, n int, env ...string) {
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		registered := 0
 		for i := range n {
-			if _, err := kv.Get(context.Background(), fmt.Sprintf("outage-w%d", i)); err == nil {
+			if _, err := kv.Get(context.Background(), fmt.Sprintf("%s.outage-w%d", pool, i)); err == nil {
 				registered++
 			}
 		}

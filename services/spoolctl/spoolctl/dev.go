@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/jobspec"
@@ -136,26 +137,53 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	defer c.Close()
 	log := c.Log
+	// Each service connects as its own NATS user, with its role's
+	// permissions only, as in a deployment (c.Bus is the admin's).
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	as := func(role bus.Role, pool string) (*bus.Bus, error) {
+		cfg, err := st.NATSUser(role, pool, "")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Name = "spoolctl-dev-" + string(role)
+		b, err := bus.Connect(ctx, cfg, bus.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { _ = b.Close() })
+		return b, nil
+	}
+	buses := map[bus.Role]*bus.Bus{}
+	for _, r := range []bus.Role{bus.RoleDispatcher, bus.RoleStitcher, bus.RoleWorker, bus.RoleGateway} {
+		if buses[r], err = as(r, pool.Name); err != nil {
+			return err
+		}
+	}
 	var runs []func(context.Context) error
 	d, err := dispatcher.New(ctx, dispatcher.Config{Catalog: models, Pools: pools, MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: 10 * time.Second, RunningStale: 90 * time.Second, QueuedStale: 5 * time.Minute, PoolWindow: 32, LiveAhead: 3,
-		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, c.Bus, c.Store, log, dispatcher.WithBlob(c.Blob))
+		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, buses[bus.RoleDispatcher], c.Store, log, dispatcher.WithBlob(c.Blob))
 	if err != nil {
 		return err
 	}
 	sti, err := stitcher.New(stitcher.Config{ID: "dev", PartSize: 8 << 20, OpenJobs: 4, Parallel: 4, Lease: 30 * time.Second,
-		LiveWindow: 10, Codec: "h264", Sweep: 10 * time.Second}, c.Bus, c.Store, c.Blob, log)
+		LiveWindow: 10, Codec: "h264", Sweep: 10 * time.Second}, buses[bus.RoleStitcher], c.Store, c.Blob, log)
 	if err != nil {
 		return err
 	}
 	wk, err := worker.New(worker.Config{ID: "dev", Pool: pool.Name, Catalog: models, Models: pool.Models, Slots: *slots, Heartbeat: 10 * time.Second,
 		Params: ef.engineParams(cat, pool.Models), PluginDir: plugins, ModelsDir: modelsDir},
-		c.Bus, c.Blob, nil, log)
+		buses[bus.RoleWorker], c.Blob, nil, log)
 	if err != nil {
 		return err
 	}
 	defer wk.Close()
-	g, err := gateway.New(gateway.Config{Dev: true, Catalog: models, Pools: pools, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, log)
+	g, err := gateway.New(gateway.Config{Dev: true, Catalog: models, Pools: pools, MaxBody: 1 << 20}, buses[bus.RoleGateway], c.Store, c.Blob, log)
 	if err != nil {
 		return err
 	}
@@ -194,7 +222,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		fmt.Fprintf(stdout, "  metrics  http://%s/metrics\n", *metrics)
 	}
 	fmt.Fprint(stdout, "\nFor other shells:\n")
-	for _, kv := range append(st.Env(), "SPOOL_GATEWAY_URL="+url) {
+	exports, err := devExports(st, url)
+	if err != nil {
+		return err
+	}
+	for _, kv := range exports {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(stdout, "  export %s='%s'\n", k, v)
 	}
@@ -240,6 +272,26 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 
 // demoFor is the demo spec for model: the same timeline and length, at the
 // model's default resolution.
+// devExports are the export lines for other shells: the stack's
+// variables with, for NATS, not the admin but the submit-only client role,
+// both as SPOOL_NATS_* and as the nats CLI's NATS_URL, NATS_USER and
+// NATS_PASSWORD (so that `nats pub spool.jobs.submit …` works as it is).
+func devExports(st *devstack.Stack, gateway string) ([]string, error) {
+	client, err := st.NATSUser(bus.RoleClient, "", "")
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range st.Env() {
+		if !strings.HasPrefix(kv, "SPOOL_NATS_") {
+			env = append(env, kv)
+		}
+	}
+	return append([]string{"SPOOL_NATS_URL=" + client.URL, "SPOOL_NATS_USER=" + client.User, "SPOOL_NATS_PASSWORD=" + client.Password.Reveal(),
+		"NATS_URL=" + client.URL, "NATS_USER=" + client.User, "NATS_PASSWORD=" + client.Password.Reveal()},
+		append(env, "SPOOL_GATEWAY_URL="+gateway)...), nil
+}
+
 func demoFor(spec []byte, model string) ([]byte, error) {
 	var v map[string]any
 	if err := json.Unmarshal(spec, &v); err != nil {

@@ -68,7 +68,7 @@ func (e *env) heldBy(t *testing.T, job string, idx int, ps ...*process) *process
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, p := range ps {
-			ent, err := kv.Get(context.Background(), p.id)
+			ent, err := kv.Get(context.Background(), e.pool+"."+p.id)
 			if err != nil {
 				continue
 			}

@@ -90,7 +90,7 @@ func (e *env) waitWorker(t *testing.T, id, what string, cond func(*spoolv1.Worke
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if kv, err := e.bus.Workers(context.Background()); err == nil {
-			if entry, err := kv.Get(context.Background(), id); err == nil {
+			if entry, err := kv.Get(context.Background(), e.pool+"."+id); err == nil {
 				if info, err := bus.DecodeWorkerInfo(entry.Value()); err == nil && cond(info) {
 					return
 				}

@@ -219,7 +219,7 @@ func TestWedgedPythonWorkerExits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Get(context.Background(), wedged.id); !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if _, err := kv.Get(context.Background(), e.pool+"."+wedged.id); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("the wedged worker is still registered: %v", err)
 	}
 	a := e.waitAttempt(t, job, 0, 1, stallSlack)
@@ -305,7 +305,7 @@ func TestWedgedEngineEndsRun(t *testing.T) {
 		t.Fatal("Close waits for the wedged engine")
 	}
 	kv, _ := e.bus.Workers(context.Background())
-	if _, err := kv.Get(context.Background(), id); !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if _, err := kv.Get(context.Background(), e.pool+"."+id); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("still registered: %v", err)
 	}
 	e.stalledAttempt(t, job)

@@ -163,7 +163,7 @@ func TestRegistryAndDrain(t *testing.T) {
 	})
 	kv, _ := e.bus.Workers(context.Background())
 	stop(5 * time.Second) // SIGTERM: 50 steps × 100 ms is far past the 200 ms drain
-	if _, err := kv.Get(context.Background(), "slow-"+e.pool[:6]); err == nil {
+	if _, err := kv.Get(context.Background(), e.pool+".slow-"+e.pool[:6]); err == nil {
 		t.Fatal("the worker is still registered after it stopped")
 	}
 	// Handed back at once: a fast worker picks it up and finishes the job.

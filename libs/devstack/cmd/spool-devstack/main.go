@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 )
 
@@ -47,6 +49,7 @@ func run(ctx context.Context, opts devstack.Options, natsNodes int) (err error) 
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	begin := time.Now()
 	var env []string
+	var users func(role bus.Role, pool, worker string) (config.NATS, error)
 	if natsNodes > 0 {
 		co := devstack.ClusterOptions{Nodes: natsNodes, Build: true, Logger: opts.Logger}
 		if opts.Dir != "" {
@@ -57,7 +60,21 @@ func run(ctx context.Context, opts devstack.Options, natsNodes int) (err error) 
 			return err
 		}
 		defer func() { err = errors.Join(err, c.Stop()) }()
-		env = append(env, "SPOOL_NATS_URL="+c.URL(), fmt.Sprintf("SPOOL_NATS_REPLICAS=%d", min(natsNodes, 5)))
+		// The stack is the admin of its NATS: it declares the topology
+		// the services wait for, and again after a node comes back empty.
+		admin := c.NATSConfig()
+		admin.Name, admin.Replicas = "spool-devstack", min(natsNodes, 5)
+		b, err := bus.Connect(ctx, admin, bus.WithLogger(opts.Logger))
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if err := b.Declare(ctx); err != nil {
+			return err
+		}
+		env = append(env, "SPOOL_NATS_URL="+c.URL(), "SPOOL_NATS_USER="+admin.User, "SPOOL_NATS_PASSWORD="+admin.Password.Reveal(),
+			fmt.Sprintf("SPOOL_NATS_REPLICAS=%d", admin.Replicas))
+		users = c.NATSUser
 	}
 	s, err := devstack.Start(ctx, opts)
 	if err != nil {
@@ -67,10 +84,33 @@ func run(ctx context.Context, opts devstack.Options, natsNodes int) (err error) 
 	fmt.Fprintf(os.Stderr, "# started in %v (nats %v, postgres %v, minio %v); data in %s\n",
 		time.Since(begin).Round(time.Millisecond), t[devstack.PartNATS].Round(time.Millisecond),
 		t[devstack.PartPostgres].Round(time.Millisecond), t[devstack.PartMinIO].Round(time.Millisecond), s.Dir())
+	if users == nil {
+		users = s.NATSUser
+	}
 	for _, kv := range append(env, s.Env()...) {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Printf("export %s='%s'\n", k, v)
 	}
+	// SPOOL_NATS_USER above is the admin, who may do anything. Each
+	// service should run as its own user, with its role's permissions.
+	fmt.Println("# each service as its own NATS user, with only its role's permissions:")
+	for _, svc := range []struct {
+		role bus.Role
+		bin  string
+	}{{bus.RoleDispatcher, "spool-dispatcher"}, {bus.RoleStitcher, "spool-stitcher"}, {bus.RoleGateway, "spool-gateway"},
+		{bus.RoleWorker, "spool-worker"}} {
+		u, err := users(svc.role, "default", "")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("#   SPOOL_NATS_USER='%s' SPOOL_NATS_PASSWORD='%s' bin/%s\n", u.User, u.Password.Reveal(), svc.bin)
+	}
+	client, err := users(bus.RoleClient, "", "")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# the nats CLI, as the submit-only client:\nexport NATS_URL='%s' NATS_USER='%s' NATS_PASSWORD='%s'\n",
+		client.URL, client.User, client.Password.Reveal())
 	fmt.Fprintln(os.Stderr, "# press ^C to stop")
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "# stopping")
