@@ -3,6 +3,7 @@ package bus
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,7 +26,18 @@ func authOptions(cfg config.NATS) ([]nats.Option, error) {
 		if cfg.Creds != "" {
 			return nil, fmt.Errorf("bus: %w: SPOOL_NATS_USER and SPOOL_NATS_CREDS are both set: want one way to authenticate", ErrInvalidOption)
 		}
-		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password.Reveal()), nats.CustomInboxPrefix(InboxPrefix(cfg.User)))
+		password := cfg.Password.Reveal()
+		if cfg.PasswordFile != "" {
+			if password != "" {
+				return nil, fmt.Errorf("bus: %w: SPOOL_NATS_PASSWORD and SPOOL_NATS_PASSWORD_FILE are both set: want one", ErrInvalidOption)
+			}
+			b, err := os.ReadFile(cfg.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("bus: SPOOL_NATS_PASSWORD_FILE: %w", err)
+			}
+			password = strings.TrimRight(string(b), "\r\n")
+		}
+		opts = append(opts, nats.UserInfo(cfg.User, password), nats.CustomInboxPrefix(InboxPrefix(cfg.User)))
 	}
 	if cfg.Creds != "" {
 		if _, err := os.Stat(cfg.Creds); err != nil {

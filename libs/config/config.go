@@ -20,6 +20,9 @@ type NATS struct {
 	// bus.Permissions (dispatcher, stitcher, gateway, worker-<pool>, ...).
 	User     string `envconfig:"USER" desc:"NATS user: the service's role (dispatcher, stitcher, gateway, worker-<pool>, client, admin); empty for none"`
 	Password Secret `envconfig:"PASSWORD" desc:"the NATS user's password"`
+	// PasswordFile holds the password instead (a mounted Secret, a Docker
+	// secret); it is read at connect time.
+	PasswordFile string `envconfig:"PASSWORD_FILE" desc:"file holding the NATS user's password (trailing newline ignored), instead of SPOOL_NATS_PASSWORD"`
 	// TLS: a tls:// URL, or a CA, turns TLS on; a certificate and key
 	// authenticate the client to a server that verifies clients.
 	TLSCA   string `envconfig:"TLS_CA" desc:"PEM file of the CA that signed the NATS servers' certificates; set, TLS is required"`
