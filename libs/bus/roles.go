@@ -86,14 +86,38 @@ func PermissionsOf(role Role, pool, worker string) (Permissions, error) {
 	if err != nil {
 		return Permissions{}, err
 	}
+	return permissions(role, user, pool, worker), nil
+}
+
+// PoolPlaceholder stands for the pool in PermissionsTemplate's worker lists.
+const PoolPlaceholder = "{pool}"
+
+// PermissionsTemplate is PermissionsOf for every role, a worker's for the
+// pool PoolPlaceholder (the user worker@{pool}): what the Helm chart
+// renders for each pool, from the copy in
+// deploy/helm/spool/files/nats-permissions.json that a test keeps equal.
+func PermissionsTemplate() map[Role]Permissions {
+	m := map[Role]Permissions{}
+	for _, r := range Roles {
+		user := string(r)
+		if r == RoleWorker {
+			user = "worker@" + PoolPlaceholder
+		}
+		m[r] = permissions(r, user, PoolPlaceholder, "")
+	}
+	return m
+}
+
+// permissions are role's lists for user, unchecked.
+func permissions(role Role, user, pool, worker string) Permissions {
 	if role == RoleAdmin {
-		return Permissions{Publish: []string{">"}, Subscribe: []string{">"}}, nil
+		return Permissions{Publish: []string{">"}, Subscribe: []string{">"}}
 	}
 	inbox := InboxPrefix(user) + ".>"
 	if role == RoleClient {
 		// A PubAck comes back on the client's own inbox; the nats CLI's
 		// default prefix is _INBOX, which no service uses.
-		return Permissions{Publish: []string{SubjectJobSubmit}, Subscribe: []string{"_INBOX.>", inbox}}, nil
+		return Permissions{Publish: []string{SubjectJobSubmit}, Subscribe: []string{"_INBOX.>", inbox}}
 	}
 	p := Permissions{
 		// What every service reads: account, stream and consumer
@@ -148,7 +172,7 @@ func PermissionsOf(role Role, pool, worker string) (Permissions, error) {
 			"$JS.API.CONSUMER.DURABLE.CREATE."+StreamSegments+"."+consumer)
 		p.Subscribe = append(p.Subscribe, SubjectAllCancels, SubjectAllVoids)
 	}
-	return p, nil
+	return p
 }
 
 // WorkerKey is a worker's key in spool_workers: <pool>.<worker>, so that a
