@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -342,5 +343,35 @@ func TestNATSWithTLS(t *testing.T) {
 	if nc, err := nats.Connect(st.NATSURL, nats.UserInfo(cfg.User, cfg.Password.Reveal()), nats.NoReconnect()); err == nil {
 		nc.Close()
 		t.Fatal("a client without the CA connected to a TLS server")
+	}
+}
+
+// A password from a file (a mounted Secret) authenticates as the password
+// itself does; conflicting settings are refused before any dial.
+func TestPasswordFileAndConflicts(t *testing.T) {
+	st := devstacktest.Require(t, devstacktest.NATS)
+	cfg := roleUser(t, st, bus.RoleGateway, "", "")
+	file := t.TempDir() + "/password"
+	if err := os.WriteFile(file, []byte(cfg.Password.Reveal()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromFile := cfg
+	fromFile.Password, fromFile.PasswordFile, fromFile.Name = "", file, t.Name()
+	b, err := bus.Connect(context.Background(), fromFile)
+	if err != nil {
+		t.Fatalf("connect with SPOOL_NATS_PASSWORD_FILE: %v", err)
+	}
+	b.Close()
+	for _, bad := range []config.NATS{
+		{URL: cfg.URL, User: cfg.User, Password: cfg.Password, PasswordFile: file},
+		{URL: cfg.URL, User: cfg.User, Creds: file},
+		{URL: cfg.URL, User: cfg.User, PasswordFile: file + ".missing"},
+		{URL: cfg.URL, User: cfg.User, Password: cfg.Password, TLSCert: file},
+	} {
+		if _, err := bus.Connect(context.Background(), bad); err == nil {
+			t.Errorf("connect with %+v: accepted, want an error", bad)
+		} else if strings.Contains(err.Error(), cfg.Password.Reveal()) {
+			t.Errorf("the error gives the password away: %v", err)
+		}
 	}
 }

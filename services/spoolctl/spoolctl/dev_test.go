@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
@@ -168,6 +169,7 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 					t.Fatalf("GET %s after the video was written: %s %s", path, resp.Status, body)
 				}
 			}
+			readmeNATSPub(t, root, printed, url)
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
@@ -180,5 +182,75 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 				t.Errorf("the dashboard still answers after spoolctl dev stopped: %s", resp.Status)
 			}
 		})
+	}
+}
+
+// exportLine is one of the "export NAME='value'" lines spoolctl dev prints.
+var exportLine = regexp.MustCompile(`^\s*export ([A-Z_]+)='([^']*)'$`)
+
+// readmeNATSPub runs README.md's `nats pub spool.jobs.submit …` example as
+// it is written, with the nats CLI (make tools) and the export lines
+// spoolctl dev printed (the client user's NATS_URL, NATS_USER,
+// NATS_PASSWORD), and checks that the job reached the system. With no user,
+// the same command is refused.
+func readmeNATSPub(t *testing.T, root string, printed []string, gateway string) {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := regexp.MustCompile(`(?m)^nats pub spool\.jobs\.submit .*\\\n.*$`).Find(readme)
+	if example == nil {
+		t.Fatal("README.md shows no `nats pub spool.jobs.submit` example")
+	}
+	nats := filepath.Join(root, ".spool", "bin", "nats")
+	if _, err := os.Stat(nats); err != nil {
+		realpart.Missing(t, "the nats CLI (run make tools): %v", err)
+	}
+	env := []string{"PATH=" + filepath.Dir(nats) + ":" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	var user string
+	for _, line := range printed {
+		if m := exportLine.FindStringSubmatch(line); m != nil && strings.HasPrefix(m[1], "NATS_") {
+			env = append(env, m[1]+"="+m[2])
+			if m[1] == "NATS_USER" {
+				user = m[2]
+			}
+		}
+	}
+	if user != "client" {
+		t.Fatalf("spoolctl dev printed no NATS_USER of the client role (got %q):\n%s", user, strings.Join(printed, "\n"))
+	}
+	run := func(env []string) ([]byte, error) {
+		cmd := exec.Command("bash", "-c", string(example))
+		cmd.Dir, cmd.Env = t.TempDir(), env
+		return cmd.CombinedOutput()
+	}
+	if out, err := run(env); err != nil {
+		t.Fatalf("README's nats pub example: %v\n%s", err, out)
+	}
+	var anonymous []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "NATS_USER=") && !strings.HasPrefix(kv, "NATS_PASSWORD=") {
+			anonymous = append(anonymous, kv)
+		}
+	}
+	if out, err := run(anonymous); err == nil {
+		t.Fatalf("README's nats pub example without a user was accepted:\n%s", out)
+	}
+	id := regexp.MustCompile(`"id": "([a-z0-9-]+)"`).FindSubmatch(example)
+	if id == nil {
+		t.Fatalf("README's nats pub example names no job id:\n%s", example)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get(gateway + "/status/" + string(id[1]))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job %s published with README's nats pub example never reached the gateway: %v", id[1], err)
+		}
 	}
 }
