@@ -100,13 +100,18 @@ func Start(ctx context.Context, name string, svc *config.Service, parts Parts, t
 		if parts.NATS.Name == "" {
 			parts.NATS.Name = svc.Name
 		}
-		if p.Bus, err = bus.Connect(ctx, *parts.NATS, bus.WithLogger(p.Log)); err != nil {
+		err = whileAway(ctx, p.Log, "nats", func() (err error) { p.Bus, err = bus.Connect(ctx, *parts.NATS, bus.WithLogger(p.Log)); return err })
+		if err != nil {
 			return p, err
 		}
 		p.closers = append(p.closers, func() { _ = p.Bus.Close() })
 	}
 	if parts.Postgres != nil {
-		if p.Store, err = store.Open(ctx, *parts.Postgres, store.WithLogger(p.Log)); err != nil {
+		err = whileAway(ctx, p.Log, "postgres", func() (err error) {
+			p.Store, err = store.Open(ctx, *parts.Postgres, store.WithLogger(p.Log))
+			return err
+		})
+		if err != nil {
 			return p, err
 		}
 		p.closers = append(p.closers, p.Store.Close)
@@ -115,7 +120,7 @@ func Start(ctx context.Context, name string, svc *config.Service, parts Parts, t
 		if p.Blob, err = blob.New(*parts.S3); err != nil {
 			return p, err
 		}
-		if err = p.Blob.EnsureBucket(ctx); err != nil {
+		if err = whileAway(ctx, p.Log, "minio", func() error { return p.Blob.EnsureBucket(ctx) }); err != nil {
 			return p, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -167,4 +168,13 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
 	return fmt.Errorf("store: %w", err)
+}
+
+// Starting reports whether err is Postgres saying it cannot take
+// connections for now: starting up, shutting down, or in recovery
+// (SQLSTATE class 57P: cannot_connect_now, admin_shutdown,
+// crash_shutdown).
+func Starting(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "57P")
 }
