@@ -16,13 +16,20 @@ import (
 // advisory lock. Admitting segment 0 of a live job starts its live clock
 // (Job.LiveStartAt). most > 0 caps the segments one call admits, so that a
 // wide window is filled by several short transactions, the first of which
-// can be published while the next runs; 0 admits all the window allows. It
+// can be published while the next runs; 0 admits all the window allows.
+// running is the default most segments of one tenant being generated at
+// once (RunningSegments: queued or running, in every pool), which a
+// tenant's quota overrides (SetQuota), 0 meaning unlimited: a tenant at
+// its limit has no segment admitted, and other tenants' take its turn. It
 // returns how many segments it admitted.
-func (s *Store) AdmitReady(ctx context.Context, pool string, window, most int, task func(Segment) (OutboxMsg, error)) (int, error) {
+func (s *Store) AdmitReady(ctx context.Context, pool string, window, most, running int, task func(Segment) (OutboxMsg, error)) (int, error) {
 	admitted := 0
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('spool.admit.' || $1))`, pool); err != nil {
 			return fmt.Errorf("admission lock: %w", err)
+		}
+		if err := lockTenantAdmission(ctx, tx, running); err != nil {
+			return err
 		}
 		var inflight int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM segments WHERE pool = $1 AND state IN ('queued', 'running', 'tail_ready')`,
@@ -40,6 +47,11 @@ func (s *Store) AdmitReady(ctx context.Context, pool string, window, most int, t
 WITH flight AS (
     SELECT j.tenant, count(*) AS n FROM segments s JOIN jobs j ON j.id = s.job_id
     WHERE s.pool = $1 AND s.state IN ('queued', 'running', 'tail_ready') GROUP BY j.tenant
+), generating AS (
+    -- RunningSegments: each tenant's segments queued or running, in every
+    -- pool. A chain's hand-off swaps one for the next in one transaction.
+    SELECT j.tenant, count(*) AS n FROM segments s JOIN jobs j ON j.id = s.job_id
+    WHERE s.state IN ('queued', 'running') GROUP BY j.tenant
 ), ready AS (
     -- Each live job's first $2 ready segments are enough: no more than $2
     -- are admitted, and a job's later segments never come before them.
@@ -51,9 +63,15 @@ WITH flight AS (
         ORDER BY s.idx LIMIT $2) c
     WHERE j.state IN ('queued', 'running')
 )
-SELECT r.job_id, r.idx FROM ready r LEFT JOIN flight f ON f.tenant = r.tenant
+SELECT r.job_id, r.idx FROM (SELECT *,
+    -- the tenant's own order, over its priorities: its first segments stay within its running limit
+    row_number() OVER (PARTITION BY tenant ORDER BY priority DESC, created_at, job_id, idx) AS own FROM ready) r
+LEFT JOIN flight f ON f.tenant = r.tenant
+LEFT JOIN generating g ON g.tenant = r.tenant
+LEFT JOIN quotas q ON q.tenant = r.tenant
+WHERE coalesce(q.running_segments, $3) = 0 OR coalesce(g.n, 0) + r.own <= coalesce(q.running_segments, $3)
 ORDER BY r.priority DESC, coalesce(f.n, 0) + r.turn, r.created_at, r.job_id, r.idx
-LIMIT $2`, pool, free)
+LIMIT $2`, pool, free, running)
 		if err != nil {
 			return fmt.Errorf("pick ready segments: %w", err)
 		}
@@ -119,4 +137,17 @@ LIMIT $2`, pool, free)
 		return 0, err
 	}
 	return admitted, nil
+}
+
+// lockTenantAdmission serialises admission across pools while a running
+// limit may apply (running > 0, or a tenant's quota sets one): a tenant's
+// segments in two pools are then never admitted by two transactions that
+// each see the other's slots free. Taken after the pool's lock, always in
+// that order.
+func lockTenantAdmission(ctx context.Context, tx pgx.Tx, running int) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('spool.admit.tenants'))
+		WHERE $1 > 0 OR EXISTS (SELECT 1 FROM quotas WHERE running_segments > 0)`, running); err != nil {
+		return fmt.Errorf("tenant admission lock: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/url"
 
 	"github.com/jackc/pgx/v5"
@@ -26,3 +27,9 @@ func CreateTestDatabase(ctx context.Context, dsn, name string) (string, error) {
 	u.Path = "/" + name
 	return u.String(), nil
 }
+
+// MigrationFiles are the embedded migrations.
+func MigrationFiles() (fs.FS, error) { return migrationFiles() }
+
+// MigrateFrom applies the migrations of fsys to s's database.
+func MigrateFrom(ctx context.Context, s *Store, fsys fs.FS) error { return s.migrateFrom(ctx, fsys) }

@@ -92,7 +92,7 @@ func TestLiveClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := time.Now().Add(-time.Second)
-	if n, err := s.AdmitReady(ctx, nj.Job.Pool, 8, 0, func(sg store.Segment) (store.OutboxMsg, error) {
+	if n, err := s.AdmitReady(ctx, nj.Job.Pool, 8, 0, 0, func(sg store.Segment) (store.OutboxMsg, error) {
 		return store.OutboxMsg{MsgID: nj.Job.ID + ".task", Subject: "spool.segments." + nj.Job.Pool, Payload: []byte{0}}, nil
 	}); err != nil || n != 1 {
 		t.Fatalf("admitted %d: %v", n, err)

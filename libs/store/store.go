@@ -106,7 +106,11 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // SchemaVersion is the version of the last applied migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
-	p, err := s.provider()
+	fsys, err := migrationFiles()
+	if err != nil {
+		return 0, err
+	}
+	p, err := s.provider(fsys)
 	if err != nil {
 		return 0, err
 	}
@@ -118,17 +122,26 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-func (s *Store) provider() (*goose.Provider, error) {
+// migrationFiles are the embedded migrations, one file per version.
+func migrationFiles() (fs.FS, error) {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
+	return fsys, nil
+}
+
+// provider applies the migrations of fsys. A version missing below the
+// newest applied one is applied too, out of order: branches add
+// independent migrations, and a database may have run a later one before
+// an earlier one existed.
+func (s *Store) provider(fsys fs.FS) (*goose.Provider, error) {
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return nil, fmt.Errorf("store: migration lock: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(s.pool)
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: migrations: %w", err)
@@ -137,7 +150,16 @@ func (s *Store) provider() (*goose.Provider, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	p, err := s.provider()
+	fsys, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	return s.migrateFrom(ctx, fsys)
+}
+
+// migrateFrom applies the migrations of fsys not applied yet.
+func (s *Store) migrateFrom(ctx context.Context, fsys fs.FS) error {
+	p, err := s.provider(fsys)
 	if err != nil {
 		return err
 	}
