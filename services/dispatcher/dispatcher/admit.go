@@ -17,7 +17,9 @@ const admitChunk = 512
 // admit fills pool's queue up to PoolWindow segments in flight, taking
 // ready segments in fair order (store.AdmitReady), admitChunk at a time. A
 // pool's queue therefore never holds more than the window: a 500-segment
-// job cannot bury a 5-segment job of another tenant behind it. Chain
+// job cannot bury a 5-segment job of another tenant behind it. A tenant at
+// its running-segments quota (Quota) has none admitted until some of its
+// segments finish (DONE wakes admission). Chain
 // segments after the first skip admission: their release is the hand-off
 // on the critical path, and a chain has at most one or two segments in
 // flight.
@@ -34,7 +36,7 @@ func (d *Dispatcher) admit(ctx context.Context, pool string) error {
 // and wakes the outbox publisher for them.
 func (d *Dispatcher) admitOnce(ctx context.Context, pool string) (int, error) {
 	var chains []store.Segment
-	n, err := d.store.AdmitReady(ctx, pool, d.cfg.PoolWindow, admitChunk, func(s store.Segment) (store.OutboxMsg, error) {
+	n, err := d.store.AdmitReady(ctx, pool, d.cfg.PoolWindow, admitChunk, d.cfg.Quota.RunningSegments, func(s store.Segment) (store.OutboxMsg, error) {
 		if s.Index == 0 {
 			chains = append(chains, s)
 		}

@@ -17,6 +17,7 @@ type Config struct {
 	config.Service
 	config.Catalog
 	Retention
+	Quota
 	NATS     config.NATS     `envconfig:"NATS"`
 	Postgres config.Postgres `envconfig:"PG"`
 	S3       config.S3       `envconfig:"S3"`
@@ -50,5 +51,5 @@ func (c Config) validate() error {
 	case c.IntakeParallel < 0:
 		return fmt.Errorf("dispatcher: SPOOL_DISPATCHER_INTAKE_PARALLEL %d: want ≥ 1 (0 in code: 2)", c.IntakeParallel)
 	}
-	return nil
+	return c.Quota.validate()
 }
