@@ -55,7 +55,11 @@ type QuotaError struct {
 func (e *QuotaError) Error() string {
 	switch e.Quota {
 	case QuotaQueuedJobs:
-		return fmt.Sprintf("tenant %s: %d queued jobs, the quota is %d", e.Tenant, int64(e.Use), e.Limit)
+		jobs := "jobs"
+		if e.Use == 1 {
+			jobs = "job"
+		}
+		return fmt.Sprintf("tenant %s: %d queued %s, the quota is %d", e.Tenant, int64(e.Use), jobs, e.Limit)
 	case QuotaDailySeconds:
 		if e.Ask == 0 {
 			return fmt.Sprintf("tenant %s: %s s of video requested on %s (UTC), the daily quota is %d s; a live job needs some left",
