@@ -87,7 +87,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	items, other, published := g.submitBatch(ctx, id, tenant, specs)
+	items, other, published, retry := g.submitBatch(ctx, id, tenant, specs)
 	if other >= 0 { // a spec names a job made with another spec: a retry of this batch with other specs?
 		if _, err := g.store.GetBatch(r.Context(), id); err == nil {
 			writeJSON(w, http.StatusConflict, apiError{Code: "already_exists", Field: "id", Message: fmt.Sprintf(
@@ -118,6 +118,9 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 	if len(published) > 0 {
 		g.awaitRecorded(r.Context(), published...)
 	}
+	if retry > 0 { // specs a quota refused: when to send the batch again
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+	}
 	w.Header().Set("Location", out.StatusURL)
 	writeJSON(w, status, out)
 }
@@ -143,14 +146,21 @@ func itemView(it store.BatchItem) batchItemView {
 // names the same jobs and submits nothing twice.
 // other is the first index whose id names an existing job with another
 // spec, -1 when none does; published are the jobs whose submission went
-// out on NATS as well as into Postgres.
-func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) (items []store.BatchItem, other int, published []string) {
+// out on NATS as well as into Postgres; retryAfter is the least Retry-After
+// of the specs a quota refused (resource_exhausted), seconds, 0 when none.
+func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs []json.RawMessage) (items []store.BatchItem, other int,
+	published []string, retryAfter int) {
 	items = make([]store.BatchItem, len(specs))
 	others := make([]bool, len(specs))
 	sent := make([]bool, len(specs))
+	retries := make([]int, len(specs))
 	refuse := func(i int, err error) {
 		_, e := problem(err)
 		items[i] = store.BatchItem{Index: i, ErrorCode: e.Code, ErrorField: e.Field, ErrorMessage: e.Message}
+		var qe *quotaError
+		if errors.As(err, &qe) {
+			retries[i] = qe.retryAfter
+		}
 	}
 	decoded := make([]*spoolv1.JobSpec, len(specs))
 	first := map[string]int{} // job id → the index that has it
@@ -205,8 +215,11 @@ func (g *Gateway) submitBatch(ctx context.Context, batch, tenant string, specs [
 		if pub {
 			published = append(published, items[i].JobID)
 		}
+		if retries[i] > 0 && (retryAfter == 0 || retries[i] < retryAfter) {
+			retryAfter = retries[i]
+		}
 	}
-	return items, slices.Index(others, true), published
+	return items, slices.Index(others, true), published, retryAfter
 }
 
 // splitBatch splits a batch body into its specs: a JSON array

@@ -30,6 +30,9 @@ type Config struct {
 	BatchMaxBody int64 `envconfig:"GATEWAY_BATCH_MAX_BODY" default:"16777216" desc:"largest POST /batches body, bytes"`
 
 	Uploads UploadConfig `envconfig:"GATEWAY_UPLOAD"`
+
+	Quotas    // SPOOL_GATEWAY_QUOTA_* (quota.go)
+	RateLimit // SPOOL_GATEWAY_RATE, SPOOL_GATEWAY_BURST (ratelimit.go)
 }
 
 // UploadConfig bounds media uploads (POST /uploads). Zero values take the
@@ -99,6 +102,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_BATCH_MAX %d: want 1..%d", c.BatchMax, maxBatchCount)
 	case c.BatchMaxBody < c.MaxBody:
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_BATCH_MAX_BODY %d: want ≥ SPOOL_GATEWAY_MAX_BODY (%d)", c.BatchMaxBody, c.MaxBody)
+	}
+	if err := c.Quotas.validate(); err != nil {
+		return err
+	}
+	if err := c.RateLimit.validate(); err != nil {
+		return err
 	}
 	return c.Uploads.validate()
 }

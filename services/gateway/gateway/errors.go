@@ -47,19 +47,27 @@ func notReady(w http.ResponseWriter, retryAfter int, msg string) {
 // a 503 with Retry-After.
 func fail(w http.ResponseWriter, err error) {
 	status, e := problem(err)
-	if status == http.StatusServiceUnavailable {
+	var qe *quotaError
+	switch {
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(retryUnavailable))
+	case errors.As(err, &qe):
+		w.Header().Set("Retry-After", strconv.Itoa(qe.retryAfter))
 	}
 	writeJSON(w, status, e)
 }
 
 // problem is the status and body that answer err: 400 for a malformed spec
 // or a bad field, 409 already_exists for an id that names a job with
-// another spec, 404 for a missing row or object, and 503 only for what is
-// left: a dependency that failed.
+// another spec, 429 resource_exhausted for a submission a quota refused,
+// 404 for a missing row or object, and 503 only for what is left: a
+// dependency that failed.
 func problem(err error) (int, apiError) {
 	var fe *jobspec.FieldError
+	var qe *quotaError
 	switch {
+	case errors.As(err, &qe):
+		return http.StatusTooManyRequests, apiError{Code: codeExhausted, Message: qe.Error()}
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, apiError{Code: "invalid_argument", Message: fe.Error(), Field: fe.Field}
 	case errors.Is(err, bus.ErrMalformedJob):

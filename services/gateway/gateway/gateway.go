@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path"
 	"slices"
@@ -44,6 +45,8 @@ type Gateway struct {
 	uploads chan struct{} // a slot per upload streamed or completed now
 	parts   *partPool     // the part buffers of uploads
 	recent  registryCache // the workers registry, as the status of a job reads it
+	limits  *limiters     // the tenants' request rates; nil: unlimited (ratelimit.go)
+	now     func() time.Time
 }
 
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
@@ -53,10 +56,17 @@ var Routes = []string{
 	"GET /jobs", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel", "GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}",
 	"GET /jobs/{id}/waveform", "DELETE /jobs/{id}", "POST /batches", "GET /batches/{id}",
 	"POST /uploads", "GET /uploads/{id}", "POST /uploads/{id}/complete",
+	"GET /tenants/{tenant}/quota", "PUT /tenants/{tenant}/quota",
 }
 
 // New checks cfg and builds the routes.
-func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logger) (*Gateway, error) {
+func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logger, opts ...Option) (*Gateway, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.BatchMax == 0 {
 		cfg.BatchMax = defaultBatchMax
 	}
@@ -75,7 +85,8 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux(),
-		uploads: make(chan struct{}, cfg.Uploads.Parallel), parts: &partPool{size: cfg.Uploads.PartSize}}
+		uploads: make(chan struct{}, cfg.Uploads.Parallel), parts: &partPool{size: cfg.Uploads.PartSize},
+		limits: newLimiters(cfg.RateLimit, o.now), now: o.now}
 	handlers := map[string]http.HandlerFunc{
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
@@ -83,10 +94,11 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 		"GET /jobs/{id}/waveform": g.waveform, "DELETE /jobs/{id}": g.deleteJob, "POST /batches": g.postBatch, "GET /batches/{id}": g.getBatch,
 		"POST /uploads": g.createUpload, "GET /uploads/{id}": g.getUpload, "POST /uploads/{id}/complete": g.completeUpload,
 	}
+	maps.Copy(handlers, g.quotaRoutes())
 	for _, r := range Routes {
 		h := handlers[r]
 		if r != "GET /health" && r != "GET /openapi.yaml" && r != "GET /{$}" && r != "GET /ui/{file...}" { // public: no data
-			h = g.auth(h)
+			h = g.auth(g.limit(h))
 		}
 		g.mux.Handle(r, h)
 	}

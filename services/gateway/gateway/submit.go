@@ -37,8 +37,9 @@ func decodeSpec(body []byte) (*spoolv1.JobSpec, error) {
 // the message is lost (NATS down, or its store lost). A spec without an id
 // gets a new one. A spec whose id names a job or a submission with the same
 // spec is a retry: its id comes back and nothing is submitted again. The
-// errors are those fail answers: a *jobspec.FieldError, errOtherSpec, or
-// the store's (503: nothing was recorded).
+// errors are those fail answers: a *jobspec.FieldError, errOtherSpec, a
+// *quotaError (429: a quota of the job's tenant refused it, and nothing was
+// recorded), or the store's (503: nothing was recorded).
 func (g *Gateway) submit(ctx context.Context, spec *spoolv1.JobSpec) (id string, published bool, err error) {
 	job, err := jobspec.Validate(spec, g.catalog)
 	if err != nil {
@@ -64,8 +65,8 @@ func (g *Gateway) submit(ctx context.Context, spec *spoolv1.JobSpec) (id string,
 	if err != nil {
 		return "", false, fmt.Errorf("gateway: encode spec: %w", err)
 	}
-	was, created, err := g.store.RecordSubmission(ctx, store.Submission{JobID: spec.GetId(), Tenant: job.Tenant, Spec: raw,
-		Traceparent: bus.Traceparent(ctx)})
+	was, created, err := g.admit(ctx, job.Tenant, store.Submission{JobID: spec.GetId(), Spec: raw, Traceparent: bus.Traceparent(ctx)},
+		requestedSeconds(job))
 	if err != nil {
 		span.RecordError(err)
 		return "", false, err
