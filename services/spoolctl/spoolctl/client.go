@@ -72,6 +72,9 @@ func (c *client) roundTrip(req *http.Request, out any) (*http.Response, error) {
 	if resp.StatusCode >= 300 {
 		var e apiErr
 		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			if retry := resp.Header.Get("Retry-After"); resp.StatusCode == http.StatusTooManyRequests && retry != "" {
+				return resp, fmt.Errorf("spoolctl: %s (%s; retry after %s s)", e.Message, e.Code, retry)
+			}
 			return resp, fmt.Errorf("spoolctl: %s (%s)", e.Message, e.Code)
 		}
 		return resp, fmt.Errorf("spoolctl: %s %s: %s", method, path, resp.Status)

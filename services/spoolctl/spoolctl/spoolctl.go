@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"lineage":  {"a job's segments and attempts: worker, GPU, per-phase timings", runLineage},
 	"upload":   {"upload a media file (image, video, audio) for jobs to use; prints its id", runUpload},
 	"nats":     {"nats declare: declare the streams, consumers and buckets as the NATS admin (--keep: and again after a loss)", runNATS},
+	"quota":    {"a tenant's quotas (queued jobs, running segments, seconds per day): get, or set overrides", runQuota},
 }
 
 // ErrUsage is returned for a command line that cannot run; the usage has
