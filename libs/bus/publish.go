@@ -66,13 +66,22 @@ func (b *Bus) PublishTask(ctx context.Context, t *spoolv1.SegmentTask) (*jetstre
 	return b.Publish(ctx, subject, TaskMsgID(t.GetJobId(), t.GetIndex(), t.GetAttempt()), t)
 }
 
-// PublishResult publishes a segment result on its job's subject.
+// PublishResult publishes a segment result on its job's subject, with the
+// Nats-Msg-Id <job>.<seg>.<attempt>.<phase>. A FAILED result of class
+// RETURNED has its own (…PHASE_FAILED.returned): the worker that gave a
+// task back may report it after another worker, handed the task again,
+// reported the same attempt ABANDONED, and the dispatcher must still hear
+// that it was given back (it then does not count it).
 func (b *Bus) PublishResult(ctx context.Context, r *spoolv1.SegmentResult) (*jetstream.PubAck, error) {
 	subject, err := ResultsSubject(r.GetJobId())
 	if err != nil {
 		return nil, err
 	}
-	return b.Publish(ctx, subject, ResultMsgID(r.GetJobId(), r.GetIndex(), r.GetAttempt(), r.GetPhase().String()), r)
+	id := ResultMsgID(r.GetJobId(), r.GetIndex(), r.GetAttempt(), r.GetPhase().String())
+	if r.GetPhase() == spoolv1.Phase_PHASE_FAILED && r.GetErrorClass() == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
+		id += ".returned"
+	}
+	return b.Publish(ctx, subject, id, r)
 }
 
 // PublishEvent publishes a job event with the given Nats-Msg-Id.

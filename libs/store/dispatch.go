@@ -268,3 +268,19 @@ func (s *Store) CountSegments(ctx context.Context, state SegmentState) (int, err
 func (s *Store) FinishAttempt(ctx context.Context, jobID string, idx, attempt int, o Outcome, class, msg string, w Worker) error {
 	return s.tx(ctx, func(tx pgx.Tx) error { return finishAttempt(ctx, tx, jobID, idx, attempt, o, class, msg, w) })
 }
+
+// ReturnedLate records that an attempt settled ABANDONED (its task was
+// delivered again, its worker silent) had in fact been handed back by its
+// worker, whose RETURNED result could not reach NATS in time (a failover,
+// say): its class becomes class (ERROR_CLASS_RETURNED), so that it no
+// longer counts against the segment's attempts, and msg says so. Any other
+// attempt is left as it is; it reports whether it changed one.
+func (s *Store) ReturnedLate(ctx context.Context, jobID string, idx, attempt int, class, msg string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE attempts SET error_class = $4, error_message = $5
+		WHERE job_id = $1 AND idx = $2 AND attempt = $3 AND outcome = 'abandoned' AND error_class = 'ERROR_CLASS_ABANDONED'`,
+		jobID, idx, attempt, class, msg)
+	if err != nil {
+		return false, fmt.Errorf("store: attempt %s/%d/%d: %w", jobID, idx, attempt, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -449,6 +449,40 @@ func TestReturnedAttemptsDoNotCount(t *testing.T) {
 	}
 }
 
+// TestLateReturnIsNotCounted: a worker hands an attempt back (RETURNED),
+// but its result reaches NATS only after the task was delivered again and
+// the next worker reported that attempt ABANDONED (a NATS failover). The
+// late RETURNED, which has its own message id, still comes through: the
+// attempt is recorded as given back, not counted against the segment.
+func TestLateReturnIsNotCounted(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	w := &worker{fail: func(t *spoolv1.SegmentTask) spoolv1.ErrorClass {
+		if t.Index == 1 && t.Attempt == 1 {
+			return spoolv1.ErrorClass_ERROR_CLASS_ABANDONED // the redelivery's report
+		}
+		return spoolv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+	}}
+	defer e.runWorker(w)()
+	id := e.submit(spec(e, `,"id":"returned-late"`))
+	e.waitJob(id, "success", allDone)
+	if _, err := e.bus.PublishResult(context.Background(), &spoolv1.SegmentResult{JobId: id, Index: 1, Attempt: 1, Pool: e.pool(),
+		Phase: spoolv1.Phase_PHASE_FAILED, ErrorClass: spoolv1.ErrorClass_ERROR_CLASS_RETURNED,
+		ErrorMessage: "handed back: its worker was draining"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a, _ := e.store.ListAttempts(context.Background(), id, 1)
+		if len(a) == 2 && a[0].Outcome == store.OutcomeAbandoned && a[0].ErrorClass == "ERROR_CLASS_RETURNED" &&
+			strings.Contains(a[0].ErrorMsg, "reported after the task was delivered again") && a[1].Outcome == store.OutcomeDone {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment 1's attempts after a late RETURNED: %+v", a)
+		}
+	}
+}
+
 // TestConditioningRetriesOnTheNewestTail: segment 0's first attempt hands
 // its tail off and dies before the tail reaches the store; segment 1,
 // released on that tail, cannot read it (CONDITIONING). It is retried at

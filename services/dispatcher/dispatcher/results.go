@@ -359,6 +359,16 @@ func (d *Dispatcher) onFailed(ctx context.Context, r *spoolv1.SegmentResult) err
 			d.metrics.failed(ctx, r.GetPool(), class, 1)
 			d.log.Info("segment retry", "job", job, "segment", idx, "attempt", attempt+1, "in", delay, "after", r.GetErrorMessage())
 		}
+		if err == nil && !retried && class == spoolv1.ErrorClass_ERROR_CLASS_RETURNED {
+			// Settled already, as abandoned when its task was delivered
+			// again: the worker did hand it back, but its result came late.
+			late, err := d.store.ReturnedLate(ctx, job, idx, attempt, class.String(),
+				r.GetErrorMessage()+" (reported after the task was delivered again)")
+			if late {
+				d.log.Info("attempt handed back, reported late", "job", job, "segment", idx, "attempt", attempt)
+			}
+			return err
+		}
 		return err
 	}
 	reason := fmt.Sprintf("segment %d failed (attempt %d of %d, %s): %s", idx, counted, d.cfg.MaxAttempts,
