@@ -94,6 +94,9 @@ type rig struct {
 	fleet  *fleet
 	bus    *bus.Bus // the admin
 	client *bus.Bus // the client role: submits jobs
+	// extraSecrets are credentials besides NATS's and MinIO's that no
+	// output may show; apiHeaders authenticate this process's API calls.
+	extraSecrets, apiHeaders map[string]string
 	store  *store.Store
 	blob   *blob.Store
 	dir    string
@@ -264,6 +267,7 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 		checkRegistry(ctx, r.workers),
 		checkDrains(rep.Drains, ls),
 		checkHangs(rep.Hangs, ls),
+		r.checkSecrets(ctx, jobs),
 	}
 	rep.Crashes = r.fleet.crashList()
 	o.logf("checked")

@@ -45,6 +45,8 @@ type member struct {
 	special bool
 	// drain is a worker's SPOOL_WORKER_DRAIN_TIMEOUT.
 	drain time.Duration
+	// metrics is where it serves Prometheus (SPOOL_METRICS_ADDR).
+	metrics string
 	// busy is set while a fault holds the process (a freeze): no other
 	// fault picks it meanwhile.
 	busy atomic.Bool
@@ -209,7 +211,13 @@ func (f *fleet) launch(m *member) (*member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: start %s: %w", m.name, err)
 	}
-	env := append(slices.Clone(f.common), "SPOOL_NATS_USER="+user.User, "SPOOL_NATS_PASSWORD="+user.Password.Reveal())
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("chaos: start %s: %w", m.name, err)
+	}
+	m.metrics = fmt.Sprintf("127.0.0.1:%d", port)
+	env := append(slices.Clone(f.common), "SPOOL_NATS_USER="+user.User, "SPOOL_NATS_PASSWORD="+user.Password.Reveal(),
+		"SPOOL_METRICS_ADDR="+m.metrics)
 	env = append(env, m.env...)
 	svc, err := devstack.StartService(m.name, bin, nil, env, filepath.Join(f.dir, "logs", m.name+".log"))
 	if err != nil {

@@ -127,6 +127,7 @@ func TestOneJobOneTrace(t *testing.T) {
 			}
 			if errs = check(got); len(errs) == 0 {
 				t.Logf("the collector exported %d spans: %s", len(got), names(got))
+				noSecretIn(t, collector, sys)
 				return
 			}
 		}
@@ -262,4 +263,25 @@ func (v anyValue) String() string {
 		return *v.IntValue
 	}
 	return ""
+}
+
+// noSecretIn fails t when the file at path (the collector's export) holds
+// a credential of sys's stack: a NATS password or the S3 secret key.
+func noSecretIn(t *testing.T, path string, sys *systest.System) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"the NATS admin password": sys.Stack.NATSConfig().Password.Reveal(), "the S3 secret key": sys.Stack.S3SecretKey}
+	for _, role := range bus.Roles {
+		if c, err := sys.Stack.NATSUser(role, systest.Pool, ""); err == nil {
+			secrets["the NATS password of "+c.User] = c.Password.Reveal()
+		}
+	}
+	for name, v := range secrets {
+		if v != "" && strings.Contains(string(data), v) {
+			t.Errorf("the exported traces hold %s", name)
+		}
+	}
 }
