@@ -97,9 +97,9 @@ type rig struct {
 	// extraSecrets are credentials besides NATS's and MinIO's that no
 	// output may show; apiHeaders authenticate this process's API calls.
 	extraSecrets, apiHeaders map[string]string
-	store  *store.Store
-	blob   *blob.Store
-	dir    string
+	store                    *store.Store
+	blob                     *blob.Store
+	dir                      string
 }
 
 func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
