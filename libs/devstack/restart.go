@@ -89,7 +89,9 @@ func (s *Stack) end(part string, kill bool) error {
 
 // Restart starts part again, after Kill or StopFast, on the same port and
 // the same data, and waits until it is healthy; NATSURL, PGDSN and
-// S3Endpoint do not change, so clients reconnect on their own.
+// S3Endpoint do not change, so clients reconnect on their own. MinIO gets
+// its bucket and the services' users (S3User) again, as they were, should
+// Wipe have removed them.
 func (s *Stack) Restart(ctx context.Context, part string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,6 +122,9 @@ func (s *Stack) Restart(ctx context.Context, part string) error {
 		m, err := startMinIO(ctx, s.find, s.dir, port, false, s.log)
 		if err != nil {
 			return fmt.Errorf("devstack: restart: %w", err)
+		}
+		if err := provisionMinIO(ctx, m.endpoint, s.s3users); err != nil { // a wiped MinIO has none
+			return errors.Join(fmt.Errorf("devstack: restart: %w", err), m.stop())
 		}
 		s.minio = m
 	default:

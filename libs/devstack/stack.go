@@ -46,6 +46,7 @@ type Stack struct {
 	pg      *postgresServer
 	minio   *minioServer
 	otel    *collectorServer
+	s3users s3Users // the services' MinIO users (minio_users.go), made when MinIO first starts
 	times   map[string]time.Duration
 	ports   map[string]int // of the parts Kill or StopFast ended, for Restart
 	stopped bool
@@ -160,9 +161,15 @@ func (s *Stack) Add(ctx context.Context, opts Options) error {
 		run(1, func() (err error) { pg, err = startPostgres(ctx, s.find, s.dir, opts.PGPort, s.log); return err })
 	}
 	if opts.MinIO && s.minio == nil {
+		if s.s3users == nil {
+			s.s3users = newS3Users()
+		}
+		users := s.s3users
 		run(2, func() (err error) {
-			mn, err = startMinIO(ctx, s.find, s.dir, opts.MinIOPort, opts.BuildMinIO, s.log)
-			return err
+			if mn, err = startMinIO(ctx, s.find, s.dir, opts.MinIOPort, opts.BuildMinIO, s.log); err != nil {
+				return err
+			}
+			return provisionMinIO(ctx, mn.endpoint, users)
 		})
 	}
 	if opts.Collector && s.otel == nil {
