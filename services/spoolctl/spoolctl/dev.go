@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
@@ -130,12 +131,23 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	natsCfg, pgCfg, s3Cfg := st.NATSConfig(), st.PostgresConfig(), st.S3Config()
-	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level, Metrics: *metrics}, service.Parts{NATS: &natsCfg, Postgres: &pgCfg, S3: &s3Cfg})
+	natsCfg, pgCfg := st.NATSConfig(), st.PostgresConfig()
+	c, err := service.Start(ctx, "spoolctl-dev", &config.Service{LogLevel: *level, Metrics: *metrics}, service.Parts{NATS: &natsCfg, Postgres: &pgCfg})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	// Each service reaches MinIO as its own user, as deployed (deploy/minio).
+	blobs := map[string]*blob.Store{}
+	for _, svc := range devstack.S3Services {
+		cfg, err := st.S3UserConfig(svc)
+		if err == nil {
+			blobs[svc], err = blob.New(cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("spoolctl dev: %w", err)
+		}
+	}
 	log := c.Log
 	// Each service connects as its own NATS user, with its role's
 	// permissions only, as in a deployment (c.Bus is the admin's).
@@ -167,23 +179,23 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	var runs []func(context.Context) error
 	d, err := dispatcher.New(ctx, dispatcher.Config{Catalog: models, Pools: pools, MaxAttempts: 3, RetryBackoff: time.Second,
 		ReconcileEvery: 10 * time.Second, RunningStale: 90 * time.Second, QueuedStale: 5 * time.Minute, PoolWindow: 32, LiveAhead: 3,
-		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, buses[bus.RoleDispatcher], c.Store, log, dispatcher.WithBlob(c.Blob))
+		OutboxBatch: 256, SubmitBatch: 64, SegmentDeadline: 30 * time.Minute}, buses[bus.RoleDispatcher], c.Store, log, dispatcher.WithBlob(blobs["dispatcher"]))
 	if err != nil {
 		return err
 	}
 	sti, err := stitcher.New(stitcher.Config{ID: "dev", PartSize: 8 << 20, OpenJobs: 4, Parallel: 4, Lease: 30 * time.Second,
-		LiveWindow: 10, Codec: "h264", Sweep: 10 * time.Second}, buses[bus.RoleStitcher], c.Store, c.Blob, log)
+		LiveWindow: 10, Codec: "h264", Sweep: 10 * time.Second}, buses[bus.RoleStitcher], c.Store, blobs["stitcher"], log)
 	if err != nil {
 		return err
 	}
 	wk, err := worker.New(worker.Config{ID: "dev", Pool: pool.Name, Catalog: models, Models: pool.Models, Slots: *slots, Heartbeat: 10 * time.Second,
 		Params: ef.engineParams(cat, pool.Models), PluginDir: plugins, ModelsDir: modelsDir},
-		buses[bus.RoleWorker], c.Blob, nil, log)
+		buses[bus.RoleWorker], blobs["worker"], nil, log)
 	if err != nil {
 		return err
 	}
 	defer wk.Close()
-	g, err := gateway.New(gateway.Config{Dev: true, Catalog: models, Pools: pools, MaxBody: 1 << 20}, buses[bus.RoleGateway], c.Store, c.Blob, log)
+	g, err := gateway.New(gateway.Config{Dev: true, Catalog: models, Pools: pools, MaxBody: 1 << 20}, buses[bus.RoleGateway], c.Store, blobs["gateway"], log)
 	if err != nil {
 		return err
 	}
@@ -194,7 +206,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	// The retention janitor with the dispatcher's defaults, so that a dev
 	// store left running stays bounded as a deployed one does.
 	jan, err := dispatcher.NewJanitor(dispatcher.Retention{Jobs: 168 * time.Hour, Uploads: 72 * time.Hour, Interval: 10 * time.Minute,
-		Lease: 5 * time.Minute, Batch: 100}, c.Store, c.Blob, log)
+		Lease: 5 * time.Minute, Batch: 100}, c.Store, blobs["dispatcher"], log)
 	if err != nil {
 		return err
 	}
