@@ -1,6 +1,7 @@
 // Package blob is spool's object store, over minio-go/v7: one bucket, keys
 // built only here from validated ids, streaming put and get, caller-driven
-// multipart uploads that survive a crash, and presigned GET URLs.
+// multipart uploads that survive a crash, and presigned URLs, for its own
+// endpoint or for the public one clients reach (Store.PublicPresigner).
 //
 // Key layout (DESIGN §8):
 //

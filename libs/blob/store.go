@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
+	"net/http"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -25,6 +25,9 @@ type Store struct {
 	core   *minio.Core
 	bucket string
 	region string
+	creds  *credentials.Credentials
+	// transport is the HTTP transport of the client, nil for minio-go's.
+	transport http.RoundTripper
 	// partSize is the part size of Put and Writer uploads.
 	partSize int64
 }
@@ -61,8 +64,9 @@ func New(cfg config.S3, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("blob: %w", err)
 		}
 	}
+	creds := credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey.Reveal(), "")
 	mo := &minio.Options{
-		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey.Reveal(), ""),
+		Creds:     creds,
 		Secure:    cfg.TLS,
 		Region:    cfg.Region,
 		Transport: o.transport,
@@ -71,7 +75,8 @@ func New(cfg config.S3, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: client for %s: %w", cfg.Endpoint, err)
 	}
-	return &Store{client: core.Client, core: core, bucket: cfg.Bucket, region: cfg.Region, partSize: o.partSize}, nil
+	return &Store{client: core.Client, core: core, bucket: cfg.Bucket, region: cfg.Region, creds: creds, transport: o.transport,
+		partSize: o.partSize}, nil
 }
 
 // Bucket names the bucket.
@@ -193,16 +198,6 @@ func (s *Store) List(ctx context.Context, prefix Key) ([]ObjectInfo, error) {
 	return out, nil
 }
 
-// PresignGet returns a URL that downloads key without credentials until
-// expiry passes.
-func (s *Store) PresignGet(ctx context.Context, key Key, expiry time.Duration) (*url.URL, error) {
-	u, err := s.client.PresignedGetObject(ctx, s.bucket, string(key), expiry, nil)
-	if err != nil {
-		return nil, fmt.Errorf("blob: presign %s: %w", key, err)
-	}
-	return u, nil
-}
-
 // Copy copies src into dst inside the object store, without the bytes
 // passing through this process, and of src's version etag only: a src
 // replaced meanwhile is ErrChanged, a missing one ErrNotFound. Objects of
@@ -217,17 +212,6 @@ func (s *Store) Copy(ctx context.Context, src, dst Key, etag string) (ObjectInfo
 		return ObjectInfo{}, s.wrap("copy "+string(src)+" to", dst, err)
 	}
 	return ObjectInfo{Key: dst, Size: info.Size, ETag: info.ETag}, nil
-}
-
-// PresignPut returns a URL that stores a request's body as key, without
-// credentials, until expiry passes. It cannot bound the body's size: the
-// caller checks the object it finds.
-func (s *Store) PresignPut(ctx context.Context, key Key, expiry time.Duration) (*url.URL, error) {
-	u, err := s.client.PresignedPutObject(ctx, s.bucket, string(key), expiry)
-	if err != nil {
-		return nil, fmt.Errorf("blob: presign put %s: %w", key, err)
-	}
-	return u, nil
 }
 
 func (s *Store) wrap(op string, key Key, err error) error {
