@@ -33,6 +33,11 @@ type Config struct {
 
 	Quotas    // SPOOL_GATEWAY_QUOTA_* (quota.go)
 	RateLimit // SPOOL_GATEWAY_RATE, SPOOL_GATEWAY_BURST (ratelimit.go)
+
+	// S3PublicEndpoint and Downloads say how clients outside the cluster
+	// reach objects (downloads.go).
+	S3PublicEndpoint string `envconfig:"GATEWAY_S3_PUBLIC_ENDPOINT" desc:"scheme://host[:port] by which browsers and clients reach MinIO, e.g. https://media.example.com (a proxy that passes the Host header on): the URLs handed out (video_url, /download's redirect, an upload's upload_url) are presigned for it, with the S3 credentials and region; empty: for SPOOL_S3_ENDPOINT"`
+	Downloads        string `envconfig:"GATEWAY_DOWNLOADS" default:"presign" desc:"how /download answers: presign (a redirect to a URL presigned for the public endpoint, else SPOOL_S3_ENDPOINT) or stream (the gateway streams the video itself, Range and HEAD supported, so clients never reach MinIO; presigned uploads then need a public endpoint)"`
 }
 
 // UploadConfig bounds media uploads (POST /uploads). Zero values take the
@@ -102,6 +107,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_BATCH_MAX %d: want 1..%d", c.BatchMax, maxBatchCount)
 	case c.BatchMaxBody < c.MaxBody:
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_BATCH_MAX_BODY %d: want ≥ SPOOL_GATEWAY_MAX_BODY (%d)", c.BatchMaxBody, c.MaxBody)
+	case c.Downloads != DownloadsPresign && c.Downloads != DownloadsStream:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_DOWNLOADS %q: want %s or %s", c.Downloads, DownloadsPresign, DownloadsStream)
 	}
 	if err := c.Quotas.validate(); err != nil {
 		return err

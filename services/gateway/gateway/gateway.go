@@ -40,6 +40,7 @@ type Gateway struct {
 	bus     *bus.Bus
 	store   *store.Store
 	blob    *blob.Store
+	public  *blob.Presigner // signs the URLs handed to clients (downloads.go)
 	catalog jobspec.Catalog
 	mux     *http.ServeMux
 	uploads chan struct{} // a slot per upload streamed or completed now
@@ -74,7 +75,14 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 		cfg.BatchMaxBody = max(defaultBatchMaxBody, cfg.MaxBody)
 	}
 	cfg.Uploads = cfg.Uploads.withDefaults()
+	if cfg.Downloads == "" {
+		cfg.Downloads = DownloadsPresign
+	}
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	public, err := publicPresigner(bl, cfg.S3PublicEndpoint)
+	if err != nil {
 		return nil, err
 	}
 	if log == nil {
@@ -84,7 +92,7 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, catalog: cat, mux: http.NewServeMux(),
+	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, public: public, catalog: cat, mux: http.NewServeMux(),
 		uploads: make(chan struct{}, cfg.Uploads.Parallel), parts: &partPool{size: cfg.Uploads.PartSize},
 		limits: newLimiters(cfg.RateLimit, o.now), now: o.now}
 	handlers := map[string]http.HandlerFunc{
@@ -292,9 +300,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if j.FinalKey != "" && j.DeletedAt == nil { // for players, which cannot send the token
-		if u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour); err == nil {
-			v.VideoURL = u.String()
-		}
+		v.VideoURL = g.videoURL(r.Context(), j)
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -316,9 +322,10 @@ func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(data)
 }
 
-// download redirects to a presigned URL of the final MP4; while the job
-// runs it answers 404 not_ready with Retry-After, 409 with the job's state
-// when it ended without one, and 410 deleted once its objects are deleted.
+// download answers with the final MP4 (sendVideo: a redirect to a
+// presigned URL, or the bytes); while the job runs it answers 404
+// not_ready with Retry-After, 409 with the job's state when it ended
+// without one, and 410 deleted once its objects are deleted.
 func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -337,12 +344,7 @@ func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("job %s is %s without a video", j.ID, j.State)})
 		return
 	}
-	u, err := g.blob.PresignGet(r.Context(), blob.Key(j.FinalKey), time.Hour)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	g.sendVideo(w, r, j)
 }
 
 // jobs lists jobs newest first; ?limit=1..1000, ?state=, ?after=<cursor>.

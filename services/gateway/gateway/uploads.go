@@ -297,7 +297,8 @@ func (g *Gateway) hashObject(ctx context.Context, key blob.Key) (streamed, error
 	return streamed{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// probe runs media.ProbeUpload on the object through a presigned GET.
+// probe runs media.ProbeUpload on the object through a presigned GET of
+// the gateway's own endpoint: ffprobe runs here, inside the cluster.
 func (g *Gateway) probe(ctx context.Context, key blob.Key) (media.UploadProbe, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Uploads.Probe)
 	defer cancel()
@@ -388,9 +389,8 @@ func (g *Gateway) presignUpload(w http.ResponseWriter, r *http.Request, tenant s
 	}
 	in, _ := blob.UploadIncoming(tenant, id)
 	exp := time.Now().Add(g.cfg.Uploads.URLExpiry).UTC().Truncate(time.Second)
-	url, err := g.blob.PresignPut(ctx, in, g.cfg.Uploads.URLExpiry)
-	if err != nil {
-		fail(w, err)
+	url, ok := g.uploadURL(w, r, in, g.cfg.Uploads.URLExpiry)
+	if !ok {
 		return
 	}
 	if err := g.store.CreateUpload(ctx, store.Upload{ID: id, Tenant: tenant, ObjectKey: string(src), ContentType: req.ContentType,
@@ -399,7 +399,7 @@ func (g *Gateway) presignUpload(w http.ResponseWriter, r *http.Request, tenant s
 		return
 	}
 	w.Header().Set("Location", "/uploads/"+id)
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "upload_url": url.String(), "method": http.MethodPut, "expires_at": exp,
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "upload_url": url, "method": http.MethodPut, "expires_at": exp,
 		"complete_url": "/uploads/" + id + "/complete"})
 }
 
