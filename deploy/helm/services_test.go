@@ -202,3 +202,47 @@ func TestGateway(t *testing.T) {
 		t.Errorf("no liveness probe")
 	}
 }
+
+// TestS3UsersPerService: with s3.users, each service named there reaches
+// MinIO as its own user, its secret key read from its own key of the
+// Secret; a service not named keeps the shared one. A user without a
+// secret key is refused when the chart makes the Secret.
+func TestS3UsersPerService(t *testing.T) {
+	m := mustRender(t, parseValues(t, `
+s3:
+  users: {dispatcher: spool-dispatcher, gateway: spool-gateway, worker: spool-worker}
+secrets:
+  s3UserSecretKeys: {dispatcher: d-secret, gateway: g-secret, worker: w-secret}
+`))
+	sec := m.secrets["video-spool-secrets"]
+	if sec == nil {
+		t.Fatal("no Secret video-spool-secrets")
+	}
+	for svc, want := range map[string]string{"dispatcher": "d-secret", "gateway": "g-secret", "worker": "w-secret"} {
+		if got := sec.StringData["s3-secret-key-"+svc]; got != want {
+			t.Errorf("Secret key s3-secret-key-%s = %q, want %q", svc, got, want)
+		}
+	}
+	if _, ok := sec.StringData["s3-secret-key-stitcher"]; ok {
+		t.Error("a secret key for the stitcher, which has no user of its own")
+	}
+	for name, d := range m.deployments {
+		svc := serviceOf(d)
+		plain, secret := envOf(container(t, d))
+		access, key := "spool-"+svc, "video-spool-secrets/s3-secret-key-"+svc
+		if svc == "stitcher" {
+			access, key = "spool", "video-spool-secrets/s3-secret-key"
+		}
+		if plain["SPOOL_S3_ACCESS_KEY"] != access || secret["SPOOL_S3_SECRET_KEY"] != key {
+			t.Errorf("%s: SPOOL_S3_ACCESS_KEY=%q, SPOOL_S3_SECRET_KEY from %s; want %q from %s", name,
+				plain["SPOOL_S3_ACCESS_KEY"], secret["SPOOL_S3_SECRET_KEY"], access, key)
+		}
+	}
+	_, err := render(t, parseValues(t, "s3:\n  users: {stitcher: spool-stitcher}\n"))
+	if err == nil || !strings.Contains(err.Error(), "secrets.s3UserSecretKeys.stitcher") {
+		t.Fatalf("a user without a secret key: %v, want an error naming secrets.s3UserSecretKeys.stitcher", err)
+	}
+	if _, err := render(t, parseValues(t, "s3:\n  users: {janitor: spool-janitor}\n")); err == nil {
+		t.Fatal("s3.users.janitor: want a schema error")
+	}
+}

@@ -173,9 +173,10 @@ dict root, service (e.g. spool-dispatcher), pg (bool), s3 (bool), attrs
 {{- include "spool.envVar" (list "SPOOL_PG_MAX_CONNS" $v.postgres.maxConns) }}
 {{- end }}
 {{- if .s3 }}
+{{- $user := get ($v.s3.users | default dict) (trimPrefix "spool-" .service) | default "" }}
 {{- include "spool.envVar" (list "SPOOL_S3_ENDPOINT" $v.s3.endpoint) }}
-{{- include "spool.envVar" (list "SPOOL_S3_ACCESS_KEY" $v.s3.accessKey) }}
-{{- include "spool.secretEnv" (dict "root" .root "name" "SPOOL_S3_SECRET_KEY" "key" $v.secrets.keys.s3SecretKey) }}
+{{- include "spool.envVar" (list "SPOOL_S3_ACCESS_KEY" ($user | default $v.s3.accessKey)) }}
+{{- include "spool.secretEnv" (dict "root" .root "name" "SPOOL_S3_SECRET_KEY" "key" (include "spool.s3SecretKey" (dict "root" .root "service" .service))) }}
 {{- include "spool.envVar" (list "SPOOL_S3_BUCKET" $v.s3.bucket) }}
 {{- include "spool.envVar" (list "SPOOL_S3_REGION" $v.s3.region) }}
 {{- include "spool.envVar" (list "SPOOL_S3_TLS" $v.s3.tls) }}
@@ -190,6 +191,21 @@ dict root, service (e.g. spool-dispatcher), pg (bool), s3 (bool), attrs
 {{- end }}
 {{- include "spool.envVar" (list "OTEL_METRICS_EXPORTER" $v.otel.metricsExporter) }}
 {{- include "spool.envMap" $v.otel.env }}
+{{- end -}}
+
+{{/*
+The Secret's key of a service's S3 secret key: <secrets.keys.s3SecretKey>-<service>
+when s3.users names the service, else secrets.keys.s3SecretKey. Arguments:
+dict root, service (e.g. spool-worker).
+*/}}
+{{- define "spool.s3SecretKey" -}}
+{{- $v := .root.Values -}}
+{{- $svc := trimPrefix "spool-" .service -}}
+{{- if get ($v.s3.users | default dict) $svc -}}
+{{- printf "%s-%s" $v.secrets.keys.s3SecretKey $svc -}}
+{{- else -}}
+{{- $v.secrets.keys.s3SecretKey -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Pod annotations: Prometheus scraping and the checksum of the chart's Secret. Argument: root. */}}
