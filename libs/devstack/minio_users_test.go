@@ -22,9 +22,14 @@ import (
 )
 
 // TestS3PoliciesAreTheDeployedFiles: the policies devstack applies are
-// byte for byte deploy/minio/<service>.json, every statement names only the
-// stack's bucket, and no service may do anything to every key.
+// byte for byte deploy/minio/<service>.json and the block that
+// deploy/README.md shows of it, every statement names only the stack's
+// bucket, and no service may do anything to every key.
 func TestS3PoliciesAreTheDeployedFiles(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "deploy", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, svc := range devstack.S3Services {
 		t.Run(svc, func(t *testing.T) {
 			doc, err := devstack.S3Policy(svc)
@@ -38,6 +43,10 @@ func TestS3PoliciesAreTheDeployedFiles(t *testing.T) {
 			}
 			if !bytes.Equal(doc, deployed) {
 				t.Fatalf("%s differs from libs/devstack/minio-policies/%s.json: copy the one you changed over the other", path, svc)
+			}
+			_, shown, _ := strings.Cut(string(readme), "`deploy/minio/"+svc+".json`:\n\n```json\n")
+			if shown, _, _ = strings.Cut(shown, "```"); shown != string(doc) {
+				t.Fatalf("deploy/README.md shows another policy of %s than %s:\n%s", svc, path, shown)
 			}
 			var p struct {
 				Statement []struct {
