@@ -3,6 +3,7 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spoolvideo/spool/libs/bus"
@@ -33,20 +34,33 @@ func (s *Stack) NATSUser(role bus.Role, pool, worker string) (config.NATS, error
 }
 
 // ServiceEnv is Env with the NATS user of role (NATSUser) in place of
-// the admin: the variables of a service process that runs with its own
-// permissions.
+// the admin and, when the stack runs MinIO and role is a service of
+// S3Services, that service's own MinIO user (S3User) in place of root: the
+// variables of a service process that runs with its own permissions only.
 func (s *Stack) ServiceEnv(role bus.Role, pool, worker string) ([]string, error) {
 	c, err := s.NATSUser(role, pool, worker)
 	if err != nil {
 		return nil, err
 	}
-	var env []string
+	var access, secret string
+	if s.S3Endpoint != "" && slices.Contains(S3Services, string(role)) {
+		if access, secret, err = s.S3User(string(role)); err != nil {
+			return nil, err
+		}
+	}
+	env := natsEnv(c)
 	for _, kv := range s.Env() {
-		if !strings.HasPrefix(kv, "SPOOL_NATS_") {
+		switch {
+		case strings.HasPrefix(kv, "SPOOL_NATS_"):
+		case access != "" && strings.HasPrefix(kv, "SPOOL_S3_ACCESS_KEY="):
+			env = append(env, "SPOOL_S3_ACCESS_KEY="+access)
+		case access != "" && strings.HasPrefix(kv, "SPOOL_S3_SECRET_KEY="):
+			env = append(env, "SPOOL_S3_SECRET_KEY="+secret)
+		default:
 			env = append(env, kv)
 		}
 	}
-	return append(natsEnv(c), env...), nil
+	return env, nil
 }
 
 // tlsCA is the CA file clients need, or "" when NATS runs without TLS.

@@ -216,8 +216,12 @@ func (f *fleet) launch(m *member) (*member, error) {
 		return nil, fmt.Errorf("chaos: start %s: %w", m.name, err)
 	}
 	m.metrics = fmt.Sprintf("127.0.0.1:%d", port)
+	access, secret, err := f.stack.S3User(string(m.role)) // and its own MinIO user
+	if err != nil {
+		return nil, fmt.Errorf("chaos: start %s: %w", m.name, err)
+	}
 	env := append(slices.Clone(f.common), "SPOOL_NATS_USER="+user.User, "SPOOL_NATS_PASSWORD="+user.Password.Reveal(),
-		"SPOOL_METRICS_ADDR="+m.metrics)
+		"SPOOL_S3_ACCESS_KEY="+access, "SPOOL_S3_SECRET_KEY="+secret, "SPOOL_METRICS_ADDR="+m.metrics)
 	env = append(env, m.env...)
 	svc, err := devstack.StartService(m.name, bin, nil, env, filepath.Join(f.dir, "logs", m.name+".log"))
 	if err != nil {

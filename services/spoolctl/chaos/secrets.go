@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/devstack"
 )
 
 // secrets are the credentials the run generated, by name: every NATS
@@ -30,6 +31,13 @@ func (r *rig) secrets() (map[string]string, error) {
 			return nil, err
 		}
 		s["nats "+c.User+" password"] = c.Password.Reveal()
+	}
+	for _, svc := range devstack.S3Services {
+		_, secret, err := r.stack.S3User(svc)
+		if err != nil {
+			return nil, err
+		}
+		s["S3 secret key of "+svc] = secret
 	}
 	for k, v := range r.extraSecrets {
 		s[k] = v

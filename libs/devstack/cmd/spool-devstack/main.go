@@ -93,7 +93,7 @@ func run(ctx context.Context, opts devstack.Options, natsNodes int) (err error) 
 	}
 	// SPOOL_NATS_USER above is the admin, who may do anything. Each
 	// service should run as its own user, with its role's permissions.
-	fmt.Println("# each service as its own NATS user, with only its role's permissions:")
+	fmt.Println("# each service as its own NATS and MinIO user, with only its role's permissions:")
 	for _, svc := range []struct {
 		role bus.Role
 		bin  string
@@ -103,7 +103,12 @@ func run(ctx context.Context, opts devstack.Options, natsNodes int) (err error) 
 		if err != nil {
 			return err
 		}
-		fmt.Printf("#   SPOOL_NATS_USER='%s' SPOOL_NATS_PASSWORD='%s' bin/%s\n", u.User, u.Password.Reveal(), svc.bin)
+		access, secret, err := s.S3User(string(svc.role))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("#   SPOOL_NATS_USER='%s' SPOOL_NATS_PASSWORD='%s' SPOOL_S3_ACCESS_KEY='%s' SPOOL_S3_SECRET_KEY='%s' bin/%s\n",
+			u.User, u.Password.Reveal(), access, secret, svc.bin)
 	}
 	client, err := users(bus.RoleClient, "", "")
 	if err != nil {
