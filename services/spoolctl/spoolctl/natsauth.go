@@ -119,7 +119,7 @@ func natsAuthUsers(pools []string) ([]devstack.NATSUser, error) {
 			return err
 		}
 		if slices.ContainsFunc(users, func(u devstack.NATSUser) bool { return u.Name == name }) {
-			return fmt.Errorf("--pools: pool %q given twice", pool)
+			return nil // a pool named twice (compose's two workers in one pool)
 		}
 		perms, err := bus.PermissionsOf(role, pool, "")
 		if err != nil {
