@@ -39,7 +39,7 @@ func loadCompose(t *testing.T, profiles ...string) *types.Project {
 }
 
 func TestComposeServicesPerProfile(t *testing.T) {
-	base := []string{"dispatcher", "gateway", "grafana", "minio", "minio-init", "nats",
+	base := []string{"dispatcher", "gateway", "grafana", "minio", "minio-init", "nats", "nats-auth", "nats-topology",
 		"otel-collector", "postgres", "prometheus", "stitcher", "tempo"}
 	for _, tc := range []struct {
 		profiles []string
@@ -165,12 +165,14 @@ func TestComposeDependsOnExistingServices(t *testing.T) {
 	}
 	// The start-up order the services rely on.
 	for name, deps := range map[string]map[string]string{
-		"dispatcher": {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy},
-		"stitcher":   {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
-		"gateway":    {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
-		"worker-gpu": {"nats": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
-		"worker-cpu": {"nats": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
-		"minio-init": {"minio": types.ServiceConditionHealthy},
+		"dispatcher":    {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy},
+		"stitcher":      {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"gateway":       {"nats": types.ServiceConditionHealthy, "postgres": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"worker-gpu":    {"nats": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"worker-cpu":    {"nats": types.ServiceConditionHealthy, "minio-init": types.ServiceConditionCompletedSuccessfully},
+		"minio-init":    {"minio": types.ServiceConditionHealthy},
+		"nats":          {"nats-auth": types.ServiceConditionCompletedSuccessfully},
+		"nats-topology": {"nats": types.ServiceConditionHealthy},
 	} {
 		for dep, cond := range deps {
 			if got := p.Services[name].DependsOn[dep].Condition; got != cond {
@@ -224,6 +226,9 @@ func TestComposeBuilds(t *testing.T) {
 		want[im.Service] = im.Dockerfile
 	}
 	want["worker-cpu"] = "worker.Dockerfile"
+	// spoolctl's jobs run the dispatcher's image, which ships it (tools).
+	want["nats-auth"] = "dispatcher.Dockerfile"
+	want["nats-topology"] = "dispatcher.Dockerfile"
 	for name, df := range want {
 		s, ok := p.Services[name]
 		if !ok || s.Build == nil {
@@ -314,4 +319,116 @@ func deref(s *string) string {
 		return "<unset>"
 	}
 	return *s
+}
+
+// natsAuthDir is where spoolctl nats auth writes in compose's nats-auth,
+// a directory of the dispatcher's image (tools) holding the volume.
+const natsAuthDir = "/var/lib/spool/nats-auth"
+
+// TestComposeNATSUsers checks that NATS runs with authorization and that
+// each service connects as its own user, with nothing but its own
+// password file: the users nats-auth writes (spoolctl nats auth), the
+// server's include of their hashes, and the topology declared by the only
+// service that is admin.
+func TestComposeNATSUsers(t *testing.T) {
+	p := loadCompose(t, "*")
+	gen := p.Services["nats-auth"]
+	if gen.Entrypoint == nil || !slices.Equal([]string(gen.Entrypoint), []string{"/usr/local/bin/spoolctl"}) ||
+		!slices.Equal(gen.Command[:4], []string{"nats", "auth", "--out", natsAuthDir}) {
+		t.Fatalf("nats-auth runs %v %v, want spoolctl nats auth --out %s", gen.Entrypoint, gen.Command, natsAuthDir)
+	}
+	if len(gen.Volumes) != 1 || gen.Volumes[0].Source != "nats-auth" || gen.Volumes[0].Target != natsAuthDir || gen.Volumes[0].ReadOnly {
+		t.Errorf("nats-auth mounts %+v, want the volume nats-auth writable at %s", gen.Volumes, natsAuthDir)
+	}
+	genPools := strings.Split(flagValue(gen.Command, "--pools"), ",")
+
+	// The server includes the hashes: nats.conf's include, relative to its
+	// directory, names the file in the volume's server/ directory.
+	nats := p.Services["nats"]
+	conf, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats", "nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "\ninclude auth/auth.conf\n") {
+		t.Error("deploy/nats/nats.conf does not include auth/auth.conf")
+	}
+	if m := authMount(nats); m == nil || m.Target != "/etc/nats/auth" || m.Volume.Subpath != "server" || !m.ReadOnly {
+		t.Errorf("nats mounts %+v of the volume nats-auth, want server/ read-only at /etc/nats/auth (beside /etc/nats/nats.conf)", m)
+	}
+	if !slices.Contains(nats.Command, "/etc/nats/nats.conf") {
+		t.Errorf("nats runs %v, not /etc/nats/nats.conf", nats.Command)
+	}
+
+	users := map[string]string{} // user → service
+	for name, s := range p.Services {
+		if name == "nats-auth" || name == "nats" {
+			continue
+		}
+		m := authMount(s)
+		url := s.Environment["SPOOL_NATS_URL"]
+		if url == nil {
+			if m != nil {
+				t.Errorf("%s mounts the NATS users' volume but does not connect to NATS", name)
+			}
+			continue
+		}
+		user, file := deref(s.Environment["SPOOL_NATS_USER"]), deref(s.Environment["SPOOL_NATS_PASSWORD_FILE"])
+		want := map[string]string{"dispatcher": "dispatcher", "stitcher": "stitcher", "gateway": "gateway", "nats-topology": "admin",
+			"worker-cpu": "worker@" + deref(s.Environment["SPOOL_WORKER_POOL"]), "worker-gpu": "worker@" + deref(s.Environment["SPOOL_WORKER_POOL"])}[name]
+		switch {
+		case want == "":
+			t.Errorf("%s connects to NATS; give it a user of its own and add it here", name)
+		case user != want:
+			t.Errorf("%s: SPOOL_NATS_USER=%s, want %s", name, user, want)
+		}
+		if user == "admin" && name != "nats-topology" {
+			t.Errorf("%s connects as admin; only nats-topology may", name)
+		}
+		if other, ok := users[user]; ok {
+			t.Errorf("%s and %s share the NATS user %s", name, other, user)
+		}
+		users[user] = name
+		// Its own password file alone: the volume's users/<user>
+		// directory, read-only, where SPOOL_NATS_PASSWORD_FILE points.
+		if m == nil || m.Volume == nil || m.Volume.Subpath != "users/"+user || !m.ReadOnly || filepath.Join(m.Target, "password") != file {
+			t.Errorf("%s: mounts %+v of nats-auth with SPOOL_NATS_PASSWORD_FILE=%s; want users/%s alone, read-only, holding that file", name, m, file, user)
+		}
+		if _, ok := s.Environment["SPOOL_NATS_PASSWORD"]; ok {
+			t.Errorf("%s: a password in the environment; it belongs in the mounted file", name)
+		}
+		if d := s.DependsOn["nats-auth"]; name != "nats-topology" && d.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s → nats-auth: condition %q, want %s (its password file)", name, d.Condition, types.ServiceConditionCompletedSuccessfully)
+		}
+		if pool, ok := strings.CutPrefix(user, "worker@"); ok && !slices.Contains(genPools, pool) {
+			t.Errorf("%s is user %s, but nats-auth makes the users of pools %v", name, user, genPools)
+		}
+	}
+	if _, ok := users["admin"]; !ok {
+		t.Error("no service declares the topology as admin")
+	}
+	top := p.Services["nats-topology"]
+	if !slices.Equal(top.Command[:3], []string{"nats", "declare", "--keep"}) {
+		t.Errorf("nats-topology runs %v, want nats declare --keep", top.Command)
+	}
+	if pools := strings.Split(flagValue(top.Command, "--pools"), ","); !slices.Equal(pools, genPools) {
+		t.Errorf("nats-topology declares pools %v, nats-auth makes the users of %v", pools, genPools)
+	}
+}
+
+// authMount returns s's mount of the volume nats-auth, if any.
+func authMount(s types.ServiceConfig) *types.ServiceVolumeConfig {
+	for i, v := range s.Volumes {
+		if v.Type == types.VolumeTypeVolume && v.Source == "nats-auth" {
+			return &s.Volumes[i]
+		}
+	}
+	return nil
+}
+
+// flagValue returns the argument after flag in args.
+func flagValue(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
 }

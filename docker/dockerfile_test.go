@@ -395,3 +395,41 @@ func stageEnv(s instructions.Stage) map[string]string {
 	}
 	return env
 }
+
+// Every tool is built in its own stage, with cgo as it needs, and copied
+// into /usr/local/bin of its image's final stage; a cgo binary needs a
+// final base with a C library (not distroless static).
+func TestToolsInImages(t *testing.T) {
+	for _, tl := range tools {
+		t.Run(tl.Dockerfile+"/"+tl.Binary, func(t *testing.T) {
+			df := parseDockerfile(t, tl.Dockerfile)
+			stage, _ := goBuildStage(df, tl.Stage)
+			if stage == nil {
+				t.Fatalf("no stage %s builds %s", tl.Stage, tl.Binary)
+			}
+			want := map[bool]string{true: "1", false: "0"}[tl.CGO]
+			if got := stageEnv(*stage)["CGO_ENABLED"]; got != want {
+				t.Errorf("stage %s: CGO_ENABLED=%q, want %s", tl.Stage, got, want)
+			}
+			final := df.Stages[len(df.Stages)-1]
+			if !slices.ContainsFunc(commands[*instructions.CopyCommand](final), func(c *instructions.CopyCommand) bool {
+				return strings.EqualFold(c.From, tl.Stage) && c.DestPath == "/usr/local/bin/"+tl.Binary
+			}) {
+				t.Errorf("the final stage does not copy %s from stage %s to /usr/local/bin", tl.Binary, tl.Stage)
+			}
+			if tl.CGO && strings.Contains(final.BaseName, "distroless/static") {
+				t.Errorf("%s links C, but the final base %s has no C library", tl.Binary, final.BaseName)
+			}
+		})
+	}
+	// compose's nats-auth writes into a fresh named volume at this path as
+	// the nonroot user: the image must hold the directory, owned by it, for
+	// Docker to copy into the volume.
+	df := parseDockerfile(t, "dispatcher.Dockerfile")
+	final := df.Stages[len(df.Stages)-1]
+	if !slices.ContainsFunc(commands[*instructions.RunCommand](final), func(r *instructions.RunCommand) bool {
+		return strings.Contains(strings.Join(r.CmdLine, " "), "install -d -o nonroot -g nonroot -m 0700 "+natsAuthDir)
+	}) {
+		t.Errorf("dispatcher.Dockerfile's final stage does not create %s for nonroot", natsAuthDir)
+	}
+}

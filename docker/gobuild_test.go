@@ -24,15 +24,23 @@ func TestBuildStageBuildsTheBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go is not on PATH: %v", err)
 	}
+	type build struct{ dockerfile, stage, main, binary string }
+	var builds []build
 	for _, im := range images {
-		t.Run(im.Dockerfile, func(t *testing.T) {
-			df := parseDockerfile(t, im.Dockerfile)
-			stage, run := goBuildStage(df)
+		builds = append(builds, build{im.Dockerfile, "", im.Main, im.Binary})
+	}
+	for _, tl := range tools {
+		builds = append(builds, build{tl.Dockerfile, tl.Stage, tl.Main, tl.Binary})
+	}
+	for _, b := range builds {
+		t.Run(b.dockerfile+"/"+b.binary, func(t *testing.T) {
+			df := parseDockerfile(t, b.dockerfile)
+			stage, run := goBuildStage(df, b.stage)
 			if stage == nil {
-				t.Fatal("no stage runs go build")
+				t.Fatalf("no stage %q runs go build", b.stage)
 			}
-			if !strings.Contains(run, im.Main) || !strings.Contains(run, "/out/"+im.Binary) {
-				t.Fatalf("go build line %q does not build %s into /out/%s", run, im.Main, im.Binary)
+			if !strings.Contains(run, b.main) || !strings.Contains(run, "/out/"+b.binary) {
+				t.Fatalf("go build line %q does not build %s into /out/%s", run, b.main, b.binary)
 			}
 			tmp := t.TempDir()
 			workdir := tmp
@@ -52,7 +60,7 @@ func TestBuildStageBuildsTheBinary(t *testing.T) {
 					}
 				}
 			}
-			cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(tmp, "out", im.Binary), im.Main)
+			cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(tmp, "out", b.binary), b.main)
 			cmd.Dir = workdir
 			cmd.Env = os.Environ()
 			for k, v := range env {
@@ -61,16 +69,19 @@ func TestBuildStageBuildsTheBinary(t *testing.T) {
 				}
 			}
 			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("go build %s in the image's build context (%s): %v\n%s", im.Main, env, err, out)
+				t.Fatalf("go build %s in the image's build context (%s): %v\n%s", b.main, env, err, out)
 			}
 		})
 	}
 }
 
-// goBuildStage returns the stage whose RUN builds the Go binary, and that
-// RUN's command line.
-func goBuildStage(df dockerfile) (*instructions.Stage, string) {
+// goBuildStage returns the stage named name (the first that runs go
+// build, for "") and the command line of its RUN that builds a Go binary.
+func goBuildStage(df dockerfile, name string) (*instructions.Stage, string) {
 	for i, s := range df.Stages {
+		if name != "" && !strings.EqualFold(s.Name, name) {
+			continue
+		}
 		for _, r := range commands[*instructions.RunCommand](s) {
 			if line := strings.Join(r.CmdLine, " "); strings.Contains(line, "go build") {
 				return &df.Stages[i], line

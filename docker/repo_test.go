@@ -28,6 +28,22 @@ var images = []image{
 	{"worker-gpu", "worker.Dockerfile", "services/worker", "./cmd/spool-worker", "spool-worker"},
 }
 
+// A further binary an image ships beside its service's, built in a stage
+// of its own: spoolctl in the dispatcher's image, for the jobs that
+// administer NATS (compose's nats-auth and nats-topology, the chart's
+// topology keeper).
+type tool struct {
+	Dockerfile string // relative to docker/
+	Stage      string // the stage that builds it
+	Main       string // relative to the stage's WORKDIR
+	Binary     string // in /usr/local/bin of the final stage
+	CGO        bool   // built with cgo (it links libs/infer)
+}
+
+var tools = []tool{
+	{"dispatcher.Dockerfile", "spoolctl", "./cmd/spoolctl", "spoolctl", true},
+}
+
 // repoRoot is the repository root: the build context of every image and
 // the parent of docker/, where the tests run.
 func repoRoot(t *testing.T) string {

@@ -27,12 +27,18 @@ var knownEnv = map[string][]string{
 		"DRAIN_TIMEOUT", "MIN_FREE_MIB", "REGISTER_EVERY", "PIPELINE", "PREFETCH", "ENCODER", "CODEC", "STALL_TIMEOUT", "STALL_GRACE"},
 }
 
+// natsReaders read libs/config's NATS variables: the services, and
+// spoolctl in the topology keeper (component nats-topology).
+var natsReaders = []string{"dispatcher", "stitcher", "gateway", "worker", "nats-topology"}
+
 // sharedEnv are the variables of libs/config, by which services read them.
 var sharedEnv = map[string][]string{
 	"SPOOL_SERVICE_NAME": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_LOG_LEVEL": {"dispatcher", "stitcher", "gateway", "worker"},
-	"SPOOL_METRICS_ADDR": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_NATS_URL": {"dispatcher", "stitcher", "gateway", "worker"},
-	"SPOOL_NATS_CREDS": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_NATS_CLIENT_NAME": {"dispatcher", "stitcher", "gateway", "worker"},
-	"SPOOL_NATS_ACK_WAIT": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_NATS_REPLICAS": {"dispatcher", "stitcher", "gateway", "worker"},
+	"SPOOL_METRICS_ADDR": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_NATS_URL": natsReaders,
+	"SPOOL_NATS_CREDS": natsReaders, "SPOOL_NATS_CLIENT_NAME": natsReaders,
+	"SPOOL_NATS_USER": natsReaders, "SPOOL_NATS_PASSWORD": natsReaders, "SPOOL_NATS_PASSWORD_FILE": natsReaders,
+	"SPOOL_NATS_TLS_CA": natsReaders, "SPOOL_NATS_TLS_CERT": natsReaders, "SPOOL_NATS_TLS_KEY": natsReaders,
+	"SPOOL_NATS_ACK_WAIT": natsReaders, "SPOOL_NATS_REPLICAS": natsReaders,
 	"SPOOL_PG_DSN": {"dispatcher", "stitcher", "gateway"}, "SPOOL_PG_MAX_CONNS": {"dispatcher", "stitcher", "gateway"},
 	"SPOOL_S3_ENDPOINT": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_S3_ACCESS_KEY": {"dispatcher", "stitcher", "gateway", "worker"},
 	"SPOOL_S3_SECRET_KEY": {"dispatcher", "stitcher", "gateway", "worker"}, "SPOOL_S3_BUCKET": {"dispatcher", "stitcher", "gateway", "worker"},
@@ -63,13 +69,18 @@ func TestDefaultValuesRender(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	want := []string{"video-spool-dispatcher", "video-spool-gateway", "video-spool-stitcher", "video-spool-worker-default"}
+	want := []string{"video-spool-dispatcher", "video-spool-gateway", "video-spool-nats-topology", "video-spool-stitcher", "video-spool-worker-default"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("deployments %v, want %v", names, want)
 	}
-	if len(m.scaledObjects) != 1 || len(m.pdbs) != 1 || len(m.services) != 1 || len(m.secrets) != 1 || len(m.serviceAccounts) != 1 {
-		t.Fatalf("rendered %d ScaledObjects, %d PDBs, %d Services, %d Secrets, %d ServiceAccounts; want one each",
-			len(m.scaledObjects), len(m.pdbs), len(m.services), len(m.secrets), len(m.serviceAccounts))
+	if len(m.scaledObjects) != 1 || len(m.pdbs) != 1 || len(m.services) != 1 || len(m.serviceAccounts) != 1 {
+		t.Fatalf("rendered %d ScaledObjects, %d PDBs, %d Services, %d ServiceAccounts; want one each",
+			len(m.scaledObjects), len(m.pdbs), len(m.services), len(m.serviceAccounts))
+	}
+	// The chart's Secret, a password Secret per NATS user (admin, client,
+	// dispatcher, gateway, stitcher, worker@default) and the server's block.
+	if len(m.secrets) != 8 {
+		t.Errorf("rendered %d Secrets, want 8", len(m.secrets))
 	}
 	sec := m.secrets["video-spool-secrets"]
 	if sec == nil {
@@ -99,12 +110,15 @@ func TestServiceConfig(t *testing.T) {
 			secretName := "video-spool-secrets"
 			if tc.values != "" {
 				secretName = "spool-prod"
-				if len(m.secrets) != 0 {
-					t.Errorf("existingSecret set, yet the chart renders %d Secrets", len(m.secrets))
+				if _, ok := m.secrets["video-spool-secrets"]; ok {
+					t.Errorf("existingSecret set, yet the chart renders its Secret")
 				}
 			}
 			for name, d := range m.deployments {
 				svc := serviceOf(d)
+				if svc == "nats-topology" {
+					continue // spoolctl, no service: TestNATSTopologyKeeper
+				}
 				c := container(t, d)
 				if want := "spool/" + svc + ":0.1.0"; c.Image != want {
 					t.Errorf("%s: image %q, want %q", name, c.Image, want)

@@ -111,17 +111,38 @@ func (a *natsAuth) serverUsers() []*server.User {
 // conf is the authorization block of a nats-server config file, the
 // passwords bcrypt-hashed, as the Helm chart renders it.
 func (a *natsAuth) conf() (string, error) {
-	var b strings.Builder
-	b.WriteString("authorization {\n  users = [\n")
+	var users []NATSUser
 	for _, name := range a.names() {
 		u := a.get(name)
-		hash, err := bcrypt.GenerateFromPassword([]byte(u.password), 6) // dev: a cheap cost; the server takes any
+		users = append(users, NATSUser{Name: u.name, Password: u.password, Permissions: u.perms})
+	}
+	return NATSAuthConf(users, 6) // dev: a cheap cost; the server takes any
+}
+
+// NATSUser is one user of a nats-server authorization block: its name
+// (bus.UserName), its password in clear and its allow-lists.
+type NATSUser struct {
+	Name, Password string
+	Permissions    bus.Permissions
+}
+
+// NATSAuthConf renders users, in their order, as the authorization block
+// of a nats-server config file: each password bcrypt-hashed at cost (a
+// cost below bcrypt.MinCost, 4, means bcrypt.DefaultCost, 10; above
+// bcrypt.MaxCost, 31, is an error), each user limited to its publish and
+// subscribe allow-lists, allow_responses where Responses is set. The Helm
+// chart renders the same shape; `spoolctl nats auth` writes it for compose.
+func NATSAuthConf(users []NATSUser, cost int) (string, error) {
+	var b strings.Builder
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range users {
+		hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), cost)
 		if err != nil {
-			return "", fmt.Errorf("nats user %s: %w", name, err)
+			return "", fmt.Errorf("nats user %s: %w", u.Name, err)
 		}
 		fmt.Fprintf(&b, "    {user: %s, password: %s, permissions: {publish: {allow: %s}, subscribe: {allow: %s}",
-			strconv.Quote(u.name), strconv.Quote(string(hash)), quoteList(u.perms.Publish), quoteList(u.perms.Subscribe))
-		if u.perms.Responses {
+			strconv.Quote(u.Name), strconv.Quote(string(hash)), quoteList(u.Permissions.Publish), quoteList(u.Permissions.Subscribe))
+		if u.Permissions.Responses {
 			b.WriteString(", allow_responses: true")
 		}
 		b.WriteString("}}\n")

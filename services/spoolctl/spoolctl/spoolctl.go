@@ -27,7 +27,7 @@ var commands = map[string]command{
 	"download": {"download a job's video", runDownload},
 	"lineage":  {"a job's segments and attempts: worker, GPU, per-phase timings", runLineage},
 	"upload":   {"upload a media file (image, video, audio) for jobs to use; prints its id", runUpload},
-	"nats":     {"nats declare: declare the streams, consumers and buckets as the NATS admin (--keep: and again after a loss)", runNATS},
+	"nats":     {"nats declare: declare the streams, consumers and buckets as the NATS admin (--keep: and again after a loss); nats auth: write the NATS server's users and their password files", runNATSCommand},
 	"quota":    {"a tenant's quotas (queued jobs, running segments, seconds per day): get, or set overrides", runQuota},
 }
 

@@ -142,9 +142,10 @@ service's own default applies. Argument: list NAME value.
 
 {{/*
 The variables a service shares with the others: its identity, logging,
-metrics, OpenTelemetry, NATS, and when asked Postgres and S3. Arguments:
-dict root, service (e.g. spool-dispatcher), pg (bool), s3 (bool), attrs
-(further OTEL resource attributes, "k=v,..." or "").
+metrics, OpenTelemetry, NATS (as its own user), and when asked Postgres and
+S3. Arguments: dict root, service (e.g. spool-dispatcher), natsUser
+(spool.natsUserOf), pg (bool), s3 (bool), attrs (further OTEL resource
+attributes, "k=v,..." or "").
 */}}
 {{- define "spool.commonEnv" -}}
 {{- $v := .root.Values -}}
@@ -162,12 +163,7 @@ dict root, service (e.g. spool-dispatcher), pg (bool), s3 (bool), attrs
       fieldPath: spec.nodeName
 {{- include "spool.envVar" (list "SPOOL_LOG_LEVEL" $v.logLevel) }}
 {{- include "spool.envVar" (list "SPOOL_METRICS_ADDR" (printf ":%s" (include "spool.string" $v.metrics.port))) }}
-{{- include "spool.envVar" (list "SPOOL_NATS_URL" $v.nats.url) }}
-{{- include "spool.envVar" (list "SPOOL_NATS_ACK_WAIT" $v.nats.ackWait) }}
-{{- include "spool.envVar" (list "SPOOL_NATS_REPLICAS" (include "spool.string" $v.nats.replicas)) }}
-{{- if $v.nats.credsSecret }}
-{{- include "spool.envVar" (list "SPOOL_NATS_CREDS" "/etc/spool/nats/nats.creds") }}
-{{- end }}
+{{- include "spool.natsEnv" (dict "root" .root "user" .natsUser) }}
 {{- if .pg }}
 {{- include "spool.secretEnv" (dict "root" .root "name" "SPOOL_PG_DSN" "key" $v.secrets.keys.pgDsn) }}
 {{- include "spool.envVar" (list "SPOOL_PG_MAX_CONNS" $v.postgres.maxConns) }}
@@ -208,20 +204,24 @@ dict root, service (e.g. spool-worker).
 {{- end -}}
 {{- end -}}
 
-{{/* Pod annotations: Prometheus scraping and the checksum of the chart's Secret. Argument: root. */}}
+{{/* Pod annotations: Prometheus scraping and the checksums of the chart's
+Secret, the catalog and the pod's NATS password. Arguments: dict root,
+natsUser (spool.natsUserOf). */}}
 {{- define "spool.podAnnotations" -}}
-{{- if .Values.metrics.scrapeAnnotations }}
+{{- $v := .root.Values -}}
+{{- if $v.metrics.scrapeAnnotations }}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ include "spool.string" .Values.metrics.port | quote }}
+prometheus.io/port: {{ include "spool.string" $v.metrics.port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
-{{- if not .Values.secrets.existingSecret }}
-checksum/secret: {{ toJson .Values.secrets | sha256sum }}
+{{- if not $v.secrets.existingSecret }}
+checksum/secret: {{ toJson $v.secrets | sha256sum }}
 {{- end }}
-{{- if .Values.catalog }}
-checksum/catalog: {{ .Values.catalog | sha256sum }}
+{{- if $v.catalog }}
+checksum/catalog: {{ $v.catalog | sha256sum }}
 {{- end }}
-{{- with .Values.podAnnotations }}
+{{- include "spool.natsAnnotations" (dict "root" .root "user" .natsUser) }}
+{{- with $v.podAnnotations }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
@@ -231,26 +231,6 @@ checksum/catalog: {{ .Values.catalog | sha256sum }}
 - name: metrics
   containerPort: {{ include "spool.string" .Values.metrics.port }}
   protocol: TCP
-{{- end -}}
-
-{{/* The NATS credentials volume, when there is one. Argument: root. */}}
-{{- define "spool.natsCredsVolume" -}}
-{{- if .Values.nats.credsSecret }}
-- name: nats-creds
-  secret:
-    secretName: {{ .Values.nats.credsSecret }}
-    items:
-      - key: nats.creds
-        path: nats.creds
-{{- end }}
-{{- end -}}
-
-{{- define "spool.natsCredsMount" -}}
-{{- if .Values.nats.credsSecret }}
-- name: nats-creds
-  mountPath: /etc/spool/nats
-  readOnly: true
-{{- end }}
 {{- end -}}
 
 {{/* The pools a service serves, each declared with the models of its

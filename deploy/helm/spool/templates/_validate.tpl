@@ -81,6 +81,29 @@ pools includes it; the first failure stops the render.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- with $v.nats -}}
+{{- if and .credsSecret .auth.enabled -}}
+{{- fail "nats.credsSecret (a credentials file, for servers in operator/JWT mode) and nats.auth.enabled (the chart's NATS users and passwords) exclude each other: set nats.auth.enabled=false to connect with the credentials file" -}}
+{{- end -}}
+{{- $users := list "admin" "client" "dispatcher" "gateway" "stitcher" -}}
+{{- range $v.workerPools -}}
+{{- $users = append $users (printf "worker@%s" .name) -}}
+{{- end -}}
+{{- range $user, $secret := .auth.existingSecrets -}}
+{{- if not (has $user $users) -}}
+{{- fail (printf "nats.auth.existingSecrets: no NATS user %q; the users are %s" $user (join ", " $users)) -}}
+{{- end -}}
+{{- if not $secret -}}
+{{- fail (printf "nats.auth.existingSecrets[%q]: name the Secret (with key password)" $user) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .auth.existingSecrets (not .auth.enabled) -}}
+{{- fail "nats.auth.existingSecrets needs nats.auth.enabled" -}}
+{{- end -}}
+{{- if and (not .tls.enabled) (or .tls.caSecret .tls.clientSecret) -}}
+{{- fail "nats.tls.caSecret and nats.tls.clientSecret need nats.tls.enabled=true" -}}
+{{- end -}}
+{{- end -}}
 {{- if and (not $v.secrets.existingSecret) (not $v.secrets.pgDsn) -}}
 {{- fail "secrets.pgDsn is required when secrets.existingSecret is empty" -}}
 {{- end -}}
