@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"strings"
 	"time"
 )
 
@@ -113,7 +114,17 @@ func (s *Stack) Restart(ctx context.Context, part string) error {
 			return fmt.Errorf("devstack: restart: %w", err)
 		}
 	case PartPostgres:
-		p, err := startPostgres(ctx, s.find, s.dir, port, s.log)
+		// A killed postmaster's backends may hold its shared memory for a
+		// moment after it died: Postgres then refuses to start ("pre-existing
+		// shared memory block ... is still in use") until they are gone.
+		var p *postgresServer
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			p, err = startPostgres(ctx, s.find, s.dir, port, s.log)
+			if err == nil || !strings.Contains(err.Error(), "pre-existing shared memory block") || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("devstack: restart: %w", err)
 		}
