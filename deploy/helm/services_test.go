@@ -242,6 +242,9 @@ secrets:
 	}
 	for name, d := range m.deployments {
 		svc := serviceOf(d)
+		if svc == "nats-topology" { // the topology keeper touches no object
+			continue
+		}
 		plain, secret := envOf(container(t, d))
 		access, key := "spool-"+svc, "video-spool-secrets/s3-secret-key-"+svc
 		if svc == "stitcher" {
