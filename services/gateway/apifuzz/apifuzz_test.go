@@ -119,9 +119,13 @@ func TestSchemathesis(t *testing.T) {
 	}
 }
 
-// config is schemathesis' configuration. Half of the ids it sends are the
-// world's (jobs, uploads and the batch, each where such an id goes), and so
-// are half of the preview files and a third of the tenants. Of a job's
+// config is schemathesis' configuration. Half of the ids it sends are drawn
+// from the world's (jobs, uploads and the batch, each where such an id
+// goes) and from hostile ones (a NUL, non-ASCII, a dot-dot, a slash, one
+// too long: Postgres refuses a NUL, so a lookup of one is a 503 unless the
+// gateway refuses it first), and so are half of the preview files and a
+// third of the tenants. Entries that break the document's pattern are sent
+// only by negative cases, which must get a 4xx. Of a job's
 // events only the first (its status) is read, since a queued job's never
 // end. A request the document calls valid must succeed or be answered for
 // the state of what it names (not found, deleted, conflicting, out of
@@ -130,10 +134,18 @@ func TestSchemathesis(t *testing.T) {
 // only the API makes; and a batch is answered 207 with an error per spec,
 // not 400, when its specs are invalid.
 func (w world) config() []byte {
-	list := func(vs ...string) string {
+	list := func(vs ...string) string { // a TOML array of basic strings
 		q := make([]string, len(vs))
 		for i, v := range vs {
-			q[i] = strconv.Quote(v)
+			var b strings.Builder
+			for _, r := range v {
+				if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
+					fmt.Fprintf(&b, "\\u%04x", r)
+				} else {
+					b.WriteRune(r)
+				}
+			}
+			q[i] = `"` + b.String() + `"`
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	}
@@ -141,6 +153,7 @@ func (w world) config() []byte {
 	for _, c := range checks {
 		on += c + " = { enabled = true }\n"
 	}
+	hostile := []string{"\x00", "a\x00b", "é", "A", "..", "%2e%2e", "a/b", "a b", "-a", strings.Repeat("a", 65)}
 	return fmt.Appendf(nil, `max-stream-events = 1
 
 [dictionaries.jobs]
@@ -152,7 +165,7 @@ values = %s
 [dictionaries.files]
 values = %s
 [dictionaries.tenants]
-values = ["default"]
+values = %s
 
 [parameters]
 "path.id" = { dictionary = "jobs", probability = 0.5 }
@@ -179,7 +192,8 @@ checks = { positive_data_acceptance = { enabled = false } }
 [[operations]]
 include-name = "POST /batches"
 checks = { negative_data_rejection = { enabled = false } }
-`, list(w.jobs...), list(w.uploads...), list(w.batches...), list(w.files...), on)
+`, list(append(w.jobs, hostile...)...), list(append(w.uploads, "up-\x00", "up-é")...), list(append(w.batches, hostile...)...),
+		list(append(w.files, "..", "index.m3u8\x00", "007.m4s")...), list(append([]string{"default"}, hostile...)...), on)
 }
 
 // summaryOf is the last summary line of st's report, e.g. "Test cases:
