@@ -1,9 +1,12 @@
 package jobspec_test
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -43,7 +46,9 @@ var submissionTypes = []string{"", bus.ContentJSON, bus.ContentProtobuf, "text/p
 // FieldError naming the field and what it allows; yields a job id that is
 // a valid name; and, when accepted, validates to the same job whichever
 // encoding carries it (the protobuf the gateway stores and publishes, or
-// protojson), without Validate changing the spec.
+// protojson), without Validate changing the spec; its protojson is what
+// the jobs.spec column (jsonb) holds: UTF-8 without a \u0000. A
+// FieldError's texts, which a rejected job keeps, are UTF-8 without a NUL.
 func FuzzSubmission(f *testing.F) {
 	for _, js := range submissionSpecs {
 		var s spoolv1.JobSpec
@@ -73,6 +78,7 @@ func FuzzSubmission(f *testing.F) {
 			if !errors.Is(err, bus.ErrMalformedJob) || bus.MalformedField(err) == "" {
 				t.Fatalf("decode error without ErrMalformedJob and a field: %v", err)
 			}
+			storable(t, bus.MalformedField(err)) // its message may quote the bytes sent: the dispatcher cleans it
 		}
 		// The job's id, as the dispatcher names it (onSubmission).
 		id := bus.JobIDFromSubmission(spec, msgID, 7)
@@ -98,6 +104,7 @@ func FuzzSubmission(f *testing.F) {
 			if !errors.As(err, &fe) || fe.Field == "" || fe.Allowed == "" {
 				t.Fatalf("refused without a field and what it allows: %v", err)
 			}
+			storable(t, fe.Error(), fe.Field, fe.Code)
 			return
 		}
 		// The gateway records and publishes the spec as deterministic
@@ -109,6 +116,9 @@ func FuzzSubmission(f *testing.F) {
 		js, err := protojson.Marshal(spec)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !utf8.Valid(js) || bytes.Contains(js, []byte(`\u0000`)) { // the jobs.spec column is jsonb
+			t.Fatalf("an accepted spec's JSON Postgres cannot hold: %s", js)
 		}
 		for _, again := range []struct {
 			data []byte
@@ -134,6 +144,18 @@ func FuzzSubmission(f *testing.F) {
 			}
 		}
 	})
+}
+
+// storable fails t unless every text of a refusal can be stored as it is
+// in Postgres (a rejected job's error_message and error_field) and sent in
+// JSON: valid UTF-8 without a NUL.
+func storable(t *testing.T, texts ...string) {
+	t.Helper()
+	for _, s := range texts {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			t.Fatalf("a refusal's text Postgres cannot hold: %q", s)
+		}
+	}
 }
 
 // comparable is job without its plan, which is compared by its segments'
