@@ -2,7 +2,6 @@ package media_test
 
 import (
 	"context"
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,25 +62,8 @@ func FuzzProbeUpload(f *testing.F) {
 			}
 			return
 		}
-		bad := func(what string) { t.Fatalf("accepted %+v: %s", p, what) }
-		switch p.Kind {
-		case media.KindImage:
-		case media.KindVideo:
-			if p.Frames < 1 || !(p.FPS > 0) || math.IsInf(p.FPS, 0) || p.DurationS < 0 || p.DurationS > lim.MaxDurationS {
-				bad("frames, fps or duration")
-			}
-		case media.KindAudio:
-			if p.SampleRate <= 0 || p.Channels <= 0 || !(p.DurationS > 0) || p.DurationS > lim.MaxDurationS {
-				bad("sample rate, channels or duration")
-			}
-		default:
-			bad("kind")
-		}
-		if p.Codec == "" {
-			bad("no codec")
-		}
-		if p.Kind != media.KindAudio && (p.Width <= 0 || p.Height <= 0 || int64(p.Width)*int64(p.Height) > lim.MaxPixels) {
-			bad("size")
+		if what := media.AcceptedWrong(p, lim); what != "" {
+			t.Fatalf("accepted %+v: %s", p, what)
 		}
 	})
 }
