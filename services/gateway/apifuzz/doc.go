@@ -5,7 +5,8 @@
 // `st run` against /openapi.yaml with the checks that every answer is no
 // 5xx, has a status code, content type and body the document gives, and,
 // when it is an error, is a JSON object with a code and a message
-// (checks.py). `go test` runs the short form (a fixed seed, a few examples
-// an operation); `make fuzz` the long one (-long: more examples, a random
-// seed, stateful sequences too).
+// (checks.py). `go test` runs the short form (a fixed seed, 50 examples an
+// operation); `make fuzz` the long one (-long: 500, a seed of its own,
+// stateful sequences too). The harness authenticates in one place,
+// authorization().
 package apifuzz
