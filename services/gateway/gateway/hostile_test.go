@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 )
@@ -45,5 +48,33 @@ func TestHostileInputIsNo5xx(t *testing.T) {
 				t.Errorf("%s %q: %d %s", method, target, w.Code, w.Body)
 			}
 		}
+	}
+}
+
+// TestRangeOutsideFileIsAnAPIError: a Range past a preview file's end is
+// 416 with Content-Range and the API's JSON error, not http.ServeContent's
+// plain text.
+func TestRangeOutsideFileIsAnAPIError(t *testing.T) {
+	c := devstacktest.Connect(t, 0)
+	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim,ref-talk", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := blob.HLSPlaylist("range-job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n"
+	if _, err := c.Blob.Put(context.Background(), key, strings.NewReader(playlist), int64(len(playlist)), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/jobs/range-job/hls/index.m3u8", nil)
+	r.Header.Set("Range", "bytes=1000-2000")
+	w := httptest.NewRecorder()
+	g.Handler().ServeHTTP(w, r)
+	var body struct{ Code, Message string }
+	if w.Code != 416 || w.Header().Get("Content-Type") != "application/json" || json.Unmarshal(w.Body.Bytes(), &body) != nil ||
+		body.Code != "out_of_range" || w.Header().Get("Content-Range") != fmt.Sprintf("bytes */%d", len(playlist)) {
+		t.Fatalf("%d %q %q: %s", w.Code, w.Header().Get("Content-Type"), w.Header().Get("Content-Range"), w.Body)
 	}
 }
