@@ -53,7 +53,7 @@ BUILD_BIN  ?= bin
 # stand-in module.
 OUTSIDE_MODULES := docker deploy/helm deploy/keda deploy/otel/statusutil
 
-.PHONY: help env deps venv tiny-model gpu-wheels browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench chaos clean
+.PHONY: help env deps venv fuzz-venv fuzz tiny-model gpu-wheels browser-deps otelcol helm-lint images stack tools build test lint proto proto-check devstack demo bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,7 +85,7 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 	    sed -i -E "/^deb(-src)?\s.*debian.*\smain(\s|$$)/{$$add}" "$$f"; fi; done; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) $${cuda[@]} >/dev/null
-	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER) $(BIN)/spool-otelcol venv tiny-model
+	@$(MAKE) --no-print-directory $(BIN)/minio $(PLAYER) $(BIN)/spool-otelcol venv fuzz-venv tiny-model
 
 # The python backend's environment: a venv from Debian's python3 with every
 # package of libs/infer/python/requirements.lock (torch, diffusers,
@@ -95,18 +95,34 @@ deps: tools ## install what the tests and the stack need (Debian packages, MinIO
 # plugin embeds it (libs/infer/plugins.mk).
 VENV_LOCK  := libs/infer/python/requirements.lock
 VENV_BASE  ?= /usr/bin/python3
-VENV_CACHE  = $(HOME)/.cache/spool/venv/$(shell cat $(VENV_LOCK) | sha256sum | cut -c1-16)-$(shell $(VENV_BASE) -c 'import sys; print("py%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV       := $(ROOT)/.spool/venv
 venv: ## build the pinned Python environment of the python backend into .spool/venv (torch, diffusers; cached per lock)
+	$(call build-venv,venv,$(VENV_LOCK),$(VENV),the first time: about 2.7 GB from PyPI)
+
+# The API fuzzer's environment: schemathesis and what it needs, pinned in
+# services/gateway/apifuzz/requirements.lock (about 30 MB from PyPI, 90 MB
+# installed, seconds), built as the python backend's is and linked as
+# .spool/apifuzz-venv, whose st TestSchemathesis runs.
+FUZZ_VENV_LOCK := services/gateway/apifuzz/requirements.lock
+FUZZ_VENV      := $(ROOT)/.spool/apifuzz-venv
+fuzz-venv: ## build the pinned Python environment of the API fuzzer (schemathesis) into .spool/apifuzz-venv
+	$(call build-venv,fuzz-venv,$(FUZZ_VENV_LOCK),$(FUZZ_VENV),about 30 MB from PyPI)
+
+# build-venv NAME, LOCK, LINK, SIZE: a venv from $(VENV_BASE) with every
+# package of LOCK, built once per lock and interpreter in the cache outside
+# the work tree, and linked as LINK.
+define build-venv
 	@mkdir -p $(HOME)/.cache/spool/venv $(ROOT)/.spool
-	@cache=$(VENV_CACHE); exec 9>$$cache.lock; flock 9; \
+	@cache=$(HOME)/.cache/spool/venv/$$(sha256sum < $(2) | cut -c1-16)-$$($(VENV_BASE) -c 'import sys; print("py%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	exec 9>$$cache.lock; flock 9; \
 	if [ ! -f $$cache/.complete ]; then \
-	  echo "venv: building $$cache from $(VENV_LOCK) (the first time: about 2.7 GB from PyPI)"; start=$$(date +%s); \
-	  rm -rf $$cache && $(VENV_BASE) -m venv $$cache || { echo "venv: $(VENV_BASE) -m venv failed; run \"make deps\" (Debian's python3-venv)" >&2; exit 1; }; \
-	  $$cache/bin/python -m pip install --quiet --no-input --require-virtualenv --only-binary=:all: -r $(VENV_LOCK) && \
-	  $$cache/bin/python -m pip check >/dev/null || { echo "venv: installing $(VENV_LOCK) failed" >&2; exit 1; }; \
-	  touch $$cache/.complete; echo "venv: built in $$(( $$(date +%s) - start )) s, $$(du -sh $$cache | cut -f1)"; fi; \
-	[ "$$(readlink $(VENV) 2>/dev/null)" = "$$cache" ] || { rm -rf $(VENV) && ln -s $$cache $(VENV); }
+	  echo "$(1): building $$cache from $(2) ($(4))"; start=$$(date +%s); \
+	  rm -rf $$cache && $(VENV_BASE) -m venv $$cache || { echo "$(1): $(VENV_BASE) -m venv failed; run \"make deps\" (Debian's python3-venv)" >&2; exit 1; }; \
+	  $$cache/bin/python -m pip install --quiet --no-input --require-virtualenv --only-binary=:all: -r $(2) && \
+	  $$cache/bin/python -m pip check >/dev/null || { echo "$(1): installing $(2) failed" >&2; exit 1; }; \
+	  touch $$cache/.complete; echo "$(1): built in $$(( $$(date +%s) - start )) s, $$(du -sh $$cache | cut -f1)"; fi; \
+	[ "$$(readlink $(3) 2>/dev/null)" = "$$cache" ] || { rm -rf $(3) && ln -s $$cache $(3); }
+endef
 
 # The tiny SkyReels-V2 diffusion-forcing pipeline of the catalog's
 # skyreels-v2-df-tiny: diffusers' own classes with random weights from a
@@ -294,6 +310,33 @@ CHAOS_OUT   ?= $(ROOT)/chaos/results.json
 CHAOS_FLAGS ?=
 chaos: build ## the chaos suite: every service a process, seeded faults, every video checked (SEED=<n> replays a run; writes chaos/results.json)
 	$(BUILD_BIN)/spool-chaos -seed $(SEED) -bin $(BUILD_BIN) -o $(CHAOS_OUT) $(CHAOS_FLAGS)
+
+# Fuzzing every way in: the HTTP API from its own OpenAPI document with
+# schemathesis (the long form of services/gateway/apifuzz's test: 500
+# examples an operation, a seed of its own, stateful sequences; its short
+# form runs in `make test`), then every Go fuzz target of the workspace
+# (each func FuzzX of a _test.go), FUZZTIME each, one after the other (go
+# test fuzzes one target a run). A crash fails it and leaves the input in
+# the package's testdata/fuzz/FuzzX/: fix the code and commit the file,
+# which `go test` then runs with the seeds. FUZZ=api, or FUZZ=FuzzKeys,
+# runs one. Each line of the closing table is a target, its executions and
+# its outcome.
+FUZZTIME ?= 60s
+FUZZ     ?= all
+fuzz: deps ## fuzz every way in: the HTTP API with schemathesis (long form), then each Go fuzz target for FUZZTIME (FUZZ=api or FUZZ=<FuzzX> for one)
+	@if [ "$(FUZZ)" = all ] || [ "$(FUZZ)" = api ]; then \
+	  echo "go test ./services/gateway/apifuzz -run '^TestSchemathesis$$' -v -args -long"; \
+	  $(GO) test -count=1 -timeout 90m -run '^TestSchemathesis$$' -v ./services/gateway/apifuzz -args -long; fi
+	@table=$$(mktemp); trap 'rm -f $$table' EXIT; failed=0; \
+	for d in $$(for m in $(MODULE_DIRS); do grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' $$m; done | xargs -r -n1 dirname | sort -u); do \
+	  for t in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' $$d/*_test.go | cut -d' ' -f2 | cut -d'(' -f1); do \
+	    [ "$(FUZZ)" = all ] || [ "$(FUZZ)" = "$$t" ] || continue; \
+	    pkg=./$${d#$(ROOT)/}; echo "go test $$pkg -run '^$$' -fuzz '^$$t$$' -fuzztime $(FUZZTIME)"; \
+	    out=$$(cd $$d && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s . 2>&1) && res=ok || { res=FAIL; failed=1; }; \
+	    echo "$$out" | tail -n 20; \
+	    execs=$$(echo "$$out" | grep -oE 'execs: [0-9]+' | tail -n 1 | cut -d' ' -f2); \
+	    printf '%-24s %-22s %10s execs  %s\n' "$$pkg" "$$t" "$${execs:-0}" "$$res" >> $$table; done; done; \
+	echo; echo "fuzzed for $(FUZZTIME) each:"; cat $$table; exit $$failed
 
 images: ## build the container images (needs a Docker engine with BuildKit)
 	docker compose -f docker/compose.yaml --profile cpu --profile gpu build

@@ -6,7 +6,9 @@
 // Key layout (DESIGN §8):
 //
 //	jobs/<job>/seg/<idx>/a<attempt>/video.mp4 | video.m4s | tail.bin
-//	jobs/<job>/hls/index.m3u8, jobs/<job>/hls/init.mp4, jobs/<job>/hls/<idx>.m4s
+//	jobs/<job>/hls/index.m3u8 | init.mp4 | <idx>.m4s | in<k>.m4s
 //	jobs/<job>/final.mp4
-//	jobs/<job>/in/<name>
+//	uploads/<tenant>/<upload>/source | incoming | derived/<variant>/<name>
+//
+// OwnerOf parses a key back into its job, or its tenant and upload.
 package blob

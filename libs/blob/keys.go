@@ -14,6 +14,10 @@ import (
 // ErrInvalidKey is wrapped by every error about an id or a key.
 var ErrInvalidKey = errors.New("invalid object key")
 
+// ErrNoPreviewFile is a name that no file of a job's preview has
+// (HLSFile); it wraps ErrInvalidKey.
+var ErrNoPreviewFile = fmt.Errorf("%w: no such preview file", ErrInvalidKey)
+
 // Key is an object key built by this package from validated parts.
 type Key string
 
@@ -69,44 +73,84 @@ func SegmentVideo(job string, idx, attempt uint32, ext string) (Key, error) {
 		return "", fmt.Errorf("%w: segment video extension %q: want mp4 or m4s", ErrInvalidKey, ext)
 	}
 	p, err := AttemptPrefix(job, idx, attempt)
-	return p + Key("video."+ext), err
+	return under(p, "video."+ext, err)
 }
 
 // SegmentTail is the tail state of one attempt.
 func SegmentTail(job string, idx, attempt uint32) (Key, error) {
 	p, err := AttemptPrefix(job, idx, attempt)
-	return p + "tail.bin", err
+	return under(p, "tail.bin", err)
 }
 
 // HLSPlaylist is the job's live playlist.
 func HLSPlaylist(job string) (Key, error) {
 	p, err := JobPrefix(job)
-	return p + "hls/index.m3u8", err
+	return under(p, "hls/"+hlsPlaylist, err)
 }
 
 // HLSInit is the init segment (ftyp+moov) the playlist maps.
 func HLSInit(job string) (Key, error) {
 	p, err := JobPrefix(job)
-	return p + "hls/init.mp4", err
+	return under(p, "hls/"+hlsInit, err)
 }
 
 // HLSSegment is segment idx of the playlist.
 func HLSSegment(job string, idx uint32) (Key, error) {
 	p, err := JobPrefix(job)
-	return p + Key("hls/"+u(idx)+".m4s"), err
+	return under(p, "hls/"+u(idx)+".m4s", err)
 }
 
 // HLSInputSegment is fragment k of an extension's kept input video, as a
 // media segment of the playlist, listed before segment 0's.
 func HLSInputSegment(job string, k uint32) (Key, error) {
 	p, err := JobPrefix(job)
-	return p + Key("hls/in"+u(k)+".m4s"), err
+	return under(p, "hls/in"+u(k)+".m4s", err)
+}
+
+// The names of the preview's files other than its media segments.
+const (
+	hlsPlaylist = "index.m3u8"
+	hlsInit     = "init.mp4"
+)
+
+// HLSFile is the job's preview file of that name, as the playlist names
+// it: index.m3u8 (HLSPlaylist), init.mp4 (HLSInit), <n>.m4s (HLSSegment n)
+// or in<n>.m4s (HLSInputSegment n), n in decimal without leading zeros.
+// Any other name is ErrNoPreviewFile (which wraps ErrInvalidKey), an
+// invalid job ErrInvalidKey alone.
+func HLSFile(job, name string) (Key, error) {
+	if err := ValidateJobID(job); err != nil {
+		return "", err
+	}
+	switch name {
+	case hlsPlaylist:
+		return HLSPlaylist(job)
+	case hlsInit:
+		return HLSInit(job)
+	}
+	digits, input := strings.CutPrefix(strings.TrimSuffix(name, ".m4s"), "in")
+	n, err := strconv.ParseUint(digits, 10, 32)
+	if err != nil || !strings.HasSuffix(name, ".m4s") || u(uint32(n)) != digits {
+		return "", fmt.Errorf("%w: %q: want %s, %s, <n>.m4s or in<n>.m4s", ErrNoPreviewFile, clip(name), hlsPlaylist, hlsInit)
+	}
+	if input {
+		return HLSInputSegment(job, uint32(n))
+	}
+	return HLSSegment(job, uint32(n))
 }
 
 // Final is the job's final MP4.
 func Final(job string) (Key, error) {
 	p, err := JobPrefix(job)
-	return p + "final.mp4", err
+	return under(p, "final.mp4", err)
+}
+
+// under is prefix p, then rest; "" with err when err is not nil.
+func under(p Key, rest string, err error) (Key, error) {
+	if err != nil {
+		return "", err
+	}
+	return p + Key(rest), nil
 }
 
 // UploadIDPrefix starts every upload id.
@@ -136,7 +180,7 @@ func UploadPrefix(tenant, id string) (Key, error) {
 // UploadSource is the uploaded bytes, as the client sent them.
 func UploadSource(tenant, id string) (Key, error) {
 	p, err := UploadPrefix(tenant, id)
-	return p + "source", err
+	return under(p, "source", err)
 }
 
 // UploadIncoming is where a presigned PUT lands: completing the upload
@@ -144,7 +188,7 @@ func UploadSource(tenant, id string) (Key, error) {
 // PUT again after the probe never replace what was probed.
 func UploadIncoming(tenant, id string) (Key, error) {
 	p, err := UploadPrefix(tenant, id)
-	return p + "incoming", err
+	return under(p, "incoming", err)
 }
 
 // NewUploadID returns a fresh upload id: UploadIDPrefix then 26 random

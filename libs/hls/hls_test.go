@@ -37,7 +37,19 @@ func TestParseRoundTrip(t *testing.T) {
 			t.Fatalf("parsed\n%s\nwritten\n%s", got, p)
 		}
 	}
-	for _, bad := range []string{"", "#EXT-X-VERSION:7\n", "#EXTM3U\n#EXTINF:1,\n0.m4s\n", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n",
+	// EXT-X-MAP's URI is a quoted string, which may hold a comma, or a
+	// value up to the next attribute.
+	for text, want := range map[string]string{
+		`URI="init.mp4"`: "init.mp4", `URI="a,b.mp4",BYTERANGE="720@0"`: "a,b.mp4", `BYTERANGE="1,2",URI="x"`: "x", `URI=init.mp4,X=1`: "init.mp4",
+	} {
+		p, err := hls.Parse("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:" + text + "\n")
+		if err != nil || p.Map != want {
+			t.Errorf("EXT-X-MAP:%s: %q %v, want %q", text, p.Map, err, want)
+		}
+	}
+	for _, bad := range []string{"", "#EXT-X-VERSION:7\n", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"a\n",
+		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=a\"b\n", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"a\"b\n",
+		"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:BYTERANGE=1\n", "#EXTM3U\n#EXTINF:1,\n0.m4s\n", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n",
 		"#EXTM3U\n#EXT-X-TARGETDURATION:x\n", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n0.m4s\n"} {
 		if _, err := hls.Parse(bad); !errors.Is(err, hls.ErrMalformed) {
 			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)

@@ -43,12 +43,11 @@ func Parse(text string) (Playlist, error) {
 		case tag == "#EXT-X-PLAYLIST-TYPE":
 			p.Event = value == "EVENT"
 		case tag == "#EXT-X-MAP":
-			uri, ok := strings.CutPrefix(value, "URI=")
-			if !ok {
-				return Playlist{}, bad(errors.New("no URI attribute"))
+			uri, err := attribute(value, "URI")
+			if err != nil {
+				return Playlist{}, bad(err)
 			}
-			uri, _, _ = strings.Cut(uri, ",")
-			p.Map = strings.Trim(uri, `"`)
+			p.Map = uri
 		case tag == "#EXTINF":
 			d, _, _ := strings.Cut(value, ",")
 			v, err := strconv.ParseFloat(d, 64)
@@ -74,4 +73,39 @@ func Parse(text string) (Playlist, error) {
 		return Playlist{}, fmt.Errorf("%w: the last #EXTINF has no URI", ErrMalformed)
 	}
 	return p, nil
+}
+
+// attribute is the value of the attribute name in an attribute list
+// (RFC 8216 §4.2: name=value pairs separated by commas): a quoted string
+// without its quotes (it may hold commas), or a value up to the next
+// comma; neither holds a quote, CR or LF.
+func attribute(list, name string) (string, error) {
+	for rest := list; rest != ""; {
+		key, after, ok := strings.Cut(rest, "=")
+		if !ok {
+			break
+		}
+		var value string
+		if v, quoted := strings.CutPrefix(after, `"`); quoted {
+			end := strings.IndexByte(v, '"')
+			switch {
+			case end < 0:
+				return "", fmt.Errorf("attribute %s: a quoted string without its closing quote", key)
+			case strings.ContainsAny(v[:end], "\r\n"):
+				return "", fmt.Errorf("attribute %s: a quoted string holding a CR or LF", key)
+			case end+1 < len(v) && v[end+1] != ',':
+				return "", fmt.Errorf("attribute %s: %q after its quoted string", key, v[end+1:])
+			}
+			value, rest = v[:end], strings.TrimPrefix(v[end+1:], ",")
+		} else {
+			value, rest, _ = strings.Cut(after, ",")
+			if strings.ContainsAny(value, "\"\r\n") {
+				return "", fmt.Errorf("attribute %s: an unquoted value holding a quote, CR or LF", key)
+			}
+		}
+		if key == name {
+			return value, nil
+		}
+	}
+	return "", fmt.Errorf("no %s attribute", name)
 }

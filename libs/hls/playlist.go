@@ -30,7 +30,8 @@ type Playlist struct {
 	// MediaSequence is EXT-X-MEDIA-SEQUENCE: the sequence number of the
 	// first segment listed; segment i of Segments has MediaSequence+i.
 	MediaSequence int
-	// Map is the EXT-X-MAP URI of the initialisation section.
+	// Map is the EXT-X-MAP URI of the initialisation section; it holds
+	// no quote, CR or LF (it is written as a quoted string).
 	Map string
 	// Segments are the segments listed, in order.
 	Segments []Segment
@@ -56,8 +57,8 @@ func (p Playlist) String() string {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
 	}
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n", p.MediaSequence)
-	if p.Map != "" {
-		fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", p.Map)
+	if p.Map != "" { // a quoted string, as is: it never holds a quote
+		fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", p.Map)
 	}
 	for _, s := range p.Segments {
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, s.URI)

@@ -48,6 +48,9 @@ func Retime(data []byte, fps int, firstFrame int64, seq uint32) (CMAF, error) {
 	var media bytes.Buffer
 	for _, s := range f.Segments {
 		for _, frag := range s.Fragments {
+			if frag.Moof == nil || frag.Moof.Mfhd == nil {
+				return CMAF{}, fmt.Errorf("media: retime: %w (a moof without its mfhd)", ErrNotFragmented)
+			}
 			for _, traf := range frag.Moof.Trafs {
 				if traf.Tfdt == nil {
 					return CMAF{}, fmt.Errorf("media: retime: %w (a fragment has no tfdt)", ErrNotFragmented)

@@ -55,6 +55,9 @@ func Renumber(frag []byte, seq uint32) ([]byte, error) {
 		return nil, fmt.Errorf("media: renumber: %w (want exactly one fragment)", ErrNotFragmented)
 	}
 	fr := f.Segments[0].Fragments[0]
+	if fr.Moof == nil || fr.Moof.Mfhd == nil {
+		return nil, fmt.Errorf("media: renumber: %w (a moof without its mfhd)", ErrNotFragmented)
+	}
 	fr.Moof.Mfhd.SequenceNumber = seq
 	var b bytes.Buffer
 	b.Grow(len(frag))

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -83,30 +84,39 @@ func FuzzParseUploadProbe(f *testing.F) {
 		if err != nil {
 			return
 		}
-		bad := func(format string, args ...any) { t.Fatalf("accepted %+v: "+format, append([]any{p}, args...)...) }
-		switch p.Kind {
-		case KindImage:
-			if _, ok := imageCodecs[p.Codec]; !ok {
-				bad("image codec %q", p.Codec)
-			}
-		case KindVideo:
-			if p.Frames < 1 || !(p.FPS > 0) || math.IsInf(p.FPS, 0) || p.DurationS < 0 || p.DurationS > lim.MaxDurationS {
-				bad("frames, fps or duration")
-			}
-		case KindAudio:
-			if p.SampleRate <= 0 || p.Channels <= 0 || !(p.DurationS > 0) || p.DurationS > lim.MaxDurationS {
-				bad("sample rate, channels or duration")
-			}
-		default:
-			bad("kind")
-		}
-		if p.Codec == "" {
-			bad("no codec")
-		}
-		if p.Kind != KindAudio && (p.Width <= 0 || p.Height <= 0 || int64(p.Width)*int64(p.Height) > lim.MaxPixels) {
-			bad("size")
+		if what := AcceptedWrong(p, lim); what != "" {
+			t.Fatalf("accepted %+v: %s", p, what)
 		}
 	})
+}
+
+// AcceptedWrong says what is wrong with p, a probe ProbeUpload or
+// ParseUploadProbe accepted under lim: "" when it is a whole image, video
+// or audio file within the limits. For the fuzz targets of either.
+func AcceptedWrong(p UploadProbe, lim UploadLimits) string {
+	switch p.Kind {
+	case KindImage:
+		if _, ok := imageCodecs[p.Codec]; !ok {
+			return fmt.Sprintf("image codec %q", p.Codec)
+		}
+	case KindVideo:
+		if p.Frames < 1 || !(p.FPS > 0) || math.IsInf(p.FPS, 0) || p.DurationS < 0 || p.DurationS > lim.MaxDurationS {
+			return "frames, fps or duration"
+		}
+	case KindAudio:
+		if p.SampleRate <= 0 || p.Channels <= 0 || !(p.DurationS > 0) || p.DurationS > lim.MaxDurationS {
+			return "sample rate, channels or duration"
+		}
+	default:
+		return "kind"
+	}
+	if p.Codec == "" {
+		return "no codec"
+	}
+	if p.Kind != KindAudio && (p.Width <= 0 || p.Height <= 0 || int64(p.Width)*int64(p.Height) > lim.MaxPixels) {
+		return "size"
+	}
+	return ""
 }
 
 // FuzzSniffImage: any bytes give a size from their header, or none,

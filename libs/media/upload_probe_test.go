@@ -18,7 +18,7 @@ import (
 )
 
 // ffmpegTo runs ffmpeg with args, writing dir/name, and returns its path.
-func ffmpegTo(t *testing.T, dir, name string, args ...string) string {
+func ffmpegTo(t testing.TB, dir, name string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		realpart.Missing(t, "ffmpeg is not installed; run \"make deps\"")
@@ -32,7 +32,7 @@ func ffmpegTo(t *testing.T, dir, name string, args ...string) string {
 }
 
 // writeFile writes data to dir/name and returns its path.
-func writeFile(t *testing.T, dir, name string, data []byte) string {
+func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -41,7 +41,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 	return p
 }
 
-func readFile(t *testing.T, p string) []byte {
+func readFile(t testing.TB, p string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(p)
 	if err != nil {

@@ -1,11 +1,15 @@
 package dispatcher
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
@@ -152,10 +156,15 @@ func (d *Dispatcher) admitSubmission(ctx context.Context, a arrival) error {
 
 // reject records job id as rejected, with the model and pool it asked for
 // (asked: nil when the spec did not decode) where they are names at all.
+// The message may quote what was sent (a decoder's "invalid value \xff"):
+// it is made valid UTF-8 without a NUL, which both the event (a protobuf
+// string) and Postgres (text) need, or the submission could never be
+// rejected and would come back for ever.
 func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, asked *spoolv1.JobSpec, code, field, msg string) error {
 	if !jsonObject(spec) {
 		spec, _ = protojson.Marshal(&spoolv1.JobSpec{})
 	}
+	msg = strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", "\uFFFD"), "\uFFFD")
 	ev, err := eventMsg(ctx, id+".rejected", &spoolv1.JobEvent{JobId: id, State: spoolv1.JobState_JOB_STATE_REJECTED,
 		Message: msg, ErrorCode: code, ErrorField: field})
 	if err != nil {
@@ -181,18 +190,12 @@ func (d *Dispatcher) reject(ctx context.Context, id string, spec []byte, asked *
 	return nil
 }
 
-// jsonObject reports whether b holds a JSON object, as the jobs.spec column needs.
+// jsonObject reports whether b holds a JSON object that the jobs.spec
+// column (jsonb) takes: valid UTF-8 and JSON, an object, without a \u0000
+// escape, which jsonb refuses.
 func jsonObject(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return true
-		}
-		return false
-	}
-	return false
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && utf8.Valid(b) && json.Valid(b) && !bytes.Contains(b, []byte(`\u0000`))
 }
 
 func (d *Dispatcher) accept(ctx context.Context, id string, spec *spoolv1.JobSpec, j jobspec.Job, in Inputs) error {

@@ -304,7 +304,11 @@ type batchView struct {
 // those planned, its progress and whether every job has ended, and each
 // spec's job (its state) or error.
 func (g *Gateway) getBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := g.store.GetBatch(r.Context(), r.PathValue("id"))
+	id, ok := pathID(w, r, "batch")
+	if !ok {
+		return
+	}
+	b, err := g.store.GetBatch(r.Context(), id)
 	if err != nil {
 		fail(w, err)
 		return

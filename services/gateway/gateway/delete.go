@@ -21,7 +21,10 @@ const retryClosing = 2
 // lineage. A job that has not ended is 409: cancel it first. Deleting again
 // answers as the first time did.
 func (g *Gateway) deleteJob(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := pathID(w, r, "job")
+	if !ok {
+		return
+	}
 	j, err := g.store.GetJob(r.Context(), id)
 	if err != nil {
 		fail(w, err)

@@ -3,12 +3,14 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/ident"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 )
@@ -31,6 +33,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+// pathID is the request's {id} of a job or a batch (what). An id that
+// breaks ident.Rule names none, and is answered 404 not_found here, before
+// Postgres is asked: it refuses text it cannot hold (a NUL, bytes that are
+// not UTF-8) with an error, which would be a 503 for the client's input.
+func pathID(w http.ResponseWriter, r *http.Request, what string) (string, bool) {
+	id := r.PathValue("id")
+	if !ident.Valid(id) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no %s %q: a %s id is %s", what, id, what, ident.Rule))
+		return "", false
+	}
+	return id, true
 }
 
 // retryUnavailable is the Retry-After of a 503, in seconds.

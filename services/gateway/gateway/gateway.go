@@ -22,6 +22,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/ident"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/store"
 	spoolv1 "github.com/spoolvideo/spool/proto/spool/v1"
@@ -280,7 +281,11 @@ func view(j store.Job) jobView {
 // status shows a job; one the gateway accepted and no dispatcher has
 // recorded yet is in state submitted.
 func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
-	v, j, recorded, err := g.jobOrSubmission(r.Context(), r.PathValue("id"))
+	id, ok := pathID(w, r, "job")
+	if !ok {
+		return
+	}
+	v, j, recorded, err := g.jobOrSubmission(r.Context(), id)
 	if err != nil {
 		fail(w, err)
 		return
@@ -327,7 +332,11 @@ func (g *Gateway) dashboard(w http.ResponseWriter, r *http.Request) {
 // not_ready with Retry-After, 409 with the job's state when it ended
 // without one, and 410 deleted once its objects are deleted.
 func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
-	j, err := g.store.GetJob(r.Context(), r.PathValue("id"))
+	id, ok := pathID(w, r, "job")
+	if !ok {
+		return
+	}
+	j, err := g.store.GetJob(r.Context(), id)
 	if err != nil {
 		fail(w, err)
 		return
@@ -350,7 +359,11 @@ func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 // jobs lists jobs newest first; ?limit=1..1000, ?state=, ?after=<cursor>.
 func (g *Gateway) jobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := store.ListJobsParams{State: store.JobState(q.Get("state")), Tenant: q.Get("tenant")}
+	tenant, ok := queryTenant(w, r)
+	if !ok {
+		return
+	}
+	p := store.ListJobsParams{State: store.JobState(q.Get("state")), Tenant: tenant}
 	if p.State != "" && !slices.Contains(store.JobStates, p.State) {
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "state",
 			Message: fmt.Sprintf("state %q: want one of %s, or none for every state", p.State, jobStates())})
@@ -393,7 +406,7 @@ func (g *Gateway) jobs(w http.ResponseWriter, r *http.Request) {
 func parseCursor(s string) (store.Cursor, error) {
 	at, id, ok := strings.Cut(s, "~")
 	t, err := time.Parse(time.RFC3339Nano, at)
-	if !ok || err != nil || id == "" {
+	if !ok || err != nil || !ident.Valid(id) {
 		return store.Cursor{}, fmt.Errorf("after %q: want the 'next' value of the previous page", s)
 	}
 	return store.Cursor{CreatedAt: t, ID: id}, nil
@@ -402,7 +415,10 @@ func parseCursor(s string) (store.Cursor, error) {
 // cancel asks the dispatcher to cancel the job. A job still submitted
 // (no dispatcher has recorded it) is 404 not_ready: ask again shortly.
 func (g *Gateway) cancel(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := pathID(w, r, "job")
+	if !ok {
+		return
+	}
 	_, j, recorded, err := g.jobOrSubmission(r.Context(), id)
 	if err != nil {
 		fail(w, err)
@@ -425,7 +441,10 @@ func (g *Gateway) cancel(w http.ResponseWriter, r *http.Request) {
 
 // lineage is every segment with its attempts: worker, GPU, timings.
 func (g *Gateway) lineage(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := pathID(w, r, "job")
+	if !ok {
+		return
+	}
 	if _, err := g.store.GetJob(r.Context(), id); err != nil {
 		fail(w, err)
 		return

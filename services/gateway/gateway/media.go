@@ -4,8 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
+	"path"
 
 	"github.com/spoolvideo/spool/libs/blob"
 )
@@ -18,36 +17,21 @@ func jsonLine(v any) ([]byte, error) { return json.Marshal(v) }
 // is 404 not_ready with Retry-After while the job runs.
 func (g *Gateway) hls(w http.ResponseWriter, r *http.Request) {
 	id, file := r.PathValue("id"), r.PathValue("file")
-	var key blob.Key
-	var err error
-	var ctype string
+	key, err := blob.HLSFile(id, file)
 	switch {
-	case file == "index.m3u8":
-		key, err = blob.HLSPlaylist(id)
-		ctype = "application/vnd.apple.mpegurl"
-	case file == "init.mp4":
-		key, err = blob.HLSInit(id)
-		ctype = "video/mp4"
-	case strings.HasSuffix(file, ".m4s"):
-		name, input := strings.CutPrefix(strings.TrimSuffix(file, ".m4s"), "in")
-		n, perr := strconv.ParseUint(name, 10, 32)
-		if perr != nil {
-			writeError(w, http.StatusNotFound, "not_found", "no such preview file "+file)
-			return
-		}
-		if input {
-			key, err = blob.HLSInputSegment(id, uint32(n))
-		} else {
-			key, err = blob.HLSSegment(id, uint32(n))
-		}
-		ctype = "video/iso.segment"
-	default:
+	case errors.Is(err, blob.ErrNoPreviewFile):
 		writeError(w, http.StatusNotFound, "not_found", "no such preview file "+file)
 		return
-	}
-	if err != nil {
+	case err != nil:
 		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
 		return
+	}
+	ctype := "video/iso.segment"
+	switch path.Ext(file) {
+	case ".m3u8":
+		ctype = "application/vnd.apple.mpegurl"
+	case ".mp4":
+		ctype = "video/mp4"
 	}
 	cache := ""
 	if file == "index.m3u8" {

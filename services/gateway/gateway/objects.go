@@ -95,8 +95,9 @@ func (g *Gateway) serveVersion(w http.ResponseWriter, r *http.Request, key blob.
 // so that an answer that fails before it can still become another.
 type heldHeader struct {
 	http.ResponseWriter
-	status int
-	sent   bool
+	status  int
+	sent    bool
+	refused bool // a 416 went out in the API's error shape: what ServeContent writes after it is dropped
 }
 
 func (h *heldHeader) WriteHeader(code int) {
@@ -106,6 +107,15 @@ func (h *heldHeader) WriteHeader(code int) {
 }
 
 func (h *heldHeader) Write(p []byte) (int, error) {
+	switch {
+	case h.refused:
+		return len(p), nil
+	case !h.sent && h.status == http.StatusRequestedRangeNotSatisfiable: // ServeContent's own body is plain text
+		h.sent, h.refused = true, true
+		writeError(h.ResponseWriter, h.status, "out_of_range", fmt.Sprintf("the range asked for lies outside the file (Content-Range: %s)",
+			h.Header().Get("Content-Range")))
+		return len(p), nil
+	}
 	h.send()
 	return h.ResponseWriter.Write(p)
 }

@@ -193,7 +193,15 @@ func (g *Gateway) putQuota(w http.ResponseWriter, r *http.Request) {
 	var v quotaValues
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	err = dec.Decode(&v)
+	switch t := bytes.TrimSpace(body); {
+	case err != nil:
+	case t[0] != '{': // null decodes into nothing: it is no quota
+		err = errors.New("want a JSON object")
+	case dec.More():
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_argument",
 			fmt.Sprintf(`the body is not a quota, {"queued_jobs": N, "running_segments": N, "daily_seconds": N} (null: the default): %v`, err))
 		return

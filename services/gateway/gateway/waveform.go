@@ -72,7 +72,10 @@ func (g *Gateway) waveform(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
+	id, ok := pathID(w, r, "job")
+	if !ok {
+		return
+	}
 	j, err := g.store.GetJob(r.Context(), id)
 	if err == nil && tenant != "" && j.Tenant != tenant { // another tenant's job is a missing one
 		err = fmt.Errorf("store: job %s: %w", id, store.ErrNotFound)
