@@ -18,10 +18,12 @@ import (
 )
 
 // secrets are the credentials the run generated, by name: every NATS
-// user's password and the object store's secret key. None may appear in
-// anything a user or an operator reads.
+// user's password and each service's MinIO secret key. None may appear in
+// anything a user or an operator reads. (MinIO's root key is the dev
+// stack's published default, SPOOL_S3_SECRET_KEY's, which -h shows; no
+// service runs with it.)
 func (r *rig) secrets() (map[string]string, error) {
-	s := map[string]string{"nats admin password": r.nats.NATSConfig().Password.Reveal(), "S3 secret key": r.stack.S3SecretKey}
+	s := map[string]string{"nats admin password": r.nats.NATSConfig().Password.Reveal()}
 	for _, role := range bus.Roles {
 		if role == bus.RoleAdmin {
 			continue
