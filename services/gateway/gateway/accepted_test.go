@@ -42,18 +42,16 @@ func privateGateway(t *testing.T) (*devstack.Stack, *store.Store, *httptest.Serv
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: acceptPools, MaxBody: 1 << 20}, b, s, nil, quiet())
+	g, err := gateway.New(testConfig(gateway.Config{Pools: acceptPools, MaxBody: 1 << 20}), b, s, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return st, s, srv
+	return st, s, serve(t, g, s)
 }
 
 func postSpec(t *testing.T, url, body string) (int, http.Header, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +66,7 @@ func postSpec(t *testing.T, url, body string) (int, http.Header, map[string]any)
 
 func getStatus(t *testing.T, url string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ type batchItemView struct {
 // answers 201 when every spec became a job, 207 when some did not.
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
-	tenant, ok := uploadTenant(w, r)
+	tenant, ok := ownerTenant(w, r)
 	if !ok {
 		return
 	}
@@ -121,6 +121,13 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 	if retry > 0 { // specs a quota refused: when to send the batch again
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
+	made := 0
+	for _, it := range saved.Items {
+		if it.JobID != "" {
+			made++
+		}
+	}
+	g.audit(r.Context(), r, tenant, actionBatchSubmit, id, map[string]any{"specs": len(saved.Items), "accepted": made})
 	w.Header().Set("Location", out.StatusURL)
 	writeJSON(w, status, out)
 }
@@ -308,7 +315,14 @@ func (g *Gateway) getBatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	tenant, ok := readScope(w, r)
+	if !ok {
+		return
+	}
 	b, err := g.store.GetBatch(r.Context(), id)
+	if err == nil && tenant != "" && b.Tenant != tenant { // another tenant's is a missing one
+		err = noBatch(b.ID)
+	}
 	if err != nil {
 		fail(w, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 )
 
@@ -16,11 +17,10 @@ import (
 func post(t *testing.T, srv *httptest.Server, path, contentType, body string) (*http.Response, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +124,14 @@ func TestBatch(t *testing.T) {
 
 // TestBatchRefusals: what makes a whole batch unusable is refused before
 // anything is submitted, with a status and a message that say why. The
-// gateway needs no NATS, Postgres or MinIO for these.
+// gateway needs no NATS or MinIO for these, and Postgres for its keys only.
 func TestBatchRefusals(t *testing.T) {
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim", MaxBody: 1024, BatchMax: 2, BatchMaxBody: 4096}, nil, nil, nil, nil)
+	c := devstacktest.Connect(t, 0)
+	g, err := gateway.New(testConfig(gateway.Config{Pools: "default:ref,sim", MaxBody: 1024, BatchMax: 2, BatchMaxBody: 4096}), nil, c.Store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.Handler())
-	defer srv.Close()
+	srv := serve(t, g, c.Store)
 	spec := small("")
 	for _, c := range []struct {
 		name, query, ctype, body string

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/apikey"
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/media"
@@ -20,11 +21,16 @@ type Config struct {
 	Postgres config.Postgres `envconfig:"PG"`
 	S3       config.S3       `envconfig:"S3"`
 
-	Addr    string        `envconfig:"GATEWAY_ADDR" default:":8080" desc:"HTTP listen address"`
-	Token   config.Secret `envconfig:"GATEWAY_TOKEN" desc:"bearer token every request but /health and /openapi.yaml must carry"`
-	Dev     bool          `envconfig:"GATEWAY_DEV" default:"false" desc:"development mode: no token is required"`
-	Pools   string        `envconfig:"GATEWAY_POOLS" default:"default:ref,ref-talk,sim" desc:"the pools and the models each serves, pool:model,model;pool:model: the dispatcher's SPOOL_DISPATCHER_POOLS, so that a job is refused here as it would be there"`
-	MaxBody int64         `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body, bytes; in a batch, largest job spec"`
+	Addr    string `envconfig:"GATEWAY_ADDR" default:":8080" desc:"HTTP listen address"`
+	Pools   string `envconfig:"GATEWAY_POOLS" default:"default:ref,ref-talk,sim" desc:"the pools and the models each serves, pool:model,model;pool:model: the dispatcher's SPOOL_DISPATCHER_POOLS, so that a job is refused here as it would be there"`
+	MaxBody int64  `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body, bytes; in a batch, largest job spec"`
+
+	// AdminKey is the bootstrap admin key: the gateway records it (hashed)
+	// at start unless its id exists, so that an operator has a first key.
+	AdminKey config.Secret `envconfig:"GATEWAY_ADMIN_KEY" desc:"bootstrap admin API key, spool_<id>_<secret> (id: 1..32 of a-z0-9 starting with a letter; secret: ≥ 43 characters of base64url), recorded hashed at start unless its id exists; empty: none (create keys with spoolctl keys)"`
+	// URLKey signs the expiring URLs of previews and videos (signed.go).
+	URLKey    config.Secret `envconfig:"GATEWAY_URL_KEY" desc:"key (≥ 32 bytes) of the HMAC that signs the expiring preview and download URLs handed to players; required, the same on every gateway replica"`
+	URLExpiry time.Duration `envconfig:"GATEWAY_URL_EXPIRY" default:"1h" desc:"how long a signed preview or download URL stays valid (1m..168h)"`
 
 	BatchMax     int   `envconfig:"GATEWAY_BATCH_MAX" default:"1000" desc:"most job specs in one POST /batches"`
 	BatchMaxBody int64 `envconfig:"GATEWAY_BATCH_MAX_BODY" default:"16777216" desc:"largest POST /batches body, bytes"`
@@ -99,8 +105,10 @@ const (
 
 func (c Config) validate() error {
 	switch {
-	case !c.Dev && c.Token == "":
-		return fmt.Errorf("gateway: SPOOL_GATEWAY_TOKEN is empty: set one, or SPOOL_GATEWAY_DEV=true for development")
+	case len(c.URLKey) < minURLKey:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_URL_KEY is %d bytes: want ≥ %d (e.g. openssl rand -base64 48)", len(c.URLKey), minURLKey)
+	case c.URLExpiry < time.Minute || c.URLExpiry > 7*24*time.Hour:
+		return fmt.Errorf("gateway: SPOOL_GATEWAY_URL_EXPIRY %s: want 1m..168h", c.URLExpiry)
 	case c.MaxBody < 1024:
 		return fmt.Errorf("gateway: SPOOL_GATEWAY_MAX_BODY %d: want ≥ 1024", c.MaxBody)
 	case c.BatchMax < 1 || c.BatchMax > maxBatchCount:
@@ -115,6 +123,11 @@ func (c Config) validate() error {
 	}
 	if err := c.RateLimit.validate(); err != nil {
 		return err
+	}
+	if c.AdminKey != "" {
+		if _, _, err := apikey.Parse(c.AdminKey.Reveal()); err != nil {
+			return fmt.Errorf("gateway: SPOOL_GATEWAY_ADMIN_KEY: %w", err)
+		}
 	}
 	return c.Uploads.validate()
 }

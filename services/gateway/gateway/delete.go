@@ -67,6 +67,7 @@ func (g *Gateway) deleteJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.Info("job deleted", "job", id, "objects", n)
+	g.audit(r.Context(), r, j.Tenant, actionJobDelete, id, map[string]any{"objects": n})
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": j.State, "deleted_at": at.UTC().Format(time.RFC3339Nano),
 		"objects_deleted": n, "status_url": "/status/" + id})
 }

@@ -1,8 +1,8 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
-	"crypto/subtle"
 	"embed"
 	"fmt"
 	"io"
@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ type Gateway struct {
 	recent  registryCache // the workers registry, as the status of a job reads it
 	limits  *limiters     // the tenants' request rates; nil: unlimited (ratelimit.go)
 	now     func() time.Time
+	keys    *keyring // API key verifications (auth.go)
 }
 
 // Routes are the API's routes, as http.ServeMux patterns; the OpenAPI
@@ -59,7 +61,19 @@ var Routes = []string{
 	"GET /jobs/{id}/waveform", "DELETE /jobs/{id}", "POST /batches", "GET /batches/{id}",
 	"POST /uploads", "GET /uploads/{id}", "POST /uploads/{id}/complete",
 	"GET /tenants/{tenant}/quota", "PUT /tenants/{tenant}/quota",
+	"POST /keys", "GET /keys", "DELETE /keys/{id}", "GET /audit",
 }
+
+// Who may take which route: public routes hold no data; jobRoutes name a
+// job, which must be the caller's (tenancy.go); signedRoutes take a signed
+// URL instead of a key (signed.go); adminRoutes want an admin key.
+var (
+	publicRoutes = []string{"GET /health", "GET /openapi.yaml", "GET /{$}", "GET /ui/{file...}"}
+	jobRoutes    = []string{"GET /status/{id}", "GET /download/{id}", "GET /jobs/{id}/events", "POST /jobs/{id}/cancel",
+		"GET /jobs/{id}/lineage", "GET /jobs/{id}/hls/{file}", "GET /jobs/{id}/waveform", "DELETE /jobs/{id}"}
+	signedRoutes = []string{"GET /download/{id}", "GET /jobs/{id}/hls/{file}"}
+	adminRoutes  = []string{"POST /keys", "GET /keys", "DELETE /keys/{id}"}
+)
 
 // New checks cfg and builds the routes.
 func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logger, opts ...Option) (*Gateway, error) {
@@ -79,6 +93,9 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	if cfg.Downloads == "" {
 		cfg.Downloads = DownloadsPresign
 	}
+	if cfg.URLExpiry == 0 {
+		cfg.URLExpiry = time.Hour
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -95,19 +112,26 @@ func New(cfg Config, b *bus.Bus, s *store.Store, bl *blob.Store, log *slog.Logge
 	}
 	g := &Gateway{cfg: cfg, log: log, bus: b, store: s, blob: bl, public: public, catalog: cat, mux: http.NewServeMux(),
 		uploads: make(chan struct{}, cfg.Uploads.Parallel), parts: &partPool{size: cfg.Uploads.PartSize},
-		limits: newLimiters(cfg.RateLimit, o.now), now: o.now}
+		limits: newLimiters(cfg.RateLimit, o.now), now: o.now, keys: newKeyring(max(2, runtime.NumCPU()))}
 	handlers := map[string]http.HandlerFunc{
 		"GET /{$}": g.dashboard, "GET /ui/{file...}": g.dashboard, "GET /health": g.health, "GET /openapi.yaml": g.openAPI, "GET /models/info": g.modelsInfo, "POST /generate": g.generate,
 		"GET /status/{id}": g.status, "GET /download/{id}": g.download, "GET /jobs": g.jobs, "GET /jobs/{id}/events": g.events,
 		"POST /jobs/{id}/cancel": g.cancel, "GET /jobs/{id}/lineage": g.lineage, "GET /jobs/{id}/hls/{file}": g.hls,
 		"GET /jobs/{id}/waveform": g.waveform, "DELETE /jobs/{id}": g.deleteJob, "POST /batches": g.postBatch, "GET /batches/{id}": g.getBatch,
 		"POST /uploads": g.createUpload, "GET /uploads/{id}": g.getUpload, "POST /uploads/{id}/complete": g.completeUpload,
+		"POST /keys": g.createKey, "GET /keys": g.listKeys, "DELETE /keys/{id}": g.revokeKey, "GET /audit": g.listAudit,
 	}
 	maps.Copy(handlers, g.quotaRoutes())
 	for _, r := range Routes {
 		h := handlers[r]
-		if r != "GET /health" && r != "GET /openapi.yaml" && r != "GET /{$}" && r != "GET /ui/{file...}" { // public: no data
-			h = g.auth(g.limit(h))
+		if slices.Contains(jobRoutes, r) {
+			h = g.jobRoute(h)
+		}
+		if slices.Contains(adminRoutes, r) {
+			h = adminOnly(h)
+		}
+		if !slices.Contains(publicRoutes, r) {
+			h = g.auth(g.limit(h), slices.Contains(signedRoutes, r))
 		}
 		g.mux.Handle(r, h)
 	}
@@ -143,21 +167,6 @@ func (g *Gateway) unrouted(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
 		fmt.Sprintf("%s %s: the path takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
-}
-
-// auth requires the bearer token unless the gateway runs in dev mode.
-func (g *Gateway) auth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !g.cfg.Dev {
-			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(g.cfg.Token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="spool"`)
-				writeError(w, http.StatusUnauthorized, "unauthenticated", "a valid 'Authorization: Bearer <token>' header is required")
-				return
-			}
-		}
-		h(w, r)
-	}
 }
 
 func (g *Gateway) openAPI(w http.ResponseWriter, _ *http.Request) {
@@ -200,17 +209,23 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	// ?tenant= names the job's tenant, as it does an upload's and a
-	// batch's; a spec naming another is refused.
-	tenant, ok := queryTenant(w, r)
+	// The job is the key's tenant's; an admin's names it with ?tenant= or
+	// the spec's tenant.
+	tenant, ok := readScope(w, r)
 	if !ok {
 		return
 	}
-	if tenant != "" {
-		if err := withTenant(spec, tenant, "the request's"); err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: err.Error()})
-			return
-		}
+	c := callerOf(r)
+	if tenant == "" {
+		tenant = cmp.Or(spec.GetTenant(), c.Tenant)
+	}
+	if !c.Admin && spec.GetTenant() != "" && spec.GetTenant() != tenant {
+		refuseTenant(w, c, spec.GetTenant())
+		return
+	}
+	if err := withTenant(spec, tenant, "the request's"); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant", Message: err.Error()})
+		return
 	}
 	// A caller that sends a W3C traceparent sees the job in its own trace.
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
@@ -222,6 +237,7 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request) {
 	if published {
 		g.awaitRecorded(r.Context(), id)
 	}
+	g.audit(r.Context(), r, tenant, actionJobSubmit, id, nil)
 	accepted(w, id)
 }
 
@@ -307,6 +323,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	if j.FinalKey != "" && j.DeletedAt == nil { // for players, which cannot send the token
 		v.VideoURL = g.videoURL(r.Context(), j)
 	}
+	g.signedURLs(&v)
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -358,11 +375,11 @@ func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
 
 // jobs lists jobs newest first; ?limit=1..1000, ?state=, ?after=<cursor>.
 func (g *Gateway) jobs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	tenant, ok := queryTenant(w, r)
+	tenant, ok := readScope(w, r)
 	if !ok {
 		return
 	}
+	q := r.URL.Query()
 	p := store.ListJobsParams{State: store.JobState(q.Get("state")), Tenant: tenant}
 	if p.State != "" && !slices.Contains(store.JobStates, p.State) {
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "state",
@@ -396,6 +413,7 @@ func (g *Gateway) jobs(w http.ResponseWriter, r *http.Request) {
 	}{Jobs: make([]jobView, len(js))}
 	for i, j := range js {
 		out.Jobs[i] = view(j)
+		g.signedURLs(&out.Jobs[i])
 	}
 	if next != nil {
 		out.Next = next.CreatedAt.UTC().Format(time.RFC3339Nano) + "~" + next.ID
@@ -436,6 +454,7 @@ func (g *Gateway) cancel(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	g.audit(r.Context(), r, j.Tenant, actionJobCancel, id, map[string]any{"state": string(j.State)})
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status_url": "/status/" + id})
 }
 
@@ -512,6 +531,7 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
 		fl.Flush()
 	}
+	g.signedURLs(&first)
 	send("status", first)
 	if recorded && j.State.Terminal() {
 		return
@@ -537,7 +557,9 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 			case spoolv1.JobState_JOB_STATE_SUCCEEDED, spoolv1.JobState_JOB_STATE_FAILED, spoolv1.JobState_JOB_STATE_CANCELLED,
 				spoolv1.JobState_JOB_STATE_REJECTED:
 				if j, err := g.store.GetJob(r.Context(), id); err == nil {
-					send("status", view(j))
+					v := view(j)
+					g.signedURLs(&v)
+					send("status", v)
 				}
 				return
 			}

@@ -25,8 +25,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(devstacktest.Run(m)) }
 
-const token = "s3cret-token"
-
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // api is the gateway over the whole system: dispatcher, a worker with two
@@ -41,8 +39,8 @@ func api(t *testing.T) *httptest.Server {
 
 // apiOver is the gateway over a dispatcher feeding pools (as
 // SPOOL_DISPATCHER_POOLS, and the gateway's too), the stitcher and the
-// worker wk, on the real stack.
-func apiOver(t *testing.T, pools string, wk worker.Config) *httptest.Server {
+// worker wk, on the real stack; tune changes the gateway's configuration.
+func apiOver(t *testing.T, pools string, wk worker.Config, tune ...func(*gateway.Config)) *httptest.Server {
 	t.Helper()
 	c := devstacktest.Connect(t, 0)
 	ctx := context.Background()
@@ -69,23 +67,24 @@ func apiOver(t *testing.T, pools string, wk worker.Config) *httptest.Server {
 		go func() { _ = run(rctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	g, err := gateway.New(gateway.Config{Token: token, Pools: pools, MaxBody: 4096}, b, s, bl, quiet())
-	if err != nil {
-		t.Fatal(err)
+	cfg := gateway.Config{Pools: pools, MaxBody: 4096}
+	for _, f := range tune {
+		f(&cfg)
 	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return srv
+	return newGateway(t, cfg, c)
 }
 
+// call sends a request to srv, with the test's admin key when auth is
+// set, and decodes its JSON answer; a redirect is not followed.
 func call(t *testing.T, srv *httptest.Server, method, path, body string, auth bool) (*http.Response, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if auth {
-		req.Header.Set("Authorization", "Bearer "+token)
+	ctx := context.Background()
+	if !auth {
+		ctx = withoutKey(ctx)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, method, srv.URL+path, strings.NewReader(body))
+	c := &http.Client{Transport: client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,10 +144,9 @@ func TestAPI(t *testing.T) {
 	}
 	// Server-Sent Events until the job ends.
 	req, _ := http.NewRequest("GET", srv.URL+"/jobs/api-job/events", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +164,7 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("%d events, the last %v", events, last)
 	}
 	if r, v := call(t, srv, "GET", "/status/api-job", "", true); r.StatusCode != 200 || v["state"] != "succeeded" ||
-		v["segments_done"] != float64(3) || v["download_url"] != "/download/api-job" {
+		v["segments_done"] != float64(3) || !strings.HasPrefix(fmt.Sprint(v["download_url"]), "/download/api-job?exp=") {
 		t.Fatalf("status %d %v", r.StatusCode, v)
 	}
 	r, _ = call(t, srv, "GET", "/download/api-job", "", true)

@@ -29,11 +29,14 @@ func Main(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	if err := g.EnsureAdminKey(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	p.Log.Info("gateway listening", "url", "http://"+ln.Addr().String(), "dev", cfg.Dev)
+	p.Log.Info("gateway listening", "url", "http://"+ln.Addr().String())
 	return Serve(ctx, ln, g.Handler())
 }
 

@@ -111,9 +111,19 @@ func (g *Gateway) modelsInfo(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Pools = append(out.Pools, pv)
 	}
+	mine, err := g.visibleTasks(r, infos)
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	for _, info := range infos {
 		wv := workerView{ID: info.GetId(), Node: info.GetNode(), Pool: info.GetPool(), Backend: info.GetBackend(), Models: info.GetModels(),
-			Slots: info.GetSlots(), GPUs: []gpuView{}, CurrentTasks: info.GetCurrentTasks()}
+			Slots: info.GetSlots(), GPUs: []gpuView{}, CurrentTasks: []string{}}
+		for _, t := range info.GetCurrentTasks() {
+			if job, _, _ := strings.Cut(t, "/"); mine(job) {
+				wv.CurrentTasks = append(wv.CurrentTasks, t)
+			}
+		}
 		if p, ok := g.catalog.Pools.Get(info.GetPool()); ok {
 			for _, m := range p.Models {
 				if !slices.Contains(wv.Models, m) {
@@ -127,6 +137,28 @@ func (g *Gateway) modelsInfo(w http.ResponseWriter, r *http.Request) {
 		out.Workers = append(out.Workers, wv)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// visibleTasks says which jobs of the workers' current tasks (job/segment)
+// the request may see: every one for an admin key, its tenant's for
+// another.
+func (g *Gateway) visibleTasks(r *http.Request, infos []*spoolv1.WorkerInfo) (func(job string) bool, error) {
+	c := callerOf(r)
+	if c.Admin {
+		return func(string) bool { return true }, nil
+	}
+	var jobs []string
+	for _, info := range infos {
+		for _, t := range info.GetCurrentTasks() {
+			job, _, _ := strings.Cut(t, "/")
+			jobs = append(jobs, job)
+		}
+	}
+	own, err := g.store.TenantJobs(r.Context(), c.Tenant, jobs)
+	if err != nil {
+		return nil, err
+	}
+	return func(job string) bool { return slices.Contains(own, job) }, nil
 }
 
 // workers reads the spool_workers registry: every live worker, by id.

@@ -150,8 +150,7 @@ func TestModelRouting(t *testing.T) {
 func getJSON(t *testing.T, srv *httptest.Server, path string, out any) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", srv.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,13 +25,7 @@ import (
 func objectsAPI(t *testing.T) (*httptest.Server, devstacktest.Clients) {
 	t.Helper()
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return srv, c
+	return newGateway(t, gateway.Config{Pools: "default:ref,sim", MaxBody: 4096}, c), c
 }
 
 // createJob records a job in the given state and returns its id, name
@@ -159,7 +153,7 @@ func get(url, rng string, versions [][]byte) (verdict string, ok bool) {
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "request: " + err.Error(), false
 	}
@@ -248,7 +242,7 @@ func TestObjectsNotReady(t *testing.T) {
 	if _, err := c.Blob.Put(context.Background(), in1, strings.NewReader("input fragment 1"), 16, blob.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := http.Get(srv.URL + "/jobs/" + early + "/hls/in1.m4s"); err != nil {
+	if resp, err := client.Get(srv.URL + "/jobs/" + early + "/hls/in1.m4s"); err != nil {
 		t.Fatal(err)
 	} else {
 		b, _ := io.ReadAll(resp.Body)
@@ -259,7 +253,7 @@ func TestObjectsNotReady(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
-			resp, err := http.Get(srv.URL + tc.path)
+			resp, err := client.Get(srv.URL + tc.path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -279,7 +273,7 @@ func TestObjectsNotReady(t *testing.T) {
 // TestPreviewOnlyOnceMade: /status offers preview_url only once the
 // stitcher has written the playlist, though a segment is committed before,
 // so that a player (the dashboard's) asks only for what exists; then the
-// playlist is served.
+// playlist is served, to its signed URL.
 func TestPreviewOnlyOnceMade(t *testing.T) {
 	srv, c := objectsAPI(t)
 	ctx := context.Background()
@@ -292,7 +286,7 @@ func TestPreviewOnlyOnceMade(t *testing.T) {
 		t.Fatalf("commit: %v %v", done, err)
 	}
 	status := func() map[string]any {
-		r, v := call(t, srv, "GET", "/status/"+id, "", false)
+		r, v := call(t, srv, "GET", "/status/"+id, "", true)
 		if r.StatusCode != 200 || v["segments_done"] != float64(1) {
 			t.Fatalf("status %d %v", r.StatusCode, v)
 		}
@@ -307,10 +301,10 @@ func TestPreviewOnlyOnceMade(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, _ := status()["preview_url"].(string)
-	if url != "/jobs/"+id+"/hls/index.m3u8" {
+	if !strings.HasPrefix(url, "/jobs/"+id+"/hls/index.m3u8?exp=") {
 		t.Fatalf("preview_url %q once the playlist exists", url)
 	}
-	resp, err := http.Get(srv.URL + url)
+	resp, err := client.Get(srv.URL + url)
 	if err != nil {
 		t.Fatal(err)
 	}

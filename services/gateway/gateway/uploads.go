@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,9 +26,9 @@ import (
 // through a presigned PUT that POST /uploads/{id}/complete then takes in.
 // Either way the bytes are hashed and probed (media.ProbeUpload) before
 // the upload is ready; the same bytes of a tenant are stored once; and a
-// refused upload leaves neither object nor row. Until API keys exist, an
-// upload's tenant is ?tenant=, else jobspec.DefaultTenant, as a job's is
-// its spec's tenant.
+// refused upload leaves neither object nor row. An upload is its key's
+// tenant's (an admin's: ?tenant=, else its own), and another tenant's is
+// answered as a missing one (tenancy.go).
 
 // uploadView is an upload as the API shows it.
 type uploadView struct {
@@ -87,14 +86,8 @@ func refuseUpload(w http.ResponseWriter, status int, reason, field, msg string) 
 	writeJSON(w, status, apiError{Code: "invalid_argument", Message: msg, Field: field, Reason: reason})
 }
 
-// uploadTenant is the request's tenant: ?tenant=, else the default one.
-func uploadTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
-	t, ok := queryTenant(w, r)
-	return cmp.Or(t, jobspec.DefaultTenant), ok
-}
-
 // queryTenant is the request's ?tenant=, checked; "" when it names none.
-// Until API keys exist it is how a request names its tenant.
+// Whether the request may name it is readScope's to say.
 func queryTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	t := r.URL.Query().Get("tenant")
 	if t != "" && !ident.Valid(t) {
@@ -120,13 +113,26 @@ func withTenant(spec *spoolv1.JobSpec, tenant, whose string) error {
 	return nil
 }
 
-// uploadRef is the request's tenant and upload {id}, checked.
-func uploadRef(w http.ResponseWriter, r *http.Request) (tenant, id string, ok bool) {
-	if tenant, ok = uploadTenant(w, r); !ok {
+// uploadRef is the request's upload {id}, checked, and its tenant as the
+// request may see it: a tenant's key's own, an admin's ?tenant=, else the
+// upload's own (none, "", when there is no such upload: GetUpload then
+// finds none).
+func (g *Gateway) uploadRef(w http.ResponseWriter, r *http.Request) (tenant, id string, ok bool) {
+	if tenant, ok = readScope(w, r); !ok {
 		return "", "", false
 	}
-	id, ok = uploadID(w, r)
-	return tenant, id, ok
+	if id, ok = uploadID(w, r); !ok {
+		return "", "", false
+	}
+	if tenant == "" {
+		t, err := g.store.UploadTenant(r.Context(), id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			fail(w, err)
+			return "", "", false
+		}
+		tenant = t
+	}
+	return tenant, id, true
 }
 
 // uploadID is the request's {id}, checked.
@@ -156,7 +162,7 @@ func (g *Gateway) admitUpload(w http.ResponseWriter) (release func(), ok bool) {
 // createUpload is POST /uploads: the file itself, streamed, or a JSON
 // announcement of a presigned upload.
 func (g *Gateway) createUpload(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := uploadTenant(w, r)
+	tenant, ok := ownerTenant(w, r)
 	if !ok {
 		return
 	}
@@ -410,7 +416,7 @@ func (g *Gateway) presignUpload(w http.ResponseWriter, r *http.Request, tenant s
 // answered as it is; one whose completion failed along the way (not for
 // its bytes) may be completed again.
 func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
-	tenant, id, ok := uploadRef(w, r)
+	tenant, id, ok := g.uploadRef(w, r)
 	if !ok {
 		return
 	}
@@ -505,7 +511,7 @@ func (g *Gateway) completeUpload(w http.ResponseWriter, r *http.Request) {
 
 // getUpload is GET /uploads/{id}.
 func (g *Gateway) getUpload(w http.ResponseWriter, r *http.Request) {
-	tenant, id, ok := uploadRef(w, r)
+	tenant, id, ok := g.uploadRef(w, r)
 	if !ok {
 		return
 	}

@@ -32,13 +32,7 @@ import (
 func uploadsAPI(t *testing.T, u gateway.UploadConfig) (*httptest.Server, devstacktest.Clients) {
 	t.Helper()
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim", MaxBody: 4096, Uploads: u}, c.Bus, c.Store, c.Blob, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return srv, c
+	return newGateway(t, gateway.Config{Pools: "default:ref,sim", MaxBody: 4096, Uploads: u}, c), c
 }
 
 var tenantSeq atomic.Int64
@@ -112,7 +106,7 @@ func send(t *testing.T, method, url, ctype string, body io.Reader, size int64) (
 	if body == nil {
 		req.ContentLength = 0
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -178,6 +172,7 @@ func TestUploadMedia(t *testing.T) {
 			"height": 0, "fps": 0, "frames": 0, "duration_s": 1.5, "audio_codec": nil, "sample_rate": 48000, "channels": 2}},
 	}
 	ids := map[string]string{}
+	other := devstacktest.Key(t, c.Store, tenant+"-other", false)
 	for _, tc := range cases {
 		r, v := upload(t, srv, tenant, tc.ctype, files[tc.file])
 		if r.StatusCode != 201 || r.Header.Get("Location") != "/uploads/"+fmt.Sprint(v["id"]) {
@@ -195,8 +190,8 @@ func TestUploadMedia(t *testing.T) {
 			t.Fatalf("GET %s: %d %v", id, r.StatusCode, got)
 		}
 		same(t, "GET "+tc.file, got, v)
-		if r, _ := send(t, "GET", srv.URL+"/uploads/"+id, "", nil, 0); r.StatusCode != 404 {
-			t.Fatalf("another tenant's upload: %d", r.StatusCode)
+		if code, body := as(t, srv, other, "GET", "/uploads/"+id, ""); code != 404 {
+			t.Fatalf("another tenant's upload: %d %s", code, body)
 		}
 		key, _ := blob.UploadSource(tenant, id)
 		if info, err := c.Blob.Stat(context.Background(), key); err != nil || info.Size != int64(len(files[tc.file])) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -59,12 +58,7 @@ func TestWaveform(t *testing.T) {
 	// The gateway alone, dev mode, serving the talking head ref-talk: a spec
 	// of its lasts as long as its audio, planned only at intake.
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim,ref-talk", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
+	srv := newGateway(t, gateway.Config{Pools: "default:ref,sim,ref-talk", MaxBody: 4096}, c)
 	tenant := freshTenant()
 	// 2.5 s of audio for 2 s of video: the last 50 peaks, the loudest, are
 	// past the video's end.
@@ -78,14 +72,14 @@ func TestWaveform(t *testing.T) {
 	job, audio := audioJob(t, c, tenant, long)
 	q := "?tenant=" + tenant
 
-	r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform"+q+"&buckets=4", "", false)
+	r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform"+q+"&buckets=4", "", true)
 	want := map[string]any{"job_id": job, "peaks_per_s": 100.0, "duration_s": 2.0, "buckets": 4.0,
 		"peaks": []any{level(49), level(99), level(149), level(199)}}
 	if r.StatusCode != 200 || !reflect.DeepEqual(v, want) {
 		t.Fatalf("4 buckets: %d %v, want %v", r.StatusCode, v, want)
 	}
 	// 1000 buckets by default: five to a peak.
-	r, v = call(t, srv, "GET", "/jobs/"+job+"/waveform", "", false)
+	r, v = call(t, srv, "GET", "/jobs/"+job+"/waveform", "", true)
 	peaks, _ := v["peaks"].([]any)
 	if r.StatusCode != 200 || v["buckets"] != 1000.0 || len(peaks) != 1000 {
 		t.Fatalf("default buckets: %d, %v buckets, %d peaks", r.StatusCode, v["buckets"], len(peaks))
@@ -97,40 +91,40 @@ func TestWaveform(t *testing.T) {
 	}
 	// 1.5 s of audio for 2 s of video: the video's last half second is silent.
 	short, _ := audioJob(t, c, tenant, bytes.Repeat([]byte{128}, 150))
-	if r, v := call(t, srv, "GET", "/jobs/"+short+"/waveform"+q+"&buckets=4", "", false); r.StatusCode != 200 ||
+	if r, v := call(t, srv, "GET", "/jobs/"+short+"/waveform"+q+"&buckets=4", "", true); r.StatusCode != 200 ||
 		!reflect.DeepEqual(v["peaks"], []any{level(128), level(128), level(128), 0.0}) {
 		t.Fatalf("audio shorter than the video: %d %v", r.StatusCode, v)
 	}
 
 	for _, b := range []string{"0", "10001", "-3", "many"} {
-		if r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform?buckets="+b, "", false); r.StatusCode != 400 ||
+		if r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform?buckets="+b, "", true); r.StatusCode != 400 ||
 			v["code"] != "invalid_argument" || v["field"] != "buckets" || !strings.Contains(fmt.Sprint(v["message"]), "1..10000") {
 			t.Errorf("buckets=%s: %d %v", b, r.StatusCode, v)
 		}
 	}
-	if r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform?tenant=someone-else", "", false); r.StatusCode != 404 || v["code"] != "not_found" {
+	if r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform?tenant=someone-else", "", true); r.StatusCode != 404 || v["code"] != "not_found" {
 		t.Errorf("another tenant's job: %d %v", r.StatusCode, v)
 	}
-	if r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform?tenant=no%20such!", "", false); r.StatusCode != 400 || v["field"] != "tenant" {
+	if r, v := call(t, srv, "GET", "/jobs/"+job+"/waveform?tenant=no%20such!", "", true); r.StatusCode != 400 || v["field"] != "tenant" {
 		t.Errorf("a malformed tenant: %d %v", r.StatusCode, v)
 	}
-	if r, v := call(t, srv, "GET", "/jobs/no-such-job/waveform", "", false); r.StatusCode != 404 || v["code"] != "not_found" {
+	if r, v := call(t, srv, "GET", "/jobs/no-such-job/waveform", "", true); r.StatusCode != 404 || v["code"] != "not_found" {
 		t.Errorf("an unknown job: %d %v", r.StatusCode, v)
 	}
 	silent := createJob(t, c.Store, "silent", store.JobSucceeded)
-	if r, v := call(t, srv, "GET", "/jobs/"+silent+"/waveform", "", false); r.StatusCode != 404 || v["code"] != "not_found" ||
+	if r, v := call(t, srv, "GET", "/jobs/"+silent+"/waveform", "", true); r.StatusCode != 404 || v["code"] != "not_found" ||
 		!strings.Contains(fmt.Sprint(v["message"]), "job "+silent+" has no audio") {
 		t.Errorf("a job without audio: %d %v", r.StatusCode, v)
 	}
 	pending, _ := audioJob(t, c, tenant, nil)
-	if r, v := call(t, srv, "GET", "/jobs/"+pending+"/waveform", "", false); r.StatusCode != 404 || v["code"] != "not_ready" ||
+	if r, v := call(t, srv, "GET", "/jobs/"+pending+"/waveform", "", true); r.StatusCode != 404 || v["code"] != "not_ready" ||
 		r.Header.Get("Retry-After") == "" {
 		t.Errorf("a job whose audio is not taken in yet: %d %v (Retry-After %q)", r.StatusCode, v, r.Header.Get("Retry-After"))
 	}
 
 	// /status: the audio, its video's length and its waveform; the
 	// reference among the inputs, fitted.
-	r, v = call(t, srv, "GET", "/status/"+job, "", false)
+	r, v = call(t, srv, "GET", "/status/"+job, "", true)
 	if want := map[string]any{"upload": audio, "duration_s": 2.0, "waveform": "/jobs/" + job + "/waveform"}; r.StatusCode != 200 ||
 		!reflect.DeepEqual(v["audio"], want) {
 		t.Errorf("status: audio %v, want %v", v["audio"], want)
@@ -142,10 +136,10 @@ func TestWaveform(t *testing.T) {
 		in["fit"] != "pad" {
 		t.Errorf("status: inputs %v, want the audio, the reference and fit pad", v["inputs"])
 	}
-	if _, v := call(t, srv, "GET", "/status/"+pending, "", false); !reflect.DeepEqual(v["audio"], map[string]any{"upload": v["inputs"].(map[string]any)["audio"], "duration_s": 2.0}) {
+	if _, v := call(t, srv, "GET", "/status/"+pending, "", true); !reflect.DeepEqual(v["audio"], map[string]any{"upload": v["inputs"].(map[string]any)["audio"], "duration_s": 2.0}) {
 		t.Errorf("status of a job whose audio is not taken in: audio %v, want no waveform", v["audio"])
 	}
-	if _, v := call(t, srv, "GET", "/status/"+silent, "", false); v["audio"] != nil {
+	if _, v := call(t, srv, "GET", "/status/"+silent, "", true); v["audio"] != nil {
 		t.Errorf("status of a silent job: audio %v", v["audio"])
 	}
 	// /models/info says which models take audio, at what rate, and which

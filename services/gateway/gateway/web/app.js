@@ -5,15 +5,41 @@
 // both with their sound.
 // A job whose objects were deleted is marked, its lineage still shown. It uses only the gateway's
 // API; the preview plays the HLS playlist through hls.js.
+//
+// The API wants a key. The dashboard takes it from its URL's fragment,
+// #key=<key>[&job=<id>] (spoolctl dev prints such a link; a fragment is
+// sent to no server), or from the key field, keeps it for the tab in
+// sessionStorage, takes it off the address bar, and never shows it. The
+// players get signed URLs from /status and need no key.
 "use strict";
 
 const $ = (s) => document.querySelector(s);
-const tokenInput = $("#token");
-tokenInput.value = localStorage.getItem("spool.token") || "";
-tokenInput.addEventListener("change", () => localStorage.setItem("spool.token", tokenInput.value));
+const keyInput = $("#key");
+localStorage.removeItem("spool.token"); // where an older dashboard kept a token
+const apiKey = () => sessionStorage.getItem("spool.key") || "";
+const showKeyState = () => { keyInput.placeholder = apiKey() ? "key set: paste another to change it" : "paste an API key"; };
+keyInput.addEventListener("change", () => {
+  if (keyInput.value.trim()) sessionStorage.setItem("spool.key", keyInput.value.trim());
+  keyInput.value = "";
+  showKeyState();
+  refreshJobs();
+  refreshJob();
+});
+
+// fragment reads #key=...&job=... (or the older #<job>): it keeps the key
+// and returns the job to open, and leaves only the job in the address.
+function fragment() {
+  const raw = location.hash.slice(1);
+  if (!raw.includes("=")) return decodeURIComponent(raw);
+  const f = new URLSearchParams(raw);
+  if (f.get("key")) sessionStorage.setItem("spool.key", f.get("key"));
+  const job = f.get("job") || "";
+  history.replaceState(null, "", location.pathname + location.search + (job ? "#" + encodeURIComponent(job) : ""));
+  return job;
+}
 
 async function api(path, as = "json") {
-  const headers = tokenInput.value ? { Authorization: "Bearer " + tokenInput.value } : {};
+  const headers = apiKey() ? { Authorization: "Bearer " + apiKey() } : {};
   const r = await fetch(path, { headers });
   if (!r.ok) {
     let msg = r.status + " " + r.statusText, code = "";
@@ -59,7 +85,7 @@ async function refreshJobs() {
 // not_ready: the next refresh will find it) is no error to show.
 function plain(e) {
   if (e.code === "not_ready") return "";
-  if (e.status === 401) return "The gateway wants a token: paste it in the box above.";
+  if (e.status === 401) return "The gateway wants an API key: paste one in the key field above (spoolctl dev prints a link with one).";
   if (e.status === 404) return "No such job.";
   return "Could not reach spool: " + e.message;
 }
@@ -84,7 +110,7 @@ async function refreshJob() {
   timeline(lin.segments, j);
   segmentsTable(lin.segments);
   if (j.deleted_at) preview.gone(j.deleted_at);
-  else if (j.state === "succeeded" && j.video_url) preview.final(j.video_url);
+  else if (j.state === "succeeded" && j.download_url) preview.final(j.download_url);
   else if (j.preview_url) preview.follow(j.preview_url);
 }
 
@@ -317,8 +343,10 @@ const waveform = {
 // preview plays the job's HLS preview while it runs, through hls.js (the
 // maintained player bundled at build time), and the final MP4 once there is
 // one. Browsers that play HLS themselves (Safari) get the playlist directly.
+// Both are signed URLs, which expire: each /status hands out fresh ones, and
+// a player keeps its own until it nears its end.
 const preview = {
-  video: $("#preview"), hls: null, url: null, finalURL: null,
+  video: $("#preview"), hls: null, url: null, exp: 0, finalURL: null,
   caption(text) { $("#preview-caption").textContent = text; },
   // gone shows that the job's video was deleted (its lineage stays).
   gone(at) {
@@ -336,7 +364,7 @@ const preview = {
   },
   reset() {
     if (this.hls) this.hls.destroy();
-    this.hls = null; this.url = null; this.finalURL = null;
+    this.hls = null; this.url = null; this.exp = 0; this.finalURL = null;
     this.video.removeAttribute("src"); this.video.load();
     this.caption("live preview");
   },
@@ -349,17 +377,19 @@ const preview = {
     this.start("final video");
   },
   follow(playlistURL) {
-    if (this.finalURL || this.url === playlistURL) return;
-    this.url = playlistURL;
+    const u = new URL(playlistURL, location.href), exp = Number(u.searchParams.get("exp")) || 0;
+    // The same playlist, signed again: keep playing, unless the signature
+    // the player holds is about to expire.
+    if (this.finalURL || (this.url === u.pathname && this.exp * 1000 - Date.now() > 120000)) return;
+    if (this.hls) { this.hls.destroy(); this.hls = null; }
+    this.url = u.pathname;
+    this.exp = exp;
     if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls({
-        // The gateway's HLS proxy wants the same token as the API.
-        xhrSetup: (xhr) => { if (tokenInput.value) xhr.setRequestHeader("Authorization", "Bearer " + tokenInput.value); },
-      });
+      const hls = new Hls();
       hls.on(Hls.Events.MANIFEST_PARSED, () => this.start("live preview"));
       hls.on(Hls.Events.ERROR, (_, d) => {
         if (!d.fatal) return;
-        this.caption("preview: " + (d.response && d.response.code === 401 ? "the gateway wants a token" : d.details));
+        this.caption("preview: " + (d.response && d.response.code === 403 ? "its signed URL expired" : d.details));
         if (d.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
         else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
       });
@@ -376,10 +406,11 @@ const preview = {
   },
 };
 
+const fromHash = fragment();
+showKeyState();
 refreshHealth();
 refreshJobs();
 setInterval(refreshHealth, 10000);
 setInterval(refreshJobs, 1000);
 setInterval(refreshJob, 1500);
-const fromHash = location.hash.slice(1);
 if (fromHash) select(fromHash);
