@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/apikey"
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
@@ -129,7 +130,12 @@ func Run(ctx context.Context, o Options) (Upload, error) {
 		return Upload{}, err
 	}
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(append(os.Environ(), env...), "SPOOL_LOG_LEVEL=warn", "SPOOL_GATEWAY_DEV=true", "SPOOL_GATEWAY_ADDR="+addr)
+	key, _, err := apikey.Mint("")
+	if err != nil {
+		return Upload{}, err
+	}
+	cmd.Env = append(append(os.Environ(), env...), "SPOOL_LOG_LEVEL=warn", "SPOOL_GATEWAY_ADMIN_KEY="+key,
+		"SPOOL_GATEWAY_URL_KEY="+apikey.NewSecret(), "SPOOL_GATEWAY_ADDR="+addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return Upload{}, fmt.Errorf("start spool-gateway: %w", err)
@@ -183,7 +189,7 @@ func Run(ctx context.Context, o Options) (Upload, error) {
 	o.logf("POST /uploads, streamed through the gateway")
 	var rec map[string]any
 	streamedT, err := timed(func() (err error) {
-		rec, err = post(ctx, api+"/uploads?tenant=streamed", "video/x-matroska", video, res.Bytes, http.StatusCreated)
+		rec, err = post(ctx, key, api+"/uploads?tenant=streamed", "video/x-matroska", video, res.Bytes, http.StatusCreated)
 		return err
 	})
 	if err != nil {
@@ -201,7 +207,7 @@ func Run(ctx context.Context, o Options) (Upload, error) {
 	var putT, completeT time.Duration
 	presigned, err := timed(func() error {
 		announce := fmt.Sprintf(`{"bytes":%d,"content_type":"video/x-matroska"}`, res.Bytes)
-		a, err := postJSON(ctx, api+"/uploads?tenant=presigned", announce)
+		a, err := postJSON(ctx, key, api+"/uploads?tenant=presigned", announce)
 		if err != nil {
 			return err
 		}
@@ -209,7 +215,7 @@ func Run(ctx context.Context, o Options) (Upload, error) {
 			return err
 		}
 		completeT, err = timed(func() (err error) {
-			rec, err = post(ctx, api+fmt.Sprint(a["complete_url"])+"?tenant=presigned", "", "", 0, http.StatusCreated)
+			rec, err = post(ctx, key, api+fmt.Sprint(a["complete_url"])+"?tenant=presigned", "", "", 0, http.StatusCreated)
 			return err
 		})
 		return err
@@ -267,9 +273,9 @@ func put(ctx context.Context, url, path string) error {
 	return nil
 }
 
-// post POSTs the file at path (none when empty) as ctype and decodes the
-// JSON answer, which must have status want.
-func post(ctx context.Context, url, ctype, path string, size int64, want int) (map[string]any, error) {
+// post POSTs the file at path (none when empty) as ctype, with the API
+// key, and decodes the JSON answer, which must have status want.
+func post(ctx context.Context, key, url, ctype, path string, size int64, want int) (map[string]any, error) {
 	var body io.Reader = http.NoBody
 	if path != "" {
 		f, err := os.Open(path)
@@ -284,6 +290,7 @@ func post(ctx context.Context, url, ctype, path string, size int64, want int) (m
 		return nil, err
 	}
 	req.ContentLength = size
+	req.Header.Set("Authorization", "Bearer "+key)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -291,12 +298,13 @@ func post(ctx context.Context, url, ctype, path string, size int64, want int) (m
 	return decode(resp, err, want)
 }
 
-func postJSON(ctx context.Context, url, body string) (map[string]any, error) {
+func postJSON(ctx context.Context, key, url, body string) (map[string]any, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	return decode(resp, err, http.StatusCreated)
 }

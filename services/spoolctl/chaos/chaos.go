@@ -180,7 +180,7 @@ func (r *rig) workers(ctx context.Context) (jetstream.KeyValue, error) { return 
 // the others follow, sized as they go (loadSizer) to keep the workers busy
 // until the monkey is done, which starts after a level window of load.
 func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) error {
-	if err := in.upload(ctx, r.fleet.gateway); err != nil {
+	if err := in.upload(ctx, r.fleet.gateway, r.fleet.key); err != nil {
 		return err
 	}
 	jobs := planJobs(rand.New(rand.NewPCG(uint64(o.Seed), 1)), o.Seed, o.Jobs, in)
@@ -189,7 +189,7 @@ func (r *rig) drive(ctx context.Context, o Options, in inputs, rep *Report) erro
 	for _, j := range first {
 		j.size(4 + int(3*(j.Weight-0.5)))
 	}
-	d := &driver{o: o, gateway: r.fleet.gateway, js: r.client.JetStream(), st: r.store}
+	d := &driver{o: o, gateway: r.fleet.gateway, key: r.fleet.key, js: r.client.JetStream(), st: r.store}
 	d.submitAll(ctx, first, 0, nil)
 	warm := 0
 	for _, j := range first {

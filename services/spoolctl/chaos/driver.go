@@ -133,6 +133,7 @@ func (j *job) segments() int {
 type driver struct {
 	o       Options
 	gateway string
+	key     string // an admin key of the gateway
 	js      jetstream.JetStream
 	st      *store.Store
 
@@ -191,6 +192,7 @@ func (d *driver) submit(ctx context.Context, j *job) error {
 func (d *driver) postHTTP(ctx context.Context, j *job) (bool, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.gateway+"/generate", strings.NewReader(j.Spec))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+d.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return true, err

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/apikey"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 )
@@ -69,6 +70,7 @@ type fleet struct {
 	stack   *devstack.Stack
 	nats    natsNodes
 	gateway string   // http://127.0.0.1:port
+	key     string   // the gateway's bootstrap admin key, which the load sends
 	common  []string // every service's environment
 
 	mu        sync.Mutex
@@ -103,7 +105,11 @@ func newFleet(o Options, dir string, st *devstack.Stack, nats natsNodes) (*fleet
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{o: o, dir: dir, stack: st, nats: nats, gateway: fmt.Sprintf("http://127.0.0.1:%d", port),
+	key, _, err := apikey.Mint("")
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	f := &fleet{o: o, dir: dir, stack: st, nats: nats, gateway: fmt.Sprintf("http://127.0.0.1:%d", port), key: key,
 		rng: rand.New(rand.NewPCG(uint64(o.Seed), 3)), members: map[string]*member{}, seq: map[role]int{}, restarts: map[string]int{}}
 	f.common = append(st.Env(),
 		"SPOOL_NATS_URL="+nats.URL(),
@@ -124,7 +130,8 @@ func newFleet(o Options, dir string, st *devstack.Stack, nats natsNodes) (*fleet
 		"SPOOL_STITCHER_SWEEP_EVERY=2s",
 		fmt.Sprintf("SPOOL_STITCHER_OPEN_JOBS=%d", openJobs),
 		fmt.Sprintf("SPOOL_GATEWAY_ADDR=127.0.0.1:%d", port),
-		"SPOOL_GATEWAY_DEV=true",
+		"SPOOL_GATEWAY_ADMIN_KEY="+key, // recorded by the first gateway; every one after finds it
+		"SPOOL_GATEWAY_URL_KEY="+apikey.NewSecret(),
 		"SPOOL_WORKER_POOL="+pool,
 		"SPOOL_WORKER_MODELS="+poolModels,
 		"SPOOL_WORKER_SLOTS=1",

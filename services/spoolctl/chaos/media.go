@@ -50,8 +50,9 @@ func makeInputs(ctx context.Context, dir string) (inputs, error) {
 	return in, nil
 }
 
-// upload sends the inputs through the gateway's POST /uploads.
-func (in *inputs) upload(ctx context.Context, gateway string) error {
+// upload sends the inputs through the gateway's POST /uploads, with an
+// admin key.
+func (in *inputs) upload(ctx context.Context, gateway, key string) error {
 	for _, u := range []struct {
 		file, ctype, kind string
 		id                *string
@@ -60,7 +61,7 @@ func (in *inputs) upload(ctx context.Context, gateway string) error {
 		{in.Video, "video/mp4", "video", &in.VideoID},
 		{in.Audio, "audio/wav", "audio", &in.AudioID},
 	} {
-		id, err := uploadFile(ctx, gateway, u.file, u.ctype, u.kind)
+		id, err := uploadFile(ctx, gateway, key, u.file, u.ctype, u.kind)
 		if err != nil {
 			return err
 		}
@@ -71,7 +72,7 @@ func (in *inputs) upload(ctx context.Context, gateway string) error {
 
 // uploadFile posts file as the body of POST /uploads and returns the
 // ready upload's id; the gateway probes it and must find kind.
-func uploadFile(ctx context.Context, gateway, file, ctype, kind string) (string, error) {
+func uploadFile(ctx context.Context, gateway, key, file, ctype, kind string) (string, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("chaos: %w", err)
@@ -84,6 +85,7 @@ func uploadFile(ctx context.Context, gateway, file, ctype, kind string) (string,
 	err = retry(ctx, time.Minute, "POST /uploads "+filepath.Base(file), func(ctx context.Context) (bool, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gateway+"/uploads?tenant="+tenant, bytes.NewReader(data))
 		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return true, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spoolvideo/spool/libs/apikey"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/devstack"
 )
@@ -27,6 +28,7 @@ const pool = "load"
 type fleet struct {
 	svcs    []*devstack.Service
 	gateway string // base URL
+	key     string // the gateway's bootstrap admin key, which the poller sends
 	mu      sync.Mutex
 	maxRSS  map[string]int64 // the largest VmRSS sampled, bytes
 	loads   []float64        // the machine's 1-minute load average, sampled
@@ -41,18 +43,23 @@ func startFleet(ctx context.Context, st *devstack.Stack, b *bus.Bus, o Options, 
 	if err != nil {
 		return nil, err
 	}
+	key, _, err := apikey.Mint("")
+	if err != nil {
+		return nil, fmt.Errorf("loadbench: %w", err)
+	}
 	specs := []struct {
 		name string
 		env  []string
 	}{
 		{"dispatcher", []string{"SPOOL_DISPATCHER_POOLS=" + pool + ":sim"}},
 		{"stitcher", []string{"SPOOL_STITCHER_ID=load"}},
-		{"gateway", []string{"SPOOL_GATEWAY_ADDR=127.0.0.1:" + strconv.Itoa(port), "SPOOL_GATEWAY_DEV=true",
+		{"gateway", []string{"SPOOL_GATEWAY_ADDR=127.0.0.1:" + strconv.Itoa(port), "SPOOL_GATEWAY_ADMIN_KEY=" + key,
+			"SPOOL_GATEWAY_URL_KEY=" + apikey.NewSecret(),
 			"SPOOL_GATEWAY_POOLS=" + pool + ":sim"}},
 		{"worker", []string{"SPOOL_WORKER_ID=load", "SPOOL_WORKER_POOL=" + pool, "SPOOL_WORKER_BACKEND=sim",
 			"SPOOL_WORKER_BACKEND_PARAMS=step_ms=" + strconv.Itoa(o.StepMS), "SPOOL_WORKER_SLOTS=" + strconv.Itoa(o.Slots)}},
 	}
-	f := &fleet{gateway: "http://127.0.0.1:" + strconv.Itoa(port), maxRSS: map[string]int64{}}
+	f := &fleet{gateway: "http://127.0.0.1:" + strconv.Itoa(port), key: key, maxRSS: map[string]int64{}}
 	for _, s := range specs {
 		bin := filepath.Join(o.BinDir, "spool-"+s.name)
 		if _, err := os.Stat(bin); err != nil {

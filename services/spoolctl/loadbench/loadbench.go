@@ -236,7 +236,7 @@ func runBurst(ctx context.Context, o Options, n int) (r Burst, err error) {
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan error, 1)
 	go func() { sampled <- f.sample(sctx, 100*time.Millisecond) }()
-	p := newPoller(f.gateway, jobs)
+	p := newPoller(f.gateway, f.key, jobs)
 	polled := make(chan struct{})
 	go func() { p.run(sctx, o.PollRate); close(polled) }()
 

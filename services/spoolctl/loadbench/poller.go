@@ -20,6 +20,7 @@ import (
 // gateway shows in the latencies instead of lowering the rate.
 type poller struct {
 	base   string
+	key    string // an API key, sent as the bearer
 	jobs   []job
 	client *http.Client
 
@@ -32,8 +33,8 @@ type poller struct {
 
 const maxInFlight = 64
 
-func newPoller(base string, jobs []job) *poller {
-	return &poller{base: base, jobs: jobs, codes: map[string]int{}, byState: map[string][]time.Duration{},
+func newPoller(base, key string, jobs []job) *poller {
+	return &poller{base: base, key: key, jobs: jobs, codes: map[string]int{}, byState: map[string][]time.Duration{},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: maxInFlight}}}
 }
 
@@ -72,7 +73,9 @@ func (p *poller) run(ctx context.Context, rate int) {
 func (p *poller) get(id string) {
 	start := time.Now()
 	code := "error"
-	resp, err := p.client.Get(p.base + "/status/" + id)
+	req, _ := http.NewRequest(http.MethodGet, p.base+"/status/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+p.key)
+	resp, err := p.client.Do(req)
 	var body []byte
 	if err == nil {
 		body, err = io.ReadAll(resp.Body)

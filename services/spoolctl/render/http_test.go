@@ -12,17 +12,16 @@ import (
 	"github.com/spoolvideo/spool/services/spoolctl/systest"
 )
 
-func post(t *testing.T, url, body string) map[string]any {
+// post posts body to path on the system's gateway, with its key, and
+// wants 202.
+func post(t *testing.T, sys *systest.System, path, body string) map[string]any {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "POST", path, "application/json", strings.NewReader(body))
 	defer resp.Body.Close()
 	var v map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&v)
 	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST %s: %d %v", url, resp.StatusCode, v)
+		t.Fatalf("POST %s: %d %v", path, resp.StatusCode, v)
 	}
 	return v
 }
@@ -34,11 +33,11 @@ func TestHTTPSubmitEqualsOracleAndCancel(t *testing.T) {
 	sys := newSystem(t, 0, 2)
 	spec := `{"id":"http-chain","prompt":"a harbour at night","durationFrames":40,"windowFrames":13,"overlapFrames":4,` +
 		`"width":96,"height":64,"steps":3,"seed":5,"fps":24,"pool":"` + pool + `"}`
-	post(t, sys.API.URL+"/generate", spec)
+	post(t, sys.System, "/generate", spec)
 	sys.compare(t, "http-chain", spec, 40)
 
 	// 12 segments of 200 steps at 320×192: long enough to cancel mid-way.
-	post(t, sys.API.URL+"/generate", `{"id":"http-cancel","prompt":"a long storm","durationFrames":240,"windowFrames":25,`+
+	post(t, sys.System, "/generate", `{"id":"http-cancel","prompt":"a long storm","durationFrames":240,"windowFrames":25,`+
 		`"overlapFrames":5,"width":320,"height":192,"steps":200,"fps":24,"pool":"`+pool+`"}`)
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
@@ -52,7 +51,7 @@ func TestHTTPSubmitEqualsOracleAndCancel(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	post(t, sys.API.URL+"/jobs/http-cancel/cancel", "")
+	post(t, sys.System, "/jobs/http-cancel/cancel", "")
 	deadline = time.Now().Add(10 * time.Second)
 	var j store.Job
 	for {

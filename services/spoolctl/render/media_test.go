@@ -138,10 +138,7 @@ func TestBatchSharesOneImage(t *testing.T) {
 	// an earlier run, are another upload.
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	tenant := "batch-" + run
-	resp, err := http.Post(sys.API.URL+"/uploads?tenant="+tenant, "image/png", bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "POST", "/uploads?tenant="+tenant, "image/png", bytes.NewReader(data))
 	var up struct {
 		ID   string `json:"id"`
 		Kind string `json:"kind"`
@@ -156,10 +153,7 @@ func TestBatchSharesOneImage(t *testing.T) {
 		fmt.Fprintf(&body, `{"id":"b%s-%d","tenant":"%s","prompt":"a red fox","image":"%s","durationFrames":2,"windowFrames":2,"overlapFrames":1,`+
 			`"width":64,"height":64,"steps":1,"seed":%d,"fps":24,"mode":"MODE_INDEPENDENT"}`+"\n", run, i, tenant, up.ID, i)
 	}
-	resp, err = http.Post(sys.API.URL+"/batches?id=b"+run+"&tenant="+tenant, "application/x-ndjson", &body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = sys.Do(t, "POST", "/batches?id=b"+run+"&tenant="+tenant, "application/x-ndjson", &body)
 	var batch struct {
 		Jobs []struct {
 			ID    string `json:"id"`

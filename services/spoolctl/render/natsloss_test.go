@@ -9,6 +9,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/jobspec"
@@ -50,13 +51,13 @@ func newLossSystem(t *testing.T) *lossSystem {
 	if err := c.Bus.Declare(ctx); err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: ls.pools, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(gateway.Config{Pools: ls.pools, MaxBody: 1 << 20, URLKey: config.Secret(devstacktest.URLKey())}, c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := httptest.NewServer(g.Handler())
 	t.Cleanup(api.Close)
-	ls.system = &system{&systest.System{Clients: c, API: api}}
+	ls.system = &system{&systest.System{Clients: c, API: api, Key: devstacktest.AdminKey(t, c.Store)}}
 	return ls
 }
 
@@ -123,7 +124,7 @@ func TestAcceptedJobSurvivesNATSStoreLoss(t *testing.T) {
 	ls := newLossSystem(t)
 	spec := `{"id":"lost-before-dispatch","prompt":"a lighthouse at dusk","durationFrames":40,"windowFrames":13,"overlapFrames":4,` +
 		`"width":96,"height":64,"steps":3,"seed":7,"fps":24,"pool":"` + pool + `"}`
-	post(t, ls.API.URL+"/generate", spec)
+	post(t, ls.System, "/generate", spec)
 	if _, err := ls.Store.GetSubmission(context.Background(), "lost-before-dispatch"); err != nil {
 		t.Fatalf("after the 202: %v", err)
 	}
@@ -152,7 +153,7 @@ func TestNATSStoreLostMidJob(t *testing.T) {
 	jobs := map[string]string{"lost-mid-chain": spec("lost-mid-chain", "MODE_CHAIN", 165),
 		"lost-mid-indep": spec("lost-mid-indep", "MODE_INDEPENDENT", 325)}
 	for _, s := range jobs {
-		post(t, ls.API.URL+"/generate", s)
+		post(t, ls.System, "/generate", s)
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {

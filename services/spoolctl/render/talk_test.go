@@ -380,10 +380,7 @@ func TestTalkingHeadBatch(t *testing.T) {
 		fmt.Fprintf(&body, `{"id":"thb%s-%d","tenant":"%s","model":"ref-talk","prompt":"a presenter","audio":"%s","reference":"%s",`+
 			`"windowFrames":9,"overlapFrames":3,"width":64,"height":64,"steps":1,"seed":%d,"fps":24}`+"\n", run, i, tenant, aud, face, i)
 	}
-	resp, err := http.Post(sys.API.URL+"/batches?id=thb"+run+"&tenant="+tenant, "application/x-ndjson", &body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "POST", "/batches?id=thb"+run+"&tenant="+tenant, "application/x-ndjson", &body)
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated || strings.Contains(string(raw), `"error":{`) {
@@ -409,10 +406,7 @@ func upload(t *testing.T, sys *system, tenant, ct, file string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(sys.API.URL+"/uploads?tenant="+tenant, ct, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "POST", "/uploads?tenant="+tenant, ct, bytes.NewReader(data))
 	defer resp.Body.Close()
 	var up struct {
 		ID string `json:"id"`
@@ -457,11 +451,8 @@ func TestBadAudio(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			id := "bad-" + c.name + "-" + run
-			resp, err := http.Post(sys.API.URL+"/generate?tenant="+tenant, "application/json", strings.NewReader(
+			resp := sys.Do(t, "POST", "/generate?tenant="+tenant, "application/json", strings.NewReader(
 				`{"id":"`+id+`",`+common+`,"audio":"`+upload(t, sys, tenant, c.ct, c.file)+`"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
 			raw, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if c.frames == 0 {

@@ -85,8 +85,8 @@ func (c *client) submitBatch(ctx context.Context, id, tenant string, specs []jso
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -28,7 +28,7 @@ func TestSubmitBatch(t *testing.T) {
 	_ = os.WriteFile(lines, []byte(spec+"\n\n"+`{"prompt":"x","fps":500}`+"\n"), 0o644)
 	ctl := func(args ...string) (string, string, error) {
 		var stdout, stderr bytes.Buffer
-		err := spoolctl.Main(context.Background(), append(args, "--api", sys.API.URL), &stdout, &stderr)
+		err := spoolctl.Main(context.Background(), append(args, "--api", sys.API.URL, "--key", sys.Key), &stdout, &stderr)
 		return stdout.String(), stderr.String(), err
 	}
 	batch := fmt.Sprintf("cli-b-%d", time.Now().UnixNano()%1e9) // the database outlives one run of the test

@@ -2,6 +2,7 @@ package spoolctl
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,15 +19,17 @@ import (
 
 // client talks to the gateway.
 type client struct {
-	base  string
-	token string
-	http  http.Client
+	base string
+	key  string // the API key every request carries
+	http http.Client
 }
 
+// newClient adds the gateway's flags to fs: its URL and the API key. The
+// key's default is not the flag's, so that -h never shows it.
 func newClient(fs *flag.FlagSet) (*client, *string, *string) {
 	url := fs.String("api", envOr("SPOOL_GATEWAY_URL", "http://127.0.0.1:8080"), "the gateway's URL ($SPOOL_GATEWAY_URL)")
-	tok := fs.String("token", os.Getenv("SPOOL_TOKEN"), "bearer token ($SPOOL_TOKEN); none for a dev gateway")
-	return &client{}, url, tok
+	key := fs.String("key", "", "API key, spool_<id>_<secret> (default $SPOOL_API_KEY; spoolctl dev prints one)")
+	return &client{}, url, key
 }
 
 func envOr(k, def string) string {
@@ -47,8 +50,8 @@ func (c *client) do(ctx context.Context, method, path string, body io.Reader, ou
 	if err != nil {
 		return nil, err
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -263,7 +266,7 @@ func (c *client) download(ctx context.Context, id, out string) error {
 // want of them, or at least one when want is negative.
 func clientCommand(name, synopsis string, args []string, stderr io.Writer, want int, extra func(*flag.FlagSet)) (*client, []string, error) {
 	fs := newFlags(name, synopsis, stderr)
-	c, url, tok := newClient(fs)
+	c, url, key := newClient(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -282,7 +285,7 @@ func clientCommand(name, synopsis string, args []string, stderr io.Writer, want 
 		fs.Usage()
 		return nil, nil, fmt.Errorf("spoolctl %s: want %d argument(s), got %d", name, want, len(pos))
 	}
-	c.base, c.token = *url, *tok
+	c.base, c.key = *url, cmp.Or(*key, os.Getenv("SPOOL_API_KEY"))
 	return c, pos, nil
 }
 

@@ -26,6 +26,7 @@ func TestSubmitWatchLineage(t *testing.T) {
 	_ = os.WriteFile(spec, []byte(`{"id":"cli-job","prompt":"a lighthouse at dusk","durationFrames":30,"windowFrames":13,`+
 		`"overlapFrames":4,"width":96,"height":64,"steps":3,"fps":24}`), 0o644)
 	out := filepath.Join(dir, "out", "video.mp4")
+	t.Setenv("SPOOL_API_KEY", sys.Key) // as spoolctl dev's exports set it
 	ctl := func(args ...string) (string, string, error) {
 		var stdout, stderr bytes.Buffer
 		err := spoolctl.Main(context.Background(), append(args, "--api", sys.API.URL), &stdout, &stderr)

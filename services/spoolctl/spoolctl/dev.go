@@ -8,18 +8,21 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/apikey"
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/bus"
 	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/libs/service"
+	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 	"github.com/spoolvideo/spool/services/spoolctl/e2ebench"
@@ -195,7 +198,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		return err
 	}
 	defer wk.Close()
-	g, err := gateway.New(gateway.Config{Dev: true, Catalog: models, Pools: pools, MaxBody: 1 << 20}, buses[bus.RoleGateway], c.Store, blobs["gateway"], log)
+	g, err := gateway.New(gateway.Config{Catalog: models, Pools: pools, MaxBody: 1 << 20, URLKey: config.Secret(apikey.NewSecret())},
+		buses[bus.RoleGateway], c.Store, blobs["gateway"], log)
+	if err != nil {
+		return err
+	}
+	key, err := devAdminKey(ctx, c.Store)
 	if err != nil {
 		return err
 	}
@@ -224,7 +232,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "spool is running: dispatcher, stitcher, %d worker slots (pool %s: %s), gateway\n\n", *slots, pool.Name,
 		strings.Join(pool.Models, ", "))
-	fmt.Fprintf(stdout, "  dashboard %s/\n", url)
+	fmt.Fprintf(stdout, "  dashboard %s\n", dashboardURL(url, key, ""))
 	fmt.Fprintf(stdout, "  API      %s   (OpenAPI: %s/openapi.yaml)\n", url, url)
 	fmt.Fprintf(stdout, "  jobs     %s/jobs\n", url)
 	if st.TracesFile != "" {
@@ -238,13 +246,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	for _, kv := range exports {
+	for _, kv := range append(exports, "SPOOL_API_KEY="+key) {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(stdout, "  export %s='%s'\n", k, v)
 	}
 	fmt.Fprintln(stdout)
 	if *demo != "" {
-		cl := &client{base: url}
+		cl := &client{base: url, key: key}
 		jobs := []demoJob{{kind: kind, spec: job, out: *demo}}
 		if *talk {
 			tj, err := cl.talkJob(ctx, talkWith, talker, demoID+"-talk", talkPath(*demo))
@@ -263,14 +271,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		if *talk {
 			fmt.Fprintf(stdout, "\nthe talking head, with its sound: ffplay %s", runs[1].out)
 			if !*exit {
-				fmt.Fprintf(stdout, ", or the dashboard at %s/#%s", url, runs[1].id)
+				fmt.Fprintf(stdout, ", or the dashboard at %s", dashboardURL(url, key, runs[1].id))
 			}
 			fmt.Fprintln(stdout)
 		}
 		if *exit {
 			return nil
 		}
-		fmt.Fprintf(stdout, "serving the dashboard at %s/#%s until Ctrl-C\n", url, runs[0].id)
+		fmt.Fprintf(stdout, "serving the dashboard at %s until Ctrl-C\n", dashboardURL(url, key, runs[0].id))
 	} else {
 		fmt.Fprintln(stdout, "serving until Ctrl-C")
 	}
@@ -282,8 +290,34 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 }
 
-// demoFor is the demo spec for model: the same timeline and length, at the
-// model's default resolution.
+// devAdminKey creates the admin key of a dev run in s, where the stack's
+// gateway finds it, and returns it: spoolctl dev prints it with its other
+// exports, and in the dashboard's URL.
+func devAdminKey(ctx context.Context, s *store.Store) (string, error) {
+	token, hash, err := apikey.Mint("")
+	if err != nil {
+		return "", err
+	}
+	id, _, _ := apikey.Parse(token)
+	name := "spoolctl dev " + time.Now().UTC().Format(time.RFC3339)
+	if _, err := s.CreateAPIKey(ctx, store.APIKey{ID: id, Tenant: jobspec.DefaultTenant, Name: name, Admin: true, Hash: hash},
+		store.AuditEntry{Tenant: jobspec.DefaultTenant, Action: "key.create", Target: id, Detail: map[string]any{"name": name, "admin": true}}); err != nil {
+		return "", fmt.Errorf("spoolctl dev: the admin key: %w", err)
+	}
+	return token, nil
+}
+
+// dashboardURL is the dashboard at base, given key in its fragment (which
+// a browser sends to no server; the dashboard keeps it for the tab and
+// takes it off the address), showing job when one is named.
+func dashboardURL(base, key, job string) string {
+	f := url.Values{"key": {key}}
+	if job != "" {
+		f.Set("job", job)
+	}
+	return base + "/#" + f.Encode()
+}
+
 // devExports are the export lines for other shells: the stack's
 // variables with, for NATS, not the admin but the submit-only client role,
 // both as SPOOL_NATS_* and as the nats CLI's NATS_URL, NATS_USER and
@@ -304,6 +338,8 @@ func devExports(st *devstack.Stack, gateway string) ([]string, error) {
 		append(env, "SPOOL_GATEWAY_URL="+gateway)...), nil
 }
 
+// demoFor is the demo spec for model: the same timeline and length, at the
+// model's default resolution.
 func demoFor(spec []byte, model string) ([]byte, error) {
 	var v map[string]any
 	if err := json.Unmarshal(spec, &v); err != nil {

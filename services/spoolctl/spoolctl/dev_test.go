@@ -21,8 +21,9 @@ import (
 )
 
 // serving is the line spoolctl dev --demo prints once the video is written
-// and the system goes on serving.
-var serving = regexp.MustCompile(`^serving the dashboard at (http://127\.0\.0\.1:\d+)/#([a-z0-9_-]+) until Ctrl-C$`)
+// and the system goes on serving: the dashboard's link carries the admin
+// key of the run, which the exports give too.
+var serving = regexp.MustCompile(`^serving the dashboard at (http://127\.0\.0\.1:\d+)/#key=(spool_[A-Za-z0-9_-]+)&job=([a-z0-9_-]+) until Ctrl-C$`)
 
 // demoRow says whether the demo's table has a row of a succeeded job of
 // kind that wrote file.
@@ -95,7 +96,7 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 				}
 			}()
 			var printed []string
-			var url, id string
+			var url, key, id string
 			deadline := time.After(3 * time.Minute)
 		read:
 			for {
@@ -106,7 +107,7 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 					}
 					printed = append(printed, line)
 					if m := serving.FindStringSubmatch(line); m != nil {
-						url, id = m[1], m[2]
+						url, key, id = m[1], m[2], m[3]
 						break read
 					}
 				case <-deadline:
@@ -158,8 +159,18 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 			if url == "" {
 				t.Fatalf("spoolctl dev --demo did not say it serves the dashboard until Ctrl-C:\n%s\nstderr:\n%s", strings.Join(printed, "\n"), stderr.String())
 			}
+			if !slices.Contains(printed, "  export SPOOL_API_KEY='"+key+"'") {
+				t.Fatalf("spoolctl dev printed no export of the dashboard's key:\n%s", strings.Join(printed, "\n"))
+			}
+			if resp, err := http.Get(url + "/status/" + id); err != nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("GET /status without the key: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
 			for _, path := range []string{"/", "/status/" + id} {
-				resp, err := http.Get(url + path)
+				req, _ := http.NewRequest("GET", url+path, nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatalf("GET %s after the video was written: %v", path, err)
 				}

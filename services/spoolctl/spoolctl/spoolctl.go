@@ -29,6 +29,8 @@ var commands = map[string]command{
 	"upload":   {"upload a media file (image, video, audio) for jobs to use; prints its id", runUpload},
 	"nats":     {"nats declare: declare the streams, consumers and buckets as the NATS admin (--keep: and again after a loss); nats auth: write the NATS server's users and their password files", runNATSCommand},
 	"quota":    {"a tenant's quotas (queued jobs, running segments, seconds per day): get, or set overrides", runQuota},
+	"keys":     {"create, list and revoke the gateway's API keys (with an admin key): spoolctl keys -h", runKeys},
+	"audit":    {"the audit log: submissions, cancels, deletions and key changes, newest first", runAudit},
 }
 
 // ErrUsage is returned for a command line that cannot run; the usage has
@@ -62,7 +64,8 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\n'spoolctl <command> -h' shows a command's flags.\n")
+	fmt.Fprintf(w, "\n'spoolctl <command> -h' shows a command's flags. The commands that talk to the gateway take its URL from\n"+
+		"$SPOOL_GATEWAY_URL (or -api) and an API key from $SPOOL_API_KEY (or -key); spoolctl dev prints both.\n")
 }
 
 // newFlags is a subcommand's flag set that reports errors instead of

@@ -168,8 +168,8 @@ func (c *client) send(ctx context.Context, method, path, ctype string, body io.R
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", ctype)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	return c.roundTrip(req, out)
 }

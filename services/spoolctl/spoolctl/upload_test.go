@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/realpart"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
@@ -29,7 +30,7 @@ func TestUploadCommand(t *testing.T) {
 		realpart.Missing(t, "ffmpeg is not installed; run \"make deps\"")
 	}
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim", MaxBody: 4096}, c.Bus, c.Store, c.Blob,
+	g, err := gateway.New(gateway.Config{Pools: "default:ref,sim", MaxBody: 4096, URLKey: config.Secret(devstacktest.URLKey())}, c.Bus, c.Store, c.Blob,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -50,9 +51,10 @@ func TestUploadCommand(t *testing.T) {
 	text := filepath.Join(dir, "notes.mp4")
 	_ = os.WriteFile(text, []byte("eggs, milk, bread\n"), 0o644)
 	tenant := fmt.Sprintf("cli%d", time.Now().UnixNano())
+	key := devstacktest.AdminKey(t, c.Store)
 	ctl := func(args ...string) (string, string, error) {
 		var stdout, stderr bytes.Buffer
-		err := spoolctl.Main(context.Background(), append([]string{"upload", "--api", srv.URL, "-tenant", tenant}, args...), &stdout, &stderr)
+		err := spoolctl.Main(context.Background(), append([]string{"upload", "--api", srv.URL, "--key", key, "-tenant", tenant}, args...), &stdout, &stderr)
 		return strings.TrimSpace(stdout.String()), stderr.String(), err
 	}
 	id, stderr, err := ctl("-v", video)

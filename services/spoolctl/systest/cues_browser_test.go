@@ -27,7 +27,7 @@ func TestDashboardMarksPromptChanges(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := browser.Run(ctx, "cues.mjs", sys.API.URL+"/", job)
+	out, err := browser.Run(ctx, "cues.mjs", sys.DashboardURL(), job)
 	if err != nil {
 		t.Fatalf("the dashboard driver: %v", err)
 	}

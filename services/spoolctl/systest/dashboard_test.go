@@ -53,7 +53,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd, err := chromium.Command(ctx, "dashboard.mjs", sys.API.URL+"/", job, shot)
+	cmd, err := chromium.Command(ctx, "dashboard.mjs", sys.DashboardURL(), job, shot)
 	if err != nil {
 		t.Fatal(err)
 	}

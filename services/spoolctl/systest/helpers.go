@@ -13,13 +13,33 @@ import (
 	"github.com/spoolvideo/spool/libs/store"
 )
 
-// Submit posts a JSON JobSpec to the gateway and wants 202.
-func (s *System) Submit(t testing.TB, spec string) {
+// Do sends a request to the gateway at path (with its query) with the
+// system's admin key; body may be nil, contentType "" for none.
+func (s *System) Do(t testing.TB, method, path, contentType string, body io.Reader) *http.Response {
 	t.Helper()
-	resp, err := http.Post(s.API.URL+"/generate", "application/json", strings.NewReader(spec))
+	req, err := http.NewRequest(method, s.API.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+s.Key)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// DashboardURL is the dashboard's URL with the system's key in its
+// fragment, as spoolctl dev prints it.
+func (s *System) DashboardURL() string { return s.API.URL + "/#key=" + s.Key }
+
+// Submit posts a JSON JobSpec to the gateway and wants 202.
+func (s *System) Submit(t testing.TB, spec string) {
+	t.Helper()
+	resp := s.Do(t, "POST", "/generate", "application/json", strings.NewReader(spec))
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))

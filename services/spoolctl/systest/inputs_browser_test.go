@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -34,11 +33,7 @@ func TestDashboardShowsInputsAndDeletion(t *testing.T) {
 	if ok, err := sys.Store.SetJobState(ctx, job, []store.JobState{store.JobQueued}, store.JobFailed); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	req, _ := http.NewRequest("DELETE", sys.API.URL+"/jobs/"+job, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "DELETE", "/jobs/"+job, "", nil)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -47,7 +42,7 @@ func TestDashboardShowsInputsAndDeletion(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := browser.Run(ctx, "inputs.mjs", sys.API.URL+"/", job)
+	out, err := browser.Run(ctx, "inputs.mjs", sys.DashboardURL(), job)
 	if err != nil {
 		t.Fatalf("the dashboard driver: %v", err)
 	}

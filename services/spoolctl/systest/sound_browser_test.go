@@ -65,7 +65,7 @@ func (h heard) String() string {
 // preview to its end with no audio track. The dashboard starts the
 // players itself; no page logs an error, no request fails, hls.js reports
 // no error. (A finished job's page plays its final MP4: to play the
-// preview as while the job runs, the driver hides the job's video_url
+// preview as while the job runs, the driver hides the job's download_url
 // from the page's /status, and nothing else.)
 func TestDashboardPlaysSound(t *testing.T) {
 	browser := systest.NeedChromium(t)
@@ -97,7 +97,7 @@ func TestDashboardPlaysSound(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := browser.Run(ctx, "sound.mjs", sys.API.URL+"/", talk, silent)
+	out, err := browser.Run(ctx, "sound.mjs", sys.DashboardURL(), talk, silent)
 	if err != nil {
 		t.Fatalf("the dashboard driver: %v", err)
 	}
@@ -268,10 +268,7 @@ func uploadFile(t *testing.T, sys *systest.System, contentType, file string) str
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(sys.API.URL+"/uploads", contentType, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "POST", "/uploads", contentType, bytes.NewReader(data))
 	defer resp.Body.Close()
 	var up struct {
 		ID, State string

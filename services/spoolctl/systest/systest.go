@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/jobspec"
 	"github.com/spoolvideo/spool/services/dispatcher/dispatcher"
@@ -30,7 +31,11 @@ var PoolModels = jobspec.DefaultCatalog().CPUModels()
 // System is the running system.
 type System struct {
 	devstacktest.Clients
-	API *httptest.Server // the gateway, in dev mode
+	API *httptest.Server // the gateway
+	// Key is an admin API key of the gateway: requests send it as
+	// "Authorization: Bearer <Key>" (Do does), and ?tenant= or a spec's
+	// tenant names the tenant they act for.
+	Key string
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -72,11 +77,11 @@ func On(t *testing.T, c devstacktest.Clients, slots int, more jobspec.Pools, tun
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: pools, MaxBody: 1 << 20}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(gateway.Config{Pools: pools, MaxBody: 1 << 20, URLKey: config.Secret(devstacktest.URLKey())}, c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &System{Clients: c, API: httptest.NewServer(g.Handler())}
+	s := &System{Clients: c, API: httptest.NewServer(g.Handler()), Key: devstacktest.AdminKey(t, c.Store)}
 	t.Cleanup(s.API.Close)
 	s.Run(t, d.Run)
 	s.Run(t, sti.Run)

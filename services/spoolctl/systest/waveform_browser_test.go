@@ -58,7 +58,7 @@ func TestDashboardDrawsWaveform(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := browser.Run(ctx, "waveform.mjs", sys.API.URL+"/", talking, silent)
+	out, err := browser.Run(ctx, "waveform.mjs", sys.DashboardURL(), talking, silent)
 	if err != nil {
 		t.Fatalf("the dashboard driver: %v", err)
 	}

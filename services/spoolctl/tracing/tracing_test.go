@@ -149,10 +149,7 @@ func stopLive(t *testing.T, sys *systest.System, id string, n int) {
 			t.Fatalf("live job %s: %+v, %v", id, j, err)
 		}
 	}
-	resp, err := http.Post(sys.API.URL+"/jobs/"+id+"/cancel", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := sys.Do(t, "POST", "/jobs/"+id+"/cancel", "application/json", nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("cancel %s: %s", id, resp.Status)

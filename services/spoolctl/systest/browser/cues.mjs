@@ -3,7 +3,7 @@
 // prints what its segment timeline shows of the job's prompts as one JSON
 // object on stdout, read in one evaluate (one moment of the page).
 //
-//   node cues.mjs <dashboard URL> <job id>
+//   node cues.mjs <dashboard URL, #key=<API key>> <job id>
 import { chromium } from "playwright-core";
 
 const [url, job] = process.argv.slice(2);
@@ -16,7 +16,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on("pageerror", (e) => seen.errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") seen.errors.push(m.text()); });
-  await page.goto(`${url}#${job}`);
+  await page.goto(`${url}&job=${job}`);
   await page.locator("#timeline .prompts .cue-mark").first().waitFor({ timeout: 30_000 });
   Object.assign(seen, await page.evaluate(() => {
     const row = document.querySelector("#timeline .prompts").getBoundingClientRect();

@@ -2,7 +2,7 @@
 // playwright-core) for the systest package's dashboard test, and prints
 // what it saw as one JSON object on stdout.
 //
-//   node dashboard.mjs <dashboard URL> <job id> <screenshot.png>
+//   node dashboard.mjs <dashboard URL, #key=<API key>> <job id> <screenshot.png>
 //
 // It says "spool-dashboard: ready" on stderr once the page is open, then
 // waits for the job's row, samples its progress bar until the job is

@@ -3,7 +3,7 @@
 // prints what the page shows of the job's inputs and of its deletion as
 // one JSON object on stdout, read in one evaluate (one moment of the page).
 //
-//   node inputs.mjs <dashboard URL> <job id>
+//   node inputs.mjs <dashboard URL, #key=<API key>> <job id>
 import { chromium } from "playwright-core";
 
 const [url, job] = process.argv.slice(2);
@@ -17,7 +17,7 @@ try {
   page.on("pageerror", (e) => seen.errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") seen.errors.push(m.text()); });
   page.on("response", (r) => { if (r.status() >= 400) seen.failedRequests.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
-  await page.goto(`${url}#${job}`);
+  await page.goto(`${url}&job=${job}`);
   await page.locator("#job-inputs:not([hidden])").waitFor({ timeout: 30_000 });
   await page.locator(`tr[data-id="${job}"] .tag`).waitFor({ timeout: 30_000 });
   Object.assign(seen, await page.evaluate((id) => {

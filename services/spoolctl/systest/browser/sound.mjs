@@ -2,11 +2,12 @@
 // through playwright-core) for the systest package's sound test, and
 // prints what each player played and heard as one JSON object on stdout.
 //
-//   node sound.mjs <dashboard URL> <job with audio> <silent job>
+//   node sound.mjs <dashboard URL, #key=<API key>> <job with audio> <silent job>
 //
 // A finished job's page plays its final MP4; to play the live preview
 // (HLS through the bundled hls.js) as it does while a job runs, the
-// preview views hide the job's video_url from its /status, nothing else.
+// preview views hide the job's download_url (and video_url) from its
+// /status, nothing else.
 // The player is started by the dashboard itself (Chromium is told to
 // allow autoplay with sound, and not to mute its tabs): the script never
 // touches the player but to listen. It listens to what the element plays
@@ -141,6 +142,7 @@ const play = async (job, asPreview) => {
       try {
         const r = await route.fetch();
         const j = await r.json();
+        delete j.download_url;
         delete j.video_url;
         await route.fulfill({ response: r, json: j });
       } catch (e) {
@@ -149,7 +151,7 @@ const play = async (job, asPreview) => {
       }
     });
   }
-  await page.goto(`${url}#${job}`);
+  await page.goto(`${url}&job=${job}`);
   const heard = await page.evaluate(listen);
   await page.close();
   return heard;

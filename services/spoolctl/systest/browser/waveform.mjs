@@ -4,7 +4,7 @@
 // under each job's segment timeline as one JSON object on stdout, each
 // job's view read in one evaluate (one moment of the page).
 //
-//   node waveform.mjs <dashboard URL> <job with audio> <silent job>
+//   node waveform.mjs <dashboard URL, #key=<API key>> <job with audio> <silent job>
 import { chromium } from "playwright-core";
 
 const [url, audioJob, silentJob] = process.argv.slice(2);
@@ -22,7 +22,7 @@ const open = async (job) => {
     const u = new URL(r.url());
     if (u.pathname.endsWith("/waveform")) seen.waveformRequests.push(u.pathname + u.search);
   });
-  await page.goto(`${url}#${job}`);
+  await page.goto(`${url}&job=${job}`);
   await page.waitForFunction((id) => document.querySelector("#job-title").textContent.startsWith(id + " "), job, { timeout: 30_000 });
   return page;
 };
