@@ -20,7 +20,7 @@ var knownEnv = map[string][]string{
 		"POOL_WINDOW", "LIVE_AHEAD", "OUTBOX_BATCH", "SUBMIT_BATCH", "INTAKE_PARALLEL", "SEGMENT_DEADLINE", "CODEC", "REDRIVE_AFTER",
 		"QUOTA_RUNNING_SEGMENTS"},
 	"stitcher": {"ID", "PART_SIZE", "OPEN_JOBS", "PARALLEL", "LEASE", "LIVE_WINDOW", "CODEC", "MEMORY_LIMIT_MIB", "SWEEP_EVERY"},
-	"gateway": {"ADDR", "TOKEN", "DEV", "POOLS", "MAX_BODY", "BATCH_MAX", "BATCH_MAX_BODY", "UPLOAD_MAX_BYTES", "UPLOAD_MAX_PIXELS", "UPLOAD_URL_EXPIRY", "UPLOAD_PART_SIZE", "UPLOAD_PARALLEL", "UPLOAD_PROBE_TIMEOUT",
+	"gateway": {"ADDR", "ADMIN_KEY", "URL_KEY", "URL_EXPIRY", "POOLS", "MAX_BODY", "BATCH_MAX", "BATCH_MAX_BODY", "UPLOAD_MAX_BYTES", "UPLOAD_MAX_PIXELS", "UPLOAD_URL_EXPIRY", "UPLOAD_PART_SIZE", "UPLOAD_PARALLEL", "UPLOAD_PROBE_TIMEOUT",
 		"QUOTA_QUEUED_JOBS", "QUOTA_DAILY_SECONDS", "RATE", "BURST",
 		"S3_PUBLIC_ENDPOINT", "DOWNLOADS"},
 	"worker": {"ID", "NODE", "POOL", "BACKEND", "MODELS", "BACKEND_PARAMS", "PLUGIN_DIR", "WEIGHTS_DIR", "MODELS_DIR", "SLOTS", "HEARTBEAT", "TAIL_WAIT", "STORE_RETRY",
@@ -86,7 +86,7 @@ func TestDefaultValuesRender(t *testing.T) {
 	if sec == nil {
 		t.Fatalf("no Secret video-spool-secrets")
 	}
-	for _, k := range []string{"pg-dsn", "s3-secret-key", "gateway-token"} {
+	for _, k := range []string{"pg-dsn", "s3-secret-key", "gateway-admin-key", "gateway-url-key"} {
 		if sec.StringData[k] == "" {
 			t.Errorf("Secret key %s is empty", k)
 		}
@@ -152,7 +152,7 @@ func TestServiceConfig(t *testing.T) {
 						t.Errorf("%s: %s from %s, want Secret %s", name, k, ref, secretName)
 					}
 				}
-				for _, k := range []string{"SPOOL_PG_DSN", "SPOOL_S3_SECRET_KEY", "SPOOL_GATEWAY_TOKEN"} {
+				for _, k := range []string{"SPOOL_PG_DSN", "SPOOL_S3_SECRET_KEY", "SPOOL_GATEWAY_ADMIN_KEY", "SPOOL_GATEWAY_URL_KEY"} {
 					if _, ok := plain[k]; ok {
 						t.Errorf("%s: secret %s given as a plain value", name, k)
 					}
