@@ -19,7 +19,11 @@ func Key(t testing.TB, s *store.Store, tenant string, admin bool) string {
 		t.Fatal(err)
 	}
 	id, _, _ := apikey.Parse(token)
-	if _, err := s.CreateAPIKey(context.Background(), store.APIKey{ID: id, Tenant: tenant, Name: t.Name(), Admin: admin, Hash: hash}); err != nil {
+	name := t.Name()
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	if _, err := s.CreateAPIKey(context.Background(), store.APIKey{ID: id, Tenant: tenant, Name: name, Admin: admin, Hash: hash}); err != nil {
 		t.Fatal(err)
 	}
 	return token
