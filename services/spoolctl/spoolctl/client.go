@@ -29,7 +29,26 @@ type client struct {
 func newClient(fs *flag.FlagSet) (*client, *string, *string) {
 	url := fs.String("api", envOr("SPOOL_GATEWAY_URL", "http://127.0.0.1:8080"), "the gateway's URL ($SPOOL_GATEWAY_URL)")
 	key := fs.String("key", "", "API key, spool_<id>_<secret> (default $SPOOL_API_KEY; spoolctl dev prints one)")
-	return &client{}, url, key
+	return newGatewayClient("", ""), url, key
+}
+
+// newGatewayClient is a client of the gateway at base with key.
+func newGatewayClient(base, key string) *client {
+	return &client{base: base, key: key, http: http.Client{CheckRedirect: keyStaysHome}}
+}
+
+// keyStaysHome follows a redirect (at most 10) without the API key when it
+// leads off the gateway: to a presigned MinIO URL, which refuses a request
+// that has an Authorization header too, and must never see the key. (Go's
+// client keeps it for another port of the same host.)
+func keyStaysHome(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 func envOr(k, def string) string {

@@ -252,7 +252,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	fmt.Fprintln(stdout)
 	if *demo != "" {
-		cl := &client{base: url, key: key}
+		cl := newGatewayClient(url, key)
 		jobs := []demoJob{{kind: kind, spec: job, out: *demo}}
 		if *talk {
 			tj, err := cl.talkJob(ctx, talkWith, talker, demoID+"-talk", talkPath(*demo))
@@ -311,11 +311,11 @@ func devAdminKey(ctx context.Context, s *store.Store) (string, error) {
 // a browser sends to no server; the dashboard keeps it for the tab and
 // takes it off the address), showing job when one is named.
 func dashboardURL(base, key, job string) string {
-	f := url.Values{"key": {key}}
+	f := "key=" + url.QueryEscape(key)
 	if job != "" {
-		f.Set("job", job)
+		f += "&job=" + url.QueryEscape(job)
 	}
-	return base + "/#" + f.Encode()
+	return base + "/#" + f
 }
 
 // devExports are the export lines for other shells: the stack's
