@@ -21,6 +21,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/spoolvideo/spool/libs/ident"
 )
 
 // Prefix begins every key.
@@ -63,15 +65,7 @@ func ValidID(id string) bool {
 }
 
 // NewID is a fresh key id: "k" and 16 random base-32 digits.
-func NewID() string {
-	const digits = "0123456789abcdefghijklmnopqrstuv"
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = digits[b[i]%32]
-	}
-	return "k" + string(b[:])
-}
+func NewID() string { return ident.New("k", 16) }
 
 // Mint makes a new key of id (NewID when empty): its token, to be shown
 // once, and the hash to store.

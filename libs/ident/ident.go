@@ -2,6 +2,8 @@
 // object keys and tables: job ids, pools and tenants.
 package ident
 
+import "crypto/rand"
+
 // Rule says in words what Valid accepts, for error messages.
 const Rule = "1..64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
 
@@ -21,4 +23,17 @@ func Valid(s string) bool {
 		}
 	}
 	return true
+}
+
+// New is a fresh name: prefix, then n random base-32 digits (0-9, a-v),
+// 5 bits each. It follows Rule when prefix does and the whole is at most
+// MaxLen long.
+func New(prefix string, n int) string {
+	const digits = "0123456789abcdefghijklmnopqrstuv"
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	for i := range b {
+		b[i] = digits[b[i]%32]
+	}
+	return prefix + string(b)
 }

@@ -19,3 +19,10 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestNew(t *testing.T) {
+	a, b := ident.New("k", 16), ident.New("k", 16)
+	if a == b || len(a) != 17 || !ident.Valid(a) || !strings.HasPrefix(a, "k") {
+		t.Fatalf("New: %q %q", a, b)
+	}
+}

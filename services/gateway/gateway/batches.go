@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -278,15 +277,7 @@ func splitBatch(body []byte, contentType string) ([]json.RawMessage, error) {
 
 // newID is a fresh id: prefix ("b" for a batch, "g" for a job the
 // gateway names) and 20 random base-32 digits.
-func newID(prefix string) string {
-	const digits = "0123456789abcdefghijklmnopqrstuv"
-	var b [20]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = digits[b[i]%32]
-	}
-	return prefix + string(b[:])
-}
+func newID(prefix string) string { return ident.New(prefix, 20) }
 
 // batchView is a batch's progress as GET /batches/{id} shows it.
 type batchView struct {

@@ -3,7 +3,6 @@ package spoolctl
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spoolvideo/spool/libs/ident"
 )
 
 // readSpecs reads the job specs of files: a .jsonl (or .ndjson) file holds
@@ -173,12 +174,4 @@ func (c *client) watchBatch(ctx context.Context, id string, w io.Writer) error {
 
 // newBatchID is a fresh batch id, chosen here so that the request can be
 // sent again safely.
-func newBatchID() string {
-	const digits = "0123456789abcdefghijklmnopqrstuv"
-	var b [20]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = digits[b[i]%32]
-	}
-	return "b" + string(b[:])
-}
+func newBatchID() string { return ident.New("b", 20) }
