@@ -322,7 +322,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		watch = fs.Bool("watch", false, "show the progress until the job (or every job of the batch) ends: a bar on a terminal, plain lines otherwise")
 		out = fs.String("o", "", "with --watch and one spec: download the video here")
 		batch = fs.String("batch", "", "with more than one spec: the batch's id, so that sending it again submits nothing twice; default: a new one")
-		tenant = fs.String("tenant", "", "with more than one spec: the batch's tenant; default: the gateway's")
+		tenant = fs.String("tenant", "", "with more than one spec and an admin key: the batch's tenant; default: the key's (a tenant's key acts for its own alone)")
 	})
 	if err != nil {
 		return helpIsOK(err)

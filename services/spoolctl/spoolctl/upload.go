@@ -90,7 +90,7 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		presign = fs.Bool("presign", false, "PUT the file to a presigned URL, then complete the upload, instead of streaming it through the gateway")
 		verbose = fs.Bool("v", false, "also show what the probe found, on stderr")
 		asJSON = fs.Bool("json", false, "print the whole upload record as JSON instead of its id")
-		tenant = fs.String("tenant", "", "the upload's tenant; none for the default one (a job uses its own tenant's uploads)")
+		tenant = fs.String("tenant", "", "with an admin key: the upload's tenant; default: the key's (a job uses its own tenant's uploads)")
 		ctype = fs.String("type", "", "the file's media type; by default from its extension, else application/octet-stream")
 	})
 	if err != nil {
