@@ -22,6 +22,21 @@ func (s *Store) UploadTenant(ctx context.Context, id string) (string, error) {
 	return tenant, nil
 }
 
+// JobTenant is the tenant of job id, recorded or a submission not
+// recorded yet; ErrNotFound when there is neither.
+func (s *Store) JobTenant(ctx context.Context, id string) (string, error) {
+	var tenant string
+	err := s.pool.QueryRow(ctx, `SELECT tenant FROM jobs WHERE id = $1
+		UNION ALL SELECT tenant FROM submissions WHERE job_id = $1 LIMIT 1`, id).Scan(&tenant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: job %s: %w", id, err)
+	}
+	return tenant, nil
+}
+
 // TenantJobs returns those of the job ids that are tenant's: recorded jobs
 // and submissions not recorded yet.
 func (s *Store) TenantJobs(ctx context.Context, tenant string, ids []string) ([]string, error) {

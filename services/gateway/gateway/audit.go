@@ -20,6 +20,7 @@ const (
 	actionJobDelete   = "job.delete"
 	actionKeyCreate   = "key.create"
 	actionKeyRevoke   = "key.revoke"
+	actionQuotaSet    = "quota.set"
 )
 
 // auditAction is the form of an action (the audit_log's CHECK).

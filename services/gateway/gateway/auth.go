@@ -37,7 +37,7 @@ const (
 // caller is who a request acts as.
 type caller struct {
 	KeyID  string
-	Tenant string // the key's tenant
+	Tenant string // the key's tenant (a signed URL's: its job's, for the rate limit alone)
 	Admin  bool   // acts for any tenant, manages keys
 	// Job is set for a signed URL: the one job whose preview and video the
 	// request may read, and nothing else.
@@ -189,7 +189,12 @@ func (g *Gateway) auth(h http.HandlerFunc, signed bool) http.HandlerFunc {
 				writeError(w, http.StatusForbidden, "permission_denied", err.Error())
 				return
 			}
+			// A player counts against its job's tenant (the rate limit).
 			c = caller{Job: r.PathValue("id")}
+			if c.Tenant, err = g.store.JobTenant(r.Context(), c.Job); err != nil && !errors.Is(err, store.ErrNotFound) {
+				fail(w, err)
+				return
+			}
 		} else if c, err = g.authenticate(r.Context(), header); err != nil {
 			var re *revokedError
 			if !errors.Is(err, errNoKey) && !errors.Is(err, errBadKey) && !errors.As(err, &re) {
@@ -200,7 +205,11 @@ func (g *Gateway) auth(h http.HandlerFunc, signed bool) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "unauthenticated", err.Error())
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+		ctx := context.WithValue(r.Context(), callerKey{}, c)
+		if c.Tenant != "" {
+			ctx = contextWithTenant(ctx, c.Tenant) // whose rate limit the request counts against (ratelimit.go)
+		}
+		h(w, r.WithContext(ctx))
 	}
 }
 

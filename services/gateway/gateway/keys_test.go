@@ -51,9 +51,9 @@ func asJSON(t *testing.T, srv *httptest.Server, key, method, path, body string) 
 // TestKeys: an admin creates a tenant's key (its secret shown once, only
 // its hash stored), lists keys (no secret, no hash), and revokes it, which
 // takes effect at the key's next request though its verification was
-// cached; a tenant's key is refused the admin routes (403); no key, a
-// malformed one and a wrong secret are 401; every change is in the audit
-// log.
+// cached; a tenant's key is refused the admin routes, quotas' included
+// (403); no key, a malformed one and a wrong secret are 401; every change
+// is in the audit log.
 func TestKeys(t *testing.T) {
 	c := devstacktest.Connect(t, 0)
 	srv := newGateway(t, gateway.Config{Pools: "default:ref,sim", MaxBody: 4096}, c)
@@ -88,9 +88,10 @@ func TestKeys(t *testing.T) {
 	}
 	for _, r := range []struct{ method, path, body string }{
 		{"POST", "/keys", `{"tenant":"` + tenant + `","admin":true}`}, {"GET", "/keys", ""}, {"DELETE", "/keys/" + id, ""},
+		{"GET", "/tenants/" + tenant + "/quota", ""}, {"PUT", "/tenants/" + tenant + "/quota", `{"queued_jobs":1000}`},
 	} {
 		if code, v := asJSON(t, srv, key, r.method, r.path, r.body); code != 403 || v["code"] != "permission_denied" ||
-			!strings.Contains(fmt.Sprint(v["message"]), "admin key") {
+			!strings.Contains(fmt.Sprint(v["message"]), "admin") {
 			t.Fatalf("%s %s with a tenant's key: %d %v", r.method, r.path, code, v)
 		}
 	}
@@ -135,6 +136,15 @@ func TestKeys(t *testing.T) {
 	}
 	if raw := fmt.Sprint(v); strings.Contains(raw, secret) {
 		t.Fatal("the audit log holds the secret")
+	}
+	// A quota change is audited too, by the admin key that made it.
+	if code, raw := as(t, srv, admin, "PUT", "/tenants/"+tenant+"/quota", `{"queued_jobs":7}`); code != 200 {
+		t.Fatalf("PUT quota: %d %s", code, raw)
+	}
+	code, v = asJSON(t, srv, admin, "GET", "/audit?tenant="+tenant+"&action=quota.set", "")
+	if entries, _ := v["entries"].([]any); code != 200 || len(entries) != 1 || entries[0].(map[string]any)["key_id"] != adminID ||
+		!strings.Contains(fmt.Sprint(entries[0]), "queued_jobs=7") {
+		t.Fatalf("the quota change's audit entry: %d %v", code, v)
 	}
 }
 

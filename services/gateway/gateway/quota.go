@@ -158,9 +158,8 @@ func quotaTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 // mayManageQuotas says whether r's caller may read and change tenants'
-// quotas: an admin. With the one shared token, every authenticated caller
-// is.
-func mayManageQuotas(*http.Request) bool { return true }
+// quotas: an admin key.
+func mayManageQuotas(r *http.Request) bool { return callerOf(r).Admin }
 
 // getQuota shows a tenant's quotas: its overrides, the limits in force and
 // its use now.
@@ -243,13 +242,12 @@ func widen(v *int) *int64 {
 	return &n
 }
 
-// auditQuotaChange records a change of a tenant's quotas: who changed it,
-// from what, to what. It is the call site of the audit log; until the
-// store has one it goes to the gateway's log.
+// auditQuotaChange records a change of a tenant's quotas in the audit
+// log (quota.set): who changed it, from what, to what.
 func (g *Gateway) auditQuotaChange(r *http.Request, before, after store.Quota) {
-	g.log.Info("audit: quota changed", "tenant", after.Tenant, "by", requestTenant(r),
-		"before", quotaValues{before.QueuedJobs, before.RunningSegments, before.DailySeconds}.String(),
-		"after", quotaValues{after.QueuedJobs, after.RunningSegments, after.DailySeconds}.String())
+	g.audit(r.Context(), r, after.Tenant, actionQuotaSet, after.Tenant, map[string]any{
+		"before": quotaValues{before.QueuedJobs, before.RunningSegments, before.DailySeconds}.String(),
+		"after":  quotaValues{after.QueuedJobs, after.RunningSegments, after.DailySeconds}.String()})
 }
 
 // String is v as queued_jobs=N running_segments=default daily_seconds=N.

@@ -22,14 +22,15 @@ import (
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 )
 
-// quotaStack is a gateway (development mode) configured by cfg and a
-// dispatcher over a pool of the test's own that no worker serves, so that
-// the jobs it records stay queued, on the shared stack.
+// quotaStack is a gateway configured by cfg and a dispatcher over a pool
+// of the test's own that no worker serves, so that the jobs it records
+// stay queued, on the shared stack.
 type quotaStack struct {
 	srv   *httptest.Server
 	store *store.Store
 	bus   *bus.Bus
 	pool  string
+	keys  map[string]string // a key of each tenant a request has named, by tenant
 }
 
 func newQuotaStack(t *testing.T, cfg gateway.Config, opts ...gateway.Option) quotaStack {
@@ -47,24 +48,31 @@ func newQuotaStack(t *testing.T, cfg gateway.Config, opts ...gateway.Option) quo
 	done := make(chan struct{})
 	go func() { _ = d.Run(rctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	cfg.Dev, cfg.Pools, cfg.MaxBody = true, pool+":ref,sim", 1<<20
-	g, err := gateway.New(cfg, c.Bus, c.Store, c.Blob, quiet(), opts...)
+	cfg.Pools, cfg.MaxBody = pool+":ref,sim", 1<<20
+	g, err := gateway.New(testConfig(cfg), c.Bus, c.Store, c.Blob, quiet(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return quotaStack{srv: srv, store: c.Store, bus: c.Bus, pool: pool}
+	return quotaStack{srv: serve(t, g, c.Store), store: c.Store, bus: c.Bus, pool: pool, keys: map[string]string{}}
 }
 
-// do sends a request and returns the status, headers and JSON body.
+// do sends a request and returns the status, headers and JSON body. A
+// request naming a tenant (?tenant=) is sent with a key of that tenant, so
+// that it counts against the tenant's quotas and rate limit; others with
+// the test's admin key.
 func (q quotaStack) do(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, q.srv.URL+path, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if tenant := req.URL.Query().Get("tenant"); tenant != "" {
+		if q.keys[tenant] == "" {
+			q.keys[tenant] = devstacktest.Key(t, q.store, tenant, false)
+		}
+		req.Header.Set("Authorization", "Bearer "+q.keys[tenant])
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

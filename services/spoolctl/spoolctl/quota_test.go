@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 	"github.com/spoolvideo/spool/services/spoolctl/spoolctl"
@@ -24,16 +25,17 @@ import (
 // gateway's message and its Retry-After.
 func TestQuotaCommand(t *testing.T) {
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim", MaxBody: 4096, Quotas: gateway.Quotas{QueuedJobs: 1}},
-		c.Bus, c.Store, c.Blob, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g, err := gateway.New(gateway.Config{Pools: "default:ref,sim", MaxBody: 4096, Quotas: gateway.Quotas{QueuedJobs: 1},
+		URLKey: config.Secret(devstacktest.URLKey())}, c.Bus, c.Store, c.Blob, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
+	key := devstacktest.AdminKey(t, c.Store) // quotas are an admin's; its spec names its tenant
 	ctl := func(args ...string) (string, error) {
 		var stdout, stderr bytes.Buffer
-		err := spoolctl.Main(context.Background(), append(args, "--api", srv.URL), &stdout, &stderr)
+		err := spoolctl.Main(context.Background(), append(args, "--api", srv.URL, "--key", key), &stdout, &stderr)
 		return stdout.String() + stderr.String(), err
 	}
 	tenant := fmt.Sprintf("ctl-%d", time.Now().UnixNano()%1e9)
