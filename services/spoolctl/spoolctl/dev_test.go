@@ -180,7 +180,7 @@ func TestDevDemoServesUntilInterrupt(t *testing.T) {
 					t.Fatalf("GET %s after the video was written: %s %s", path, resp.Status, body)
 				}
 			}
-			readmeNATSPub(t, root, printed, url)
+			readmeNATSPub(t, root, printed, url, key)
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
@@ -202,9 +202,10 @@ var exportLine = regexp.MustCompile(`^\s*export ([A-Z_]+)='([^']*)'$`)
 // readmeNATSPub runs README.md's `nats pub spool.jobs.submit …` example as
 // it is written, with the nats CLI (make tools) and the export lines
 // spoolctl dev printed (the client user's NATS_URL, NATS_USER,
-// NATS_PASSWORD), and checks that the job reached the system. With no user,
-// the same command is refused.
-func readmeNATSPub(t *testing.T, root string, printed []string, gateway string) {
+// NATS_PASSWORD), and checks that the job reached the system (asking the
+// gateway with the API key it printed). With no user, the same command is
+// refused.
+func readmeNATSPub(t *testing.T, root string, printed []string, gateway, key string) {
 	t.Helper()
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
@@ -253,7 +254,9 @@ func readmeNATSPub(t *testing.T, root string, printed []string, gateway string) 
 		t.Fatalf("README's nats pub example names no job id:\n%s", example)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		resp, err := http.Get(gateway + "/status/" + string(id[1]))
+		req, _ := http.NewRequest("GET", gateway+"/status/"+string(id[1]), nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
