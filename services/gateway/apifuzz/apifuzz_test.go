@@ -35,12 +35,13 @@ const (
 	shortSeed     = 1
 )
 
-// token is the gateway's bearer token.
-const token = "apifuzz-token"
+// adminKey is the harness's API key: an admin's, which newWorld creates,
+// so that the fuzzer reaches every route and tenant.
+var adminKey string
 
 // authorization is the Authorization header of every request the fuzzer
 // sends: the one place that says how the harness authenticates.
-func authorization() string { return "Bearer " + token }
+func authorization() string { return "Bearer " + adminKey }
 
 // checks are schemathesis' checks of every answer, and ours (checks.py);
 // config enables positive_data_acceptance too, where it applies. Not

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spoolvideo/spool/libs/blob"
+	"github.com/spoolvideo/spool/libs/config"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
 	"github.com/spoolvideo/spool/libs/media"
 	"github.com/spoolvideo/spool/libs/store"
@@ -67,11 +68,12 @@ func newWorld(t *testing.T) world {
 	t.Cleanup(wk.Close)
 	run(t, d.Run)
 	run(t, sti.Run)
-	g, err := gateway.New(gateway.Config{Token: token, Pools: pools, MaxBody: 1 << 20,
+	g, err := gateway.New(gateway.Config{Pools: pools, MaxBody: 1 << 20, URLKey: config.Secret(devstacktest.URLKey()),
 		Uploads: gateway.UploadConfig{MaxBytes: 64 << 20, Probe: time.Minute}}, c.Bus, c.Store, c.Blob, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
+	adminKey = devstacktest.AdminKey(t, c.Store)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
 	w := world{url: srv.URL, files: []string{"index.m3u8", "init.mp4", "0.m4s", "1.m4s", "in0.m4s"}}

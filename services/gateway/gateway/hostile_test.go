@@ -22,11 +22,11 @@ import (
 // or MinIO.
 func TestHostileInputIsNo5xx(t *testing.T) {
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim,ref-talk", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(testConfig(gateway.Config{Pools: "default:ref,sim,ref-talk", MaxBody: 4096}), c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := g.Handler()
+	h, key := g.Handler(), devstacktest.AdminKey(t, c.Store) // an admin's: every route is reached past its key
 	for _, bad := range []string{"\x00", "a\x00b", "\xc3\x28", "\xff", "a..b", "a/b", "A", "é", strings.Repeat("a", 65), "up-\x00"} {
 		id := url.PathEscape(bad)
 		q := url.QueryEscape(bad)
@@ -41,6 +41,7 @@ func TestHostileInputIsNo5xx(t *testing.T) {
 			method, target, _ := strings.Cut(req, " ")
 			r := httptest.NewRequest(method, target, strings.NewReader(`[{"prompt":"a","durationFrames":5}]`))
 			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+key)
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			var body struct{ Code, Message string }
@@ -56,10 +57,11 @@ func TestHostileInputIsNo5xx(t *testing.T) {
 // plain text.
 func TestRangeOutsideFileIsAnAPIError(t *testing.T) {
 	c := devstacktest.Connect(t, 0)
-	g, err := gateway.New(gateway.Config{Dev: true, Pools: "default:ref,sim,ref-talk", MaxBody: 4096}, c.Bus, c.Store, c.Blob, quiet())
+	g, err := gateway.New(testConfig(gateway.Config{Pools: "default:ref,sim,ref-talk", MaxBody: 4096}), c.Bus, c.Store, c.Blob, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
+	admin := devstacktest.AdminKey(t, c.Store)
 	key, err := blob.HLSPlaylist("range-job")
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +72,7 @@ func TestRangeOutsideFileIsAnAPIError(t *testing.T) {
 	}
 	r := httptest.NewRequest("GET", "/jobs/range-job/hls/index.m3u8", nil)
 	r.Header.Set("Range", "bytes=1000-2000")
+	r.Header.Set("Authorization", "Bearer "+admin)
 	w := httptest.NewRecorder()
 	g.Handler().ServeHTTP(w, r)
 	var body struct{ Code, Message string }
