@@ -11,6 +11,7 @@ import (
 
 	"github.com/spoolvideo/spool/libs/blob"
 	"github.com/spoolvideo/spool/libs/devstack/devstacktest"
+	"github.com/spoolvideo/spool/libs/store"
 	"github.com/spoolvideo/spool/services/gateway/gateway"
 )
 
@@ -62,7 +63,8 @@ func TestRangeOutsideFileIsAnAPIError(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := devstacktest.AdminKey(t, c.Store)
-	key, err := blob.HLSPlaylist("range-job")
+	job := createJob(t, c.Store, "range-job", store.JobRunning) // a preview file is a job's
+	key, err := blob.HLSPlaylist(job)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestRangeOutsideFileIsAnAPIError(t *testing.T) {
 	if _, err := c.Blob.Put(context.Background(), key, strings.NewReader(playlist), int64(len(playlist)), blob.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r := httptest.NewRequest("GET", "/jobs/range-job/hls/index.m3u8", nil)
+	r := httptest.NewRequest("GET", "/jobs/"+job+"/hls/index.m3u8", nil)
 	r.Header.Set("Range", "bytes=1000-2000")
 	r.Header.Set("Authorization", "Bearer "+admin)
 	w := httptest.NewRecorder()
