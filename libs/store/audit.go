@@ -74,7 +74,7 @@ func (s *Store) ListAudit(ctx context.Context, p ListAuditParams) ([]AuditEntry,
 		return nil, 0, fmt.Errorf("store: list audit: limit %d: want 1..1000", p.Limit)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, at, tenant, key_id, action, target, detail FROM audit_log
-		WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3) AND ($4 = 0 OR id < $4)
+		WHERE ($1 = '' OR tenant = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3) AND ($4::bigint = 0 OR id < $4::bigint)
 		ORDER BY id DESC LIMIT $5`, p.Tenant, p.Action, p.Target, p.Before, p.Limit+1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list audit: %w", err)

@@ -184,6 +184,9 @@ func (g *Gateway) auth(h http.HandlerFunc, signed bool) http.HandlerFunc {
 		header := r.Header.Get("Authorization")
 		var c caller
 		var err error
+		if signed && !signedForm(w, r) {
+			return
+		}
 		if signed && header == "" && r.URL.Query().Has("sig") {
 			if err := g.checkSigned(r, r.PathValue("id")); err != nil {
 				writeError(w, http.StatusForbidden, "permission_denied", err.Error())

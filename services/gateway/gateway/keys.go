@@ -36,11 +36,27 @@ func viewKey(k store.APIKey) keyView {
 	return keyView{ID: k.ID, Tenant: k.Tenant, Name: k.Name, Admin: k.Admin, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
 }
 
-// keyRequest is the body of POST /keys.
+// keyRequest is the body of POST /keys. Its fields are read as they are
+// sent, so that a null or another type is refused, not taken as empty.
 type keyRequest struct {
-	Tenant string `json:"tenant"`
-	Name   string `json:"name"`
-	Admin  bool   `json:"admin"`
+	Tenant json.RawMessage `json:"tenant"`
+	Name   json.RawMessage `json:"name"`
+	Admin  json.RawMessage `json:"admin"`
+}
+
+// fields are the request's tenant, name and admin flag, or the name of the
+// field that is not of its type.
+func (k keyRequest) fields() (tenant, name string, admin bool, bad string) {
+	if json.Unmarshal(k.Tenant, &tenant) != nil || len(k.Tenant) == 0 || k.Tenant[0] != '"' {
+		return "", "", false, "tenant"
+	}
+	if len(k.Name) > 0 && (k.Name[0] != '"' || json.Unmarshal(k.Name, &name) != nil) {
+		return "", "", false, "name"
+	}
+	if len(k.Admin) > 0 && (string(k.Admin) != "true" && string(k.Admin) != "false" || json.Unmarshal(k.Admin, &admin) != nil) {
+		return "", "", false, "admin"
+	}
+	return tenant, name, admin, ""
 }
 
 // createKey is POST /keys: a new key of a tenant, its secret shown once.
@@ -57,12 +73,17 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the body: %v; want {\"tenant\": a tenant, \"name\": what the key is for, \"admin\": false}", err))
 		return
 	}
+	tenant, name, admin, bad := req.fields()
 	switch {
-	case !ident.Valid(req.Tenant):
-		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant",
-			Message: fmt.Sprintf("tenant %q: want %s", req.Tenant, ident.Rule)})
+	case bad != "":
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: bad,
+			Message: fmt.Sprintf("%s: want a %s", bad, map[string]string{"tenant": "tenant's name (a string)", "name": "string", "admin": "boolean"}[bad])})
 		return
-	case utf8.RuneCountInString(req.Name) > maxKeyName || strings.ContainsFunc(req.Name, func(c rune) bool { return c < ' ' || c == 0x7f }):
+	case !ident.Valid(tenant):
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "tenant",
+			Message: fmt.Sprintf("tenant %q: want %s", tenant, ident.Rule)})
+		return
+	case utf8.RuneCountInString(name) > maxKeyName || strings.ContainsFunc(name, func(c rune) bool { return c < ' ' || c == 0x7f }):
 		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "name",
 			Message: fmt.Sprintf("name: want at most %d characters, none a control character", maxKeyName)})
 		return
@@ -74,14 +95,14 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	id, _, _ := apikey.Parse(token)
 	c := callerOf(r)
-	k, err := g.store.CreateAPIKey(r.Context(), store.APIKey{ID: id, Tenant: req.Tenant, Name: req.Name, Admin: req.Admin, Hash: hash},
-		store.AuditEntry{Tenant: req.Tenant, KeyID: c.KeyID, Action: actionKeyCreate, Target: id,
-			Detail: map[string]any{"name": req.Name, "admin": req.Admin}})
+	k, err := g.store.CreateAPIKey(r.Context(), store.APIKey{ID: id, Tenant: tenant, Name: name, Admin: admin, Hash: hash},
+		store.AuditEntry{Tenant: tenant, KeyID: c.KeyID, Action: actionKeyCreate, Target: id,
+			Detail: map[string]any{"name": name, "admin": admin}})
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	g.log.Info("API key created", "key", id, "tenant", req.Tenant, "admin", req.Admin, "by", c.KeyID)
+	g.log.Info("API key created", "key", id, "tenant", tenant, "admin", admin, "by", c.KeyID)
 	out := struct {
 		keyView
 		Key string `json:"key"`

@@ -31,6 +31,9 @@ import (
 // minURLKey is the shortest SPOOL_GATEWAY_URL_KEY, in bytes.
 const minURLKey = 32
 
+// maxExp is the latest exp a URL may name: the last second of year 9999.
+const maxExp = 253402300799
+
 // urlSig is the signature of job's URLs valid until exp (unix seconds).
 func (g *Gateway) urlSig(job string, exp int64) string {
 	m := hmac.New(sha256.New, []byte(g.cfg.URLKey.Reveal()))
@@ -60,6 +63,22 @@ var (
 	errSigMalformed = errors.New("the signed URL is malformed: want ?exp=<unix seconds>&sig=<signature>, as /status hands it out")
 	errSigInvalid   = errors.New("the signed URL's signature is not valid for this job")
 )
+
+// signedForm answers 400 a request whose exp is not a whole number of
+// seconds, whether it is signed or carries a key as well (the key then
+// authorizes it, and the signature is not checked).
+func signedForm(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query()
+	if !q.Has("exp") {
+		return true
+	}
+	if exp, err := strconv.ParseInt(q.Get("exp"), 10, 64); err != nil || exp < 0 || exp > maxExp || len(q["exp"]) > 1 {
+		writeJSON(w, http.StatusBadRequest, apiError{Code: "invalid_argument", Field: "exp",
+			Message: fmt.Sprintf("exp %q: want the unix seconds /status signed the URL until, once", q.Get("exp"))})
+		return false
+	}
+	return true
+}
 
 // checkSigned is nil when r carries a valid, unexpired signature of job.
 func (g *Gateway) checkSigned(r *http.Request, job string) error {
