@@ -94,9 +94,9 @@ type rig struct {
 	fleet  *fleet
 	bus    *bus.Bus // the admin
 	client *bus.Bus // the client role: submits jobs
-	// extraSecrets are credentials besides NATS's and MinIO's that no
-	// output may show; apiHeaders authenticate this process's API calls.
-	extraSecrets, apiHeaders map[string]string
+	// extraSecrets are credentials besides NATS's, MinIO's and the
+	// gateway's that no output may show.
+	extraSecrets map[string]string
 	store                    *store.Store
 	blob                     *blob.Store
 	dir                      string

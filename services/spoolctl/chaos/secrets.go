@@ -41,6 +41,11 @@ func (r *rig) secrets() (map[string]string, error) {
 		}
 		s["S3 secret key of "+svc] = secret
 	}
+	for _, kv := range r.fleet.common { // the gateway's admin API key and URL signing key
+		if k, v, _ := strings.Cut(kv, "="); k == "SPOOL_GATEWAY_ADMIN_KEY" || k == "SPOOL_GATEWAY_URL_KEY" {
+			s[k] = v
+		}
+	}
 	for k, v := range r.extraSecrets {
 		s[k] = v
 	}
@@ -89,9 +94,7 @@ func (r *rig) checkSecrets(ctx context.Context, jobs []*job) Check {
 		if err != nil {
 			return
 		}
-		for k, v := range r.apiHeaders {
-			req.Header.Set(k, v)
-		}
+		req.Header.Set("Authorization", "Bearer "+r.fleet.key)
 		resp, err := client.Do(req)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", where, err))
