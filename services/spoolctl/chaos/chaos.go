@@ -97,9 +97,9 @@ type rig struct {
 	// extraSecrets are credentials besides NATS's, MinIO's and the
 	// gateway's that no output may show.
 	extraSecrets map[string]string
-	store                    *store.Store
-	blob                     *blob.Store
-	dir                      string
+	store        *store.Store
+	blob         *blob.Store
+	dir          string
 }
 
 func startRig(ctx context.Context, o Options, dir string) (r *rig, err error) {
