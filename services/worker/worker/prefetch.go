@@ -47,7 +47,11 @@ func (p *prefetch) step(ctx context.Context, step, total int) {
 	ch := make(chan fetched, 1)
 	p.pending.Store(&ch)
 	go func() {
-		m, err := bus.FetchOne(ctx, p.consumer, time.Second)
+		// Not cancelled when the worker stops: a task already on its way
+		// would be Nak'ed and come back delivered twice (taken for one whose
+		// worker died); the slot waits for this fetch (a second or two)
+		// and gives what it brought back as RETURNED.
+		m, err := bus.FetchOne(context.WithoutCancel(ctx), p.consumer, time.Second)
 		ch <- fetched{m, err}
 	}()
 }
