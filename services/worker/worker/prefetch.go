@@ -82,10 +82,14 @@ func (p *prefetch) take() chan fetched {
 }
 
 // next returns the background fetch's result if one is pending, or fetches.
+// Like the fetch ahead, the fetch is not cancelled when the worker stops
+// (it waits at most a second): a task already on its way would be Nak'ed
+// and come back delivered twice, counted as abandoned. The caller gives a
+// task it gets after the stop back as RETURNED.
 func (p *prefetch) next(ctx context.Context) (jetstream.Msg, error) {
 	if ch := p.take(); ch != nil {
 		r := <-ch
 		return r.msg, r.err
 	}
-	return bus.FetchOne(ctx, p.consumer, time.Second)
+	return bus.FetchOne(context.WithoutCancel(ctx), p.consumer, time.Second)
 }

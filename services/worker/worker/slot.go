@@ -54,6 +54,10 @@ func (w *Worker) slotLoop(ctx context.Context, s *slot, c jetstream.Consumer) {
 			}
 			continue
 		}
+		if ctx.Err() != nil { // stopped while the task was on its way
+			w.returnUnstarted(ctx, s, m)
+			return
+		}
 		fetched := time.Now()
 		s.fetch.Add(int64(fetched.Sub(asked)))
 		d := w.accept(ctx, s, m)

@@ -203,6 +203,18 @@ func TestDrainWithinTimeout(t *testing.T) {
 // within limit.
 func (e *env) stoppable(t *testing.T, cfg worker.Config) (stop func(limit time.Duration)) {
 	t.Helper()
+	cancel, wait := e.cancellable(t, cfg)
+	return func(limit time.Duration) {
+		t.Helper()
+		cancel()
+		wait(limit)
+	}
+}
+
+// cancellable runs a worker of cfg until cancel; wait then waits at most
+// limit for it to exit, and fails the test unless it exits with nil.
+func (e *env) cancellable(t *testing.T, cfg worker.Config) (cancel func(), wait func(limit time.Duration)) {
+	t.Helper()
 	w, err := worker.New(cfg, e.bus, e.blob, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -211,9 +223,8 @@ func (e *env) stoppable(t *testing.T, cfg worker.Config) (stop func(limit time.D
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	return func(limit time.Duration) {
+	return cancel, func(limit time.Duration) {
 		t.Helper()
-		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
