@@ -76,6 +76,14 @@ func (ls *lossSystem) connect(t *testing.T) *bus.Bus {
 // slots, each on its own connection, until the test ends.
 func (ls *lossSystem) startServices(t *testing.T) {
 	t.Helper()
+	ls.startControl(t)
+	ls.startWorker(t)
+}
+
+// startControl starts a dispatcher and a stitcher, each on its own
+// connection, until the test ends.
+func (ls *lossSystem) startControl(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	d, err := dispatcher.New(ctx, dispatcher.Config{Pools: ls.pools, MaxAttempts: 3, RetryBackoff: 50 * time.Millisecond,
 		ReconcileEvery: 300 * time.Millisecond, RunningStale: time.Hour, QueuedStale: time.Hour, PoolWindow: 16, LiveAhead: 2,
@@ -89,15 +97,35 @@ func (ls *lossSystem) startServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ls.Run(t, d.Run)
+	ls.Run(t, sti.Run)
+}
+
+// startWorker starts a worker with two ref slots, on its own connection,
+// until the test ends.
+func (ls *lossSystem) startWorker(t *testing.T) {
+	t.Helper()
 	wk, err := worker.New(worker.Config{ID: "loss", Pool: pool, Models: systest.PoolModels, Slots: 2, Heartbeat: time.Second,
 		Register: 100 * time.Millisecond}, ls.connect(t), ls.Blob, nil, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(wk.Close)
-	ls.Run(t, d.Run)
-	ls.Run(t, sti.Run)
 	ls.Run(t, wk.Run)
+}
+
+// waitQueued waits until the first attempt of job's segment 0 is
+// dispatched (its task published or about to be, in outbox order).
+func (ls *lossSystem) waitQueued(t *testing.T, job string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if atts, _ := ls.Store.ListAttempts(context.Background(), job, 0); len(atts) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: its first segment was never dispatched", job)
+		}
+	}
 }
 
 // loseNATS kills NATS, removes its JetStream store and starts it again,
@@ -140,11 +168,14 @@ func TestAcceptedJobSurvivesNATSStoreLoss(t *testing.T) {
 // oracle's frames, and each segment has exactly one committed attempt.
 func TestNATSStoreLostMidJob(t *testing.T) {
 	ls := newLossSystem(t)
-	ls.startServices(t)
+	ls.startControl(t)
 	ctx := context.Background()
-	// Segments of 960×544 at 60 steps: long enough that the loss lands
-	// with segments committed and segments in flight in both jobs (8 in
-	// the chain, 16 in the independent job, which runs two at a time).
+	// 8 segments in the chain, 16 in the independent job. The worker
+	// starts once both jobs' first tasks are queued, the chain's first:
+	// its two slots take the first segment of each, and the chain's next
+	// task queues behind the independent job's, so that the loss lands
+	// with segments committed and segments in flight in both jobs
+	// however fast the segments run.
 	spec := func(id, mode string, frames int) string {
 		return `{"id":"` + id + `","prompt":"a storm over the sea","mode":"` + mode + `","durationFrames":` + fmt.Sprint(frames) +
 			`,"windowFrames":25,"overlapFrames":5,"width":960,"height":544,"steps":60,"seed":3,"fps":24,"pool":"` + pool + `"}`
@@ -152,9 +183,11 @@ func TestNATSStoreLostMidJob(t *testing.T) {
 	frames := map[string]int{"lost-mid-chain": 165, "lost-mid-indep": 325}
 	jobs := map[string]string{"lost-mid-chain": spec("lost-mid-chain", "MODE_CHAIN", 165),
 		"lost-mid-indep": spec("lost-mid-indep", "MODE_INDEPENDENT", 325)}
-	for _, s := range jobs {
-		post(t, ls.System, "/generate", s)
+	for _, id := range []string{"lost-mid-chain", "lost-mid-indep"} {
+		post(t, ls.System, "/generate", jobs[id])
+		ls.waitQueued(t, id)
 	}
+	ls.startWorker(t)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		ready := 0
